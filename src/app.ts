@@ -1,0 +1,102 @@
+// createApp(deps): the whole HTTP surface. Middleware order: request id → observe (in-flight,
+// metrics, access log) → security headers → CORS → body limit → routes; one error handler.
+// Construction only stores references to deps (and reads config and build), so the OpenAPI
+// document can be produced without opening any store (see openapi-document.ts).
+import { OpenAPIHono } from '@hono/zod-openapi'
+import { bodyLimit } from 'hono/body-limit'
+import { cors } from 'hono/cors'
+import { secureHeaders } from 'hono/secure-headers'
+import type { AppDeps } from './deps.ts'
+import { docsUiRoutes } from './http/docs-ui.ts'
+import { NotFoundError, PayloadTooLargeError, ServiceError, ValidationError } from './http/errors.ts'
+import { observeRequests } from './http/middleware/observe-requests.ts'
+import { requestId } from './http/middleware/request-id.ts'
+import { fieldProblems } from './http/openapi.ts'
+import { problemResponse, toProblem } from './http/problem.ts'
+import { systemRoutes } from './system/routes.ts'
+
+export const openApiInfo = {
+  title: 'pgAnalytics API',
+  description: 'PostgreSQL fleet monitoring and operations. Errors are RFC 9457 problem+json with a stable `code`.',
+  license: { name: 'Proprietary' },
+}
+
+export function createApp(deps: AppDeps) {
+  const { config } = deps
+  const app = new OpenAPIHono({
+    defaultHook: (result) => {
+      if (!result.success) throw new ValidationError(fieldProblems(result.target, result.error.issues))
+    },
+  })
+
+  app.use('*', requestId({ log: deps.log }))
+  app.use('*', observeRequests({ lifecycle: deps.lifecycle, durations: deps.metrics.httpDurations }))
+  app.use(
+    '*',
+    secureHeaders({
+      contentSecurityPolicy: {
+        defaultSrc: ["'self'"],
+        scriptSrc: ["'self'"],
+        styleSrc: ["'self'", "'unsafe-inline'"],
+        imgSrc: ["'self'", 'data:'],
+        fontSrc: ["'self'", 'data:'],
+        connectSrc: ["'self'"],
+        frameAncestors: ["'none'"],
+      },
+      strictTransportSecurity: 'max-age=31536000; includeSubDomains',
+      xFrameOptions: 'DENY',
+    }),
+  )
+  if (config.http.corsOrigins.length > 0) {
+    app.use('*', cors({ origin: [...config.http.corsOrigins], exposeHeaders: ['X-Request-Id'] }))
+  }
+  app.use(
+    '*',
+    bodyLimit({
+      maxSize: config.http.bodyLimit,
+      onError: () => {
+        throw new PayloadTooLargeError(config.http.bodyLimit)
+      },
+    }),
+  )
+  // While draining, ask keep-alive clients to reconnect (to another replica).
+  app.use('*', async (c, next) => {
+    await next()
+    if (deps.lifecycle.phase === 'draining') c.header('Connection', 'close')
+  })
+
+  app.route('/', systemRoutes(deps))
+  app.route('/', docsUiRoutes({ loadScript: () => deps.assets.docsScript(), version: deps.build.version }))
+
+  let document: unknown
+  app.get('/openapi.json', (c) => {
+    document ??= openApiDocument(app, deps.build.version)
+    return c.json(document)
+  })
+
+  app.notFound((c) => problemResponse(c, toProblem(c, new NotFoundError(`No route for ${c.req.method} ${c.req.path}.`))))
+  app.onError((error, c) => {
+    const problem = toProblem(c, error)
+    if (problem.status >= 500 && !(error instanceof ServiceError)) {
+      c.var.log?.error('unhandled error', { error, stack: (error as Error).stack })
+    }
+    const retryAfter = error instanceof ServiceError ? error.extra.retryAfterSeconds : undefined
+    return problemResponse(c, problem, retryAfter === undefined ? {} : { 'Retry-After': String(retryAfter) })
+  })
+  return app
+}
+
+export type App = ReturnType<typeof createApp>
+
+/** The OpenAPI 3.1 document of the app's routes. */
+export function openApiDocument(app: OpenAPIHono, version: string) {
+  return app.getOpenAPI31Document({
+    openapi: '3.1.0',
+    info: { ...openApiInfo, version },
+    servers: [{ url: 'http://127.0.0.1:8080', description: 'Local default (PGA_HOST:PGA_PORT)' }],
+    tags: [
+      { name: 'Probes', description: 'Kubernetes / load-balancer probes.' },
+      { name: 'System', description: 'Health, version, metrics and configuration of this replica.' },
+    ],
+  })
+}

@@ -1,0 +1,217 @@
+// Configuration: one zod schema over the environment, parsed once at start-up, frozen, passed in.
+// Nothing else in the service reads process.env.
+import { z } from 'zod'
+
+/** Parses "250ms", "30s", "5m", "1h" or a bare number of milliseconds into milliseconds. */
+const duration = z
+  .string()
+  .regex(/^\d+(ms|s|m|h)?$/, 'a duration such as 500ms, 30s, 5m or 1h')
+  .transform((text) => {
+    const match = /^(\d+)(ms|s|m|h)?$/.exec(text) as RegExpExecArray
+    const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(match[2] ?? 'ms') as 'ms' | 's' | 'm' | 'h']
+    return Number(match[1]) * unit
+  })
+
+const integer = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d+$/, `an integer between ${min} and ${max}`)
+    .transform(Number)
+    .pipe(z.number().int().min(min, `an integer between ${min} and ${max}`).max(max, `an integer between ${min} and ${max}`))
+
+const boolean = z.enum(['true', 'false', '1', '0'], 'true or false').transform((v) => v === 'true' || v === '1')
+
+const url = (protocols: string[]) =>
+  z.string().refine((value) => {
+    try {
+      return protocols.includes(new URL(value).protocol)
+    } catch {
+      return false
+    }
+  }, `a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`)
+
+const hostPortList = z
+  .string()
+  .regex(/^[^\s,:]+:\d+(,[^\s,:]+:\d+)*$/, 'a comma-separated list of host:port')
+  .transform((text) =>
+    text.split(',').map((item) => {
+      const [host, port] = item.split(':') as [string, string]
+      return { host, port: Number(port) }
+    }),
+  )
+
+const commaList = z.string().transform((text) =>
+  text
+    .split(',')
+    .map((item) => item.trim())
+    .filter(Boolean),
+)
+
+/**
+ * Every variable the service reads: its schema, its default (as text, exactly as it would be
+ * written in the environment), an example and what it does. docs/CONFIGURATION.md mirrors this
+ * table; test/unit/config-doc.test.ts keeps the two in step.
+ */
+export const configVariables = {
+  PGA_HOST: { schema: z.string().min(1), default: '127.0.0.1', example: '0.0.0.0', doc: 'Address the HTTP server binds to.' },
+  PGA_PORT: { schema: integer(0, 65535), default: '8080', example: '8080', doc: 'TCP port of the HTTP server (0 picks a free port).' },
+  PGA_DATA_DIR: { schema: z.string().min(1), default: './data', example: '/var/lib/pganalytics', doc: 'Directory of the embedded store (used only when DATABASE_URL is unset).' },
+  PGA_LOG_LEVEL: { schema: z.enum(['debug', 'info', 'warn', 'error'], 'one of debug, info, warn, error'), default: 'info', example: 'debug', doc: 'Lowest level written to the JSON log on stdout.' },
+  PGA_SHUTDOWN_GRACE: { schema: duration, default: '10s', example: '30s', doc: 'How long SIGTERM waits for in-flight requests before closing pools.' },
+  PGA_BODY_LIMIT: { schema: integer(1024, 1 << 30), default: '1048576', example: '262144', doc: 'Largest accepted request body, in bytes (413 above it).' },
+  PGA_CORS_ORIGINS: { schema: commaList, default: '', example: 'https://grafana.example.com', doc: 'Comma-separated origins allowed by CORS; empty turns CORS off.' },
+  PGA_METRICS_ENABLED: { schema: boolean, default: 'true', example: 'false', doc: 'Serve Prometheus metrics on /metrics.' },
+  DATABASE_URL: { schema: url(['postgres:', 'postgresql:']).optional(), default: undefined, example: 'postgres://pga:secret@db:5432/pganalytics', doc: 'External PostgreSQL store. Unset: embedded PGlite in PGA_DATA_DIR (single replica only).' },
+  PGA_DB_POOL_SIZE: { schema: integer(1, 500), default: '10', example: '20', doc: 'Connections in the store pool (the embedded store always uses 1).' },
+  PGA_DB_STATEMENT_TIMEOUT: { schema: duration, default: '30s', example: '5s', doc: 'statement_timeout set on every store connection.' },
+  PGA_DB_CONNECT_TIMEOUT: { schema: duration, default: '10s', example: '3s', doc: 'Timeout for opening a store connection.' },
+  PGA_DB_SSL: { schema: z.enum(['disable', 'prefer', 'require', 'verify-full'], 'one of disable, prefer, require, verify-full'), default: 'prefer', example: 'verify-full', doc: 'TLS mode towards the external store.' },
+  PGA_DB_SSL_CA_FILE: { schema: z.string().min(1).optional(), default: undefined, example: '/etc/ssl/certs/db-ca.pem', doc: 'CA bundle (PEM) used to verify the store with PGA_DB_SSL=verify-full.' },
+  REDIS_URL: { schema: url(['redis:', 'rediss:']).optional(), default: undefined, example: 'rediss://:secret@redis:6380/0', doc: 'Redis state store (standalone, or first seed with PGA_REDIS_MODE=cluster). Unset: in-process memory (single replica only).' },
+  PGA_REDIS_MODE: { schema: z.enum(['standalone', 'sentinel', 'cluster'], 'one of standalone, sentinel, cluster'), default: 'standalone', example: 'sentinel', doc: 'How REDIS_URL is used: one server, a Sentinel-managed master, or a Cluster.' },
+  PGA_REDIS_SENTINELS: { schema: hostPortList.optional(), default: undefined, example: 'sentinel-0:26379,sentinel-1:26379', doc: 'Sentinel addresses (PGA_REDIS_MODE=sentinel). Credentials and TLS come from REDIS_URL.' },
+  PGA_REDIS_SENTINEL_MASTER: { schema: z.string().min(1), default: 'mymaster', example: 'pga', doc: 'Name of the master monitored by the Sentinels.' },
+  PGA_REDIS_CLUSTER_NODES: { schema: hostPortList.optional(), default: undefined, example: 'redis-0:6379,redis-1:6379', doc: 'Extra Cluster seed nodes (PGA_REDIS_MODE=cluster).' },
+  PGA_REDIS_TLS_CA_FILE: { schema: z.string().min(1).optional(), default: undefined, example: '/etc/ssl/certs/redis-ca.pem', doc: 'CA bundle (PEM) to verify a rediss:// server.' },
+  PGA_REDIS_KEY_PREFIX: { schema: z.string().regex(/^[A-Za-z0-9:_-]{1,32}$/, 'up to 32 letters, digits, ":", "_" or "-"'), default: 'pga:', example: 'pga-prod:', doc: 'Prefix of every key the service writes to Redis.' },
+  UPSTASH_REDIS_REST_URL: { schema: url(['http:', 'https:']).optional(), default: undefined, example: 'https://eu1-x.upstash.io', doc: 'Upstash REST endpoint (edge runtimes). Used when REDIS_URL is unset.' },
+  UPSTASH_REDIS_REST_TOKEN: { schema: z.string().min(1).optional(), default: undefined, example: 'AXXXbase64token', doc: 'Bearer token for UPSTASH_REDIS_REST_URL.' },
+} as const
+
+type Variables = typeof configVariables
+type Parsed = { [K in keyof Variables]: z.output<Variables[K]['schema']> }
+
+const envSchema = z.object(
+  Object.fromEntries(
+    Object.entries(configVariables).map(([name, v]) => [
+      name,
+      v.default === undefined ? v.schema : (v.schema as z.ZodType<unknown, string>).prefault(v.default as never),
+    ]),
+  ) as unknown as { [K in keyof Variables]: Variables[K]['schema'] },
+)
+
+/** Typed, frozen configuration: what the rest of the service is given. */
+export type Config = Readonly<{
+  http: { host: string; port: number; bodyLimit: number; corsOrigins: string[]; shutdownGraceMs: number }
+  log: { level: 'debug' | 'info' | 'warn' | 'error' }
+  metrics: { enabled: boolean }
+  store:
+    | { kind: 'embedded'; dataDir: string; statementTimeoutMs: number }
+    | {
+        kind: 'postgres'
+        url: string
+        poolSize: number
+        statementTimeoutMs: number
+        connectTimeoutMs: number
+        ssl: 'disable' | 'prefer' | 'require' | 'verify-full'
+        sslCaFile?: string
+      }
+  state:
+    | { kind: 'memory' }
+    | {
+        kind: 'redis'
+        url: string
+        mode: 'standalone' | 'sentinel' | 'cluster'
+        sentinels: { host: string; port: number }[]
+        sentinelMaster: string
+        clusterNodes: { host: string; port: number }[]
+        tlsCaFile?: string
+        keyPrefix: string
+      }
+    | { kind: 'upstash'; url: string; token: string; keyPrefix: string }
+}>
+
+export type ConfigIssue = { variable: string; expected: string }
+
+/** Raised when the environment is invalid: one line per bad variable, naming the expected form. */
+export class ConfigError extends Error {
+  constructor(readonly issues: ConfigIssue[]) {
+    super(`invalid configuration:\n${issues.map((i) => `  ${i.variable}: expected ${i.expected}`).join('\n')}`)
+    this.name = 'ConfigError'
+  }
+}
+
+/** PGA_* names that the service does not know: usually typos, which would silently do nothing. */
+export function unknownVariables(env: Record<string, string | undefined>): string[] {
+  return Object.keys(env)
+    .filter((name) => name.startsWith('PGA_') && !(name in configVariables))
+    .sort()
+}
+
+/** Parses the environment once. Empty strings count as unset so `VAR=` falls back to the default. */
+export function loadConfig(env: Record<string, string | undefined>): Config {
+  const present = Object.fromEntries(
+    Object.keys(configVariables)
+      .filter((name) => env[name] !== undefined && env[name] !== '')
+      .map((name) => [name, env[name]]),
+  )
+  const result = envSchema.safeParse(present)
+  if (!result.success) {
+    throw new ConfigError(
+      result.error.issues.map((issue) => ({ variable: String(issue.path[0]), expected: issue.message })),
+    )
+  }
+  const e = result.data as Parsed
+  const problems: ConfigIssue[] = []
+  if (e.PGA_REDIS_MODE === 'sentinel' && !e.PGA_REDIS_SENTINELS) {
+    problems.push({ variable: 'PGA_REDIS_SENTINELS', expected: 'a comma-separated list of host:port when PGA_REDIS_MODE=sentinel' })
+  }
+  if (e.PGA_REDIS_MODE !== 'standalone' && !e.REDIS_URL) {
+    problems.push({ variable: 'REDIS_URL', expected: `a redis:// or rediss:// URL when PGA_REDIS_MODE=${e.PGA_REDIS_MODE}` })
+  }
+  if (e.UPSTASH_REDIS_REST_URL && !e.UPSTASH_REDIS_REST_TOKEN) {
+    problems.push({ variable: 'UPSTASH_REDIS_REST_TOKEN', expected: 'a token when UPSTASH_REDIS_REST_URL is set' })
+  }
+  if (problems.length > 0) throw new ConfigError(problems)
+
+  const config: Config = {
+    http: {
+      host: e.PGA_HOST,
+      port: e.PGA_PORT,
+      bodyLimit: e.PGA_BODY_LIMIT,
+      corsOrigins: e.PGA_CORS_ORIGINS,
+      shutdownGraceMs: e.PGA_SHUTDOWN_GRACE,
+    },
+    log: { level: e.PGA_LOG_LEVEL },
+    metrics: { enabled: e.PGA_METRICS_ENABLED },
+    store: e.DATABASE_URL
+      ? {
+          kind: 'postgres',
+          url: e.DATABASE_URL,
+          poolSize: e.PGA_DB_POOL_SIZE,
+          statementTimeoutMs: e.PGA_DB_STATEMENT_TIMEOUT,
+          connectTimeoutMs: e.PGA_DB_CONNECT_TIMEOUT,
+          ssl: e.PGA_DB_SSL,
+          ...(e.PGA_DB_SSL_CA_FILE ? { sslCaFile: e.PGA_DB_SSL_CA_FILE } : {}),
+        }
+      : { kind: 'embedded', dataDir: e.PGA_DATA_DIR, statementTimeoutMs: e.PGA_DB_STATEMENT_TIMEOUT },
+    state: e.REDIS_URL
+      ? {
+          kind: 'redis',
+          url: e.REDIS_URL,
+          mode: e.PGA_REDIS_MODE,
+          sentinels: e.PGA_REDIS_SENTINELS ?? [],
+          sentinelMaster: e.PGA_REDIS_SENTINEL_MASTER,
+          clusterNodes: e.PGA_REDIS_CLUSTER_NODES ?? [],
+          ...(e.PGA_REDIS_TLS_CA_FILE ? { tlsCaFile: e.PGA_REDIS_TLS_CA_FILE } : {}),
+          keyPrefix: e.PGA_REDIS_KEY_PREFIX,
+        }
+      : e.UPSTASH_REDIS_REST_URL
+        ? {
+            kind: 'upstash',
+            url: e.UPSTASH_REDIS_REST_URL,
+            token: e.UPSTASH_REDIS_REST_TOKEN as string,
+            keyPrefix: e.PGA_REDIS_KEY_PREFIX,
+          }
+        : { kind: 'memory' },
+  }
+  return deepFreeze(config)
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const inner of Object.values(value)) deepFreeze(inner)
+    Object.freeze(value)
+  }
+  return value
+}

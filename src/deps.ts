@@ -1,0 +1,71 @@
+// Composition root: builds every adapter and service once, from the frozen config.
+// Embedded defaults are announced loudly: they are for one replica only.
+import type { Config } from './config.ts'
+import { type Clock, systemClock } from './platform/clock.ts'
+import { type Database, openDatabase } from './platform/db/database.ts'
+import type { Logger } from './platform/log.ts'
+import { createStateStore } from './platform/state/create-state-store.ts'
+import type { StateStore } from './platform/state/state-store.ts'
+import type { RuntimeAssets } from './runtime/runtime.ts'
+import type { BuildInfo } from './system/build-info.ts'
+import { Lifecycle } from './system/lifecycle.ts'
+import { createServiceMetrics, type ServiceMetrics } from './system/service-metrics.ts'
+
+export type AppDeps = {
+  config: Config
+  log: Logger
+  clock: Clock
+  db: Database
+  state: StateStore
+  lifecycle: Lifecycle
+  metrics: ServiceMetrics
+  build: BuildInfo
+  assets: RuntimeAssets
+}
+
+export type OpenDeps = AppDeps & {
+  /** Closes the state store and the store pool (waiting up to timeoutMs for running queries). */
+  close(timeoutMs?: number): Promise<void>
+}
+
+/** Opens the store and the state store and wires the services. Does not run migrations. */
+export async function buildDeps(
+  config: Config,
+  options: { log: Logger; assets: RuntimeAssets; build: BuildInfo; clock?: Clock },
+): Promise<OpenDeps> {
+  const { log } = options
+  const clock = options.clock ?? systemClock
+  if (config.store.kind === 'embedded') {
+    log.warn('EMBEDDED STORE: PGlite in the data directory; single replica only. Set DATABASE_URL for production.', {
+      dataDir: config.store.dataDir,
+    })
+  }
+  if (config.state.kind === 'memory') {
+    log.warn('IN-MEMORY STATE: sessions, leases and rate limits live in this process; single replica only. Set REDIS_URL for production.')
+  }
+  const db = await openDatabase(config.store, { log, embeddedAssets: options.assets.embeddedStore })
+  let state: StateStore
+  try {
+    state = createStateStore(config.state)
+  } catch (error) {
+    await db.close()
+    throw error
+  }
+  const lifecycle = new Lifecycle(clock.now())
+  const metrics = createServiceMetrics({ db, state, lifecycle, build: options.build })
+  return {
+    config,
+    log,
+    clock,
+    db,
+    state,
+    lifecycle,
+    metrics,
+    build: options.build,
+    assets: options.assets,
+    async close(timeoutMs = 5000) {
+      metrics.stop()
+      await Promise.allSettled([state.close(), db.close(timeoutMs)])
+    },
+  }
+}

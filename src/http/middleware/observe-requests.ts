@@ -1,0 +1,36 @@
+// Per-request bookkeeping in one place: in-flight count (graceful shutdown waits on it), the
+// duration histogram by route and status, and one JSON access-log line. The route label is the
+// matched pattern (/api/v1/x/:id), never the raw path, so cardinality stays bounded.
+import type { Context, MiddlewareHandler } from 'hono'
+import { matchedRoutes } from 'hono/route'
+import type { Histogram } from '../../platform/metrics/registry.ts'
+import type { Lifecycle } from '../../system/lifecycle.ts'
+
+/** The route pattern that answered, or "unmatched" (404s, preflights). */
+export function routeLabel(c: Context): string {
+  const route = matchedRoutes(c).findLast((r) => r.method !== 'ALL')
+  return route ? route.path : 'unmatched'
+}
+
+export function observeRequests(options: { lifecycle: Lifecycle; durations: Histogram }): MiddlewareHandler {
+  return async (c, next) => {
+    const started = performance.now()
+    options.lifecycle.requestStarted()
+    try {
+      await next()
+    } finally {
+      options.lifecycle.requestFinished()
+      const seconds = (performance.now() - started) / 1000
+      const route = routeLabel(c)
+      const status = c.res.status
+      options.durations.observe(seconds, { method: c.req.method, route, status: String(status) })
+      c.var.log[status >= 500 ? 'error' : 'info']('request', {
+        method: c.req.method,
+        route,
+        path: c.req.path,
+        status,
+        durationMs: Math.round(seconds * 100_000) / 100,
+      })
+    }
+  }
+}

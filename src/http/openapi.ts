@@ -1,0 +1,55 @@
+// OpenAPI plumbing shared by every area: the Problem schema, the standard error responses,
+// and the router factory whose validation hook turns zod failures into our 400.
+import { OpenAPIHono, z } from '@hono/zod-openapi'
+import type { Env } from 'hono'
+import { type FieldProblem, ValidationError } from './errors.ts'
+
+export const ProblemSchema = z
+  .object({
+    type: z.string().openapi({ example: 'https://pganalytics.dev/problems/validation-failed' }),
+    title: z.string().openapi({ example: 'Request validation failed' }),
+    status: z.number().int().openapi({ example: 400 }),
+    detail: z.string().optional(),
+    instance: z.string().optional().openapi({ description: 'Path of the request.' }),
+    code: z.string().openapi({ description: 'Stable machine-readable error code.', example: 'validation_failed' }),
+    requestId: z.string().optional().openapi({ description: 'Echo of X-Request-Id, for support.' }),
+    errors: z
+      .array(z.object({ path: z.string(), message: z.string() }))
+      .optional()
+      .openapi({ description: 'Per-field problems (validation failures only).' }),
+  })
+  .openapi('Problem', { description: 'RFC 9457 problem details.' })
+
+const problemContent = { 'application/problem+json': { schema: ProblemSchema } }
+const standardErrors = {
+  400: { description: 'Invalid request (see `errors`).', content: problemContent },
+  401: { description: 'Not authenticated.', content: problemContent },
+  403: { description: 'Not allowed.', content: problemContent },
+  404: { description: 'Not found.', content: problemContent },
+  409: { description: 'Conflict with the current state.', content: problemContent },
+  413: { description: 'Request body too large.', content: problemContent },
+  500: { description: 'Unexpected error (opaque; quote the request id).', content: problemContent },
+  503: { description: 'Not ready or a dependency is down.', content: problemContent },
+} as const
+
+/** The error responses a route can produce, for its `responses` block. */
+export function errorResponses<S extends keyof typeof standardErrors>(...statuses: S[]): Pick<typeof standardErrors, S> {
+  return Object.fromEntries(statuses.map((s) => [s, standardErrors[s]])) as Pick<typeof standardErrors, S>
+}
+
+/** Turns zod issues into field problems like `body.env.PGA_PORT`. */
+export function fieldProblems(target: string, issues: z.core.$ZodIssue[]): FieldProblem[] {
+  return issues.map((issue) => ({
+    path: [target, ...issue.path.map(String)].join('.'),
+    message: issue.message,
+  }))
+}
+
+/** An OpenAPIHono router whose invalid inputs become ValidationError (400 problem+json). */
+export function createRouter<E extends Env = Env>() {
+  return new OpenAPIHono<E>({
+    defaultHook: (result) => {
+      if (!result.success) throw new ValidationError(fieldProblems(result.target, result.error.issues))
+    },
+  })
+}

@@ -1,0 +1,50 @@
+// Mapping of every failure to RFC 9457 problem+json: our ServiceError family, Hono's
+// HTTPException (malformed JSON, body limit), and anything else as an opaque 500.
+import type { Context } from 'hono'
+import { HTTPException } from 'hono/http-exception'
+import { type Problem, problemType, ServiceError } from './errors.ts'
+
+const hono400Codes: Record<string, string> = {
+  'Malformed JSON in request body': 'malformed_json',
+}
+
+/** Builds the problem body and status for an error thrown while serving c. */
+export function toProblem(c: Context, error: unknown): Problem {
+  const base = { instance: c.req.path, requestId: c.var.requestId }
+  if (error instanceof ServiceError) {
+    return {
+      type: problemType(error.code),
+      title: error.title,
+      status: error.status,
+      detail: error.message,
+      code: error.code,
+      ...base,
+      ...(error.extra.errors ? { errors: error.extra.errors } : {}),
+    }
+  }
+  if (error instanceof HTTPException) {
+    const code = hono400Codes[error.message] ?? `http_${error.status}`
+    return {
+      type: problemType(code),
+      title: error.message || 'Request failed',
+      status: error.status,
+      code,
+      ...base,
+    }
+  }
+  return {
+    type: problemType('internal_error'),
+    title: 'Internal server error',
+    status: 500,
+    detail: `An unexpected error occurred. Quote request id ${c.var.requestId ?? 'unknown'} when reporting it.`,
+    code: 'internal_error',
+    ...base,
+  }
+}
+
+export function problemResponse(c: Context, problem: Problem, headers: Record<string, string> = {}): Response {
+  return new Response(JSON.stringify(problem), {
+    status: problem.status,
+    headers: { 'Content-Type': 'application/problem+json', ...headers },
+  })
+}

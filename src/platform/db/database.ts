@@ -1,0 +1,90 @@
+// The store: a postgres.js pool over an external PostgreSQL or over the embedded PGlite, plus
+// withTransaction. Repos take a `Db` (pool or transaction) so callers decide the transaction.
+import { readFileSync } from 'node:fs'
+import postgres from 'postgres'
+import type { Config } from '../../config.ts'
+import type { Logger } from '../log.ts'
+import { type EmbeddedAssets, type EmbeddedPostgres, startEmbeddedPostgres } from './embedded.ts'
+
+export type Sql = postgres.Sql
+export type Tx = postgres.TransactionSql
+/** Anything that runs queries: the pool or an open transaction. */
+export type Db = Sql | Tx
+
+export type Database = {
+  readonly kind: 'postgres' | 'embedded'
+  /** False for the embedded store: only this process can use it. */
+  readonly shared: boolean
+  readonly sql: Sql
+  readonly poolSize: number
+  /** Round trip of `select 1` in ms; throws when the store is unreachable. */
+  ping(): Promise<number>
+  /** Closes the pool (waiting up to timeoutMs for running queries) and the embedded server. */
+  close(timeoutMs?: number): Promise<void>
+}
+
+/**
+ * Runs fn in a transaction. When `db` already is a transaction, fn joins it, so a service verb
+ * can be called alone or as part of a larger unit of work without changing its code.
+ */
+export async function withTransaction<T>(db: Db, fn: (tx: Tx) => Promise<T>): Promise<T> {
+  if ('savepoint' in db) return fn(db as Tx)
+  return (await (db as Sql).begin((tx) => fn(tx))) as T
+}
+
+function sslOption(store: Extract<Config['store'], { kind: 'postgres' }>) {
+  switch (store.ssl) {
+    case 'disable':
+      return false
+    case 'verify-full':
+      return { rejectUnauthorized: true, ...(store.sslCaFile ? { ca: readFileSync(store.sslCaFile, 'utf8') } : {}) }
+    default:
+      return store.ssl
+  }
+}
+
+/** Opens the configured store. Embedded mode starts PGlite first and talks to it over a private socket. */
+export async function openDatabase(
+  store: Config['store'],
+  options: { log: Logger; embeddedAssets?: () => Promise<EmbeddedAssets> },
+): Promise<Database> {
+  let embedded: EmbeddedPostgres | undefined
+  const common = {
+    onnotice: (notice: postgres.Notice) => options.log.debug('store notice', { message: notice.message }),
+    connection: { application_name: 'pganalytics', statement_timeout: store.statementTimeoutMs },
+  }
+  let sql: Sql
+  let poolSize: number
+  if (store.kind === 'embedded') {
+    embedded = await startEmbeddedPostgres({ dataDir: store.dataDir, log: options.log, assets: options.embeddedAssets })
+    // PGlite has one backend: the socket server interleaves queries from different connections,
+    // which would mix transactions. One connection makes postgres.js queue them instead.
+    poolSize = 1
+    sql = postgres({ ...common, path: embedded.socketPath, user: 'postgres', database: 'postgres', max: 1, idle_timeout: 0 })
+  } else {
+    poolSize = store.poolSize
+    sql = postgres(store.url, {
+      ...common,
+      max: store.poolSize,
+      ssl: sslOption(store),
+      connect_timeout: Math.ceil(store.connectTimeoutMs / 1000),
+      idle_timeout: 60,
+      max_lifetime: 30 * 60,
+    })
+  }
+  return {
+    kind: store.kind,
+    shared: store.kind !== 'embedded',
+    sql,
+    poolSize,
+    async ping() {
+      const started = performance.now()
+      await sql`select 1`
+      return performance.now() - started
+    },
+    async close(timeoutMs = 5000) {
+      await sql.end({ timeout: Math.ceil(timeoutMs / 1000) })
+      await embedded?.stop()
+    },
+  }
+}

@@ -1,0 +1,55 @@
+// Structured JSON logging: one object per line on a sink (stdout by default). Values under keys
+// that look like secrets, and credentials inside URLs, are redacted before anything is written.
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error'
+export type LogFields = Record<string, unknown>
+
+export interface Logger {
+  debug(msg: string, fields?: LogFields): void
+  info(msg: string, fields?: LogFields): void
+  warn(msg: string, fields?: LogFields): void
+  error(msg: string, fields?: LogFields): void
+  /** A logger that adds `fields` to every line. */
+  child(fields: LogFields): Logger
+}
+
+const rank: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 }
+const secretKey = /pass(word)?|secret|token|authorization|cookie|api[-_]?key|private|credential|master[-_]?key/i
+const urlCredentials = /([a-z][a-z0-9+.-]*:\/\/)([^\s/@:]*):([^\s/@]*)@/gi
+
+/** Replaces secret-looking values; leaves the shape of the object intact for readers of the log. */
+export function redact(value: unknown, depth = 0): unknown {
+  if (typeof value === 'string') return value.replace(urlCredentials, '$1$2:[redacted]@')
+  if (value instanceof Error) return { name: value.name, message: redact(value.message) }
+  if (!value || typeof value !== 'object' || depth > 6) return value
+  if (Array.isArray(value)) return value.map((item) => redact(item, depth + 1))
+  const out: Record<string, unknown> = {}
+  for (const [key, inner] of Object.entries(value)) {
+    out[key] = secretKey.test(key) && inner != null && inner !== '' ? '[redacted]' : redact(inner, depth + 1)
+  }
+  return out
+}
+
+/** Creates a JSON-lines logger. `write` receives each finished line (without the newline). */
+export function createLogger(options: {
+  level: LogLevel
+  write?: (line: string) => void
+  base?: LogFields
+}): Logger {
+  const write = options.write ?? ((line: string) => process.stdout.write(`${line}\n`))
+  const min = rank[options.level]
+  const make = (base: LogFields): Logger => {
+    const emit = (level: LogLevel, msg: string, fields?: LogFields) => {
+      if (rank[level] < min) return
+      const entry = { time: new Date().toISOString(), level, msg: redact(msg), ...base, ...(fields ? (redact(fields) as LogFields) : {}) }
+      write(JSON.stringify(entry, (_k, v) => (typeof v === 'bigint' ? v.toString() : v)))
+    }
+    return {
+      debug: (msg, fields) => emit('debug', msg, fields),
+      info: (msg, fields) => emit('info', msg, fields),
+      warn: (msg, fields) => emit('warn', msg, fields),
+      error: (msg, fields) => emit('error', msg, fields),
+      child: (fields) => make({ ...base, ...(redact(fields) as LogFields) }),
+    }
+  }
+  return make(options.base ?? {})
+}

@@ -1,0 +1,57 @@
+// Bun runtime: Bun.serve for HTTP. Files the binary needs are embedded at build time: imports
+// `with { type: 'file' }` (docs script, PGlite WASM and fs bundle) and migrations/*.sql passed
+// to `bun build --compile` as extra entry points (Bun.embeddedFiles). From source (`bun run`)
+// the same imports resolve to files on disk and migrations are read from the tree.
+import { basename, join } from 'node:path'
+import { readMigrationsDir } from '../platform/db/migration-files.ts'
+import { parseMigrationFiles } from '../platform/db/migrations.ts'
+import type { Runtime } from './runtime.ts'
+import scalarPath from '../../node_modules/@scalar/api-reference/dist/browser/standalone.js' with { type: 'file' }
+import initdbPath from '../../node_modules/@electric-sql/pglite/dist/initdb.wasm' with { type: 'file' }
+import fsBundlePath from '../../node_modules/@electric-sql/pglite/dist/pglite.data' with { type: 'file' }
+import pgliteWasmPath from '../../node_modules/@electric-sql/pglite/dist/pglite.wasm' with { type: 'file' }
+
+const compiled = import.meta.dir.startsWith('/$bunfs')
+
+async function embeddedMigrations() {
+  // Embedded assets get a content hash in their name: 0001_service_info-a1b2c3d4.sql.
+  const files = Bun.embeddedFiles.filter((file) => (file as File).name.endsWith('.sql')) as File[]
+  return parseMigrationFiles(
+    await Promise.all(
+      files.map(async (file) => ({ name: basename(file.name).replace(/-[a-z0-9]{8}\.sql$/, '.sql'), text: await file.text() })),
+    ),
+  )
+}
+
+export const bunRuntime: Runtime = {
+  name: 'bun',
+  assets: {
+    migrations: () =>
+      compiled ? embeddedMigrations() : Promise.resolve(readMigrationsDir(join(import.meta.dir, '..', '..', 'migrations'))),
+    docsScript: async () => new Uint8Array(await Bun.file(scalarPath).arrayBuffer()),
+    ...(compiled
+      ? {
+          embeddedStore: async () => {
+            const [pgliteWasmModule, initdbWasmModule] = await Promise.all([
+              WebAssembly.compile(await Bun.file(pgliteWasmPath).arrayBuffer()),
+              WebAssembly.compile(await Bun.file(initdbPath).arrayBuffer()),
+            ])
+            const fsBundle = new Blob([await Bun.file(fsBundlePath).arrayBuffer()])
+            return { pgliteWasmModule, initdbWasmModule, fsBundle }
+          },
+        }
+      : {}),
+  },
+  async serve(fetch, { host, port }) {
+    const server = Bun.serve({ fetch, hostname: host, port, idleTimeout: 30 })
+    return {
+      port: server.port as number,
+      stopAccepting: async () => {
+        void server.stop(false)
+      },
+      closeAll: async () => {
+        await server.stop(true)
+      },
+    }
+  },
+}

@@ -1,0 +1,39 @@
+// Node runtime: @hono/node-server for HTTP, files from the source tree and node_modules.
+import { readFile } from 'node:fs/promises'
+import { createRequire } from 'node:module'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { serve } from '@hono/node-server'
+import { readMigrationsDir } from '../platform/db/migration-files.ts'
+import type { Runtime } from './runtime.ts'
+
+// src/runtime/node.ts and the bundled dist/node/main.js both sit two levels below the root.
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
+const require = createRequire(import.meta.url)
+
+export const nodeRuntime: Runtime = {
+  name: 'node',
+  assets: {
+    migrations: async () => readMigrationsDir(join(root, 'migrations')),
+    docsScript: async () => {
+      const dist = dirname(require.resolve('@scalar/api-reference'))
+      return new Uint8Array(await readFile(join(dist, 'browser', 'standalone.js')))
+    },
+  },
+  serve(fetch, { host, port }) {
+    return new Promise((resolve) => {
+      const server = serve({ fetch, hostname: host, port }, (info) => {
+        resolve({
+          port: info.port,
+          stopAccepting: async () => {
+            server.close()
+            ;(server as import('node:http').Server).closeIdleConnections?.()
+          },
+          closeAll: async () => {
+            ;(server as import('node:http').Server).closeAllConnections?.()
+          },
+        })
+      })
+    })
+  },
+}

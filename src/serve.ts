@@ -1,0 +1,54 @@
+// `pganalytics serve`: open the stores, listen at once (so /livez answers and /readyz says 503
+// while migrations run), migrate under the advisory lock, then mark ready. SIGTERM/SIGINT:
+// /readyz turns 503 at once, the listener closes, in-flight requests get PGA_SHUTDOWN_GRACE to
+// finish, then pools close and the process exits 0.
+import { createApp } from './app.ts'
+import type { Config } from './config.ts'
+import { buildDeps } from './deps.ts'
+import { runMigrations } from './platform/db/migrations.ts'
+import type { Logger } from './platform/log.ts'
+import type { Runtime } from './runtime/runtime.ts'
+import type { BuildInfo } from './system/build-info.ts'
+
+/** Serves until a shutdown signal; resolves with the exit code. */
+export async function serveCommand(options: { config: Config; log: Logger; runtime: Runtime; build: BuildInfo }): Promise<number> {
+  const { config, log, runtime } = options
+  const started = performance.now()
+  const deps = await buildDeps(config, { log, assets: runtime.assets, build: options.build })
+  let server: Awaited<ReturnType<Runtime['serve']>>
+  try {
+    const app = createApp(deps)
+    server = await runtime.serve(app.fetch, { host: config.http.host, port: config.http.port })
+    await runMigrations(deps.db.sql, await runtime.assets.migrations(), log)
+  } catch (error) {
+    await deps.close()
+    throw error
+  }
+  deps.lifecycle.markReady()
+  const base = `http://${config.http.host.includes(':') ? `[${config.http.host}]` : config.http.host}:${server.port}`
+  log.info('pganalytics ready', {
+    url: base,
+    docs: `${base}/docs`,
+    metrics: `${base}/metrics`,
+    store: deps.db.kind,
+    state: deps.state.kind,
+    version: options.build.version,
+    revision: options.build.revision,
+    runtime: options.build.runtime,
+    readyMs: Math.round(performance.now() - started),
+  })
+
+  const signal = await new Promise<string>((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM'))
+    process.once('SIGINT', () => resolve('SIGINT'))
+  })
+  deps.lifecycle.startDraining()
+  log.info('draining', { signal, inFlight: deps.lifecycle.inFlight, graceMs: config.http.shutdownGraceMs })
+  await server.stopAccepting()
+  const drained = await deps.lifecycle.waitForIdle(config.http.shutdownGraceMs)
+  if (!drained) log.warn('shutdown grace elapsed with requests still in flight', { inFlight: deps.lifecycle.inFlight })
+  await server.closeAll()
+  await deps.close()
+  log.info('stopped', { drained })
+  return 0
+}

@@ -1,0 +1,43 @@
+// The process's phase as readiness sees it, and the count of requests in flight, which graceful
+// shutdown waits on. One instance per process, created in deps.ts.
+export type Phase = 'starting' | 'ready' | 'draining'
+
+export class Lifecycle {
+  /** When the process started, in epoch ms. */
+  constructor(readonly startedAt: number) {}
+  private current: Phase = 'starting'
+  private active = 0
+  private idleWaiters: (() => void)[] = []
+
+  get phase(): Phase {
+    return this.current
+  }
+  get inFlight(): number {
+    return this.active
+  }
+  markReady() {
+    if (this.current === 'starting') this.current = 'ready'
+  }
+  /** From now on /readyz answers 503 so load balancers stop sending new work. */
+  startDraining() {
+    this.current = 'draining'
+  }
+  requestStarted() {
+    this.active++
+  }
+  requestFinished() {
+    this.active--
+    if (this.active === 0) for (const wake of this.idleWaiters.splice(0)) wake()
+  }
+  /** Resolves true once no request is in flight, or false when timeoutMs passes first. */
+  async waitForIdle(timeoutMs: number): Promise<boolean> {
+    if (this.active === 0) return true
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), timeoutMs)
+      this.idleWaiters.push(() => {
+        clearTimeout(timer)
+        resolve(true)
+      })
+    })
+  }
+}

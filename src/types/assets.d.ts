@@ -1,0 +1,13 @@
+// Files imported `with { type: 'file' }` in src/runtime/bun.ts: Bun gives their path.
+declare module '*.wasm' {
+  const path: string
+  export default path
+}
+declare module '*.data' {
+  const path: string
+  export default path
+}
+declare module '*/standalone.js' {
+  const path: string
+  export default path
+}
