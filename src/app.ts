@@ -18,7 +18,7 @@ import { systemRoutes } from './system/routes.ts'
 export const openApiInfo = {
   title: 'pgAnalytics API',
   description: 'PostgreSQL fleet monitoring and operations. Errors are RFC 9457 problem+json with a stable `code`.',
-  license: { name: 'Proprietary' },
+  license: { name: 'Proprietary', identifier: 'LicenseRef-pgAnalytics' },
 }
 
 export function createApp(deps: AppDeps) {

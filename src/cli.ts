@@ -46,7 +46,10 @@ function parse(argv: string[]) {
   const [first, ...rest] = argv
   const command = first === undefined || first === '--help' || first === '-h' ? 'help' : first
   const spec = commands[command]
-  if (!spec) throw new UsageError(`unknown command "${command}"; run "pganalytics --help"`)
+  if (!spec) {
+    const what = command.startsWith('-') ? 'option' : 'command'
+    throw new UsageError(`unknown ${what} "${command}"; run "pganalytics --help"`)
+  }
   try {
     const { values } = parseArgs({ args: rest, options: { ...spec.options, help: { type: 'boolean', short: 'h' } }, strict: true })
     return { command: values.help ? 'help' : command, values: values as Record<string, string | boolean | undefined> }

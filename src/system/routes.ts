@@ -20,6 +20,8 @@ const json = <T>(schema: T) => ({ 'application/json': { schema } })
 const livez = createRoute({
   method: 'get',
   path: '/livez',
+  operationId: 'getLiveness',
+  security: [],
   tags: ['Probes'],
   summary: 'Liveness: the process answers',
   description: 'Never checks dependencies, so a database outage does not get replicas restarted.',
@@ -29,6 +31,8 @@ const livez = createRoute({
 const readyz = createRoute({
   method: 'get',
   path: '/readyz',
+  operationId: 'getReadiness',
+  security: [],
   tags: ['Probes'],
   summary: 'Readiness: accept traffic?',
   description: '503 while starting, while draining after SIGTERM, or when the store or state store is down.',
@@ -41,6 +45,8 @@ const readyz = createRoute({
 const health = createRoute({
   method: 'get',
   path: '/api/v1/health',
+  operationId: 'getHealth',
+  security: [],
   tags: ['System'],
   summary: 'Health of this replica and its dependencies',
   responses: {
@@ -52,6 +58,8 @@ const health = createRoute({
 const version = createRoute({
   method: 'get',
   path: '/api/v1/version',
+  operationId: 'getVersion',
+  security: [],
   tags: ['System'],
   summary: 'Version, git revision and runtime of this replica',
   responses: { 200: { description: 'Build information.', content: json(VersionSchema) } },
@@ -60,6 +68,8 @@ const version = createRoute({
 const metrics = createRoute({
   method: 'get',
   path: '/metrics',
+  operationId: 'getMetrics',
+  security: [],
   tags: ['System'],
   summary: 'Prometheus metrics of this replica',
   responses: {
@@ -71,6 +81,8 @@ const metrics = createRoute({
 const configCheck = createRoute({
   method: 'post',
   path: '/api/v1/config/check',
+  operationId: 'checkConfig',
+  security: [],
   tags: ['System'],
   summary: 'Validate a proposed environment before deploying it',
   description:

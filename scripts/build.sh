@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Builds dist/pganalytics (one Bun executable: app, migrations, docs UI and PGlite embedded)
+# and dist/node/main.js (the same CLI for Node, dependencies from node_modules).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/ensure-node-deps.sh
+version=$(node -p "require('./package.json').version")
+revision=$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+if [ -n "$(git status --porcelain 2>/dev/null | grep -v '^??' || true)" ]; then revision="${revision}-dirty"; fi
+defines=(--define "PGA_BUILD_VERSION=\"$version\"" --define "PGA_BUILD_REVISION=\"$revision\"")
+mkdir -p dist/node
+node_modules/.bin/bun build --compile --minify --sourcemap=none "${defines[@]}" \
+  src/main.ts migrations/*.sql --outfile dist/pganalytics
+node_modules/.bin/bun build --target=node --packages=external "${defines[@]}" \
+  src/main-node.ts --outfile dist/node/main.js
+echo "built dist/pganalytics ($version, $revision) and dist/node/main.js"

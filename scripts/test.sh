@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# `npm test`: the whole suite, as CI runs it. Installs what is missing (Debian and npm packages),
+# then: type check, lint, OpenAPI drift + lint, client drift, build (binary + Node bundle), and
+# vitest (unit, integration against real PostgreSQL/Redis, e2e of the binary and the Node build).
+# Extra arguments go to vitest, e.g. `npm test -- test/unit`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/ensure-system.sh
+bash scripts/ensure-node-deps.sh
+bin=node_modules/.bin
+step() { printf '\n== %s\n' "$1"; }
+
+step "type check"
+$bin/tsc -p tsconfig.json
+step "lint and format"
+$bin/biome check .
+step "OpenAPI drift and lint"
+$bin/bun src/main.ts openapi --check openapi/openapi.json
+$bin/redocly lint openapi/openapi.json --format=summary
+step "generated client drift"
+mkdir -p .tmp
+$bin/openapi-typescript openapi/openapi.json -o .tmp/schema.d.ts >/dev/null
+$bin/biome format --write .tmp/schema.d.ts >/dev/null 2>&1 || true
+cmp -s .tmp/schema.d.ts client/schema.d.ts || { echo "client/schema.d.ts is out of date: run npm run openapi"; exit 1; }
+step "build"
+bash scripts/build.sh
+step "tests"
+status=0
+$bin/vitest run --reporter=default --reporter=json --outputFile=.tmp/vitest.json "$@" || status=$?
+node -e '
+  const r = require("./.tmp/vitest.json")
+  console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed`)
+' || true
+exit $status
