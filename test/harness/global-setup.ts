@@ -1,7 +1,7 @@
 // vitest globalSetup: one real PostgreSQL and one real Redis for the whole run. Test files get
 // their URLs through inject('pgUrl') / inject('redisUrl') and create their own databases / key
 // prefixes, so files can run in parallel without sharing rows.
-import 'vitest'
+import type {} from 'vitest'
 import type { TestProject } from 'vitest/node'
 import { startPostgres } from './postgres.ts'
 import { startRedis } from './redis.ts'

@@ -4,8 +4,8 @@
 import { randomBytes } from 'node:crypto'
 import { readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { startRedis, type TestRedis } from './redis.ts'
 import { freePort, run, spawn, stopChild, tempDir, waitForPort } from './processes.ts'
+import { startRedis, type TestRedis } from './redis.ts'
 
 export type HostPort = { host: string; port: number }
 
@@ -76,13 +76,34 @@ async function makeCertificates(dir: string) {
   const file = (name: string) => join(dir, name)
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes']
   const caSubject = ['-days', '1', '-subj', '/CN=pga-test-ca']
-  await run('openssl', ['req', '-x509', ...ec, '-keyout', file('ca.key'), '-out', file('ca.crt'), ...caSubject])
-  await run('openssl', ['req', ...ec, '-keyout', file('server.key'), '-out', file('server.csr'), '-subj', '/CN=localhost'])
+  await run('openssl', [
+    'req',
+    '-x509',
+    ...ec,
+    '-keyout',
+    file('ca.key'),
+    '-out',
+    file('ca.crt'),
+    ...caSubject,
+  ])
+  await run('openssl', [
+    'req',
+    ...ec,
+    '-keyout',
+    file('server.key'),
+    '-out',
+    file('server.csr'),
+    '-subj',
+    '/CN=localhost',
+  ])
   writeFileSync(
     file('server.ext'),
-    ['basicConstraints=CA:FALSE', 'extendedKeyUsage=serverAuth', 'subjectAltName=IP:127.0.0.1,DNS:localhost', ''].join(
-      '\n',
-    ),
+    [
+      'basicConstraints=CA:FALSE',
+      'extendedKeyUsage=serverAuth',
+      'subjectAltName=IP:127.0.0.1,DNS:localhost',
+      '',
+    ].join('\n'),
   )
   await run('openssl', [
     'x509',
@@ -225,9 +246,13 @@ export async function startRedisCluster(): Promise<TestRedisCluster> {
     const failed = started.find((result) => result.status === 'rejected')
     if (failed) throw failed.reason
     const addresses = nodePorts.map((port) => `127.0.0.1:${port}`)
-    await run('redis-cli', ['--cluster', 'create', ...addresses, '--cluster-replicas', '0', '--cluster-yes'], {
-      env: { ...process.env, REDISCLI_AUTH: password },
-    })
+    await run(
+      'redis-cli',
+      ['--cluster', 'create', ...addresses, '--cluster-replicas', '0', '--cluster-yes'],
+      {
+        env: { ...process.env, REDISCLI_AUTH: password },
+      },
+    )
     for (const port of nodePorts) {
       await waitUntil(`cluster node ${port} did not reach cluster_state:ok`, async () =>
         (await redisCli(port, ['cluster', 'info'], password)).includes('cluster_state:ok'),

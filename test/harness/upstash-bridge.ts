@@ -65,12 +65,17 @@ export async function startUpstashBridge(redisUrl: string, token: string): Promi
     }
   }
 
-  const runTransaction = async (commands: Command[], base64: boolean): Promise<Reply[] | { error: string }> => {
+  const runTransaction = async (
+    commands: Command[],
+    base64: boolean,
+  ): Promise<Reply[] | { error: string }> => {
     const tx = redis.multi()
     for (const [name, ...args] of commands) tx.callBuffer(name, args)
     try {
       const results = (await tx.exec()) ?? []
-      return results.map(([error, result]) => (error ? { error: errorText(error) } : { result: toJson(result, base64) }))
+      return results.map(([error, result]) =>
+        error ? { error: errorText(error) } : { result: toJson(result, base64) },
+      )
     } catch (error) {
       return { error: errorText(error) }
     }
@@ -93,7 +98,8 @@ export async function startUpstashBridge(redisUrl: string, token: string): Promi
         return send(res, 'error' in reply ? 400 : 200, reply)
       }
       if (path === '/pipeline' || path === '/multi-exec') {
-        if (!Array.isArray(body)) return send(res, 400, { error: 'ERR the body must be an array of commands' })
+        if (!Array.isArray(body))
+          return send(res, 400, { error: 'ERR the body must be an array of commands' })
         const commands = body.map(toCommand)
         if (path === '/pipeline') {
           // Sent back to back on one connection, in order; like Redis pipelining, not atomic.

@@ -40,7 +40,7 @@ const standalone = (url: string, keyPrefix: string, extra: Partial<RedisStateSto
  * (so an enclosing describe can start servers first) with a key prefix unique to the call.
  * `network` adds what only remote stores promise: operations reject after close().
  */
-export function describeStateStoreContract(
+function describeStateStoreContract(
   name: string,
   makeStore: (keyPrefix: string) => StateStore | Promise<StateStore>,
   options: { network: boolean },
@@ -191,14 +191,18 @@ export function describeStateStoreContract(
 
     it('lets exactly one of 50 parallel setIfAbsent calls win', async () => {
       const k = key('race-nx')
-      const results = await Promise.all(Array.from({ length: 50 }, (_, i) => store.setIfAbsent(k, `caller-${i}`)))
+      const results = await Promise.all(
+        Array.from({ length: 50 }, (_, i) => store.setIfAbsent(k, `caller-${i}`)),
+      )
       expect(results.filter(Boolean)).toHaveLength(1)
       expect(await store.get(k)).toBe(`caller-${results.indexOf(true)}`)
     })
 
     it('counts 50 parallel increments exactly', async () => {
       const k = key('race-incr')
-      const results = await Promise.all(Array.from({ length: 50 }, () => store.increment(k, { ttlMs: 10_000 })))
+      const results = await Promise.all(
+        Array.from({ length: 50 }, () => store.increment(k, { ttlMs: 10_000 })),
+      )
       expect([...results].sort((a, b) => a - b)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1))
       expect(await store.get(k)).toBe('50')
     })
@@ -334,7 +338,9 @@ describe('redis standalone specifics', () => {
   })
 
   it('rejects ping within a few seconds when nothing listens on the port', async () => {
-    const store = standalone(`redis://127.0.0.1:${await freePort()}`, uniquePrefix(), { connectTimeoutMs: 1000 })
+    const store = standalone(`redis://127.0.0.1:${await freePort()}`, uniquePrefix(), {
+      connectTimeoutMs: 1000,
+    })
     try {
       await expect(store.ping()).rejects.toThrow()
       await expect(store.set('k', 'v')).rejects.toThrow()
@@ -393,7 +399,8 @@ describe('upstash through a REST bridge to the run Redis', () => {
     try {
       await viaRest.set('k', 'from-rest')
       expect(await viaTcp.get('k')).toBe('from-rest')
-      const lease = (await viaTcp.acquireLease('sealer', 'replica-a', 5000)) ?? expect.fail('lease not acquired')
+      const lease =
+        (await viaTcp.acquireLease('sealer', 'replica-a', 5000)) ?? expect.fail('lease not acquired')
       expect(await viaRest.acquireLease('sealer', 'replica-b', 5000)).toBeNull()
       expect(await viaRest.renewLease(lease)).toBe(true)
       expect(await viaRest.releaseLease(lease)).toBe(true)

@@ -117,7 +117,8 @@ export function leaseValue(lease: Pick<Lease, 'holder' | 'fence'>): string {
 
 /** A TTL as the whole positive milliseconds PX and PEXPIRE accept. */
 export function toPx(ttlMs: number): string {
-  if (!Number.isFinite(ttlMs) || ttlMs <= 0) throw new RangeError(`ttlMs must be a positive number, got ${ttlMs}`)
+  if (!Number.isFinite(ttlMs) || ttlMs <= 0)
+    throw new RangeError(`ttlMs must be a positive number, got ${ttlMs}`)
   return String(Math.max(1, Math.ceil(ttlMs)))
 }
 

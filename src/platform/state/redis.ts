@@ -38,7 +38,14 @@ export type RedisStateStoreOptions = {
   onError?: (error: Error) => void
 }
 
-type ParsedUrl = { host: string; port: number; username?: string; password?: string; db: number; tls: boolean }
+type ParsedUrl = {
+  host: string
+  port: number
+  username?: string
+  password?: string
+  db: number
+  tls: boolean
+}
 
 type Script = (typeof luaScripts)[number]
 type ScriptCommands = Record<Script['name'], (...keysThenArgs: string[]) => Promise<unknown>>
@@ -75,9 +82,14 @@ export function parseRedisUrl(url: string): ParsedUrl {
 
 function createClient(options: RedisStateStoreOptions, timeoutMs: number): Client {
   const url = parseRedisUrl(options.url)
-  const scripts = Object.fromEntries(luaScripts.map((s) => [s.name, { lua: s.lua, numberOfKeys: s.numberOfKeys }]))
+  const scripts = Object.fromEntries(
+    luaScripts.map((s) => [s.name, { lua: s.lua, numberOfKeys: s.numberOfKeys }]),
+  )
   const tls: ConnectionOptions | undefined = url.tls
-    ? { ...(options.tlsCaPem ? { ca: options.tlsCaPem } : {}), ...(isIP(url.host) ? {} : { servername: url.host }) }
+    ? {
+        ...(options.tlsCaPem ? { ca: options.tlsCaPem } : {}),
+        ...(isIP(url.host) ? {} : { servername: url.host }),
+      }
     : undefined
   const connection = {
     ...(url.username ? { username: url.username } : {}),
@@ -145,7 +157,10 @@ export function createRedisStateStore(options: RedisStateStoreOptions): StateSto
     if (closed) throw new Error('the Redis state store is closed')
     let timer: NodeJS.Timeout | undefined
     const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`Redis did not answer within ${2 * timeoutMs} ms`)), 2 * timeoutMs)
+      timer = setTimeout(
+        () => reject(new Error(`Redis did not answer within ${2 * timeoutMs} ms`)),
+        2 * timeoutMs,
+      )
     })
     try {
       return await Promise.race([run(), deadline])
@@ -209,7 +224,10 @@ export function createRedisStateStore(options: RedisStateStoreOptions): StateSto
         return fence === null ? null : { name, holder, fence: toSafeInteger(fence), ttlMs }
       }),
     renewLease: (lease: Lease, ttlMs = lease.ttlMs) =>
-      op(async () => (await script(renewLeaseScript, keys.lease(lease.name), leaseValue(lease), toPx(ttlMs))) === 1),
+      op(
+        async () =>
+          (await script(renewLeaseScript, keys.lease(lease.name), leaseValue(lease), toPx(ttlMs))) === 1,
+      ),
     releaseLease: (lease: Lease) =>
       op(async () => (await script(releaseLeaseScript, keys.lease(lease.name), leaseValue(lease))) === 1),
     ping: () =>

@@ -88,14 +88,22 @@ export function createUpstashStateStore(options: UpstashStateStoreOptions): Stat
       }),
     increment: (key, opts) =>
       op(async () =>
-        toSafeInteger(await scripts.increment.exec([keys.key(key)], [String(opts.by ?? 1), toPx(opts.ttlMs)])),
+        toSafeInteger(
+          await scripts.increment.exec([keys.key(key)], [String(opts.by ?? 1), toPx(opts.ttlMs)]),
+        ),
       ),
     getAndDelete: (key) => op(() => scripts.getAndDelete.exec([keys.key(key)], [])),
     delete: (key) => op(async () => (await redis.del(keys.key(key))) > 0),
     compareAndSet: (key, expected, next, opts) =>
       op(async () => {
         const ttl = next !== null && opts?.ttlMs !== undefined ? toPx(opts.ttlMs) : ''
-        const args = [expected === null ? '0' : '1', expected ?? '', next === null ? '0' : '1', next ?? '', ttl]
+        const args = [
+          expected === null ? '0' : '1',
+          expected ?? '',
+          next === null ? '0' : '1',
+          next ?? '',
+          ttl,
+        ]
         return (await scripts.compareAndSet.exec([keys.key(key)], args)) === 1
       }),
     ttl: (key) =>

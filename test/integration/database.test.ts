@@ -1,0 +1,80 @@
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
+import { type Database, openDatabase, withTransaction } from '../../src/platform/db/database.ts'
+import { createTestDatabase } from '../harness/postgres.ts'
+import { captureLogs } from '../support/logs.ts'
+
+let db: Database
+
+beforeAll(async () => {
+  const url = await createTestDatabase(inject('pgUrl'))
+  db = await openDatabase(
+    { kind: 'postgres', url, poolSize: 3, statementTimeoutMs: 300, connectTimeoutMs: 3000, ssl: 'disable' },
+    { log: captureLogs().log },
+  )
+  await db.sql`create table notes (id serial primary key, body text not null)`
+})
+afterAll(async () => {
+  await db.close()
+})
+
+describe('postgres store', () => {
+  it('answers ping and reports its kind', async () => {
+    expect(await db.ping()).toBeGreaterThanOrEqual(0)
+    expect(db.kind).toBe('postgres')
+    expect(db.shared).toBe(true)
+  })
+
+  it('withTransaction commits, and rolls back on error', async () => {
+    await withTransaction(db.sql, async (tx) => {
+      await tx`insert into notes (body) values ('kept')`
+    })
+    await expect(
+      withTransaction(db.sql, async (tx) => {
+        await tx`insert into notes (body) values ('lost')`
+        throw new Error('stop')
+      }),
+    ).rejects.toThrow('stop')
+    expect(await db.sql`select body from notes order by id`).toEqual([{ body: 'kept' }])
+  })
+
+  it('withTransaction joins an outer transaction instead of opening its own', async () => {
+    const writeNote = (executor: Parameters<typeof withTransaction>[0], body: string) =>
+      withTransaction(executor, async (tx) => {
+        await tx`insert into notes (body) values (${body})`
+        return (await tx`select txid_current() as id`)[0]?.id as string
+      })
+    let outerTx = ''
+    let innerTx = ''
+    await expect(
+      withTransaction(db.sql, async (tx) => {
+        outerTx = (await tx`select txid_current() as id`)[0]?.id as string
+        innerTx = await writeNote(tx, 'joined')
+        throw new Error('outer fails')
+      }),
+    ).rejects.toThrow('outer fails')
+    expect(innerTx).toBe(outerTx)
+    expect(await db.sql`select count(*)::int as n from notes where body = 'joined'`).toEqual([{ n: 0 }])
+  })
+
+  it('enforces the statement timeout on every connection', async () => {
+    await expect(db.sql`select pg_sleep(2)`).rejects.toMatchObject({ code: '57014' })
+  })
+
+  it('opens at most poolSize connections, named pganalytics', async () => {
+    await Promise.all(Array.from({ length: 10 }, () => db.sql`select pg_sleep(0.05)`))
+    const [row] = await db.sql<{ n: number }[]>`
+      select count(*)::int as n from pg_stat_activity where application_name = 'pganalytics' and datname = current_database()`
+    expect(row?.n).toBeGreaterThan(0)
+    expect(row?.n).toBeLessThanOrEqual(3)
+  })
+
+  it('refuses TLS-required connections to a server without TLS, with a clear error', async () => {
+    const url = await createTestDatabase(inject('pgUrl'))
+    const strict = await openDatabase(
+      { kind: 'postgres', url, poolSize: 1, statementTimeoutMs: 1000, connectTimeoutMs: 3000, ssl: 'require' },
+      { log: captureLogs().log },
+    )
+    await expect(strict.ping()).rejects.toThrow(/TLS|SSL/)
+    await strict.close()
+  })
+})
