@@ -20,7 +20,6 @@ $bin/redocly lint openapi/openapi.json --format=summary
 step "generated client drift"
 mkdir -p .tmp
 $bin/openapi-typescript openapi/openapi.json -o .tmp/schema.d.ts >/dev/null
-$bin/biome format --write .tmp/schema.d.ts >/dev/null 2>&1 || true
 cmp -s .tmp/schema.d.ts client/schema.d.ts || { echo "client/schema.d.ts is out of date: run npm run openapi"; exit 1; }
 step "build"
 bash scripts/build.sh

@@ -2,32 +2,29 @@
 // metrics, access log) → security headers → CORS → body limit → routes; one error handler.
 // Construction only stores references to deps (and reads config and build), so the OpenAPI
 // document can be produced without opening any store (see openapi-document.ts).
-import { OpenAPIHono } from '@hono/zod-openapi'
+import type { OpenAPIHono } from '@hono/zod-openapi'
 import { bodyLimit } from 'hono/body-limit'
 import { cors } from 'hono/cors'
 import { secureHeaders } from 'hono/secure-headers'
 import type { AppDeps } from './deps.ts'
 import { docsUiRoutes } from './http/docs-ui.ts'
-import { NotFoundError, PayloadTooLargeError, ServiceError, ValidationError } from './http/errors.ts'
+import { NotFoundError, PayloadTooLargeError, ServiceError } from './http/errors.ts'
 import { observeRequests } from './http/middleware/observe-requests.ts'
 import { requestId } from './http/middleware/request-id.ts'
-import { fieldProblems } from './http/openapi.ts'
+import { createRouter } from './http/openapi.ts'
 import { problemResponse, toProblem } from './http/problem.ts'
 import { systemRoutes } from './system/routes.ts'
 
 export const openApiInfo = {
   title: 'pgAnalytics API',
-  description: 'PostgreSQL fleet monitoring and operations. Errors are RFC 9457 problem+json with a stable `code`.',
+  description:
+    'PostgreSQL fleet monitoring and operations. Errors are RFC 9457 problem+json with a stable `code`.',
   license: { name: 'Proprietary', identifier: 'LicenseRef-pgAnalytics' },
 }
 
 export function createApp(deps: AppDeps) {
   const { config } = deps
-  const app = new OpenAPIHono({
-    defaultHook: (result) => {
-      if (!result.success) throw new ValidationError(fieldProblems(result.target, result.error.issues))
-    },
-  })
+  const app = createRouter()
 
   app.use('*', requestId({ log: deps.log }))
   app.use('*', observeRequests({ lifecycle: deps.lifecycle, durations: deps.metrics.httpDurations }))
@@ -74,14 +71,16 @@ export function createApp(deps: AppDeps) {
     return c.json(document)
   })
 
-  app.notFound((c) => problemResponse(c, toProblem(c, new NotFoundError(`No route for ${c.req.method} ${c.req.path}.`))))
+  app.notFound((c) =>
+    problemResponse(toProblem(c, new NotFoundError(`No route for ${c.req.method} ${c.req.path}.`))),
+  )
   app.onError((error, c) => {
     const problem = toProblem(c, error)
     if (problem.status >= 500 && !(error instanceof ServiceError)) {
       c.var.log?.error('unhandled error', { error, stack: (error as Error).stack })
     }
     const retryAfter = error instanceof ServiceError ? error.extra.retryAfterSeconds : undefined
-    return problemResponse(c, problem, retryAfter === undefined ? {} : { 'Retry-After': String(retryAfter) })
+    return problemResponse(problem, retryAfter === undefined ? {} : { 'Retry-After': String(retryAfter) })
   })
   return app
 }

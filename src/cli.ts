@@ -3,12 +3,12 @@
 import { readFileSync, writeFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { type Config, ConfigError, loadConfig, unknownVariables } from './config.ts'
-import { serveCommand } from './serve.ts'
 import { generateOpenApiDocument, serializeOpenApiDocument } from './openapi-document.ts'
 import { openDatabase } from './platform/db/database.ts'
 import { runMigrations } from './platform/db/migrations.ts'
 import { createLogger, type Logger } from './platform/log.ts'
 import type { Runtime } from './runtime/runtime.ts'
+import { serveCommand } from './serve.ts'
 import { buildInfo } from './system/build-info.ts'
 
 export type CliIo = {
@@ -51,8 +51,15 @@ function parse(argv: string[]) {
     throw new UsageError(`unknown ${what} "${command}"; run "pganalytics --help"`)
   }
   try {
-    const { values } = parseArgs({ args: rest, options: { ...spec.options, help: { type: 'boolean', short: 'h' } }, strict: true })
-    return { command: values.help ? 'help' : command, values: values as Record<string, string | boolean | undefined> }
+    const { values } = parseArgs({
+      args: rest,
+      options: { ...spec.options, help: { type: 'boolean', short: 'h' } },
+      strict: true,
+    })
+    return {
+      command: values.help ? 'help' : command,
+      values: values as Record<string, string | boolean | undefined>,
+    }
   } catch (error) {
     throw new UsageError(`${command}: ${(error as Error).message.split('\n')[0]}`)
   }
@@ -60,7 +67,8 @@ function parse(argv: string[]) {
 
 function configFrom(io: CliIo, log?: Logger): Config {
   const config = loadConfig(io.env)
-  for (const name of unknownVariables(io.env)) log?.warn('unknown variable ignored (typo?)', { variable: name })
+  for (const name of unknownVariables(io.env))
+    log?.warn('unknown variable ignored (typo?)', { variable: name })
   return config
 }
 
@@ -73,7 +81,11 @@ export async function runCli(argv: string[], runtime: Runtime, io: CliIo): Promi
         io.out(usage)
         return 0
       case 'version':
-        io.out(values.json ? `${JSON.stringify(buildInfo)}\n` : `pganalytics ${buildInfo.version} (${buildInfo.revision}) ${buildInfo.runtime}\n`)
+        io.out(
+          values.json
+            ? `${JSON.stringify(buildInfo)}\n`
+            : `pganalytics ${buildInfo.version} (${buildInfo.revision}) ${buildInfo.runtime}\n`,
+        )
         return 0
       case 'openapi': {
         const text = serializeOpenApiDocument(generateOpenApiDocument())

@@ -17,18 +17,29 @@ const integer = (min: number, max: number) =>
     .string()
     .regex(/^\d+$/, `an integer between ${min} and ${max}`)
     .transform(Number)
-    .pipe(z.number().int().min(min, `an integer between ${min} and ${max}`).max(max, `an integer between ${min} and ${max}`))
+    .pipe(
+      z
+        .number()
+        .int()
+        .min(min, `an integer between ${min} and ${max}`)
+        .max(max, `an integer between ${min} and ${max}`),
+    )
 
-const boolean = z.enum(['true', 'false', '1', '0'], 'true or false').transform((v) => v === 'true' || v === '1')
+const boolean = z
+  .enum(['true', 'false', '1', '0'], 'true or false')
+  .transform((v) => v === 'true' || v === '1')
 
 const url = (protocols: string[]) =>
-  z.string().refine((value) => {
-    try {
-      return protocols.includes(new URL(value).protocol)
-    } catch {
-      return false
-    }
-  }, `a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`)
+  z.string().refine(
+    (value) => {
+      try {
+        return protocols.includes(new URL(value).protocol)
+      } catch {
+        return false
+      }
+    },
+    `a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`,
+  )
 
 const hostPortList = z
   .string()
@@ -53,29 +64,147 @@ const commaList = z.string().transform((text) =>
  * table; test/unit/config-doc.test.ts keeps the two in step.
  */
 export const configVariables = {
-  PGA_HOST: { schema: z.string().min(1), default: '127.0.0.1', example: '0.0.0.0', doc: 'Address the HTTP server binds to.' },
-  PGA_PORT: { schema: integer(0, 65535), default: '8080', example: '8080', doc: 'TCP port of the HTTP server (0 picks a free port).' },
-  PGA_DATA_DIR: { schema: z.string().min(1), default: './data', example: '/var/lib/pganalytics', doc: 'Directory of the embedded store (used only when DATABASE_URL is unset).' },
-  PGA_LOG_LEVEL: { schema: z.enum(['debug', 'info', 'warn', 'error'], 'one of debug, info, warn, error'), default: 'info', example: 'debug', doc: 'Lowest level written to the JSON log on stdout.' },
-  PGA_SHUTDOWN_GRACE: { schema: duration, default: '10s', example: '30s', doc: 'How long SIGTERM waits for in-flight requests before closing pools.' },
-  PGA_BODY_LIMIT: { schema: integer(1024, 1 << 30), default: '1048576', example: '262144', doc: 'Largest accepted request body, in bytes (413 above it).' },
-  PGA_CORS_ORIGINS: { schema: commaList, default: '', example: 'https://grafana.example.com', doc: 'Comma-separated origins allowed by CORS; empty turns CORS off.' },
-  PGA_METRICS_ENABLED: { schema: boolean, default: 'true', example: 'false', doc: 'Serve Prometheus metrics on /metrics.' },
-  DATABASE_URL: { schema: url(['postgres:', 'postgresql:']).optional(), default: undefined, example: 'postgres://pga:secret@db:5432/pganalytics', doc: 'External PostgreSQL store. Unset: embedded PGlite in PGA_DATA_DIR (single replica only).' },
-  PGA_DB_POOL_SIZE: { schema: integer(1, 500), default: '10', example: '20', doc: 'Connections in the store pool (the embedded store always uses 1).' },
-  PGA_DB_STATEMENT_TIMEOUT: { schema: duration, default: '30s', example: '5s', doc: 'statement_timeout set on every store connection.' },
-  PGA_DB_CONNECT_TIMEOUT: { schema: duration, default: '10s', example: '3s', doc: 'Timeout for opening a store connection.' },
-  PGA_DB_SSL: { schema: z.enum(['disable', 'prefer', 'require', 'verify-full'], 'one of disable, prefer, require, verify-full'), default: 'prefer', example: 'verify-full', doc: 'TLS mode towards the external store.' },
-  PGA_DB_SSL_CA_FILE: { schema: z.string().min(1).optional(), default: undefined, example: '/etc/ssl/certs/db-ca.pem', doc: 'CA bundle (PEM) used to verify the store with PGA_DB_SSL=verify-full.' },
-  REDIS_URL: { schema: url(['redis:', 'rediss:']).optional(), default: undefined, example: 'rediss://:secret@redis:6380/0', doc: 'Redis state store (standalone, or first seed with PGA_REDIS_MODE=cluster). Unset: in-process memory (single replica only).' },
-  PGA_REDIS_MODE: { schema: z.enum(['standalone', 'sentinel', 'cluster'], 'one of standalone, sentinel, cluster'), default: 'standalone', example: 'sentinel', doc: 'How REDIS_URL is used: one server, a Sentinel-managed master, or a Cluster.' },
-  PGA_REDIS_SENTINELS: { schema: hostPortList.optional(), default: undefined, example: 'sentinel-0:26379,sentinel-1:26379', doc: 'Sentinel addresses (PGA_REDIS_MODE=sentinel). Credentials and TLS come from REDIS_URL.' },
-  PGA_REDIS_SENTINEL_MASTER: { schema: z.string().min(1), default: 'mymaster', example: 'pga', doc: 'Name of the master monitored by the Sentinels.' },
-  PGA_REDIS_CLUSTER_NODES: { schema: hostPortList.optional(), default: undefined, example: 'redis-0:6379,redis-1:6379', doc: 'Extra Cluster seed nodes (PGA_REDIS_MODE=cluster).' },
-  PGA_REDIS_TLS_CA_FILE: { schema: z.string().min(1).optional(), default: undefined, example: '/etc/ssl/certs/redis-ca.pem', doc: 'CA bundle (PEM) to verify a rediss:// server.' },
-  PGA_REDIS_KEY_PREFIX: { schema: z.string().regex(/^[A-Za-z0-9:_-]{1,32}$/, 'up to 32 letters, digits, ":", "_" or "-"'), default: 'pga:', example: 'pga-prod:', doc: 'Prefix of every key the service writes to Redis.' },
-  UPSTASH_REDIS_REST_URL: { schema: url(['http:', 'https:']).optional(), default: undefined, example: 'https://eu1-x.upstash.io', doc: 'Upstash REST endpoint (edge runtimes). Used when REDIS_URL is unset.' },
-  UPSTASH_REDIS_REST_TOKEN: { schema: z.string().min(1).optional(), default: undefined, example: 'AXXXbase64token', doc: 'Bearer token for UPSTASH_REDIS_REST_URL.' },
+  PGA_HOST: {
+    schema: z.string().min(1),
+    default: '127.0.0.1',
+    example: '0.0.0.0',
+    doc: 'Address the HTTP server binds to.',
+  },
+  PGA_PORT: {
+    schema: integer(0, 65535),
+    default: '8080',
+    example: '8080',
+    doc: 'TCP port of the HTTP server (0 picks a free port).',
+  },
+  PGA_DATA_DIR: {
+    schema: z.string().min(1),
+    default: './data',
+    example: '/var/lib/pganalytics',
+    doc: 'Directory of the embedded store (used only when DATABASE_URL is unset).',
+  },
+  PGA_LOG_LEVEL: {
+    schema: z.enum(['debug', 'info', 'warn', 'error'], 'one of debug, info, warn, error'),
+    default: 'info',
+    example: 'debug',
+    doc: 'Lowest level written to the JSON log on stdout.',
+  },
+  PGA_SHUTDOWN_GRACE: {
+    schema: duration,
+    default: '10s',
+    example: '30s',
+    doc: 'How long SIGTERM waits for in-flight requests before closing pools.',
+  },
+  PGA_BODY_LIMIT: {
+    schema: integer(1024, 1 << 30),
+    default: '1048576',
+    example: '262144',
+    doc: 'Largest accepted request body, in bytes (413 above it).',
+  },
+  PGA_CORS_ORIGINS: {
+    schema: commaList,
+    default: '',
+    example: 'https://grafana.example.com',
+    doc: 'Comma-separated origins allowed by CORS; empty turns CORS off.',
+  },
+  PGA_METRICS_ENABLED: {
+    schema: boolean,
+    default: 'true',
+    example: 'false',
+    doc: 'Serve Prometheus metrics on /metrics.',
+  },
+  DATABASE_URL: {
+    schema: url(['postgres:', 'postgresql:']).optional(),
+    default: undefined,
+    example: 'postgres://pga:secret@db:5432/pganalytics',
+    doc: 'External PostgreSQL store. Unset: embedded PGlite in PGA_DATA_DIR (single replica only).',
+  },
+  PGA_DB_POOL_SIZE: {
+    schema: integer(1, 500),
+    default: '10',
+    example: '20',
+    doc: 'Connections in the store pool (the embedded store always uses 1).',
+  },
+  PGA_DB_STATEMENT_TIMEOUT: {
+    schema: duration,
+    default: '30s',
+    example: '5s',
+    doc: 'statement_timeout set on every store connection.',
+  },
+  PGA_DB_CONNECT_TIMEOUT: {
+    schema: duration,
+    default: '10s',
+    example: '3s',
+    doc: 'Timeout for opening a store connection.',
+  },
+  PGA_DB_SSL: {
+    schema: z.enum(
+      ['disable', 'prefer', 'require', 'verify-full'],
+      'one of disable, prefer, require, verify-full',
+    ),
+    default: 'prefer',
+    example: 'verify-full',
+    doc: 'TLS mode towards the external store.',
+  },
+  PGA_DB_SSL_CA_FILE: {
+    schema: z.string().min(1).optional(),
+    default: undefined,
+    example: '/etc/ssl/certs/db-ca.pem',
+    doc: 'CA bundle (PEM) used to verify the store with PGA_DB_SSL=verify-full.',
+  },
+  REDIS_URL: {
+    schema: url(['redis:', 'rediss:']).optional(),
+    default: undefined,
+    example: 'rediss://:secret@redis:6380/0',
+    doc: 'Redis state store (standalone, or first seed with PGA_REDIS_MODE=cluster). Unset: in-process memory (single replica only).',
+  },
+  PGA_REDIS_MODE: {
+    schema: z.enum(['standalone', 'sentinel', 'cluster'], 'one of standalone, sentinel, cluster'),
+    default: 'standalone',
+    example: 'sentinel',
+    doc: 'How REDIS_URL is used: one server, a Sentinel-managed master, or a Cluster.',
+  },
+  PGA_REDIS_SENTINELS: {
+    schema: hostPortList.optional(),
+    default: undefined,
+    example: 'sentinel-0:26379,sentinel-1:26379',
+    doc: 'Sentinel addresses (PGA_REDIS_MODE=sentinel). Credentials and TLS come from REDIS_URL.',
+  },
+  PGA_REDIS_SENTINEL_MASTER: {
+    schema: z.string().min(1),
+    default: 'mymaster',
+    example: 'pga',
+    doc: 'Name of the master monitored by the Sentinels.',
+  },
+  PGA_REDIS_CLUSTER_NODES: {
+    schema: hostPortList.optional(),
+    default: undefined,
+    example: 'redis-0:6379,redis-1:6379',
+    doc: 'Extra Cluster seed nodes (PGA_REDIS_MODE=cluster).',
+  },
+  PGA_REDIS_TLS_CA_FILE: {
+    schema: z.string().min(1).optional(),
+    default: undefined,
+    example: '/etc/ssl/certs/redis-ca.pem',
+    doc: 'CA bundle (PEM) to verify a rediss:// server.',
+  },
+  PGA_REDIS_KEY_PREFIX: {
+    schema: z.string().regex(/^[A-Za-z0-9:_-]{1,32}$/, 'up to 32 letters, digits, ":", "_" or "-"'),
+    default: 'pga:',
+    example: 'pga-prod:',
+    doc: 'Prefix of every key the service writes to Redis.',
+  },
+  UPSTASH_REDIS_REST_URL: {
+    schema: url(['http:', 'https:']).optional(),
+    default: undefined,
+    example: 'https://eu1-x.upstash.io',
+    doc: 'Upstash REST endpoint (edge runtimes). Used when REDIS_URL is unset.',
+  },
+  UPSTASH_REDIS_REST_TOKEN: {
+    schema: z.string().min(1).optional(),
+    default: undefined,
+    example: 'AXXXbase64token',
+    doc: 'Bearer token for UPSTASH_REDIS_REST_URL.',
+  },
 } as const
 
 type Variables = typeof configVariables
@@ -85,7 +214,9 @@ const envSchema = z.object(
   Object.fromEntries(
     Object.entries(configVariables).map(([name, v]) => [
       name,
-      v.default === undefined ? v.schema : (v.schema as z.ZodType<unknown, string>).prefault(v.default as never),
+      v.default === undefined
+        ? v.schema
+        : (v.schema as z.ZodType<unknown, string>).prefault(v.default as never),
     ]),
   ) as unknown as { [K in keyof Variables]: Variables[K]['schema'] },
 )
@@ -126,7 +257,9 @@ export type ConfigIssue = { variable: string; expected: string }
 /** Raised when the environment is invalid: one line per bad variable, naming the expected form. */
 export class ConfigError extends Error {
   constructor(readonly issues: ConfigIssue[]) {
-    super(`invalid configuration:\n${issues.map((i) => `  ${i.variable}: expected ${i.expected}`).join('\n')}`)
+    super(
+      `invalid configuration:\n${issues.map((i) => `  ${i.variable}: expected ${i.expected}`).join('\n')}`,
+    )
     this.name = 'ConfigError'
   }
 }
@@ -154,13 +287,22 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   const e = result.data as Parsed
   const problems: ConfigIssue[] = []
   if (e.PGA_REDIS_MODE === 'sentinel' && !e.PGA_REDIS_SENTINELS) {
-    problems.push({ variable: 'PGA_REDIS_SENTINELS', expected: 'a comma-separated list of host:port when PGA_REDIS_MODE=sentinel' })
+    problems.push({
+      variable: 'PGA_REDIS_SENTINELS',
+      expected: 'a comma-separated list of host:port when PGA_REDIS_MODE=sentinel',
+    })
   }
   if (e.PGA_REDIS_MODE !== 'standalone' && !e.REDIS_URL) {
-    problems.push({ variable: 'REDIS_URL', expected: `a redis:// or rediss:// URL when PGA_REDIS_MODE=${e.PGA_REDIS_MODE}` })
+    problems.push({
+      variable: 'REDIS_URL',
+      expected: `a redis:// or rediss:// URL when PGA_REDIS_MODE=${e.PGA_REDIS_MODE}`,
+    })
   }
   if (e.UPSTASH_REDIS_REST_URL && !e.UPSTASH_REDIS_REST_TOKEN) {
-    problems.push({ variable: 'UPSTASH_REDIS_REST_TOKEN', expected: 'a token when UPSTASH_REDIS_REST_URL is set' })
+    problems.push({
+      variable: 'UPSTASH_REDIS_REST_TOKEN',
+      expected: 'a token when UPSTASH_REDIS_REST_URL is set',
+    })
   }
   if (problems.length > 0) throw new ConfigError(problems)
 

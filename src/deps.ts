@@ -36,12 +36,17 @@ export async function buildDeps(
   const { log } = options
   const clock = options.clock ?? systemClock
   if (config.store.kind === 'embedded') {
-    log.warn('EMBEDDED STORE: PGlite in the data directory; single replica only. Set DATABASE_URL for production.', {
-      dataDir: config.store.dataDir,
-    })
+    log.warn(
+      'EMBEDDED STORE: PGlite in the data directory; single replica only. Set DATABASE_URL for production.',
+      {
+        dataDir: config.store.dataDir,
+      },
+    )
   }
   if (config.state.kind === 'memory') {
-    log.warn('IN-MEMORY STATE: sessions, leases and rate limits live in this process; single replica only. Set REDIS_URL for production.')
+    log.warn(
+      'IN-MEMORY STATE: sessions, leases and rate limits live in this process; single replica only. Set REDIS_URL for production.',
+    )
   }
   const db = await openDatabase(config.store, { log, embeddedAssets: options.assets.embeddedStore })
   let state: StateStore

@@ -19,7 +19,8 @@ function inert(path: string): unknown {
 export function generateOpenApiDocument() {
   const real: Partial<AppDeps> = { config: loadConfig({}), build: buildInfo }
   const deps = new Proxy(real, {
-    get: (target, property: string) => (property in target ? target[property as keyof AppDeps] : inert(`deps.${property}`)),
+    get: (target, property: string) =>
+      property in target ? target[property as keyof AppDeps] : inert(`deps.${property}`),
   }) as AppDeps
   return openApiDocument(createApp(deps), buildInfo.version)
 }

@@ -11,7 +11,12 @@ import type { Runtime } from './runtime/runtime.ts'
 import type { BuildInfo } from './system/build-info.ts'
 
 /** Serves until a shutdown signal; resolves with the exit code. */
-export async function serveCommand(options: { config: Config; log: Logger; runtime: Runtime; build: BuildInfo }): Promise<number> {
+export async function serveCommand(options: {
+  config: Config
+  log: Logger
+  runtime: Runtime
+  build: BuildInfo
+}): Promise<number> {
   const { config, log, runtime } = options
   const started = performance.now()
   const deps = await buildDeps(config, { log, assets: runtime.assets, build: options.build })
@@ -46,7 +51,8 @@ export async function serveCommand(options: { config: Config; log: Logger; runti
   log.info('draining', { signal, inFlight: deps.lifecycle.inFlight, graceMs: config.http.shutdownGraceMs })
   await server.stopAccepting()
   const drained = await deps.lifecycle.waitForIdle(config.http.shutdownGraceMs)
-  if (!drained) log.warn('shutdown grace elapsed with requests still in flight', { inFlight: deps.lifecycle.inFlight })
+  if (!drained)
+    log.warn('shutdown grace elapsed with requests still in flight', { inFlight: deps.lifecycle.inFlight })
   await server.closeAll()
   await deps.close()
   log.info('stopped', { drained })

@@ -32,7 +32,9 @@ export function docsUiRoutes(options: { loadScript: () => Promise<Uint8Array>; v
   const cache = 'public, max-age=3600'
   return new Hono()
     .get('/docs', (c) => c.html(page))
-    .get('/docs/init.js', (c) => c.body(init, 200, { 'Content-Type': 'text/javascript; charset=utf-8', 'Cache-Control': cache }))
+    .get('/docs/init.js', (c) =>
+      c.body(init, 200, { 'Content-Type': 'text/javascript; charset=utf-8', 'Cache-Control': cache }),
+    )
     .get('/docs/scalar.js', async (c) => {
       script ??= options.loadScript()
       const body = await script

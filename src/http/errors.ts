@@ -37,7 +37,13 @@ export class PayloadTooLargeError extends ServiceError {
 }
 export class UnavailableError extends ServiceError {
   constructor(code: string, detail: string, retryAfterSeconds?: number) {
-    super(code, 503, 'Service unavailable', detail, retryAfterSeconds === undefined ? {} : { retryAfterSeconds })
+    super(
+      code,
+      503,
+      'Service unavailable',
+      detail,
+      retryAfterSeconds === undefined ? {} : { retryAfterSeconds },
+    )
   }
 }
 

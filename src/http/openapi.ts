@@ -11,7 +11,9 @@ export const ProblemSchema = z
     status: z.number().int().openapi({ example: 400 }),
     detail: z.string().optional(),
     instance: z.string().optional().openapi({ description: 'Path of the request.' }),
-    code: z.string().openapi({ description: 'Stable machine-readable error code.', example: 'validation_failed' }),
+    code: z
+      .string()
+      .openapi({ description: 'Stable machine-readable error code.', example: 'validation_failed' }),
     requestId: z.string().optional().openapi({ description: 'Echo of X-Request-Id, for support.' }),
     errors: z
       .array(z.object({ path: z.string(), message: z.string() }))
@@ -33,14 +35,17 @@ const standardErrors = {
 } as const
 
 /** The error responses a route can produce, for its `responses` block. */
-export function errorResponses<S extends keyof typeof standardErrors>(...statuses: S[]): Pick<typeof standardErrors, S> {
+export function errorResponses<S extends keyof typeof standardErrors>(
+  ...statuses: S[]
+): Pick<typeof standardErrors, S> {
   return Object.fromEntries(statuses.map((s) => [s, standardErrors[s]])) as Pick<typeof standardErrors, S>
 }
 
-/** Turns zod issues into field problems like `body.env.PGA_PORT`. */
+/** Turns zod issues into field problems like `body.env.PGA_PORT` or `query.limit`. */
 export function fieldProblems(target: string, issues: z.core.$ZodIssue[]): FieldProblem[] {
+  const location = target === 'json' || target === 'form' ? 'body' : target
   return issues.map((issue) => ({
-    path: [target, ...issue.path.map(String)].join('.'),
+    path: [location, ...issue.path.map(String)].join('.'),
     message: issue.message,
   }))
 }

@@ -42,7 +42,7 @@ export function toProblem(c: Context, error: unknown): Problem {
   }
 }
 
-export function problemResponse(c: Context, problem: Problem, headers: Record<string, string> = {}): Response {
+export function problemResponse(problem: Problem, headers: Record<string, string> = {}): Response {
   return new Response(JSON.stringify(problem), {
     status: problem.status,
     headers: { 'Content-Type': 'application/problem+json', ...headers },

@@ -13,7 +13,8 @@ export interface Logger {
 }
 
 const rank: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 }
-const secretKey = /pass(word)?|secret|token|authorization|cookie|api[-_]?key|private|credential|master[-_]?key/i
+const secretKey =
+  /pass(word)?|secret|token|authorization|cookie|api[-_]?key|private|credential|master[-_]?key/i
 const urlCredentials = /([a-z][a-z0-9+.-]*:\/\/)([^\s/@:]*):([^\s/@]*)@/gi
 
 /** Replaces secret-looking values; leaves the shape of the object intact for readers of the log. */
@@ -40,7 +41,13 @@ export function createLogger(options: {
   const make = (base: LogFields): Logger => {
     const emit = (level: LogLevel, msg: string, fields?: LogFields) => {
       if (rank[level] < min) return
-      const entry = { time: new Date().toISOString(), level, msg: redact(msg), ...base, ...(fields ? (redact(fields) as LogFields) : {}) }
+      const entry = {
+        time: new Date().toISOString(),
+        level,
+        msg: redact(msg),
+        ...base,
+        ...(fields ? (redact(fields) as LogFields) : {}),
+      }
       write(JSON.stringify(entry, (_k, v) => (typeof v === 'bigint' ? v.toString() : v)))
     }
     return {

@@ -3,13 +3,15 @@
 // to `bun build --compile` as extra entry points (Bun.embeddedFiles). From source (`bun run`)
 // the same imports resolve to files on disk and migrations are read from the tree.
 import { basename, join } from 'node:path'
-import { readMigrationsDir } from '../platform/db/migration-files.ts'
-import { parseMigrationFiles } from '../platform/db/migrations.ts'
-import type { Runtime } from './runtime.ts'
-import scalarPath from '../../node_modules/@scalar/api-reference/dist/browser/standalone.js' with { type: 'file' }
 import initdbPath from '../../node_modules/@electric-sql/pglite/dist/initdb.wasm' with { type: 'file' }
 import fsBundlePath from '../../node_modules/@electric-sql/pglite/dist/pglite.data' with { type: 'file' }
 import pgliteWasmPath from '../../node_modules/@electric-sql/pglite/dist/pglite.wasm' with { type: 'file' }
+import scalarPath from '../../node_modules/@scalar/api-reference/dist/browser/standalone.js' with {
+  type: 'file',
+}
+import { readMigrationsDir } from '../platform/db/migration-files.ts'
+import { parseMigrationFiles } from '../platform/db/migrations.ts'
+import type { Runtime } from './runtime.ts'
 
 const compiled = import.meta.dir.startsWith('/$bunfs')
 
@@ -18,7 +20,10 @@ async function embeddedMigrations() {
   const files = Bun.embeddedFiles.filter((file) => (file as File).name.endsWith('.sql')) as File[]
   return parseMigrationFiles(
     await Promise.all(
-      files.map(async (file) => ({ name: basename(file.name).replace(/-[a-z0-9]{8}\.sql$/, '.sql'), text: await file.text() })),
+      files.map(async (file) => ({
+        name: basename(file.name).replace(/-[a-z0-9]{8}\.sql$/, '.sql'),
+        text: await file.text(),
+      })),
     ),
   )
 }
@@ -27,7 +32,9 @@ export const bunRuntime: Runtime = {
   name: 'bun',
   assets: {
     migrations: () =>
-      compiled ? embeddedMigrations() : Promise.resolve(readMigrationsDir(join(import.meta.dir, '..', '..', 'migrations'))),
+      compiled
+        ? embeddedMigrations()
+        : Promise.resolve(readMigrationsDir(join(import.meta.dir, '..', '..', 'migrations'))),
     docsScript: async () => new Uint8Array(await Bun.file(scalarPath).arrayBuffer()),
     ...(compiled
       ? {

@@ -21,5 +21,8 @@ export type HttpServer = {
 export type Runtime = {
   readonly name: 'bun' | 'node'
   readonly assets: RuntimeAssets
-  serve(fetch: (request: Request) => Response | Promise<Response>, options: { host: string; port: number }): Promise<HttpServer>
+  serve(
+    fetch: (request: Request) => Response | Promise<Response>,
+    options: { host: string; port: number },
+  ): Promise<HttpServer>
 }

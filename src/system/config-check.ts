@@ -20,7 +20,10 @@ export function checkProposedConfig(input: { env: Record<string, string> }): Con
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error
     throw new ValidationError(
-      error.issues.map((issue) => ({ path: `body.env.${issue.variable}`, message: `expected ${issue.expected}` })),
+      error.issues.map((issue) => ({
+        path: `body.env.${issue.variable}`,
+        message: `expected ${issue.expected}`,
+      })),
       'The proposed configuration is not valid.',
     )
   }
@@ -30,6 +33,8 @@ export function checkProposedConfig(input: { env: Record<string, string> }): Con
     state: config.state.kind,
     singleReplicaOnly: config.store.kind === 'embedded' || config.state.kind === 'memory',
     config: redact(config) as Record<string, unknown>,
-    warnings: unknownVariables(input.env).map((name) => `${name} is not a pganalytics variable (typo?); it has no effect`),
+    warnings: unknownVariables(input.env).map(
+      (name) => `${name} is not a pganalytics variable (typo?); it has no effect`,
+    ),
   }
 }

@@ -30,7 +30,10 @@ function describeFailure(error: unknown): string {
 }
 
 /** Pings both stores in parallel. */
-export async function checkHealth(deps: { db: Database; state: StateStore }, timeoutMs = 2000): Promise<HealthReport> {
+export async function checkHealth(
+  deps: { db: Database; state: StateStore },
+  timeoutMs = 2000,
+): Promise<HealthReport> {
   const [store, state] = await Promise.all([
     timed(deps.db.kind, () => deps.db.ping(), timeoutMs),
     timed(deps.state.kind, () => deps.state.ping(), timeoutMs),

@@ -1,9 +1,9 @@
 // Probe, health, version, metrics and config-check endpoints. Thin: each calls one function.
 import { createRoute, z } from '@hono/zod-openapi'
+import type { AppDeps } from '../deps.ts'
 import { NotFoundError } from '../http/errors.ts'
 import { createRouter, errorResponses } from '../http/openapi.ts'
 import { prometheusContentType } from '../platform/metrics/registry.ts'
-import type { AppDeps } from '../deps.ts'
 import { checkProposedConfig } from './config-check.ts'
 import { checkHealth } from './health.ts'
 import {
@@ -73,7 +73,10 @@ const metrics = createRoute({
   tags: ['System'],
   summary: 'Prometheus metrics of this replica',
   responses: {
-    200: { description: 'Prometheus text exposition format 0.0.4.', content: { 'text/plain': { schema: z.string() } } },
+    200: {
+      description: 'Prometheus text exposition format 0.0.4.',
+      content: { 'text/plain': { schema: z.string() } },
+    },
     404: errorResponses(404)[404],
   },
 })
@@ -89,7 +92,10 @@ const configCheck = createRoute({
     'Parses the given variables with the schema the service uses at start-up. Invalid values give 400 with one `errors` entry per variable.',
   request: { body: { required: true, content: json(ConfigCheckRequestSchema) } },
   responses: {
-    200: { description: 'Valid; the parsed configuration with secrets redacted.', content: json(ConfigCheckResultSchema) },
+    200: {
+      description: 'Valid; the parsed configuration with secrets redacted.',
+      content: json(ConfigCheckResultSchema),
+    },
     ...errorResponses(400, 413),
   },
 })
@@ -121,7 +127,8 @@ export function systemRoutes(deps: AppDeps) {
   router.openapi(version, (c) => c.json({ ...deps.build, apiVersion: 'v1' as const }, 200))
 
   router.openapi(metrics, async (c) => {
-    if (!deps.config.metrics.enabled) throw new NotFoundError('Metrics are disabled (PGA_METRICS_ENABLED=false).')
+    if (!deps.config.metrics.enabled)
+      throw new NotFoundError('Metrics are disabled (PGA_METRICS_ENABLED=false).')
     return c.text(await deps.metrics.registry.render(), 200, { 'Content-Type': prometheusContentType })
   })
 

@@ -6,7 +6,10 @@ const CheckSchema = z
     status: z.enum(['up', 'down']),
     kind: z.string().openapi({ example: 'postgres' }),
     latencyMs: z.number().optional(),
-    error: z.string().optional().openapi({ description: 'Class of failure; never carries connection details.' }),
+    error: z
+      .string()
+      .optional()
+      .openapi({ description: 'Class of failure; never carries connection details.' }),
   })
   .openapi('DependencyCheck')
 
@@ -15,7 +18,9 @@ export const HealthSchema = z
     status: z.enum(['ok', 'down']),
     phase: z.enum(['starting', 'ready', 'draining']),
     checks: z.object({ store: CheckSchema, state: CheckSchema }),
-    singleReplicaOnly: z.boolean().openapi({ description: 'True when the store or the state store is embedded (not shared).' }),
+    singleReplicaOnly: z
+      .boolean()
+      .openapi({ description: 'True when the store or the state store is embedded (not shared).' }),
     uptimeSeconds: z.number(),
   })
   .openapi('Health')
@@ -57,7 +62,11 @@ export const ConfigCheckResultSchema = z
     store: z.enum(['embedded', 'postgres']),
     state: z.enum(['memory', 'redis', 'upstash']),
     singleReplicaOnly: z.boolean(),
-    config: z.record(z.string(), z.unknown()).openapi({ description: 'The parsed configuration, secrets redacted.' }),
-    warnings: z.array(z.string()).openapi({ description: 'Unknown PGA_* variables (likely typos) and similar hints.' }),
+    config: z
+      .record(z.string(), z.unknown())
+      .openapi({ description: 'The parsed configuration, secrets redacted.' }),
+    warnings: z
+      .array(z.string())
+      .openapi({ description: 'Unknown PGA_* variables (likely typos) and similar hints.' }),
   })
   .openapi('ConfigCheckResult')

@@ -34,9 +34,11 @@ export function createServiceMetrics(deps: {
   registry.gauge('pga_http_requests_in_flight', 'HTTP requests being served now.', () => [
     { labels: {}, value: deps.lifecycle.inFlight },
   ])
-  registry.gauge('pga_ready', '1 when the replica accepts traffic (ready), 0 while starting or draining.', () => [
-    { labels: {}, value: deps.lifecycle.phase === 'ready' ? 1 : 0 },
-  ])
+  registry.gauge(
+    'pga_ready',
+    '1 when the replica accepts traffic (ready), 0 while starting or draining.',
+    () => [{ labels: {}, value: deps.lifecycle.phase === 'ready' ? 1 : 0 }],
+  )
   registry.gauge('pga_event_loop_lag_seconds', 'How late the last event-loop timer fired.', () => [
     { labels: {}, value: lag.lastMs() / 1000 },
   ])
@@ -46,27 +48,49 @@ export function createServiceMetrics(deps: {
   registry.gauge('process_resident_memory_bytes', 'Resident memory size in bytes.', () => [
     { labels: {}, value: process.memoryUsage().rss },
   ])
-  registry.gauge('process_start_time_seconds', 'Start time of the process since the epoch in seconds.', () => [
-    { labels: {}, value: startedAt },
-  ])
+  registry.gauge(
+    'process_start_time_seconds',
+    'Start time of the process since the epoch in seconds.',
+    () => [{ labels: {}, value: startedAt }],
+  )
   registry.gauge('pga_build_info', 'Build of this replica (always 1).', () => [
-    { labels: { version: deps.build.version, revision: deps.build.revision, runtime: deps.build.runtime }, value: 1 },
+    {
+      labels: { version: deps.build.version, revision: deps.build.revision, runtime: deps.build.runtime },
+      value: 1,
+    },
   ])
   registry.gauge('pga_store_pool_size', 'Maximum connections in the store pool.', () => [
     { labels: { kind: deps.db.kind }, value: deps.db.poolSize },
   ])
-  registry.gauge('pga_dependency_up', '1 when the dependency answered its health check, else 0.', async () => {
-    const { checks } = await health()
-    return [
-      { labels: { dependency: 'store', kind: checks.store.kind }, value: checks.store.status === 'up' ? 1 : 0 },
-      { labels: { dependency: 'state', kind: checks.state.kind }, value: checks.state.status === 'up' ? 1 : 0 },
-    ]
-  })
-  registry.gauge('pga_dependency_ping_seconds', 'Round trip of the last health check (absent when down).', async () => {
-    const { checks } = await health()
-    return Object.entries(checks)
-      .filter(([, check]) => check.latencyMs !== undefined)
-      .map(([dependency, check]) => ({ labels: { dependency, kind: check.kind }, value: (check.latencyMs as number) / 1000 }))
-  })
+  registry.gauge(
+    'pga_dependency_up',
+    '1 when the dependency answered its health check, else 0.',
+    async () => {
+      const { checks } = await health()
+      return [
+        {
+          labels: { dependency: 'store', kind: checks.store.kind },
+          value: checks.store.status === 'up' ? 1 : 0,
+        },
+        {
+          labels: { dependency: 'state', kind: checks.state.kind },
+          value: checks.state.status === 'up' ? 1 : 0,
+        },
+      ]
+    },
+  )
+  registry.gauge(
+    'pga_dependency_ping_seconds',
+    'Round trip of the last health check (absent when down).',
+    async () => {
+      const { checks } = await health()
+      return Object.entries(checks)
+        .filter(([, check]) => check.latencyMs !== undefined)
+        .map(([dependency, check]) => ({
+          labels: { dependency, kind: check.kind },
+          value: (check.latencyMs as number) / 1000,
+        }))
+    },
+  )
   return { registry, httpDurations, stop: () => lag.stop() }
 }

@@ -10,8 +10,16 @@ export type TestPostgres = { url: string; port: number; version: number; stop():
 
 function postgresBin(): string {
   const root = '/usr/lib/postgresql'
-  const versions = existsSync(root) ? readdirSync(root).map(Number).filter(Boolean).sort((a, b) => b - a) : []
-  if (versions.length === 0) throw new Error('PostgreSQL server binaries not found under /usr/lib/postgresql: run `npm test`, which installs them')
+  const versions = existsSync(root)
+    ? readdirSync(root)
+        .map(Number)
+        .filter(Boolean)
+        .sort((a, b) => b - a)
+    : []
+  if (versions.length === 0)
+    throw new Error(
+      'PostgreSQL server binaries not found under /usr/lib/postgresql: run `npm test`, which installs them',
+    )
   return join(root, String(versions[0]), 'bin')
 }
 

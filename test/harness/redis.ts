@@ -6,13 +6,24 @@ import { freePort, spawn, stopChild, tempDir, waitForPort } from './processes.ts
 export type TestRedis = { url: string; port: number; stop(): Promise<void> }
 
 /** Starts redis-server with extra config lines (e.g. TLS or cluster settings). */
-export async function startRedis(extraConfig: string[] = [], options: { port?: number } = {}): Promise<TestRedis> {
+export async function startRedis(
+  extraConfig: string[] = [],
+  options: { port?: number } = {},
+): Promise<TestRedis> {
   const dir = tempDir('redis')
   const port = options.port ?? (await freePort())
   const conf = join(dir, 'redis.conf')
   writeFileSync(
     conf,
-    [`port ${port}`, 'bind 127.0.0.1', 'save ""', 'appendonly no', `dir ${dir}`, 'protected-mode yes', ...extraConfig].join('\n'),
+    [
+      `port ${port}`,
+      'bind 127.0.0.1',
+      'save ""',
+      'appendonly no',
+      `dir ${dir}`,
+      'protected-mode yes',
+      ...extraConfig,
+    ].join('\n'),
   )
   const child = spawn('redis-server', [conf], { stdio: ['ignore', 'ignore', 'inherit'] })
   await waitForPort(port)

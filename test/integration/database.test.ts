@@ -71,7 +71,14 @@ describe('postgres store', () => {
   it('refuses TLS-required connections to a server without TLS, with a clear error', async () => {
     const url = await createTestDatabase(inject('pgUrl'))
     const strict = await openDatabase(
-      { kind: 'postgres', url, poolSize: 1, statementTimeoutMs: 1000, connectTimeoutMs: 3000, ssl: 'require' },
+      {
+        kind: 'postgres',
+        url,
+        poolSize: 1,
+        statementTimeoutMs: 1000,
+        connectTimeoutMs: 3000,
+        ssl: 'require',
+      },
       { log: captureLogs().log },
     )
     await expect(strict.ping()).rejects.toThrow(/TLS|SSL/)

@@ -14,16 +14,24 @@ afterEach(async () => {
   await Promise.all(open.splice(0).map((sql) => sql.end()))
 })
 
-const m1: Migration = { version: 1, name: '0001_things', sql: 'create table things (id int primary key, label text)' }
+const m1: Migration = {
+  version: 1,
+  name: '0001_things',
+  sql: 'create table things (id int primary key, label text)',
+}
 const m2: Migration = { version: 2, name: '0002_more', sql: "insert into things values (1, 'one')" }
 
 describe('runMigrations', () => {
   it('applies pending migrations in order and records checksums, then does nothing', async () => {
     const sql = await freshDb()
     const { log } = captureLogs()
-    expect(await runMigrations(sql, [m1, m2], log)).toEqual({ applied: ['0001_things', '0002_more'], alreadyApplied: 0 })
+    expect(await runMigrations(sql, [m1, m2], log)).toEqual({
+      applied: ['0001_things', '0002_more'],
+      alreadyApplied: 0,
+    })
     expect(await runMigrations(sql, [m1, m2], log)).toEqual({ applied: [], alreadyApplied: 2 })
-    const rows = await sql`select version, name, length(checksum) as len from pga_schema_migrations order by version`
+    const rows =
+      await sql`select version, name, length(checksum) as len from pga_schema_migrations order by version`
     expect(rows).toEqual([
       { version: 1, name: '0001_things', len: 64 },
       { version: 2, name: '0002_more', len: 64 },
@@ -40,7 +48,9 @@ describe('runMigrations', () => {
     await expect(runMigrations(sql, [edited, third], log)).rejects.toThrow(
       /migration 0001_things was edited after it was applied .*add a new migration instead/,
     )
-    const [{ exists }] = (await sql`select to_regclass('x') is not null as exists`) as unknown as [{ exists: boolean }]
+    const [{ exists }] = (await sql`select to_regclass('x') is not null as exists`) as unknown as [
+      { exists: boolean },
+    ]
     expect(exists).toBe(false)
   })
 
@@ -48,13 +58,19 @@ describe('runMigrations', () => {
     const sql = await freshDb()
     const { log } = captureLogs()
     await runMigrations(sql, [m1, m2], log)
-    await expect(runMigrations(sql, [m1], log)).rejects.toThrow(/has migration 0002_more that this build does not know/)
+    await expect(runMigrations(sql, [m1], log)).rejects.toThrow(
+      /has migration 0002_more that this build does not know/,
+    )
   })
 
   it('rolls back a failing migration entirely and keeps earlier ones', async () => {
     const sql = await freshDb()
     const { log } = captureLogs()
-    const bad: Migration = { version: 2, name: '0002_bad', sql: 'create table half (id int); select * from missing_table' }
+    const bad: Migration = {
+      version: 2,
+      name: '0002_bad',
+      sql: 'create table half (id int); select * from missing_table',
+    }
     const error = await runMigrations(sql, [m1, bad], log).catch((e) => e)
     expect(error).toBeInstanceOf(MigrationError)
     expect(error.message).toMatch(/migration 0002_bad failed and was rolled back: .*missing_table/)
@@ -66,7 +82,11 @@ describe('runMigrations', () => {
     const url = await createTestDatabase(inject('pgUrl'))
     const { log } = captureLogs()
     // The migration would fail if run twice (the insert hits the primary key).
-    const once: Migration = { version: 2, name: '0002_once', sql: "select pg_sleep(0.2); insert into things values (7, 'seven')" }
+    const once: Migration = {
+      version: 2,
+      name: '0002_once',
+      sql: "select pg_sleep(0.2); insert into things values (7, 'seven')",
+    }
     const replicas = Array.from({ length: 5 }, () => postgres(url, { max: 2, onnotice: () => {} }))
     open.push(...replicas)
     const results = await Promise.all(replicas.map((sql) => runMigrations(sql, [m1, once], log)))

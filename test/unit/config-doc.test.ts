@@ -18,8 +18,11 @@ describe('docs/CONFIGURATION.md', () => {
 
   it('states each default as the schema has it', () => {
     for (const row of rows) {
-      const schemaDefault = configVariables[row.name as keyof typeof configVariables].default as string | undefined
-      const shown = schemaDefault === undefined ? '(unset)' : schemaDefault === '' ? '(empty)' : `\`${schemaDefault}\``
+      const schemaDefault = configVariables[row.name as keyof typeof configVariables].default as
+        | string
+        | undefined
+      const shown =
+        schemaDefault === undefined ? '(unset)' : schemaDefault === '' ? '(empty)' : `\`${schemaDefault}\``
       expect(row.default, row.name).toBe(shown)
     }
   })
@@ -30,7 +33,8 @@ describe('docs/CONFIGURATION.md', () => {
       // Some variables are only valid together with others.
       if (row.name.startsWith('PGA_REDIS_')) env.REDIS_URL = 'redis://127.0.0.1:6379'
       if (row.name === 'PGA_REDIS_MODE') env.PGA_REDIS_SENTINELS = 'a:1'
-      if (row.name.startsWith('UPSTASH_')) Object.assign(env, { UPSTASH_REDIS_REST_URL: 'https://u.example', UPSTASH_REDIS_REST_TOKEN: 't' })
+      if (row.name.startsWith('UPSTASH_'))
+        Object.assign(env, { UPSTASH_REDIS_REST_URL: 'https://u.example', UPSTASH_REDIS_REST_TOKEN: 't' })
       expect(() => loadConfig(env), `${row.name}=${row.example}`).not.toThrow()
     }
   })

@@ -6,7 +6,10 @@ function problemsOf(env: Record<string, string>): string[] {
     loadConfig(env)
   } catch (error) {
     expect(error).toBeInstanceOf(ConfigError)
-    return (error as ConfigError).message.split('\n').slice(1).map((line) => line.trim())
+    return (error as ConfigError).message
+      .split('\n')
+      .slice(1)
+      .map((line) => line.trim())
   }
   throw new Error('expected the configuration to be rejected')
 }
@@ -14,7 +17,13 @@ function problemsOf(env: Record<string, string>): string[] {
 describe('loadConfig', () => {
   it('gives embedded defaults with an empty environment', () => {
     const config = loadConfig({})
-    expect(config.http).toEqual({ host: '127.0.0.1', port: 8080, bodyLimit: 1048576, corsOrigins: [], shutdownGraceMs: 10_000 })
+    expect(config.http).toEqual({
+      host: '127.0.0.1',
+      port: 8080,
+      bodyLimit: 1048576,
+      corsOrigins: [],
+      shutdownGraceMs: 10_000,
+    })
     expect(config.store).toEqual({ kind: 'embedded', dataDir: './data', statementTimeoutMs: 30_000 })
     expect(config.state).toEqual({ kind: 'memory' })
   })
@@ -31,7 +40,12 @@ describe('loadConfig', () => {
     })
     expect(config.http.shutdownGraceMs).toBe(120_000)
     expect(config.http.corsOrigins).toEqual(['https://a.example', 'https://b.example'])
-    expect(config.store).toMatchObject({ kind: 'postgres', statementTimeoutMs: 250, poolSize: 10, ssl: 'prefer' })
+    expect(config.store).toMatchObject({
+      kind: 'postgres',
+      statementTimeoutMs: 250,
+      poolSize: 10,
+      ssl: 'prefer',
+    })
     expect(config.state).toMatchObject({
       kind: 'redis',
       mode: 'sentinel',
@@ -61,18 +75,33 @@ describe('loadConfig', () => {
     [{ PGA_SHUTDOWN_GRACE: 'soon' }, 'PGA_SHUTDOWN_GRACE: expected a duration such as 500ms, 30s, 5m or 1h'],
     [{ PGA_LOG_LEVEL: 'verbose' }, 'PGA_LOG_LEVEL: expected one of debug, info, warn, error'],
     [{ PGA_METRICS_ENABLED: 'yes' }, 'PGA_METRICS_ENABLED: expected true or false'],
-    [{ DATABASE_URL: 'mysql://db/x' }, 'DATABASE_URL: expected a URL starting with postgres:// or postgresql://'],
+    [
+      { DATABASE_URL: 'mysql://db/x' },
+      'DATABASE_URL: expected a URL starting with postgres:// or postgresql://',
+    ],
     [{ REDIS_URL: 'http://redis' }, 'REDIS_URL: expected a URL starting with redis:// or rediss://'],
     [{ PGA_DB_SSL: 'on' }, 'PGA_DB_SSL: expected one of disable, prefer, require, verify-full'],
     [{ PGA_DB_POOL_SIZE: '0' }, 'PGA_DB_POOL_SIZE: expected an integer between 1 and 500'],
-    [{ PGA_REDIS_SENTINELS: 'host-without-port' }, 'PGA_REDIS_SENTINELS: expected a comma-separated list of host:port'],
-    [{ PGA_REDIS_KEY_PREFIX: 'has space' }, 'PGA_REDIS_KEY_PREFIX: expected up to 32 letters, digits, ":", "_" or "-"'],
+    [
+      { PGA_REDIS_SENTINELS: 'host-without-port' },
+      'PGA_REDIS_SENTINELS: expected a comma-separated list of host:port',
+    ],
+    [
+      { PGA_REDIS_KEY_PREFIX: 'has space' },
+      'PGA_REDIS_KEY_PREFIX: expected up to 32 letters, digits, ":", "_" or "-"',
+    ],
     [
       { REDIS_URL: 'redis://r', PGA_REDIS_MODE: 'sentinel' },
       'PGA_REDIS_SENTINELS: expected a comma-separated list of host:port when PGA_REDIS_MODE=sentinel',
     ],
-    [{ PGA_REDIS_MODE: 'cluster' }, 'REDIS_URL: expected a redis:// or rediss:// URL when PGA_REDIS_MODE=cluster'],
-    [{ UPSTASH_REDIS_REST_URL: 'https://u.example' }, 'UPSTASH_REDIS_REST_TOKEN: expected a token when UPSTASH_REDIS_REST_URL is set'],
+    [
+      { PGA_REDIS_MODE: 'cluster' },
+      'REDIS_URL: expected a redis:// or rediss:// URL when PGA_REDIS_MODE=cluster',
+    ],
+    [
+      { UPSTASH_REDIS_REST_URL: 'https://u.example' },
+      'UPSTASH_REDIS_REST_TOKEN: expected a token when UPSTASH_REDIS_REST_URL is set',
+    ],
   ])('rejects %o naming the variable and the expected form', (env, expected) => {
     expect(problemsOf(env)).toEqual([expected])
   })
@@ -95,6 +124,8 @@ describe('loadConfig', () => {
 
 describe('unknownVariables', () => {
   it('lists PGA_* names the service does not know, ignoring other variables', () => {
-    expect(unknownVariables({ PGA_PROT: '1', PGA_PORT: '1', HOME: '/root', PATH: '/bin' })).toEqual(['PGA_PROT'])
+    expect(unknownVariables({ PGA_PROT: '1', PGA_PORT: '1', HOME: '/root', PATH: '/bin' })).toEqual([
+      'PGA_PROT',
+    ])
   })
 })

@@ -4,17 +4,30 @@ import { createLogger, redact } from '../../src/platform/log.ts'
 describe('redact', () => {
   it('hides values under secret-looking keys at any depth', () => {
     expect(
-      redact({ password: 'p1', nested: { apiKey: 'k1', clientSecret: 's1', list: [{ token: 't1' }] }, user: 'ann' }),
-    ).toEqual({ password: '[redacted]', nested: { apiKey: '[redacted]', clientSecret: '[redacted]', list: [{ token: '[redacted]' }] }, user: 'ann' })
+      redact({
+        password: 'p1',
+        nested: { apiKey: 'k1', clientSecret: 's1', list: [{ token: 't1' }] },
+        user: 'ann',
+      }),
+    ).toEqual({
+      password: '[redacted]',
+      nested: { apiKey: '[redacted]', clientSecret: '[redacted]', list: [{ token: '[redacted]' }] },
+      user: 'ann',
+    })
   })
 
   it('hides passwords inside connection URLs', () => {
-    expect(redact('connect postgres://pga:s3cr3t@db:5432/x failed')).toBe('connect postgres://pga:[redacted]@db:5432/x failed')
+    expect(redact('connect postgres://pga:s3cr3t@db:5432/x failed')).toBe(
+      'connect postgres://pga:[redacted]@db:5432/x failed',
+    )
     expect(redact({ url: 'rediss://:pw@redis:6380' })).toEqual({ url: 'rediss://:[redacted]@redis:6380' })
   })
 
   it('keeps error name and message, redacted', () => {
-    expect(redact(new Error('auth failed for redis://u:pw@r'))).toEqual({ name: 'Error', message: 'auth failed for redis://u:[redacted]@r' })
+    expect(redact(new Error('auth failed for redis://u:pw@r'))).toEqual({
+      name: 'Error',
+      message: 'auth failed for redis://u:[redacted]@r',
+    })
   })
 })
 
@@ -26,7 +39,13 @@ describe('createLogger', () => {
     log.child({ requestId: 'r1' }).warn('careful', { password: 'x', count: 2n })
     expect(lines).toHaveLength(1)
     const entry = JSON.parse(lines[0] as string)
-    expect(entry).toMatchObject({ level: 'warn', msg: 'careful', requestId: 'r1', password: '[redacted]', count: '2' })
+    expect(entry).toMatchObject({
+      level: 'warn',
+      msg: 'careful',
+      requestId: 'r1',
+      password: '[redacted]',
+      count: '2',
+    })
     expect(Date.parse(entry.time)).not.toBeNaN()
   })
 })

@@ -13,7 +13,9 @@ describe('MetricsRegistry', () => {
     const text = await registry.render()
     expect(text).toContain('# TYPE t_total counter\nt_total{kind="a"} 2')
     expect(text).toContain('t_up{dep="x\\"y"} 1')
-    expect(text).toContain('t_seconds_bucket{le="0.1"} 1\nt_seconds_bucket{le="1"} 2\nt_seconds_bucket{le="+Inf"} 3')
+    expect(text).toContain(
+      't_seconds_bucket{le="0.1"} 1\nt_seconds_bucket{le="1"} 2\nt_seconds_bucket{le="+Inf"} 3',
+    )
     expect(text).toContain('t_seconds_sum 5.55\nt_seconds_count 3')
     expect(text.endsWith('\n')).toBe(true)
   })

@@ -37,7 +37,10 @@ function sslOption(store: Extract<Config['store'], { kind: 'postgres' }>) {
     case 'disable':
       return false
     case 'verify-full':
-      return { rejectUnauthorized: true, ...(store.sslCaFile ? { ca: readFileSync(store.sslCaFile, 'utf8') } : {}) }
+      return {
+        rejectUnauthorized: true,
+        ...(store.sslCaFile ? { ca: readFileSync(store.sslCaFile, 'utf8') } : {}),
+      }
     default:
       return store.ssl
   }
@@ -56,11 +59,22 @@ export async function openDatabase(
   let sql: Sql
   let poolSize: number
   if (store.kind === 'embedded') {
-    embedded = await startEmbeddedPostgres({ dataDir: store.dataDir, log: options.log, assets: options.embeddedAssets })
+    embedded = await startEmbeddedPostgres({
+      dataDir: store.dataDir,
+      log: options.log,
+      assets: options.embeddedAssets,
+    })
     // PGlite has one backend: the socket server interleaves queries from different connections,
     // which would mix transactions. One connection makes postgres.js queue them instead.
     poolSize = 1
-    sql = postgres({ ...common, path: embedded.socketPath, user: 'postgres', database: 'postgres', max: 1, idle_timeout: 0 })
+    sql = postgres({
+      ...common,
+      path: embedded.socketPath,
+      user: 'postgres',
+      database: 'postgres',
+      max: 1,
+      idle_timeout: 0,
+    })
   } else {
     poolSize = store.poolSize
     sql = postgres(store.url, {

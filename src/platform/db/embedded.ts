@@ -1,7 +1,16 @@
 // Embedded store: PGlite (PostgreSQL compiled to WASM) in a data directory, served to postgres.js
 // over a private Unix socket by pglite-socket. One process, one replica: a lock file refuses a
 // second pganalytics on the same directory instead of letting two engines corrupt it.
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs'
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeSync,
+} from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { PGlite } from '@electric-sql/pglite'
@@ -20,7 +29,9 @@ export type EmbeddedPostgres = { socketPath: string; dataDir: string; stop(): Pr
 
 export class DataDirLockedError extends Error {
   constructor(dir: string, pid: number) {
-    super(`data directory ${dir} is in use by another pganalytics process (pid ${pid}); the embedded store serves one process only`)
+    super(
+      `data directory ${dir} is in use by another pganalytics process (pid ${pid}); the embedded store serves one process only`,
+    )
     this.name = 'DataDirLockedError'
   }
 }

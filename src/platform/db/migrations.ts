@@ -27,7 +27,9 @@ export function parseMigrationFiles(files: { name: string; text: string }[]): Mi
   for (let i = 1; i < migrations.length; i++) {
     const [previous, current] = [migrations[i - 1] as Migration, migrations[i] as Migration]
     if (previous.version === current.version) {
-      throw new MigrationError(`migrations ${previous.name} and ${current.name} share version ${current.version}`)
+      throw new MigrationError(
+        `migrations ${previous.name} and ${current.name} share version ${current.version}`,
+      )
     }
   }
   return migrations
@@ -43,7 +45,11 @@ export async function checksum(text: string): Promise<string> {
  * or a version the database has but this build lacks (a downgrade), stops with MigrationError
  * before anything runs.
  */
-export async function runMigrations(sql: Sql, migrations: Migration[], log: Logger): Promise<MigrationResult> {
+export async function runMigrations(
+  sql: Sql,
+  migrations: Migration[],
+  log: Logger,
+): Promise<MigrationResult> {
   const connection = await sql.reserve()
   try {
     await connection`select pg_advisory_lock(${lockKey.toString()}::bigint)`
@@ -87,9 +93,14 @@ export async function runMigrations(sql: Sql, migrations: Migration[], log: Logg
           await connection`commit`
         } catch (error) {
           await connection`rollback`.catch(() => {})
-          throw new MigrationError(`migration ${migration.name} failed and was rolled back: ${(error as Error).message}`)
+          throw new MigrationError(
+            `migration ${migration.name} failed and was rolled back: ${(error as Error).message}`,
+          )
         }
-        log.info('migration applied', { migration: migration.name, ms: Math.round(performance.now() - started) })
+        log.info('migration applied', {
+          migration: migration.name,
+          ms: Math.round(performance.now() - started),
+        })
         result.applied.push(migration.name)
       }
       return result

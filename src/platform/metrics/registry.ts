@@ -15,13 +15,25 @@ const formatLabels = (labels: Labels) => {
   return entries.length === 0 ? '' : `{${entries.map(([k, v]) => `${k}="${escapeLabel(v)}"`).join(',')}}`
 }
 const formatValue = (value: number) =>
-  Number.isNaN(value) ? 'NaN' : value === Number.POSITIVE_INFINITY ? '+Inf' : value === Number.NEGATIVE_INFINITY ? '-Inf' : String(value)
+  Number.isNaN(value)
+    ? 'NaN'
+    : value === Number.POSITIVE_INFINITY
+      ? '+Inf'
+      : value === Number.NEGATIVE_INFINITY
+        ? '-Inf'
+        : String(value)
 const keyOf = (labels: Labels) => JSON.stringify(Object.entries(labels).sort())
-const header = (name: string, help: string, type: string) => [`# HELP ${name} ${help.replace(/\n/g, ' ')}`, `# TYPE ${name} ${type}`]
+const header = (name: string, help: string, type: string) => [
+  `# HELP ${name} ${help.replace(/\n/g, ' ')}`,
+  `# TYPE ${name} ${type}`,
+]
 
 export class Counter implements Metric {
   private readonly values = new Map<string, Sample>()
-  constructor(readonly name: string, private readonly help: string) {}
+  constructor(
+    readonly name: string,
+    private readonly help: string,
+  ) {}
   inc(labels: Labels = {}, by = 1) {
     const key = keyOf(labels)
     const sample = this.values.get(key)
@@ -29,7 +41,12 @@ export class Counter implements Metric {
     else this.values.set(key, { labels, value: by })
   }
   render() {
-    return [...header(this.name, this.help, 'counter'), ...[...this.values.values()].map((s) => `${this.name}${formatLabels(s.labels)} ${formatValue(s.value)}`)]
+    return [
+      ...header(this.name, this.help, 'counter'),
+      ...[...this.values.values()].map(
+        (s) => `${this.name}${formatLabels(s.labels)} ${formatValue(s.value)}`,
+      ),
+    ]
   }
 }
 
@@ -53,12 +70,18 @@ export class Gauge implements Metric {
   }
   async render() {
     const samples = this.collect ? await this.collect() : [...this.values.values()]
-    return [...header(this.name, this.help, 'gauge'), ...samples.map((s) => `${this.name}${formatLabels(s.labels)} ${formatValue(s.value)}`)]
+    return [
+      ...header(this.name, this.help, 'gauge'),
+      ...samples.map((s) => `${this.name}${formatLabels(s.labels)} ${formatValue(s.value)}`),
+    ]
   }
 }
 
 export class Histogram implements Metric {
-  private readonly series = new Map<string, { labels: Labels; counts: number[]; sum: number; count: number }>()
+  private readonly series = new Map<
+    string,
+    { labels: Labels; counts: number[]; sum: number; count: number }
+  >()
   constructor(
     readonly name: string,
     private readonly help: string,
@@ -71,7 +94,8 @@ export class Histogram implements Metric {
       entry = { labels, counts: this.buckets.map(() => 0), sum: 0, count: 0 }
       this.series.set(key, entry)
     }
-    for (let i = 0; i < this.buckets.length; i++) if (value <= (this.buckets[i] as number)) (entry.counts[i] as number)++
+    for (let i = 0; i < this.buckets.length; i++)
+      if (value <= (this.buckets[i] as number)) (entry.counts[i] as number)++
     entry.sum += value
     entry.count++
   }

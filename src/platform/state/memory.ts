@@ -7,7 +7,9 @@ import type { Lease, StateStore } from './state-store.ts'
 type Entry = { value: string; expiresAt: number | null }
 
 /** Creates a memory-backed StateStore. Expired keys are dropped on read and by a periodic sweep. */
-export function createMemoryStateStore(options: { clock?: Clock; sweepIntervalMs?: number } = {}): StateStore {
+export function createMemoryStateStore(
+  options: { clock?: Clock; sweepIntervalMs?: number } = {},
+): StateStore {
   const clock = options.clock ?? systemClock
   const entries = new Map<string, Entry>()
   const fences = new Map<string, number>()
@@ -84,14 +86,16 @@ export function createMemoryStateStore(options: { clock?: Clock; sweepIntervalMs
     async renewLease(lease: Lease, ttlMs = lease.ttlMs) {
       const key = leaseKey(lease.name)
       const current = live(key)
-      if (!current || current.value !== JSON.stringify({ holder: lease.holder, fence: lease.fence })) return false
+      if (!current || current.value !== JSON.stringify({ holder: lease.holder, fence: lease.fence }))
+        return false
       current.expiresAt = clock.now() + ttlMs
       return true
     },
     async releaseLease(lease: Lease) {
       const key = leaseKey(lease.name)
       const current = live(key)
-      if (!current || current.value !== JSON.stringify({ holder: lease.holder, fence: lease.fence })) return false
+      if (!current || current.value !== JSON.stringify({ holder: lease.holder, fence: lease.fence }))
+        return false
       entries.delete(key)
       return true
     },

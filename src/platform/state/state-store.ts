@@ -27,7 +27,12 @@ export interface StateStore {
   delete(key: string): Promise<boolean>
   /** Atomically replaces `expected` with `next` (null means absent / delete). Returns whether it
    * swapped. With ttlMs the new value expires; without it the new value does not. */
-  compareAndSet(key: string, expected: string | null, next: string | null, options?: { ttlMs?: number }): Promise<boolean>
+  compareAndSet(
+    key: string,
+    expected: string | null,
+    next: string | null,
+    options?: { ttlMs?: number },
+  ): Promise<boolean>
   /** Remaining time to live in ms; null when the key is absent or has no expiry. */
   ttl(key: string): Promise<number | null>
   /** Takes the named lease if it is free or already ours (then extends it). */

@@ -1,0 +1,270 @@
+// The HTTP surface in-process (app.request) over a real PostgreSQL and Redis.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { startTestApp, type TestApp } from '../support/app.ts'
+
+let t: TestApp
+beforeAll(async () => {
+  t = await startTestApp({ PGA_BODY_LIMIT: '2048' })
+})
+afterAll(async () => {
+  await t.close()
+})
+
+const postJson = (path: string, body: unknown, headers: Record<string, string> = {}) =>
+  t.app.request(path, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', ...headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  })
+
+describe('probes and system endpoints', () => {
+  it('/livez answers without touching dependencies', async () => {
+    const res = await t.app.request('/livez')
+    expect(res.status).toBe(200)
+    expect(await res.json()).toEqual({ status: 'ok' })
+  })
+
+  it('/readyz is 200 with both dependencies up', async () => {
+    const res = await t.app.request('/readyz')
+    expect(res.status).toBe(200)
+    expect(await res.json()).toMatchObject({
+      ready: true,
+      phase: 'ready',
+      checks: { store: { status: 'up', kind: 'postgres' }, state: { status: 'up', kind: 'redis' } },
+    })
+  })
+
+  it('/api/v1/health reports a shared (multi-replica) setup', async () => {
+    const res = await t.app.request('/api/v1/health')
+    expect(res.status).toBe(200)
+    expect(await res.json()).toMatchObject({ status: 'ok', phase: 'ready', singleReplicaOnly: false })
+  })
+
+  it('/api/v1/version gives version, revision and runtime', async () => {
+    expect(await (await t.app.request('/api/v1/version')).json()).toMatchObject({
+      version: expect.stringMatching(/^\d+\.\d+\.\d+/),
+      revision: expect.any(String),
+      runtime: expect.stringMatching(/^(node|bun) /),
+      apiVersion: 'v1',
+    })
+  })
+})
+
+describe('readiness follows the lifecycle and the dependencies', () => {
+  it('is 503 while starting and while draining', async () => {
+    const other = await startTestApp({}, { ready: false })
+    try {
+      expect((await other.app.request('/readyz')).status).toBe(503)
+      expect(await (await other.app.request('/readyz')).json()).toEqual({ ready: false, phase: 'starting' })
+      other.deps.lifecycle.markReady()
+      expect((await other.app.request('/readyz')).status).toBe(200)
+      other.deps.lifecycle.startDraining()
+      const draining = await other.app.request('/readyz')
+      expect(draining.status).toBe(503)
+      expect(draining.headers.get('Connection')).toBe('close')
+      expect((await other.app.request('/livez')).status).toBe(200)
+    } finally {
+      await other.close()
+    }
+  })
+
+  it('is 503 when the state store is unreachable, without leaking its address', async () => {
+    const other = await startTestApp({ REDIS_URL: 'redis://:hunter2@127.0.0.1:1' })
+    try {
+      const res = await other.app.request('/readyz')
+      expect(res.status).toBe(503)
+      const body = await res.json()
+      expect(body).toMatchObject({
+        ready: false,
+        checks: { store: { status: 'up' }, state: { status: 'down', kind: 'redis' } },
+      })
+      expect(JSON.stringify(body)).not.toMatch(/hunter2|127\.0\.0\.1/)
+      expect((await other.app.request('/api/v1/health')).status).toBe(503)
+    } finally {
+      await other.close()
+    }
+  })
+})
+
+describe('errors are RFC 9457 problem+json with a stable code', () => {
+  it('unknown route: 404 not_found', async () => {
+    const res = await t.app.request('/api/v1/nope')
+    expect(res.status).toBe(404)
+    expect(res.headers.get('Content-Type')).toBe('application/problem+json')
+    expect(await res.json()).toMatchObject({
+      status: 404,
+      code: 'not_found',
+      instance: '/api/v1/nope',
+      requestId: expect.any(String),
+    })
+  })
+
+  it('zod failure: 400 validation_failed with field paths', async () => {
+    const res = await postJson('/api/v1/config/check', { env: { 'bad name': 'x' } })
+    expect(res.status).toBe(400)
+    const body = await res.json()
+    expect(body.code).toBe('validation_failed')
+    expect(body.errors).toEqual([expect.objectContaining({ path: 'body.env.bad name' })])
+  })
+
+  it('missing body field: 400 naming the field', async () => {
+    const body = await (await postJson('/api/v1/config/check', {})).json()
+    expect(body).toMatchObject({ status: 400, code: 'validation_failed', errors: [{ path: 'body.env' }] })
+  })
+
+  it('invalid configuration values: 400 with one error per variable', async () => {
+    const res = await postJson('/api/v1/config/check', { env: { PGA_PORT: 'http', PGA_LOG_LEVEL: 'loud' } })
+    expect(res.status).toBe(400)
+    expect((await res.json()).errors).toEqual([
+      { path: 'body.env.PGA_PORT', message: 'expected an integer between 0 and 65535' },
+      { path: 'body.env.PGA_LOG_LEVEL', message: 'expected one of debug, info, warn, error' },
+    ])
+  })
+
+  it('malformed JSON: 400 malformed_json', async () => {
+    const res = await postJson('/api/v1/config/check', '{"env": ')
+    expect(res.status).toBe(400)
+    expect(await res.json()).toMatchObject({ code: 'malformed_json' })
+  })
+
+  it('body over PGA_BODY_LIMIT: 413 payload_too_large', async () => {
+    const res = await postJson('/api/v1/config/check', { env: { PGA_HOST: 'x'.repeat(3000) } })
+    expect(res.status).toBe(413)
+    expect(await res.json()).toMatchObject({
+      code: 'payload_too_large',
+      detail: 'The request body exceeds 2048 bytes.',
+    })
+  })
+
+  it('unexpected error: opaque 500 carrying the request id; details only in the log', async () => {
+    const other = await startTestApp()
+    try {
+      other.app.get('/explode', () => {
+        throw new Error('db password is hunter2')
+      })
+      const res = await other.app.request('/explode', { headers: { 'X-Request-Id': 'req-explode-0001' } })
+      expect(res.status).toBe(500)
+      const body = await res.json()
+      expect(body).toMatchObject({ code: 'internal_error', requestId: 'req-explode-0001' })
+      expect(body.detail).toContain('req-explode-0001')
+      expect(JSON.stringify(body)).not.toContain('hunter2')
+      const logged = other.logs.lines.map((l) => JSON.parse(l)).find((l) => l.msg === 'unhandled error')
+      expect(logged).toMatchObject({
+        requestId: 'req-explode-0001',
+        error: { message: 'db password is hunter2' },
+      })
+    } finally {
+      await other.close()
+    }
+  })
+})
+
+describe('config check', () => {
+  it('returns the parsed configuration with secrets redacted and flags typos', async () => {
+    const res = await postJson('/api/v1/config/check', {
+      env: {
+        DATABASE_URL: 'postgres://pga:hunter2@db/x',
+        UPSTASH_REDIS_REST_URL: 'https://u.example',
+        UPSTASH_REDIS_REST_TOKEN: 'tok-hunter2',
+        PGA_PROT: '1',
+      },
+    })
+    expect(res.status).toBe(200)
+    const body = await res.json()
+    expect(body).toMatchObject({ valid: true, store: 'postgres', state: 'upstash', singleReplicaOnly: false })
+    expect(body.config.store.url).toBe('postgres://pga:[redacted]@db/x')
+    expect(JSON.stringify(body)).not.toContain('hunter2')
+    expect(body.warnings).toEqual(['PGA_PROT is not a pganalytics variable (typo?); it has no effect'])
+  })
+})
+
+describe('request id, headers and logs', () => {
+  it('echoes a well-formed X-Request-Id and replaces a malformed one', async () => {
+    const kept = await t.app.request('/livez', { headers: { 'X-Request-Id': 'edge-proxy-1234' } })
+    expect(kept.headers.get('X-Request-Id')).toBe('edge-proxy-1234')
+    const replaced = await t.app.request('/livez', { headers: { 'X-Request-Id': 'bad id<script>' } })
+    expect(replaced.headers.get('X-Request-Id')).toMatch(/^[0-9a-f-]{36}$/)
+  })
+
+  it('sets security headers and no CORS headers by default', async () => {
+    const res = await t.app.request('/livez', { headers: { Origin: 'https://evil.example' } })
+    expect(res.headers.get('X-Content-Type-Options')).toBe('nosniff')
+    expect(res.headers.get('X-Frame-Options')).toBe('DENY')
+    expect(res.headers.get('Content-Security-Policy')).toContain("script-src 'self'")
+    expect(res.headers.get('Access-Control-Allow-Origin')).toBeNull()
+  })
+
+  it('allows only the configured CORS origins', async () => {
+    const other = await startTestApp({ PGA_CORS_ORIGINS: 'https://grafana.example' })
+    try {
+      const preflight = { method: 'OPTIONS', headers: { 'Access-Control-Request-Method': 'POST' } }
+      const ok = await other.app.request('/api/v1/config/check', {
+        ...preflight,
+        headers: { ...preflight.headers, Origin: 'https://grafana.example' },
+      })
+      expect(ok.headers.get('Access-Control-Allow-Origin')).toBe('https://grafana.example')
+      const no = await other.app.request('/api/v1/config/check', {
+        ...preflight,
+        headers: { ...preflight.headers, Origin: 'https://evil.example' },
+      })
+      expect(no.headers.get('Access-Control-Allow-Origin')).toBeNull()
+    } finally {
+      await other.close()
+    }
+  })
+
+  it('logs one line per request with route, status, duration and request id, and no secrets', async () => {
+    const before = t.logs.lines.length
+    await postJson(
+      '/api/v1/config/check?token=hunter2',
+      { env: { DATABASE_URL: 'postgres://u:hunter2@h/db' } },
+      {
+        Authorization: 'Bearer hunter2',
+        Cookie: 'session=hunter2',
+        'X-Request-Id': 'req-log-check-1',
+      },
+    )
+    const lines = t.logs.lines.slice(before)
+    const entries = lines.map((line) => JSON.parse(line)).filter((e) => e.msg === 'request')
+    expect(entries).toEqual([
+      expect.objectContaining({
+        level: 'info',
+        method: 'POST',
+        route: '/api/v1/config/check',
+        path: '/api/v1/config/check',
+        status: 200,
+        durationMs: expect.any(Number),
+        requestId: 'req-log-check-1',
+      }),
+    ])
+    expect(lines.join('\n')).not.toContain('hunter2')
+  })
+})
+
+describe('OpenAPI and docs', () => {
+  it('serves the OpenAPI 3.1 document', async () => {
+    const doc = await (await t.app.request('/openapi.json')).json()
+    expect(doc.openapi).toBe('3.1.0')
+    expect(Object.keys(doc.paths)).toEqual(
+      expect.arrayContaining([
+        '/livez',
+        '/readyz',
+        '/api/v1/health',
+        '/api/v1/version',
+        '/metrics',
+        '/api/v1/config/check',
+      ]),
+    )
+  })
+
+  it('serves the reference UI with its script from this server, nothing from elsewhere', async () => {
+    const page = await (await t.app.request('/docs')).text()
+    const sources = [...page.matchAll(/src="([^"]+)"/g)].map((m) => m[1])
+    expect(sources).toEqual(['/docs/scalar.js', '/docs/init.js'])
+    expect(page).not.toMatch(/https?:\/\//)
+    const script = await t.app.request('/docs/scalar.js')
+    expect(script.headers.get('Content-Type')).toContain('javascript')
+    expect((await script.arrayBuffer()).byteLength).toBeGreaterThan(1_000_000)
+    expect(await (await t.app.request('/docs/init.js')).text()).toContain('withDefaultFonts: false')
+  })
+})

@@ -1,0 +1,36 @@
+// Builds the real app in-process over real dependencies (a fresh database on the test cluster,
+// the test Redis or in-process memory), with logs captured for inspection.
+import { inject } from 'vitest'
+import { createApp } from '../../src/app.ts'
+import { loadConfig } from '../../src/config.ts'
+import { buildDeps, type OpenDeps } from '../../src/deps.ts'
+import { runMigrations } from '../../src/platform/db/migrations.ts'
+import { nodeRuntime } from '../../src/runtime/node.ts'
+import { buildInfo } from '../../src/system/build-info.ts'
+import { createTestDatabase } from '../harness/postgres.ts'
+import { captureLogs } from './logs.ts'
+
+export type TestApp = {
+  app: ReturnType<typeof createApp>
+  deps: OpenDeps
+  logs: ReturnType<typeof captureLogs>
+  close(): Promise<void>
+}
+
+/** The app over a fresh database and (by default) the test Redis, migrated and ready. */
+export async function startTestApp(
+  env: Record<string, string> = {},
+  options: { ready?: boolean } = {},
+): Promise<TestApp> {
+  const config = loadConfig({
+    DATABASE_URL: await createTestDatabase(inject('pgUrl')),
+    REDIS_URL: inject('redisUrl'),
+    PGA_REDIS_KEY_PREFIX: `t${Math.random().toString(36).slice(2, 8)}:`,
+    ...env,
+  })
+  const logs = captureLogs()
+  const deps = await buildDeps(config, { log: logs.log, assets: nodeRuntime.assets, build: buildInfo })
+  await runMigrations(deps.db.sql, await nodeRuntime.assets.migrations(), logs.log)
+  if (options.ready !== false) deps.lifecycle.markReady()
+  return { app: createApp(deps), deps, logs, close: () => deps.close() }
+}
