@@ -1,7 +1,9 @@
 // `pganalytics serve`: open the stores, listen at once (so /livez answers and /readyz says 503
-// while migrations run), migrate under the advisory lock, then mark ready. SIGTERM/SIGINT:
-// /readyz turns 503 at once, the listener closes, in-flight requests get PGA_SHUTDOWN_GRACE to
-// finish, then pools close and the process exits 0.
+// while migrations run), migrate under the advisory lock, then mark ready.
+// SIGTERM/SIGINT: /readyz turns 503 at once and every response says `Connection: close`, so load
+// balancers and keep-alive clients move away; requests that still arrive are served, not
+// refused. Once nothing is in flight (or PGA_SHUTDOWN_GRACE has passed) the listener closes,
+// letting the last responses flush, then pools close and the process exits 0.
 import { createApp } from './app.ts'
 import type { Config } from './config.ts'
 import { buildDeps } from './deps.ts'
@@ -49,11 +51,13 @@ export async function serveCommand(options: {
   })
   deps.lifecycle.startDraining()
   log.info('draining', { signal, inFlight: deps.lifecycle.inFlight, graceMs: config.http.shutdownGraceMs })
-  await server.stopAccepting()
+  const graceEnds = performance.now() + config.http.shutdownGraceMs
   const drained = await deps.lifecycle.waitForIdle(config.http.shutdownGraceMs)
   if (!drained)
     log.warn('shutdown grace elapsed with requests still in flight', { inFlight: deps.lifecycle.inFlight })
-  await server.closeAll()
+  // Responses whose handler has returned may still be on their way out: give them the rest of
+  // the grace (at least a second) before connections are forced shut.
+  await server.close(Math.max(1000, graceEnds - performance.now()))
   await deps.close()
   log.info('stopped', { drained })
   return 0

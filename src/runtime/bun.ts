@@ -11,7 +11,7 @@ import scalarPath from '../../node_modules/@scalar/api-reference/dist/browser/st
 }
 import { readMigrationsDir } from '../platform/db/migration-files.ts'
 import { parseMigrationFiles } from '../platform/db/migrations.ts'
-import type { Runtime } from './runtime.ts'
+import { closeWithin, type Runtime } from './runtime.ts'
 
 const compiled = import.meta.dir.startsWith('/$bunfs')
 
@@ -53,12 +53,7 @@ export const bunRuntime: Runtime = {
     const server = Bun.serve({ fetch, hostname: host, port, idleTimeout: 30 })
     return {
       port: server.port as number,
-      stopAccepting: async () => {
-        void server.stop(false)
-      },
-      closeAll: async () => {
-        await server.stop(true)
-      },
+      close: (timeoutMs) => closeWithin(server.stop(false), () => server.stop(true), timeoutMs),
     }
   },
 }

@@ -1,11 +1,12 @@
 // Node runtime: @hono/node-server for HTTP, files from the source tree and node_modules.
 import { readFile } from 'node:fs/promises'
+import type { Server } from 'node:http'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { serve } from '@hono/node-server'
 import { readMigrationsDir } from '../platform/db/migration-files.ts'
-import type { Runtime } from './runtime.ts'
+import { closeWithin, type Runtime } from './runtime.ts'
 
 // src/runtime/node.ts and the bundled dist/node/main.js both sit two levels below the root.
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..')
@@ -23,14 +24,13 @@ export const nodeRuntime: Runtime = {
   serve(fetch, { host, port }) {
     return new Promise((resolve) => {
       const server = serve({ fetch, hostname: host, port }, (info) => {
+        const http = server as Server
         resolve({
           port: info.port,
-          stopAccepting: async () => {
-            server.close()
-            ;(server as import('node:http').Server).closeIdleConnections?.()
-          },
-          closeAll: async () => {
-            ;(server as import('node:http').Server).closeAllConnections?.()
+          close: (timeoutMs) => {
+            const closed = new Promise<void>((done) => http.close(() => done()))
+            http.closeIdleConnections()
+            return closeWithin(closed, () => http.closeAllConnections(), timeoutMs)
           },
         })
       })

@@ -12,10 +12,25 @@ export type RuntimeAssets = {
 
 export type HttpServer = {
   readonly port: number
-  /** Stops accepting connections; requests already received go on. */
-  stopAccepting(): Promise<void>
-  /** Closes every remaining connection. */
-  closeAll(): Promise<void>
+  /** Stops listening and lets responses being written finish; after timeoutMs closes whatever
+   * connections remain. Resolves true when everything closed by itself. */
+  close(timeoutMs: number): Promise<boolean>
+}
+
+/** Races a graceful close against a deadline, then forces. Shared by both runtimes. */
+export async function closeWithin(
+  graceful: Promise<unknown>,
+  force: () => unknown,
+  timeoutMs: number,
+): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const expired = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), timeoutMs)
+  })
+  const closed = await Promise.race([graceful.then(() => true as const), expired])
+  clearTimeout(timer)
+  if (!closed) await force()
+  return closed
 }
 
 export type Runtime = {

@@ -1,0 +1,191 @@
+// The compiled binary, copied alone into an empty directory (no node_modules, no source tree),
+// started with embedded defaults and against the real PostgreSQL and Redis, driven through the
+// generated typed client.
+import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import postgres from 'postgres'
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
+import { createPgAnalyticsClient } from '../../client/index.ts'
+import { createTestDatabase } from '../harness/postgres.ts'
+import { run, tempDir } from '../harness/processes.ts'
+import {
+  binaryPath,
+  ensureBuilt,
+  repoRoot,
+  type ServiceProcess,
+  startService,
+} from '../support/service-process.ts'
+
+let dir: string
+let binary: string
+
+beforeAll(async () => {
+  await ensureBuilt()
+  dir = tempDir('binary')
+  binary = join(dir, 'pganalytics')
+  copyFileSync(binaryPath, binary)
+  await run('chmod', ['+x', binary])
+}, 180_000)
+
+describe('pganalytics binary: command line', () => {
+  it('prints usage with --help and exits 0', async () => {
+    const { stdout } = await run(binary, ['--help'], { cwd: dir })
+    expect(stdout).toMatch(/Usage:\n\s+pganalytics serve/)
+  })
+
+  it('embeds the version and the git revision', async () => {
+    const { stdout } = await run(binary, ['version', '--json'], { cwd: dir })
+    const info = JSON.parse(stdout)
+    const { stdout: head } = await run('git', ['rev-parse', '--short=12', 'HEAD'], { cwd: repoRoot })
+    expect(info.version).toBe(JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')).version)
+    expect(info.revision.slice(0, 12)).toBe(head.trim())
+    expect(info.runtime).toMatch(/^bun /)
+  })
+
+  it('exits 2 with a one-line reason on a wrong flag', async () => {
+    const error = await run(binary, ['serve', '--prot', '1'], { cwd: dir }).catch((e) => e)
+    expect(error.code).toBe(2)
+    expect(error.stderr.trim().split('\n')).toHaveLength(1)
+    expect(error.stderr).toMatch(/^pganalytics: serve: Unknown option '--prot'/)
+  })
+
+  it('exits 2 naming the variable when the configuration is bad', async () => {
+    const error = await run(binary, ['serve'], { cwd: dir, env: { PGA_PORT: 'eighty' } }).catch((e) => e)
+    expect(error.code).toBe(2)
+    expect(error.stderr).toContain('PGA_PORT: expected an integer between 0 and 65535')
+  })
+
+  it('prints the same OpenAPI document as the committed one', async () => {
+    const { stdout } = await run(binary, ['openapi'], { cwd: dir, maxBuffer: 8 * 1024 * 1024 })
+    expect(stdout).toBe(readFileSync(join(repoRoot, 'openapi', 'openapi.json'), 'utf8'))
+  })
+})
+
+describe('pganalytics binary: embedded defaults', () => {
+  let service: ServiceProcess
+  beforeAll(async () => {
+    service = await startService({ command: binary, cwd: dir, timeoutMs: 60_000 })
+  }, 90_000)
+  afterAll(async () => {
+    await service?.stop()
+  })
+
+  it('announces single-replica mode loudly and keeps its data in ./data', async () => {
+    expect(service.lines.join('\n')).toMatch(/EMBEDDED STORE: .*single replica only/)
+    expect(service.lines.join('\n')).toMatch(/IN-MEMORY STATE: .*single replica only/)
+    expect(existsSync(join(dir, 'data', 'pglite', 'PG_VERSION'))).toBe(true)
+    expect(readFileSync(join(dir, 'data', 'pganalytics.pid'), 'utf8')).toBe(String(service.child.pid))
+  })
+
+  it('serves health, docs and the OpenAPI document', async () => {
+    const client = createPgAnalyticsClient(service.url)
+    const { data: health } = await client.GET('/api/v1/health')
+    expect(health).toMatchObject({
+      status: 'ok',
+      singleReplicaOnly: true,
+      checks: { store: { kind: 'embedded' }, state: { kind: 'memory' } },
+    })
+    const script = await fetch(`${service.url}/docs/scalar.js`)
+    expect(script.status).toBe(200)
+    expect((await script.arrayBuffer()).byteLength).toBeGreaterThan(1_000_000)
+    expect((await fetch(`${service.url}/openapi.json`)).status).toBe(200)
+  })
+
+  it('refuses a second process on the same data directory', async () => {
+    const error = await run(binary, ['migrate'], { cwd: dir }).catch((e) => e)
+    expect(error.code).toBe(1)
+    expect(error.stderr).toMatch(/data directory .* is in use by another pganalytics process \(pid \d+\)/)
+  })
+
+  it('stops cleanly on SIGTERM and releases the data directory', async () => {
+    expect(await service.stop('SIGTERM')).toBe(0)
+    expect(existsSync(join(dir, 'data', 'pganalytics.pid'))).toBe(false)
+    const { stdout } = await run(binary, ['migrate'], { cwd: dir })
+    expect(stdout).toContain('"alreadyApplied":1')
+  })
+})
+
+describe('pganalytics binary: external PostgreSQL and Redis', () => {
+  let service: ServiceProcess
+  let databaseUrl: string
+  beforeAll(async () => {
+    databaseUrl = await createTestDatabase(inject('pgUrl'))
+    service = await startService({
+      command: binary,
+      cwd: dir,
+      env: { DATABASE_URL: databaseUrl, REDIS_URL: inject('redisUrl'), PGA_REDIS_KEY_PREFIX: 'bin:' },
+    })
+  }, 60_000)
+  afterAll(async () => {
+    await service?.stop()
+  })
+
+  it('is ready with both external dependencies and says it can run as many replicas', async () => {
+    const client = createPgAnalyticsClient(service.url)
+    const { data, response } = await client.GET('/readyz')
+    expect(response.status).toBe(200)
+    expect(data?.checks).toMatchObject({
+      store: { status: 'up', kind: 'postgres' },
+      state: { status: 'up', kind: 'redis' },
+    })
+    const { data: health } = await client.GET('/api/v1/health')
+    expect(health?.singleReplicaOnly).toBe(false)
+  })
+
+  it('validates JSON through the typed client, with problem+json on bad input', async () => {
+    const client = createPgAnalyticsClient(service.url)
+    const ok = await client.POST('/api/v1/config/check', { body: { env: { PGA_PORT: '9000' } } })
+    expect(ok.data).toMatchObject({ valid: true, store: 'embedded' })
+    const bad = await client.POST('/api/v1/config/check', { body: { env: { PGA_PORT: 'x' } } })
+    expect(bad.response.status).toBe(400)
+    expect(bad.response.headers.get('Content-Type')).toBe('application/problem+json')
+    expect(bad.error).toMatchObject({ code: 'validation_failed', errors: [{ path: 'body.env.PGA_PORT' }] })
+  })
+
+  it('exposes metrics that promtool accepts', async () => {
+    await fetch(`${service.url}/api/v1/nope`)
+    const text = await (await fetch(`${service.url}/metrics`)).text()
+    for (const name of [
+      'pga_http_request_duration_seconds_bucket{method="POST",route="/api/v1/config/check",status="400"',
+      'pga_http_request_duration_seconds_count{method="GET",route="unmatched",status="404"}',
+      'pga_http_requests_in_flight 1',
+      'pga_event_loop_lag_seconds',
+      'pga_dependency_up{dependency="store",kind="postgres"} 1',
+      'pga_dependency_up{dependency="state",kind="redis"} 1',
+      'pga_store_pool_size{kind="postgres"} 10',
+      'pga_build_info{version=',
+    ]) {
+      expect(text).toContain(name)
+    }
+    const file = join(dir, 'scrape.txt')
+    writeFileSync(file, text)
+    const { stdout, stderr } = await run('bash', ['-c', `promtool check metrics < ${file}`])
+    expect(`${stdout}${stderr}`.trim()).toBe('')
+  })
+
+  it('recorded its migrations in the external store', async () => {
+    const sql = postgres(databaseUrl, { max: 1 })
+    const rows = await sql`select name from pga_schema_migrations order by version`
+    await sql.end()
+    expect(rows.map((r) => r.name)).toContain('0001_service_info')
+  })
+})
+
+describe('several replicas starting at once', () => {
+  it('all become ready and each migration is applied exactly once', async () => {
+    const databaseUrl = await createTestDatabase(inject('pgUrl'))
+    const env = { DATABASE_URL: databaseUrl, REDIS_URL: inject('redisUrl') }
+    const replicas = await Promise.all(
+      Array.from({ length: 3 }, () => startService({ command: binary, cwd: dir, env })),
+    )
+    try {
+      const applied = replicas.flatMap((r) => r.lines.filter((line) => line.includes('"migration applied"')))
+      const sql = postgres(databaseUrl, { max: 1 })
+      const rows = await sql`select version from pga_schema_migrations`
+      await sql.end()
+      expect(applied.length).toBe(rows.length)
+    } finally {
+      await Promise.all(replicas.map((r) => r.stop()))
+    }
+  }, 60_000)
+})
