@@ -28,6 +28,17 @@ export type OpenDeps = AppDeps & {
   close(timeoutMs?: number): Promise<void>
 }
 
+/** Calls fn at most once per intervalMs: a Redis outage reports every reconnect attempt. */
+function throttled<T>(intervalMs: number, fn: (value: T) => void): (value: T) => void {
+  let last = Number.NEGATIVE_INFINITY
+  return (value) => {
+    const now = performance.now()
+    if (now - last < intervalMs) return
+    last = now
+    fn(value)
+  }
+}
+
 /** Opens the store and the state store and wires the services. Does not run migrations. */
 export async function buildDeps(
   config: Config,
@@ -51,7 +62,15 @@ export async function buildDeps(
   const db = await openDatabase(config.store, { log, embeddedAssets: options.assets.embeddedStore })
   let state: StateStore
   try {
-    state = createStateStore(config.state)
+    state = createStateStore(
+      config.state,
+      undefined,
+      throttled(10_000, (error) =>
+        log.warn('state store connection error (retrying)', {
+          error: { name: error.name, message: error.message },
+        }),
+      ),
+    )
   } catch (error) {
     await db.close()
     throw error

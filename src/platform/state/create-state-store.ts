@@ -13,6 +13,7 @@ import { createUpstashStateStore } from './upstash.ts'
 export function createStateStore(
   config: Config['state'],
   readFile: (path: string) => string = (path) => readFileSync(path, 'utf8'),
+  onConnectionError?: (error: Error) => void,
 ): StateStore {
   switch (config.kind) {
     case 'memory':
@@ -26,6 +27,7 @@ export function createStateStore(
         clusterNodes: config.clusterNodes,
         keyPrefix: config.keyPrefix,
         ...(config.tlsCaFile ? { tlsCaPem: readFile(config.tlsCaFile) } : {}),
+        ...(onConnectionError ? { onError: onConnectionError } : {}),
       })
     case 'upstash':
       return createUpstashStateStore({ url: config.url, token: config.token, keyPrefix: config.keyPrefix })
