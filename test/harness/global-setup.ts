@@ -10,6 +10,7 @@ declare module 'vitest' {
   export interface ProvidedContext {
     pgUrl: string
     pgVersion: number
+    pgCaFile: string
     redisUrl: string
   }
 }
@@ -18,6 +19,7 @@ export default async function setup(project: TestProject) {
   const [pg, redis] = await Promise.all([startPostgres(), startRedis()])
   project.provide('pgUrl', pg.url)
   project.provide('pgVersion', pg.version)
+  project.provide('pgCaFile', pg.caFile)
   project.provide('redisUrl', redis.url)
   return async () => {
     await Promise.all([pg.stop(), redis.stop()])

@@ -1,12 +1,21 @@
 // An ephemeral PostgreSQL cluster for the test run: initdb into a temp dir, pg_ctl on a free
-// port, trust auth on loopback only. As root, the server runs as the `postgres` OS user.
-import { chownSync, existsSync, readdirSync, rmSync } from 'node:fs'
+// port, trust auth on loopback only, TLS offered (not required) with a throwaway CA. As root,
+// the server runs as the `postgres` OS user.
+import { chmodSync, chownSync, copyFileSync, existsSync, readdirSync, rmSync } from 'node:fs'
 import { userInfo } from 'node:os'
 import { join } from 'node:path'
 import postgres from 'postgres'
+import { makeCertificates } from './certificates.ts'
 import { freePort, run, tempDir } from './processes.ts'
 
-export type TestPostgres = { url: string; port: number; version: number; stop(): Promise<void> }
+export type TestPostgres = {
+  url: string
+  port: number
+  version: number
+  /** PEM file of the CA that signed the server certificate (for sslmode verify-full). */
+  caFile: string
+  stop(): Promise<void>
+}
 
 function postgresBin(): string {
   const root = '/usr/lib/postgresql'
@@ -31,12 +40,24 @@ export async function startPostgres(): Promise<TestPostgres> {
   const asRoot = userInfo().uid === 0
   const as = (cmd: string, args: string[]) =>
     asRoot ? run('runuser', ['-u', 'postgres', '--', join(bin, cmd), ...args]) : run(join(bin, cmd), args)
-  if (asRoot) {
-    const { stdout } = await run('id', ['-u', 'postgres'])
-    const { stdout: gid } = await run('id', ['-g', 'postgres'])
-    chownSync(dir, Number(stdout.trim()), Number(gid.trim()))
-  }
+  const owner = asRoot
+    ? {
+        uid: Number((await run('id', ['-u', 'postgres'])).stdout.trim()),
+        gid: Number((await run('id', ['-g', 'postgres'])).stdout.trim()),
+      }
+    : undefined
+  if (owner) chownSync(dir, owner.uid, owner.gid)
   await as('initdb', ['-D', dataDir, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync'])
+  // The server insists its key is private to the user it runs as.
+  const certificates = await makeCertificates(tempDir('pg-tls'))
+  for (const [from, to] of [
+    [certificates.cert, 'server.crt'],
+    [certificates.key, 'server.key'],
+  ] as const) {
+    copyFileSync(from, join(dataDir, to))
+    chmodSync(join(dataDir, to), 0o600)
+    if (owner) chownSync(join(dataDir, to), owner.uid, owner.gid)
+  }
   const port = await freePort()
   const options = [
     `-p ${port}`,
@@ -46,6 +67,7 @@ export async function startPostgres(): Promise<TestPostgres> {
     '-c synchronous_commit=off',
     '-c full_page_writes=off',
     '-c max_connections=200',
+    '-c ssl=on',
   ].join(' ')
   await as('pg_ctl', ['-D', dataDir, '-o', options, '-l', join(dir, 'server.log'), '-w', '-t', '60', 'start'])
   const url = `postgres://postgres@127.0.0.1:${port}/postgres`
@@ -55,6 +77,7 @@ export async function startPostgres(): Promise<TestPostgres> {
   return {
     url,
     port,
+    caFile: certificates.ca,
     version: Math.floor(Number(row?.server_version_num) / 10000),
     async stop() {
       await as('pg_ctl', ['-D', dataDir, '-m', 'immediate', '-w', 'stop']).catch(() => {})

@@ -68,7 +68,35 @@ describe('postgres store', () => {
     expect(row?.n).toBeLessThanOrEqual(3)
   })
 
-  it('refuses TLS-required connections to a server without TLS, with a clear error', async () => {
+  it.each([
+    ['disable', undefined, false],
+    ['require', undefined, true],
+    ['verify-full', 'test CA', true],
+  ] as const)('PGA_DB_SSL=%s (%s) connects with TLS=%s', async (ssl, ca, encrypted) => {
+    const url = await createTestDatabase(inject('pgUrl'))
+    const tls = await openDatabase(
+      {
+        kind: 'postgres',
+        url,
+        poolSize: 1,
+        statementTimeoutMs: 1000,
+        connectTimeoutMs: 3000,
+        ssl,
+        ...(ca ? { sslCaFile: inject('pgCaFile') } : {}),
+      },
+      { log: captureLogs().log },
+    )
+    try {
+      const [row] = await tls.sql<
+        { ssl: boolean }[]
+      >`select ssl from pg_stat_ssl where pid = pg_backend_pid()`
+      expect(row?.ssl).toBe(encrypted)
+    } finally {
+      await tls.close()
+    }
+  })
+
+  it('PGA_DB_SSL=verify-full refuses a server whose certificate it cannot verify', async () => {
     const url = await createTestDatabase(inject('pgUrl'))
     const strict = await openDatabase(
       {
@@ -77,11 +105,11 @@ describe('postgres store', () => {
         poolSize: 1,
         statementTimeoutMs: 1000,
         connectTimeoutMs: 3000,
-        ssl: 'require',
+        ssl: 'verify-full',
       },
       { log: captureLogs().log },
     )
-    await expect(strict.ping()).rejects.toThrow(/TLS|SSL/)
+    await expect(strict.ping()).rejects.toThrow(/certificate/)
     await strict.close()
   })
 })
