@@ -9,7 +9,7 @@ import type { Config } from './config.ts'
 import { buildDeps } from './deps.ts'
 import { runMigrations } from './platform/db/migrations.ts'
 import type { Logger } from './platform/log.ts'
-import type { Runtime } from './runtime/runtime.ts'
+import type { HttpServer, Runtime } from './runtime/runtime.ts'
 import type { BuildInfo } from './system/build-info.ts'
 
 /** Serves until a shutdown signal; resolves with the exit code. */
@@ -22,12 +22,12 @@ export async function serveCommand(options: {
   const { config, log, runtime } = options
   const started = performance.now()
   const deps = await buildDeps(config, { log, assets: runtime.assets, build: options.build })
-  let server: Awaited<ReturnType<Runtime['serve']>>
+  let server: HttpServer | undefined
   try {
-    const app = createApp(deps)
-    server = await runtime.serve(app.fetch, { host: config.http.host, port: config.http.port })
+    server = await runtime.serve(createApp(deps).fetch, { host: config.http.host, port: config.http.port })
     await runMigrations(deps.db.sql, await runtime.assets.migrations(), log)
   } catch (error) {
+    await server?.close(1000)
     await deps.close()
     throw error
   }
