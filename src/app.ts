@@ -63,7 +63,10 @@ export function createApp(deps: AppDeps) {
   })
 
   app.route('/', systemRoutes(deps))
-  app.route('/', docsUiRoutes({ loadScript: () => deps.assets.docsScript(), version: deps.build.version }))
+  app.route(
+    '/',
+    docsUiRoutes({ loadAsset: (name) => deps.assets.docsAsset(name), version: deps.build.version }),
+  )
 
   let document: unknown
   app.get('/openapi.json', (c) => {
@@ -92,7 +95,7 @@ export function openApiDocument(app: OpenAPIHono, version: string) {
   return app.getOpenAPI31Document({
     openapi: '3.1.0',
     info: { ...openApiInfo, version },
-    servers: [{ url: 'http://127.0.0.1:8080', description: 'Local default (PGA_HOST:PGA_PORT)' }],
+    servers: [{ url: '/', description: 'The replica serving this document' }],
     tags: [
       { name: 'Probes', description: 'Kubernetes / load-balancer probes.' },
       { name: 'System', description: 'Health, version, metrics and configuration of this replica.' },

@@ -1,19 +1,25 @@
 // Bun runtime: Bun.serve for HTTP. Files the binary needs are embedded at build time: imports
-// `with { type: 'file' }` (docs script, PGlite WASM and fs bundle) and migrations/*.sql passed
+// `with { type: 'file' }` (docs UI files, PGlite WASM and fs bundle) and migrations/*.sql passed
 // to `bun build --compile` as extra entry points (Bun.embeddedFiles). From source (`bun run`)
 // the same imports resolve to files on disk and migrations are read from the tree.
 import { basename, join } from 'node:path'
 import initdbPath from '../../node_modules/@electric-sql/pglite/dist/initdb.wasm' with { type: 'file' }
 import fsBundlePath from '../../node_modules/@electric-sql/pglite/dist/pglite.data' with { type: 'file' }
 import pgliteWasmPath from '../../node_modules/@electric-sql/pglite/dist/pglite.wasm' with { type: 'file' }
-import scalarPath from '../../node_modules/@scalar/api-reference/dist/browser/standalone.js' with {
-  type: 'file',
-}
+import swaggerFavicon from '../../node_modules/swagger-ui-dist/favicon-32x32.png' with { type: 'file' }
+import swaggerCss from '../../node_modules/swagger-ui-dist/swagger-ui.css' with { type: 'file' }
+import swaggerBundle from '../../node_modules/swagger-ui-dist/swagger-ui-bundle.js' with { type: 'file' }
+import type { DocsAssetName } from '../http/docs-ui.ts'
 import { readMigrationsDir } from '../platform/db/migration-files.ts'
 import { parseMigrationFiles } from '../platform/db/migrations.ts'
 import { closeWithin, type Runtime } from './runtime.ts'
 
 const compiled = import.meta.dir.startsWith('/$bunfs')
+const docsFiles: Record<DocsAssetName, string> = {
+  'swagger-ui-bundle.js': swaggerBundle,
+  'swagger-ui.css': swaggerCss,
+  'favicon-32x32.png': swaggerFavicon,
+}
 
 async function embeddedMigrations() {
   // Embedded assets get a content hash in their name: 0001_service_info-a1b2c3d4.sql.
@@ -35,7 +41,7 @@ export const bunRuntime: Runtime = {
       compiled
         ? embeddedMigrations()
         : Promise.resolve(readMigrationsDir(join(import.meta.dir, '..', '..', 'migrations'))),
-    docsScript: async () => new Uint8Array(await Bun.file(scalarPath).arrayBuffer()),
+    docsAsset: async (name) => new Uint8Array(await Bun.file(docsFiles[name]).arrayBuffer()),
     ...(compiled
       ? {
           embeddedStore: async () => {

@@ -16,9 +16,9 @@ export const nodeRuntime: Runtime = {
   name: 'node',
   assets: {
     migrations: async () => readMigrationsDir(join(root, 'migrations')),
-    docsScript: async () => {
-      const dist = dirname(require.resolve('@scalar/api-reference'))
-      return new Uint8Array(await readFile(join(dist, 'browser', 'standalone.js')))
+    docsAsset: async (name) => {
+      const dist = dirname(require.resolve('swagger-ui-dist/package.json'))
+      return new Uint8Array(await readFile(join(dist, name)))
     },
   },
   serve(fetch, { host, port }) {

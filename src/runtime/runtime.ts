@@ -1,11 +1,12 @@
 // What the service needs from its runtime: an HTTP listener and the files it ships with
-// (migrations, the docs script, PGlite's WASM). bun.ts and node.ts implement it.
+// (migrations, the docs UI files, PGlite's WASM). bun.ts and node.ts implement it.
+import type { DocsAssetName } from '../http/docs-ui.ts'
 import type { EmbeddedAssets } from '../platform/db/embedded.ts'
 import type { Migration } from '../platform/db/migrations.ts'
 
 export type RuntimeAssets = {
   migrations(): Promise<Migration[]>
-  docsScript(): Promise<Uint8Array>
+  docsAsset(name: DocsAssetName): Promise<Uint8Array>
   /** Only where PGlite cannot find its own files (the compiled binary). */
   embeddedStore?: () => Promise<EmbeddedAssets>
 }

@@ -7,7 +7,15 @@ declare module '*.data' {
   const path: string
   export default path
 }
-declare module '*/standalone.js' {
+declare module '*/swagger-ui-bundle.js' {
+  const path: string
+  export default path
+}
+declare module '*.css' {
+  const path: string
+  export default path
+}
+declare module '*.png' {
   const path: string
   export default path
 }

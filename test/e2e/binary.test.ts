@@ -85,7 +85,7 @@ describe('pganalytics binary: embedded defaults', () => {
       singleReplicaOnly: true,
       checks: { store: { kind: 'embedded' }, state: { kind: 'memory' } },
     })
-    const script = await fetch(`${service.url}/docs/scalar.js`)
+    const script = await fetch(`${service.url}/docs/swagger-ui-bundle.js`)
     expect(script.status).toBe(200)
     expect((await script.arrayBuffer()).byteLength).toBeGreaterThan(1_000_000)
     expect((await fetch(`${service.url}/openapi.json`)).status).toBe(200)
@@ -162,6 +162,49 @@ describe('pganalytics binary: external PostgreSQL and Redis', () => {
     const { stdout, stderr } = await run('bash', ['-c', `promtool check metrics < ${file}`])
     expect(`${stdout}${stderr}`.trim()).toBe('')
   })
+
+  it('renders the API reference in a real browser with no internet and no CSP violation', async () => {
+    const profile = tempDir('chromium')
+    const { stdout, stderr } = await run(
+      'chromium',
+      [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        `--user-data-dir=${profile}`,
+        '--enable-logging=stderr',
+        '--v=0',
+        '--virtual-time-budget=8000',
+        '--dump-dom',
+        `${service.url}/docs`,
+      ],
+      { maxBuffer: 32 * 1024 * 1024, timeout: 60_000 },
+    )
+    // Swagger UI rendered one block per operation of the document.
+    for (const path of ['/livez', '/readyz', '/api/v1/health', '/api/v1/config/check']) {
+      expect(stdout).toContain(`data-path="${path}"`)
+    }
+    const console = stderr.split('\n').filter((line) => line.includes(':CONSOLE'))
+    expect(
+      console.filter((line) => /Content Security Policy|Refused|Failed to load|Uncaught/.test(line)),
+    ).toEqual([])
+    const requested = service.lines
+      .filter((l) => l.includes('"msg":"request"'))
+      .map((l) => JSON.parse(l).path)
+    expect(requested).toEqual(
+      expect.arrayContaining([
+        '/docs',
+        '/docs/swagger-ui-bundle.js',
+        '/docs/swagger-ui.css',
+        '/openapi.json',
+      ]),
+    )
+  }, 90_000)
 
   it('recorded its migrations in the external store', async () => {
     const sql = postgres(databaseUrl, { max: 1 })

@@ -257,14 +257,21 @@ describe('OpenAPI and docs', () => {
     )
   })
 
-  it('serves the reference UI with its script from this server, nothing from elsewhere', async () => {
+  it('serves the reference UI with every file from this server, nothing from elsewhere', async () => {
     const page = await (await t.app.request('/docs')).text()
-    const sources = [...page.matchAll(/src="([^"]+)"/g)].map((m) => m[1])
-    expect(sources).toEqual(['/docs/scalar.js', '/docs/init.js'])
+    const files = [...page.matchAll(/(?:src|href)="([^"]+)"/g)].map((m) => m[1])
+    expect(files.sort()).toEqual([
+      '/docs/favicon-32x32.png',
+      '/docs/init.js',
+      '/docs/swagger-ui-bundle.js',
+      '/docs/swagger-ui.css',
+    ])
     expect(page).not.toMatch(/https?:\/\//)
-    const script = await t.app.request('/docs/scalar.js')
+    const script = await t.app.request('/docs/swagger-ui-bundle.js')
     expect(script.headers.get('Content-Type')).toContain('javascript')
     expect((await script.arrayBuffer()).byteLength).toBeGreaterThan(1_000_000)
-    expect(await (await t.app.request('/docs/init.js')).text()).toContain('withDefaultFonts: false')
+    expect((await t.app.request('/docs/swagger-ui.css')).headers.get('Content-Type')).toContain('text/css')
+    expect(await (await t.app.request('/docs/init.js')).text()).toContain('validatorUrl: null')
+    expect((await t.app.request('/docs/package.json')).status).toBe(404)
   })
 })
