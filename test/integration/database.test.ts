@@ -5,12 +5,23 @@ import { captureLogs } from '../support/logs.ts'
 
 let db: Database
 
-beforeAll(async () => {
+type PostgresStore = Extract<Parameters<typeof openDatabase>[0], { kind: 'postgres' }>
+/** A pool over a fresh database on the test cluster. */
+async function openStore(settings: Partial<PostgresStore> = {}): Promise<Database> {
   const url = await createTestDatabase(inject('pgUrl'))
-  db = await openDatabase(
-    { kind: 'postgres', url, poolSize: 3, statementTimeoutMs: 300, connectTimeoutMs: 3000, ssl: 'disable' },
-    { log: captureLogs().log },
-  )
+  const store: PostgresStore = {
+    kind: 'postgres',
+    url,
+    poolSize: 1,
+    statementTimeoutMs: 1000,
+    connectTimeoutMs: 3000,
+    ssl: 'disable',
+  }
+  return openDatabase({ ...store, ...settings }, { log: captureLogs().log })
+}
+
+beforeAll(async () => {
+  db = await openStore({ poolSize: 3, statementTimeoutMs: 300 })
   await db.sql`create table notes (id serial primary key, body text not null)`
 })
 afterAll(async () => {
@@ -73,19 +84,7 @@ describe('postgres store', () => {
     ['require', undefined, true],
     ['verify-full', 'test CA', true],
   ] as const)('PGA_DB_SSL=%s (%s) connects with TLS=%s', async (ssl, ca, encrypted) => {
-    const url = await createTestDatabase(inject('pgUrl'))
-    const tls = await openDatabase(
-      {
-        kind: 'postgres',
-        url,
-        poolSize: 1,
-        statementTimeoutMs: 1000,
-        connectTimeoutMs: 3000,
-        ssl,
-        ...(ca ? { sslCaFile: inject('pgCaFile') } : {}),
-      },
-      { log: captureLogs().log },
-    )
+    const tls = await openStore({ ssl, ...(ca ? { sslCaFile: inject('pgCaFile') } : {}) })
     try {
       const [row] = await tls.sql<
         { ssl: boolean }[]
@@ -97,18 +96,7 @@ describe('postgres store', () => {
   })
 
   it('PGA_DB_SSL=verify-full refuses a server whose certificate it cannot verify', async () => {
-    const url = await createTestDatabase(inject('pgUrl'))
-    const strict = await openDatabase(
-      {
-        kind: 'postgres',
-        url,
-        poolSize: 1,
-        statementTimeoutMs: 1000,
-        connectTimeoutMs: 3000,
-        ssl: 'verify-full',
-      },
-      { log: captureLogs().log },
-    )
+    const strict = await openStore({ ssl: 'verify-full' })
     await expect(strict.ping()).rejects.toThrow(/certificate/)
     await strict.close()
   })
