@@ -9,7 +9,7 @@ revision=$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 if [ -n "$(git status --porcelain 2>/dev/null | grep -v '^??' || true)" ]; then revision="${revision}-dirty"; fi
 defines=(--define "PGA_BUILD_VERSION=\"$version\"" --define "PGA_BUILD_REVISION=\"$revision\"")
 mkdir -p dist/node
-node_modules/.bin/bun build --compile --minify --sourcemap=none "${defines[@]}" \
+node_modules/.bin/bun build --compile --bytecode --format=esm --minify --sourcemap=none "${defines[@]}" \
   src/main.ts migrations/*.sql --outfile dist/pganalytics
 node_modules/.bin/bun build --target=node --packages=external "${defines[@]}" \
   src/main-node.ts --outfile dist/node/main.js

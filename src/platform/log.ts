@@ -10,6 +10,8 @@ export interface Logger {
   error(msg: string, fields?: LogFields): void
   /** A logger that adds `fields` to every line. */
   child(fields: LogFields): Logger
+  /** Whether a line at this level would be written (skip building costly fields otherwise). */
+  enabled(level: LogLevel): boolean
 }
 
 const rank: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 }
@@ -41,11 +43,13 @@ export function createLogger(options: {
   const make = (base: LogFields): Logger => {
     const emit = (level: LogLevel, msg: string, fields?: LogFields) => {
       if (rank[level] < min) return
+      // Child fields are redacted here, when a line is written, not when the child is made:
+      // a child per request is then cheap, even when nothing is logged.
       const entry = {
         time: new Date().toISOString(),
         level,
         msg: redact(msg),
-        ...base,
+        ...(redact(base) as LogFields),
         ...(fields ? (redact(fields) as LogFields) : {}),
       }
       write(JSON.stringify(entry, (_k, v) => (typeof v === 'bigint' ? v.toString() : v)))
@@ -55,7 +59,8 @@ export function createLogger(options: {
       info: (msg, fields) => emit('info', msg, fields),
       warn: (msg, fields) => emit('warn', msg, fields),
       error: (msg, fields) => emit('error', msg, fields),
-      child: (fields) => make({ ...base, ...(redact(fields) as LogFields) }),
+      child: (fields) => make({ ...base, ...fields }),
+      enabled: (level) => rank[level] >= min,
     }
   }
   return make(options.base ?? {})

@@ -56,6 +56,12 @@ describe('readiness follows the lifecycle and the dependencies', () => {
     try {
       expect((await other.app.request('/readyz')).status).toBe(503)
       expect(await (await other.app.request('/readyz')).json()).toEqual({ ready: false, phase: 'starting' })
+      // Not ready is an expected answer: logged as a warning, not an error.
+      const logged = other.logs.lines.map((l) => JSON.parse(l)).filter((l) => l.msg === 'request')
+      expect(logged.map((l) => [l.status, l.level])).toEqual([
+        [503, 'warn'],
+        [503, 'warn'],
+      ])
       other.deps.lifecycle.markReady()
       expect((await other.app.request('/readyz')).status).toBe(200)
       other.deps.lifecycle.startDraining()

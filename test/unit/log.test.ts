@@ -48,4 +48,19 @@ describe('createLogger', () => {
     })
     expect(Date.parse(entry.time)).not.toBeNaN()
   })
+
+  it('redacts secret-looking child fields when the line is written', () => {
+    const lines: string[] = []
+    const log = createLogger({ level: 'info', write: (line) => lines.push(line) })
+    log.child({ apiKey: 'k-123', dsn: 'postgres://u:pw@h/db' }).info('x')
+    expect(JSON.parse(lines[0] as string)).toMatchObject({
+      apiKey: '[redacted]',
+      dsn: 'postgres://u:[redacted]@h/db',
+    })
+  })
+
+  it('says which levels it writes', () => {
+    const log = createLogger({ level: 'warn', write: () => {} })
+    expect([log.enabled('info'), log.enabled('warn'), log.enabled('error')]).toEqual([false, true, true])
+  })
 })

@@ -24,13 +24,17 @@ export function observeRequests(options: { lifecycle: Lifecycle; durations: Hist
       const route = routeLabel(c)
       const status = c.res.status
       options.durations.observe(seconds, { method: c.req.method, route, status: String(status) })
-      c.var.log[status >= 500 ? 'error' : 'info']('request', {
-        method: c.req.method,
-        route,
-        path: c.req.path,
-        status,
-        durationMs: Math.round(seconds * 100_000) / 100,
-      })
+      // 503 is an expected answer (starting, draining, a dependency down), not a fault.
+      const level = status >= 500 && status !== 503 ? 'error' : status === 503 ? 'warn' : 'info'
+      if (c.var.log.enabled(level)) {
+        c.var.log[level]('request', {
+          method: c.req.method,
+          route,
+          path: c.req.path,
+          status,
+          durationMs: Math.round(seconds * 100_000) / 100,
+        })
+      }
     }
   }
 }
