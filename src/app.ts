@@ -4,11 +4,11 @@
 // Construction only stores references to deps (and reads config and build), so the OpenAPI
 // document can be produced without opening any store (see openapi-document.ts).
 import type { OpenAPIHono } from '@hono/zod-openapi'
-import { bodyLimit } from 'hono/body-limit'
 import { cors } from 'hono/cors'
 import type { AppDeps } from './deps.ts'
 import { docsUiRoutes } from './http/docs-ui.ts'
-import { NotFoundError, PayloadTooLargeError, ServiceError } from './http/errors.ts'
+import { NotFoundError, ServiceError } from './http/errors.ts'
+import { limitRequestBody } from './http/middleware/body-limit.ts'
 import { observeRequests } from './http/middleware/observe-requests.ts'
 import { requestId } from './http/middleware/request-id.ts'
 import { securityHeaders } from './http/middleware/security-headers.ts'
@@ -23,8 +23,6 @@ export const openApiInfo = {
   license: { name: 'Proprietary', identifier: 'LicenseRef-pgAnalytics' },
 }
 
-const methodsWithBody = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
-
 export function createApp(deps: AppDeps) {
   const { config } = deps
   const app = createRouter()
@@ -35,15 +33,7 @@ export function createApp(deps: AppDeps) {
   if (config.http.corsOrigins.length > 0) {
     app.use('*', cors({ origin: [...config.http.corsOrigins], exposeHeaders: ['X-Request-Id'] }))
   }
-  // Only methods that carry a body pay for the limit: on Node, touching the body of a GET
-  // builds a full Request object (about 37 µs per request, measured in docs/PERFORMANCE.md).
-  const limitBody = bodyLimit({
-    maxSize: config.http.bodyLimit,
-    onError: () => {
-      throw new PayloadTooLargeError(config.http.bodyLimit)
-    },
-  })
-  app.use('*', (c, next) => (methodsWithBody.has(c.req.method) ? limitBody(c, next) : next()))
+  app.use('*', limitRequestBody(config.http.bodyLimit))
   // While draining, ask keep-alive clients to reconnect (to another replica).
   app.use('*', async (c, next) => {
     await next()
@@ -63,7 +53,7 @@ export function createApp(deps: AppDeps) {
   })
 
   app.notFound((c) =>
-    problemResponse(toProblem(c, new NotFoundError(`No route for ${c.req.method} ${c.req.path}.`))),
+    problemResponse(c, toProblem(c, new NotFoundError(`No route for ${c.req.method} ${c.req.path}.`))),
   )
   app.onError((error, c) => {
     const problem = toProblem(c, error)
@@ -71,7 +61,7 @@ export function createApp(deps: AppDeps) {
       c.var.log?.error('unhandled error', { error, stack: (error as Error).stack })
     }
     const retryAfter = error instanceof ServiceError ? error.extra.retryAfterSeconds : undefined
-    return problemResponse(problem, retryAfter === undefined ? {} : { 'Retry-After': String(retryAfter) })
+    return problemResponse(c, problem, retryAfter === undefined ? {} : { 'Retry-After': String(retryAfter) })
   })
   return app
 }

@@ -2,6 +2,7 @@
 // HTTPException (malformed JSON, body limit), and anything else as an opaque 500.
 import type { Context } from 'hono'
 import { HTTPException } from 'hono/http-exception'
+import type { ContentfulStatusCode } from 'hono/utils/http-status'
 import { type Problem, problemType, ServiceError } from './errors.ts'
 
 const hono400Codes: Record<string, string> = {
@@ -42,9 +43,14 @@ export function toProblem(c: Context, error: unknown): Problem {
   }
 }
 
-export function problemResponse(problem: Problem, headers: Record<string, string> = {}): Response {
-  return new Response(JSON.stringify(problem), {
-    status: problem.status,
-    headers: { 'Content-Type': 'application/problem+json', ...headers },
+/** Built through the context so headers set by middleware (request id, security) apply too. */
+export function problemResponse(
+  c: Context,
+  problem: Problem,
+  headers: Record<string, string> = {},
+): Response {
+  return c.body(JSON.stringify(problem), problem.status as ContentfulStatusCode, {
+    'Content-Type': 'application/problem+json',
+    ...headers,
   })
 }

@@ -142,6 +142,19 @@ describe('pganalytics binary: external PostgreSQL and Redis', () => {
     expect(bad.error).toMatchObject({ code: 'validation_failed', errors: [{ path: 'body.env.PGA_PORT' }] })
   })
 
+  it('refuses a body whose Content-Length exceeds the limit, before reading it', async () => {
+    const res = await fetch(`${service.url}/api/v1/config/check`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ env: { PGA_HOST: 'x'.repeat(1_100_000) } }),
+    })
+    expect(res.status).toBe(413)
+    expect(await res.json()).toMatchObject({
+      code: 'payload_too_large',
+      detail: 'The request body exceeds 1048576 bytes.',
+    })
+  })
+
   it('exposes metrics that promtool accepts', async () => {
     await fetch(`${service.url}/api/v1/nope`)
     const text = await (await fetch(`${service.url}/metrics`)).text()

@@ -39,8 +39,8 @@ describe('Node build', () => {
     })
   })
 
-  it('serves the docs script from node_modules', async () => {
-    const res = await fetch(`${service.url}/docs/scalar.js`)
+  it('serves the docs UI files from node_modules', async () => {
+    const res = await fetch(`${service.url}/docs/swagger-ui-bundle.js`)
     expect(res.status).toBe(200)
     expect((await res.arrayBuffer()).byteLength).toBeGreaterThan(1_000_000)
   })

@@ -142,6 +142,25 @@ describe('errors are RFC 9457 problem+json with a stable code', () => {
     })
   })
 
+  it('body streamed without a length over PGA_BODY_LIMIT: 413, counted while reading', async () => {
+    const chunk = new TextEncoder().encode(`{"env":{"PGA_HOST":"${'x'.repeat(1000)}`)
+    let sent = 0
+    const body = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        if (sent++ < 5) controller.enqueue(chunk)
+        else controller.close()
+      },
+    })
+    const res = await t.app.request('/api/v1/config/check', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body,
+      duplex: 'half',
+    } as RequestInit)
+    expect(res.status).toBe(413)
+    expect(await res.json()).toMatchObject({ code: 'payload_too_large' })
+  })
+
   it('unexpected error: opaque 500 carrying the request id; details only in the log', async () => {
     const other = await startTestApp()
     try {
@@ -192,13 +211,26 @@ describe('request id, headers and logs', () => {
     expect(replaced.headers.get('X-Request-Id')).toMatch(/^[0-9a-f-]{36}$/)
   })
 
-  it('sets security headers and no CORS headers by default', async () => {
-    const res = await t.app.request('/livez', { headers: { Origin: 'https://evil.example' } })
-    expect(res.headers.get('X-Content-Type-Options')).toBe('nosniff')
-    expect(res.headers.get('X-Frame-Options')).toBe('DENY')
-    expect(res.headers.get('Content-Security-Policy')).toContain("script-src 'self'")
-    expect(res.headers.get('Access-Control-Allow-Origin')).toBeNull()
-  })
+  it.each([
+    ['a JSON answer', '/livez'],
+    ['a problem (404)', '/nowhere'],
+    ['a 413 problem', '/api/v1/config/check'],
+    ['the docs page', '/docs'],
+  ])(
+    'sets security headers and the request id on %s, and no CORS headers by default',
+    async (_what, path) => {
+      const init: RequestInit =
+        path === '/api/v1/config/check'
+          ? { method: 'POST', body: 'x'.repeat(3000), headers: { 'Content-Type': 'application/json' } }
+          : { headers: { Origin: 'https://evil.example' } }
+      const res = await t.app.request(path, init)
+      expect(res.headers.get('X-Content-Type-Options')).toBe('nosniff')
+      expect(res.headers.get('X-Frame-Options')).toBe('DENY')
+      expect(res.headers.get('Content-Security-Policy')).toContain("script-src 'self'")
+      expect(res.headers.get('X-Request-Id')).toMatch(/^[0-9a-f-]{36}$/)
+      expect(res.headers.get('Access-Control-Allow-Origin')).toBeNull()
+    },
+  )
 
   it('allows only the configured CORS origins', async () => {
     const other = await startTestApp({ PGA_CORS_ORIGINS: 'https://grafana.example' })

@@ -19,7 +19,7 @@ export function requestId(options: { log: Logger; header?: string }): Middleware
     const id = incoming && wellFormed.test(incoming) ? incoming : crypto.randomUUID()
     c.set('requestId', id)
     c.set('log', options.log.child({ requestId: id }))
+    c.header(header, id)
     await next()
-    c.res.headers.set(header, id)
   }
 }

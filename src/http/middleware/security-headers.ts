@@ -25,8 +25,10 @@ export function securityHeaders(): MiddlewareHandler {
     ['Cross-Origin-Opener-Policy', 'same-origin'],
     ['Cross-Origin-Resource-Policy', 'same-origin'],
   ]
+  // Set before next(): Hono applies them when the response is built. Setting them on c.res
+  // afterwards makes @hono/node-server materialise a full Response (+18 µs per request).
   return async (c, next) => {
+    for (const [name, value] of headers) c.header(name, value)
     await next()
-    for (const [name, value] of headers) c.res.headers.set(name, value)
   }
 }
