@@ -69,6 +69,8 @@ function serviceApp() {
     metrics,
     build: buildInfo,
     assets: inert('deps.assets') as AppDeps['assets'],
+    keys: inert('deps.keys') as AppDeps['keys'],
+    replicaId: 'bench',
   }
   return { app: createApp(deps), stop: () => metrics.stop() }
 }

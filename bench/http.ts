@@ -35,6 +35,7 @@ import { createTestDatabase, startPostgres } from '../test/harness/postgres.ts'
 import { freePort, tempDir } from '../test/harness/processes.ts'
 import { startRedis } from '../test/harness/redis.ts'
 import type { BreakdownRow } from './http-breakdown.ts'
+import { configCheckBody } from './service-pieces.ts'
 
 const root = resolve(import.meta.dir, '..')
 const loadSeconds = Number(process.env.BENCH_SECONDS ?? 10)
@@ -45,9 +46,8 @@ const reopenRuns = 3
 const watchdogMs = (process.env.BENCH_DIAGNOSE === '1' ? 7 : 5) * 60_000
 const serverCpu = '0'
 const clientCpu = '1'
-const postBody = JSON.stringify({
-  env: { PGA_PORT: '8080', PGA_LOG_LEVEL: 'info', DATABASE_URL: 'postgres://u:p@db:5432/x' },
-})
+// The config-check body the ablation uses too: one definition, in service-pieces.ts.
+const postBody = configCheckBody
 const targets = { postRatioMin: 0.5, startMedianMs: 150, idleRssMiB: 80 }
 
 // ---------------------------------------------------------------------------------------------
@@ -643,6 +643,7 @@ async function main() {
   const redis = await startRedis()
   onCleanup('redis', () => redis.stop())
   const databaseUrl = await createTestDatabase(pg.url, 'pga_bench')
+  const masterKey = Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('base64')
   process.stderr.write(
     `  PostgreSQL ${pg.version} on 127.0.0.1:${pg.port}, Redis on 127.0.0.1:${redis.port}\n`,
   )
@@ -650,6 +651,7 @@ async function main() {
     baseEnv({
       DATABASE_URL: databaseUrl,
       REDIS_URL: redis.url,
+      PGA_MASTER_KEY: masterKey,
       PGA_PORT: String(port),
       PGA_LOG_LEVEL: 'warn',
     })

@@ -15,7 +15,12 @@ import { Lifecycle } from '../src/system/lifecycle.ts'
 import { ConfigCheckRequestSchema } from '../src/system/schemas.ts'
 
 export const configCheckBody = JSON.stringify({
-  env: { PGA_PORT: '8080', PGA_LOG_LEVEL: 'info', DATABASE_URL: 'postgres://u:p@db:5432/x' },
+  env: {
+    PGA_PORT: '8080',
+    PGA_LOG_LEVEL: 'info',
+    DATABASE_URL: 'postgres://u:p@db:5432/x',
+    PGA_MASTER_KEY: 'q2V4cGxhaW5lZC1leGFtcGxlLWtleS0zMi1ieXRlcyE=',
+  },
 })
 
 export type Piece = 'requestId' | 'observeRequests' | 'securityHeaders' | 'bodyLimit'

@@ -115,6 +115,43 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/admin/keys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Data keys, their states and the progress of re-encryption */
+        get: operations["getKeyring"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/keys/rotate": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Create a new active data key
+         * @description The previous active key becomes decrypt-only at once; its values are re-encrypted in the background (see GET /api/v1/admin/keys), after which it is retired.
+         */
+        post: operations["rotateDataKey"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -214,6 +251,47 @@ export interface components {
             env: {
                 [key: string]: string;
             };
+        };
+        KeyringReport: {
+            activeVersion: number;
+            keys: components["schemas"]["DataKey"][];
+            rewrap: components["schemas"]["RewrapRun"];
+        };
+        DataKey: {
+            version: number;
+            /** @enum {string} */
+            state: "active" | "decrypt_only" | "retired";
+            /** @description Fingerprint of the master key that wraps this data key (not the key). */
+            kekId: string;
+            /** @description Encryptions reserved under this key (a decimal string: exact beyond 2^53). */
+            encryptions: string;
+            createdAt: string;
+            stateChangedAt: string;
+        };
+        /** @description The latest re-encryption run and its progress. */
+        RewrapRun: {
+            id: string;
+            targetVersion: number;
+            /** @enum {string} */
+            state: "running" | "done";
+            done: string;
+            total: string;
+            startedAt: string;
+            updatedAt: string;
+            finishedAt: string | null;
+        } | null;
+        KeyRotationResult: {
+            activeVersion: number;
+            previousVersion: number;
+            /**
+             * @description Values under older keys are re-encrypted in the background.
+             * @enum {string}
+             */
+            rewrap: "started";
+        };
+        KeyRotationRequest: {
+            /** @example yearly rotation */
+            reason: string;
         };
     };
     responses: never;
@@ -384,6 +462,113 @@ export interface operations {
             };
             /** @description Request body too large. */
             413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getKeyring: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The keyring. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["KeyringReport"];
+                };
+            };
+            /** @description Not authenticated. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not ready or a dependency is down. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    rotateDataKey: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["KeyRotationRequest"];
+            };
+        };
+        responses: {
+            /** @description Rotated. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["KeyRotationResult"];
+                };
+            };
+            /** @description Invalid request (see `errors`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not authenticated. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not ready or a dependency is down. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };

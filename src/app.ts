@@ -14,6 +14,7 @@ import { requestId } from './http/middleware/request-id.ts'
 import { securityHeaders } from './http/middleware/security-headers.ts'
 import { createRouter } from './http/openapi.ts'
 import { problemResponse, toProblem } from './http/problem.ts'
+import { keysRoutes } from './keys/routes.ts'
 import { systemRoutes } from './system/routes.ts'
 
 export const openApiInfo = {
@@ -40,7 +41,13 @@ export function createApp(deps: AppDeps) {
     if (deps.lifecycle.phase === 'draining') c.header('Connection', 'close')
   })
 
+  app.openAPIRegistry.registerComponent('securitySchemes', 'adminToken', {
+    type: 'http',
+    scheme: 'bearer',
+    description: 'PGA_ADMIN_TOKEN, until user accounts and roles exist.',
+  })
   app.route('/', systemRoutes(deps))
+  app.route('/', keysRoutes(deps))
   app.route(
     '/',
     docsUiRoutes({ loadAsset: (name) => deps.assets.docsAsset(name), version: deps.build.version }),
@@ -77,6 +84,7 @@ export function openApiDocument(app: OpenAPIHono, version: string) {
     tags: [
       { name: 'Probes', description: 'Kubernetes / load-balancer probes.' },
       { name: 'System', description: 'Health, version, metrics and configuration of this replica.' },
+      { name: 'Keys', description: 'Encryption at rest: data keys, rotation and re-encryption progress.' },
     ],
   })
 }

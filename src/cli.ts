@@ -3,6 +3,7 @@
 import { readFileSync, writeFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { type Config, ConfigError, loadConfig, unknownVariables } from './config.ts'
+import { type KeysSubcommand, keysSubcommands, runKeysCommand } from './keys/cli.ts'
 import { generateOpenApiDocument, serializeOpenApiDocument } from './openapi-document.ts'
 import { openDatabase } from './platform/db/database.ts'
 import { runMigrations } from './platform/db/migrations.ts'
@@ -25,6 +26,11 @@ Usage:
   pganalytics openapi [--output F]  print the OpenAPI document (or write it to F)
   pganalytics openapi --check F     exit 1 when F differs from the document the code produces
   pganalytics version               print version, git revision and runtime
+  pganalytics keys status           data keys and re-encryption progress (JSON)
+  pganalytics keys rotate [--reason R]   new active data key (see docs/ENCRYPTION.md)
+  pganalytics keys rewrap [--batch-size N]  re-encrypt values under older keys now
+  pganalytics keys rotate-master-key   re-wrap data keys from PGA_MASTER_KEY_PREVIOUS
+                                    to PGA_MASTER_KEY
   pganalytics help | --help         this text
 
 Configuration comes from the environment (PGA_*, DATABASE_URL, REDIS_URL);
@@ -39,6 +45,7 @@ const commands: Record<string, { options: Record<string, { type: 'string' | 'boo
   migrate: { options: {} },
   openapi: { options: { output: { type: 'string' }, check: { type: 'string' } } },
   version: { options: { json: { type: 'boolean' } } },
+  keys: { options: { reason: { type: 'string' }, 'batch-size': { type: 'string' } } },
   help: { options: {} },
 }
 
@@ -51,31 +58,53 @@ function parse(argv: string[]) {
     throw new UsageError(`unknown ${what} "${command}"; run "pganalytics --help"`)
   }
   try {
-    const { values } = parseArgs({
+    const { values, positionals } = parseArgs({
       args: rest,
       options: { ...spec.options, help: { type: 'boolean', short: 'h' } },
       strict: true,
+      allowPositionals: command === 'keys',
     })
     return {
       command: values.help ? 'help' : command,
       values: values as Record<string, string | boolean | undefined>,
+      positionals,
     }
   } catch (error) {
     throw new UsageError(`${command}: ${(error as Error).message.split('\n')[0]}`)
   }
 }
 
-function configFrom(io: CliIo, log?: Logger): Config {
+/** The configuration (parsed once), a logger at its level, and warnings for unknown PGA_* names. */
+function configAndLog(io: CliIo, logTo: 'out' | 'err' = 'out'): { config: Config; log: Logger } {
   const config = loadConfig(io.env)
+  const log = createLogger({ level: config.log.level, write: (line) => io[logTo](`${line}\n`) })
   for (const name of unknownVariables(io.env))
-    log?.warn('unknown variable ignored (typo?)', { variable: name })
-  return config
+    log.warn('unknown variable ignored (typo?)', { variable: name })
+  return { config, log }
+}
+
+function keysArguments(positionals: string[], values: Record<string, string | boolean | undefined>) {
+  const [subcommand, ...extra] = positionals
+  if (!keysSubcommands.includes(subcommand as KeysSubcommand) || extra.length > 0) {
+    throw new UsageError(`keys: expected one of ${keysSubcommands.join(', ')}`)
+  }
+  const batch = values['batch-size']
+  if (batch !== undefined && !(typeof batch === 'string' && /^[1-9]\d{0,5}$/.test(batch))) {
+    throw new UsageError('keys: --batch-size must be an integer from 1 to 999999')
+  }
+  return {
+    subcommand: subcommand as KeysSubcommand,
+    options: {
+      ...(typeof values.reason === 'string' ? { reason: values.reason } : {}),
+      ...(batch ? { batchSize: Number(batch) } : {}),
+    },
+  }
 }
 
 /** Runs one command and returns the process exit code. */
 export async function runCli(argv: string[], runtime: Runtime, io: CliIo): Promise<number> {
   try {
-    const { command, values } = parse(argv)
+    const { command, values, positionals } = parse(argv)
     switch (command) {
       case 'help':
         io.out(usage)
@@ -99,9 +128,7 @@ export async function runCli(argv: string[], runtime: Runtime, io: CliIo): Promi
         return 0
       }
       case 'migrate': {
-        const probe = loadConfig(io.env)
-        const log = createLogger({ level: probe.log.level, write: (line) => io.out(`${line}\n`) })
-        const config = configFrom(io, log)
+        const { config, log } = configAndLog(io)
         const db = await openDatabase(config.store, { log, embeddedAssets: runtime.assets.embeddedStore })
         try {
           const result = await runMigrations(db.sql, await runtime.assets.migrations(), log)
@@ -112,10 +139,20 @@ export async function runCli(argv: string[], runtime: Runtime, io: CliIo): Promi
         return 0
       }
       case 'serve': {
-        const probe = loadConfig(io.env)
-        const log = createLogger({ level: probe.log.level, write: (line) => io.out(`${line}\n`) })
-        const config = configFrom(io, log)
+        const { config, log } = configAndLog(io)
         return await serveCommand({ config, log, runtime, build: buildInfo })
+      }
+      case 'keys': {
+        const { subcommand, options } = keysArguments(positionals, values)
+        // Logs to stderr: stdout carries only the JSON result, for scripts.
+        const { config, log } = configAndLog(io, 'err')
+        return await runKeysCommand(subcommand, options, {
+          config,
+          log,
+          runtime,
+          build: buildInfo,
+          out: io.out,
+        })
       }
     }
     return 2

@@ -51,6 +51,11 @@ const hostPortList = z
     }),
   )
 
+const masterKey = z.string().refine((text) => {
+  const trimmed = text.trim()
+  return /^[A-Za-z0-9+/]+={0,2}$/.test(trimmed) && Buffer.from(trimmed, 'base64').byteLength === 32
+}, 'base64 of exactly 32 bytes (openssl rand -base64 32)')
+
 const commaList = z.string().transform((text) =>
   text
     .split(',')
@@ -205,6 +210,42 @@ export const configVariables = {
     example: 'AXXXbase64token',
     doc: 'Bearer token for UPSTASH_REDIS_REST_URL.',
   },
+  PGA_MASTER_KEY: {
+    schema: masterKey.optional(),
+    default: undefined,
+    example: 'q2V4cGxhaW5lZC1leGFtcGxlLWtleS0zMi1ieXRlcyE=',
+    doc: 'Master key (KEK) for encryption at rest: base64 of 32 random bytes (`openssl rand -base64 32`). Required with DATABASE_URL unless PGA_MASTER_KEY_FILE is set; embedded mode generates PGA_DATA_DIR/master.key.',
+  },
+  PGA_MASTER_KEY_FILE: {
+    schema: z.string().min(1).optional(),
+    default: undefined,
+    example: '/run/secrets/pga-master-key',
+    doc: 'File holding the master key (base64), mode 0600. Alternative to PGA_MASTER_KEY.',
+  },
+  PGA_MASTER_KEY_PREVIOUS: {
+    schema: masterKey.optional(),
+    default: undefined,
+    example: 'b2xkLWtleS1vbmx5LWR1cmluZy1rZWstcm90YXRpb24=',
+    doc: 'The old master key, only while rotating it (`pganalytics keys rotate-master-key`).',
+  },
+  PGA_MASTER_KEY_PREVIOUS_FILE: {
+    schema: z.string().min(1).optional(),
+    default: undefined,
+    example: '/run/secrets/pga-master-key-old',
+    doc: 'File holding the old master key, alternative to PGA_MASTER_KEY_PREVIOUS.',
+  },
+  PGA_DEK_ROTATE_AFTER: {
+    schema: integer(1024, 3_000_000_000),
+    default: '1073741824',
+    example: '500000000',
+    doc: 'Encryptions after which the active data key is rotated automatically (2^30 by default, far below the 2^32 GCM limit).',
+  },
+  PGA_ADMIN_TOKEN: {
+    schema: z.string().min(32, 'a token of at least 32 characters').optional(),
+    default: undefined,
+    example: 'f3c1e0b4a9d2c7e6b5a4f3e2d1c0b9a8',
+    doc: 'Bearer token for the admin API (/api/v1/admin/*) until user accounts and roles exist; unset disables the admin API.',
+  },
 } as const
 
 type Variables = typeof configVariables
@@ -250,6 +291,14 @@ export type Config = Readonly<{
         keyPrefix: string
       }
     | { kind: 'upstash'; url: string; token: string; keyPrefix: string }
+  keys: {
+    masterKey?: string
+    masterKeyFile?: string
+    previousMasterKey?: string
+    previousMasterKeyFile?: string
+    rotateAfterEncryptions: number
+  }
+  admin: { token?: string }
 }>
 
 export type ConfigIssue = { variable: string; expected: string }
@@ -304,6 +353,25 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       expected: 'a token when UPSTASH_REDIS_REST_URL is set',
     })
   }
+  if (e.PGA_MASTER_KEY && e.PGA_MASTER_KEY_FILE) {
+    problems.push({
+      variable: 'PGA_MASTER_KEY_FILE',
+      expected: 'to be unset when PGA_MASTER_KEY is set (one source only)',
+    })
+  }
+  if (e.PGA_MASTER_KEY_PREVIOUS && e.PGA_MASTER_KEY_PREVIOUS_FILE) {
+    problems.push({
+      variable: 'PGA_MASTER_KEY_PREVIOUS_FILE',
+      expected: 'to be unset when PGA_MASTER_KEY_PREVIOUS is set (one source only)',
+    })
+  }
+  if (e.DATABASE_URL && !e.PGA_MASTER_KEY && !e.PGA_MASTER_KEY_FILE) {
+    problems.push({
+      variable: 'PGA_MASTER_KEY',
+      expected:
+        'a master key (or PGA_MASTER_KEY_FILE) when DATABASE_URL is set: encryption at rest needs a key kept apart from the database',
+    })
+  }
   if (problems.length > 0) throw new ConfigError(problems)
 
   const config: Config = {
@@ -346,6 +414,14 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
             keyPrefix: e.PGA_REDIS_KEY_PREFIX,
           }
         : { kind: 'memory' },
+    keys: {
+      ...(e.PGA_MASTER_KEY ? { masterKey: e.PGA_MASTER_KEY.trim() } : {}),
+      ...(e.PGA_MASTER_KEY_FILE ? { masterKeyFile: e.PGA_MASTER_KEY_FILE } : {}),
+      ...(e.PGA_MASTER_KEY_PREVIOUS ? { previousMasterKey: e.PGA_MASTER_KEY_PREVIOUS.trim() } : {}),
+      ...(e.PGA_MASTER_KEY_PREVIOUS_FILE ? { previousMasterKeyFile: e.PGA_MASTER_KEY_PREVIOUS_FILE } : {}),
+      rotateAfterEncryptions: e.PGA_DEK_ROTATE_AFTER,
+    },
+    admin: e.PGA_ADMIN_TOKEN ? { token: e.PGA_ADMIN_TOKEN } : {},
   }
   return deepFreeze(config)
 }

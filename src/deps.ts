@@ -1,6 +1,9 @@
 // Composition root: builds every adapter and service once, from the frozen config.
 // Embedded defaults are announced loudly: they are for one replica only.
+import { hostname } from 'node:os'
 import type { Config } from './config.ts'
+import { loadMasterKeys } from './keys/master-key.ts'
+import { KeyService, type KeyServiceOptions } from './keys/service.ts'
 import { type Clock, systemClock } from './platform/clock.ts'
 import { type Database, openDatabase } from './platform/db/database.ts'
 import type { Logger } from './platform/log.ts'
@@ -21,6 +24,9 @@ export type AppDeps = {
   metrics: ServiceMetrics
   build: BuildInfo
   assets: RuntimeAssets
+  keys: KeyService
+  /** This replica's identity as a lease holder. */
+  replicaId: string
 }
 
 export type OpenDeps = AppDeps & {
@@ -42,9 +48,12 @@ function throttled<T>(intervalMs: number, fn: (value: T) => void): (value: T) =>
 /** Opens the store and the state store and wires the services. Does not run migrations. */
 export async function buildDeps(
   config: Config,
-  options: { log: Logger; assets: RuntimeAssets; build: BuildInfo; clock?: Clock },
+  options: { log: Logger; assets: RuntimeAssets; build: BuildInfo; clock?: Clock; keys?: KeyServiceOptions },
 ): Promise<OpenDeps> {
   const { log } = options
+  // First, before anything is opened: a missing or unreadable master key stops start-up here.
+  const masterKeys = await loadMasterKeys(config, log)
+  const replicaId = `${hostname()}:${process.pid}:${crypto.randomUUID().slice(0, 8)}`
   const clock = options.clock ?? systemClock
   if (config.store.kind === 'embedded') {
     log.warn(
@@ -76,6 +85,14 @@ export async function buildDeps(
     throw error
   }
   const lifecycle = new Lifecycle(clock.now())
+  const keys = new KeyService({
+    db,
+    state,
+    log,
+    ...masterKeys,
+    holder: replicaId,
+    ...(options.keys ? { options: options.keys } : {}),
+  })
   const metrics = createServiceMetrics({ db, state, lifecycle, build: options.build })
   return {
     config,
@@ -87,8 +104,11 @@ export async function buildDeps(
     metrics,
     build: options.build,
     assets: options.assets,
+    keys,
+    replicaId,
     async close(timeoutMs = 5000) {
       metrics.stop()
+      await keys.stop()
       await Promise.allSettled([state.close(), db.close(timeoutMs)])
     },
   }

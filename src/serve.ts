@@ -26,6 +26,7 @@ export async function serveCommand(options: {
   try {
     server = await runtime.serve(createApp(deps).fetch, { host: config.http.host, port: config.http.port })
     await runMigrations(deps.db.sql, await runtime.assets.migrations(), log)
+    await deps.keys.start({ maintenance: true })
   } catch (error) {
     await server?.close(1000)
     await deps.close()

@@ -25,6 +25,16 @@ export class NotFoundError extends ServiceError {
     super('not_found', 404, 'Not found', detail)
   }
 }
+export class UnauthorizedError extends ServiceError {
+  constructor(detail = 'Authentication is required.') {
+    super('unauthorized', 401, 'Unauthorized', detail)
+  }
+}
+export class ForbiddenError extends ServiceError {
+  constructor(code: string, detail: string) {
+    super(code, 403, 'Forbidden', detail)
+  }
+}
 export class ConflictError extends ServiceError {
   constructor(code: string, detail: string) {
     super(code, 409, 'Conflict', detail)

@@ -1,13 +1,16 @@
 // The compiled binary, copied alone into an empty directory (no node_modules, no source tree),
 // started with embedded defaults and against the real PostgreSQL and Redis, driven through the
 // generated typed client.
+
 import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import postgres from 'postgres'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { createPgAnalyticsClient } from '../../client/index.ts'
+import { readMigrationsDir } from '../../src/platform/db/migration-files.ts'
 import { createTestDatabase } from '../harness/postgres.ts'
 import { run, tempDir } from '../harness/processes.ts'
+import { testMasterKey } from '../support/master-key.ts'
 import {
   binaryPath,
   ensureBuilt,
@@ -101,7 +104,7 @@ describe('pganalytics binary: embedded defaults', () => {
     expect(await service.stop('SIGTERM')).toBe(0)
     expect(existsSync(join(dir, 'data', 'pganalytics.pid'))).toBe(false)
     const { stdout } = await run(binary, ['migrate'], { cwd: dir })
-    expect(stdout).toContain('"alreadyApplied":1')
+    expect(stdout).toContain(`"alreadyApplied":${readMigrationsDir().length}`)
   })
 })
 
@@ -113,7 +116,12 @@ describe('pganalytics binary: external PostgreSQL and Redis', () => {
     service = await startService({
       command: binary,
       cwd: dir,
-      env: { DATABASE_URL: databaseUrl, REDIS_URL: inject('redisUrl'), PGA_REDIS_KEY_PREFIX: 'bin:' },
+      env: {
+        DATABASE_URL: databaseUrl,
+        REDIS_URL: inject('redisUrl'),
+        PGA_REDIS_KEY_PREFIX: 'bin:',
+        PGA_MASTER_KEY: testMasterKey,
+      },
     })
   }, 60_000)
   afterAll(async () => {
@@ -230,7 +238,7 @@ describe('pganalytics binary: external PostgreSQL and Redis', () => {
 describe('several replicas starting at once', () => {
   it('all become ready and each migration is applied exactly once', async () => {
     const databaseUrl = await createTestDatabase(inject('pgUrl'))
-    const env = { DATABASE_URL: databaseUrl, REDIS_URL: inject('redisUrl') }
+    const env = { DATABASE_URL: databaseUrl, REDIS_URL: inject('redisUrl'), PGA_MASTER_KEY: testMasterKey }
     const replicas = await Promise.all(
       Array.from({ length: 3 }, () => startService({ command: binary, cwd: dir, env })),
     )

@@ -7,6 +7,7 @@ import { join } from 'node:path'
 import { beforeAll, describe, expect, inject, it } from 'vitest'
 import { createTestDatabase } from '../harness/postgres.ts'
 import { run, tempDir } from '../harness/processes.ts'
+import { testMasterKey } from '../support/master-key.ts'
 import { binaryPath, ensureBuilt, startService } from '../support/service-process.ts'
 
 let binary: string
@@ -63,6 +64,7 @@ describe('graceful shutdown', () => {
   it('finishes the in-flight request, turns /readyz 503 at once, serves latecomers and exits 0', async () => {
     const env = {
       DATABASE_URL: await createTestDatabase(inject('pgUrl')),
+      PGA_MASTER_KEY: testMasterKey,
       REDIS_URL: inject('redisUrl'),
       PGA_SHUTDOWN_GRACE: '10s',
     }
@@ -103,6 +105,7 @@ describe('graceful shutdown', () => {
   it('gives up on a request that outlives PGA_SHUTDOWN_GRACE and still exits 0', async () => {
     const env = {
       DATABASE_URL: await createTestDatabase(inject('pgUrl')),
+      PGA_MASTER_KEY: testMasterKey,
       REDIS_URL: inject('redisUrl'),
       PGA_SHUTDOWN_GRACE: '500ms',
     }

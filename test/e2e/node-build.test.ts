@@ -3,6 +3,7 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { createPgAnalyticsClient } from '../../client/index.ts'
 import { createTestDatabase } from '../harness/postgres.ts'
+import { testMasterKey } from '../support/master-key.ts'
 import { ensureBuilt, nodeBundlePath, type ServiceProcess, startService } from '../support/service-process.ts'
 
 let service: ServiceProcess
@@ -13,6 +14,7 @@ beforeAll(async () => {
     args: [nodeBundlePath],
     env: {
       DATABASE_URL: await createTestDatabase(inject('pgUrl')),
+      PGA_MASTER_KEY: testMasterKey,
       REDIS_URL: inject('redisUrl'),
       PGA_REDIS_KEY_PREFIX: 'node:',
     },

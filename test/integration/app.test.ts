@@ -1,6 +1,7 @@
 // The HTTP surface in-process (app.request) over a real PostgreSQL and Redis.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startTestApp, type TestApp } from '../support/app.ts'
+import { testMasterKey } from '../support/master-key.ts'
 
 let t: TestApp
 beforeAll(async () => {
@@ -189,6 +190,7 @@ describe('config check', () => {
     const res = await postJson('/api/v1/config/check', {
       env: {
         DATABASE_URL: 'postgres://pga:hunter2@db/x',
+        PGA_MASTER_KEY: testMasterKey,
         UPSTASH_REDIS_REST_URL: 'https://u.example',
         UPSTASH_REDIS_REST_TOKEN: 'tok-hunter2',
         PGA_PROT: '1',
@@ -255,7 +257,7 @@ describe('request id, headers and logs', () => {
     const before = t.logs.lines.length
     await postJson(
       '/api/v1/config/check?token=hunter2',
-      { env: { DATABASE_URL: 'postgres://u:hunter2@h/db' } },
+      { env: { DATABASE_URL: 'postgres://u:hunter2@h/db', PGA_MASTER_KEY: testMasterKey } },
       {
         Authorization: 'Bearer hunter2',
         Cookie: 'session=hunter2',

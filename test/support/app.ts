@@ -9,6 +9,7 @@ import { nodeRuntime } from '../../src/runtime/node.ts'
 import { buildInfo } from '../../src/system/build-info.ts'
 import { createTestDatabase } from '../harness/postgres.ts'
 import { captureLogs } from './logs.ts'
+import { testMasterKey } from './master-key.ts'
 
 export type TestApp = {
   app: ReturnType<typeof createApp>
@@ -24,6 +25,7 @@ export async function startTestApp(
 ): Promise<TestApp> {
   const config = loadConfig({
     DATABASE_URL: await createTestDatabase(inject('pgUrl')),
+    PGA_MASTER_KEY: testMasterKey,
     REDIS_URL: inject('redisUrl'),
     PGA_REDIS_KEY_PREFIX: `t${Math.random().toString(36).slice(2, 8)}:`,
     ...env,

@@ -33,6 +33,7 @@ describe('docs/CONFIGURATION.md', () => {
       // Some variables are only valid together with others.
       if (row.name.startsWith('PGA_REDIS_')) env.REDIS_URL = 'redis://127.0.0.1:6379'
       if (row.name === 'PGA_REDIS_MODE') env.PGA_REDIS_SENTINELS = 'a:1'
+      if (row.name === 'DATABASE_URL') env.PGA_MASTER_KEY = 'q2V4cGxhaW5lZC1leGFtcGxlLWtleS0zMi1ieXRlcyE='
       if (row.name.startsWith('UPSTASH_'))
         Object.assign(env, { UPSTASH_REDIS_REST_URL: 'https://u.example', UPSTASH_REDIS_REST_TOKEN: 't' })
       expect(() => loadConfig(env), `${row.name}=${row.example}`).not.toThrow()

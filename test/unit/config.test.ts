@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { ConfigError, loadConfig, unknownVariables } from '../../src/config.ts'
+import { testMasterKey } from '../support/master-key.ts'
 
 function problemsOf(env: Record<string, string>): string[] {
   try {
@@ -34,6 +35,7 @@ describe('loadConfig', () => {
       PGA_DB_STATEMENT_TIMEOUT: '250ms',
       PGA_CORS_ORIGINS: 'https://a.example, https://b.example',
       DATABASE_URL: 'postgres://pga:pw@db:5432/pga',
+      PGA_MASTER_KEY: testMasterKey,
       REDIS_URL: 'rediss://:pw@redis:6380/2',
       PGA_REDIS_MODE: 'sentinel',
       PGA_REDIS_SENTINELS: 's1:26379,s2:26380',

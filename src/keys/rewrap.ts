@@ -1,0 +1,150 @@
+// Rewrap: re-encrypts every value held under an older data key with the active one, then retires
+// the older keys. Resumable (a value already moved no longer matches, and progress is stored with
+// each batch), safe with several replicas (one lease holder works; every row is updated only if
+// it still holds the value read, so a concurrent write is never overwritten), and careful: a key
+// is retired only after a settle period (longer than any replica's encryption reservation) and a
+// final pass that finds no value left under it.
+import type { Database } from '../platform/db/database.ts'
+import { withTransaction } from '../platform/db/database.ts'
+import type { Logger } from '../platform/log.ts'
+import type { Lease, StateStore } from '../platform/state/state-store.ts'
+import type { Keyring } from './keyring.ts'
+import {
+  currentRewrapRun,
+  type EncryptedColumn,
+  finishRewrapRun,
+  listDataKeys,
+  listEncryptedColumns,
+  type RewrapRun,
+  recordRewrapProgress,
+  setRewrapTotal,
+  startRewrapRun,
+} from './repo.ts'
+
+export type RewrapOptions = {
+  db: Database
+  state: StateStore
+  keyring: Keyring
+  log: Logger
+  /** Who holds the lease (replica id). */
+  holder: string
+  batchSize?: number
+  /** Decrypt-only keys are retired only this long after they stopped being active (default 2 min). */
+  settleMs?: number
+  /** Called after each batch with the run's progress. */
+  onProgress?: (progress: { done: number; total: number }) => void
+}
+
+export type RewrapOutcome =
+  | { status: 'busy' }
+  | { status: 'nothing-to-do' }
+  | { status: 'rewrapped'; run: RewrapRun; retired: number[]; waitingToRetire: number[] }
+  | { status: 'lease-lost'; done: number }
+
+const leaseName = 'keys:rewrap'
+const leaseTtlMs = 30_000
+
+/** Values under another version than `active`. The regex yields NULL (not a cast error) for
+ * anything that is not a pga:v1 ciphertext, so such values are simply not selected. */
+function stale(db: Database['sql'], column: EncryptedColumn, active: number) {
+  return db`substring(${db(column.columnName)} from '^pga:v1:([0-9]+):')::int <> ${active}`
+}
+
+async function countStale(db: Database['sql'], columns: EncryptedColumn[], active: number): Promise<number> {
+  let total = 0
+  for (const column of columns) {
+    const [row] = await db<{ n: string }[]>`
+      select count(*)::text as n from ${db(column.tableName)} where ${stale(db, column, active)}`
+    total += Number(row?.n ?? 0)
+  }
+  return total
+}
+
+/** Runs rewrap to completion (or until the lease is lost). */
+export async function rewrapStaleValues(options: RewrapOptions): Promise<RewrapOutcome> {
+  const { db, state, keyring, log } = options
+  const lease = await state.acquireLease(leaseName, options.holder, leaseTtlMs)
+  if (!lease) return { status: 'busy' }
+  try {
+    await keyring.reload()
+    const keys = await listDataKeys(db.sql)
+    const older = keys.filter((k) => k.state === 'decrypt_only')
+    if (older.length === 0) return { status: 'nothing-to-do' }
+    const active = keyring.activeVersion()
+    const columns = await listEncryptedColumns(db.sql)
+
+    let run = await currentRewrapRun(db.sql)
+    const remaining = await countStale(db.sql, columns, active)
+    if (run?.state === 'running' && run.targetVersion === active) {
+      await setRewrapTotal(db.sql, run.id, remaining)
+      log.info('rewrap resumed', { runId: run.id, targetVersion: active, done: run.done, remaining })
+    } else {
+      if (run?.state === 'running') await finishRewrapRun(db.sql, run.id)
+      run = await startRewrapRun(db.sql, active, remaining)
+      log.info('rewrap started', { runId: run.id, targetVersion: active, total: remaining })
+    }
+    const moved = await moveStaleValues({ ...options, lease, columns, active, run })
+    if (moved === 'lease-lost')
+      return { status: 'lease-lost', done: Number((await currentRewrapRun(db.sql))?.done ?? 0) }
+
+    // Retire older keys that have settled and hold no value any more.
+    const settleMs = options.settleMs ?? 120_000
+    const retired: number[] = []
+    const waiting: number[] = []
+    for (const key of older) {
+      const settled = Date.now() - key.stateChangedAt.getTime() >= settleMs
+      if (!settled || (await countStale(db.sql, columns, active)) > 0) {
+        waiting.push(key.version)
+        continue
+      }
+      if (await keyring.retire(key.version)) retired.push(key.version)
+    }
+    if (waiting.length === 0) await finishRewrapRun(db.sql, run.id)
+    const finished = (await currentRewrapRun(db.sql)) as RewrapRun
+    log.info('rewrap pass complete', {
+      runId: run.id,
+      done: finished.done,
+      retired,
+      waitingToRetire: waiting,
+    })
+    return { status: 'rewrapped', run: finished, retired, waitingToRetire: waiting }
+  } finally {
+    await state.releaseLease(lease)
+  }
+}
+
+async function moveStaleValues(
+  options: RewrapOptions & { lease: Lease; columns: EncryptedColumn[]; active: number; run: RewrapRun },
+): Promise<'done' | 'lease-lost'> {
+  const { db, keyring, columns, active, run } = options
+  const batchSize = options.batchSize ?? 500
+  let done = Number(run.done)
+  const total = Number(run.total)
+  for (const column of columns) {
+    for (;;) {
+      if (!(await options.state.renewLease(options.lease, leaseTtlMs))) return 'lease-lost'
+      const moved = await withTransaction(db.sql, async (tx) => {
+        const rows = await tx<{ key: string; value: string }[]>`
+          select ${tx(column.keyColumn)}::text as key, ${tx(column.columnName)} as value
+          from ${tx(column.tableName)} where ${stale(tx as unknown as Database['sql'], column, active)}
+          order by ${tx(column.keyColumn)} limit ${batchSize}
+          for update skip locked`
+        let count = 0
+        for (const row of rows) {
+          const field = { table: column.tableName, column: column.columnName, rowKey: row.key }
+          const fresh = await keyring.encrypt(await keyring.decrypt(row.value, field), field)
+          const updated = await tx`
+            update ${tx(column.tableName)} set ${tx(column.columnName)} = ${fresh}
+            where ${tx(column.keyColumn)}::text = ${row.key} and ${tx(column.columnName)} = ${row.value}`
+          count += updated.count
+        }
+        if (count > 0) await recordRewrapProgress(tx, run.id, count)
+        return { read: rows.length, count }
+      })
+      done += moved.count
+      options.onProgress?.({ done, total })
+      if (moved.read < batchSize) break
+    }
+  }
+  return 'done'
+}

@@ -1,0 +1,66 @@
+// Keyring admin API: status (keys and rewrap progress) and data-key rotation. Behind the admin
+// token until roles exist.
+import { createRoute } from '@hono/zod-openapi'
+import type { AppDeps } from '../deps.ts'
+import { requireAdminToken } from '../http/middleware/admin-token.ts'
+import { createRouter, errorResponses } from '../http/openapi.ts'
+import type { RewrapRun } from './repo.ts'
+import { KeyringReportSchema, RotationRequestSchema, RotationResultSchema } from './schemas.ts'
+
+const json = <T>(schema: T) => ({ 'application/json': { schema } })
+const security = [{ adminToken: [] }]
+
+const getKeyring = createRoute({
+  method: 'get',
+  path: '/api/v1/admin/keys',
+  operationId: 'getKeyring',
+  tags: ['Keys'],
+  summary: 'Data keys, their states and the progress of re-encryption',
+  security,
+  responses: {
+    200: { description: 'The keyring.', content: json(KeyringReportSchema) },
+    ...errorResponses(401, 403, 503),
+  },
+})
+
+const rotateDataKey = createRoute({
+  method: 'post',
+  path: '/api/v1/admin/keys/rotate',
+  operationId: 'rotateDataKey',
+  tags: ['Keys'],
+  summary: 'Create a new active data key',
+  description:
+    'The previous active key becomes decrypt-only at once; its values are re-encrypted in the background (see GET /api/v1/admin/keys), after which it is retired.',
+  security,
+  request: { body: { required: true, content: json(RotationRequestSchema) } },
+  responses: {
+    201: { description: 'Rotated.', content: json(RotationResultSchema) },
+    ...errorResponses(400, 401, 403, 503),
+  },
+})
+
+const serializeRun = (run: RewrapRun | null) =>
+  run && {
+    ...run,
+    startedAt: run.startedAt.toISOString(),
+    updatedAt: run.updatedAt.toISOString(),
+    finishedAt: run.finishedAt?.toISOString() ?? null,
+  }
+
+export function keysRoutes(deps: AppDeps) {
+  const router = createRouter()
+  router.use('/api/v1/admin/keys', requireAdminToken(deps.config.admin.token))
+  router.use('/api/v1/admin/keys/*', requireAdminToken(deps.config.admin.token))
+
+  router.openapi(getKeyring, async (c) => {
+    const report = await deps.keys.report()
+    return c.json({ ...report, rewrap: serializeRun(report.rewrap) }, 200)
+  })
+
+  router.openapi(rotateDataKey, async (c) => {
+    const previousVersion = deps.keys.keyring().activeVersion()
+    const activeVersion = await deps.keys.rotate(c.req.valid('json').reason)
+    return c.json({ activeVersion, previousVersion, rewrap: 'started' as const }, 201)
+  })
+  return router
+}

@@ -1,0 +1,116 @@
+// The keys capability as the rest of the service sees it: opens the keyring once the schema is
+// migrated, runs rewrap in the background (every replica tries; the lease lets one work), and
+// offers the verbs the CLI and the admin API call.
+import { UnavailableError } from '../http/errors.ts'
+import type { Database } from '../platform/db/database.ts'
+import type { Logger } from '../platform/log.ts'
+import type { StateStore } from '../platform/state/state-store.ts'
+import type { KeyEncryptionKey } from './kek.ts'
+import { type DataKeyStatus, Keyring, type KeyringOptions } from './keyring.ts'
+import { currentRewrapRun, type RewrapRun } from './repo.ts'
+import { type RewrapOutcome, rewrapStaleValues } from './rewrap.ts'
+
+export type KeyServiceOptions = KeyringOptions & {
+  /** How often each replica checks for values to rewrap (default 30 s). */
+  maintenanceIntervalMs?: number
+  /** See RewrapOptions.settleMs (default 2 min). */
+  settleMs?: number
+  batchSize?: number
+}
+
+export type KeyringReport = { activeVersion: number; keys: DataKeyStatus[]; rewrap: RewrapRun | null }
+
+export class KeyService {
+  private ring: Keyring | undefined
+  private timer: ReturnType<typeof setInterval> | undefined
+  private running: Promise<unknown> | undefined
+
+  constructor(
+    private readonly deps: {
+      db: Database
+      state: StateStore
+      log: Logger
+      kek: KeyEncryptionKey
+      previousKek?: KeyEncryptionKey
+      /** This replica, as lease holder. */
+      holder: string
+      options?: KeyServiceOptions
+    },
+  ) {}
+
+  /** Opens the keyring (creating the first data key on a new store). Needs the migrated schema. */
+  async start(options: { maintenance: boolean }): Promise<void> {
+    const { db, kek, previousKek, log } = this.deps
+    this.ring = await Keyring.open({
+      db,
+      kek,
+      log,
+      options: this.deps.options ?? {},
+      ...(previousKek ? { previousKek } : {}),
+    })
+    log.info('keyring ready', { activeVersion: this.ring.activeVersion(), kekId: kek.id })
+    if (options.maintenance) {
+      this.timer = setInterval(() => this.kick(), this.deps.options?.maintenanceIntervalMs ?? 30_000)
+      this.timer.unref?.()
+      this.kick()
+    }
+  }
+
+  keyring(): Keyring {
+    if (!this.ring) throw new UnavailableError('keyring_not_ready', 'The keyring is not open yet.', 1)
+    return this.ring
+  }
+
+  async report(): Promise<KeyringReport> {
+    const ring = this.keyring()
+    await ring.reload()
+    return {
+      activeVersion: ring.activeVersion(),
+      keys: await ring.status(),
+      rewrap: await currentRewrapRun(this.deps.db.sql),
+    }
+  }
+
+  /** New active data key; older values move in the background. Returns the new version. */
+  async rotate(reason: string): Promise<number> {
+    const version = await this.keyring().rotate(reason)
+    this.kick()
+    return version
+  }
+
+  /** One rewrap pass in the foreground (the CLI's `keys rewrap`). */
+  rewrap(
+    options: { onProgress?: (p: { done: number; total: number }) => void; batchSize?: number } = {},
+  ): Promise<RewrapOutcome> {
+    const { db, state, log, holder } = this.deps
+    return rewrapStaleValues({
+      db,
+      state,
+      log,
+      holder,
+      keyring: this.keyring(),
+      batchSize: options.batchSize ?? this.deps.options?.batchSize ?? 500,
+      ...(this.deps.options?.settleMs !== undefined ? { settleMs: this.deps.options.settleMs } : {}),
+      ...(options.onProgress ? { onProgress: options.onProgress } : {}),
+    })
+  }
+
+  rotateMasterKey(): Promise<number[]> {
+    return this.keyring().rotateMasterKey()
+  }
+
+  /** Starts a background rewrap pass unless one is running in this process. */
+  kick(): void {
+    if (this.running || !this.ring) return
+    this.running = this.rewrap()
+      .catch((error) => this.deps.log.warn('background rewrap failed; will retry', { error }))
+      .finally(() => {
+        this.running = undefined
+      })
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer)
+    await this.running
+  }
+}
