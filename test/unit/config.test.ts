@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { ConfigError, loadConfig, unknownVariables } from '../../src/config.ts'
+import { redact } from '../../src/platform/log.ts'
 import { testMasterKey } from '../support/master-key.ts'
 
 function problemsOf(env: Record<string, string>): string[] {
@@ -106,6 +107,32 @@ describe('loadConfig', () => {
     ],
   ])('rejects %o naming the variable and the expected form', (env, expected) => {
     expect(problemsOf(env)).toEqual([expected])
+  })
+
+  it('requires a master key with an external store, from one source only, well-formed and never echoed', () => {
+    expect(problemsOf({ DATABASE_URL: 'postgres://db/x' })).toEqual([
+      'PGA_MASTER_KEY: expected a master key (or PGA_MASTER_KEY_FILE) when DATABASE_URL is set: encryption at rest needs a key kept apart from the database',
+    ])
+    const short = problemsOf({ PGA_MASTER_KEY: 'aHVudGVyMg==' })
+    expect(short).toEqual(['PGA_MASTER_KEY: expected base64 of exactly 32 bytes (openssl rand -base64 32)'])
+    expect(short.join()).not.toContain('aHVudGVyMg')
+    expect(problemsOf({ PGA_MASTER_KEY: testMasterKey, PGA_MASTER_KEY_FILE: '/k' })).toEqual([
+      'PGA_MASTER_KEY_FILE: expected to be unset when PGA_MASTER_KEY is set (one source only)',
+    ])
+    expect(problemsOf({ PGA_ADMIN_TOKEN: 'short' })).toEqual([
+      'PGA_ADMIN_TOKEN: expected a token of at least 32 characters',
+    ])
+  })
+
+  it('keeps secrets out of the redacted configuration', () => {
+    const config = loadConfig({
+      DATABASE_URL: 'postgres://db/x',
+      PGA_MASTER_KEY: testMasterKey,
+      PGA_ADMIN_TOKEN: 'a'.repeat(40),
+    })
+    const text = JSON.stringify(redact(config))
+    expect(text).not.toContain(testMasterKey)
+    expect(text).not.toContain('a'.repeat(40))
   })
 
   it('reports every bad variable at once', () => {

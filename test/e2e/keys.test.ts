@@ -1,0 +1,229 @@
+// Key management through the compiled binary: `keys rewrap` killed (SIGKILL) halfway resumes
+// where it stopped; the admin API rotates and reports progress; a wrong or missing master key
+// stops the service with a clear message and no secret in its output.
+import { copyFileSync } from 'node:fs'
+import { join } from 'node:path'
+import postgres from 'postgres'
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
+import { createLocalKek } from '../../src/keys/kek.ts'
+import { Keyring } from '../../src/keys/keyring.ts'
+import { openDatabase } from '../../src/platform/db/database.ts'
+import { readMigrationsDir } from '../../src/platform/db/migration-files.ts'
+import { runMigrations } from '../../src/platform/db/migrations.ts'
+import { createTestDatabase } from '../harness/postgres.ts'
+import { run, spawn, tempDir } from '../harness/processes.ts'
+import { captureLogs } from '../support/logs.ts'
+import { newMasterKey } from '../support/master-key.ts'
+import { binaryPath, ensureBuilt, startService } from '../support/service-process.ts'
+
+let binary: string
+beforeAll(async () => {
+  await ensureBuilt()
+  binary = join(tempDir('keys'), 'pganalytics')
+  copyFileSync(binaryPath, binary)
+  await run('chmod', ['+x', binary])
+}, 180_000)
+
+/** A migrated store holding `rows` values encrypted under data key v1, then rotated to v2. */
+async function storeWithStaleValues(masterKey: string, rows: number) {
+  const url = await createTestDatabase(inject('pgUrl'))
+  const { log } = captureLogs()
+  const db = await openDatabase(
+    {
+      kind: 'postgres',
+      url,
+      poolSize: 2,
+      statementTimeoutMs: 30_000,
+      connectTimeoutMs: 3000,
+      ssl: 'disable',
+    },
+    { log },
+  )
+  await runMigrations(db.sql, readMigrationsDir(), log)
+  await db.sql`create table vault (name text primary key, token_enc text not null)`
+  await db.sql`insert into pga_encrypted_columns values ('vault', 'token_enc', 'name')`
+  const keyring = await Keyring.open({
+    db,
+    kek: await createLocalKek(new Uint8Array(Buffer.from(masterKey, 'base64'))),
+    log,
+  })
+  const values = await Promise.all(
+    Array.from({ length: rows }, async (_, i) => ({
+      name: `n${String(i).padStart(5, '0')}`,
+      token_enc: await keyring.encrypt(`token-${i}`, {
+        table: 'vault',
+        column: 'token_enc',
+        rowKey: `n${String(i).padStart(5, '0')}`,
+      }),
+    })),
+  )
+  for (let i = 0; i < values.length; i += 1000)
+    await db.sql`insert into vault ${db.sql(values.slice(i, i + 1000))}`
+  await keyring.rotate('test')
+  return { url, db, keyring }
+}
+
+describe('pganalytics keys rewrap', () => {
+  it('resumes where it stopped after being killed midway, and loses nothing', async () => {
+    const masterKey = newMasterKey()
+    const { url, db, keyring } = await storeWithStaleValues(masterKey, 3000)
+    const env = { PATH: process.env.PATH ?? '', DATABASE_URL: url, PGA_MASTER_KEY: masterKey }
+    const child = spawn(binary, ['keys', 'rewrap', '--batch-size', '10'], { env, stdio: 'ignore' })
+    const sql = postgres(url, { max: 1 })
+    try {
+      let done = 0
+      const deadline = Date.now() + 30_000
+      while (done < 300 && Date.now() < deadline) {
+        const [row] = await sql<
+          { done: string }[]
+        >`select coalesce(max(done), 0)::text as done from pga_key_rewrap_runs`
+        done = Number(row?.done)
+        await new Promise((r) => setTimeout(r, 10))
+      }
+      child.kill('SIGKILL')
+      await new Promise((r) => child.once('exit', r))
+      const [killed] = await sql<{ id: string; done: string; total: string; state: string }[]>`
+        select id::text as id, done::text as done, total::text as total, state from pga_key_rewrap_runs`
+      expect(killed?.state).toBe('running')
+      expect(Number(killed?.done)).toBeGreaterThan(0)
+      expect(Number(killed?.done)).toBeLessThan(3000)
+
+      const { stdout, stderr } = await run(binary, ['keys', 'rewrap'], {
+        env: { ...env, PGA_LOG_LEVEL: 'info' },
+      })
+      expect(stderr).toContain('"msg":"rewrap resumed"')
+      const outcome = JSON.parse(stdout)
+      expect(outcome.status).toBe('rewrapped')
+      expect(outcome.run).toMatchObject({ id: killed?.id, done: '3000', total: '3000' })
+
+      const rows = await sql<
+        { name: string; token_enc: string }[]
+      >`select name, token_enc from vault order by name`
+      expect(rows).toHaveLength(3000)
+      for (const [i, row] of rows.entries()) {
+        expect(row.token_enc.startsWith('pga:v1:2:')).toBe(true)
+        expect(
+          await keyring.decrypt(row.token_enc, { table: 'vault', column: 'token_enc', rowKey: row.name }),
+        ).toBe(`token-${i}`)
+      }
+    } finally {
+      child.kill('SIGKILL')
+      await sql.end()
+      await db.close()
+    }
+  }, 120_000)
+})
+
+describe('master key at start-up', () => {
+  it('refuses to start against a store whose data keys another master key wrapped', async () => {
+    const { url, db } = await storeWithStaleValues(newMasterKey(), 1)
+    await db.close()
+    const wrong = newMasterKey()
+    const error = await run(binary, ['serve'], {
+      env: { PATH: process.env.PATH ?? '', DATABASE_URL: url, PGA_MASTER_KEY: wrong, PGA_PORT: '0' },
+    }).catch((e) => e)
+    expect(error.code).toBe(1)
+    expect(error.stderr).toMatch(
+      /pganalytics: data key v1 was wrapped by master key local:[0-9a-f]{16}, but the configured master key is local:/,
+    )
+    expect(`${error.stdout}${error.stderr}`).not.toContain(wrong)
+  }, 60_000)
+
+  it('refuses to start with DATABASE_URL and no master key (exit 2)', async () => {
+    const error = await run(binary, ['serve'], {
+      env: { PATH: process.env.PATH ?? '', DATABASE_URL: 'postgres://x@127.0.0.1:1/x' },
+    }).catch((e) => e)
+    expect(error.code).toBe(2)
+    expect(error.stderr).toContain(
+      'PGA_MASTER_KEY: expected a master key (or PGA_MASTER_KEY_FILE) when DATABASE_URL is set',
+    )
+  })
+})
+
+describe('admin API', () => {
+  const token = 'admin-token-for-tests-0123456789abcdef'
+  let service: Awaited<ReturnType<typeof startService>>
+  let url: string
+  beforeAll(async () => {
+    const masterKey = newMasterKey()
+    ;({ url } = await storeWithStaleValues(masterKey, 50))
+    service = await startService({
+      command: binary,
+      env: {
+        DATABASE_URL: url,
+        REDIS_URL: inject('redisUrl'),
+        PGA_REDIS_KEY_PREFIX: 'keys-e2e:',
+        PGA_MASTER_KEY: masterKey,
+        PGA_ADMIN_TOKEN: token,
+      },
+    })
+  }, 60_000)
+  afterAll(async () => {
+    await service?.stop()
+  })
+
+  const admin = (path: string, init: RequestInit = {}, bearer: string | null = token) =>
+    fetch(`${service.url}${path}`, {
+      ...init,
+      headers: {
+        'Content-Type': 'application/json',
+        ...(bearer ? { Authorization: `Bearer ${bearer}` } : {}),
+      },
+    })
+
+  it('refuses requests without the admin token, or with a wrong one', async () => {
+    for (const bearer of [null, 'wrong-token']) {
+      const res = await admin('/api/v1/admin/keys', {}, bearer)
+      expect(res.status).toBe(401)
+      expect(res.headers.get('WWW-Authenticate')).toContain('Bearer')
+      expect(await res.json()).toMatchObject({ code: 'unauthorized' })
+    }
+  })
+
+  it('reports the keyring; the background rewrap moved the values of the old key', async () => {
+    let report:
+      | {
+          activeVersion: number
+          keys: { version: number; state: string }[]
+          rewrap: { done: string; total: string } | null
+        }
+      | undefined
+    const deadline = Date.now() + 20_000
+    while (Date.now() < deadline) {
+      report = await (await admin('/api/v1/admin/keys')).json()
+      if (report?.rewrap?.done === '50') break
+      await new Promise((r) => setTimeout(r, 100))
+    }
+    expect(report).toMatchObject({ activeVersion: 2, rewrap: { done: '50', total: '50' } })
+    expect(report?.keys.map((k) => [k.version, k.state])).toEqual([
+      [1, 'decrypt_only'],
+      [2, 'active'],
+    ])
+  }, 30_000)
+
+  it('rotates the data key; a bad body is a 400', async () => {
+    const bad = await admin('/api/v1/admin/keys/rotate', { method: 'POST', body: '{}' })
+    expect(bad.status).toBe(400)
+    expect(await bad.json()).toMatchObject({ code: 'validation_failed', errors: [{ path: 'body.reason' }] })
+    const res = await admin('/api/v1/admin/keys/rotate', {
+      method: 'POST',
+      body: JSON.stringify({ reason: 'e2e' }),
+    })
+    expect(res.status).toBe(201)
+    expect(await res.json()).toEqual({ activeVersion: 3, previousVersion: 2, rewrap: 'started' })
+    expect(service.lines.join('\n')).toMatch(/"msg":"data key rotated","activeVersion":3,"reason":"e2e"/)
+  })
+
+  it('is off without PGA_ADMIN_TOKEN', async () => {
+    const other = await startService({ command: binary, cwd: tempDir('keys-embedded') })
+    try {
+      const res = await fetch(`${other.url}/api/v1/admin/keys`, {
+        headers: { Authorization: `Bearer ${token}` },
+      })
+      expect(res.status).toBe(403)
+      expect(await res.json()).toMatchObject({ code: 'admin_api_disabled' })
+    } finally {
+      await other.stop()
+    }
+  }, 90_000)
+})
