@@ -60,6 +60,19 @@ async function countStale(db: Database['sql'], columns: EncryptedColumn[], activ
   return total
 }
 
+/** The SQL type of a key column, e.g. `bigint` or `text`, checked before it is spliced in. */
+async function columnType(db: Database['sql'], table: string, column: string): Promise<string> {
+  const [row] = await db<{ type: string }[]>`
+    select format_type(atttypid, atttypmod) as type from pg_attribute
+    where attrelid = ${table}::regclass and attname = ${column} and not attisdropped`
+  if (!row || !/^[a-z][a-z0-9 ]*(\(\d+(,\d+)?\))?$/.test(row.type)) {
+    throw new Error(
+      `encrypted column ${table}.${column}: key column ${column} not found or of an unsupported type`,
+    )
+  }
+  return row.type
+}
+
 /** Runs rewrap to completion (or until the lease is lost). */
 export async function rewrapStaleValues(options: RewrapOptions): Promise<RewrapOutcome> {
   const { db, state, keyring, log } = options
@@ -121,27 +134,39 @@ async function moveStaleValues(
   let done = Number(run.done)
   const total = Number(run.total)
   for (const column of columns) {
+    // Keyset pagination on the key column: each batch continues after the last key seen, so the
+    // table is walked once instead of rescanned per batch. Its type comes from the catalog.
+    const keyType = await columnType(db.sql, column.tableName, column.keyColumn)
+    let after: string | undefined
     for (;;) {
       if (!(await options.state.renewLease(options.lease, leaseTtlMs))) return 'lease-lost'
       const moved = await withTransaction(db.sql, async (tx) => {
         const rows = await tx<{ key: string; value: string }[]>`
           select ${tx(column.keyColumn)}::text as key, ${tx(column.columnName)} as value
-          from ${tx(column.tableName)} where ${stale(tx as unknown as Database['sql'], column, active)}
+          from ${tx(column.tableName)}
+          where ${stale(tx as unknown as Database['sql'], column, active)}
+            ${after === undefined ? tx`` : tx`and ${tx(column.keyColumn)} > ${after}::${tx.unsafe(keyType)}`}
           order by ${tx(column.keyColumn)} limit ${batchSize}
           for update skip locked`
-        let count = 0
-        for (const row of rows) {
-          const field = { table: column.tableName, column: column.columnName, rowKey: row.key }
-          const fresh = await keyring.encrypt(await keyring.decrypt(row.value, field), field)
-          const updated = await tx`
-            update ${tx(column.tableName)} set ${tx(column.columnName)} = ${fresh}
-            where ${tx(column.keyColumn)}::text = ${row.key} and ${tx(column.columnName)} = ${row.value}`
-          count += updated.count
-        }
+        if (rows.length === 0) return { read: 0, count: 0 }
+        const fresh = await Promise.all(
+          rows.map(async (row) => {
+            const place = { table: column.tableName, column: column.columnName, rowKey: row.key }
+            return keyring.encrypt(await keyring.decrypt(row.value, place), place)
+          }),
+        )
+        // One statement per batch; each row changes only if it still holds the value read.
+        const updated = await tx`
+          update ${tx(column.tableName)} as t set ${tx(column.columnName)} = v.fresh
+          from unnest(${rows.map((r) => r.key)}::text[], ${rows.map((r) => r.value)}::text[], ${fresh}::text[])
+            as v(key, old, fresh)
+          where t.${tx(column.keyColumn)}::text = v.key and t.${tx(column.columnName)} = v.old`
+        const count = updated.count
         if (count > 0) await recordRewrapProgress(tx, run.id, count)
-        return { read: rows.length, count }
+        return { read: rows.length, count, last: rows.at(-1)?.key }
       })
       done += moved.count
+      after = moved.last ?? after
       options.onProgress?.({ done, total })
       if (moved.read < batchSize) break
     }
