@@ -2,8 +2,8 @@
 // started with embedded defaults and against the real PostgreSQL and Redis, driven through the
 // generated typed client.
 
-import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
 import postgres from 'postgres'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { createPgAnalyticsClient } from '../../client/index.ts'
@@ -11,23 +11,14 @@ import { readMigrationsDir } from '../../src/platform/db/migration-files.ts'
 import { createTestDatabase } from '../harness/postgres.ts'
 import { run, tempDir } from '../harness/processes.ts'
 import { testMasterKey } from '../support/master-key.ts'
-import {
-  binaryPath,
-  ensureBuilt,
-  repoRoot,
-  type ServiceProcess,
-  startService,
-} from '../support/service-process.ts'
+import { binaryInEmptyDir, repoRoot, type ServiceProcess, startService } from '../support/service-process.ts'
 
 let dir: string
 let binary: string
 
 beforeAll(async () => {
-  await ensureBuilt()
-  dir = tempDir('binary')
-  binary = join(dir, 'pganalytics')
-  copyFileSync(binaryPath, binary)
-  await run('chmod', ['+x', binary])
+  binary = await binaryInEmptyDir('binary')
+  dir = dirname(binary)
 }, 180_000)
 
 describe('pganalytics binary: command line', () => {

@@ -1,21 +1,15 @@
 // SIGTERM on the compiled binary while a request is in flight (its body still arriving):
 // /readyz answers 503 at once, requests that still arrive are served (with Connection: close)
 // rather than refused, the in-flight request completes with 200, and the process exits 0.
-import { copyFileSync } from 'node:fs'
 import { connect, type Socket } from 'node:net'
-import { join } from 'node:path'
 import { beforeAll, describe, expect, inject, it } from 'vitest'
 import { createTestDatabase } from '../harness/postgres.ts'
-import { run, tempDir } from '../harness/processes.ts'
 import { testMasterKey } from '../support/master-key.ts'
-import { binaryPath, ensureBuilt, startService } from '../support/service-process.ts'
+import { binaryInEmptyDir, startService } from '../support/service-process.ts'
 
 let binary: string
 beforeAll(async () => {
-  await ensureBuilt()
-  binary = join(tempDir('graceful'), 'pganalytics')
-  copyFileSync(binaryPath, binary)
-  await run('chmod', ['+x', binary])
+  binary = await binaryInEmptyDir('graceful')
 }, 180_000)
 
 /** A raw HTTP/1.1 connection, so the test controls exactly when each byte is sent. */

@@ -1,8 +1,3 @@
-// Key management through the compiled binary: `keys rewrap` killed (SIGKILL) halfway resumes
-// where it stopped; the admin API rotates and reports progress; a wrong or missing master key
-// stops the service with a clear message and no secret in its output.
-import { copyFileSync } from 'node:fs'
-import { join } from 'node:path'
 import postgres from 'postgres'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { createLocalKek } from '../../src/keys/kek.ts'
@@ -14,14 +9,11 @@ import { createTestDatabase } from '../harness/postgres.ts'
 import { run, spawn, tempDir } from '../harness/processes.ts'
 import { captureLogs } from '../support/logs.ts'
 import { newMasterKey } from '../support/master-key.ts'
-import { binaryPath, ensureBuilt, startService } from '../support/service-process.ts'
+import { binaryInEmptyDir, startService } from '../support/service-process.ts'
 
 let binary: string
 beforeAll(async () => {
-  await ensureBuilt()
-  binary = join(tempDir('keys'), 'pganalytics')
-  copyFileSync(binaryPath, binary)
-  await run('chmod', ['+x', binary])
+  binary = await binaryInEmptyDir('keys')
 }, 180_000)
 
 /** A migrated store holding `rows` values encrypted under data key v1, then rotated to v2. */

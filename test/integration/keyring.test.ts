@@ -1,7 +1,3 @@
-// The keyring against a real PostgreSQL: envelope encryption, tamper and misplacement detection,
-// wrong master key, rotation under concurrent writes (two keyrings = two replicas), rewrap and
-// retirement, master-key rotation, the encryption budget, and nonce uniqueness.
-import postgres from 'postgres'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { fieldContext } from '../../src/keys/ciphertext.ts'
 import { createLocalKek, type KeyEncryptionKey, MasterKeyError } from '../../src/keys/kek.ts'

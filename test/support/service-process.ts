@@ -1,10 +1,10 @@
 // Runs pganalytics as a child process (compiled binary, Node bundle or source under Bun) on a
 // free port and waits until /readyz says 200. Stops it by its PID.
 import { type ChildProcess, spawn } from 'node:child_process'
-import { existsSync, statSync } from 'node:fs'
+import { chmodSync, copyFileSync, existsSync, statSync } from 'node:fs'
 import { readdir } from 'node:fs/promises'
 import { join } from 'node:path'
-import { freePort, run } from '../harness/processes.ts'
+import { freePort, run, tempDir } from '../harness/processes.ts'
 
 export const repoRoot = join(import.meta.dirname, '..', '..')
 export const bunBin = join(repoRoot, 'node_modules', '.bin', 'bun')
@@ -41,6 +41,16 @@ export async function ensureBuilt(): Promise<void> {
   const built = [binaryPath, nodeBundlePath].map((p) => (existsSync(p) ? statSync(p).mtimeMs : 0))
   if (Math.min(...built) > sources) return
   await run('bash', [join(repoRoot, 'scripts', 'build.sh')], { cwd: repoRoot, maxBuffer: 16 * 1024 * 1024 })
+}
+
+/** Builds if needed, then copies the binary alone into a new empty directory (no source tree,
+ * no node_modules), as CI and an operator would run it. Returns its path. */
+export async function binaryInEmptyDir(prefix: string): Promise<string> {
+  await ensureBuilt()
+  const binary = join(tempDir(prefix), 'pganalytics')
+  copyFileSync(binaryPath, binary)
+  chmodSync(binary, 0o755)
+  return binary
 }
 
 /** Starts `command args... serve` with env (merged over a minimal base) and waits for readiness. */
