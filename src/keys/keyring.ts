@@ -102,7 +102,8 @@ export class Keyring {
       options.options ?? {},
     )
     await keyring.reload()
-    if (![...keyring.keys.values()].some((k) => k.state === 'active')) await keyring.rotate('first start')
+    // 0: only if no key is active yet, so replicas starting together on a new store make one.
+    if (![...keyring.keys.values()].some((k) => k.state === 'active')) await keyring.rotate('first start', 0)
     return keyring
   }
 
@@ -202,8 +203,9 @@ export class Keyring {
 
   /**
    * Creates a new active data key; the previous active one becomes decrypt-only until rewrap
-   * has moved its values. With `onlyIfActive`, does nothing when that version is no longer the
-   * active one (another replica rotated first). Returns the active version afterwards.
+   * has moved its values. With `onlyIfActive`, does nothing when another version is active
+   * (another replica rotated first; 0 means "only if none is active"). Returns the active
+   * version afterwards.
    */
   async rotate(reason: string, onlyIfActive?: number): Promise<number> {
     const raw = randomBytes(32)

@@ -182,6 +182,14 @@ describe('keyring: rotation, rewrap and retirement', () => {
     expect(await rewrapStaleValues({ db, state, keyring, log, holder: 'me' })).toEqual({ status: 'busy' })
   })
 
+  it('replicas starting together on a new store create one first key', async () => {
+    const db = await freshStore()
+    const kek = await newKek()
+    const keyrings = await Promise.all(Array.from({ length: 4 }, () => Keyring.open({ db, kek, log })))
+    expect(keyrings.map((k) => k.activeVersion())).toEqual([1, 1, 1, 1])
+    expect(await db.sql`select version, state from pga_data_keys`).toEqual([{ version: 1, state: 'active' }])
+  })
+
   it('two replicas rotating at once create one new key', async () => {
     const db = await freshStore()
     const kek = await newKek()
