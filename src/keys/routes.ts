@@ -49,8 +49,7 @@ const serializeRun = (run: RewrapRun | null) =>
 
 export function keysRoutes(deps: AppDeps) {
   const router = createRouter()
-  router.use('/api/v1/admin/keys', requireAdminToken(deps.config.admin.token))
-  router.use('/api/v1/admin/keys/*', requireAdminToken(deps.config.admin.token))
+  router.use('/api/v1/admin/*', requireAdminToken(deps.config.admin.token))
 
   router.openapi(getKeyring, async (c) => {
     const report = await deps.keys.report()
