@@ -14,6 +14,7 @@ import { requestId } from './http/middleware/request-id.ts'
 import { securityHeaders } from './http/middleware/security-headers.ts'
 import { createRouter } from './http/openapi.ts'
 import { problemResponse, toProblem } from './http/problem.ts'
+import { instancesRoutes } from './instances/routes.ts'
 import { keysRoutes } from './keys/routes.ts'
 import { systemRoutes } from './system/routes.ts'
 
@@ -48,6 +49,7 @@ export function createApp(deps: AppDeps) {
   })
   app.route('/', systemRoutes(deps))
   app.route('/', keysRoutes(deps))
+  app.route('/', instancesRoutes(deps))
   app.route(
     '/',
     docsUiRoutes({ loadAsset: (name) => deps.assets.docsAsset(name), version: deps.build.version }),
@@ -85,6 +87,10 @@ export function openApiDocument(app: OpenAPIHono, version: string) {
       { name: 'Probes', description: 'Kubernetes / load-balancer probes.' },
       { name: 'System', description: 'Health, version, metrics and configuration of this replica.' },
       { name: 'Keys', description: 'Encryption at rest: data keys, rotation and re-encryption progress.' },
+      {
+        name: 'Instances',
+        description: 'Monitored PostgreSQL instances: connection settings, tests and capabilities.',
+      },
     ],
   })
 }

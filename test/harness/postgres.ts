@@ -1,7 +1,16 @@
 // An ephemeral PostgreSQL cluster for the test run: initdb into a temp dir, pg_ctl on a free
 // port, trust auth on loopback only, TLS offered (not required) with a throwaway CA. As root,
 // the server runs as the `postgres` OS user.
-import { chmodSync, chownSync, copyFileSync, existsSync, readdirSync, rmSync } from 'node:fs'
+import {
+  chmodSync,
+  chownSync,
+  copyFileSync,
+  existsSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs'
 import { userInfo } from 'node:os'
 import { join } from 'node:path'
 import postgres from 'postgres'
@@ -48,6 +57,10 @@ export async function startPostgres(): Promise<TestPostgres> {
     : undefined
   if (owner) chownSync(dir, owner.uid, owner.gid)
   await as('initdb', ['-D', dataDir, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-sync'])
+  // Members of pga_password_auth must present a SCRAM password over TCP (tests of monitored
+  // logins); everyone else keeps trust. pg_hba is read top-down, so this line goes first.
+  const hba = join(dataDir, 'pg_hba.conf')
+  writeFileSync(hba, `host all +pga_password_auth 127.0.0.1/32 scram-sha-256\n${readFileSync(hba, 'utf8')}`)
   // The server insists its key is private to the user it runs as.
   const certificates = await makeCertificates(tempDir('pg-tls'))
   for (const [from, to] of [
@@ -73,6 +86,7 @@ export async function startPostgres(): Promise<TestPostgres> {
   const url = `postgres://postgres@127.0.0.1:${port}/postgres`
   const probe = postgres(url, { max: 1, onnotice: () => {} })
   const [row] = await probe<{ server_version_num: string }[]>`show server_version_num`
+  await probe`create role pga_password_auth nologin`
   await probe.end()
   return {
     url,

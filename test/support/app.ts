@@ -33,6 +33,7 @@ export async function startTestApp(
   const logs = captureLogs()
   const deps = await buildDeps(config, { log: logs.log, assets: nodeRuntime.assets, build: buildInfo })
   await runMigrations(deps.db.sql, await nodeRuntime.assets.migrations(), logs.log)
+  await deps.keys.start({ maintenance: false })
   if (options.ready !== false) deps.lifecycle.markReady()
   return { app: createApp(deps), deps, logs, close: () => deps.close() }
 }

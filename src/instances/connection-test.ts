@@ -1,0 +1,110 @@
+// Connects to a monitored instance once and says precisely what is wrong when it cannot: DNS,
+// refused, timeout, authentication, TLS, missing database or missing privilege. On success it
+// probes the instance's capabilities. Messages never carry the password.
+import postgres from 'postgres'
+import { type Capabilities, probeCapabilities } from './probe.ts'
+
+export type SslMode = 'disable' | 'prefer' | 'require' | 'verify-ca' | 'verify-full'
+export type ConnectionTarget = {
+  host: string
+  port: number
+  database: string
+  username: string
+  password?: string | undefined
+  sslmode: SslMode
+  sslRootCert?: string | undefined
+}
+
+export type ConnectionFailureReason =
+  | 'dns'
+  | 'refused'
+  | 'timeout'
+  | 'auth'
+  | 'tls'
+  | 'database_missing'
+  | 'privilege'
+  | 'other'
+export type ConnectionFailure = { reason: ConnectionFailureReason; detail: string }
+export type ConnectionTestResult =
+  | { ok: true; latencyMs: number; capabilities: Capabilities }
+  | { ok: false; failure: ConnectionFailure }
+
+function sslOption(target: ConnectionTarget) {
+  switch (target.sslmode) {
+    case 'disable':
+      return false
+    case 'prefer':
+    case 'require':
+      return target.sslmode
+    case 'verify-ca':
+      // The chain must lead to the given CA; the host name is not checked.
+      return {
+        rejectUnauthorized: true,
+        checkServerIdentity: () => undefined,
+        ...(target.sslRootCert ? { ca: target.sslRootCert } : {}),
+      }
+    case 'verify-full':
+      return { rejectUnauthorized: true, ...(target.sslRootCert ? { ca: target.sslRootCert } : {}) }
+  }
+}
+
+/** Sorts a driver error into a reason an operator can act on. */
+export function classifyConnectionError(error: unknown, target: ConnectionTarget): ConnectionFailure {
+  const code = String((error as { code?: unknown }).code ?? '')
+  const message = String((error as Error).message ?? '')
+  const where = `${target.host}:${target.port}`
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN')
+    return { reason: 'dns', detail: `host name ${target.host} does not resolve` }
+  if (code === 'ECONNREFUSED') return { reason: 'refused', detail: `nothing accepts connections on ${where}` }
+  if (code === 'CONNECT_TIMEOUT' || code === 'ETIMEDOUT')
+    return { reason: 'timeout', detail: `no answer from ${where} in time` }
+  if (code === '28P01')
+    return { reason: 'auth', detail: `password authentication failed for user ${target.username}` }
+  if (code === '28000')
+    return { reason: 'auth', detail: `the server refused user ${target.username} (pg_hba.conf or role)` }
+  if (code === '3D000')
+    return { reason: 'database_missing', detail: `database ${target.database} does not exist` }
+  if (code === '42501')
+    return { reason: 'privilege', detail: `user ${target.username} lacks a privilege the probe needs` }
+  if (
+    /certificate|self[- ]signed|SSL|TLS|secure TLS/i.test(message) ||
+    code.startsWith('ERR_TLS') ||
+    code.includes('CERT')
+  ) {
+    return {
+      reason: 'tls',
+      detail: `TLS with ${where} failed (sslmode ${target.sslmode}): ${message.replace(/\s+/g, ' ').slice(0, 160)}`,
+    }
+  }
+  return { reason: 'other', detail: `connection to ${where} failed${code ? ` (${code})` : ''}` }
+}
+
+/** Opens one connection, probes, closes. Never throws: failures are returned, classified. */
+export async function testConnection(
+  target: ConnectionTarget,
+  options: { timeoutMs?: number } = {},
+): Promise<ConnectionTestResult> {
+  const timeoutMs = options.timeoutMs ?? 5000
+  const sql = postgres({
+    host: target.host,
+    port: target.port,
+    database: target.database,
+    username: target.username,
+    ...(target.password !== undefined ? { password: target.password } : {}),
+    ssl: sslOption(target),
+    max: 1,
+    connect_timeout: Math.ceil(timeoutMs / 1000),
+    idle_timeout: 1,
+    onnotice: () => {},
+    connection: { application_name: 'pganalytics', statement_timeout: timeoutMs, lock_timeout: 1000 },
+  })
+  const started = performance.now()
+  try {
+    const capabilities = await probeCapabilities(sql)
+    return { ok: true, latencyMs: Math.round((performance.now() - started) * 10) / 10, capabilities }
+  } catch (error) {
+    return { ok: false, failure: classifyConnectionError(error, target) }
+  } finally {
+    await sql.end({ timeout: 1 }).catch(() => {})
+  }
+}

@@ -1,0 +1,93 @@
+// Capability probe: what a monitored instance offers, read from its catalog rather than guessed
+// from the version string (forks such as Aurora differ), and what the monitoring login may see.
+// The collector picks SQL variants from this; the API shows it with plain-language limitations.
+import type postgres from 'postgres'
+
+export type Capabilities = {
+  serverVersion: string
+  serverVersionNum: number
+  inRecovery: boolean
+  user: string
+  superuser: boolean
+  pgMonitor: boolean
+  trackIoTiming: boolean
+  /** Statistics views present in pg_catalog (pg_stat_checkpointer since 17, pg_stat_io since 16, ...). */
+  views: string[]
+  /** Installed extensions and their versions. */
+  extensions: Record<string, string>
+  /** Columns of pg_stat_statements when installed (names changed in 1.8 and 1.11). */
+  statementsColumns: string[]
+  /** What the monitoring cannot do on this instance, and why. */
+  limitations: string[]
+}
+
+const probedViews = [
+  'pg_stat_activity',
+  'pg_stat_archiver',
+  'pg_stat_bgwriter',
+  'pg_stat_checkpointer',
+  'pg_stat_database',
+  'pg_stat_database_conflicts',
+  'pg_stat_io',
+  'pg_stat_progress_vacuum',
+  'pg_stat_replication',
+  'pg_stat_replication_slots',
+  'pg_stat_wal',
+  'pg_stat_wal_receiver',
+  'pg_locks',
+  'pg_settings',
+]
+
+type ProbeRow = Omit<Capabilities, 'limitations' | 'statementsColumns' | 'extensions' | 'views'> & {
+  views: string[] | null
+  extensions: Record<string, string> | null
+  statementsColumns: string[] | null
+}
+
+/** One round trip to the instance; needs no privilege beyond connecting. */
+export async function probeCapabilities(sql: postgres.Sql): Promise<Capabilities> {
+  const [row] = await sql<ProbeRow[]>`
+    select current_setting('server_version') as "serverVersion",
+           current_setting('server_version_num')::int as "serverVersionNum",
+           pg_is_in_recovery() as "inRecovery",
+           current_user as "user",
+           (select rolsuper from pg_roles where rolname = current_user) as superuser,
+           pg_has_role(current_user, 'pg_monitor', 'member') as "pgMonitor",
+           current_setting('track_io_timing')::boolean as "trackIoTiming",
+           (select array_agg(c.relname::text order by c.relname) from pg_class c
+              join pg_namespace n on n.oid = c.relnamespace
+             where n.nspname = 'pg_catalog' and c.relname = any(${probedViews})) as views,
+           (select jsonb_object_agg(extname, extversion) from pg_extension) as extensions,
+           (select array_agg(a.attname::text order by a.attnum) from pg_extension e
+              join pg_class c on c.relnamespace = e.extnamespace and c.relname = 'pg_stat_statements'
+              join pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
+             where e.extname = 'pg_stat_statements') as "statementsColumns"`
+  const probe = row as ProbeRow
+  const capabilities = {
+    ...probe,
+    views: probe.views ?? [],
+    extensions: probe.extensions ?? {},
+    statementsColumns: probe.statementsColumns ?? [],
+  }
+  return { ...capabilities, limitations: limitationsOf(capabilities) }
+}
+
+/** Plain-language consequences of what the probe found. */
+export function limitationsOf(c: Omit<Capabilities, 'limitations'>): string[] {
+  const out: string[] = []
+  if (!c.superuser && !c.pgMonitor) {
+    out.push(
+      `user ${c.user} is not a member of pg_monitor: query texts and activity of other users are hidden, and settings, replication and WAL views may be incomplete (GRANT pg_monitor TO ${c.user})`,
+    )
+  }
+  if (!('pg_stat_statements' in c.extensions)) {
+    out.push(
+      'pg_stat_statements is not installed in this database: the statements group is off (CREATE EXTENSION pg_stat_statements, with it in shared_preload_libraries)',
+    )
+  }
+  if (!c.trackIoTiming)
+    out.push('track_io_timing is off: I/O times in statements, database and I/O groups are zero')
+  if (!c.views.includes('pg_stat_io'))
+    out.push('pg_stat_io does not exist (PostgreSQL < 16): the io group is off')
+  return out
+}

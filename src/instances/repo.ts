@@ -1,0 +1,65 @@
+// SQL of monitored instances.
+import type { Db } from '../platform/db/database.ts'
+import type { Capabilities } from './probe.ts'
+
+export type InstanceRow = {
+  id: string
+  name: string
+  host: string
+  port: number
+  database: string
+  username: string
+  passwordEnc: string | null
+  sslmode: 'disable' | 'prefer' | 'require' | 'verify-ca' | 'verify-full'
+  sslRootCert: string | null
+  tags: Record<string, string>
+  enabled: boolean
+  capabilities: Capabilities | null
+  probedAt: Date | null
+  createdAt: Date
+  updatedAt: Date
+}
+
+const columns = (db: Db) => db`
+  id, name, host, port, database, username, password_enc as "passwordEnc", sslmode, ssl_root_cert as "sslRootCert",
+  tags, enabled, capabilities, probed_at as "probedAt", created_at as "createdAt", updated_at as "updatedAt"`
+
+export async function insertInstance(
+  db: Db,
+  row: Omit<InstanceRow, 'createdAt' | 'updatedAt'>,
+): Promise<InstanceRow> {
+  const [created] = await db<InstanceRow[]>`
+    insert into pga_instances (id, name, host, port, database, username, password_enc, sslmode, ssl_root_cert, tags, enabled, capabilities, probed_at)
+    values (${row.id}, ${row.name}, ${row.host}, ${row.port}, ${row.database}, ${row.username}, ${row.passwordEnc},
+            ${row.sslmode}, ${row.sslRootCert}, ${db.json(row.tags)}, ${row.enabled},
+            ${row.capabilities ? db.json(row.capabilities as never) : null}, ${row.probedAt})
+    returning ${columns(db)}`
+  return created as InstanceRow
+}
+
+export async function listInstances(db: Db): Promise<InstanceRow[]> {
+  return db<InstanceRow[]>`select ${columns(db)} from pga_instances order by name`
+}
+
+export async function findInstance(db: Db, id: string): Promise<InstanceRow | null> {
+  const [row] = await db<InstanceRow[]>`select ${columns(db)} from pga_instances where id = ${id}`
+  return row ?? null
+}
+
+/** Replaces every column with the given row's values (the service merged the update). */
+export async function updateInstance(
+  db: Db,
+  row: Omit<InstanceRow, 'createdAt' | 'updatedAt'>,
+): Promise<InstanceRow | null> {
+  const [updated] = await db<InstanceRow[]>`
+    update pga_instances set name = ${row.name}, host = ${row.host}, port = ${row.port}, database = ${row.database},
+      username = ${row.username}, password_enc = ${row.passwordEnc}, sslmode = ${row.sslmode}, ssl_root_cert = ${row.sslRootCert},
+      tags = ${db.json(row.tags)}, enabled = ${row.enabled},
+      capabilities = ${row.capabilities ? db.json(row.capabilities as never) : null}, probed_at = ${row.probedAt}, updated_at = now()
+    where id = ${row.id} returning ${columns(db)}`
+  return updated ?? null
+}
+
+export async function deleteInstance(db: Db, id: string): Promise<boolean> {
+  return (await db`delete from pga_instances where id = ${id}`).count === 1
+}

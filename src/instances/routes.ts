@@ -1,0 +1,132 @@
+// Instances API: CRUD and connection test. Behind the admin token until roles exist.
+import { createRoute } from '@hono/zod-openapi'
+import type { AppDeps } from '../deps.ts'
+import { requireAdminToken } from '../http/middleware/admin-token.ts'
+import { createRouter, errorResponses } from '../http/openapi.ts'
+import {
+  ConnectionTestSchema,
+  CreateQuery,
+  InstanceIdParams,
+  InstanceInputSchema,
+  InstanceListSchema,
+  InstanceSchema,
+  InstanceUpdateSchema,
+} from './schemas.ts'
+import * as instances from './service.ts'
+
+const json = <T>(schema: T) => ({ 'application/json': { schema } })
+const security = [{ adminToken: [] }]
+const tags = ['Instances']
+const failedTest = {
+  422: {
+    description:
+      'The connection test failed; `code` says why: connection_dns, connection_refused, connection_timeout, connection_auth, connection_tls, connection_database_missing, connection_privilege, connection_other.',
+    content: errorResponses(400)[400].content,
+  },
+}
+
+const list = createRoute({
+  method: 'get',
+  path: '/api/v1/instances',
+  operationId: 'listInstances',
+  tags,
+  security,
+  summary: 'List monitored instances',
+  responses: {
+    200: { description: 'Instances.', content: json(InstanceListSchema) },
+    ...errorResponses(401, 403),
+  },
+})
+const create = createRoute({
+  method: 'post',
+  path: '/api/v1/instances',
+  operationId: 'createInstance',
+  tags,
+  security,
+  summary: 'Add an instance (tests the connection first)',
+  request: { query: CreateQuery, body: { required: true, content: json(InstanceInputSchema) } },
+  responses: {
+    201: { description: 'Created.', content: json(InstanceSchema) },
+    ...failedTest,
+    ...errorResponses(400, 401, 403, 409, 413),
+  },
+})
+const get = createRoute({
+  method: 'get',
+  path: '/api/v1/instances/{id}',
+  operationId: 'getInstance',
+  tags,
+  security,
+  summary: 'One instance',
+  request: { params: InstanceIdParams },
+  responses: {
+    200: { description: 'The instance.', content: json(InstanceSchema) },
+    ...errorResponses(400, 401, 403, 404),
+  },
+})
+const update = createRoute({
+  method: 'patch',
+  path: '/api/v1/instances/{id}',
+  operationId: 'updateInstance',
+  tags,
+  security,
+  summary: 'Change an instance',
+  request: { params: InstanceIdParams, body: { required: true, content: json(InstanceUpdateSchema) } },
+  responses: {
+    200: { description: 'Updated.', content: json(InstanceSchema) },
+    ...errorResponses(400, 401, 403, 404, 409, 413),
+  },
+})
+const remove = createRoute({
+  method: 'delete',
+  path: '/api/v1/instances/{id}',
+  operationId: 'deleteInstance',
+  tags,
+  security,
+  summary: 'Remove an instance',
+  request: { params: InstanceIdParams },
+  responses: { 204: { description: 'Removed.' }, ...errorResponses(400, 401, 403, 404) },
+})
+const test = createRoute({
+  method: 'post',
+  path: '/api/v1/instances/{id}/test-connection',
+  operationId: 'testInstanceConnection',
+  tags,
+  security,
+  summary: 'Connect, probe capabilities and record them',
+  request: { params: InstanceIdParams },
+  responses: {
+    200: { description: 'Connected.', content: json(ConnectionTestSchema) },
+    ...failedTest,
+    ...errorResponses(400, 401, 403, 404),
+  },
+})
+
+export function instancesRoutes(deps: AppDeps) {
+  const router = createRouter()
+  router.use('/api/v1/instances', requireAdminToken(deps.config.admin.token))
+  router.use('/api/v1/instances/*', requireAdminToken(deps.config.admin.token))
+  const ctx = () => ({ db: deps.db.sql, keyring: deps.keys.keyring() })
+
+  router.openapi(list, async (c) => c.json({ items: await instances.listInstances(ctx()) }, 200))
+  router.openapi(create, async (c) =>
+    c.json(
+      await instances.createInstance(ctx(), c.req.valid('json'), {
+        test: c.req.valid('query').test === 'true',
+      }),
+      201,
+    ),
+  )
+  router.openapi(get, async (c) => c.json(await instances.getInstance(ctx(), c.req.valid('param').id), 200))
+  router.openapi(update, async (c) =>
+    c.json(await instances.updateInstance(ctx(), c.req.valid('param').id, c.req.valid('json')), 200),
+  )
+  router.openapi(remove, async (c) => {
+    await instances.deleteInstance(ctx(), c.req.valid('param').id)
+    return c.body(null, 204)
+  })
+  router.openapi(test, async (c) =>
+    c.json(await instances.testInstanceConnection(ctx(), c.req.valid('param').id), 200),
+  )
+  return router
+}

@@ -1,0 +1,190 @@
+// Instances API over a real PostgreSQL: a monitoring login with only pg_monitor and a real
+// SCRAM password, every connection-failure class, the password encrypted and never shown.
+
+import { readFileSync } from 'node:fs'
+import { createServer } from 'node:net'
+import postgres from 'postgres'
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
+import { testConnection } from '../../src/instances/connection-test.ts'
+import { freePort } from '../harness/processes.ts'
+import { startTestApp, type TestApp } from '../support/app.ts'
+
+const token = 'instances-test-admin-token-0123456789'
+const password = 'Mon1tor-pass-phrase'
+let t: TestApp
+let pgPort: number
+const role = `pga_mon_${Math.random().toString(36).slice(2, 8)}`
+const plainRole = `pga_plain_${Math.random().toString(36).slice(2, 8)}`
+
+beforeAll(async () => {
+  t = await startTestApp({ PGA_ADMIN_TOKEN: token })
+  const admin = postgres(inject('pgUrl'), { max: 1, onnotice: () => {} })
+  pgPort = new URL(inject('pgUrl')).port as unknown as number
+  await admin.unsafe(`create role ${role} login password '${password}' in role pga_password_auth, pg_monitor`)
+  await admin.unsafe(`create role ${plainRole} login password '${password}' in role pga_password_auth`)
+  await admin.end()
+})
+afterAll(async () => {
+  await t.close()
+})
+
+const call = async (method: string, path: string, body?: unknown, auth = true): Promise<Response> =>
+  t.app.request(path, {
+    method,
+    headers: { 'Content-Type': 'application/json', ...(auth ? { Authorization: `Bearer ${token}` } : {}) },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  })
+
+const instance = (overrides: Record<string, unknown> = {}) => ({
+  name: `i-${Math.random().toString(36).slice(2, 8)}`,
+  host: '127.0.0.1',
+  port: Number(pgPort),
+  username: role,
+  password,
+  sslmode: 'disable',
+  ...overrides,
+})
+
+describe('instances API', () => {
+  it('adds an instance after testing it, with a pg_monitor-only login, and never shows the password', async () => {
+    const res = await call('POST', '/api/v1/instances', instance({ tags: { env: 'test' } }))
+    expect(res.status).toBe(201)
+    const body = await res.json()
+    expect(body).toMatchObject({
+      hasPassword: true,
+      sslmode: 'disable',
+      tags: { env: 'test' },
+      enabled: true,
+    })
+    expect(body.capabilities).toMatchObject({
+      user: role,
+      superuser: false,
+      pgMonitor: true,
+      serverVersionNum: expect.any(Number),
+    })
+    expect(body.probedAt).not.toBeNull()
+    expect(JSON.stringify(body)).not.toContain(password)
+    const [row] = await t.deps.db.sql`select password_enc from pga_instances where id = ${body.id}`
+    expect(row?.password_enc).toMatch(/^pga:v1:\d+:/)
+    const listed = await (await call('GET', '/api/v1/instances')).json()
+    expect(listed.items.map((i: { id: string }) => i.id)).toContain(body.id)
+    expect(JSON.stringify(listed)).not.toContain(password)
+    expect(t.logs.text()).not.toContain(password)
+  })
+
+  it('says clearly what a login without pg_monitor cannot see', async () => {
+    const res = await call('POST', '/api/v1/instances', instance({ username: plainRole }))
+    expect(res.status).toBe(201)
+    const { capabilities } = await res.json()
+    expect(capabilities.pgMonitor).toBe(false)
+    expect(capabilities.limitations[0]).toContain(`user ${plainRole} is not a member of pg_monitor`)
+  })
+
+  it.each([
+    ['a wrong password', { password: 'wrong' }, 'connection_auth', 'password authentication failed'],
+    ['a closed port', { port: 1 }, 'connection_refused', 'nothing accepts connections on 127.0.0.1:1'],
+    ['an unknown host', { host: 'no-such-host.invalid' }, 'connection_dns', 'does not resolve'],
+    [
+      'a missing database',
+      { database: 'no_such_db' },
+      'connection_database_missing',
+      'database no_such_db does not exist',
+    ],
+    ['an unverifiable certificate', { sslmode: 'verify-full' }, 'connection_tls', 'TLS with'],
+  ])('refuses %s with a precise 422 and stores nothing', async (_what, overrides, code, detail) => {
+    const before = (await call('GET', '/api/v1/instances').then((r) => r.json())).items.length
+    const res = await call('POST', '/api/v1/instances', instance(overrides))
+    expect(res.status).toBe(422)
+    const problem = await res.json()
+    expect(problem).toMatchObject({ code })
+    expect(problem.detail).toContain(detail)
+    expect(JSON.stringify(problem)).not.toContain(password)
+    expect((await call('GET', '/api/v1/instances').then((r) => r.json())).items.length).toBe(before)
+  })
+
+  it('verifies the server certificate against the given CA (verify-full)', async () => {
+    const res = await call(
+      'POST',
+      '/api/v1/instances',
+      instance({ sslmode: 'verify-full', sslRootCert: readFileSync(inject('pgCaFile'), 'utf8') }),
+    )
+    expect(res.status).toBe(201)
+    expect(await res.json()).toMatchObject({ sslmode: 'verify-full', hasSslRootCert: true })
+  })
+
+  it('saves without a test on request, then tests and records capabilities', async () => {
+    const created = await (await call('POST', '/api/v1/instances?test=false', instance())).json()
+    expect(created).toMatchObject({ capabilities: null, probedAt: null })
+    const res = await call('POST', `/api/v1/instances/${created.id}/test-connection`)
+    expect(res.status).toBe(200)
+    expect(await res.json()).toMatchObject({ ok: true, capabilities: { pgMonitor: true } })
+    expect((await (await call('GET', `/api/v1/instances/${created.id}`)).json()).probedAt).not.toBeNull()
+  })
+
+  it('updates fields and the password (encrypted again), and a test uses the new password', async () => {
+    const created = await (
+      await call('POST', '/api/v1/instances?test=false', instance({ password: 'stale' }))
+    ).json()
+    expect((await call('POST', `/api/v1/instances/${created.id}/test-connection`)).status).toBe(422)
+    const patched = await call('PATCH', `/api/v1/instances/${created.id}`, {
+      password,
+      tags: { env: 'staging' },
+    })
+    expect(patched.status).toBe(200)
+    expect(await patched.json()).toMatchObject({ tags: { env: 'staging' }, hasPassword: true })
+    expect((await call('POST', `/api/v1/instances/${created.id}/test-connection`)).status).toBe(200)
+    const cleared = await (await call('PATCH', `/api/v1/instances/${created.id}`, { password: null })).json()
+    expect(cleared.hasPassword).toBe(false)
+  })
+
+  it('refuses a duplicate name (409), bad input (400), unknown ids (404) and no token (401)', async () => {
+    const first = instance()
+    expect((await call('POST', '/api/v1/instances', first)).status).toBe(201)
+    expect(await (await call('POST', '/api/v1/instances', first)).json()).toMatchObject({
+      code: 'instance_name_taken',
+    })
+    const bad = await (
+      await call('POST', '/api/v1/instances', { ...instance(), port: 70000, name: '-bad' })
+    ).json()
+    expect(bad.code).toBe('validation_failed')
+    expect(bad.errors.map((e: { path: string }) => e.path).sort()).toEqual(['body.name', 'body.port'])
+    expect((await call('GET', '/api/v1/instances/not-a-uuid')).status).toBe(400)
+    const unknown = crypto.randomUUID()
+    for (const [method, path] of [
+      ['GET', `/api/v1/instances/${unknown}`],
+      ['PATCH', `/api/v1/instances/${unknown}`],
+      ['DELETE', `/api/v1/instances/${unknown}`],
+      ['POST', `/api/v1/instances/${unknown}/test-connection`],
+    ] as const) {
+      const res = await call(method, path, method === 'PATCH' ? { enabled: false } : undefined)
+      expect(res.status, `${method} ${path}`).toBe(404)
+    }
+    expect((await call('GET', '/api/v1/instances', undefined, false)).status).toBe(401)
+  })
+
+  it('deletes an instance', async () => {
+    const created = await (await call('POST', '/api/v1/instances?test=false', instance())).json()
+    expect((await call('DELETE', `/api/v1/instances/${created.id}`)).status).toBe(204)
+    expect((await call('GET', `/api/v1/instances/${created.id}`)).status).toBe(404)
+  })
+})
+
+describe('connection test', () => {
+  it('reports a timeout for a server that accepts TCP and never answers', async () => {
+    const port = await freePort()
+    const silent = createServer(() => {})
+    await new Promise<void>((resolve) => silent.listen(port, '127.0.0.1', resolve))
+    try {
+      const result = await testConnection(
+        { host: '127.0.0.1', port, database: 'x', username: 'x', sslmode: 'disable' },
+        { timeoutMs: 1000 },
+      )
+      expect(result).toEqual({
+        ok: false,
+        failure: { reason: 'timeout', detail: `no answer from 127.0.0.1:${port} in time` },
+      })
+    } finally {
+      silent.close()
+    }
+  })
+})
