@@ -60,6 +60,11 @@ export async function updateInstance(
   return updated ?? null
 }
 
+/** Records a probe result without touching the settings (a concurrent update keeps its changes). */
+export async function recordProbe(db: Db, id: string, capabilities: Capabilities) {
+  await db`update pga_instances set capabilities = ${db.json(capabilities as never)}, probed_at = now() where id = ${id}`
+}
+
 export async function deleteInstance(db: Db, id: string): Promise<boolean> {
   return (await db`delete from pga_instances where id = ${id}`).count === 1
 }

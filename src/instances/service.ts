@@ -135,6 +135,6 @@ export async function testInstanceConnection(ctx: InstanceContext, id: string) {
   const started = performance.now()
   const capabilities = await probeOrThrow(await targetOf(ctx, row), ctx.connectTimeoutMs)
   const latencyMs = Math.round((performance.now() - started) * 10) / 10
-  await repo.updateInstance(ctx.db, { ...row, capabilities, probedAt: new Date() })
+  await repo.recordProbe(ctx.db, id, capabilities)
   return { ok: true as const, latencyMs, capabilities }
 }
