@@ -22,7 +22,11 @@ export const ProblemSchema = z
   })
   .openapi('Problem', { description: 'RFC 9457 problem details.' })
 
-const problemContent = { 'application/problem+json': { schema: ProblemSchema } }
+/** Response or request content of JSON described by `schema`. */
+export const jsonContent = <T>(schema: T) => ({ 'application/json': { schema } })
+
+/** Content of an RFC 9457 problem response. */
+export const problemContent = { 'application/problem+json': { schema: ProblemSchema } }
 const standardErrors = {
   400: { description: 'Invalid request (see `errors`).', content: problemContent },
   401: { description: 'Not authenticated.', content: problemContent },

@@ -2,7 +2,7 @@
 import { createRoute } from '@hono/zod-openapi'
 import type { AppDeps } from '../deps.ts'
 import { requireAdminToken } from '../http/middleware/admin-token.ts'
-import { createRouter, errorResponses } from '../http/openapi.ts'
+import { createRouter, errorResponses, jsonContent, problemContent } from '../http/openapi.ts'
 import {
   ConnectionTestSchema,
   CreateQuery,
@@ -14,14 +14,13 @@ import {
 } from './schemas.ts'
 import * as instances from './service.ts'
 
-const json = <T>(schema: T) => ({ 'application/json': { schema } })
 const security = [{ adminToken: [] }]
 const tags = ['Instances']
 const failedTest = {
   422: {
     description:
       'The connection test failed; `code` says why: connection_dns, connection_refused, connection_timeout, connection_auth, connection_tls, connection_database_missing, connection_privilege, connection_other.',
-    content: errorResponses(400)[400].content,
+    content: problemContent,
   },
 }
 
@@ -33,7 +32,7 @@ const list = createRoute({
   security,
   summary: 'List monitored instances',
   responses: {
-    200: { description: 'Instances.', content: json(InstanceListSchema) },
+    200: { description: 'Instances.', content: jsonContent(InstanceListSchema) },
     ...errorResponses(401, 403),
   },
 })
@@ -44,9 +43,9 @@ const create = createRoute({
   tags,
   security,
   summary: 'Add an instance (tests the connection first)',
-  request: { query: CreateQuery, body: { required: true, content: json(InstanceInputSchema) } },
+  request: { query: CreateQuery, body: { required: true, content: jsonContent(InstanceInputSchema) } },
   responses: {
-    201: { description: 'Created.', content: json(InstanceSchema) },
+    201: { description: 'Created.', content: jsonContent(InstanceSchema) },
     ...failedTest,
     ...errorResponses(400, 401, 403, 409, 413),
   },
@@ -60,7 +59,7 @@ const get = createRoute({
   summary: 'One instance',
   request: { params: InstanceIdParams },
   responses: {
-    200: { description: 'The instance.', content: json(InstanceSchema) },
+    200: { description: 'The instance.', content: jsonContent(InstanceSchema) },
     ...errorResponses(400, 401, 403, 404),
   },
 })
@@ -71,9 +70,9 @@ const update = createRoute({
   tags,
   security,
   summary: 'Change an instance',
-  request: { params: InstanceIdParams, body: { required: true, content: json(InstanceUpdateSchema) } },
+  request: { params: InstanceIdParams, body: { required: true, content: jsonContent(InstanceUpdateSchema) } },
   responses: {
-    200: { description: 'Updated.', content: json(InstanceSchema) },
+    200: { description: 'Updated.', content: jsonContent(InstanceSchema) },
     ...errorResponses(400, 401, 403, 404, 409, 413),
   },
 })
@@ -96,7 +95,7 @@ const test = createRoute({
   summary: 'Connect, probe capabilities and record them',
   request: { params: InstanceIdParams },
   responses: {
-    200: { description: 'Connected.', content: json(ConnectionTestSchema) },
+    200: { description: 'Connected.', content: jsonContent(ConnectionTestSchema) },
     ...failedTest,
     ...errorResponses(400, 401, 403, 404),
   },
@@ -104,8 +103,9 @@ const test = createRoute({
 
 export function instancesRoutes(deps: AppDeps) {
   const router = createRouter()
-  router.use('/api/v1/instances', requireAdminToken(deps.config.admin.token))
-  router.use('/api/v1/instances/*', requireAdminToken(deps.config.admin.token))
+  const adminOnly = requireAdminToken(deps.config.admin.token)
+  router.use('/api/v1/instances', adminOnly)
+  router.use('/api/v1/instances/*', adminOnly)
   const ctx = () => ({ db: deps.db.sql, keyring: deps.keys.keyring() })
 
   router.openapi(list, async (c) => c.json({ items: await instances.listInstances(ctx()) }, 200))

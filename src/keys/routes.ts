@@ -3,11 +3,10 @@
 import { createRoute } from '@hono/zod-openapi'
 import type { AppDeps } from '../deps.ts'
 import { requireAdminToken } from '../http/middleware/admin-token.ts'
-import { createRouter, errorResponses } from '../http/openapi.ts'
+import { createRouter, errorResponses, jsonContent } from '../http/openapi.ts'
 import type { RewrapRun } from './repo.ts'
 import { KeyringReportSchema, RotationRequestSchema, RotationResultSchema } from './schemas.ts'
 
-const json = <T>(schema: T) => ({ 'application/json': { schema } })
 const security = [{ adminToken: [] }]
 
 const getKeyring = createRoute({
@@ -18,7 +17,7 @@ const getKeyring = createRoute({
   summary: 'Data keys, their states and the progress of re-encryption',
   security,
   responses: {
-    200: { description: 'The keyring.', content: json(KeyringReportSchema) },
+    200: { description: 'The keyring.', content: jsonContent(KeyringReportSchema) },
     ...errorResponses(401, 403, 503),
   },
 })
@@ -32,9 +31,9 @@ const rotateDataKey = createRoute({
   description:
     'The previous active key becomes decrypt-only at once; its values are re-encrypted in the background (see GET /api/v1/admin/keys), after which it is retired.',
   security,
-  request: { body: { required: true, content: json(RotationRequestSchema) } },
+  request: { body: { required: true, content: jsonContent(RotationRequestSchema) } },
   responses: {
-    201: { description: 'Rotated.', content: json(RotationResultSchema) },
+    201: { description: 'Rotated.', content: jsonContent(RotationResultSchema) },
     ...errorResponses(400, 401, 403, 503),
   },
 })

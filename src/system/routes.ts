@@ -2,7 +2,7 @@
 import { createRoute, z } from '@hono/zod-openapi'
 import type { AppDeps } from '../deps.ts'
 import { NotFoundError } from '../http/errors.ts'
-import { createRouter, errorResponses } from '../http/openapi.ts'
+import { createRouter, errorResponses, jsonContent } from '../http/openapi.ts'
 import { prometheusContentType } from '../platform/metrics/registry.ts'
 import { checkProposedConfig } from './config-check.ts'
 import { checkHealth } from './health.ts'
@@ -15,8 +15,6 @@ import {
   VersionSchema,
 } from './schemas.ts'
 
-const json = <T>(schema: T) => ({ 'application/json': { schema } })
-
 const livez = createRoute({
   method: 'get',
   path: '/livez',
@@ -25,7 +23,7 @@ const livez = createRoute({
   tags: ['Probes'],
   summary: 'Liveness: the process answers',
   description: 'Never checks dependencies, so a database outage does not get replicas restarted.',
-  responses: { 200: { description: 'Alive.', content: json(LivenessSchema) } },
+  responses: { 200: { description: 'Alive.', content: jsonContent(LivenessSchema) } },
 })
 
 const readyz = createRoute({
@@ -37,8 +35,8 @@ const readyz = createRoute({
   summary: 'Readiness: accept traffic?',
   description: '503 while starting, while draining after SIGTERM, or when the store or state store is down.',
   responses: {
-    200: { description: 'Ready.', content: json(ReadinessSchema) },
-    503: { description: 'Not ready.', content: json(ReadinessSchema) },
+    200: { description: 'Ready.', content: jsonContent(ReadinessSchema) },
+    503: { description: 'Not ready.', content: jsonContent(ReadinessSchema) },
   },
 })
 
@@ -50,8 +48,8 @@ const health = createRoute({
   tags: ['System'],
   summary: 'Health of this replica and its dependencies',
   responses: {
-    200: { description: 'Healthy.', content: json(HealthSchema) },
-    503: { description: 'A dependency is down.', content: json(HealthSchema) },
+    200: { description: 'Healthy.', content: jsonContent(HealthSchema) },
+    503: { description: 'A dependency is down.', content: jsonContent(HealthSchema) },
   },
 })
 
@@ -62,7 +60,7 @@ const version = createRoute({
   security: [],
   tags: ['System'],
   summary: 'Version, git revision and runtime of this replica',
-  responses: { 200: { description: 'Build information.', content: json(VersionSchema) } },
+  responses: { 200: { description: 'Build information.', content: jsonContent(VersionSchema) } },
 })
 
 const metrics = createRoute({
@@ -90,11 +88,11 @@ const configCheck = createRoute({
   summary: 'Validate a proposed environment before deploying it',
   description:
     'Parses the given variables with the schema the service uses at start-up. Invalid values give 400 with one `errors` entry per variable.',
-  request: { body: { required: true, content: json(ConfigCheckRequestSchema) } },
+  request: { body: { required: true, content: jsonContent(ConfigCheckRequestSchema) } },
   responses: {
     200: {
       description: 'Valid; the parsed configuration with secrets redacted.',
-      content: json(ConfigCheckResultSchema),
+      content: jsonContent(ConfigCheckResultSchema),
     },
     ...errorResponses(400, 413),
   },
