@@ -104,9 +104,12 @@ export async function rewrapStaleValues(options: RewrapOptions): Promise<RewrapO
     const settleMs = options.settleMs ?? 120_000
     const retired: number[] = []
     const waiting: number[] = []
+    const now = Date.now()
+    const settled = older.filter((key) => now - key.stateChangedAt.getTime() >= settleMs)
+    // One verification pass serves every settled key: any value left under an older key blocks all.
+    const leftover = settled.length > 0 ? await countStale(db.sql, columns, active) : 0
     for (const key of older) {
-      const settled = Date.now() - key.stateChangedAt.getTime() >= settleMs
-      if (!settled || (await countStale(db.sql, columns, active)) > 0) {
+      if (!settled.includes(key) || leftover > 0) {
         waiting.push(key.version)
         continue
       }
