@@ -70,6 +70,7 @@ function serviceApp() {
     build: buildInfo,
     assets: inert('deps.assets') as AppDeps['assets'],
     keys: inert('deps.keys') as AppDeps['keys'],
+    collector: inert('deps.collector') as AppDeps['collector'],
     replicaId: 'bench',
   }
   return { app: createApp(deps), stop: () => metrics.stop() }

@@ -1,6 +1,7 @@
 // Configuration: one zod schema over the environment, parsed once at start-up, frozen, passed in.
 // Nothing else in the service reads process.env.
 import { z } from 'zod'
+import { groupNames } from './collector/catalog/index.ts'
 
 /** Parses "250ms", "30s", "5m", "1h" or a bare number of milliseconds into milliseconds. */
 const duration = z
@@ -62,6 +63,25 @@ const commaList = z.string().transform((text) =>
     .map((item) => item.trim())
     .filter(Boolean),
 )
+
+/** "statements=7,activity=3": days per metric group, group names checked against the catalog. */
+const groupDays = z
+  .string()
+  .regex(/^([a-z_]+=\d+(,[a-z_]+=\d+)*)?$/, 'a comma-separated list of group=days')
+  .transform((text) =>
+    Object.fromEntries(
+      text
+        .split(',')
+        .filter(Boolean)
+        .map((pair) => pair.split('=') as [string, string])
+        .map(([group, days]) => [group, Number(days)]),
+    ),
+  )
+  .refine(
+    (days) => Object.keys(days).every((group) => groupNames.includes(group)),
+    `known group names (${groupNames.join(', ')}) with days`,
+  )
+  .refine((days) => Object.values(days).every((d) => d >= 1 && d <= 3650), 'days between 1 and 3650')
 
 /**
  * Every variable the service reads: its schema, its default (as text, exactly as it would be
@@ -240,6 +260,66 @@ export const configVariables = {
     example: '500000000',
     doc: 'Encryptions after which the active data key is rotated automatically (2^30 by default, far below the 2^32 GCM limit).',
   },
+  PGA_COLLECTOR_ENABLED: {
+    schema: boolean,
+    default: 'true',
+    example: 'false',
+    doc: 'Run the collector in this replica (replicas share the instances through leases).',
+  },
+  PGA_COLLECTOR_CONCURRENCY: {
+    schema: integer(1, 1000),
+    default: '16',
+    example: '64',
+    doc: 'Instances collected at the same time by one replica.',
+  },
+  PGA_COLLECTOR_LEASE: {
+    schema: duration,
+    default: '15s',
+    example: '30s',
+    doc: 'Lease on each instance; a dead replica’s instances move to the others within this time.',
+  },
+  PGA_COLLECTOR_CONNECT_TIMEOUT: {
+    schema: duration,
+    default: '5s',
+    example: '10s',
+    doc: 'Connection timeout to monitored instances.',
+  },
+  PGA_COLLECTOR_STATEMENT_TIMEOUT: {
+    schema: duration,
+    default: '5s',
+    example: '15s',
+    doc: 'statement_timeout of every collection query (the client gives up shortly after too).',
+  },
+  PGA_COLLECTOR_LOCK_TIMEOUT: {
+    schema: duration,
+    default: '1s',
+    example: '500ms',
+    doc: 'lock_timeout of every collection query.',
+  },
+  PGA_COLLECTOR_BACKOFF_MAX: {
+    schema: duration,
+    default: '5m',
+    example: '15m',
+    doc: 'Longest wait between attempts on an unreachable instance (exponential back-off from 1 s).',
+  },
+  PGA_RETENTION_DAYS: {
+    schema: integer(1, 3650).optional(),
+    default: undefined,
+    example: '14',
+    doc: 'Days of snapshot history kept for every group; unset keeps each group’s default (docs/METRICS.md).',
+  },
+  PGA_RETENTION_DAYS_BY_GROUP: {
+    schema: groupDays,
+    default: '',
+    example: 'statements=7,activity=3',
+    doc: 'Per-group retention in days, overriding PGA_RETENTION_DAYS.',
+  },
+  PGA_SELF_MONITOR: {
+    schema: z.enum(['auto', 'true', 'false'], 'auto, true or false'),
+    default: 'auto',
+    example: 'true',
+    doc: 'Register the service’s own store as a monitored instance (auto: only with the embedded store).',
+  },
   PGA_ADMIN_TOKEN: {
     schema: z.string().min(32, 'a token of at least 32 characters').optional(),
     default: undefined,
@@ -299,6 +379,18 @@ export type Config = Readonly<{
     rotateAfterEncryptions: number
   }
   admin: { token?: string }
+  collector: {
+    enabled: boolean
+    concurrency: number
+    leaseMs: number
+    connectTimeoutMs: number
+    statementTimeoutMs: number
+    lockTimeoutMs: number
+    backoffMaxMs: number
+    /** Days of history per group, where configured (the catalog default applies otherwise). */
+    retentionDays: Record<string, number>
+    selfMonitor: boolean
+  }
 }>
 
 export type ConfigIssue = { variable: string; expected: string }
@@ -422,6 +514,22 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       rotateAfterEncryptions: e.PGA_DEK_ROTATE_AFTER,
     },
     admin: e.PGA_ADMIN_TOKEN ? { token: e.PGA_ADMIN_TOKEN } : {},
+    collector: {
+      enabled: e.PGA_COLLECTOR_ENABLED,
+      concurrency: e.PGA_COLLECTOR_CONCURRENCY,
+      leaseMs: e.PGA_COLLECTOR_LEASE,
+      connectTimeoutMs: e.PGA_COLLECTOR_CONNECT_TIMEOUT,
+      statementTimeoutMs: e.PGA_COLLECTOR_STATEMENT_TIMEOUT,
+      lockTimeoutMs: e.PGA_COLLECTOR_LOCK_TIMEOUT,
+      backoffMaxMs: e.PGA_COLLECTOR_BACKOFF_MAX,
+      retentionDays: {
+        ...(e.PGA_RETENTION_DAYS
+          ? Object.fromEntries(groupNames.map((g) => [g, e.PGA_RETENTION_DAYS as number]))
+          : {}),
+        ...e.PGA_RETENTION_DAYS_BY_GROUP,
+      },
+      selfMonitor: e.PGA_SELF_MONITOR === 'auto' ? !e.DATABASE_URL : e.PGA_SELF_MONITOR === 'true',
+    },
   }
   return deepFreeze(config)
 }

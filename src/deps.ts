@@ -1,6 +1,7 @@
 // Composition root: builds every adapter and service once, from the frozen config.
 // Embedded defaults are announced loudly: they are for one replica only.
 import { hostname } from 'node:os'
+import { Collector } from './collector/service.ts'
 import type { Config } from './config.ts'
 import { loadMasterKeys } from './keys/master-key.ts'
 import { KeyService, type KeyServiceOptions } from './keys/service.ts'
@@ -25,6 +26,7 @@ export type AppDeps = {
   build: BuildInfo
   assets: RuntimeAssets
   keys: KeyService
+  collector: Collector
   /** This replica's identity as a lease holder. */
   replicaId: string
 }
@@ -94,6 +96,15 @@ export async function buildDeps(
     ...(options.keys ? { options: options.keys } : {}),
   })
   const metrics = createServiceMetrics({ db, state, lifecycle, build: options.build })
+  const collector = new Collector({
+    config: config.collector,
+    db,
+    state,
+    keyring: () => keys.keyring(),
+    log,
+    registry: metrics.registry,
+    replica: replicaId,
+  })
   return {
     config,
     log,
@@ -105,9 +116,11 @@ export async function buildDeps(
     build: options.build,
     assets: options.assets,
     keys,
+    collector,
     replicaId,
     async close(timeoutMs = 5000) {
       metrics.stop()
+      await collector.stop(timeoutMs)
       await keys.stop()
       await Promise.allSettled([state.close(), db.close(timeoutMs)])
     },

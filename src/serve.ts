@@ -7,10 +7,18 @@
 import { createApp } from './app.ts'
 import type { Config } from './config.ts'
 import { buildDeps } from './deps.ts'
+import { registerSelfInstance } from './instances/service.ts'
 import { runMigrations } from './platform/db/migrations.ts'
 import type { Logger } from './platform/log.ts'
 import type { HttpServer, Runtime } from './runtime/runtime.ts'
 import type { BuildInfo } from './system/build-info.ts'
+
+/** Where the self-monitored store lives, as shown on its instance. */
+function storeAddress(config: Config): { host: string; port: number } {
+  if (config.store.kind === 'embedded') return { host: 'embedded', port: 5432 }
+  const url = new URL(config.store.url)
+  return { host: url.hostname || 'localhost', port: Number(url.port || 5432) }
+}
 
 /** Serves until a shutdown signal; resolves with the exit code. */
 export async function serveCommand(options: {
@@ -27,6 +35,14 @@ export async function serveCommand(options: {
     server = await runtime.serve(createApp(deps).fetch, { host: config.http.host, port: config.http.port })
     await runMigrations(deps.db.sql, await runtime.assets.migrations(), log)
     await deps.keys.start({ maintenance: true })
+    if (
+      config.collector.selfMonitor &&
+      (await registerSelfInstance({ db: deps.db.sql }, storeAddress(config)))
+    )
+      log.info('registered the store as a monitored instance (self-monitoring)', {
+        name: 'pganalytics-store',
+      })
+    await deps.collector.start()
   } catch (error) {
     await server?.close(1000)
     await deps.close()
@@ -59,6 +75,7 @@ export async function serveCommand(options: {
   // Responses whose handler has returned may still be on their way out: give them the rest of
   // the grace (at least a second) before connections are forced shut.
   await server.close(Math.max(1000, graceEnds - performance.now()))
+  await deps.collector.stop(Math.max(1000, graceEnds - performance.now()))
   await deps.close()
   log.info('stopped', { drained })
   return 0

@@ -79,13 +79,19 @@ export function classifyConnectionError(error: unknown, target: ConnectionTarget
   return { reason: 'other', detail: `connection to ${where} failed${code ? ` (${code})` : ''}` }
 }
 
-/** Opens one connection, probes, closes. Never throws: failures are returned, classified. */
-export async function testConnection(
-  target: ConnectionTarget,
-  options: { timeoutMs?: number } = {},
-): Promise<ConnectionTestResult> {
-  const timeoutMs = options.timeoutMs ?? 5000
-  const sql = postgres({
+export type ConnectionOptions = {
+  connectTimeoutMs: number
+  statementTimeoutMs: number
+  lockTimeoutMs: number
+  /** Seconds an idle connection stays open (0: until closed). */
+  idleTimeoutSeconds: number
+  applicationName: string
+}
+
+/** A one-connection postgres.js client for a monitored instance, with server-side timeouts set
+ * at connection start so no query of ours can run or wait on a lock for long. */
+export function openInstanceConnection(target: ConnectionTarget, options: ConnectionOptions): postgres.Sql {
+  return postgres({
     host: target.host,
     port: target.port,
     database: target.database,
@@ -93,10 +99,30 @@ export async function testConnection(
     ...(target.password !== undefined ? { password: target.password } : {}),
     ssl: sslOption(target),
     max: 1,
-    connect_timeout: Math.ceil(timeoutMs / 1000),
-    idle_timeout: 1,
+    connect_timeout: Math.max(1, Math.ceil(options.connectTimeoutMs / 1000)),
+    idle_timeout: options.idleTimeoutSeconds,
     onnotice: () => {},
-    connection: { application_name: 'pganalytics', statement_timeout: timeoutMs, lock_timeout: 1000 },
+    connection: {
+      application_name: options.applicationName,
+      statement_timeout: options.statementTimeoutMs,
+      lock_timeout: options.lockTimeoutMs,
+      idle_in_transaction_session_timeout: options.statementTimeoutMs,
+    },
+  })
+}
+
+/** Opens one connection, probes, closes. Never throws: failures are returned, classified. */
+export async function testConnection(
+  target: ConnectionTarget,
+  options: { timeoutMs?: number } = {},
+): Promise<ConnectionTestResult> {
+  const timeoutMs = options.timeoutMs ?? 5000
+  const sql = openInstanceConnection(target, {
+    connectTimeoutMs: timeoutMs,
+    statementTimeoutMs: timeoutMs,
+    lockTimeoutMs: 1000,
+    idleTimeoutSeconds: 1,
+    applicationName: 'pganalytics',
   })
   const started = performance.now()
   try {

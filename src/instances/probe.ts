@@ -13,10 +13,12 @@ export type Capabilities = {
   trackIoTiming: boolean
   /** Statistics views present in pg_catalog (pg_stat_checkpointer since 17, pg_stat_io since 16, ...). */
   views: string[]
+  /** Columns of each probed view, so SQL variants can test for a column rather than a version. */
+  columns: Record<string, string[]>
   /** Installed extensions and their versions. */
   extensions: Record<string, string>
-  /** Columns of pg_stat_statements when installed (names changed in 1.8 and 1.11). */
-  statementsColumns: string[]
+  /** Schema of pg_stat_statements when installed in the connected database. */
+  statementsSchema: string | null
   /** What the monitoring cannot do on this instance, and why. */
   limitations: string[]
 }
@@ -34,14 +36,17 @@ const probedViews = [
   'pg_stat_replication_slots',
   'pg_stat_wal',
   'pg_stat_wal_receiver',
+  'pg_stat_user_tables',
+  'pg_stat_user_indexes',
+  'pg_replication_slots',
   'pg_locks',
   'pg_settings',
 ]
 
-type ProbeRow = Omit<Capabilities, 'limitations' | 'statementsColumns' | 'extensions' | 'views'> & {
+type ProbeRow = Omit<Capabilities, 'limitations' | 'columns' | 'extensions' | 'views'> & {
   views: string[] | null
+  columns: Record<string, string[]> | null
   extensions: Record<string, string> | null
-  statementsColumns: string[] | null
 }
 
 /** One round trip to the instance; needs no privilege beyond connecting. */
@@ -57,17 +62,24 @@ export async function probeCapabilities(sql: postgres.Sql): Promise<Capabilities
            (select array_agg(c.relname::text order by c.relname) from pg_class c
               join pg_namespace n on n.oid = c.relnamespace
              where n.nspname = 'pg_catalog' and c.relname = any(${probedViews})) as views,
+           (select jsonb_object_agg(v.relname, v.columns) from (
+              select c.relname::text as relname, array_agg(a.attname::text order by a.attnum) as columns
+                from pg_class c
+                join pg_namespace n on n.oid = c.relnamespace
+                join pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
+               where (n.nspname = 'pg_catalog' and c.relname = any(${probedViews}))
+                  or (c.relname = 'pg_stat_statements' and n.oid = (
+                        select extnamespace from pg_extension where extname = 'pg_stat_statements'))
+               group by c.relname) v) as columns,
            (select jsonb_object_agg(extname, extversion) from pg_extension) as extensions,
-           (select array_agg(a.attname::text order by a.attnum) from pg_extension e
-              join pg_class c on c.relnamespace = e.extnamespace and c.relname = 'pg_stat_statements'
-              join pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
-             where e.extname = 'pg_stat_statements') as "statementsColumns"`
+           (select n.nspname::text from pg_extension e join pg_namespace n on n.oid = e.extnamespace
+             where e.extname = 'pg_stat_statements') as "statementsSchema"`
   const probe = row as ProbeRow
   const capabilities = {
     ...probe,
     views: probe.views ?? [],
+    columns: probe.columns ?? {},
     extensions: probe.extensions ?? {},
-    statementsColumns: probe.statementsColumns ?? [],
   }
   return { ...capabilities, limitations: limitationsOf(capabilities) }
 }
@@ -80,7 +92,7 @@ export function limitationsOf(c: Omit<Capabilities, 'limitations'>): string[] {
       `user ${c.user} is not a member of pg_monitor: query texts and activity of other users are hidden, and settings, replication and WAL views may be incomplete (GRANT pg_monitor TO ${c.user})`,
     )
   }
-  if (!('pg_stat_statements' in c.extensions)) {
+  if (!c.statementsSchema) {
     out.push(
       'pg_stat_statements is not installed in this database: the statements group is off (CREATE EXTENSION pg_stat_statements, with it in shared_preload_libraries)',
     )

@@ -14,6 +14,11 @@ export type InstanceRow = {
   sslRootCert: string | null
   tags: Record<string, string>
   enabled: boolean
+  intervals: Record<string, number>
+  includeDatabases: string[]
+  excludeDatabases: string[]
+  collectQueryText: boolean
+  isSelf: boolean
   capabilities: Capabilities | null
   probedAt: Date | null
   createdAt: Date
@@ -22,16 +27,19 @@ export type InstanceRow = {
 
 const columns = (db: Db) => db`
   id, name, host, port, database, username, password_enc as "passwordEnc", sslmode, ssl_root_cert as "sslRootCert",
-  tags, enabled, capabilities, probed_at as "probedAt", created_at as "createdAt", updated_at as "updatedAt"`
+  tags, enabled, intervals, include_databases as "includeDatabases", exclude_databases as "excludeDatabases",
+  collect_query_text as "collectQueryText", is_self as "isSelf", capabilities, probed_at as "probedAt", created_at as "createdAt", updated_at as "updatedAt"`
 
 export async function insertInstance(
   db: Db,
   row: Omit<InstanceRow, 'createdAt' | 'updatedAt'>,
 ): Promise<InstanceRow> {
   const [created] = await db<InstanceRow[]>`
-    insert into pga_instances (id, name, host, port, database, username, password_enc, sslmode, ssl_root_cert, tags, enabled, capabilities, probed_at)
+    insert into pga_instances (id, name, host, port, database, username, password_enc, sslmode, ssl_root_cert, tags, enabled,
+                               intervals, include_databases, exclude_databases, collect_query_text, is_self, capabilities, probed_at)
     values (${row.id}, ${row.name}, ${row.host}, ${row.port}, ${row.database}, ${row.username}, ${row.passwordEnc},
-            ${row.sslmode}, ${row.sslRootCert}, ${db.json(row.tags)}, ${row.enabled},
+            ${row.sslmode}, ${row.sslRootCert}, ${db.json(row.tags)}, ${row.enabled}, ${db.json(row.intervals)},
+            ${row.includeDatabases}, ${row.excludeDatabases}, ${row.collectQueryText}, ${row.isSelf},
             ${row.capabilities ? db.json(row.capabilities as never) : null}, ${row.probedAt})
     returning ${columns(db)}`
   return created as InstanceRow
@@ -39,6 +47,16 @@ export async function insertInstance(
 
 export async function listInstances(db: Db): Promise<InstanceRow[]> {
   return db<InstanceRow[]>`select ${columns(db)} from pga_instances order by name`
+}
+
+/** Enabled instances with what the collector needs to schedule them (no secrets). */
+export async function listEnabledInstances(db: Db): Promise<InstanceRow[]> {
+  return db<InstanceRow[]>`select ${columns(db)} from pga_instances where enabled order by id`
+}
+
+export async function findSelfInstance(db: Db): Promise<InstanceRow | null> {
+  const [row] = await db<InstanceRow[]>`select ${columns(db)} from pga_instances where is_self`
+  return row ?? null
 }
 
 export async function findInstance(db: Db, id: string): Promise<InstanceRow | null> {
@@ -54,7 +72,9 @@ export async function updateInstance(
   const [updated] = await db<InstanceRow[]>`
     update pga_instances set name = ${row.name}, host = ${row.host}, port = ${row.port}, database = ${row.database},
       username = ${row.username}, password_enc = ${row.passwordEnc}, sslmode = ${row.sslmode}, ssl_root_cert = ${row.sslRootCert},
-      tags = ${db.json(row.tags)}, enabled = ${row.enabled},
+      tags = ${db.json(row.tags)}, enabled = ${row.enabled}, intervals = ${db.json(row.intervals)},
+      include_databases = ${row.includeDatabases}, exclude_databases = ${row.excludeDatabases},
+      collect_query_text = ${row.collectQueryText},
       capabilities = ${row.capabilities ? db.json(row.capabilities as never) : null}, probed_at = ${row.probedAt}, updated_at = now()
     where id = ${row.id} returning ${columns(db)}`
   return updated ?? null

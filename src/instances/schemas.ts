@@ -1,5 +1,6 @@
 // Schemas of the instances API. The password is write-only: accepted, encrypted, never returned.
 import { z } from '@hono/zod-openapi'
+import { groupNames } from '../collector/catalog/index.ts'
 
 const name = z
   .string()
@@ -27,6 +28,43 @@ const tags = z
   .refine((t) => Object.keys(t).length <= 32, 'at most 32 tags')
   .openapi({ example: { env: 'prod', team: 'payments' } })
 
+const groupName = z.enum(groupNames as [string, ...string[]])
+const intervals = z
+  .record(
+    groupName,
+    z
+      .number()
+      .int()
+      .refine((s) => s === 0 || (s >= 5 && s <= 86_400), '0 (off) or 5 to 86400 seconds'),
+  )
+  .openapi({
+    description: 'Seconds between collections of a metric group, overriding its default; 0 turns it off.',
+    example: { statements: 600, locks: 0 },
+  })
+const databasePatterns = z
+  .array(
+    z
+      .string()
+      .min(1)
+      .max(128)
+      .regex(/^[^\s]+$/, 'a database name or glob (* and ?)'),
+  )
+  .max(64)
+const collectionFields = {
+  intervals,
+  includeDatabases: databasePatterns.openapi({
+    description: 'Databases (globs) whose tables and indexes are collected.',
+    example: ['*'],
+  }),
+  excludeDatabases: databasePatterns.openapi({
+    description: 'Databases (globs) skipped even when included.',
+    example: ['scratch_*'],
+  }),
+  collectQueryText: z
+    .boolean()
+    .openapi({ description: 'Store the text of each statement once per queryid (off: queryids only).' }),
+}
+
 export const InstanceInputSchema = z
   .object({
     name,
@@ -43,6 +81,10 @@ export const InstanceInputSchema = z
     sslRootCert: pem.optional(),
     tags: tags.default({}),
     enabled: z.boolean().default(true),
+    intervals: collectionFields.intervals.default({}),
+    includeDatabases: collectionFields.includeDatabases.default(['*']),
+    excludeDatabases: collectionFields.excludeDatabases.default([]),
+    collectQueryText: collectionFields.collectQueryText.default(true),
   })
   .openapi('InstanceInput')
 
@@ -63,6 +105,10 @@ export const InstanceUpdateSchema = z
     sslRootCert: pem.nullable().optional(),
     tags: tags.optional(),
     enabled: z.boolean().optional(),
+    intervals: collectionFields.intervals.optional(),
+    includeDatabases: collectionFields.includeDatabases.optional(),
+    excludeDatabases: collectionFields.excludeDatabases.optional(),
+    collectQueryText: collectionFields.collectQueryText.optional(),
   })
   .openapi('InstanceUpdate')
 
@@ -76,8 +122,11 @@ export const CapabilitiesSchema = z
     pgMonitor: z.boolean(),
     trackIoTiming: z.boolean(),
     views: z.array(z.string()),
+    columns: z
+      .record(z.string(), z.array(z.string()))
+      .openapi({ description: 'Columns of each statistics view, as found in the catalog.' }),
     extensions: z.record(z.string(), z.string()),
-    statementsColumns: z.array(z.string()),
+    statementsSchema: z.string().nullable(),
     limitations: z
       .array(z.string())
       .openapi({ description: 'What monitoring cannot do on this instance, and why.' }),
@@ -97,6 +146,14 @@ export const InstanceSchema = z
     hasSslRootCert: z.boolean(),
     tags: z.record(z.string(), z.string()),
     enabled: z.boolean(),
+    intervals: z.record(z.string(), z.number().int()).openapi({ description: 'Overrides as set.' }),
+    effectiveIntervals: z
+      .record(z.string(), z.number().int())
+      .openapi({ description: 'Seconds between collections of every group (0: off), defaults applied.' }),
+    includeDatabases: z.array(z.string()),
+    excludeDatabases: z.array(z.string()),
+    collectQueryText: z.boolean(),
+    isSelf: z.boolean().openapi({ description: 'The service’s own store, registered by the service.' }),
     capabilities: CapabilitiesSchema.nullable(),
     probedAt: z.string().nullable(),
     createdAt: z.string(),

@@ -1,9 +1,10 @@
 // Service verbs for monitored instances: create (testing the connection first unless asked not
 // to), list, get, update, delete, and test a saved instance's connection (recording what the
 // probe found). Passwords go through the keyring, bound to the instance's row.
+import { metricGroups } from '../collector/catalog/index.ts'
 import { ConflictError, NotFoundError, ServiceError } from '../http/errors.ts'
 import type { Keyring } from '../keys/keyring.ts'
-import type { Db } from '../platform/db/database.ts'
+import { type Db, withTransaction } from '../platform/db/database.ts'
 import { type ConnectionFailure, type ConnectionTarget, testConnection } from './connection-test.ts'
 import type { Capabilities } from './probe.ts'
 import type { InstanceRow } from './repo.ts'
@@ -29,6 +30,10 @@ export type InstanceInput = {
   sslRootCert?: string | undefined
   tags: Record<string, string>
   enabled: boolean
+  intervals: Record<string, number>
+  includeDatabases: string[]
+  excludeDatabases: string[]
+  collectQueryText: boolean
 }
 export type InstanceUpdate = Partial<Omit<InstanceInput, 'password' | 'sslRootCert'>> & {
   password?: string | null | undefined
@@ -42,10 +47,16 @@ export function presentInstance(row: InstanceRow) {
     ...rest,
     hasPassword: passwordEnc !== null,
     hasSslRootCert: sslRootCert !== null,
+    effectiveIntervals: effectiveIntervals(row.intervals),
     probedAt: probedAt?.toISOString() ?? null,
     createdAt: createdAt.toISOString(),
     updatedAt: updatedAt.toISOString(),
   }
+}
+
+/** Seconds between collections of each group for an instance: its overrides over the catalog. */
+export function effectiveIntervals(overrides: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(metricGroups.map((g) => [g.name, overrides[g.name] ?? g.defaultIntervalSeconds]))
 }
 
 const passwordField = (id: string) => ({ table: 'pga_instances', column: 'password_enc', rowKey: id })
@@ -72,6 +83,7 @@ export async function createInstance(ctx: InstanceContext, input: InstanceInput,
       passwordEnc:
         input.password === undefined ? null : await ctx.keyring.encrypt(input.password, passwordField(id)),
       sslRootCert: input.sslRootCert ?? null,
+      isSelf: false,
       capabilities,
       probedAt: capabilities ? new Date() : null,
     })
@@ -137,4 +149,71 @@ export async function testInstanceConnection(ctx: InstanceContext, id: string) {
   const latencyMs = Math.round((performance.now() - started) * 10) / 10
   await repo.recordProbe(ctx.db, id, capabilities)
   return { ok: true as const, latencyMs, capabilities }
+}
+
+/** What the collector schedules: enabled instances with their effective intervals, no secrets. */
+export async function listCollectedInstances(ctx: Pick<InstanceContext, 'db'>) {
+  return (await repo.listEnabledInstances(ctx.db)).map((row) => ({
+    id: row.id,
+    name: row.name,
+    intervals: effectiveIntervals(row.intervals),
+    includeDatabases: row.includeDatabases,
+    excludeDatabases: row.excludeDatabases,
+    collectQueryText: row.collectQueryText,
+    version: row.updatedAt.toISOString(),
+  }))
+}
+
+/** How to reach an instance: its decrypted connection settings, or `self` for the service's store. */
+export async function connectionTargetFor(
+  ctx: InstanceContext,
+  id: string,
+): Promise<{ target: ConnectionTarget; isSelf: boolean }> {
+  const row = await load(ctx, id)
+  return { target: await targetOf(ctx, row), isSelf: row.isSelf }
+}
+
+/** Stores what a probe found (the collector probes on every connect). */
+export async function recordInstanceProbe(
+  ctx: Pick<InstanceContext, 'db'>,
+  id: string,
+  capabilities: Capabilities,
+) {
+  await repo.recordProbe(ctx.db, id, capabilities)
+}
+
+/** Registers the service's own store as an instance, once per installation (deleting it sticks). */
+export async function registerSelfInstance(
+  ctx: Pick<InstanceContext, 'db'>,
+  store: { host: string; port: number },
+): Promise<boolean> {
+  return withTransaction(ctx.db, async (tx) => {
+    const marked = await tx`
+      insert into pga_installation (key, value) values ('self_monitor_registered', now()::text)
+      on conflict (key) do nothing`
+    if (marked.count === 0) return false
+    const [who] = await tx<{ database: string; username: string }[]>`
+      select current_database()::text as database, current_user::text as username`
+    await repo.insertInstance(tx, {
+      id: crypto.randomUUID(),
+      name: 'pganalytics-store',
+      host: store.host,
+      port: store.port,
+      database: who?.database ?? 'postgres',
+      username: who?.username ?? 'postgres',
+      passwordEnc: null,
+      sslmode: 'disable',
+      sslRootCert: null,
+      tags: { role: 'self' },
+      enabled: true,
+      intervals: {},
+      includeDatabases: ['*'],
+      excludeDatabases: [],
+      collectQueryText: true,
+      isSelf: true,
+      capabilities: null,
+      probedAt: null,
+    })
+    return true
+  })
 }

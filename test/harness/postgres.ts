@@ -81,6 +81,9 @@ export async function startPostgres(): Promise<TestPostgres> {
     '-c full_page_writes=off',
     '-c max_connections=200',
     '-c ssl=on',
+    // The statements group needs the extension loaded; I/O times need track_io_timing.
+    '-c shared_preload_libraries=pg_stat_statements',
+    '-c track_io_timing=on',
   ].join(' ')
   await as('pg_ctl', ['-D', dataDir, '-o', options, '-l', join(dir, 'server.log'), '-w', '-t', '60', 'start'])
   const url = `postgres://postgres@127.0.0.1:${port}/postgres`

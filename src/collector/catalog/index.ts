@@ -1,0 +1,69 @@
+// The metric catalog: every group the collector knows, and the choice of SQL for an instance.
+import type { Capabilities } from '../../instances/probe.ts'
+import { database, indexes, storage, tables } from './databases.ts'
+import {
+  archiver,
+  bgwriter,
+  checkpointer,
+  io,
+  replication,
+  replicationSlots,
+  wal,
+  walReceiver,
+} from './engine.ts'
+import { activity, locks, vacuumProgress } from './sessions.ts'
+import { settings, statements } from './statements.ts'
+import type { MetricGroup } from './types.ts'
+
+export type { Column, ColumnKind, MetricGroup } from './types.ts'
+
+export const metricGroups: readonly MetricGroup[] = [
+  database,
+  tables,
+  indexes,
+  statements,
+  settings,
+  bgwriter,
+  checkpointer,
+  archiver,
+  replication,
+  walReceiver,
+  replicationSlots,
+  wal,
+  io,
+  activity,
+  locks,
+  vacuumProgress,
+  storage,
+]
+
+const byName = new Map(metricGroups.map((g) => [g.name, g]))
+
+export const groupNames = metricGroups.map((g) => g.name)
+
+export function findGroup(name: string): MetricGroup | undefined {
+  return byName.get(name)
+}
+
+export type PlannedQuery = { sql: string; source: string }
+
+/** The SQL this instance needs for a group, or why the group cannot run there. */
+export function planGroup(group: MetricGroup, c: Capabilities): PlannedQuery | { unavailable: string } {
+  const reason = group.unavailable?.(c)
+  if (reason) return { unavailable: reason }
+  const variant = group.variants.find((v) => v.when(c))
+  if (!variant) return { unavailable: 'no SQL variant fits this server' }
+  return { sql: qualify(variant.sql, c), source: variant.source }
+}
+
+/** Query texts of statements, for the same instance. */
+export function planQueryTexts(group: MetricGroup, c: Capabilities): string | null {
+  return group.queryTexts ? qualify(group.queryTexts, c) : null
+}
+
+/** Names the pg_stat_statements view with its extension's schema (taken from the catalog). */
+function qualify(sql: string, c: Capabilities): string {
+  if (!sql.includes('{{pg_stat_statements}}')) return sql
+  const schema = `"${(c.statementsSchema ?? 'public').replaceAll('"', '""')}"`
+  return sql.replaceAll('{{pg_stat_statements}}', `${schema}.pg_stat_statements`)
+}

@@ -1,0 +1,141 @@
+// Session groups, sampled often because they are point-in-time: what backends are doing (by
+// state and wait event, with the oldest transaction and query), who blocks whom, and running
+// vacuums. None of them are counters.
+import { gauge, key, label } from './columns.ts'
+import { hasColumn, type MetricGroup } from './types.ts'
+
+const notMe = 'a.pid <> pg_backend_pid()'
+
+export const activity: MetricGroup = {
+  name: 'activity',
+  scope: 'instance',
+  table: 'sn_stat_activity',
+  help: 'Backends grouped by database, user, type, state and wait event, with their oldest transaction, query and state ages.',
+  defaultIntervalSeconds: 15,
+  defaultRetentionDays: 7,
+  privileges:
+    'Without pg_monitor (pg_read_all_stats) the state and wait events of other users’ sessions are null.',
+  columns: [
+    key('datname', 'text', 'Database (null for background processes).'),
+    key('usename', 'text', 'User.'),
+    key('backend_type', 'text', 'client backend, autovacuum worker, walsender, ...'),
+    key('state', 'text', 'active, idle, idle in transaction, ...'),
+    key('wait_event_type', 'text', 'Wait event type (null when not waiting).'),
+    key('wait_event', 'text', 'Wait event.'),
+    gauge('sessions', 'integer', 'Backends in this group.'),
+    gauge('max_xact_age_seconds', 'double precision', 'Oldest open transaction.', 'seconds'),
+    gauge('max_query_age_seconds', 'double precision', 'Longest-running current query.', 'seconds'),
+    gauge('max_state_age_seconds', 'double precision', 'Longest time in this state.', 'seconds'),
+  ],
+  variants: [
+    {
+      when: () => true,
+      source: 'pg_stat_activity',
+      sql: `select a.datname::text, a.usename::text, a.backend_type, a.state, a.wait_event_type, a.wait_event,
+                   count(*)::integer as sessions,
+                   extract(epoch from max(now() - a.xact_start))::double precision as max_xact_age_seconds,
+                   extract(epoch from max(now() - a.query_start) filter (where a.state = 'active'))::double precision
+                     as max_query_age_seconds,
+                   extract(epoch from max(now() - a.state_change))::double precision as max_state_age_seconds
+              from pg_stat_activity a
+             where ${notMe}
+             group by 1, 2, 3, 4, 5, 6`,
+    },
+  ],
+}
+
+/** Sessions waiting on a lock and sessions blocking them. */
+const lockWaitsSelect = (waitStart: string) => `with waiting as (
+              select a.pid, pg_blocking_pids(a.pid) as blocking_pids from pg_stat_activity a
+               where a.wait_event_type = 'Lock' and ${notMe}
+            )
+            select a.pid, a.datname::text, a.usename::text, a.application_name, a.state, a.wait_event_type,
+                   a.wait_event, coalesce(w.blocking_pids, '{}') as blocking_pids,
+                   (select count(*) from waiting x where a.pid = any(x.blocking_pids))::integer as blocked_sessions,
+                   l.locktype as lock_type, l.mode as lock_mode,
+                   case when l.database = (select oid from pg_database where datname = current_database())
+                        then l.relation::regclass::text else l.relation::text end as relation,
+                   extract(epoch from now() - ${waitStart})::double precision as wait_seconds,
+                   extract(epoch from now() - a.xact_start)::double precision as xact_age_seconds,
+                   left(a.query, 1000) as query
+              from pg_stat_activity a
+              left join waiting w on w.pid = a.pid
+              left join lateral (select * from pg_locks l where l.pid = a.pid and not l.granted limit 1) l on true
+             where w.pid is not null or exists (select 1 from waiting x where a.pid = any(x.blocking_pids))`
+
+export const locks: MetricGroup = {
+  name: 'locks',
+  scope: 'instance',
+  table: 'sn_lock_waits',
+  help: 'Blocking chains: every session waiting on a lock, and every session blocking one, with whom it waits for.',
+  defaultIntervalSeconds: 15,
+  defaultRetentionDays: 7,
+  privileges:
+    'Without pg_monitor (pg_read_all_stats) the queries and states of other users’ sessions are hidden.',
+  columns: [
+    key('pid', 'integer', 'Process.'),
+    label('datname', 'text', 'Database.'),
+    label('usename', 'text', 'User.'),
+    label('application_name', 'text', 'Application.'),
+    label('state', 'text', 'State (a root blocker is often idle in transaction).'),
+    label('wait_event_type', 'text', 'Wait event type.'),
+    label('wait_event', 'text', 'Wait event.'),
+    label('blocking_pids', 'integer[]', 'Sessions this one waits for (empty for a root blocker).'),
+    gauge('blocked_sessions', 'integer', 'Sessions waiting directly on this one.'),
+    label('lock_type', 'text', 'Type of the lock it waits for.'),
+    label('lock_mode', 'text', 'Mode of the lock it waits for.'),
+    label('relation', 'text', 'Relation of that lock, when in the collected database (else its oid).'),
+    gauge('wait_seconds', 'double precision', 'How long it has waited for the lock.', 'seconds'),
+    gauge('xact_age_seconds', 'double precision', 'Age of its transaction.', 'seconds'),
+    label('query', 'text', 'Its current or last query (first 1,000 characters).'),
+  ],
+  variants: [
+    {
+      when: (c) => hasColumn(c, 'pg_locks', 'waitstart'),
+      source: 'pg_stat_activity, pg_blocking_pids, pg_locks (PostgreSQL ≥ 14)',
+      sql: lockWaitsSelect('coalesce(l.waitstart, a.state_change)'),
+    },
+    {
+      when: () => true,
+      source:
+        'pg_stat_activity, pg_blocking_pids, pg_locks (PostgreSQL ≤ 13: wait measured from the state change)',
+      sql: lockWaitsSelect('a.state_change'),
+    },
+  ],
+}
+
+export const vacuumProgress: MetricGroup = {
+  name: 'vacuum_progress',
+  scope: 'instance',
+  table: 'sn_vacuum_progress',
+  help: 'Vacuums running now (manual and autovacuum): phase, heap blocks scanned and vacuumed, index passes, run time.',
+  defaultIntervalSeconds: 30,
+  defaultRetentionDays: 7,
+  privileges: 'Without pg_monitor only the login’s own vacuums are visible.',
+  columns: [
+    key('pid', 'integer', 'Process.'),
+    label('datname', 'text', 'Database.'),
+    label('relation', 'text', 'Table, when in the collected database (else its oid).'),
+    label('autovacuum', 'boolean', 'Run by autovacuum.'),
+    label('phase', 'text', 'Current phase.'),
+    gauge('heap_blks_total', 'bigint', 'Heap blocks of the table.', 'blocks'),
+    gauge('heap_blks_scanned', 'bigint', 'Heap blocks scanned.', 'blocks'),
+    gauge('heap_blks_vacuumed', 'bigint', 'Heap blocks vacuumed.', 'blocks'),
+    gauge('index_vacuum_count', 'bigint', 'Index vacuum passes done.'),
+    gauge('running_seconds', 'double precision', 'Time since it started.', 'seconds'),
+  ],
+  variants: [
+    {
+      when: () => true,
+      source: 'pg_stat_progress_vacuum, pg_stat_activity',
+      sql: `select p.pid, p.datname::text,
+                   case when p.datname = current_database() then p.relid::regclass::text else p.relid::text end
+                     as relation,
+                   a.backend_type = 'autovacuum worker' as autovacuum, p.phase, p.heap_blks_total,
+                   p.heap_blks_scanned, p.heap_blks_vacuumed, p.index_vacuum_count,
+                   extract(epoch from now() - a.xact_start)::double precision as running_seconds
+              from pg_stat_progress_vacuum p
+              left join pg_stat_activity a on a.pid = p.pid`,
+    },
+  ],
+}

@@ -1,0 +1,28 @@
+// A client-side limit on a promise: server-side timeouts cannot help when the server never
+// answers at all (a half-open TCP connection, a stopped VM), so the collector gives up itself.
+
+export class DeadlineExceededError extends Error {
+  readonly code = 'DEADLINE_EXCEEDED'
+  constructor(ms: number) {
+    super(`no answer within ${ms} ms`)
+    this.name = 'DeadlineExceededError'
+  }
+}
+
+/** Resolves like `work`, or rejects after `ms` having called `onTimeout` (to tear down the connection). */
+export async function withDeadline<T>(work: Promise<T>, ms: number, onTimeout: () => void): Promise<T> {
+  // The abandoned work may still reject later; that must not become an unhandled rejection.
+  work.catch(() => {})
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      onTimeout()
+      reject(new DeadlineExceededError(ms))
+    }, ms)
+  })
+  try {
+    return await Promise.race([work, deadline])
+  } finally {
+    clearTimeout(timer)
+  }
+}

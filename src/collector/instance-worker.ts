@@ -1,0 +1,331 @@
+// One monitored instance, as its owning replica collects it: a reused connection (plus short-lived
+// ones to other databases for per-database groups), the capability probe on every (re)connect,
+// the due time of each group, and exponential back-off while the instance is unreachable.
+// A failing query is recorded and the next group runs; a lost connection stops this round.
+import type postgres from 'postgres'
+import type { ConnectionTarget } from '../instances/connection-test.ts'
+import { type Capabilities, probeCapabilities } from '../instances/probe.ts'
+import type { Db } from '../platform/db/database.ts'
+import type { Logger } from '../platform/log.ts'
+import { type MetricGroup, metricGroups, planGroup, planQueryTexts } from './catalog/index.ts'
+import type { CollectorMetrics } from './collector-metrics.ts'
+import { withDeadline } from './deadline.ts'
+import { type CollectionFailure, classifyFailure } from './failures.ts'
+import { saveQueryTexts, writeFailedSnapshot, writeSnapshot } from './snapshot-repo.ts'
+
+export type CollectedInstance = {
+  id: string
+  name: string
+  /** Seconds between collections per group (0: off), catalog defaults already applied. */
+  intervals: Record<string, number>
+  includeDatabases: string[]
+  excludeDatabases: string[]
+  collectQueryText: boolean
+}
+
+/** How the worker reaches the instance: its own connections, or the store's pool (self-monitoring). */
+export type InstanceConnector = {
+  target: ConnectionTarget
+  open(database: string): postgres.Sql
+  /** False when the connection is borrowed and must not be closed, nor other databases opened. */
+  owned: boolean
+}
+
+export type WorkerContext = {
+  store: Db
+  replica: string
+  statementTimeoutMs: number
+  connectTimeoutMs: number
+  backoffMaxMs: number
+  metrics: CollectorMetrics
+  log: Logger
+  /** Ensures partitions exist after a write found none for its day, then the write is retried. */
+  onMissingPartition(): Promise<void>
+  recordProbe(instanceId: string, capabilities: Capabilities): Promise<void>
+}
+
+type Fetched = { takenAt: string; rows: string }
+
+export class InstanceWorker {
+  private main: postgres.Sql | undefined
+  private capabilities: Capabilities | undefined
+  private readonly nextDue = new Map<string, number>()
+  private failures = 0
+  private blockedUntil = 0
+  private closed = false
+  running = false
+
+  constructor(
+    readonly instance: CollectedInstance,
+    private readonly connector: InstanceConnector,
+    private readonly ctx: WorkerContext,
+    now: number,
+  ) {
+    // Every group once right away (a new instance, or this replica just took it over).
+    for (const group of metricGroups) if (this.intervalOf(group) > 0) this.nextDue.set(group.name, now)
+  }
+
+  private intervalOf(group: MetricGroup): number {
+    return this.instance.intervals[group.name] ?? group.defaultIntervalSeconds
+  }
+
+  isDue(now: number): boolean {
+    if (this.running || this.closed || now < this.blockedUntil) return false
+    for (const due of this.nextDue.values()) if (due <= now) return true
+    return false
+  }
+
+  /** Collects every group that is due, one after the other on the instance's connection. */
+  async collectDue(now: number): Promise<void> {
+    this.running = true
+    try {
+      const due = metricGroups.filter((g) => (this.nextDue.get(g.name) ?? Number.POSITIVE_INFINITY) <= now)
+      for (const group of due) {
+        const dueAt = this.nextDue.get(group.name) as number
+        this.ctx.metrics.lag.observe((now - dueAt) / 1000, { group: group.name })
+        // Keep the cadence; after a long stall start again from now instead of catching up.
+        const interval = this.intervalOf(group) * 1000
+        this.nextDue.set(group.name, dueAt + interval > now ? dueAt + interval : now + interval)
+      }
+      let capabilities: Capabilities
+      try {
+        capabilities = await this.connect()
+      } catch (error) {
+        await this.connectionLost(due, classifyFailure(error, this.connector.target))
+        return
+      }
+      for (const group of due) {
+        if (this.closed) return
+        const failure = await this.collectGroup(group, capabilities)
+        if (failure?.connectionLost) {
+          await this.connectionLost(due.slice(due.indexOf(group) + 1), failure)
+          return
+        }
+      }
+      this.failures = 0
+    } finally {
+      this.running = false
+    }
+  }
+
+  private async connect(): Promise<Capabilities> {
+    if (this.main && this.capabilities) return this.capabilities
+    this.main = this.connector.open(this.connector.target.database)
+    const main = this.main
+    this.capabilities = await this.bounded(main, probeCapabilities(main))
+    await this.ctx
+      .recordProbe(this.instance.id, this.capabilities)
+      .catch((error) =>
+        this.ctx.log.warn('could not record probe', { instance: this.instance.name, error: String(error) }),
+      )
+    return this.capabilities
+  }
+
+  /** Records the failure for the groups that did not run, drops the connection, backs off. */
+  private async connectionLost(groups: MetricGroup[], failure: CollectionFailure) {
+    this.failures++
+    const backoff = Math.min(this.ctx.backoffMaxMs, 1000 * 2 ** Math.min(this.failures - 1, 20))
+    this.blockedUntil = Date.now() + backoff * (0.8 + Math.random() * 0.4)
+    this.ctx.log.warn('instance unreachable', {
+      instance: this.instance.name,
+      reason: failure.code,
+      detail: failure.message,
+      retryInMs: Math.round(this.blockedUntil - Date.now()),
+    })
+    await this.dropConnection()
+    for (const group of groups) await this.recordFailure(group, null, failure, 0, null)
+  }
+
+  private async dropConnection() {
+    const main = this.main
+    this.main = undefined
+    this.capabilities = undefined
+    if (main && this.connector.owned) await main.end({ timeout: 0 }).catch(() => {})
+  }
+
+  /** Runs one group (in each database for per-database groups). Returns a connection-level failure. */
+  private async collectGroup(
+    group: MetricGroup,
+    capabilities: Capabilities,
+  ): Promise<CollectionFailure | undefined> {
+    const plan = planGroup(group, capabilities)
+    if ('unavailable' in plan) {
+      await this.recordFailure(
+        group,
+        null,
+        { code: 'unavailable', message: plan.unavailable, connectionLost: false },
+        0,
+        null,
+      )
+      return
+    }
+    const main = this.main as postgres.Sql
+    if (group.scope === 'instance') return this.collectInto(group, plan, main, null)
+    for (const datname of await this.databases(main)) {
+      const own = datname === this.connector.target.database
+      const sql = own ? main : this.connector.open(datname)
+      try {
+        const failure = await this.collectInto(group, plan, sql, datname)
+        // Losing a secondary database's connection does not mean the instance is gone.
+        if (failure?.connectionLost && own) return failure
+      } finally {
+        if (!own) await sql.end({ timeout: 1 }).catch(() => {})
+      }
+    }
+    return undefined
+  }
+
+  private async collectInto(
+    group: MetricGroup,
+    plan: { sql: string; source: string },
+    sql: postgres.Sql,
+    datname: string | null,
+  ): Promise<CollectionFailure | undefined> {
+    const started = performance.now()
+    let fetched: Fetched
+    try {
+      fetched = await this.bounded(sql, fetchRows(sql, plan.sql, group.rowLimit))
+    } catch (error) {
+      const failure = classifyFailure(error, {
+        ...this.connector.target,
+        database: datname ?? this.connector.target.database,
+      })
+      await this.recordFailure(group, datname, failure, performance.now() - started, plan.source)
+      return failure
+    }
+    const header = {
+      instanceId: this.instance.id,
+      group: group.name,
+      datname,
+      takenAt: fetched.takenAt,
+      durationMs: performance.now() - started,
+      variant: plan.source,
+      replica: this.ctx.replica,
+    }
+    try {
+      const written = await this.write(() => writeSnapshot(this.ctx.store, group, header, fetched.rows))
+      if (written.newQueryIds.length > 0 && this.instance.collectQueryText && this.capabilities) {
+        await this.saveTexts(group, written.newQueryIds, sql)
+      }
+      this.ctx.metrics.snapshots.inc({ group: group.name, status: 'ok' })
+      this.ctx.metrics.duration.observe((performance.now() - started) / 1000, { group: group.name })
+    } catch (error) {
+      // The store, not the instance, failed: nothing to back off from here.
+      this.ctx.metrics.failures.inc({ group: group.name, reason: 'store' })
+      this.ctx.log.error('could not store snapshot', {
+        instance: this.instance.name,
+        group: group.name,
+        error: String(error),
+      })
+    }
+    return undefined
+  }
+
+  private async saveTexts(group: MetricGroup, queryIds: string[], sql: postgres.Sql) {
+    const textSql = planQueryTexts(group, this.capabilities as Capabilities)
+    if (!textSql) return
+    try {
+      const texts = await this.bounded(
+        sql,
+        sql.unsafe<{ queryid: string; query: string }[]>(textSql, [queryIds], { prepare: true }),
+      )
+      await saveQueryTexts(this.ctx.store, this.instance.id, texts)
+    } catch (error) {
+      this.ctx.log.warn('could not store query texts', { instance: this.instance.name, error: String(error) })
+    }
+  }
+
+  private async recordFailure(
+    group: MetricGroup,
+    datname: string | null,
+    failure: CollectionFailure,
+    durationMs: number,
+    variant: string | null,
+  ) {
+    this.ctx.metrics.failures.inc({ group: group.name, reason: failure.code })
+    this.ctx.metrics.snapshots.inc({
+      group: group.name,
+      status: failure.code === 'unavailable' ? 'unavailable' : 'failed',
+    })
+    await this.write(() =>
+      writeFailedSnapshot(this.ctx.store, {
+        instanceId: this.instance.id,
+        group: group.name,
+        datname,
+        takenAt: new Date().toISOString(),
+        durationMs,
+        variant,
+        replica: this.ctx.replica,
+        status: failure.code === 'unavailable' ? 'unavailable' : 'failed',
+        errorCode: failure.code,
+        error: failure.message,
+      }),
+    ).catch((error) =>
+      this.ctx.log.error('could not store failed snapshot', {
+        instance: this.instance.name,
+        error: String(error),
+      }),
+    )
+  }
+
+  /** A write into a day without a partition (a clock far ahead, a long-stopped maintenance) creates it and retries once. */
+  private async write<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn()
+    } catch (error) {
+      if ((error as { code?: string }).code !== '23514') throw error
+      await this.ctx.onMissingPartition()
+      return fn()
+    }
+  }
+
+  /** The databases per-database groups visit: connectable, not templates, matching the patterns. */
+  private async databases(main: postgres.Sql): Promise<string[]> {
+    if (!this.connector.owned) return [this.connector.target.database]
+    const rows = await this.bounded(
+      main,
+      main<{ datname: string }[]>`
+        select datname::text from pg_database
+         where not datistemplate and datallowconn and has_database_privilege(datname, 'CONNECT')
+         order by datname`,
+    )
+    const include = this.instance.includeDatabases.map(globToRegExp)
+    const exclude = this.instance.excludeDatabases.map(globToRegExp)
+    return rows
+      .map((r) => r.datname)
+      .filter((name) => include.some((p) => p.test(name)) && !exclude.some((p) => p.test(name)))
+  }
+
+  /** Client-side limit: statement_timeout plus the time a connect may take, then the socket is torn down. */
+  private bounded<T>(sql: postgres.Sql, work: Promise<T>): Promise<T> {
+    const ms = this.ctx.statementTimeoutMs + this.ctx.connectTimeoutMs + 1000
+    return withDeadline(work, ms, () => {
+      if (this.connector.owned) void sql.end({ timeout: 0 }).catch(() => {})
+    })
+  }
+
+  async close(): Promise<void> {
+    this.closed = true
+    await this.dropConnection()
+  }
+}
+
+/** One round trip: the rows as one JSON array (never parsed here) and the server's clock. */
+async function fetchRows(sql: postgres.Sql, query: string, rowLimit: number | undefined): Promise<Fetched> {
+  const [row] = await sql.unsafe<Fetched[]>(
+    `select to_char(clock_timestamp() at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as "takenAt",
+            coalesce((select jsonb_agg(t) from (${query}) t), '[]')::text as rows`,
+    rowLimit === undefined ? [] : [rowLimit],
+    { prepare: true },
+  )
+  return row as Fetched
+}
+
+/** "orders_*" → /^orders_.*$/ ; only * and ? are special. */
+export function globToRegExp(pattern: string): RegExp {
+  const escaped = pattern
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replaceAll('*', '.*')
+    .replaceAll('?', '.')
+  return new RegExp(`^${escaped}$`)
+}

@@ -1,0 +1,70 @@
+// Daily partitions of the snapshot tables: created a few days ahead so writes never miss one,
+// and dropped whole once past the group's retention (no DELETE, no bloat, no vacuum debt).
+// Partition names carry their day (sn_stat_database_p20261121); bounds are UTC midnights.
+
+import type { Db } from '../platform/db/database.ts'
+import { withTransaction } from '../platform/db/database.ts'
+
+export type PartitionedTable = { table: string; retentionDays: number }
+
+const dayMs = 86_400_000
+const suffix = /_p(\d{4})(\d{2})(\d{2})$/
+
+const utcDay = (time: number) => new Date(Math.floor(time / dayMs) * dayMs)
+const isoDate = (day: Date) => day.toISOString().slice(0, 10)
+const partitionName = (table: string, day: Date) => `${table}_p${isoDate(day).replaceAll('-', '')}`
+
+/** Creates the partitions of each table for yesterday through `daysAhead` days from now. Safe to
+ * run from several replicas at once: one transaction-scoped advisory lock serialises them. */
+export async function ensurePartitions(
+  db: Db,
+  tables: readonly PartitionedTable[],
+  now: number,
+  daysAhead = 3,
+): Promise<number> {
+  const days = Array.from({ length: daysAhead + 2 }, (_, i) => utcDay(now + (i - 1) * dayMs))
+  // Table names come from the catalog and days from the clock: no outside input reaches this DDL.
+  const statements = tables.flatMap(({ table }) =>
+    days.map(
+      (day) =>
+        `create table if not exists ${partitionName(table, day)} partition of ${table}
+           for values from ('${isoDate(day)} 00:00:00+00') to ('${isoDate(new Date(day.getTime() + dayMs))} 00:00:00+00')`,
+    ),
+  )
+  return withTransaction(db, async (tx) => {
+    await tx`select pg_advisory_xact_lock(hashtext('pga_snapshot_partitions'))`
+    const before = await countPartitions(tx, tables)
+    await tx.unsafe(statements.join(';\n'))
+    return (await countPartitions(tx, tables)) - before
+  })
+}
+
+async function countPartitions(db: Db, tables: readonly PartitionedTable[]): Promise<number> {
+  const [row] = await db<{ n: number }[]>`
+    select count(*)::int as n from pg_inherits i join pg_class p on p.oid = i.inhparent
+     where p.relname = any(${tables.map((t) => t.table)})`
+  return row?.n ?? 0
+}
+
+/** Drops the partitions whose whole day is older than the table's retention. Returns their names. */
+export async function dropExpiredPartitions(
+  db: Db,
+  tables: readonly PartitionedTable[],
+  now: number,
+): Promise<string[]> {
+  const rows = await db<{ parent: string; partition: string }[]>`
+    select p.relname::text as parent, c.relname::text as partition
+      from pg_inherits i
+      join pg_class p on p.oid = i.inhparent
+      join pg_class c on c.oid = i.inhrelid
+     where p.relname = any(${tables.map((t) => t.table)})`
+  const retention = new Map(tables.map((t) => [t.table, t.retentionDays]))
+  const expired = rows.filter(({ parent, partition }) => {
+    const match = suffix.exec(partition)
+    if (!match) return false
+    const dayEnd = Date.UTC(Number(match[1]), Number(match[2]) - 1, Number(match[3])) + dayMs
+    return dayEnd <= now - (retention.get(parent) ?? Number.POSITIVE_INFINITY) * dayMs
+  })
+  for (const { partition } of expired) await db.unsafe(`drop table if exists ${partition}`)
+  return expired.map((e) => e.partition)
+}

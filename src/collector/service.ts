@@ -1,0 +1,123 @@
+// The collector as the service runs it: partition upkeep (on start, then hourly) and, when
+// enabled, the scheduler of this replica. Instances are read and probed through the instances
+// service; snapshots go to the store.
+import type { Config } from '../config.ts'
+import { openInstanceConnection } from '../instances/connection-test.ts'
+import * as instances from '../instances/service.ts'
+import type { Keyring } from '../keys/keyring.ts'
+import type { Database } from '../platform/db/database.ts'
+import type { Logger } from '../platform/log.ts'
+import type { MetricsRegistry } from '../platform/metrics/registry.ts'
+import type { StateStore } from '../platform/state/state-store.ts'
+import { metricGroups } from './catalog/index.ts'
+import { createCollectorMetrics } from './collector-metrics.ts'
+import type { InstanceConnector } from './instance-worker.ts'
+import { dropExpiredPartitions, ensurePartitions, type PartitionedTable } from './partitions.ts'
+import { CollectorScheduler } from './scheduler.ts'
+
+export type CollectorDeps = {
+  config: Config['collector']
+  db: Database
+  state: StateStore
+  keyring: () => Keyring
+  log: Logger
+  registry: MetricsRegistry
+  replica: string
+}
+
+/** Days kept per snapshot table; sn_stat_snapshot keeps as long as the longest row-storing group. */
+export function retentionPlan(config: Config['collector']): PartitionedTable[] {
+  const groups = metricGroups.map((g) => ({
+    table: g.table,
+    retentionDays: config.retentionDays[g.name] ?? g.defaultRetentionDays,
+    changesOnly: g.storage === 'changes',
+  }))
+  const longest = Math.max(...groups.filter((g) => !g.changesOnly).map((g) => g.retentionDays))
+  return [
+    { table: 'sn_stat_snapshot', retentionDays: longest },
+    ...groups.map(({ table, retentionDays }) => ({ table, retentionDays })),
+  ]
+}
+
+export class Collector {
+  private readonly tables: PartitionedTable[]
+  private readonly scheduler: CollectorScheduler
+  private maintenance: ReturnType<typeof setInterval> | undefined
+
+  constructor(private readonly deps: CollectorDeps) {
+    this.tables = retentionPlan(deps.config)
+    const metrics = createCollectorMetrics(deps.registry, () => this.scheduler.ownedCount)
+    const ctx = () => ({ db: deps.db.sql, keyring: deps.keyring() })
+    this.scheduler = new CollectorScheduler({
+      state: deps.state,
+      replica: deps.replica,
+      leaseMs: deps.config.leaseMs,
+      concurrency: deps.config.concurrency,
+      log: deps.log,
+      metrics,
+      worker: {
+        store: deps.db.sql,
+        statementTimeoutMs: deps.config.statementTimeoutMs,
+        connectTimeoutMs: deps.config.connectTimeoutMs,
+        backoffMaxMs: deps.config.backoffMaxMs,
+        onMissingPartition: async () => {
+          await ensurePartitions(deps.db.sql, this.tables, Date.now())
+        },
+        recordProbe: (id, capabilities) => instances.recordInstanceProbe(ctx(), id, capabilities),
+      },
+      listInstances: () => instances.listCollectedInstances(ctx()),
+      connectorFor: async (id) => this.connector(await instances.connectionTargetFor(ctx(), id)),
+    })
+  }
+
+  private connector({
+    target,
+    isSelf,
+  }: Awaited<ReturnType<typeof instances.connectionTargetFor>>): InstanceConnector {
+    if (isSelf) return { target, owned: false, open: () => this.deps.db.sql }
+    const { connectTimeoutMs, statementTimeoutMs, lockTimeoutMs } = this.deps.config
+    return {
+      target,
+      owned: true,
+      open: (database) =>
+        openInstanceConnection(
+          { ...target, database },
+          {
+            connectTimeoutMs,
+            statementTimeoutMs,
+            lockTimeoutMs,
+            idleTimeoutSeconds: 0,
+            applicationName: 'pganalytics collector',
+          },
+        ),
+    }
+  }
+
+  get ownedCount(): number {
+    return this.scheduler.ownedCount
+  }
+
+  /** Creates this week's partitions and drops expired ones; safe on every replica. */
+  async maintainPartitions(now = Date.now()): Promise<{ created: number; dropped: string[] }> {
+    const created = await ensurePartitions(this.deps.db.sql, this.tables, now)
+    const dropped = await dropExpiredPartitions(this.deps.db.sql, this.tables, now)
+    if (dropped.length > 0) this.deps.log.info('dropped expired snapshot partitions', { partitions: dropped })
+    return { created, dropped }
+  }
+
+  async start(): Promise<void> {
+    await this.maintainPartitions()
+    this.maintenance = setInterval(() => {
+      this.maintainPartitions().catch((error) =>
+        this.deps.log.error('partition maintenance failed', { error: String(error) }),
+      )
+    }, 3_600_000)
+    this.maintenance.unref?.()
+    if (this.deps.config.enabled) this.scheduler.start()
+  }
+
+  async stop(timeoutMs?: number): Promise<void> {
+    if (this.maintenance) clearInterval(this.maintenance)
+    await this.scheduler.stop(timeoutMs)
+  }
+}

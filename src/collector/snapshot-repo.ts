@@ -1,0 +1,115 @@
+// SQL of the snapshot store. One statement writes a snapshot: the sn_stat_snapshot row (its
+// snap_id taken from RETURNING) and all its rows in one multi-row INSERT fed by the JSON the
+// monitored server produced, so rows are never parsed in the service and a snapshot is atomic.
+import type { Db } from '../platform/db/database.ts'
+import type { MetricGroup } from './catalog/index.ts'
+
+export type SnapshotHeader = {
+  instanceId: string
+  group: string
+  datname: string | null
+  takenAt: string
+  durationMs: number
+  variant: string | null
+  replica: string
+}
+
+export type FailedSnapshot = SnapshotHeader & {
+  status: 'failed' | 'unavailable'
+  errorCode: string
+  error: string
+}
+
+export type WrittenSnapshot = { snapId: string; rowCount: number; newQueryIds: string[] }
+
+/** Column lists come from the catalog, never from input. */
+const columnList = (group: MetricGroup, prefix = '') =>
+  group.columns.map((c) => `${prefix}${c.name}`).join(', ')
+
+function insertSql(group: MetricGroup): string {
+  const incoming = `incoming as (select * from jsonb_populate_recordset(null::${group.table}, $6::jsonb))`
+  const snap = (rowCount: string) => `snap as (
+      insert into sn_stat_snapshot (instance_id, group_name, datname, taken_at, duration_ms, status, row_count, variant, replica)
+      values ($1, $2, $3, $4, $5, 'ok', ${rowCount}, $7, $8)
+      returning snap_id, instance_id, taken_at)`
+  const written = (source: string) => `written as (
+      insert into ${group.table} (snap_id, instance_id, taken_at, ${columnList(group)})
+      select snap.snap_id, snap.instance_id, snap.taken_at, ${columnList(group, `${source}.`)} from snap, ${source}
+      returning 1)`
+  if (group.storage === 'changes') {
+    // Settings: only rows that differ from what was last seen, with the value they replace.
+    return `with ${incoming},
+    changed as (
+      select i.name, i.setting, c.setting as previous_setting, i.unit, i.source, i.pending_restart
+        from incoming i
+        left join pga_instance_settings c on c.instance_id = $1 and c.name = i.name
+       where c.name is null or c.setting is distinct from i.setting
+          or c.pending_restart is distinct from i.pending_restart or c.source is distinct from i.source),
+    ${snap('(select count(*) from changed)')},
+    remembered as (
+      insert into pga_instance_settings (instance_id, name, setting, unit, source, pending_restart, changed_at)
+      select $1, name, setting, unit, source, pending_restart, $4 from changed
+      on conflict (instance_id, name) do update set setting = excluded.setting, unit = excluded.unit,
+        source = excluded.source, pending_restart = excluded.pending_restart, changed_at = excluded.changed_at),
+    ${written('changed')}
+    select snap_id::text as "snapId", (select count(*)::int from written) as "rowCount", '{}'::text[] as "newQueryIds"
+      from snap`
+  }
+  // Statements: which queryids have no stored text yet for this instance.
+  const newQueryIds = group.queryTexts
+    ? `(select coalesce(array_agg(distinct i.queryid::text), '{}') from incoming i
+         where not exists (select 1 from sn_statement_texts t where t.instance_id = $1 and t.queryid = i.queryid))`
+    : `'{}'::text[]`
+  return `with ${incoming}, ${snap('jsonb_array_length($6::jsonb)')}, ${written('incoming')}
+    select snap_id::text as "snapId", (select count(*)::int from written) as "rowCount", ${newQueryIds} as "newQueryIds"
+      from snap`
+}
+
+const statements = new Map<string, string>()
+
+/** Writes one successful snapshot of a group with its rows (JSON array text from the server). */
+export async function writeSnapshot(
+  db: Db,
+  group: MetricGroup,
+  header: SnapshotHeader,
+  rowsJson: string,
+): Promise<WrittenSnapshot> {
+  let text = statements.get(group.name)
+  if (!text) {
+    text = insertSql(group)
+    statements.set(group.name, text)
+  }
+  const [row] = await db.unsafe<WrittenSnapshot[]>(text, [
+    header.instanceId,
+    header.group,
+    header.datname,
+    header.takenAt,
+    header.durationMs,
+    rowsJson,
+    header.variant,
+    header.replica,
+  ])
+  return row as WrittenSnapshot
+}
+
+/** Records a collection that failed or could not run, so gaps in history explain themselves. */
+export async function writeFailedSnapshot(db: Db, snapshot: FailedSnapshot): Promise<void> {
+  await db`
+    insert into sn_stat_snapshot (instance_id, group_name, datname, taken_at, duration_ms, status, error_code, error, variant, replica)
+    values (${snapshot.instanceId}, ${snapshot.group}, ${snapshot.datname}, ${snapshot.takenAt}, ${snapshot.durationMs},
+            ${snapshot.status}, ${snapshot.errorCode}, ${snapshot.error}, ${snapshot.variant}, ${snapshot.replica})`
+}
+
+/** Stores query texts not seen before for this instance. */
+export async function saveQueryTexts(
+  db: Db,
+  instanceId: string,
+  texts: { queryid: string; query: string }[],
+) {
+  if (texts.length === 0) return
+  await db`
+    insert into sn_statement_texts (instance_id, queryid, query)
+    select ${instanceId}, t.queryid::bigint, t.query
+      from jsonb_to_recordset(${db.json(texts as never)}::jsonb) as t(queryid text, query text)
+    on conflict do nothing`
+}

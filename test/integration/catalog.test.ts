@@ -1,0 +1,106 @@
+// Every metric group's SQL, as the catalog picks it, run against real servers: PostgreSQL from
+// Debian (as superuser and as a login with only pg_monitor) and PGlite, which is PostgreSQL 18,
+// for the newest shapes (pg_stat_checkpointer with num_done, pg_stat_io byte columns, pg_stat_wal
+// without write counts). Each must return exactly the catalog's columns, in order.
+import { PGlite } from '@electric-sql/pglite'
+import postgres from 'postgres'
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
+import { metricGroups, planGroup } from '../../src/collector/catalog/index.ts'
+import type { Capabilities } from '../../src/instances/probe.ts'
+import { probeCapabilities } from '../../src/instances/probe.ts'
+import { createTestDatabase } from '../harness/postgres.ts'
+
+type Runner = { probe(): Promise<Capabilities>; columnsOf(sql: string, limit?: number): Promise<string[]> }
+
+function postgresRunner(sql: postgres.Sql): Runner {
+  return {
+    probe: () => probeCapabilities(sql),
+    async columnsOf(text, limit) {
+      const result = await sql.unsafe(text, limit === undefined ? [] : [limit])
+      return result.columns.map((c) => c.name)
+    },
+  }
+}
+
+let superuser: postgres.Sql
+let monitor: postgres.Sql
+const role = `pga_catalog_${Math.random().toString(36).slice(2, 8)}`
+
+beforeAll(async () => {
+  const url = await createTestDatabase(inject('pgUrl'))
+  superuser = postgres(url, { max: 1, onnotice: () => {} })
+  await superuser`create extension if not exists pg_stat_statements`
+  await superuser.unsafe(`create role ${role} login in role pg_monitor`)
+  await superuser`create table t (id int primary key, v text)`
+  await superuser`insert into t select g, 'x' from generate_series(1, 100) g`
+  const monitorUrl = new URL(url)
+  monitorUrl.username = role
+  monitor = postgres(monitorUrl.toString(), { max: 1, onnotice: () => {} })
+})
+afterAll(async () => {
+  await monitor?.end()
+  await superuser?.end()
+})
+
+async function checkEveryGroup(runner: Runner) {
+  const capabilities = await runner.probe()
+  const outcome: Record<string, string> = {}
+  for (const group of metricGroups) {
+    const plan = planGroup(group, capabilities)
+    if ('unavailable' in plan) {
+      outcome[group.name] = `unavailable: ${plan.unavailable}`
+      continue
+    }
+    const columns = await runner.columnsOf(plan.sql, group.rowLimit)
+    expect(columns, `${group.name} (${plan.source})`).toEqual(group.columns.map((c) => c.name))
+    outcome[group.name] = plan.source
+  }
+  return { capabilities, outcome }
+}
+
+describe('metric catalog against real servers', () => {
+  it('every group runs on the Debian PostgreSQL as superuser', async () => {
+    const { capabilities, outcome } = await checkEveryGroup(postgresRunner(superuser))
+    expect(capabilities.statementsSchema).toBe('public')
+    expect(Object.values(outcome).filter((o) => o.startsWith('unavailable'))).toEqual(
+      capabilities.serverVersionNum >= 160000 ? [] : [outcome.io],
+    )
+    expect(outcome.checkpointer).toContain(
+      capabilities.serverVersionNum >= 170000 ? 'pg_stat_checkpointer' : 'pg_stat_bgwriter',
+    )
+  })
+
+  it('every group runs with a login that has only pg_monitor', async () => {
+    const { capabilities, outcome } = await checkEveryGroup(postgresRunner(monitor))
+    expect(capabilities).toMatchObject({ superuser: false, pgMonitor: true })
+    expect(outcome.storage).toContain('pg_ls_waldir')
+    expect(outcome.statements).toContain('pg_stat_statements')
+  })
+
+  it('PostgreSQL 18 shapes: every available group runs on PGlite', async () => {
+    const db = await PGlite.create()
+    try {
+      const runner: Runner = {
+        async probe() {
+          // PGlite speaks the same SQL; probe through a tiny postgres.js-shaped adapter.
+          const sql = Object.assign(async (strings: TemplateStringsArray, ...values: unknown[]) => {
+            const text = strings.reduce((acc, part, i) => `${acc}$${i}${part}`)
+            return (await db.query(text, values)).rows
+          }, {}) as unknown as postgres.Sql
+          return probeCapabilities(sql)
+        },
+        async columnsOf(text, limit) {
+          return (await db.query(text, limit === undefined ? [] : [limit])).fields.map((f) => f.name)
+        },
+      }
+      const { capabilities, outcome } = await checkEveryGroup(runner)
+      expect(capabilities.serverVersionNum).toBeGreaterThanOrEqual(180000)
+      expect(outcome.checkpointer).toBe('pg_stat_checkpointer (PostgreSQL ≥ 18)')
+      expect(outcome.io).toBe('pg_stat_io (PostgreSQL ≥ 18, byte columns)')
+      expect(outcome.wal).toContain('≥ 18')
+      expect(outcome.bgwriter).toContain('≥ 17')
+    } finally {
+      await db.close()
+    }
+  })
+})
