@@ -26,8 +26,9 @@ export type WrittenSnapshot = { snapId: string; rowCount: number; newQueryIds: s
 const columnList = (group: MetricGroup, prefix = '') =>
   group.columns.map((c) => `${prefix}${c.name}`).join(', ')
 
+// $6 is the rows' JSON as text: declared text so the driver passes it through unchanged.
 function insertSql(group: MetricGroup): string {
-  const incoming = `incoming as (select * from jsonb_populate_recordset(null::${group.table}, $6::jsonb))`
+  const incoming = `incoming as (select * from jsonb_populate_recordset(null::${group.table}, $6::text::jsonb))`
   const snap = (rowCount: string) => `snap as (
       insert into sn_stat_snapshot (instance_id, group_name, datname, taken_at, duration_ms, status, row_count, variant, replica)
       values ($1, $2, $3, $4, $5, 'ok', ${rowCount}, $7, $8)
@@ -60,7 +61,7 @@ function insertSql(group: MetricGroup): string {
     ? `(select coalesce(array_agg(distinct i.queryid::text), '{}') from incoming i
          where not exists (select 1 from sn_statement_texts t where t.instance_id = $1 and t.queryid = i.queryid))`
     : `'{}'::text[]`
-  return `with ${incoming}, ${snap('jsonb_array_length($6::jsonb)')}, ${written('incoming')}
+  return `with ${incoming}, ${snap('jsonb_array_length($6::text::jsonb)')}, ${written('incoming')}
     select snap_id::text as "snapId", (select count(*)::int from written) as "rowCount", ${newQueryIds} as "newQueryIds"
       from snap`
 }
