@@ -438,7 +438,7 @@ create table sn_storage (
   name text,
   location text,
   size_bytes bigint,
-  file_count bigint
+  files bigint
 ) partition by range (taken_at);
 create index on sn_storage (instance_id, taken_at);
 

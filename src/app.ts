@@ -16,6 +16,7 @@ import { createRouter } from './http/openapi.ts'
 import { problemResponse, toProblem } from './http/problem.ts'
 import { instancesRoutes } from './instances/routes.ts'
 import { keysRoutes } from './keys/routes.ts'
+import { metricsRoutes } from './metrics/routes.ts'
 import { systemRoutes } from './system/routes.ts'
 
 export const openApiInfo = {
@@ -50,6 +51,7 @@ export function createApp(deps: AppDeps) {
   app.route('/', systemRoutes(deps))
   app.route('/', keysRoutes(deps))
   app.route('/', instancesRoutes(deps))
+  app.route('/', metricsRoutes(deps))
   app.route(
     '/',
     docsUiRoutes({ loadAsset: (name) => deps.assets.docsAsset(name), version: deps.build.version }),
@@ -90,6 +92,11 @@ export function openApiDocument(app: OpenAPIHono, version: string) {
       {
         name: 'Instances',
         description: 'Monitored PostgreSQL instances: connection settings, tests and capabilities.',
+      },
+      {
+        name: 'Metrics',
+        description:
+          'Collected history: series, latest values, snapshots, top statements, reports, Prometheus.',
       },
     ],
   })

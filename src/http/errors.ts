@@ -21,8 +21,14 @@ export class ValidationError extends ServiceError {
   }
 }
 export class NotFoundError extends ServiceError {
-  constructor(detail = 'The resource does not exist.') {
-    super('not_found', 404, 'Not found', detail)
+  constructor(detail = 'The resource does not exist.', code = 'not_found') {
+    super(code, 404, 'Not found', detail)
+  }
+}
+/** A well-formed request the service cannot answer as asked (a range too wide, ...). */
+export class BadRequestError extends ServiceError {
+  constructor(code: string, detail: string, errors?: FieldProblem[]) {
+    super(code, 400, 'Bad request', detail, errors ? { errors } : {})
   }
 }
 export class UnauthorizedError extends ServiceError {

@@ -180,3 +180,158 @@ describe('collector pipeline', () => {
     expect(counts?.texts).toBe(counts?.distinct_ids)
   })
 })
+
+/** Makes a group due now and waits for its next snapshot of the instance. */
+async function collectAgain(id: string, group: string) {
+  // Series keep the last sample per step (1 s at least): the next sample must fall in a later second.
+  await new Promise((r) => setTimeout(r, 1100))
+  const store = t.deps.db.sql
+  const count = async () =>
+    (
+      await store<{ n: number }[]>`
+        select count(*)::int as n from sn_stat_snapshot where instance_id = ${id} and group_name = ${group}`
+    )[0]?.n ?? 0
+  const before = await count()
+  const owned = (
+    scheduler() as unknown as { owned: Map<string, { worker: { nextDue: Map<string, number> } }> }
+  ).owned
+  owned.get(id)?.worker.nextDue.set(group, 0)
+  for (let i = 0; i < 100 && (await count()) === before; i++) {
+    await scheduler().tick()
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  expect(await count()).toBeGreaterThan(before)
+}
+
+describe('read API', () => {
+  let id: string
+  beforeAll(async () => {
+    const list = await call('GET', '/api/v1/instances')
+    id = list.body.items.find((i: { name: string }) => i.name === 'primary').id
+    const app = postgres({ ...connection(rig.primaryUrl), database: 'appdb', max: 1, onnotice: () => {} })
+    for (let i = 0; i < 20; i++) await app`select count(*) from orders where note = ${`n${i}`}`
+    await app.end()
+    await collectAgain(id, 'database')
+    await collectAgain(id, 'statements')
+  })
+
+  it('returns raw rows, deltas and per-second rates of counters', async () => {
+    const raw = await call('GET', `/api/v1/instances/${id}/metrics/database?database=appdb&step=1`)
+    expect(raw.status).toBe(200)
+    expect(raw.body.rows).toHaveLength(2)
+    expect(raw.body.columns.find((c: { name: string }) => c.name === 'xact_commit')).toMatchObject({
+      kind: 'counter',
+    })
+    const [first, second] = raw.body.rows
+    expect(second.xact_commit).toBeGreaterThan(first.xact_commit)
+    const delta = await call(
+      'GET',
+      `/api/v1/instances/${id}/metrics/database?database=appdb&mode=delta&step=1`,
+    )
+    expect(delta.body.rows[0].xact_commit).toBeNull()
+    expect(delta.body.rows[1].xact_commit).toBe(second.xact_commit - first.xact_commit)
+    const rate = await call('GET', `/api/v1/instances/${id}/metrics/database?database=appdb&mode=rate&step=1`)
+    const seconds = (Date.parse(second.time) - Date.parse(first.time)) / 1000
+    expect(rate.body.rows[1].xact_commit).toBeCloseTo((second.xact_commit - first.xact_commit) / seconds, 3)
+    // Gauges are never differenced.
+    expect(delta.body.rows[1].size_bytes).toBe(second.size_bytes)
+  })
+
+  it('gives null deltas across a stats reset instead of a negative or bogus value', async () => {
+    const app = postgres({ ...connection(rig.primaryUrl), database: 'appdb', max: 1, onnotice: () => {} })
+    await app`select pg_stat_reset()`
+    await app.end()
+    await collectAgain(id, 'database')
+    const delta = await call(
+      'GET',
+      `/api/v1/instances/${id}/metrics/database?database=appdb&mode=delta&step=1`,
+    )
+    const last = delta.body.rows.at(-1)
+    expect(last.stats_reset).not.toBe(delta.body.rows.at(-2).stats_reset)
+    expect(last.xact_commit).toBeNull()
+    expect(last.blks_hit).toBeNull()
+  })
+
+  it('serves the latest rows, snapshots and top statements with their text', async () => {
+    const latest = await call('GET', `/api/v1/instances/${id}/metrics/bgwriter/latest`)
+    expect(latest.body.rows).toHaveLength(1)
+    expect(typeof latest.body.rows[0].buffers_alloc).toBe('number')
+    const snaps = await call('GET', `/api/v1/instances/${id}/snapshots?group=database&status=ok`)
+    expect(snaps.body.items.length).toBeGreaterThanOrEqual(3)
+    expect(snaps.body.items[0]).toMatchObject({ group: 'database', status: 'ok' })
+    const top = await call('GET', `/api/v1/instances/${id}/statements/top?orderBy=calls&limit=50`)
+    expect(top.status).toBe(200)
+    const ours = top.body.items.find((s: { query: string | null }) =>
+      s.query?.includes('from orders where note'),
+    )
+    expect(ours).toBeDefined()
+    expect(typeof ours.queryid).toBe('string')
+    expect(ours.calls).toBeGreaterThanOrEqual(20)
+  })
+
+  it('compares two points in time', async () => {
+    const to = new Date(Date.now() + 1000).toISOString()
+    const from = new Date(Date.now() - 600_000).toISOString()
+    const res = await call('GET', `/api/v1/instances/${id}/report?from=${from}&to=${to}`)
+    expect(res.status).toBe(200)
+    const appdb = res.body.sections.database.find((d: { datname: string }) => d.datname === 'appdb')
+    expect(appdb.xact_commit).toBeGreaterThan(0)
+    expect(appdb.size_bytes).toMatchObject({ first: expect.any(Number), last: expect.any(Number) })
+    expect(res.body.sections.settingsChanged).toContainEqual(
+      expect.objectContaining({ name: 'work_mem', setting: '12288', previousSetting: '4096' }),
+    )
+  })
+
+  it('rejects bad input with a clear problem', async () => {
+    const cases: [string, number, string][] = [
+      [`/api/v1/instances/${id}/metrics/nope`, 404, 'unknown_metric_group'],
+      [`/api/v1/instances/${crypto.randomUUID()}/metrics/database`, 404, 'not_found'],
+      [
+        `/api/v1/instances/${id}/metrics/database?from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z`,
+        400,
+        'invalid_range',
+      ],
+      [
+        `/api/v1/instances/${id}/metrics/database?from=2025-01-01T00:00:00Z&to=2026-01-01T00:00:00Z`,
+        400,
+        'range_too_wide',
+      ],
+      [
+        `/api/v1/instances/${id}/metrics/database?from=2026-01-01T00:00:00Z&to=2026-01-21T00:00:00Z&step=1`,
+        400,
+        'too_many_points',
+      ],
+      [`/api/v1/instances/${id}/metrics/bgwriter?database=appdb`, 400, 'database_filter_unsupported'],
+      [`/api/v1/instances/${id}/metrics/database?from=yesterday`, 400, 'validation_failed'],
+      [`/metrics/instances?groups=nope`, 400, 'unknown_metric_group'],
+    ]
+    for (const [path, status, code] of cases) {
+      const res = await call('GET', path)
+      expect({ path, status: res.status, code: res.body.code }).toEqual({ path, status, code })
+    }
+  })
+
+  it('exposes the latest values to Prometheus, accepted by promtool', async () => {
+    const res = await t.app.request(
+      '/metrics/instances?groups=database,replication,archiver,wal,activity,storage',
+      {
+        headers: { Authorization: `Bearer ${token}` },
+      },
+    )
+    expect(res.status).toBe(200)
+    const text = await res.text()
+    expect(text).toMatch(
+      /^pga_database_xact_commit_total\{instance="primary",instance_id="[^"]+",datname="appdb"\} \d+$/m,
+    )
+    expect(text).toMatch(/^pga_database_blk_read_time_seconds_total\{/m)
+    expect(text).toMatch(/^pga_replication_replay_lag_bytes\{instance="primary",.*application_name=/m)
+    expect(text).toMatch(/^pga_archiver_last_archived_time_timestamp_seconds\{instance="primary"/m)
+    expect(text).toMatch(
+      /^pga_collect_success\{instance="standby",instance_id="[^"]+",group="wal_receiver"\} 1$/m,
+    )
+    const { spawnSync } = await import('node:child_process')
+    const check = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' })
+    expect(`${check.stdout}${check.stderr}`.trim()).toBe('')
+    expect(check.status).toBe(0)
+  })
+})

@@ -237,14 +237,14 @@ export const storage: MetricGroup = {
     key('name', 'text', 'Tablespace name, or pg_wal.'),
     label('location', 'text', 'Directory of a tablespace outside the data directory.'),
     gauge('size_bytes', 'bigint', 'Bytes used.', 'bytes'),
-    gauge('file_count', 'bigint', 'WAL segments in pg_wal (null for tablespaces).'),
+    gauge('files', 'bigint', 'WAL segments in pg_wal (null for tablespaces).'),
   ],
   variants: [
     {
       when: () => true,
       source: 'pg_tablespace, pg_tablespace_size, pg_ls_waldir',
       sql: `select 'tablespace' as kind, spcname::text as name, nullif(pg_tablespace_location(oid), '') as location,
-                   pg_tablespace_size(oid) as size_bytes, null::bigint as file_count
+                   pg_tablespace_size(oid) as size_bytes, null::bigint as files
               from pg_tablespace
             union all
             select 'wal_directory', 'pg_wal', null, sum(size)::bigint, count(*) from pg_ls_waldir()`,

@@ -1,0 +1,931 @@
+// Collector benchmark: one service process collecting N monitored instances. It PRINTS figures (a
+// table and a one-line JSON summary); it never passes or fails on them. What it does:
+//   1. starts a throwaway PostgreSQL 15 (test/harness/postgres.ts) that is both the monitored
+//      server and the service's store (database pga_store). Each simulated instance is a database
+//      on it (bench_0001, plus --databases - 1 application databases bench_0001_app1, ...), all
+//      copied from one template holding three small tables and pg_stat_statements. The instances
+//      log in as pga_bench, a role with only pg_monitor, on 127.0.0.1 (sslmode --sslmode);
+//   2. runs `bun src/main.ts serve` with the collector off and adds the N instances through
+//      POST /api/v1/instances?test=false, every group at --interval seconds and the per-database
+//      groups limited to the instance's own databases; then stops that process;
+//   3. measures an idle baseline: CPU of every PostgreSQL process for --seconds with no service;
+//   4. starts the service again with the collector on (PGA_COLLECTOR_CONCURRENCY=--concurrency).
+//      Every instance is taken in its first tick, so all groups run together every --interval
+//      seconds; after the first round (warm-up: full settings, query texts), a window of --seconds
+//      (a whole number of intervals, starting half an interval after a round) is measured:
+//      snapshots stored (sn_stat_snapshot rows by taken_at), CPU of the service process
+//      (/proc/<pid>/stat) and of the PostgreSQL processes (split by pg_stat_activity into the
+//      collector's connections, the store's, background processes, and processes that exited
+//      during the window: per-database collector connections, autovacuum workers), RSS, fetch
+//      duration (duration_ms) per group, failures by error code, and scheduling lag (/metrics);
+//   5. extrapolates: instances one core sustains at a 60 s interval = 60 s / CPU per instance-round.
+// Only 127.0.0.1; every process it starts is stopped by PID, also on error or Ctrl-C.
+// Run from the repository root:
+//   node_modules/.bin/bun bench/collector.ts [--instances 50] [--seconds 60] [--interval 15]
+//     [--concurrency 16] [--databases 2] [--sslmode prefer]
+// About 2 × --seconds plus one to two minutes of setup and warm-up.
+import { randomBytes } from 'node:crypto'
+import { cpSync, existsSync, readdirSync, readFileSync, rmSync, symlinkSync, unlinkSync } from 'node:fs'
+import { cpus, loadavg, release, totalmem, userInfo } from 'node:os'
+import { dirname, join, resolve } from 'node:path'
+import type { Subprocess } from 'bun'
+import postgres from 'postgres'
+import { metricGroups } from '../src/collector/catalog/index.ts'
+import { startPostgres } from '../test/harness/postgres.ts'
+import { freePort, run, tempDir } from '../test/harness/processes.ts'
+
+const root = resolve(import.meta.dir, '..')
+const bun = join(root, 'node_modules', '.bin', 'bun')
+
+// ---------------------------------------------------------------------------------------------
+// Options.
+
+type Options = {
+  instances: number
+  seconds: number
+  interval: number
+  concurrency: number
+  databases: number
+  sslmode: 'disable' | 'prefer' | 'require'
+}
+
+function parseOptions(argv: string[]): Options {
+  const values = new Map<string, string>()
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string
+    const match = /^--([a-z-]+)(?:=(.*))?$/.exec(arg)
+    if (!match) throw new Error(`unexpected argument ${arg}`)
+    const value = match[2] ?? argv[++i]
+    if (value === undefined) throw new Error(`${arg} needs a value`)
+    values.set(match[1] as string, value)
+  }
+  const known = ['instances', 'seconds', 'interval', 'concurrency', 'databases', 'sslmode']
+  for (const name of values.keys()) if (!known.includes(name)) throw new Error(`unknown option --${name}`)
+  const int = (name: string, fallback: number, min: number, max: number) => {
+    const text = values.get(name)
+    const n = text === undefined ? fallback : Number(text)
+    if (!Number.isInteger(n) || n < min || n > max)
+      throw new Error(`--${name} must be an integer between ${min} and ${max}`)
+    return n
+  }
+  const sslmode = values.get('sslmode') ?? 'prefer'
+  if (!['disable', 'prefer', 'require'].includes(sslmode))
+    throw new Error('--sslmode must be disable, prefer or require')
+  const interval = int('interval', 15, 5, 300)
+  // The window covers whole intervals, so every round inside it is counted once.
+  const seconds = Math.max(1, Math.round(int('seconds', 60, 5, 3600) / interval)) * interval
+  return {
+    instances: int('instances', 50, 1, 1000),
+    seconds,
+    interval,
+    concurrency: int('concurrency', 16, 1, 1000),
+    databases: int('databases', 2, 1, 20),
+    sslmode: sslmode as Options['sslmode'],
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Processes: everything started here is stopped by PID in `cleanup`.
+
+const cleanups: { name: string; run: () => Promise<void> }[] = []
+const children = new Set<Subprocess>()
+const work = tempDir('bench-collector')
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+
+async function stopProcess(child: Subprocess, timeoutMs = 15_000): Promise<void> {
+  if (child.exitCode === null && child.signalCode === null) {
+    child.kill('SIGTERM')
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
+    await child.exited
+    clearTimeout(timer)
+  }
+  children.delete(child)
+}
+
+let cleaningUp: Promise<void> | undefined
+function cleanup(): Promise<void> {
+  cleaningUp ??= (async () => {
+    await Promise.allSettled([...children].map((child) => stopProcess(child, 5000)))
+    for (const { name, run } of cleanups.reverse()) {
+      await run().catch((error: unknown) => console.error(`cleanup of ${name} failed:`, error))
+    }
+    rmSync(work, { recursive: true, force: true })
+  })()
+  return cleaningUp
+}
+
+function logTail(log: string): string {
+  const read = (path: string) => (existsSync(path) ? readFileSync(path, 'utf8') : '')
+  return `${read(log)}${read(`${log}.err`)}`.trim().split('\n').slice(-15).join('\n')
+}
+
+// ---------------------------------------------------------------------------------------------
+// /proc readings.
+
+const clockTicks = Number(Bun.spawnSync(['getconf', 'CLK_TCK']).stdout.toString().trim()) || 100
+
+type ProcStat = { ppid: number; cpu: number; reaped: number }
+
+/** CPU seconds of a process (user + system, all threads) and of its exited, reaped children. */
+function procStat(pid: number): ProcStat | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const f = stat
+      .slice(stat.lastIndexOf(')') + 2)
+      .split(' ')
+      .map(Number)
+    const at = (i: number) => f[i] ?? 0
+    return { ppid: at(1), cpu: (at(11) + at(12)) / clockTicks, reaped: (at(13) + at(14)) / clockTicks }
+  } catch {
+    return undefined
+  }
+}
+
+function procStatus(pid: number, field: 'VmRSS' | 'VmHWM'): number | undefined {
+  try {
+    const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+    return match ? Number(match[1]) / 1024 : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** Busy and total ticks of the whole machine (softirq counted as idle, as in bench/http.ts). */
+function machineTicks(): { busy: number; total: number } {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? ''
+  const [user, nice, system, idle, iowait, irq, softirq, steal] = line
+    .trim()
+    .split(/\s+/)
+    .slice(1)
+    .map(Number)
+  const busy = (user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (steal ?? 0)
+  return { busy, total: busy + (idle ?? 0) + (iowait ?? 0) + (softirq ?? 0) }
+}
+
+/** Every PostgreSQL process: the postmaster (its own CPU and that of its exited children) and
+ * each live child's CPU. Exited children's CPU lands in the postmaster's cutime/cstime. */
+type ServerCpu = { own: number; reaped: number; children: Map<number, number> }
+
+function serverCpu(postmaster: number): ServerCpu {
+  const main = procStat(postmaster)
+  if (!main) throw new Error(`postmaster ${postmaster} is gone`)
+  const result: ServerCpu = { own: main.cpu, reaped: main.reaped, children: new Map() }
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    const stat = procStat(Number(entry))
+    if (stat?.ppid === postmaster) result.children.set(Number(entry), stat.cpu)
+  }
+  return result
+}
+
+const categories = ['collector', 'store', 'background', 'exited', 'other'] as const
+type Category = (typeof categories)[number]
+type CpuSplit = Record<Category, number> & { total: number }
+
+/** CPU seconds of the server between two readings, split by who used it. */
+function serverCpuDelta(a: ServerCpu, b: ServerCpu, categoryOf: (pid: number) => Category): CpuSplit {
+  const split: CpuSplit = { collector: 0, store: 0, background: b.own - a.own, exited: 0, other: 0, total: 0 }
+  for (const [pid, cpu] of b.children) split[categoryOf(pid)] += cpu - (a.children.get(pid) ?? 0)
+  let vanished = 0
+  for (const [pid, cpu] of a.children) if (!b.children.has(pid)) vanished += cpu
+  split.exited = b.reaped - a.reaped - vanished
+  split.total = categories.reduce((sum, c) => sum + split[c], 0)
+  return split
+}
+
+type Backend = { pid: number; application_name: string; datname: string | null; backend_type: string }
+
+function categorize(backends: Map<number, Backend>) {
+  return (pid: number): Category => {
+    const b = backends.get(pid)
+    if (!b) return 'background'
+    if (b.application_name === 'pganalytics collector') return 'collector'
+    if (b.application_name === admin.applicationName) return 'other'
+    if (b.datname === 'pga_store') return 'store'
+    if (b.backend_type !== 'client backend') return 'background'
+    return 'other'
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// PostgreSQL setup.
+
+const admin = { applicationName: 'pga bench' }
+type Sql = postgres.Sql
+
+function connect(url: string, database: string, max = 1): Sql {
+  const u = new URL(url)
+  u.pathname = `/${database}`
+  return postgres(u.toString(), {
+    max,
+    onnotice: () => {},
+    connection: { application_name: admin.applicationName },
+  })
+}
+
+/** startPostgres passes max_connections=200 on the command line; a restart with the same
+ * options (postmaster.opts) and another value is the only way to raise it. */
+async function raiseMaxConnections(sql: Sql, value: number): Promise<void> {
+  const [row] = await sql<{ data_directory: string }[]>`show data_directory`
+  const dataDir = (row as { data_directory: string }).data_directory
+  const saved = readFileSync(join(dataDir, 'postmaster.opts'), 'utf8').trim()
+  const args = [...saved.matchAll(/"([^"]*)"/g)].map((m) => m[1] as string)
+  const options: string[] = []
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === '-D') {
+      i++
+      continue
+    }
+    options.push((args[i] as string).replace(/^max_connections=\d+$/, `max_connections=${value}`))
+  }
+  const pgCtl = join(dirname(saved.split(' ')[0] as string), 'pg_ctl')
+  const ctlArgs = [
+    '-D',
+    dataDir,
+    '-o',
+    options.join(' '),
+    '-l',
+    join(dirname(dataDir), 'server.log'),
+    '-w',
+    '-t',
+    '60',
+    'restart',
+  ]
+  if (userInfo().uid === 0) await run('runuser', ['-u', 'postgres', '--', pgCtl, ...ctlArgs])
+  else await run(pgCtl, ctlArgs)
+}
+
+function databaseNames(instance: number, perInstance: number): string[] {
+  const main = `bench_${String(instance).padStart(4, '0')}`
+  return [main, ...Array.from({ length: perInstance - 1 }, (_, j) => `${main}_app${j + 1}`)]
+}
+
+/** A template with three small tables (rows, a secondary index, statistics) and
+ * pg_stat_statements, then every instance's databases copied from it. */
+async function createDatabases(url: string, options: Options): Promise<number> {
+  const started = performance.now()
+  const sql = connect(url, 'postgres')
+  await sql`create role pga_bench login in role pg_monitor`
+  await sql`create database pga_store`
+  await sql`create database bench_template`
+  const template = connect(url, 'bench_template')
+  await template.unsafe(`
+    create extension pg_stat_statements;
+    create table customers (id int primary key, name text not null, created timestamptz not null default now());
+    create table orders (id bigserial primary key, customer int not null references customers, amount numeric(12,2),
+                         placed timestamptz not null default now());
+    create index on orders (customer);
+    create table events (id bigserial primary key, kind text not null, payload jsonb);
+    create index on events (kind);
+    insert into customers (id, name) select g, 'customer ' || g from generate_series(1, 1000) g;
+    insert into orders (customer, amount) select 1 + g % 1000, g % 97 from generate_series(1, 5000) g;
+    insert into events (kind, payload) select 'kind' || g % 10, jsonb_build_object('n', g) from generate_series(1, 2000) g;
+  `)
+  await template.unsafe('vacuum analyze')
+  await template.end()
+  for (let i = 1; i <= options.instances; i++) {
+    for (const name of databaseNames(i, options.databases)) {
+      await sql.unsafe(`create database ${name} template bench_template strategy = file_copy`)
+    }
+  }
+  await sql`checkpoint`
+  await sql.end()
+  return (performance.now() - started) / 1000
+}
+
+// ---------------------------------------------------------------------------------------------
+// The service.
+
+/** The service runs from a copy of src/, migrations/ and package.json taken when the bench starts
+ * (node_modules linked), so edits to the working tree during a run cannot mix two versions. */
+function snapshotTree(): string {
+  const tree = join(work, 'tree')
+  for (const entry of ['src', 'migrations', 'package.json', 'tsconfig.json', 'bunfig.toml']) {
+    cpSync(join(root, entry), join(tree, entry), { recursive: true })
+  }
+  symlinkSync(join(root, 'node_modules'), join(tree, 'node_modules'))
+  cleanups.push({ name: 'source copy', run: async () => unlinkSync(join(tree, 'node_modules')) })
+  return tree
+}
+
+type Service = { child: Subprocess; pid: number; base: string; log: string; readyMs: number }
+
+async function startService(tree: string, name: string, env: Record<string, string>): Promise<Service> {
+  const port = await freePort()
+  const log = join(work, `${name}.log`)
+  const started = performance.now()
+  const child = Bun.spawn([bun, 'src/main.ts', 'serve'], {
+    cwd: tree,
+    env: {
+      PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
+      HOME: work,
+      LANG: 'C.UTF-8',
+      PGA_PORT: String(port),
+      ...env,
+    },
+    stdin: 'ignore',
+    stdout: Bun.file(log),
+    stderr: Bun.file(`${log}.err`),
+  })
+  children.add(child)
+  const base = `http://127.0.0.1:${port}`
+  const deadline = started + 60_000
+  while (performance.now() < deadline) {
+    if (child.exitCode !== null || child.signalCode !== null)
+      throw new Error(`${name} exited (${child.exitCode ?? child.signalCode}) before ready:\n${logTail(log)}`)
+    const ok = await fetch(`${base}/readyz`, { signal: AbortSignal.timeout(2000) }).then(
+      async (r) => {
+        await r.arrayBuffer()
+        return r.status === 200
+      },
+      () => false,
+    )
+    if (ok) return { child, pid: child.pid, base, log, readyMs: performance.now() - started }
+    await sleep(20)
+  }
+  await stopProcess(child)
+  throw new Error(`${name} not ready within 60 s:\n${logTail(log)}`)
+}
+
+async function addInstances(service: Service, token: string, port: number, options: Options): Promise<void> {
+  const intervals = Object.fromEntries(metricGroups.map((g) => [g.name, options.interval]))
+  let next = 1
+  const worker = async () => {
+    while (next <= options.instances) {
+      const i = next++
+      const [main] = databaseNames(i, 1) as [string]
+      const response = await fetch(`${service.base}/api/v1/instances?test=false`, {
+        method: 'POST',
+        headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+        body: JSON.stringify({
+          name: `bench-${String(i).padStart(4, '0')}`,
+          host: '127.0.0.1',
+          port,
+          database: main,
+          username: 'pga_bench',
+          sslmode: options.sslmode,
+          intervals,
+          includeDatabases: [main, `${main}_*`],
+        }),
+      })
+      const text = await response.text()
+      if (response.status !== 201) throw new Error(`POST /api/v1/instances: ${response.status} ${text}`)
+    }
+  }
+  await Promise.all(Array.from({ length: 8 }, worker))
+}
+
+/** Histogram buckets of one metric summed over its labels: upper bound → cumulative count. */
+function histogram(text: string, name: string): Map<string, number> {
+  const sums = new Map<string, number>()
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}_bucket{`)) continue
+    const le = /le="([^"]+)"/.exec(line)?.[1]
+    const value = Number(line.slice(line.lastIndexOf(' ') + 1))
+    if (le !== undefined) sums.set(le, (sums.get(le) ?? 0) + value)
+  }
+  return sums
+}
+
+type HistogramDelta = { count: number; quantile(q: number): string; share(le: string): number }
+
+function histogramDelta(before: Map<string, number>, after: Map<string, number>): HistogramDelta {
+  const bounds = [...after.keys()].sort((a, b) =>
+    a === '+Inf' ? 1 : b === '+Inf' ? -1 : Number(a) - Number(b),
+  )
+  const cumulative = bounds.map((le) => [le, (after.get(le) ?? 0) - (before.get(le) ?? 0)] as const)
+  const count = cumulative.at(-1)?.[1] ?? 0
+  return {
+    count,
+    quantile(q) {
+      const hit = cumulative.find(([, n]) => n >= q * count)
+      return hit ? (hit[0] === '+Inf' ? `> ${bounds.at(-2)} s` : `≤ ${hit[0]} s`) : 'n/a'
+    },
+    share(le) {
+      const hit = cumulative.find(([bound]) => bound === le)
+      return count && hit ? hit[1] / count : Number.NaN
+    },
+  }
+}
+
+async function scrapeMetrics(service: Service): Promise<string> {
+  const response = await fetch(`${service.base}/metrics`, { signal: AbortSignal.timeout(5000) })
+  return response.text()
+}
+
+/** Warnings and errors the service logged, by message. */
+function logProblems(log: string): { level: string; msg: string; count: number; example: string }[] {
+  const found = new Map<string, { level: string; msg: string; count: number; example: string }>()
+  const text = existsSync(log) ? readFileSync(log, 'utf8') : ''
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('{')) continue
+    try {
+      const entry = JSON.parse(line) as Record<string, unknown>
+      const level = String(entry.level ?? '')
+      if (level !== 'warn' && level !== 'error') continue
+      const msg = String(entry.msg ?? entry.message ?? '')
+      const key = `${level} ${msg}`
+      const seen = found.get(key)
+      if (seen) seen.count++
+      else found.set(key, { level, msg, count: 1, example: line.slice(0, 300) })
+    } catch {
+      // not JSON
+    }
+  }
+  return [...found.values()].sort((a, b) => b.count - a.count)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Printing.
+
+const fmt = (n: number | undefined, digits = 1) =>
+  n === undefined || !Number.isFinite(n) ? 'n/a' : n.toFixed(digits)
+const fmtInt = (n: number) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : 'n/a')
+const round = (n: number, digits = 1) => (Number.isFinite(n) ? Number(n.toFixed(digits)) : null)
+
+function table(header: string[], rows: string[][], rightAligned: number[] = []): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
+  const line = (cells: string[]) =>
+    cells
+      .map((cell, i) =>
+        rightAligned.includes(i) ? cell.padStart(widths[i] ?? 0) : cell.padEnd(widths[i] ?? 0),
+      )
+      .join('  ')
+      .trimEnd()
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n')
+}
+
+function machine() {
+  const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8')
+  const model = /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1]?.trim() ?? cpus()[0]?.model ?? 'unknown'
+  return {
+    nproc: cpus().length,
+    cpu: model,
+    memoryGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10,
+    kernel: release(),
+    bun: Bun.version,
+  }
+}
+
+function revision(): string {
+  const rev = Bun.spawnSync(['git', 'rev-parse', '--short', 'HEAD'], { cwd: root }).stdout.toString().trim()
+  const dirty = Bun.spawnSync(['git', 'status', '--porcelain', '--', 'src', 'migrations'], { cwd: root })
+    .stdout.toString()
+    .trim()
+  return `${rev || 'unknown'}${dirty ? ' (src/ or migrations/ modified)' : ''}`
+}
+
+// ---------------------------------------------------------------------------------------------
+
+type GroupRow = {
+  group_name: string
+  ok: number
+  failed: number
+  unavailable: number
+  p50: number | null
+  p95: number | null
+  max: number | null
+  rows: number | null
+}
+type FailureRow = {
+  group_name: string
+  status: string
+  error_code: string | null
+  n: number
+  example: string
+}
+
+const engineGroups = ['bgwriter', 'archiver', 'replication']
+const goal = { instancesPerCore: 1000, engineP95Ms: 100 }
+
+async function main(options: Options) {
+  const { instances: n, seconds, interval } = options
+  const note = (text: string) => process.stderr.write(`${text}\n`)
+  const perRound = metricGroups.reduce((sum, g) => sum + (g.scope === 'database' ? options.databases : 1), 0)
+  const date = new Date().toISOString().slice(0, 10)
+  const loadBefore = loadavg()
+
+  note(`collector bench: ${n} instances × ${options.databases} databases, every group every ${interval} s`)
+  const tree = snapshotTree()
+  const rev = revision()
+  const pg = await startPostgres()
+  cleanups.push({ name: 'postgres', run: () => pg.stop() })
+  let sql = connect(pg.url, 'postgres')
+  // Collector connections: one per instance, plus one short-lived per running per-database group.
+  const needed = n + options.concurrency + 10 + 25
+  if (needed > 200) {
+    note(`  raising max_connections to ${needed}`)
+    await raiseMaxConnections(sql, needed)
+    await sql.end()
+    sql = connect(pg.url, 'postgres')
+  }
+  const [{ data_directory: dataDir, max_connections: maxConnections }] = (await sql`
+    select current_setting('data_directory') as data_directory,
+           current_setting('max_connections')::int as max_connections`) as unknown as [
+    { data_directory: string; max_connections: number },
+  ]
+  await sql.end()
+  const postmaster = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0])
+  note(`  creating ${n * options.databases} databases`)
+  const setupSeconds = await createDatabases(pg.url, options)
+
+  const storeUrl = new URL(pg.url)
+  storeUrl.pathname = '/pga_store'
+  const token = randomBytes(24).toString('hex')
+  const env = {
+    DATABASE_URL: storeUrl.toString(),
+    PGA_MASTER_KEY: randomBytes(32).toString('base64'),
+    PGA_ADMIN_TOKEN: token,
+    PGA_LOG_LEVEL: 'warn',
+  }
+
+  // Instances are added with the collector off, then the service restarts with it on: every
+  // instance is taken in the first tick and its rounds fall on a known phase.
+  note('  adding the instances (collector off)')
+  const setupService = await startService(tree, 'service-setup', { ...env, PGA_COLLECTOR_ENABLED: 'false' })
+  await addInstances(setupService, token, pg.port, options)
+  await stopProcess(setupService.child)
+
+  const store = connect(pg.url, 'pga_store', 2)
+  cleanups.push({ name: 'store connection', run: () => store.end({ timeout: 1 }) })
+  const server = connect(pg.url, 'postgres')
+  cleanups.push({ name: 'admin connection', run: () => server.end({ timeout: 1 }) })
+  const backends = async () =>
+    new Map(
+      (
+        await server<Backend[]>`
+          select pid, coalesce(application_name, '') as application_name, datname::text, backend_type
+            from pg_stat_activity`
+      ).map((b) => [b.pid, b]),
+    )
+
+  note(`  idle baseline: ${seconds} s of PostgreSQL CPU without the service`)
+  await sleep(2000)
+  const baselineBackends = await backends()
+  const baseA = serverCpu(postmaster)
+  await sleep(seconds * 1000)
+  const baseB = serverCpu(postmaster)
+  for (const [pid, b] of await backends()) baselineBackends.set(pid, b)
+  const baseline = serverCpuDelta(baseA, baseB, categorize(baselineBackends))
+
+  note(`  starting the service (collector on, concurrency ${options.concurrency})`)
+  const service = await startService(tree, 'service', {
+    ...env,
+    PGA_COLLECTOR_ENABLED: 'true',
+    PGA_COLLECTOR_CONCURRENCY: String(options.concurrency),
+  })
+  const idleRss = procStatus(service.pid, 'VmRSS') ?? Number.NaN
+
+  // Warm-up: the first round of every instance (full settings, query texts), then the window
+  // starts half an interval after a round.
+  const warmupDeadline = Date.now() + Math.max(90_000, 4 * interval * 1000)
+  let firstRound = { rows: 0, phase: Date.now() }
+  while (Date.now() < warmupDeadline) {
+    const [row] = await store<{ rows: number; phase: Date | null }[]>`
+      select count(*)::int as rows, min(taken_at) as phase from sn_stat_snapshot`
+    firstRound = { rows: row?.rows ?? 0, phase: row?.phase?.getTime() ?? Date.now() }
+    if (firstRound.rows >= n * perRound) break
+    await sleep(500)
+  }
+  const warmedUp = firstRound.rows >= n * perRound
+  if (!warmedUp)
+    note(`  first round incomplete after warm-up (${firstRound.rows} of ${n * perRound} snapshots)`)
+  const firstRoundSeconds = (Date.now() - firstRound.phase) / 1000
+  let t0 = firstRound.phase + (interval * 1000) / 2
+  while (t0 < Date.now() + 500) t0 += interval * 1000
+  await sleep(t0 - Date.now())
+
+  note(`  measuring ${seconds} s`)
+  const windowStart = new Date()
+  const cpuA = procStat(service.pid)?.cpu ?? Number.NaN
+  const serverA = serverCpu(postmaster)
+  const ticksA = machineTicks()
+  const metricsA = await scrapeMetrics(service)
+  const windowBackends = await backends()
+  const rssAtStart = procStatus(service.pid, 'VmRSS') ?? Number.NaN
+  let peakRss = rssAtStart
+  const sampler = setInterval(() => {
+    peakRss = Math.max(peakRss, procStatus(service.pid, 'VmRSS') ?? 0)
+  }, 250)
+  await sleep(windowStart.getTime() + seconds * 1000 - Date.now())
+  clearInterval(sampler)
+  const windowEnd = new Date()
+  const cpuB = procStat(service.pid)?.cpu ?? Number.NaN
+  const serverB = serverCpu(postmaster)
+  const ticksB = machineTicks()
+  const rssAtEnd = procStatus(service.pid, 'VmRSS') ?? Number.NaN
+  const hwm = procStatus(service.pid, 'VmHWM') ?? Number.NaN
+  const metricsB = await scrapeMetrics(service)
+  for (const [pid, b] of await backends()) windowBackends.set(pid, b)
+  const wall = (windowEnd.getTime() - windowStart.getTime()) / 1000
+  const serviceCpu = cpuB - cpuA
+  const serverSplit = serverCpuDelta(serverA, serverB, categorize(windowBackends))
+  const machineBusy = (100 * cpus().length * (ticksB.busy - ticksA.busy)) / (ticksB.total - ticksA.total)
+  const lag = histogramDelta(
+    histogram(metricsA, 'pga_collector_lag_seconds'),
+    histogram(metricsB, 'pga_collector_lag_seconds'),
+  )
+  const collect = histogramDelta(
+    histogram(metricsA, 'pga_collector_duration_seconds'),
+    histogram(metricsB, 'pga_collector_duration_seconds'),
+  )
+  const collectorConnections = [...windowBackends.values()].filter(
+    (b) => b.application_name === 'pganalytics collector' && serverB.children.has(b.pid),
+  ).length
+
+  // Let the rounds of the window finish writing before counting (the window ends mid-interval).
+  await sleep(1000)
+  const groups = await store<GroupRow[]>`
+    select group_name,
+           count(*) filter (where status = 'ok')::int as ok,
+           count(*) filter (where status = 'failed')::int as failed,
+           count(*) filter (where status = 'unavailable')::int as unavailable,
+           percentile_cont(0.5) within group (order by duration_ms) filter (where status = 'ok') as p50,
+           percentile_cont(0.95) within group (order by duration_ms) filter (where status = 'ok') as p95,
+           max(duration_ms) filter (where status = 'ok') as max,
+           avg(row_count) filter (where status = 'ok')::float8 as rows
+      from sn_stat_snapshot
+     where taken_at >= ${windowStart} and taken_at < ${windowEnd}
+     group by group_name`
+  const failures = await store<FailureRow[]>`
+    select group_name, status, error_code, count(*)::int as n, min(left(error, 160)) as example
+      from sn_stat_snapshot
+     where taken_at >= ${windowStart} and taken_at < ${windowEnd} and status <> 'ok'
+     group by 1, 2, 3
+     order by 4 desc, 1`
+  const [sizes] = await store<{ store_bytes: string }[]>`
+    select pg_database_size(current_database())::text as store_bytes`
+  const problems = logProblems(service.log)
+  await stopProcess(service.child)
+
+  // ---- figures
+  const order = new Map(metricGroups.map((g, i) => [g.name, i]))
+  groups.sort((a, b) => (order.get(a.group_name) ?? 99) - (order.get(b.group_name) ?? 99))
+  const ok = groups.reduce((s, g) => s + g.ok, 0)
+  const all = groups.reduce((s, g) => s + g.ok + g.failed + g.unavailable, 0)
+  const rowsStored = groups.reduce((s, g) => s + g.ok * (g.rows ?? 0), 0)
+  const expected = (n * perRound * seconds) / interval
+  const rounds = all / perRound
+  const cpuPerRoundMs = (serviceCpu * 1000) / rounds
+  const instancesPerCore = 60_000 / cpuPerRoundMs
+  const monitoredCpu = serverSplit.collector + Math.max(0, serverSplit.exited - baseline.exited)
+  const monitoredPerRoundMs = (monitoredCpu * 1000) / rounds
+  const storePerRoundMs = (serverSplit.store * 1000) / rounds
+  const addedServerCpu = serverSplit.total - baseline.total
+  const engine = engineGroups.map((name) => {
+    const g = groups.find((row) => row.group_name === name)
+    return { name, p95: g?.p95 ?? null, max: g?.max ?? null, unavailable: g ? g.ok === 0 : true }
+  })
+  const engineMet = engine.every((g) => g.p95 !== null && g.p95 < goal.engineP95Ms)
+  const m = machine()
+
+  const summary = {
+    bench: 'collector',
+    date,
+    revision: rev,
+    machine: m,
+    options,
+    postgres: { version: pg.version, maxConnections, databases: n * options.databases + 2 },
+    setupSeconds: round(setupSeconds),
+    firstRoundSeconds: round(firstRoundSeconds),
+    warmedUp,
+    window: { seconds: round(wall, 2), start: windowStart.toISOString() },
+    snapshots: {
+      ok,
+      all,
+      expected,
+      perSecond: round(ok / wall, 2),
+      completion: round(all / expected, 3),
+      rowsStored: Math.round(rowsStored),
+    },
+    service: {
+      cpuSeconds: round(serviceCpu, 2),
+      cpuPercent: round((100 * serviceCpu) / wall),
+      cpuMsPerSnapshot: round((serviceCpu * 1000) / ok, 3),
+      cpuMsPerInstanceRound: round(cpuPerRoundMs, 2),
+      readyMs: round(service.readyMs, 0),
+      rssMiB: {
+        ready: round(idleRss),
+        windowStart: round(rssAtStart),
+        windowEnd: round(rssAtEnd),
+        peak: round(peakRss),
+        hwm: round(hwm),
+      },
+    },
+    extrapolation: {
+      instancesPerCoreAt60s: Math.floor(instancesPerCore),
+      monitoredServerCpuMsPerInstanceMinute: round(monitoredPerRoundMs, 2),
+      storeCpuMsPerInstanceMinute: round(storePerRoundMs, 2),
+    },
+    postgresCpuSeconds: {
+      baseline: Object.fromEntries(Object.entries(baseline).map(([k, v]) => [k, round(v, 2)])),
+      window: Object.fromEntries(Object.entries(serverSplit).map(([k, v]) => [k, round(v, 2)])),
+      added: round(addedServerCpu, 2),
+      collectorConnections,
+    },
+    machineBusyPercent: round(machineBusy),
+    lag: { p50: lag.quantile(0.5), p95: lag.quantile(0.95), over1s: round(1 - lag.share('1'), 3) },
+    collectAndStore: { p50: collect.quantile(0.5), p95: collect.quantile(0.95) },
+    groups: groups.map((g) => ({
+      group: g.group_name,
+      ok: g.ok,
+      failed: g.failed,
+      unavailable: g.unavailable,
+      p50Ms: round(g.p50 ?? Number.NaN, 2),
+      p95Ms: round(g.p95 ?? Number.NaN, 2),
+      maxMs: round(g.max ?? Number.NaN, 2),
+      rowsPerSnapshot: round(g.rows ?? Number.NaN),
+    })),
+    failures,
+    storeMiB: round(Number(sizes?.store_bytes ?? 0) / 2 ** 20),
+    logProblems: problems.map(({ level, msg, count }) => ({ level, msg, count })),
+    goals: {
+      instancesPerCore: {
+        measured: Math.floor(instancesPerCore),
+        met: instancesPerCore >= goal.instancesPerCore,
+      },
+      engineGroupsUnder100ms: { measured: engine, met: engineMet },
+    },
+  }
+
+  const cpuCells = (key: Category | 'total') => [
+    fmt(baseline[key], 2),
+    fmt(serverSplit[key], 2),
+    fmt((100 * serverSplit[key]) / wall),
+  ]
+  const out: string[] = []
+  out.push(`pgAnalytics collector benchmark, ${date}`)
+  out.push(`command: node_modules/.bin/bun bench/collector.ts ${process.argv.slice(2).join(' ')}`.trimEnd())
+  out.push(`service: bun src/main.ts serve at ${summary.revision}`)
+  out.push(
+    `machine: ${m.nproc} CPUs, ${m.cpu}, ${m.memoryGiB} GiB RAM, Linux ${m.kernel}; bun ${m.bun}; PostgreSQL ${pg.version} (max_connections ${maxConnections})`,
+  )
+  out.push(
+    `load average before/after: ${loadBefore.map((x) => x.toFixed(2)).join(' ')} / ${loadavg()
+      .map((x) => x.toFixed(2))
+      .join(' ')}`,
+  )
+  out.push(
+    `setup: ${n} instances × ${options.databases} databases (${fmt(setupSeconds)} s), sslmode ${options.sslmode}, every group every ${interval} s, concurrency ${options.concurrency}; ${perRound} snapshots per instance-round`,
+  )
+  out.push(
+    `first round (warm-up): ${warmedUp ? 'complete' : 'INCOMPLETE'} after ${fmt(firstRoundSeconds)} s; window ${fmt(wall)} s from ${windowStart.toISOString()}`,
+  )
+  out.push('')
+  out.push('Throughput and cost')
+  out.push(
+    table(
+      ['figure', 'value'],
+      [
+        ['snapshots stored (ok)', `${fmtInt(ok)} = ${fmt(ok / wall)}/s`],
+        [
+          'all snapshot rows / expected',
+          `${fmtInt(all)} / ${fmtInt(expected)} (${fmt((100 * all) / expected)} %)`,
+        ],
+        ['metric rows stored', `${fmtInt(rowsStored)} = ${fmtInt(rowsStored / wall)}/s`],
+        ['service CPU', `${fmt(serviceCpu, 2)} s = ${fmt((100 * serviceCpu) / wall)} % of a core`],
+        ['service CPU per snapshot', `${fmt((serviceCpu * 1000) / ok, 3)} ms`],
+        ['service CPU per instance-round', `${fmt(cpuPerRoundMs, 2)} ms`],
+        [
+          'service RSS (ready / window start / end / peak / HWM)',
+          `${fmt(idleRss)} / ${fmt(rssAtStart)} / ${fmt(rssAtEnd)} / ${fmt(peakRss)} / ${fmt(hwm)} MiB`,
+        ],
+        [
+          'lag behind due time (p50 / p95 / share > 1 s)',
+          `${lag.quantile(0.5)} / ${lag.quantile(0.95)} / ${fmt(100 * (1 - lag.share('1')))} %`,
+        ],
+        ['collect + store per snapshot (p50 / p95)', `${collect.quantile(0.5)} / ${collect.quantile(0.95)}`],
+        ['machine busy during the window', `${fmt(machineBusy)} % of ${m.nproc} CPUs (100 % = one CPU)`],
+        ['store database size at the end', `${fmt(Number(sizes?.store_bytes ?? 0) / 2 ** 20)} MiB`],
+      ],
+    ),
+  )
+  out.push('')
+  out.push(
+    `PostgreSQL CPU seconds (all server processes; ${fmt(wall)} s window vs ${seconds} s idle baseline)`,
+  )
+  out.push(
+    table(
+      ['who', 'baseline s', 'window s', 'window % of a core'],
+      [
+        ['collector connections (one per instance)', ...cpuCells('collector')],
+        ['store connections (pga_store)', ...cpuCells('store')],
+        ['exited processes (per-database connections, autovacuum)', ...cpuCells('exited')],
+        ['background (postmaster, checkpointer, walwriter, ...)', ...cpuCells('background')],
+        ['other clients (this script)', ...cpuCells('other')],
+        ['total', ...cpuCells('total')],
+      ],
+      [1, 2, 3],
+    ),
+  )
+  out.push(
+    `added server CPU: ${fmt(addedServerCpu, 2)} s (${fmt((100 * addedServerCpu) / wall)} % of a core); live collector connections at the end: ${collectorConnections}`,
+  )
+  out.push('')
+  out.push('Per group (window; fetch duration = duration_ms: query round trip, before the store write)')
+  out.push(
+    table(
+      ['group', 'ok', 'failed', 'unavail.', 'p50 ms', 'p95 ms', 'max ms', 'rows/snap'],
+      groups.map((g) => [
+        g.group_name,
+        String(g.ok),
+        String(g.failed),
+        String(g.unavailable),
+        fmt(g.p50 ?? Number.NaN, 2),
+        fmt(g.p95 ?? Number.NaN, 2),
+        fmt(g.max ?? Number.NaN, 2),
+        fmt(g.rows ?? Number.NaN),
+      ]),
+      [1, 2, 3, 4, 5, 6, 7],
+    ),
+  )
+  out.push('')
+  if (failures.length) {
+    out.push('Failed and unavailable snapshots (window)')
+    out.push(
+      table(
+        ['group', 'status', 'error_code', 'count', 'example'],
+        failures.map((f) => [f.group_name, f.status, f.error_code ?? '', String(f.n), f.example ?? '']),
+        [3],
+      ),
+    )
+  } else out.push('No failed or unavailable snapshots in the window.')
+  if (problems.length) {
+    out.push('')
+    out.push('Service warnings and errors (whole run)')
+    out.push(
+      table(
+        ['level', 'count', 'message'],
+        problems.slice(0, 10).map((p) => [p.level, String(p.count), p.msg]),
+        [1],
+      ),
+    )
+  }
+  out.push('')
+  out.push('Extrapolation and goals')
+  out.push(
+    table(
+      ['figure', 'value'],
+      [
+        [
+          'instances one core sustains at a 60 s interval (service)',
+          `${fmtInt(instancesPerCore)} (60 s / ${fmt(cpuPerRoundMs, 2)} ms per instance-round)`,
+        ],
+        [
+          'monitored server CPU per instance-minute',
+          `${fmt(monitoredPerRoundMs, 2)} ms (${fmt(monitoredPerRoundMs / 600, 3)} % of a core at 60 s)`,
+        ],
+        ['store CPU per instance-minute', `${fmt(storePerRoundMs, 2)} ms`],
+        [
+          'goal: 1,000 instances at 60 s on one core',
+          instancesPerCore >= goal.instancesPerCore ? 'met' : 'MISSED',
+        ],
+        [
+          'goal: engine groups (bgwriter, archiver, replication) p95 < 100 ms',
+          `${engineMet ? 'met' : 'MISSED'} (${engine.map((g) => `${g.name} ${fmt(g.p95 ?? Number.NaN)} ms, max ${fmt(g.max ?? Number.NaN)}`).join('; ')})`,
+        ],
+      ],
+    ),
+  )
+  out.push('')
+  out.push(`JSON ${JSON.stringify(summary)}`)
+  process.stdout.write(`${out.join('\n')}\n`)
+}
+
+let options: Options
+try {
+  options = parseOptions(process.argv.slice(2))
+} catch (error) {
+  console.error(`bench/collector.ts: ${(error as Error).message}`)
+  rmSync(work, { recursive: true, force: true })
+  process.exit(2)
+}
+// Setup, baseline, warm-up and window, with room to spare.
+const watchdogMs =
+  (600 + 2 * options.seconds + 4 * options.interval + options.instances * options.databases) * 1000
+let interrupted = false
+const watchdog = setTimeout(() => {
+  interrupted = true
+  console.error(`bench/collector.ts: still running after ${watchdogMs / 60_000} min, stopping everything`)
+  void cleanup().finally(() => process.exit(1))
+}, watchdogMs)
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    interrupted = true
+    console.error(`bench/collector.ts: ${signal}, stopping everything`)
+    void cleanup().finally(() => process.exit(130))
+  })
+}
+
+let exitCode = 0
+try {
+  await main(options)
+} catch (error) {
+  if (!interrupted) console.error('bench/collector.ts failed:', error)
+  exitCode = 1
+} finally {
+  await cleanup()
+  clearTimeout(watchdog)
+}
+process.exit(exitCode)
