@@ -55,10 +55,17 @@ describe('pganalytics binary: command line', () => {
   })
 })
 
+const embeddedToken = 'embedded-binary-admin-token-0123456789'
+
 describe('pganalytics binary: embedded defaults', () => {
   let service: ServiceProcess
   beforeAll(async () => {
-    service = await startService({ command: binary, cwd: dir, timeoutMs: 60_000 })
+    service = await startService({
+      command: binary,
+      cwd: dir,
+      timeoutMs: 60_000,
+      env: { PGA_ADMIN_TOKEN: embeddedToken },
+    })
   }, 90_000)
   afterAll(async () => {
     await service?.stop()
@@ -83,6 +90,30 @@ describe('pganalytics binary: embedded defaults', () => {
     expect(script.status).toBe(200)
     expect((await script.arrayBuffer()).byteLength).toBeGreaterThan(1_000_000)
     expect((await fetch(`${service.url}/openapi.json`)).status).toBe(200)
+  })
+
+  it('registers its own store on first start and has data for it within a minute', async () => {
+    const auth = { headers: { Authorization: `Bearer ${embeddedToken}` } }
+    const list = await (await fetch(`${service.url}/api/v1/instances`, auth)).json()
+    const self = list.items.find((i: { isSelf: boolean }) => i.isSelf)
+    expect(self).toMatchObject({ name: 'pganalytics-store', tags: { role: 'self' } })
+    const deadline = Date.now() + 60_000
+    let groups: string[] = []
+    while (Date.now() < deadline) {
+      const snaps = await (
+        await fetch(`${service.url}/api/v1/instances/${self.id}/snapshots?status=ok&limit=1000`, auth)
+      ).json()
+      groups = [...new Set<string>(snaps.items.map((s: { group: string }) => s.group))].sort()
+      if (['database', 'settings', 'wal', 'activity'].every((g) => groups.includes(g))) break
+      await new Promise((r) => setTimeout(r, 500))
+    }
+    expect(groups).toEqual(
+      expect.arrayContaining(['activity', 'bgwriter', 'checkpointer', 'database', 'settings', 'wal']),
+    )
+    const latest = await (
+      await fetch(`${service.url}/api/v1/instances/${self.id}/metrics/database/latest`, auth)
+    ).json()
+    expect(latest.rows.length).toBeGreaterThan(0)
   })
 
   it('refuses a second process on the same data directory', async () => {

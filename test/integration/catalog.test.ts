@@ -8,6 +8,9 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { metricGroups, planGroup } from '../../src/collector/catalog/index.ts'
 import type { Capabilities } from '../../src/instances/probe.ts'
 import { probeCapabilities } from '../../src/instances/probe.ts'
+import { readMigrationsDir } from '../../src/platform/db/migration-files.ts'
+import { runMigrations } from '../../src/platform/db/migrations.ts'
+import { createLogger } from '../../src/platform/log.ts'
 import { createTestDatabase } from '../harness/postgres.ts'
 
 type Runner = { probe(): Promise<Capabilities>; columnsOf(sql: string, limit?: number): Promise<string[]> }
@@ -57,6 +60,33 @@ async function checkEveryGroup(runner: Runner) {
   }
   return { capabilities, outcome }
 }
+
+describe('snapshot tables', () => {
+  it('have exactly the catalog columns and types, after snap_id, instance_id and taken_at', async () => {
+    const url = await createTestDatabase(inject('pgUrl'))
+    const store = postgres(url, { max: 1, onnotice: () => {} })
+    try {
+      await runMigrations(store, readMigrationsDir(), createLogger({ level: 'error', write: () => {} }))
+      for (const group of metricGroups) {
+        const rows = await store<{ name: string; type: string }[]>`
+          select a.attname::text as name, format_type(a.atttypid, a.atttypmod) as type
+            from pg_attribute a where a.attrelid = ${group.table}::regclass and a.attnum > 0 and not a.attisdropped
+           order by a.attnum`
+        expect(rows, group.table).toEqual([
+          { name: 'snap_id', type: 'bigint' },
+          { name: 'instance_id', type: 'uuid' },
+          { name: 'taken_at', type: 'timestamp with time zone' },
+          ...group.columns.map((c) => ({
+            name: c.name,
+            type: c.type === 'timestamptz' ? 'timestamp with time zone' : c.type,
+          })),
+        ])
+      }
+    } finally {
+      await store.end()
+    }
+  })
+})
 
 describe('metric catalog against real servers', () => {
   it('every group runs on the Debian PostgreSQL as superuser', async () => {

@@ -1,0 +1,60 @@
+// docs/METRICS.md, rendered from the catalog so the reference cannot drift from the code
+// (test/unit/metrics-doc.test.ts compares; `npm run docs:metrics` rewrites it).
+import { metricGroups } from './index.ts'
+
+const intro = `# Metrics
+
+Every metric group the collector knows, generated from \`src/collector/catalog\` (do not edit by
+hand: run \`npm run docs:metrics\`). A group is one query per instance (or per database for
+\`scope: database\`), stored raw in its own \`sn_*\` table under one \`sn_stat_snapshot\` row.
+
+- **Column kinds**: \`key\` identifies a series, \`counter\` only grows (the read API and the
+  comparison report give deltas and rates, null across a stats reset or a counter that went
+  down), \`gauge\` is a point value, \`label\` and \`info\` describe the row.
+- **SQL variants** are chosen by what the capability probe found in the instance's catalog (views,
+  columns, the pg_stat_statements version), not by the version string, so forks work; every
+  variant returns the same canonical columns.
+- **Privileges**: every group works with a login that is a member of \`pg_monitor\`
+  (\`GRANT pg_monitor TO pga_monitor\`); the notes say what is missing without it.
+- **Intervals** are per instance (\`intervals\` on the instance, 0 turns a group off);
+  **retention** per group (\`PGA_RETENTION_DAYS\`, \`PGA_RETENTION_DAYS_BY_GROUP\`).
+- **Prometheus**: \`GET /metrics/instances\` exports numeric columns as
+  \`pga_<group>_<column>\` (counters end in \`_total\`, times in ms become \`_seconds_total\`,
+  timestamps \`_timestamp_seconds\`), labelled with \`instance\`, \`instance_id\` and the row's keys
+  and labels; tables, indexes, statements and locks only when asked for (\`?groups=\`).
+
+| Group | Scope | Table | Default interval | Retention |
+|---|---|---|---|---|
+`
+
+export function renderMetricsDoc(): string {
+  const summary = metricGroups
+    .map(
+      (g) =>
+        `| [${g.name}](#${g.name}) | ${g.scope} | \`${g.table}\` | ${g.defaultIntervalSeconds} s | ${g.defaultRetentionDays} d |`,
+    )
+    .join('\n')
+  const sections = metricGroups.map((g) => {
+    const columns = g.columns
+      .map((c) => `| \`${c.name}\` | ${c.type} | ${c.kind} | ${c.unit ?? ''} | ${c.help} |`)
+      .join('\n')
+    const notes = [
+      g.rowLimit ? `- At most ${g.rowLimit} rows per snapshot (largest or busiest first).` : '',
+      g.storage === 'changes' ? '- Stored only when a value changes (first snapshot: all of them).' : '',
+    ].filter(Boolean)
+    return `## ${g.name}
+
+${g.help}
+
+- Scope: ${g.scope}; table \`${g.table}\`; every ${g.defaultIntervalSeconds} s; kept ${g.defaultRetentionDays} days.
+- Privileges: ${g.privileges}
+${notes.length > 0 ? `${notes.join('\n')}\n` : ''}- Sources, first match wins:
+${g.variants.map((v) => `  - ${v.source}`).join('\n')}
+
+| Column | Type | Kind | Unit | Meaning |
+|---|---|---|---|---|
+${columns}
+`
+  })
+  return `${intro}${summary}\n\n${sections.join('\n')}`
+}

@@ -1,0 +1,99 @@
+// Daily partitions of the snapshot tables: created ahead, dropped whole past retention, and a
+// write into a day without a partition creates it and succeeds.
+import postgres from 'postgres'
+import { afterAll, beforeAll, expect, inject, it } from 'vitest'
+import { findGroup } from '../../src/collector/catalog/index.ts'
+import { dropExpiredPartitions, ensurePartitions } from '../../src/collector/partitions.ts'
+import { writeSnapshot } from '../../src/collector/snapshot-repo.ts'
+import { readMigrationsDir } from '../../src/platform/db/migration-files.ts'
+import { runMigrations } from '../../src/platform/db/migrations.ts'
+import { createLogger } from '../../src/platform/log.ts'
+import { createTestDatabase } from '../harness/postgres.ts'
+
+let store: postgres.Sql
+const day = 86_400_000
+const now = Date.parse('2026-11-21T12:00:00Z')
+const tables = [
+  { table: 'sn_stat_snapshot', retentionDays: 30 },
+  { table: 'sn_stat_bgwriter', retentionDays: 30 },
+  { table: 'sn_stat_activity', retentionDays: 7 },
+]
+
+beforeAll(async () => {
+  store = postgres(await createTestDatabase(inject('pgUrl')), { max: 2, onnotice: () => {} })
+  await runMigrations(store, readMigrationsDir(), createLogger({ level: 'error', write: () => {} }))
+})
+afterAll(async () => {
+  await store?.end()
+})
+
+const partitionsOf = async (table: string) =>
+  (
+    await store<{ name: string }[]>`
+      select c.relname::text as name from pg_inherits i join pg_class c on c.oid = i.inhrelid
+       where i.inhparent = ${table}::regclass order by 1`
+  ).map((r) => r.name)
+
+it('creates yesterday to three days ahead, once, even when replicas race', async () => {
+  const created = await Promise.all([
+    ensurePartitions(store, tables, now),
+    ensurePartitions(store, tables, now),
+  ])
+  expect(created.sort()).toEqual([0, 15])
+  expect(await partitionsOf('sn_stat_bgwriter')).toEqual([
+    'sn_stat_bgwriter_p20261120',
+    'sn_stat_bgwriter_p20261121',
+    'sn_stat_bgwriter_p20261122',
+    'sn_stat_bgwriter_p20261123',
+    'sn_stat_bgwriter_p20261124',
+  ])
+})
+
+it('drops whole partitions past each table’s retention and keeps the rest', async () => {
+  await ensurePartitions(store, tables, now - 40 * day, 0)
+  await ensurePartitions(store, tables, now - 10 * day, 0)
+  const dropped = await dropExpiredPartitions(store, tables, now)
+  expect(dropped.sort()).toEqual(
+    [
+      'sn_stat_activity_p20261012',
+      'sn_stat_activity_p20261011',
+      'sn_stat_activity_p20261110',
+      'sn_stat_activity_p20261111',
+      'sn_stat_bgwriter_p20261012',
+      'sn_stat_bgwriter_p20261011',
+      'sn_stat_snapshot_p20261012',
+      'sn_stat_snapshot_p20261011',
+    ].sort(),
+  )
+  expect(await partitionsOf('sn_stat_bgwriter')).toContain('sn_stat_bgwriter_p20261111')
+})
+
+it('a write into a day without a partition fails with 23514, which the worker turns into a new partition', async () => {
+  const group = findGroup('bgwriter')
+  if (!group) throw new Error('no bgwriter group')
+  const header = {
+    instanceId: crypto.randomUUID(),
+    group: 'bgwriter',
+    datname: null,
+    takenAt: '2027-03-01T00:00:00Z',
+    durationMs: 1,
+    variant: 'test',
+    replica: 'test',
+  }
+  const rows = JSON.stringify([{ buffers_clean: 1, maxwritten_clean: 0, buffers_alloc: 5 }])
+  const error = await writeSnapshot(store, group, header, rows).catch((e) => e)
+  expect(error.code).toBe('23514')
+  await ensurePartitions(
+    store,
+    [
+      { table: 'sn_stat_snapshot', retentionDays: 30 },
+      { table: 'sn_stat_bgwriter', retentionDays: 30 },
+    ],
+    Date.parse(header.takenAt),
+    0,
+  )
+  const written = await writeSnapshot(store, group, header, rows)
+  expect(written.rowCount).toBe(1)
+  const [row] = await store`select buffers_alloc::int from sn_stat_bgwriter where snap_id = ${written.snapId}`
+  expect(row?.buffers_alloc).toBe(5)
+})
