@@ -206,6 +206,125 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/metric-groups": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The metric catalog: groups, columns, intervals, sources */
+        get: operations["listMetricGroups"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/instances/{id}/metrics/{group}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** History of a metric group: raw, deltas or rates */
+        get: operations["getMetricSeries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/instances/{id}/metrics/{group}/latest": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The newest collected rows of a group */
+        get: operations["getLatestMetrics"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/instances/{id}/snapshots": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Collections of an instance, newest first, with failures and their reasons */
+        get: operations["listSnapshots"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/instances/{id}/statements/top": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Top statements in a window by total time, calls, mean time or I/O */
+        get: operations["topStatements"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/instances/{id}/report": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Comparison of two points in time (pg_profile-style report) */
+        get: operations["compareReport"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/metrics/instances": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Latest collected values of every instance, in Prometheus text format */
+        get: operations["instanceMetricsExposition"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -369,6 +488,19 @@ export interface components {
                 [key: string]: string;
             };
             enabled: boolean;
+            /** @description Overrides as set. */
+            intervals: {
+                [key: string]: number;
+            };
+            /** @description Seconds between collections of every group (0: off), defaults applied. */
+            effectiveIntervals: {
+                [key: string]: number;
+            };
+            includeDatabases: string[];
+            excludeDatabases: string[];
+            collectQueryText: boolean;
+            /** @description The service’s own store, registered by the service. */
+            isSelf: boolean;
             capabilities: components["schemas"]["Capabilities"];
             probedAt: string | null;
             createdAt: string;
@@ -383,10 +515,14 @@ export interface components {
             pgMonitor: boolean;
             trackIoTiming: boolean;
             views: string[];
+            /** @description Columns of each statistics view, as found in the catalog. */
+            columns: {
+                [key: string]: string[];
+            };
             extensions: {
                 [key: string]: string;
             };
-            statementsColumns: string[];
+            statementsSchema: string | null;
             /** @description What monitoring cannot do on this instance, and why. */
             limitations: string[];
         } | null;
@@ -426,6 +562,56 @@ export interface components {
             };
             /** @default true */
             enabled: boolean;
+            /**
+             * @description Seconds between collections of a metric group, overriding its default; 0 turns it off.
+             * @default {}
+             * @example {
+             *       "statements": 600,
+             *       "locks": 0
+             *     }
+             */
+            intervals: {
+                database?: number;
+                tables?: number;
+                indexes?: number;
+                statements?: number;
+                settings?: number;
+                bgwriter?: number;
+                checkpointer?: number;
+                archiver?: number;
+                replication?: number;
+                wal_receiver?: number;
+                replication_slots?: number;
+                wal?: number;
+                io?: number;
+                activity?: number;
+                locks?: number;
+                vacuum_progress?: number;
+                storage?: number;
+            };
+            /**
+             * @description Databases (globs) whose tables and indexes are collected.
+             * @default [
+             *       "*"
+             *     ]
+             * @example [
+             *       "*"
+             *     ]
+             */
+            includeDatabases: string[];
+            /**
+             * @description Databases (globs) skipped even when included.
+             * @default []
+             * @example [
+             *       "scratch_*"
+             *     ]
+             */
+            excludeDatabases: string[];
+            /**
+             * @description Store the text of each statement once per queryid (off: queryids only).
+             * @default true
+             */
+            collectQueryText: boolean;
         };
         InstanceUpdate: {
             /** @example orders-primary */
@@ -457,12 +643,139 @@ export interface components {
                 [key: string]: string;
             };
             enabled?: boolean;
+            /**
+             * @description Seconds between collections of a metric group, overriding its default; 0 turns it off.
+             * @example {
+             *       "statements": 600,
+             *       "locks": 0
+             *     }
+             */
+            intervals?: {
+                database?: number;
+                tables?: number;
+                indexes?: number;
+                statements?: number;
+                settings?: number;
+                bgwriter?: number;
+                checkpointer?: number;
+                archiver?: number;
+                replication?: number;
+                wal_receiver?: number;
+                replication_slots?: number;
+                wal?: number;
+                io?: number;
+                activity?: number;
+                locks?: number;
+                vacuum_progress?: number;
+                storage?: number;
+            };
+            /**
+             * @description Databases (globs) whose tables and indexes are collected.
+             * @example [
+             *       "*"
+             *     ]
+             */
+            includeDatabases?: string[];
+            /**
+             * @description Databases (globs) skipped even when included.
+             * @example [
+             *       "scratch_*"
+             *     ]
+             */
+            excludeDatabases?: string[];
+            /** @description Store the text of each statement once per queryid (off: queryids only). */
+            collectQueryText?: boolean;
         };
         ConnectionTest: {
             /** @enum {boolean} */
             ok: true;
             latencyMs: number;
             capabilities: components["schemas"]["Capabilities"];
+        };
+        MetricGroupList: {
+            items: {
+                name: string;
+                /** @enum {string} */
+                scope: "instance" | "database";
+                help: string;
+                defaultIntervalSeconds: number;
+                defaultRetentionDays: number;
+                privileges: string;
+                sources: string[];
+                columns: {
+                    name: string;
+                    type: string;
+                    /** @enum {string} */
+                    kind: "key" | "label" | "counter" | "gauge" | "info";
+                    unit: string | null;
+                    help: string;
+                }[];
+            }[];
+        };
+        MetricSeries: {
+            /** Format: uuid */
+            instanceId: string;
+            group: string;
+            /** @enum {string} */
+            mode: "raw" | "delta" | "rate";
+            from: string;
+            to: string;
+            stepSeconds: number;
+            columns: {
+                name: string;
+                type: string;
+                /** @enum {string} */
+                kind: "key" | "label" | "counter" | "gauge" | "info";
+                unit: string | null;
+            }[];
+            rows: {
+                [key: string]: unknown;
+            }[];
+        };
+        LatestMetrics: {
+            /** Format: uuid */
+            instanceId: string;
+            group: string;
+            rows: {
+                [key: string]: unknown;
+            }[];
+        };
+        SnapshotList: {
+            items: {
+                snapId: string;
+                group: string;
+                datname: string | null;
+                takenAt: string;
+                durationMs: number;
+                status: string;
+                errorCode: string | null;
+                error: string | null;
+                rowCount: number;
+                variant: string | null;
+                replica: string;
+            }[];
+        };
+        TopStatements: {
+            from: string;
+            to: string;
+            orderBy: string;
+            items: {
+                [key: string]: unknown;
+            }[];
+        };
+        ComparisonReport: {
+            instance: {
+                /** Format: uuid */
+                id: string;
+                name: string;
+            };
+            from: string;
+            to: string;
+            sections: {
+                [key: string]: {
+                    [key: string]: unknown;
+                }[];
+            };
         };
     };
     responses: never;
@@ -1120,6 +1433,420 @@ export interface operations {
             };
             /** @description The connection test failed; `code` says why: connection_dns, connection_refused, connection_timeout, connection_auth, connection_tls, connection_database_missing, connection_privilege, connection_other. */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listMetricGroups: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Groups. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MetricGroupList"];
+                };
+            };
+            /** @description Not authenticated. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getMetricSeries: {
+        parameters: {
+            query?: {
+                /** @description Start (default: an hour before `to`). */
+                from?: string;
+                /** @description End (default: now). */
+                to?: string;
+                /** @description Seconds per point: the last sample of each step is kept (default: ≤ 500 points). */
+                step?: number;
+                /** @description Only rows of this database. */
+                database?: string;
+                /** @description raw counters, or their delta / per-second rate since the previous point (null across a reset). */
+                mode?: "raw" | "delta" | "rate";
+            };
+            header?: never;
+            path: {
+                id: string;
+                /** @description database, tables, indexes, statements, settings, bgwriter, checkpointer, archiver, replication, wal_receiver, replication_slots, wal, io, activity, locks, vacuum_progress, storage */
+                group: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Rows in time order per series. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MetricSeries"];
+                };
+            };
+            /** @description Invalid request (see `errors`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not authenticated. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getLatestMetrics: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                /** @description database, tables, indexes, statements, settings, bgwriter, checkpointer, archiver, replication, wal_receiver, replication_slots, wal, io, activity, locks, vacuum_progress, storage */
+                group: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Rows of the newest snapshot. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LatestMetrics"];
+                };
+            };
+            /** @description Invalid request (see `errors`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not authenticated. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listSnapshots: {
+        parameters: {
+            query?: {
+                /** @description Start (default: an hour before `to`). */
+                from?: string;
+                /** @description End (default: now). */
+                to?: string;
+                /** @description Only this group. */
+                group?: string;
+                status?: "ok" | "failed" | "unavailable";
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Snapshots. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SnapshotList"];
+                };
+            };
+            /** @description Invalid request (see `errors`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not authenticated. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    topStatements: {
+        parameters: {
+            query?: {
+                /** @description Start (default: an hour before `to`). */
+                from?: string;
+                /** @description End (default: now). */
+                to?: string;
+                orderBy?: "total_time" | "calls" | "mean_time" | "io";
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Statements with their increase over the window. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TopStatements"];
+                };
+            };
+            /** @description Invalid request (see `errors`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not authenticated. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    compareReport: {
+        parameters: {
+            query: {
+                /** @description First point. */
+                from: string;
+                /** @description Second point. */
+                to: string;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description What happened between the two points. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ComparisonReport"];
+                };
+            };
+            /** @description Invalid request (see `errors`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not authenticated. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    instanceMetricsExposition: {
+        parameters: {
+            query?: {
+                /** @description Comma-separated groups (default: all but tables, indexes, statements, locks). */
+                groups?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Prometheus text exposition 0.0.4. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": string;
+                };
+            };
+            /** @description Invalid request (see `errors`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not authenticated. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed. */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -324,7 +324,7 @@ export const configVariables = {
     schema: z.string().min(32, 'a token of at least 32 characters').optional(),
     default: undefined,
     example: 'f3c1e0b4a9d2c7e6b5a4f3e2d1c0b9a8',
-    doc: 'Bearer token for the admin API (/api/v1/admin/*) until user accounts and roles exist; unset disables the admin API.',
+    doc: 'Bearer token for the admin API (/api/v1/admin/*), the instances and metrics APIs and /metrics/instances until user accounts and roles exist; unset disables them.',
   },
 } as const
 

@@ -4,6 +4,7 @@
 // instance and the row's keys and labels. Staleness is visible through pga_collect_age_seconds.
 import { type Column, findGroup, type MetricGroup } from '../collector/catalog/index.ts'
 import type { Db } from '../platform/db/database.ts'
+import { formatLabels } from '../platform/metrics/registry.ts'
 
 /** Groups exported by default; tables, indexes and statements are opt-in (cardinality). */
 export const defaultExportedGroups = [
@@ -62,9 +63,7 @@ export function familyOf(group: MetricGroup, column: Column): Family | null {
   return { name: base, help, type: 'gauge', value: numeric }
 }
 
-const escape = (v: string) => v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"')
-const labelText = (labels: [string, string][]) =>
-  labels.length === 0 ? '' : `{${labels.map(([k, v]) => `${k}="${escape(v)}"`).join(',')}}`
+const labelText = (labels: [string, string][]) => formatLabels(Object.fromEntries(labels))
 
 type LatestRow = { instance: string; instance_id: string; taken_at: string; row: Record<string, unknown> }
 

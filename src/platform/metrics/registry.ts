@@ -10,7 +10,8 @@ interface Metric {
 }
 
 const escapeLabel = (value: string) => value.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"')
-const formatLabels = (labels: Labels) => {
+/** `{a="1",b="2"}` with values escaped as the text format requires ("" for no labels). */
+export const formatLabels = (labels: Labels) => {
   const entries = Object.entries(labels)
   return entries.length === 0 ? '' : `{${entries.map(([k, v]) => `${k}="${escapeLabel(v)}"`).join(',')}}`
 }
