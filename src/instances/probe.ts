@@ -2,6 +2,7 @@
 // from the version string (forks such as Aurora differ), and what the monitoring login may see.
 // The collector picks SQL variants from this; the API shows it with plain-language limitations.
 import type postgres from 'postgres'
+import { metricGroups, planGroup } from '../collector/catalog/index.ts'
 
 export type Capabilities = {
   serverVersion: string
@@ -92,14 +93,12 @@ export function limitationsOf(c: Omit<Capabilities, 'limitations'>): string[] {
       `user ${c.user} is not a member of pg_monitor: query texts and activity of other users are hidden, and settings, replication and WAL views may be incomplete (GRANT pg_monitor TO ${c.user})`,
     )
   }
-  if (!c.statementsSchema) {
-    out.push(
-      'pg_stat_statements is not installed in this database: the statements group is off (CREATE EXTENSION pg_stat_statements, with it in shared_preload_libraries)',
-    )
-  }
   if (!c.trackIoTiming)
     out.push('track_io_timing is off: I/O times in statements, database and I/O groups are zero')
-  if (!c.views.includes('pg_stat_io'))
-    out.push('pg_stat_io does not exist (PostgreSQL < 16): the io group is off')
+  // Groups that cannot run here at all, with the catalog's reason.
+  for (const group of metricGroups) {
+    const plan = planGroup(group, { ...c, limitations: [] })
+    if ('unavailable' in plan) out.push(`the ${group.name} group is off: ${plan.unavailable}`)
+  }
   return out
 }

@@ -1,12 +1,13 @@
 // Service verbs for monitored instances: create (testing the connection first unless asked not
 // to), list, get, update, delete, and test a saved instance's connection (recording what the
 // probe found). Passwords go through the keyring, bound to the instance's row.
+import type postgres from 'postgres'
 import { metricGroups } from '../collector/catalog/index.ts'
 import { ConflictError, NotFoundError, ServiceError } from '../http/errors.ts'
 import type { Keyring } from '../keys/keyring.ts'
 import { type Db, withTransaction } from '../platform/db/database.ts'
 import { type ConnectionFailure, type ConnectionTarget, testConnection } from './connection-test.ts'
-import type { Capabilities } from './probe.ts'
+import { type Capabilities, probeCapabilities } from './probe.ts'
 import type { InstanceRow } from './repo.ts'
 import * as repo from './repo.ts'
 
@@ -145,7 +146,10 @@ export async function deleteInstance(ctx: InstanceContext, id: string) {
 export async function testInstanceConnection(ctx: InstanceContext, id: string) {
   const row = await load(ctx, id)
   const started = performance.now()
-  const capabilities = await probeOrThrow(await targetOf(ctx, row), ctx.connectTimeoutMs)
+  // The self-monitored store is reached through the service's own pool, not stored credentials.
+  const capabilities = row.isSelf
+    ? await probeCapabilities(ctx.db as postgres.Sql)
+    : await probeOrThrow(await targetOf(ctx, row), ctx.connectTimeoutMs)
   const latencyMs = Math.round((performance.now() - started) * 10) / 10
   await repo.recordProbe(ctx.db, id, capabilities)
   return { ok: true as const, latencyMs, capabilities }
