@@ -28,7 +28,7 @@ export type SchedulerOptions = {
   connectorFor(instanceId: string): Promise<InstanceConnector>
 }
 
-type Owned = { worker: InstanceWorker; lease: Lease; version: string; renewedAt: number }
+type Owned = { worker: InstanceWorker; lease: Lease; version: string }
 
 const replicasKey = 'collector:replicas'
 const leaseName = (instanceId: string) => `collector:instance:${instanceId}`
@@ -48,10 +48,6 @@ export class CollectorScheduler {
 
   get ownedCount(): number {
     return this.owned.size
-  }
-
-  ownedInstanceIds(): string[] {
-    return [...this.owned.keys()]
   }
 
   start(): void {
@@ -77,7 +73,7 @@ export class CollectorScheduler {
     if (now - this.heartbeatAt >= this.options.leaseMs / 3) {
       this.liveReplicas = await this.heartbeat(now)
       this.heartbeatAt = now
-      await this.renewLeases(now)
+      await this.renewLeases()
     }
     await this.acquireLeases(now)
     this.dispatch(now)
@@ -97,7 +93,7 @@ export class CollectorScheduler {
     return this.liveReplicas
   }
 
-  private async renewLeases(now: number) {
+  private async renewLeases() {
     const wanted = new Map(this.instances.map((i) => [i.id, i]))
     const share = this.fairShare()
     let excess = this.owned.size - share
@@ -109,11 +105,8 @@ export class CollectorScheduler {
         await this.release(id, owned, 'released')
         continue
       }
-      if (await this.options.state.renewLease(owned.lease, this.options.leaseMs).catch(() => false)) {
-        owned.renewedAt = now
-      } else {
+      if (!(await this.options.state.renewLease(owned.lease, this.options.leaseMs).catch(() => false)))
         await this.release(id, owned, 'lost')
-      }
     }
   }
 
@@ -143,7 +136,7 @@ export class CollectorScheduler {
           },
           now,
         )
-        this.owned.set(instance.id, { worker, lease, version: instance.version, renewedAt: now })
+        this.owned.set(instance.id, { worker, lease, version: instance.version })
         this.options.metrics.leaseChanges.inc({ change: 'acquired' })
         this.options.log.info('collecting instance', {
           instance: instance.name,
