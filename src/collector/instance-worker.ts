@@ -91,7 +91,8 @@ export class InstanceWorker {
       try {
         capabilities = await this.connect()
       } catch (error) {
-        await this.connectionLost(due, classifyFailure(error, this.connector.target))
+        // A worker closed meanwhile (lease lost, instance changed) records nothing.
+        if (!this.closed) await this.connectionLost(due, classifyFailure(error, this.connector.target))
         return
       }
       for (const group of due) {
@@ -186,6 +187,7 @@ export class InstanceWorker {
     try {
       fetched = await this.bounded(sql, fetchRows(sql, plan.sql, group.rowLimit))
     } catch (error) {
+      if (this.closed) return undefined
       const failure = classifyFailure(error, {
         ...this.connector.target,
         database: datname ?? this.connector.target.database,
@@ -193,6 +195,8 @@ export class InstanceWorker {
       await this.recordFailure(group, datname, failure, performance.now() - started, plan.source)
       return failure
     }
+    // Another worker (or replica) owns the instance now: its snapshot, not ours.
+    if (this.closed) return undefined
     const header = {
       instanceId: this.instance.id,
       group: group.name,

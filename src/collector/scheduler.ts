@@ -101,7 +101,7 @@ export class CollectorScheduler {
       const instance = wanted.get(id)
       if (!instance || instance.version !== owned.version || excess > 0) {
         // Deleted, disabled, changed (rebuilt on the next acquire) or more than our share: let go.
-        if (instance && instance.version === owned.version) excess--
+        excess--
         await this.release(id, owned, 'released')
         continue
       }

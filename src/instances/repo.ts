@@ -14,7 +14,7 @@ export type InstanceRow = {
   sslRootCert: string | null
   tags: Record<string, string>
   enabled: boolean
-  intervals: Record<string, number>
+  intervals: Partial<Record<string, number>>
   includeDatabases: string[]
   excludeDatabases: string[]
   collectQueryText: boolean

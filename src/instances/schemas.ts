@@ -30,7 +30,7 @@ const tags = z
 
 const groupName = z.enum(groupNames as [string, ...string[]])
 const intervals = z
-  .record(
+  .partialRecord(
     groupName,
     z
       .number()

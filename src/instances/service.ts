@@ -31,7 +31,8 @@ export type InstanceInput = {
   sslRootCert?: string | undefined
   tags: Record<string, string>
   enabled: boolean
-  intervals: Record<string, number>
+  /** Overrides only; absent groups keep the catalog default. */
+  intervals: Partial<Record<string, number>>
   includeDatabases: string[]
   excludeDatabases: string[]
   collectQueryText: boolean
@@ -48,6 +49,8 @@ export function presentInstance(row: InstanceRow) {
     ...rest,
     hasPassword: passwordEnc !== null,
     hasSslRootCert: sslRootCert !== null,
+    // Stored as JSON: no undefined values survive.
+    intervals: row.intervals as Record<string, number>,
     effectiveIntervals: effectiveIntervals(row.intervals),
     probedAt: probedAt?.toISOString() ?? null,
     createdAt: createdAt.toISOString(),
@@ -56,7 +59,7 @@ export function presentInstance(row: InstanceRow) {
 }
 
 /** Seconds between collections of each group for an instance: its overrides over the catalog. */
-export function effectiveIntervals(overrides: Record<string, number>): Record<string, number> {
+export function effectiveIntervals(overrides: Partial<Record<string, number>>): Record<string, number> {
   return Object.fromEntries(metricGroups.map((g) => [g.name, overrides[g.name] ?? g.defaultIntervalSeconds]))
 }
 

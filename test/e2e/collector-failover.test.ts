@@ -171,7 +171,8 @@ describe('collector failover between two replicas', () => {
     await victim.stop('SIGKILL')
     expect(victim.child.signalCode).toBe('SIGKILL')
 
-    // Lease expiry (≤ 3 s after the last renewal) + the survivor's next heartbeat and tick.
+    // Lease expiry (≤ 3 s after the last renewal) + the survivor's next heartbeat and tick. Polled
+    // a little past the budget; the budget is checked on the snapshots' own times.
     const budgetMs = leaseMs + 3000
     const takenOver = await waitFor(
       async () => {
@@ -181,11 +182,10 @@ describe('collector failover between two replicas', () => {
         const firsts = orphaned.map((id) => rows.find((r) => r.instance_id === id)?.taken_at.getTime())
         return firsts.every((t) => t !== undefined) ? (firsts as number[]) : undefined
       },
-      budgetMs,
+      budgetMs + 1000,
       'the survivor collecting every orphaned instance',
     )
     const takeoverMs = Math.max(...takenOver) - killedAt
-    console.log('failover takeover ms', { perInstance: takenOver.map((t) => t - killedAt), takeoverMs })
     expect(takeoverMs).toBeLessThanOrEqual(budgetMs)
 
     // A replica that takes an instance collects every group of it at once.

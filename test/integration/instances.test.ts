@@ -162,6 +162,34 @@ describe('instances API', () => {
     expect((await call('GET', '/api/v1/instances', undefined, false)).status).toBe(401)
   })
 
+  it('takes per-group interval overrides and database patterns, and rejects unknown groups and bad intervals', async () => {
+    const created = await call(
+      'POST',
+      '/api/v1/instances?test=false',
+      instance({ intervals: { statements: 600, locks: 0 }, excludeDatabases: ['scratch_*'] }),
+    )
+    expect(created.status).toBe(201)
+    const body = await created.json()
+    expect(body.intervals).toEqual({ statements: 600, locks: 0 })
+    expect(body.effectiveIntervals).toMatchObject({ statements: 600, locks: 0, database: 60, activity: 15 })
+    expect(body).toMatchObject({
+      includeDatabases: ['*'],
+      excludeDatabases: ['scratch_*'],
+      collectQueryText: true,
+    })
+    for (const [intervals, path] of [
+      [{ nope: 60 }, 'body.intervals'],
+      [{ activity: 3 }, 'body.intervals.activity'],
+      [{ activity: 90_000 }, 'body.intervals.activity'],
+    ] as const) {
+      const res = await call('PATCH', `/api/v1/instances/${body.id}`, { intervals })
+      expect(res.status, JSON.stringify(intervals)).toBe(400)
+      const problem = await res.json()
+      expect(problem.code).toBe('validation_failed')
+      expect(problem.errors.map((e: { path: string }) => e.path)).toContain(path)
+    }
+  })
+
   it('deletes an instance', async () => {
     const created = await (await call('POST', '/api/v1/instances?test=false', instance())).json()
     expect((await call('DELETE', `/api/v1/instances/${created.id}`)).status).toBe(204)
