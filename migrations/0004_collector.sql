@@ -43,6 +43,9 @@ create table sn_statement_texts (
   queryid bigint not null,
   query text not null,
   first_seen timestamptz not null default now(),
+  -- Refreshed at most daily while the statement is collected; texts unseen for the statements
+  -- retention are deleted with the expired partitions.
+  last_seen timestamptz not null default now(),
   primary key (instance_id, queryid)
 );
 

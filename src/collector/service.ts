@@ -14,6 +14,7 @@ import { createCollectorMetrics } from './collector-metrics.ts'
 import type { InstanceConnector } from './instance-worker.ts'
 import { dropExpiredPartitions, ensurePartitions, type PartitionedTable } from './partitions.ts'
 import { CollectorScheduler } from './scheduler.ts'
+import { forgetStatementTexts } from './snapshot-repo.ts'
 
 export type CollectorDeps = {
   config: Config['collector']
@@ -97,12 +98,19 @@ export class Collector {
     return this.scheduler.ownedCount
   }
 
-  /** Creates this week's partitions and drops expired ones; safe on every replica. */
-  async maintainPartitions(now = Date.now()): Promise<{ created: number; dropped: string[] }> {
+  /** Creates the coming days' partitions, drops expired ones and forgets statement texts not
+   * seen within the statements retention; safe on every replica. */
+  async maintainPartitions(
+    now = Date.now(),
+  ): Promise<{ created: number; dropped: string[]; forgottenTexts: number }> {
     const created = await ensurePartitions(this.deps.db.sql, this.tables, now)
     const dropped = await dropExpiredPartitions(this.deps.db.sql, this.tables, now)
     if (dropped.length > 0) this.deps.log.info('dropped expired snapshot partitions', { partitions: dropped })
-    return { created, dropped }
+    const statements = this.tables.find((t) => t.table === 'sn_stat_statements')
+    const forgottenTexts = statements
+      ? await forgetStatementTexts(this.deps.db.sql, statements.retentionDays)
+      : 0
+    return { created, dropped, forgottenTexts }
   }
 
   async start(): Promise<void> {

@@ -56,12 +56,18 @@ function insertSql(group: MetricGroup): string {
     select snap_id::text as "snapId", (select count(*)::int from written) as "rowCount", '{}'::text[] as "newQueryIds"
       from snap`
   }
-  // Statements: which queryids have no stored text yet for this instance.
+  // Statements: which queryids have no stored text yet for this instance; known texts are
+  // marked seen (at most once a day each, so the texts table is barely written).
   const newQueryIds = group.queryTexts
     ? `(select coalesce(array_agg(distinct i.queryid::text), '{}') from incoming i
          where not exists (select 1 from sn_statement_texts t where t.instance_id = $1 and t.queryid = i.queryid))`
     : `'{}'::text[]`
-  return `with ${incoming}, ${snap('jsonb_array_length($6::text::jsonb)')}, ${written('incoming')}
+  const touched = group.queryTexts
+    ? `, touched as (
+      update sn_statement_texts t set last_seen = $4 from (select distinct queryid from incoming) i
+       where t.instance_id = $1 and t.queryid = i.queryid and t.last_seen < $4::timestamptz - interval '1 day')`
+    : ''
+  return `with ${incoming}, ${snap('jsonb_array_length($6::text::jsonb)')}, ${written('incoming')}${touched}
     select snap_id::text as "snapId", (select count(*)::int from written) as "rowCount", ${newQueryIds} as "newQueryIds"
       from snap`
 }
@@ -113,4 +119,11 @@ export async function saveQueryTexts(
     select ${instanceId}, t.queryid::bigint, t.query
       from jsonb_to_recordset(${db.json(texts as never)}::jsonb) as t(queryid text, query text)
     on conflict do nothing`
+}
+
+/** Deletes statement texts not collected for `days` days. Returns how many. */
+export async function forgetStatementTexts(db: Db, days: number): Promise<number> {
+  const result =
+    await db`delete from sn_statement_texts where last_seen < now() - make_interval(days => ${days})`
+  return result.count
 }

@@ -157,17 +157,15 @@ describe('collector pipeline', () => {
     expect(first?.n).toBeGreaterThan(200)
     await admin`alter system set work_mem = '12MB'`
     await admin`select pg_reload_conf()`
-    // Force the settings group due now, then collect.
-    await store`delete from sn_stat_snapshot where instance_id = ${primaryId} and group_name = 'settings'`
-    const worker = (
-      scheduler() as unknown as { owned: Map<string, { worker: { nextDue: Map<string, number> } }> }
-    ).owned.get(primaryId)?.worker
-    worker?.nextDue.set('settings', 0)
-    await collectOnce([primaryId])
-    const changes = await store<{ name: string; setting: string; previous_setting: string }[]>`
-      select name, setting, previous_setting from sn_settings_changes
-       where instance_id = ${primaryId} and snap_id = (select max(snap_id) from sn_stat_snapshot
-         where instance_id = ${primaryId} and group_name = 'settings')`
+    // Backends apply a reload when they next notice the signal: collect until the change shows.
+    let changes: { name: string; setting: string; previous_setting: string }[] = []
+    for (let attempt = 0; attempt < 10 && changes.length === 0; attempt++) {
+      await collectAgain(primaryId, 'settings')
+      changes = await store`
+        select name, setting, previous_setting from sn_settings_changes
+         where instance_id = ${primaryId} and snap_id = (select max(snap_id) from sn_stat_snapshot
+           where instance_id = ${primaryId} and group_name = 'settings')`
+    }
     expect(changes).toEqual([{ name: 'work_mem', setting: '12288', previous_setting: '4096' }])
   })
 
@@ -279,6 +277,31 @@ describe('read API', () => {
     expect(appdb.size_bytes).toMatchObject({ first: expect.any(Number), last: expect.any(Number) })
     expect(res.body.sections.settingsChanged).toContainEqual(
       expect.objectContaining({ name: 'work_mem', setting: '12288', previousSetting: '4096' }),
+    )
+  })
+
+  it('refreshes the texts of statements still collected and forgets those unseen for the retention', async () => {
+    const store = t.deps.db.sql
+    const [collected] = await store<{ queryid: string }[]>`
+      select queryid::text from sn_statement_texts where instance_id = ${id} order by queryid limit 1`
+    await store`update sn_statement_texts set last_seen = now() - interval '2 days'
+                 where instance_id = ${id} and queryid = ${collected?.queryid ?? ''}::bigint`
+    // Two statements never collected again: one unseen for 30 days, one for 2 (retention 14).
+    await store`insert into sn_statement_texts (instance_id, queryid, query, last_seen) values
+      (${id}, -101, 'select old', now() - interval '30 days'), (${id}, -102, 'select recent', now() - interval '2 days')`
+    await collectAgain(id, 'statements')
+    const { forgottenTexts } = await t.deps.collector.maintainPartitions()
+    expect(forgottenTexts).toBe(1)
+    const left = await store<{ queryid: string; age_days: number }[]>`
+      select queryid::text, extract(day from now() - last_seen)::int as age_days from sn_statement_texts
+       where instance_id = ${id} and queryid = any(${[collected?.queryid ?? '', '-101', '-102']}::bigint[])
+`
+    expect(left).toHaveLength(2)
+    expect(left).toEqual(
+      expect.arrayContaining([
+        { queryid: '-102', age_days: 2 },
+        { queryid: collected?.queryid, age_days: 0 },
+      ]),
     )
   })
 
