@@ -1,28 +1,37 @@
 // Collector benchmark: one service process collecting N monitored instances. It PRINTS figures (a
-// table and a one-line JSON summary); it never passes or fails on them. What it does:
-//   1. starts a throwaway PostgreSQL 15 (test/harness/postgres.ts) that is both the monitored
-//      server and the service's store (database pga_store). Each simulated instance is a database
-//      on it (bench_0001, plus --databases - 1 application databases bench_0001_app1, ...), all
-//      copied from one template holding three small tables and pg_stat_statements. The instances
-//      log in as pga_bench, a role with only pg_monitor, on 127.0.0.1 (sslmode --sslmode);
-//   2. runs `bun src/main.ts serve` with the collector off and adds the N instances through
-//      POST /api/v1/instances?test=false, every group at --interval seconds and the per-database
+// table and a one-line JSON summary, the line starting with `JSON `); it never passes or fails on
+// them. What it does:
+//   1. copies src/, migrations/ and package.json to a temp directory (node_modules linked) and runs
+//      the service from there, so edits to the working tree during a run cannot mix two versions;
+//   2. starts --clusters throwaway PostgreSQL 15 clusters (test/harness/postgres.ts; 1 by default).
+//      The first also holds the service's store (database pga_store). Each simulated instance is a
+//      database (bench_0001, plus --databases - 1 application databases bench_0001_app1, ...) on
+//      cluster (i - 1) % clusters, copied from a template with three small tables and
+//      pg_stat_statements. The instances log in as pga_bench, a role with only pg_monitor, on
+//      127.0.0.1 with sslmode --sslmode (prefer: TLS, the server offers it);
+//   3. runs `bun src/main.ts serve` with the collector off and adds the N instances through
+//      POST /api/v1/instances?test=false: every group every --interval seconds, the per-database
 //      groups limited to the instance's own databases; then stops that process;
-//   3. measures an idle baseline: CPU of every PostgreSQL process for --seconds with no service;
-//   4. starts the service again with the collector on (PGA_COLLECTOR_CONCURRENCY=--concurrency).
-//      Every instance is taken in its first tick, so all groups run together every --interval
-//      seconds; after the first round (warm-up: full settings, query texts), a window of --seconds
-//      (a whole number of intervals, starting half an interval after a round) is measured:
-//      snapshots stored (sn_stat_snapshot rows by taken_at), CPU of the service process
-//      (/proc/<pid>/stat) and of the PostgreSQL processes (split by pg_stat_activity into the
-//      collector's connections, the store's, background processes, and processes that exited
-//      during the window: per-database collector connections, autovacuum workers), RSS, fetch
-//      duration (duration_ms) per group, failures by error code, and scheduling lag (/metrics);
-//   5. extrapolates: instances one core sustains at a 60 s interval = 60 s / CPU per instance-round.
+//   4. measures an idle baseline: CPU of every PostgreSQL process for --seconds, no service;
+//   5. starts the service again with the collector on (PGA_COLLECTOR_CONCURRENCY=--concurrency).
+//      Every instance is taken in the first tick, so every instance's groups fall due together
+//      every --interval seconds (a round). After every instance has had its first round (warm-up:
+//      full settings, query texts), a window of --seconds (whole intervals, starting half an
+//      interval after a round) is measured: snapshots stored (sn_stat_snapshot rows by taken_at),
+//      CPU of the service process (/proc/<pid>/stat) and of the PostgreSQL processes (split with
+//      pg_stat_activity into the collector's connections, the store's, background processes, and
+//      processes that exited in the window: per-database collector connections, autovacuum),
+//      RSS, fetch duration (duration_ms) per group, failures by error code, lag (/metrics), how
+//      long each round took, and the service's CPU between rounds (scheduler upkeep);
+//   6. extrapolates: instances one core sustains at a 60 s interval = 60 s / service CPU per
+//      instance-round, and the instances a round pass finishes in 60 s at --concurrency.
+// On one cluster every instance-scope query sees all N × --databases databases (sizes in the
+// database and storage groups, rows in database and activity), so the monitored side costs grow
+// with N; --clusters spreads the instances to keep that closer to one real server per instance.
 // Only 127.0.0.1; every process it starts is stopped by PID, also on error or Ctrl-C.
 // Run from the repository root:
 //   node_modules/.bin/bun bench/collector.ts [--instances 50] [--seconds 60] [--interval 15]
-//     [--concurrency 16] [--databases 2] [--sslmode prefer]
+//     [--concurrency 16] [--databases 2] [--clusters 1] [--sslmode prefer]
 // About 2 × --seconds plus one to two minutes of setup and warm-up.
 import { randomBytes } from 'node:crypto'
 import { cpSync, existsSync, readdirSync, readFileSync, rmSync, symlinkSync, unlinkSync } from 'node:fs'
@@ -46,6 +55,7 @@ type Options = {
   interval: number
   concurrency: number
   databases: number
+  clusters: number
   sslmode: 'disable' | 'prefer' | 'require'
 }
 
@@ -59,7 +69,7 @@ function parseOptions(argv: string[]): Options {
     if (value === undefined) throw new Error(`${arg} needs a value`)
     values.set(match[1] as string, value)
   }
-  const known = ['instances', 'seconds', 'interval', 'concurrency', 'databases', 'sslmode']
+  const known = ['instances', 'seconds', 'interval', 'concurrency', 'databases', 'clusters', 'sslmode']
   for (const name of values.keys()) if (!known.includes(name)) throw new Error(`unknown option --${name}`)
   const int = (name: string, fallback: number, min: number, max: number) => {
     const text = values.get(name)
@@ -74,12 +84,14 @@ function parseOptions(argv: string[]): Options {
   const interval = int('interval', 15, 5, 300)
   // The window covers whole intervals, so every round inside it is counted once.
   const seconds = Math.max(1, Math.round(int('seconds', 60, 5, 3600) / interval)) * interval
+  const instances = int('instances', 50, 1, 1000)
   return {
-    instances: int('instances', 50, 1, 1000),
+    instances,
     seconds,
     interval,
     concurrency: int('concurrency', 16, 1, 1000),
     databases: int('databases', 2, 1, 20),
+    clusters: int('clusters', 1, 1, Math.min(20, instances)),
     sslmode: sslmode as Options['sslmode'],
   }
 }
@@ -90,7 +102,7 @@ function parseOptions(argv: string[]): Options {
 const cleanups: { name: string; run: () => Promise<void> }[] = []
 const children = new Set<Subprocess>()
 const work = tempDir('bench-collector')
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, ms)))
 
 async function stopProcess(child: Subprocess, timeoutMs = 15_000): Promise<void> {
   if (child.exitCode === null && child.signalCode === null) {
@@ -162,18 +174,43 @@ function machineTicks(): { busy: number; total: number } {
   return { busy, total: busy + (idle ?? 0) + (iowait ?? 0) + (softirq ?? 0) }
 }
 
-/** Every PostgreSQL process: the postmaster (its own CPU and that of its exited children) and
- * each live child's CPU. Exited children's CPU lands in the postmaster's cutime/cstime. */
+type Ticks = ReturnType<typeof machineTicks>
+
+/** Busy time of the machine between two readings, in % of one CPU (200 % = both CPUs of two). */
+function busyPercent(a: Ticks, b: Ticks): number {
+  return b.total > a.total ? (100 * cpus().length * (b.busy - a.busy)) / (b.total - a.total) : 0
+}
+
+/** Another workload on the machine skews durations (not CPU times): wait, within a budget, until
+ * the machine is nearly idle (under 25 % of one CPU over a second). */
+async function waitForQuiet(budgetMs: number): Promise<{ waitedMs: number; busyPercent: number }> {
+  const started = performance.now()
+  for (;;) {
+    const before = machineTicks()
+    await sleep(1000)
+    const busy = busyPercent(before, machineTicks())
+    const waited = performance.now() - started
+    if (busy < 25 || waited >= budgetMs)
+      return { waitedMs: Math.round(waited), busyPercent: Math.round(busy) }
+  }
+}
+
+/** Every PostgreSQL process of the clusters: the postmasters (their own CPU and that of their
+ * exited children, which lands in cutime/cstime) and each live child's CPU. */
 type ServerCpu = { own: number; reaped: number; children: Map<number, number> }
 
-function serverCpu(postmaster: number): ServerCpu {
-  const main = procStat(postmaster)
-  if (!main) throw new Error(`postmaster ${postmaster} is gone`)
-  const result: ServerCpu = { own: main.cpu, reaped: main.reaped, children: new Map() }
+function serverCpu(postmasters: number[]): ServerCpu {
+  const result: ServerCpu = { own: 0, reaped: 0, children: new Map() }
+  for (const pid of postmasters) {
+    const main = procStat(pid)
+    if (!main) throw new Error(`postmaster ${pid} is gone`)
+    result.own += main.cpu
+    result.reaped += main.reaped
+  }
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue
     const stat = procStat(Number(entry))
-    if (stat?.ppid === postmaster) result.children.set(Number(entry), stat.cpu)
+    if (stat && postmasters.includes(stat.ppid)) result.children.set(Number(entry), stat.cpu)
   }
   return result
 }
@@ -260,13 +297,11 @@ function databaseNames(instance: number, perInstance: number): string[] {
   return [main, ...Array.from({ length: perInstance - 1 }, (_, j) => `${main}_app${j + 1}`)]
 }
 
-/** A template with three small tables (rows, a secondary index, statistics) and
- * pg_stat_statements, then every instance's databases copied from it. */
-async function createDatabases(url: string, options: Options): Promise<number> {
-  const started = performance.now()
+/** On one cluster: the monitoring role, a template with three small tables (rows, secondary
+ * indexes, statistics) and pg_stat_statements, and the databases of its instances copied from it. */
+async function createDatabases(url: string, instances: number[], databases: number): Promise<void> {
   const sql = connect(url, 'postgres')
   await sql`create role pga_bench login in role pg_monitor`
-  await sql`create database pga_store`
   await sql`create database bench_template`
   const template = connect(url, 'bench_template')
   await template.unsafe(`
@@ -283,14 +318,13 @@ async function createDatabases(url: string, options: Options): Promise<number> {
   `)
   await template.unsafe('vacuum analyze')
   await template.end()
-  for (let i = 1; i <= options.instances; i++) {
-    for (const name of databaseNames(i, options.databases)) {
+  for (const i of instances) {
+    for (const name of databaseNames(i, databases)) {
       await sql.unsafe(`create database ${name} template bench_template strategy = file_copy`)
     }
   }
   await sql`checkpoint`
   await sql.end()
-  return (performance.now() - started) / 1000
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -347,7 +381,12 @@ async function startService(tree: string, name: string, env: Record<string, stri
   throw new Error(`${name} not ready within 60 s:\n${logTail(log)}`)
 }
 
-async function addInstances(service: Service, token: string, port: number, options: Options): Promise<void> {
+async function addInstances(
+  service: Service,
+  token: string,
+  portOf: (instance: number) => number,
+  options: Options,
+): Promise<void> {
   const intervals = Object.fromEntries(metricGroups.map((g) => [g.name, options.interval]))
   let next = 1
   const worker = async () => {
@@ -360,7 +399,7 @@ async function addInstances(service: Service, token: string, port: number, optio
         body: JSON.stringify({
           name: `bench-${String(i).padStart(4, '0')}`,
           host: '127.0.0.1',
-          port,
+          port: portOf(i),
           database: main,
           username: 'pga_bench',
           sslmode: options.sslmode,
@@ -423,6 +462,8 @@ function logProblems(log: string): { level: string; msg: string; count: number; 
       const entry = JSON.parse(line) as Record<string, unknown>
       const level = String(entry.level ?? '')
       if (level !== 'warn' && level !== 'error') continue
+      // The 503s of /readyz while the service starts are expected.
+      if (entry.msg === 'request' && entry.route === '/readyz') continue
       const msg = String(entry.msg ?? entry.message ?? '')
       const key = `${level} ${msg}`
       const seen = found.get(key)
@@ -505,29 +546,57 @@ async function main(options: Options) {
   const date = new Date().toISOString().slice(0, 10)
   const loadBefore = loadavg()
 
-  note(`collector bench: ${n} instances × ${options.databases} databases, every group every ${interval} s`)
+  note(
+    `collector bench: ${n} instances × ${options.databases} databases on ${options.clusters} cluster(s), every group every ${interval} s`,
+  )
   const tree = snapshotTree()
   const rev = revision()
-  const pg = await startPostgres()
-  cleanups.push({ name: 'postgres', run: () => pg.stop() })
-  let sql = connect(pg.url, 'postgres')
-  // Collector connections: one per instance, plus one short-lived per running per-database group.
-  const needed = n + options.concurrency + 10 + 25
-  if (needed > 200) {
-    note(`  raising max_connections to ${needed}`)
-    await raiseMaxConnections(sql, needed)
+  // Instance i lives on cluster (i - 1) % clusters; the store on the first cluster.
+  const clusterOf = (i: number) => (i - 1) % options.clusters
+  const perCluster = Math.ceil(n / options.clusters)
+  const clusters: { url: string; port: number; postmaster: number; maxConnections: number }[] = []
+  const setupStarted = performance.now()
+  let pg: Awaited<ReturnType<typeof startPostgres>> | undefined
+  for (let c = 0; c < options.clusters; c++) {
+    note(`  starting PostgreSQL ${c + 1} of ${options.clusters}`)
+    const started = await startPostgres()
+    pg ??= started
+    cleanups.push({
+      name: `postgres ${c + 1}`,
+      run: async () => {
+        await started.stop()
+        rmSync(dirname(started.caFile), { recursive: true, force: true })
+      },
+    })
+    let sql = connect(started.url, 'postgres')
+    // Collector connections: one per instance, plus one short-lived per running per-database group.
+    const needed = perCluster + options.concurrency + 10 + 25
+    if (needed > 200) {
+      note(`  raising max_connections to ${needed}`)
+      await raiseMaxConnections(sql, needed)
+      await sql.end()
+      sql = connect(started.url, 'postgres')
+    }
+    const [settings] = await sql<{ data_directory: string; max_connections: number }[]>`
+      select current_setting('data_directory') as data_directory,
+             current_setting('max_connections')::int as max_connections`
+    if (c === 0) await sql`create database pga_store`
     await sql.end()
-    sql = connect(pg.url, 'postgres')
+    const dataDir = settings?.data_directory ?? ''
+    clusters.push({
+      url: started.url,
+      port: started.port,
+      postmaster: Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]),
+      maxConnections: settings?.max_connections ?? 0,
+    })
+    const mine = Array.from({ length: n }, (_, i) => i + 1).filter((i) => clusterOf(i) === c)
+    note(`  creating ${mine.length * options.databases} databases`)
+    await createDatabases(started.url, mine, options.databases)
   }
-  const [{ data_directory: dataDir, max_connections: maxConnections }] = (await sql`
-    select current_setting('data_directory') as data_directory,
-           current_setting('max_connections')::int as max_connections`) as unknown as [
-    { data_directory: string; max_connections: number },
-  ]
-  await sql.end()
-  const postmaster = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0])
-  note(`  creating ${n * options.databases} databases`)
-  const setupSeconds = await createDatabases(pg.url, options)
+  if (!pg) throw new Error('no cluster started')
+  const setupSeconds = (performance.now() - setupStarted) / 1000
+  const postmasters = clusters.map((c) => c.postmaster)
+  const maxConnections = Math.min(...clusters.map((c) => c.maxConnections))
 
   const storeUrl = new URL(pg.url)
   storeUrl.pathname = '/pga_store'
@@ -543,30 +612,41 @@ async function main(options: Options) {
   // instance is taken in the first tick and its rounds fall on a known phase.
   note('  adding the instances (collector off)')
   const setupService = await startService(tree, 'service-setup', { ...env, PGA_COLLECTOR_ENABLED: 'false' })
-  await addInstances(setupService, token, pg.port, options)
+  await addInstances(setupService, token, (i) => clusters[clusterOf(i)]?.port ?? 0, options)
   await stopProcess(setupService.child)
 
   const store = connect(pg.url, 'pga_store', 2)
   cleanups.push({ name: 'store connection', run: () => store.end({ timeout: 1 }) })
-  const server = connect(pg.url, 'postgres')
-  cleanups.push({ name: 'admin connection', run: () => server.end({ timeout: 1 }) })
-  const backends = async () =>
-    new Map(
-      (
-        await server<Backend[]>`
-          select pid, coalesce(application_name, '') as application_name, datname::text, backend_type
-            from pg_stat_activity`
-      ).map((b) => [b.pid, b]),
-    )
+  const servers = clusters.map((c) => connect(c.url, 'postgres'))
+  cleanups.push({
+    name: 'admin connections',
+    run: async () => {
+      await Promise.all(servers.map((server) => server.end({ timeout: 1 })))
+    },
+  })
+  const backends = async () => {
+    const found = new Map<number, Backend>()
+    for (const server of servers) {
+      for (const b of await server<Backend[]>`
+        select pid, coalesce(application_name, '') as application_name, datname::text, backend_type
+          from pg_stat_activity`)
+        found.set(b.pid, b)
+    }
+    return found
+  }
 
+  note('  waiting for the machine to go quiet (60 s at most)')
+  const quiet = await waitForQuiet(60_000)
   note(`  idle baseline: ${seconds} s of PostgreSQL CPU without the service`)
-  await sleep(2000)
   const baselineBackends = await backends()
-  const baseA = serverCpu(postmaster)
+  const baseA = serverCpu(postmasters)
+  const baseTicksA = machineTicks()
   await sleep(seconds * 1000)
-  const baseB = serverCpu(postmaster)
+  const baseB = serverCpu(postmasters)
+  const baseTicksB = machineTicks()
   for (const [pid, b] of await backends()) baselineBackends.set(pid, b)
   const baseline = serverCpuDelta(baseA, baseB, categorize(baselineBackends))
+  const baselineBusy = busyPercent(baseTicksA, baseTicksB)
 
   note(`  starting the service (collector on, concurrency ${options.concurrency})`)
   const service = await startService(tree, 'service', {
@@ -574,32 +654,40 @@ async function main(options: Options) {
     PGA_COLLECTOR_ENABLED: 'true',
     PGA_COLLECTOR_CONCURRENCY: String(options.concurrency),
   })
-  const idleRss = procStatus(service.pid, 'VmRSS') ?? Number.NaN
+  const readyRss = procStatus(service.pid, 'VmRSS') ?? Number.NaN
 
-  // Warm-up: the first round of every instance (full settings, query texts), then the window
-  // starts half an interval after a round.
-  const warmupDeadline = Date.now() + Math.max(90_000, 4 * interval * 1000)
-  let firstRound = { rows: 0, phase: Date.now() }
+  // Warm-up: the first round of every instance (full settings, query texts). Every instance was
+  // taken in the same tick, so rounds start at phase + k × interval; the window starts half an
+  // interval after one.
+  const intervalMs = interval * 1000
+  const warmupDeadline = Date.now() + Math.max(90_000, 4 * intervalMs)
+  let firstRound = { done: 0, phase: Date.now(), last: Date.now() }
   while (Date.now() < warmupDeadline) {
-    const [row] = await store<{ rows: number; phase: Date | null }[]>`
-      select count(*)::int as rows, min(taken_at) as phase from sn_stat_snapshot`
-    firstRound = { rows: row?.rows ?? 0, phase: row?.phase?.getTime() ?? Date.now() }
-    if (firstRound.rows >= n * perRound) break
-    await sleep(500)
+    const [row] = await store<{ done: number; phase: Date | null; last: Date | null }[]>`
+      select count(*) filter (where rows >= ${perRound})::int as done, min(phase) as phase, max(last) as last
+        from (select count(*) as rows, min(taken_at) as phase, max(taken_at) as last
+                from sn_stat_snapshot group by instance_id) i`
+    firstRound = {
+      done: row?.done ?? 0,
+      phase: row?.phase?.getTime() ?? Date.now(),
+      last: row?.last?.getTime() ?? Date.now(),
+    }
+    if (firstRound.done >= n) break
+    await sleep(250)
   }
-  const warmedUp = firstRound.rows >= n * perRound
-  if (!warmedUp)
-    note(`  first round incomplete after warm-up (${firstRound.rows} of ${n * perRound} snapshots)`)
-  const firstRoundSeconds = (Date.now() - firstRound.phase) / 1000
-  let t0 = firstRound.phase + (interval * 1000) / 2
-  while (t0 < Date.now() + 500) t0 += interval * 1000
+  const warmedUp = firstRound.done >= n
+  if (!warmedUp) note(`  first round incomplete after warm-up (${firstRound.done} of ${n} instances)`)
+  const firstRoundSeconds = (firstRound.last - firstRound.phase) / 1000
+  let t0 = firstRound.phase + intervalMs / 2
+  while (t0 < Date.now() + 500) t0 += intervalMs
   await sleep(t0 - Date.now())
 
   note(`  measuring ${seconds} s`)
   const windowStart = new Date()
   const cpuA = procStat(service.pid)?.cpu ?? Number.NaN
-  const serverA = serverCpu(postmaster)
+  const serverA = serverCpu(postmasters)
   const ticksA = machineTicks()
+  const benchA = process.cpuUsage()
   const metricsA = await scrapeMetrics(service)
   const windowBackends = await backends()
   const rssAtStart = procStatus(service.pid, 'VmRSS') ?? Number.NaN
@@ -607,20 +695,36 @@ async function main(options: Options) {
   const sampler = setInterval(() => {
     peakRss = Math.max(peakRss, procStatus(service.pid, 'VmRSS') ?? 0)
   }, 250)
-  await sleep(windowStart.getTime() + seconds * 1000 - Date.now())
+  // Between rounds (the first half of each interval of the window, when the previous round has
+  // finished) only the scheduler's own work runs: ticks, lease renewals, instance list refreshes.
+  let quietCpu = 0
+  let quietSeconds = 0
+  const start = windowStart.getTime()
+  for (let j = 0; j < seconds / interval; j++) {
+    await sleep(start + j * intervalMs - Date.now())
+    const a = procStat(service.pid)?.cpu ?? Number.NaN
+    const at = performance.now()
+    await sleep(start + j * intervalMs + intervalMs / 2 - 300 - Date.now())
+    quietCpu += (procStat(service.pid)?.cpu ?? Number.NaN) - a
+    quietSeconds += (performance.now() - at) / 1000
+  }
+  await sleep(start + seconds * 1000 - Date.now())
   clearInterval(sampler)
   const windowEnd = new Date()
   const cpuB = procStat(service.pid)?.cpu ?? Number.NaN
-  const serverB = serverCpu(postmaster)
+  const serverB = serverCpu(postmasters)
   const ticksB = machineTicks()
+  const benchB = process.cpuUsage(benchA)
   const rssAtEnd = procStatus(service.pid, 'VmRSS') ?? Number.NaN
   const hwm = procStatus(service.pid, 'VmHWM') ?? Number.NaN
   const metricsB = await scrapeMetrics(service)
   for (const [pid, b] of await backends()) windowBackends.set(pid, b)
   const wall = (windowEnd.getTime() - windowStart.getTime()) / 1000
   const serviceCpu = cpuB - cpuA
+  const benchCpu = (benchB.user + benchB.system) / 1e6
   const serverSplit = serverCpuDelta(serverA, serverB, categorize(windowBackends))
-  const machineBusy = (100 * cpus().length * (ticksB.busy - ticksA.busy)) / (ticksB.total - ticksA.total)
+  const machineBusy = busyPercent(ticksA, ticksB)
+  const otherCpu = Math.max(0, (machineBusy / 100) * wall - serviceCpu - serverSplit.total - benchCpu)
   const lag = histogramDelta(
     histogram(metricsA, 'pga_collector_lag_seconds'),
     histogram(metricsB, 'pga_collector_lag_seconds'),
@@ -635,8 +739,11 @@ async function main(options: Options) {
 
   // Let the rounds of the window finish writing before counting (the window ends mid-interval).
   await sleep(1000)
+  // Per-database groups are split: the instance's own database (its reused connection) and the
+  // application databases (a new connection for each collection).
   const groups = await store<GroupRow[]>`
-    select group_name,
+    select group_name || case when datname like '%\_app%' then ' (app db)'
+                              when datname is not null then ' (main db)' else '' end as group_name,
            count(*) filter (where status = 'ok')::int as ok,
            count(*) filter (where status = 'failed')::int as failed,
            count(*) filter (where status = 'unavailable')::int as unavailable,
@@ -646,38 +753,96 @@ async function main(options: Options) {
            avg(row_count) filter (where status = 'ok')::float8 as rows
       from sn_stat_snapshot
      where taken_at >= ${windowStart} and taken_at < ${windowEnd}
-     group by group_name`
+     group by 1`
   const failures = await store<FailureRow[]>`
     select group_name, status, error_code, count(*)::int as n, min(left(error, 160)) as example
       from sn_stat_snapshot
      where taken_at >= ${windowStart} and taken_at < ${windowEnd} and status <> 'ok'
      group by 1, 2, 3
      order by 4 desc, 1`
+  // How long each round of the window took: from its first fetch to its last. Round j falls in
+  // the middle of the j-th interval of the window (the window starts half an interval after one).
+  const takenAt = (
+    await store<{ ms: number }[]>`
+      select extract(epoch from taken_at)::float8 * 1000 as ms from sn_stat_snapshot
+       where taken_at >= ${windowStart} and taken_at < ${windowEnd}`
+  ).map((r) => r.ms)
+  const spans = Array.from({ length: seconds / interval }, (_, j) => {
+    const inRound = takenAt.filter((ms) => ms >= start + j * intervalMs && ms < start + (j + 1) * intervalMs)
+    return inRound.length ? (Math.max(...inRound) - Math.min(...inRound)) / 1000 : 0
+  })
+  // Rounds per instance: the scheduler starts due instances in a fixed order, so when it cannot
+  // keep up the last instances fall behind while the first keep their cadence.
+  const perInstance = (
+    await store<{ n: number }[]>`
+      select count(*)::int as n from sn_stat_snapshot
+       where taken_at >= ${windowStart} and taken_at < ${windowEnd}
+       group by instance_id`
+  )
+    .map((r) => r.n / perRound)
+    .sort((a, b) => a - b)
+  while (perInstance.length < n) perInstance.unshift(0)
+  // Settings are stored only when they change: any row after the first round is a change.
+  const settingChanges = await store<{ name: string; n: number; example: string }[]>`
+    select name, count(*)::int as n,
+           min(coalesce(previous_setting, '(none)') || ' -> ' || coalesce(setting, '(null)')) as example
+      from sn_settings_changes
+     where taken_at >= ${windowStart} and taken_at < ${windowEnd}
+     group by name
+     order by 2 desc, 1
+     limit 10`
   const [sizes] = await store<{ store_bytes: string }[]>`
     select pg_database_size(current_database())::text as store_bytes`
   const problems = logProblems(service.log)
   await stopProcess(service.child)
 
   // ---- figures
+  const base = (label: string) => label.replace(/ \(.*\)$/, '')
   const order = new Map(metricGroups.map((g, i) => [g.name, i]))
-  groups.sort((a, b) => (order.get(a.group_name) ?? 99) - (order.get(b.group_name) ?? 99))
+  groups.sort(
+    (a, b) =>
+      (order.get(base(a.group_name)) ?? 99) - (order.get(base(b.group_name)) ?? 99) ||
+      a.group_name.localeCompare(b.group_name),
+  )
   const ok = groups.reduce((s, g) => s + g.ok, 0)
   const all = groups.reduce((s, g) => s + g.ok + g.failed + g.unavailable, 0)
   const rowsStored = groups.reduce((s, g) => s + g.ok * (g.rows ?? 0), 0)
   const expected = (n * perRound * seconds) / interval
   const rounds = all / perRound
   const cpuPerRoundMs = (serviceCpu * 1000) / rounds
+  // The brief's formula: one core-second per second over the CPU of an instance-minute, taking
+  // an instance-minute at 60 s to cost one round as measured (scheduler upkeep included at the
+  // bench's interval).
   const instancesPerCore = 60_000 / cpuPerRoundMs
+  // Upkeep (ticks, leases, instance list) does not shrink with a longer interval: counted per
+  // second, the rounds without it.
+  const upkeepRate = quietCpu / quietSeconds
+  const roundOnlyMs = ((serviceCpu - upkeepRate * wall) * 1000) / rounds
+  const instancesPerCoreWithUpkeep = 1 / (roundOnlyMs / 1000 / 60 + upkeepRate / n)
+  const spanMax = Math.max(...spans)
+  const spanMedian = [...spans].sort((a, b) => a - b)[Math.floor(spans.length / 2)] ?? Number.NaN
+  const upkeepReliable = spanMax < interval / 2 - 0.3
+  // Rounds run `concurrency` instances at a time, each instance's groups one after the other, so
+  // a pass is bound by latency: an instance-round takes span × min(instances, concurrency) /
+  // instances, and `concurrency` of them run at once. How many instances that makes in 60 s; a
+  // span close to the interval means the passes never rested (saturated), and then the rate is
+  // what was completed.
+  const saturated = spanMedian > interval * 0.9
+  const inFlight = Math.min(n, options.concurrency)
+  const instancesPer60sPass = saturated
+    ? (rounds / wall) * 60
+    : (60 * options.concurrency) / Math.max((spanMedian * inFlight) / n, 0.001)
   const monitoredCpu = serverSplit.collector + Math.max(0, serverSplit.exited - baseline.exited)
   const monitoredPerRoundMs = (monitoredCpu * 1000) / rounds
   const storePerRoundMs = (serverSplit.store * 1000) / rounds
   const addedServerCpu = serverSplit.total - baseline.total
   const engine = engineGroups.map((name) => {
     const g = groups.find((row) => row.group_name === name)
-    return { name, p95: g?.p95 ?? null, max: g?.max ?? null, unavailable: g ? g.ok === 0 : true }
+    return { name, p95Ms: round(g?.p95 ?? Number.NaN, 2), maxMs: round(g?.max ?? Number.NaN, 2) }
   })
-  const engineMet = engine.every((g) => g.p95 !== null && g.p95 < goal.engineP95Ms)
+  const engineMet = engine.every((g) => g.p95Ms !== null && g.p95Ms < goal.engineP95Ms)
   const m = machine()
+  const perCpu = (x: number) => round((100 * x) / wall)
 
   const summary = {
     bench: 'collector',
@@ -685,10 +850,15 @@ async function main(options: Options) {
     revision: rev,
     machine: m,
     options,
-    postgres: { version: pg.version, maxConnections, databases: n * options.databases + 2 },
+    postgres: {
+      version: pg.version,
+      clusters: options.clusters,
+      maxConnections,
+      databases: n * options.databases,
+    },
     setupSeconds: round(setupSeconds),
-    firstRoundSeconds: round(firstRoundSeconds),
-    warmedUp,
+    quietBeforeBaseline: quiet,
+    firstRound: { complete: warmedUp, seconds: round(firstRoundSeconds, 2) },
     window: { seconds: round(wall, 2), start: windowStart.toISOString() },
     snapshots: {
       ok,
@@ -698,14 +868,23 @@ async function main(options: Options) {
       completion: round(all / expected, 3),
       rowsStored: Math.round(rowsStored),
     },
+    roundsPerInstance: {
+      expected: seconds / interval,
+      min: round(perInstance[0] ?? 0, 2),
+      median: round(perInstance[Math.floor(n / 2)] ?? 0, 2),
+      max: round(perInstance.at(-1) ?? 0, 2),
+    },
+    roundSpanSeconds: { median: round(spanMedian, 2), max: round(spanMax, 2), saturated },
     service: {
       cpuSeconds: round(serviceCpu, 2),
-      cpuPercent: round((100 * serviceCpu) / wall),
+      cpuPercent: perCpu(serviceCpu),
       cpuMsPerSnapshot: round((serviceCpu * 1000) / ok, 3),
       cpuMsPerInstanceRound: round(cpuPerRoundMs, 2),
+      upkeepCpuPercent: round(100 * upkeepRate, 2),
+      roundOnlyCpuMsPerInstanceRound: upkeepReliable ? round(roundOnlyMs, 2) : null,
       readyMs: round(service.readyMs, 0),
       rssMiB: {
-        ready: round(idleRss),
+        ready: round(readyRss),
         windowStart: round(rssAtStart),
         windowEnd: round(rssAtEnd),
         peak: round(peakRss),
@@ -714,6 +893,8 @@ async function main(options: Options) {
     },
     extrapolation: {
       instancesPerCoreAt60s: Math.floor(instancesPerCore),
+      instancesPerCoreAt60sWithUpkeep: upkeepReliable ? Math.floor(instancesPerCoreWithUpkeep) : null,
+      instancesPerReplicaAt60sLatencyBound: Math.floor(instancesPer60sPass),
       monitoredServerCpuMsPerInstanceMinute: round(monitoredPerRoundMs, 2),
       storeCpuMsPerInstanceMinute: round(storePerRoundMs, 2),
     },
@@ -723,7 +904,9 @@ async function main(options: Options) {
       added: round(addedServerCpu, 2),
       collectorConnections,
     },
-    machineBusyPercent: round(machineBusy),
+    machineBusyPercent: { baseline: round(baselineBusy), window: round(machineBusy) },
+    otherProcessesCpuPercent: perCpu(otherCpu),
+    benchCpuPercent: perCpu(benchCpu),
     lag: { p50: lag.quantile(0.5), p95: lag.quantile(0.95), over1s: round(1 - lag.share('1'), 3) },
     collectAndStore: { p50: collect.quantile(0.5), p95: collect.quantile(0.95) },
     groups: groups.map((g) => ({
@@ -737,6 +920,7 @@ async function main(options: Options) {
       rowsPerSnapshot: round(g.rows ?? Number.NaN),
     })),
     failures,
+    settingChanges,
     storeMiB: round(Number(sizes?.store_bytes ?? 0) / 2 ** 20),
     logProblems: problems.map(({ level, msg, count }) => ({ level, msg, count })),
     goals: {
@@ -756,7 +940,7 @@ async function main(options: Options) {
   const out: string[] = []
   out.push(`pgAnalytics collector benchmark, ${date}`)
   out.push(`command: node_modules/.bin/bun bench/collector.ts ${process.argv.slice(2).join(' ')}`.trimEnd())
-  out.push(`service: bun src/main.ts serve at ${summary.revision}`)
+  out.push(`service: bun src/main.ts serve, revision ${rev}, run from a copy of the tree`)
   out.push(
     `machine: ${m.nproc} CPUs, ${m.cpu}, ${m.memoryGiB} GiB RAM, Linux ${m.kernel}; bun ${m.bun}; PostgreSQL ${pg.version} (max_connections ${maxConnections})`,
   )
@@ -766,13 +950,16 @@ async function main(options: Options) {
       .join(' ')}`,
   )
   out.push(
-    `setup: ${n} instances × ${options.databases} databases (${fmt(setupSeconds)} s), sslmode ${options.sslmode}, every group every ${interval} s, concurrency ${options.concurrency}; ${perRound} snapshots per instance-round`,
+    `setup: ${n} instances × ${options.databases} databases on ${options.clusters} cluster(s) (${fmt(setupSeconds)} s), sslmode ${options.sslmode}, every group every ${interval} s, concurrency ${options.concurrency}; ${perRound} snapshots per instance-round`,
   )
   out.push(
-    `first round (warm-up): ${warmedUp ? 'complete' : 'INCOMPLETE'} after ${fmt(firstRoundSeconds)} s; window ${fmt(wall)} s from ${windowStart.toISOString()}`,
+    `first round (warm-up): ${warmedUp ? 'complete' : `INCOMPLETE (${firstRound.done} of ${n} instances)`}, ${fmt(firstRoundSeconds, 2)} s from the first fetch until every instance had one round; window ${fmt(wall)} s from ${windowStart.toISOString()}`,
+  )
+  out.push(
+    `machine busy: ${fmt(baselineBusy)} % during the baseline (after waiting ${fmt(quiet.waitedMs / 1000)} s for < 25 %), ${fmt(machineBusy)} % during the window (100 % = one CPU); other processes ${fmt((100 * otherCpu) / wall)} %, this script ${fmt((100 * benchCpu) / wall)} %`,
   )
   out.push('')
-  out.push('Throughput and cost')
+  out.push('Throughput and cost (window)')
   out.push(
     table(
       ['figure', 'value'],
@@ -782,20 +969,35 @@ async function main(options: Options) {
           'all snapshot rows / expected',
           `${fmtInt(all)} / ${fmtInt(expected)} (${fmt((100 * all) / expected)} %)`,
         ],
+        [
+          'rounds per instance (min / median / max; expected)',
+          `${fmt(perInstance[0] ?? 0, 2)} / ${fmt(perInstance[Math.floor(n / 2)] ?? 0, 2)} / ${fmt(perInstance.at(-1) ?? 0, 2)}; ${seconds / interval}`,
+        ],
         ['metric rows stored', `${fmtInt(rowsStored)} = ${fmtInt(rowsStored / wall)}/s`],
+        [
+          'round span: first to last fetch of a round (median / max)',
+          `${fmt(spanMedian, 2)} / ${fmt(spanMax, 2)} s of ${interval} s${saturated ? ' (saturated: rounds never rest)' : ''}`,
+        ],
         ['service CPU', `${fmt(serviceCpu, 2)} s = ${fmt((100 * serviceCpu) / wall)} % of a core`],
         ['service CPU per snapshot', `${fmt((serviceCpu * 1000) / ok, 3)} ms`],
         ['service CPU per instance-round', `${fmt(cpuPerRoundMs, 2)} ms`],
         [
+          'service upkeep between rounds (ticks, leases, instance list)',
+          `${fmt(100 * upkeepRate, 2)} % of a core${upkeepReliable ? '' : ' (rounds overlap the quiet spans: not reliable)'}`,
+        ],
+        [
+          'service CPU per instance-round without upkeep',
+          upkeepReliable ? `${fmt(roundOnlyMs, 2)} ms` : 'n/a',
+        ],
+        [
           'service RSS (ready / window start / end / peak / HWM)',
-          `${fmt(idleRss)} / ${fmt(rssAtStart)} / ${fmt(rssAtEnd)} / ${fmt(peakRss)} / ${fmt(hwm)} MiB`,
+          `${fmt(readyRss)} / ${fmt(rssAtStart)} / ${fmt(rssAtEnd)} / ${fmt(peakRss)} / ${fmt(hwm)} MiB`,
         ],
         [
           'lag behind due time (p50 / p95 / share > 1 s)',
           `${lag.quantile(0.5)} / ${lag.quantile(0.95)} / ${fmt(100 * (1 - lag.share('1')))} %`,
         ],
         ['collect + store per snapshot (p50 / p95)', `${collect.quantile(0.5)} / ${collect.quantile(0.95)}`],
-        ['machine busy during the window', `${fmt(machineBusy)} % of ${m.nproc} CPUs (100 % = one CPU)`],
         ['store database size at the end', `${fmt(Number(sizes?.store_bytes ?? 0) / 2 ** 20)} MiB`],
       ],
     ),
@@ -822,7 +1024,9 @@ async function main(options: Options) {
     `added server CPU: ${fmt(addedServerCpu, 2)} s (${fmt((100 * addedServerCpu) / wall)} % of a core); live collector connections at the end: ${collectorConnections}`,
   )
   out.push('')
-  out.push('Per group (window; fetch duration = duration_ms: query round trip, before the store write)')
+  out.push(
+    'Per group (window; duration = duration_ms: the fetch, from sending the query to its rows, store write excluded)',
+  )
   out.push(
     table(
       ['group', 'ok', 'failed', 'unavail.', 'p50 ms', 'p95 ms', 'max ms', 'rows/snap'],
@@ -850,6 +1054,17 @@ async function main(options: Options) {
       ),
     )
   } else out.push('No failed or unavailable snapshots in the window.')
+  if (settingChanges.length) {
+    out.push('')
+    out.push('Settings that changed during the window (sn_settings_changes)')
+    out.push(
+      table(
+        ['setting', 'changes', 'example'],
+        settingChanges.map((c) => [c.name, String(c.n), c.example]),
+        [1],
+      ),
+    )
+  }
   if (problems.length) {
     out.push('')
     out.push('Service warnings and errors (whole run)')
@@ -872,6 +1087,16 @@ async function main(options: Options) {
           `${fmtInt(instancesPerCore)} (60 s / ${fmt(cpuPerRoundMs, 2)} ms per instance-round)`,
         ],
         [
+          '  same, if the upkeep between rounds grew in proportion to instances',
+          upkeepReliable ? fmtInt(instancesPerCoreWithUpkeep) : 'n/a (no quiet span between rounds)',
+        ],
+        [
+          `instances a round pass finishes in 60 s (concurrency ${options.concurrency}, latency-bound)`,
+          saturated
+            ? `${fmtInt(instancesPer60sPass)} (saturated: ${fmt(rounds)} instance-rounds in ${fmt(wall)} s)`
+            : `${fmtInt(instancesPer60sPass)} (${n} instances in ${fmt(spanMedian, 2)} s, ${inFlight} at a time)`,
+        ],
+        [
           'monitored server CPU per instance-minute',
           `${fmt(monitoredPerRoundMs, 2)} ms (${fmt(monitoredPerRoundMs / 600, 3)} % of a core at 60 s)`,
         ],
@@ -882,7 +1107,7 @@ async function main(options: Options) {
         ],
         [
           'goal: engine groups (bgwriter, archiver, replication) p95 < 100 ms',
-          `${engineMet ? 'met' : 'MISSED'} (${engine.map((g) => `${g.name} ${fmt(g.p95 ?? Number.NaN)} ms, max ${fmt(g.max ?? Number.NaN)}`).join('; ')})`,
+          `${engineMet ? 'met' : 'MISSED'} (${engine.map((g) => `${g.name} ${fmt(g.p95Ms ?? Number.NaN)} ms, max ${fmt(g.maxMs ?? Number.NaN)}`).join('; ')})`,
         ],
       ],
     ),
