@@ -268,7 +268,7 @@ export const configVariables = {
   },
   PGA_COLLECTOR_CONCURRENCY: {
     schema: integer(1, 1000),
-    default: '16',
+    default: '32',
     example: '64',
     doc: 'Instances collected at the same time by one replica.',
   },

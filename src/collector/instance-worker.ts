@@ -7,7 +7,13 @@ import type { ConnectionTarget } from '../instances/connection-test.ts'
 import { type Capabilities, probeCapabilities } from '../instances/probe.ts'
 import type { Db } from '../platform/db/database.ts'
 import type { Logger } from '../platform/log.ts'
-import { type MetricGroup, metricGroups, planGroup, planQueryTexts } from './catalog/index.ts'
+import {
+  type MetricGroup,
+  metricGroups,
+  type PlannedQuery,
+  planGroup,
+  planQueryTexts,
+} from './catalog/index.ts'
 import type { CollectorMetrics } from './collector-metrics.ts'
 import { withDeadline } from './deadline.ts'
 import { type CollectionFailure, classifyFailure } from './failures.ts'
@@ -53,6 +59,7 @@ export class InstanceWorker {
   private failures = 0
   private blockedUntil = 0
   private closed = false
+  private firstRound = true
   running = false
 
   constructor(
@@ -76,17 +83,19 @@ export class InstanceWorker {
   }
 
   /** Collects every group that is due, one after the other on the instance's connection. */
+  /** The earliest due time of any group (the scheduler starts the most overdue worker first). */
+  earliestDue(): number {
+    return Math.min(...this.nextDue.values())
+  }
+
+  /** Collects every group that is due, one after the other on the instance's connection; the
+   * per-database groups share one connection per database. */
   async collectDue(now: number): Promise<void> {
     this.running = true
     try {
       const due = metricGroups.filter((g) => (this.nextDue.get(g.name) ?? Number.POSITIVE_INFINITY) <= now)
-      for (const group of due) {
-        const dueAt = this.nextDue.get(group.name) as number
-        this.ctx.metrics.lag.observe((now - dueAt) / 1000, { group: group.name })
-        // Keep the cadence; after a long stall start again from now instead of catching up.
-        const interval = this.intervalOf(group) * 1000
-        this.nextDue.set(group.name, dueAt + interval > now ? dueAt + interval : now + interval)
-      }
+      for (const group of due) this.scheduleNext(group, now)
+      this.firstRound = false
       let capabilities: Capabilities
       try {
         capabilities = await this.connect()
@@ -95,11 +104,36 @@ export class InstanceWorker {
         if (!this.closed) await this.connectionLost(due, classifyFailure(error, this.connector.target))
         return
       }
-      for (const group of due) {
+      const plans = due.map((group) => ({ group, plan: planGroup(group, capabilities) }))
+      const runnable: { group: MetricGroup; plan: PlannedQuery }[] = []
+      for (const { group, plan } of plans) {
+        if ('unavailable' in plan) {
+          const unavailable = { code: 'unavailable', message: plan.unavailable, connectionLost: false }
+          await this.recordFailure(group, null, unavailable, 0, null)
+        } else runnable.push({ group, plan })
+      }
+      const main = this.main as postgres.Sql
+      const instanceWide = runnable.filter((r) => r.group.scope === 'instance')
+      for (const [i, { group, plan }] of instanceWide.entries()) {
         if (this.closed) return
-        const failure = await this.collectGroup(group, capabilities)
+        const failure = await this.collectInto(group, plan, main, null)
         if (failure?.connectionLost) {
-          await this.connectionLost(due.slice(due.indexOf(group) + 1), failure)
+          const notRun = [
+            ...instanceWide.slice(i + 1),
+            ...runnable.filter((r) => r.group.scope === 'database'),
+          ]
+          await this.connectionLost(
+            notRun.map((r) => r.group),
+            failure,
+          )
+          return
+        }
+      }
+      const perDatabase = runnable.filter((r) => r.group.scope === 'database')
+      if (perDatabase.length > 0 && !this.closed) {
+        const failure = await this.collectDatabases(perDatabase, main)
+        if (failure) {
+          await this.connectionLost([], failure)
           return
         }
       }
@@ -107,6 +141,47 @@ export class InstanceWorker {
     } finally {
       this.running = false
     }
+  }
+
+  /** Keeps the cadence; after a long stall starts again from now instead of catching up. After
+   * the first round (all groups at once) each group moves to its own phase in the interval, so
+   * instances taken together do not stay due together. */
+  private scheduleNext(group: MetricGroup, now: number) {
+    const dueAt = this.nextDue.get(group.name) as number
+    this.ctx.metrics.lag.observe((now - dueAt) / 1000, { group: group.name })
+    const interval = this.intervalOf(group) * 1000
+    const next = this.firstRound
+      ? now + interval * (0.5 + phaseOf(`${this.instance.id}:${group.name}`) / 2)
+      : dueAt + interval > now
+        ? dueAt + interval
+        : now + interval
+    this.nextDue.set(group.name, next)
+  }
+
+  /** Runs the per-database groups in each database on one connection per database. Returns a
+   * failure only when the instance's own database connection was lost. */
+  private async collectDatabases(
+    runs: { group: MetricGroup; plan: PlannedQuery }[],
+    main: postgres.Sql,
+  ): Promise<CollectionFailure | undefined> {
+    for (const datname of await this.databases(main)) {
+      const own = datname === this.connector.target.database
+      const sql = own ? main : this.connector.open(datname)
+      try {
+        for (const { group, plan } of runs) {
+          if (this.closed) return undefined
+          const failure = await this.collectInto(group, plan, sql, datname)
+          // Losing another database's connection does not mean the instance is gone.
+          if (failure?.connectionLost) {
+            if (own) return failure
+            break
+          }
+        }
+      } finally {
+        if (!own) await sql.end({ timeout: 1 }).catch(() => {})
+      }
+    }
+    return undefined
   }
 
   private async connect(): Promise<Capabilities> {
@@ -142,38 +217,6 @@ export class InstanceWorker {
     this.main = undefined
     this.capabilities = undefined
     if (main && this.connector.owned) await main.end({ timeout: 0 }).catch(() => {})
-  }
-
-  /** Runs one group (in each database for per-database groups). Returns a connection-level failure. */
-  private async collectGroup(
-    group: MetricGroup,
-    capabilities: Capabilities,
-  ): Promise<CollectionFailure | undefined> {
-    const plan = planGroup(group, capabilities)
-    if ('unavailable' in plan) {
-      await this.recordFailure(
-        group,
-        null,
-        { code: 'unavailable', message: plan.unavailable, connectionLost: false },
-        0,
-        null,
-      )
-      return
-    }
-    const main = this.main as postgres.Sql
-    if (group.scope === 'instance') return this.collectInto(group, plan, main, null)
-    for (const datname of await this.databases(main)) {
-      const own = datname === this.connector.target.database
-      const sql = own ? main : this.connector.open(datname)
-      try {
-        const failure = await this.collectInto(group, plan, sql, datname)
-        // Losing a secondary database's connection does not mean the instance is gone.
-        if (failure?.connectionLost && own) return failure
-      } finally {
-        if (!own) await sql.end({ timeout: 1 }).catch(() => {})
-      }
-    }
-    return undefined
   }
 
   private async collectInto(
@@ -323,6 +366,13 @@ async function fetchRows(sql: postgres.Sql, query: string, rowLimit: number | un
     { prepare: true },
   )
   return row as Fetched
+}
+
+/** A stable number in [0, 1) from a text (FNV-1a), to spread due times. */
+function phaseOf(text: string): number {
+  let hash = 0x811c9dc5
+  for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193)
+  return (hash >>> 0) / 0x1_0000_0000
 }
 
 /** "orders_*" → /^orders_.*$/ ; only * and ? are special. */

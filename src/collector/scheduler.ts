@@ -159,15 +159,21 @@ export class CollectorScheduler {
     if (change === 'released') await this.options.state.releaseLease(owned.lease).catch(() => false)
   }
 
+  /** Starts due workers, most overdue first, while slots are free; a finishing run frees its
+   * slot for the next one at once rather than at the next tick. */
   private dispatch(now: number) {
-    for (const { worker } of this.owned.values()) {
-      if (this.running.size >= this.options.concurrency) return
-      if (!worker.isDue(now)) continue
+    if (this.stopped || this.running.size >= this.options.concurrency) return
+    const due = [...this.owned.values()]
+      .map((o) => o.worker)
+      .filter((w) => w.isDue(now))
+      .sort((a, b) => a.earliestDue() - b.earliestDue())
+    for (const worker of due.slice(0, this.options.concurrency - this.running.size)) {
       const run = worker
         .collectDue(now)
         .catch((error) => this.options.log.error('collection failed', { error: String(error) }))
         .finally(() => {
           this.running.delete(run)
+          this.dispatch(Date.now())
         })
       this.running.add(run)
     }
