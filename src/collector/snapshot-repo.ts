@@ -72,7 +72,8 @@ function insertSql(group: MetricGroup): string {
       from snap`
 }
 
-const statements = new Map<string, string>()
+/** Built once per group; prepared on each store connection. */
+const insertSqlByGroup = new Map<string, string>()
 
 /** Writes one successful snapshot of a group with its rows (JSON array text from the server). */
 export async function writeSnapshot(
@@ -81,21 +82,25 @@ export async function writeSnapshot(
   header: SnapshotHeader,
   rowsJson: string,
 ): Promise<WrittenSnapshot> {
-  let text = statements.get(group.name)
+  let text = insertSqlByGroup.get(group.name)
   if (!text) {
     text = insertSql(group)
-    statements.set(group.name, text)
+    insertSqlByGroup.set(group.name, text)
   }
-  const [row] = await db.unsafe<WrittenSnapshot[]>(text, [
-    header.instanceId,
-    header.group,
-    header.datname,
-    header.takenAt,
-    header.durationMs,
-    rowsJson,
-    header.variant,
-    header.replica,
-  ])
+  const [row] = await db.unsafe<WrittenSnapshot[]>(
+    text,
+    [
+      header.instanceId,
+      header.group,
+      header.datname,
+      header.takenAt,
+      header.durationMs,
+      rowsJson,
+      header.variant,
+      header.replica,
+    ],
+    { prepare: true },
+  )
   return row as WrittenSnapshot
 }
 
