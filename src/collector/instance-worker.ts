@@ -18,6 +18,7 @@ import type { CollectorMetrics } from './collector-metrics.ts'
 import { withDeadline } from './deadline.ts'
 import { type CollectionFailure, classifyFailure } from './failures.ts'
 import { saveQueryTexts, writeFailedSnapshot, writeSnapshot } from './snapshot-repo.ts'
+import { type Fetched, fetchRows, globToRegExp, phaseOf } from './worker-helpers.ts'
 
 export type CollectedInstance = {
   id: string
@@ -49,8 +50,6 @@ export type WorkerContext = {
   onMissingPartition(): Promise<void>
   recordProbe(instanceId: string, capabilities: Capabilities): Promise<void>
 }
-
-type Fetched = { takenAt: string; rows: string }
 
 export class InstanceWorker {
   private main: postgres.Sql | undefined
@@ -355,31 +354,4 @@ export class InstanceWorker {
     this.closed = true
     await this.dropConnection()
   }
-}
-
-/** One round trip: the rows as one JSON array (never parsed here) and the server's clock. */
-async function fetchRows(sql: postgres.Sql, query: string, rowLimit: number | undefined): Promise<Fetched> {
-  const [row] = await sql.unsafe<Fetched[]>(
-    `select to_char(clock_timestamp() at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as "takenAt",
-            coalesce((select jsonb_agg(t) from (${query}) t), '[]')::text as rows`,
-    rowLimit === undefined ? [] : [rowLimit],
-    { prepare: true },
-  )
-  return row as Fetched
-}
-
-/** A stable number in [0, 1) from a text (FNV-1a), to spread due times. */
-function phaseOf(text: string): number {
-  let hash = 0x811c9dc5
-  for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193)
-  return (hash >>> 0) / 0x1_0000_0000
-}
-
-/** "orders_*" → /^orders_.*$/ ; only * and ? are special. */
-export function globToRegExp(pattern: string): RegExp {
-  const escaped = pattern
-    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
-    .replaceAll('*', '.*')
-    .replaceAll('?', '.')
-  return new RegExp(`^${escaped}$`)
 }
