@@ -1,0 +1,100 @@
+// Merkle tree hashing of RFC 9162 (Certificate Transparency 2.0), section 2.1: leaf hash
+// SHA-256(0x00 || data), node hash SHA-256(0x01 || left || right), a tree of n leaves split at
+// the largest power of two below n. The sealer keeps the tree as its frontier (the roots of the
+// perfect subtrees, left to right, at most 64), so appending a batch costs O(batch · log n) and
+// a checkpoint needs no pass over the whole log.
+import { createHash } from 'node:crypto'
+
+export const leafHash = (data: Uint8Array): Buffer =>
+  createHash('sha256')
+    .update(Buffer.from([0]))
+    .update(data)
+    .digest()
+export const nodeHash = (left: Uint8Array, right: Uint8Array): Buffer =>
+  createHash('sha256')
+    .update(Buffer.from([1]))
+    .update(left)
+    .update(right)
+    .digest()
+const emptyRoot = createHash('sha256').digest()
+
+/** Subtree roots of a tree of `size` leaves, one per set bit of size, largest first. */
+export type Frontier = { size: number; roots: Buffer[] }
+
+export const emptyFrontier = (): Frontier => ({ size: 0, roots: [] })
+
+/** Appends one leaf hash, merging equal-sized subtrees as a binary counter carries. */
+export function appendLeaf(frontier: Frontier, leaf: Buffer): Frontier {
+  const roots = [...frontier.roots]
+  let node = leaf
+  let size = frontier.size
+  // Each trailing 1 bit of size is a perfect subtree of the same height as `node`: merge.
+  while (size & 1) {
+    node = nodeHash(roots.pop() as Buffer, node)
+    size >>= 1
+  }
+  roots.push(node)
+  return { size: frontier.size + 1, roots }
+}
+
+/** Root hash of the tree the frontier describes (MTH of RFC 9162). */
+export function frontierRoot(frontier: Frontier): Buffer {
+  if (frontier.roots.length === 0) return emptyRoot
+  let root = frontier.roots[frontier.roots.length - 1] as Buffer
+  for (let i = frontier.roots.length - 2; i >= 0; i--) root = nodeHash(frontier.roots[i] as Buffer, root)
+  return root
+}
+
+/** MTH computed directly from all leaf hashes (reference, and for verification of a range). */
+export function merkleRoot(leaves: Buffer[]): Buffer {
+  if (leaves.length === 0) return emptyRoot
+  if (leaves.length === 1) return leaves[0] as Buffer
+  const k = largestPowerOfTwoBelow(leaves.length)
+  return nodeHash(merkleRoot(leaves.slice(0, k)), merkleRoot(leaves.slice(k)))
+}
+
+function largestPowerOfTwoBelow(n: number): number {
+  let k = 1
+  while (k * 2 < n) k *= 2
+  return k
+}
+
+/** Audit path (RFC 9162 2.1.3.1) of leaf m in the tree of the given leaf hashes. */
+export function inclusionProof(m: number, leaves: Buffer[]): Buffer[] {
+  if (leaves.length <= 1) return []
+  const k = largestPowerOfTwoBelow(leaves.length)
+  return m < k
+    ? [...inclusionProof(m, leaves.slice(0, k)), merkleRoot(leaves.slice(k))]
+    : [...inclusionProof(m - k, leaves.slice(k)), merkleRoot(leaves.slice(0, k))]
+}
+
+/** Checks an audit path (RFC 9162 2.1.3.2): does leaf `index` of a tree of `size` lead to `root`? */
+export function verifyInclusion(
+  index: number,
+  size: number,
+  leaf: Buffer,
+  path: Buffer[],
+  root: Buffer,
+): boolean {
+  if (index >= size) return false
+  let fn = index
+  let sn = size - 1
+  let r = leaf
+  for (const p of path) {
+    if (sn === 0) return false
+    if (fn & 1 || fn === sn) {
+      r = nodeHash(p, r)
+      if (!(fn & 1)) {
+        while (fn !== 0 && !(fn & 1)) {
+          fn >>= 1
+          sn >>= 1
+        }
+      }
+    } else {
+      r = nodeHash(r, p)
+    }
+    fn >>= 1
+    sn >>= 1
+  }
+  return sn === 0 && r.equals(root)
+}

@@ -1,0 +1,75 @@
+// RFC 8785 canonical JSON and RFC 9162 Merkle hashing: the incremental frontier agrees with the
+// recursive definition at every size, audit paths verify, and any altered input fails.
+import { createHash } from 'node:crypto'
+import { describe, expect, it } from 'vitest'
+import { canonicalJson } from '../../src/audit/canonical-json.ts'
+import {
+  appendLeaf,
+  emptyFrontier,
+  frontierRoot,
+  inclusionProof,
+  leafHash,
+  merkleRoot,
+  verifyInclusion,
+} from '../../src/audit/merkle.ts'
+
+describe('canonical JSON (RFC 8785)', () => {
+  it('sorts members by UTF-16 code units and drops whitespace', () => {
+    // The ordering example of RFC 8785 section 3.2.3.
+    const value = {
+      '\u20ac': 'Euro Sign',
+      '\r': 'Carriage Return',
+      '\ufb33': 'Hebrew Letter Dalet With Dagesh',
+      '1': 'One',
+      '\ud83d\ude00': 'Emoji: Grinning Face',
+      '\u0080': 'Control',
+      '\u00f6': 'Latin Small Letter O With Diaeresis',
+    }
+    const order = ['\r', '1', '\u0080', '\u00f6', '\u20ac', '\ud83d\ude00', '\ufb33']
+    const expected = `{${order.map((k) => `${JSON.stringify(k)}:${JSON.stringify(value[k as keyof typeof value])}`).join(',')}}`
+    expect(canonicalJson(value)).toBe(expected)
+    expect(canonicalJson({ b: [1, { d: null, c: true }], a: 'x' })).toBe(
+      '{"a":"x","b":[1,{"c":true,"d":null}]}',
+    )
+  })
+
+  it('serialises numbers as ECMAScript does and refuses what JSON cannot hold', () => {
+    expect(canonicalJson([1e21, 0.1, -0, 333333333.3333333, 1e-7])).toBe(
+      '[1e+21,0.1,0,333333333.3333333,1e-7]',
+    )
+    expect(() => canonicalJson(Number.NaN)).toThrow()
+  })
+})
+
+const leaves = (n: number) =>
+  Array.from({ length: n }, (_, i) => leafHash(createHash('sha256').update(`entry ${i}`).digest()))
+
+describe('Merkle tree (RFC 9162)', () => {
+  it('the frontier root equals the recursive tree hash at every size from 0 to 300', () => {
+    const all = leaves(300)
+    let frontier = emptyFrontier()
+    expect(frontierRoot(frontier).toString('hex')).toBe(createHash('sha256').digest('hex'))
+    for (let n = 1; n <= 300; n++) {
+      frontier = appendLeaf(frontier, all[n - 1] as Buffer)
+      expect(frontier.roots.length).toBe(n.toString(2).replaceAll('0', '').length)
+      expect(frontierRoot(frontier).equals(merkleRoot(all.slice(0, n))), `size ${n}`).toBe(true)
+    }
+  })
+
+  it('audit paths verify for every leaf, and fail for a wrong leaf, index, size or root', () => {
+    for (const size of [1, 2, 3, 7, 8, 9, 31, 64, 100]) {
+      const all = leaves(size)
+      const root = merkleRoot(all)
+      for (let m = 0; m < size; m++) {
+        const path = inclusionProof(m, all)
+        expect(path.length).toBeLessThanOrEqual(Math.ceil(Math.log2(size)))
+        expect(verifyInclusion(m, size, all[m] as Buffer, path, root), `${m}/${size}`).toBe(true)
+        if (size > 1) {
+          expect(verifyInclusion(m, size, all[(m + 1) % size] as Buffer, path, root)).toBe(false)
+          expect(verifyInclusion((m + 1) % size, size, all[m] as Buffer, path, root)).toBe(false)
+        }
+        expect(verifyInclusion(m, size, all[m] as Buffer, path, leafHash(Buffer.from('other')))).toBe(false)
+      }
+    }
+  })
+})
