@@ -1,0 +1,179 @@
+// The sealer moves outbox events into the hash chain. Exactly one replica seals at a time (a
+// lease in the state store); and even two overlapping sealers cannot fork the chain, because a
+// batch runs in one transaction under an advisory lock and reads the head inside it. A batch
+// inserts its entries and a signed checkpoint and deletes its outbox rows together, so a crash
+// at any point leaves either all of it or none of it.
+import type { Keyring } from '../keys/keyring.ts'
+import { type Db, withTransaction } from '../platform/db/database.ts'
+import type { Logger } from '../platform/log.ts'
+import type { Lease, StateStore } from '../platform/state/state-store.ts'
+import {
+  type AuditEntry,
+  type CheckpointBody,
+  checkpointHash,
+  checkpointPayload,
+  contentHash,
+  genesisHash,
+} from './chain.ts'
+import type { OutboxEvent } from './events.ts'
+import { appendLeaf, emptyFrontier, type Frontier, frontierRoot, leafHash } from './merkle.ts'
+import { loadSigningKey, type SigningKey, sign } from './signing-key.ts'
+
+export type Checkpoint = CheckpointBody & { checkpoint_hash: string; signature: string; frontier: string[] }
+
+export type SealerOptions = {
+  db: Db
+  state: StateStore
+  keyring: () => Keyring
+  log: Logger
+  holder: string
+  batchSize?: number
+  idleMs?: number
+  leaseMs?: number
+  /** Called after each committed checkpoint (export outside the database). */
+  onCheckpoint?: (checkpoint: Checkpoint) => Promise<void>
+}
+
+/** Seals one batch. Returns the checkpoint, or null when the outbox was empty. */
+export async function sealBatch(db: Db, key: SigningKey, batchSize: number): Promise<Checkpoint | null> {
+  return withTransaction(db, async (tx) => {
+    await tx`select pg_advisory_xact_lock(hashtext('pga_audit_sealer'))`
+    const outbox = await tx<{ id: string; event: OutboxEvent }[]>`
+      select id::text, event from audit_outbox order by id limit ${batchSize}`
+    if (outbox.length === 0) return null
+    const [head] = await tx<{ tree_size: string; checkpoint_hash: string; frontier: string[] }[]>`
+      select tree_size::text, checkpoint_hash, frontier from audit_log_verification order by tree_size desc limit 1`
+    const [last] = await tx<
+      { content_hash: string }[]
+    >`select content_hash from audit_logs order by id desc limit 1`
+    let frontier: Frontier = head
+      ? { size: Number(head.tree_size), roots: head.frontier.map((h) => Buffer.from(h, 'hex')) }
+      : emptyFrontier()
+    let previous = last?.content_hash ?? genesisHash
+    const sealedAt = new Date().toISOString()
+    const entries: (AuditEntry & { content_hash: string })[] = []
+    for (const { event } of outbox) {
+      const entry: AuditEntry = {
+        id: frontier.size + 1,
+        event_id: event.eventId,
+        event_type: event.eventType,
+        resource_type: event.resourceType,
+        resource_id: event.resourceId,
+        action: event.action,
+        outcome: event.outcome,
+        actor_type: event.actorType,
+        actor_id: event.actorId,
+        session_id: event.sessionId,
+        request_id: event.requestId,
+        ip_address: event.ipAddress,
+        user_agent: event.userAgent,
+        changes: event.changes,
+        old_values: event.oldValues,
+        new_values: event.newValues,
+        created_at: new Date(event.createdAt).toISOString(),
+        sealed_at: sealedAt,
+        previous_hash: previous,
+      }
+      const hash = contentHash(entry)
+      entries.push({ ...entry, content_hash: hash })
+      frontier = appendLeaf(frontier, leafHash(Buffer.from(hash, 'hex')))
+      previous = hash
+    }
+    await tx`
+      insert into audit_logs (id, event_id, event_type, resource_type, resource_id, action, outcome, actor_type, actor_id,
+                              session_id, request_id, ip_address, user_agent, changes, old_values, new_values,
+                              created_at, sealed_at, previous_hash, content_hash)
+      select * from jsonb_to_recordset(${tx.json(entries as never)}::jsonb) as e(
+        id bigint, event_id uuid, event_type text, resource_type text, resource_id text, action text, outcome text,
+        actor_type text, actor_id text, session_id text, request_id text, ip_address text, user_agent text,
+        changes jsonb, old_values jsonb, new_values jsonb, created_at timestamptz, sealed_at timestamptz,
+        previous_hash text, content_hash text)`
+    const body: CheckpointBody = {
+      tree_size: frontier.size,
+      root_hash: frontierRoot(frontier).toString('hex'),
+      previous_checkpoint_hash: head?.checkpoint_hash ?? genesisHash,
+      key_id: key.keyId,
+      created_at: sealedAt,
+    }
+    const checkpoint: Checkpoint = {
+      ...body,
+      checkpoint_hash: checkpointHash(body),
+      signature: await sign(key, checkpointPayload(body)),
+      frontier: frontier.roots.map((r) => r.toString('hex')),
+    }
+    await tx`
+      insert into audit_log_verification (tree_size, root_hash, frontier, previous_checkpoint_hash, checkpoint_hash,
+                                          signature, key_id, created_at)
+      values (${checkpoint.tree_size}, ${checkpoint.root_hash}, ${tx.json(checkpoint.frontier)},
+              ${checkpoint.previous_checkpoint_hash}, ${checkpoint.checkpoint_hash}, ${checkpoint.signature},
+              ${checkpoint.key_id}, ${checkpoint.created_at})`
+    await tx`delete from audit_outbox where id = any(${outbox.map((o) => o.id)}::bigint[])`
+    return checkpoint
+  })
+}
+
+/** The sealing loop of one replica: seals while it holds the lease, idles when the outbox is empty. */
+export class AuditSealer {
+  private lease: Lease | null = null
+  private stopped = false
+  private loop: Promise<void> | undefined
+  private key: SigningKey | undefined
+  private wake: (() => void) | undefined
+
+  constructor(private readonly options: SealerOptions) {}
+
+  start(): void {
+    this.loop = this.run()
+  }
+
+  /** Seals now instead of at the next idle poll (after a request wrote events, in tests). */
+  nudge(): void {
+    this.wake?.()
+  }
+
+  private async run() {
+    const { state, holder, log } = this.options
+    const leaseMs = this.options.leaseMs ?? 10_000
+    let renewAt = 0
+    while (!this.stopped) {
+      try {
+        if (!this.lease || Date.now() >= renewAt) {
+          this.lease = this.lease
+            ? (await state.renewLease(this.lease, leaseMs))
+              ? this.lease
+              : null
+            : await state.acquireLease('audit:sealer', holder, leaseMs)
+          renewAt = Date.now() + leaseMs / 3
+        }
+        if (!this.lease) {
+          await this.sleep(leaseMs / 3)
+          continue
+        }
+        this.key ??= await loadSigningKey(this.options.db, this.options.keyring())
+        const checkpoint = await sealBatch(this.options.db, this.key, this.options.batchSize ?? 1000)
+        if (checkpoint) await this.options.onCheckpoint?.(checkpoint)
+        else await this.sleep(this.options.idleMs ?? 100)
+      } catch (error) {
+        log.error('audit sealing failed; retrying', { error: String(error) })
+        await this.sleep(1000)
+      }
+    }
+  }
+
+  private sleep(ms: number) {
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, ms)
+      this.wake = () => {
+        clearTimeout(timer)
+        resolve()
+      }
+    })
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true
+    this.wake?.()
+    await this.loop
+    if (this.lease) await this.options.state.releaseLease(this.lease).catch(() => false)
+  }
+}

@@ -1,0 +1,160 @@
+// Verification of the trail: every entry's hash, the chain links, the ids without gaps, and at
+// every checkpoint the Merkle root, the link to the previous checkpoint and its signature with
+// the published key. It stops at the first problem and names the entry or checkpoint.
+import type { Db } from '../platform/db/database.ts'
+import {
+  type AuditEntry,
+  type CheckpointBody,
+  checkpointHash,
+  checkpointPayload,
+  contentHash,
+  genesisHash,
+} from './chain.ts'
+import { appendLeaf, emptyFrontier, type Frontier, frontierRoot, leafHash } from './merkle.ts'
+import { verifySignature } from './signing-key.ts'
+
+export type VerifyResult = {
+  valid: boolean
+  checkedEntries: number
+  checkedCheckpoints: number
+  firstEntry: number | null
+  lastEntry: number | null
+  problem: { entryId?: number; checkpointTreeSize?: number; reason: string } | null
+}
+
+type StoredCheckpoint = CheckpointBody & { checkpoint_hash: string; signature: string; frontier: string[] }
+type StoredEntry = AuditEntry & { content_hash: string }
+
+const iso = (value: unknown) => (value instanceof Date ? value.toISOString() : String(value))
+
+/** Verifies entries from `fromId` (default 1) to `toId` (default: the end), from the checkpoint before. */
+export async function verifyTrail(
+  db: Db,
+  range: { fromId?: number; toId?: number } = {},
+): Promise<VerifyResult> {
+  const keys = new Map(
+    (
+      await db<
+        { key_id: string; public_key_spki: string }[]
+      >`select key_id, public_key_spki from audit_signing_keys`
+    ).map((k) => [k.key_id, k.public_key_spki]),
+  )
+  const checkpoints = (
+    await db<StoredCheckpoint[]>`
+      select tree_size::int, root_hash, frontier, previous_checkpoint_hash, checkpoint_hash, signature, key_id, created_at
+        from audit_log_verification order by tree_size`
+  ).map((c) => ({ ...c, created_at: iso(c.created_at) }))
+  const from = Math.max(1, range.fromId ?? 1)
+  // Start from the last checkpoint before the range: its frontier and hash are the state there.
+  const start = [...checkpoints].reverse().find((c) => c.tree_size < from)
+  let frontier: Frontier = start
+    ? { size: start.tree_size, roots: start.frontier.map((h) => Buffer.from(h, 'hex')) }
+    : emptyFrontier()
+  let previousCheckpoint = start?.checkpoint_hash ?? genesisHash
+  let previousHash = genesisHash
+  if (start) {
+    const [row] = await db<
+      { content_hash: string }[]
+    >`select content_hash from audit_logs where id = ${start.tree_size}`
+    if (!row) return fail({ entryId: start.tree_size, reason: `entry ${start.tree_size} is missing` })
+    previousHash = row.content_hash
+  }
+  const pending = checkpoints.filter((c) => c.tree_size > frontier.size)
+  const lastCheckpoint = checkpoints.at(-1)?.tree_size ?? 0
+  // A range ends at the first checkpoint covering its last entry, so every entry checked is signed.
+  const stopAt =
+    range.toId === undefined
+      ? Number.POSITIVE_INFINITY
+      : (checkpoints.find((c) => c.tree_size >= (range.toId as number))?.tree_size ??
+        Number.POSITIVE_INFINITY)
+  let checkedEntries = 0
+  let checkedCheckpoints = 0
+  let firstEntry: number | null = null
+
+  function fail(problem: NonNullable<VerifyResult['problem']>): VerifyResult {
+    return {
+      valid: false,
+      checkedEntries,
+      checkedCheckpoints,
+      firstEntry,
+      lastEntry: frontier.size || null,
+      problem,
+    }
+  }
+
+  async function checkCheckpoint(cp: StoredCheckpoint): Promise<string | null> {
+    const body: CheckpointBody = {
+      tree_size: cp.tree_size,
+      root_hash: cp.root_hash,
+      previous_checkpoint_hash: cp.previous_checkpoint_hash,
+      key_id: cp.key_id,
+      created_at: cp.created_at,
+    }
+    if (frontierRoot(frontier).toString('hex') !== cp.root_hash)
+      return 'its Merkle root does not match the entries'
+    if (cp.previous_checkpoint_hash !== previousCheckpoint)
+      return 'it does not link to the previous checkpoint'
+    if (checkpointHash(body) !== cp.checkpoint_hash) return 'its checkpoint hash does not match its content'
+    const spki = keys.get(cp.key_id)
+    if (!spki) return `its signing key ${cp.key_id} is unknown`
+    if (!(await verifySignature(spki, checkpointPayload(body), cp.signature)))
+      return 'its signature is not valid'
+    return null
+  }
+
+  while (frontier.size < stopAt) {
+    const rows = await db<StoredEntry[]>`
+      select id::int, event_id::text, event_type, resource_type, resource_id, action, outcome, actor_type, actor_id,
+             session_id, request_id, ip_address, user_agent, changes, old_values, new_values, created_at, sealed_at,
+             previous_hash, content_hash
+        from audit_logs where id > ${frontier.size} order by id limit ${Math.min(5000, stopAt - frontier.size)}`
+    if (rows.length === 0) break
+    for (const stored of rows) {
+      const expected = frontier.size + 1
+      if (stored.id !== expected) return fail({ entryId: expected, reason: `entry ${expected} is missing` })
+      const { content_hash, ...fields } = stored
+      const entry: AuditEntry = {
+        ...fields,
+        created_at: iso(fields.created_at),
+        sealed_at: iso(fields.sealed_at),
+      }
+      if (entry.previous_hash !== previousHash)
+        return fail({ entryId: stored.id, reason: 'its previous_hash does not link to the entry before it' })
+      if (contentHash(entry) !== content_hash)
+        return fail({
+          entryId: stored.id,
+          reason: 'its content does not match its content_hash (the entry was altered)',
+        })
+      frontier = appendLeaf(frontier, leafHash(Buffer.from(content_hash, 'hex')))
+      previousHash = content_hash
+      firstEntry ??= stored.id
+      checkedEntries++
+      if (pending[0]?.tree_size === frontier.size) {
+        const cp = pending.shift() as StoredCheckpoint
+        const reason = await checkCheckpoint(cp)
+        if (reason)
+          return fail({ checkpointTreeSize: cp.tree_size, reason: `checkpoint ${cp.tree_size}: ${reason}` })
+        previousCheckpoint = cp.checkpoint_hash
+        checkedCheckpoints++
+      }
+    }
+  }
+  if (frontier.size < Math.min(lastCheckpoint, stopAt))
+    return fail({
+      entryId: frontier.size + 1,
+      reason: `entries ${frontier.size + 1} to ${lastCheckpoint} are missing (the trail was truncated)`,
+    })
+  if (range.toId === undefined && frontier.size > lastCheckpoint)
+    return fail({
+      entryId: lastCheckpoint + 1,
+      reason: `entry ${lastCheckpoint + 1} is not covered by any signed checkpoint`,
+    })
+  return {
+    valid: true,
+    checkedEntries,
+    checkedCheckpoints,
+    firstEntry,
+    lastEntry: frontier.size || null,
+    problem: null,
+  }
+}
