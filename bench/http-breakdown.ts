@@ -71,6 +71,7 @@ function serviceApp() {
     assets: inert('deps.assets') as AppDeps['assets'],
     keys: inert('deps.keys') as AppDeps['keys'],
     collector: inert('deps.collector') as AppDeps['collector'],
+    auditSealer: inert('deps.auditSealer') as AppDeps['auditSealer'],
     replicaId: 'bench',
   }
   return { app: createApp(deps), stop: () => metrics.stop() }

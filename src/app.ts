@@ -5,6 +5,7 @@
 // document can be produced without opening any store (see openapi-document.ts).
 import type { OpenAPIHono } from '@hono/zod-openapi'
 import { cors } from 'hono/cors'
+import { auditRoutes } from './audit/routes.ts'
 import type { AppDeps } from './deps.ts'
 import { docsUiRoutes } from './http/docs-ui.ts'
 import { NotFoundError, ServiceError } from './http/errors.ts'
@@ -52,6 +53,7 @@ export function createApp(deps: AppDeps) {
   app.route('/', keysRoutes(deps))
   app.route('/', instancesRoutes(deps))
   app.route('/', metricsRoutes(deps))
+  app.route('/', auditRoutes(deps))
   app.route(
     '/',
     docsUiRoutes({ loadAsset: (name) => deps.assets.docsAsset(name), version: deps.build.version }),

@@ -1,6 +1,7 @@
 // Composition root: builds every adapter and service once, from the frozen config.
 // Embedded defaults are announced loudly: they are for one replica only.
 import { hostname } from 'node:os'
+import { AuditSealer } from './audit/sealer.ts'
 import { Collector } from './collector/service.ts'
 import type { Config } from './config.ts'
 import { loadMasterKeys } from './keys/master-key.ts'
@@ -27,6 +28,7 @@ export type AppDeps = {
   assets: RuntimeAssets
   keys: KeyService
   collector: Collector
+  auditSealer: AuditSealer
   /** This replica's identity as a lease holder. */
   replicaId: string
 }
@@ -96,6 +98,13 @@ export async function buildDeps(
     ...(options.keys ? { options: options.keys } : {}),
   })
   const metrics = createServiceMetrics({ db, state, lifecycle, build: options.build })
+  const auditSealer = new AuditSealer({
+    db: db.sql,
+    state,
+    keyring: () => keys.keyring(),
+    log,
+    holder: replicaId,
+  })
   const collector = new Collector({
     config: config.collector,
     db,
@@ -117,10 +126,12 @@ export async function buildDeps(
     assets: options.assets,
     keys,
     collector,
+    auditSealer,
     replicaId,
     async close(timeoutMs = 5000) {
       metrics.stop()
       await collector.stop(timeoutMs)
+      await auditSealer.stop()
       await keys.stop()
       await Promise.allSettled([state.close(), db.close(timeoutMs)])
     },

@@ -43,6 +43,7 @@ export async function serveCommand(options: {
         name: 'pganalytics-store',
       })
     await deps.collector.start()
+    deps.auditSealer.start()
   } catch (error) {
     await server?.close(1000)
     await deps.close()

@@ -1,5 +1,7 @@
 // Instances API: CRUD and connection test. Behind the admin token until roles exist.
 import { createRoute } from '@hono/zod-openapi'
+import type { Context } from 'hono'
+import { auditContextOf } from '../audit/http-context.ts'
 import type { AppDeps } from '../deps.ts'
 import { requireAdminToken } from '../http/middleware/admin-token.ts'
 import { createRouter, errorResponses, jsonContent, problemContent } from '../http/openapi.ts'
@@ -106,27 +108,27 @@ export function instancesRoutes(deps: AppDeps) {
   const adminOnly = requireAdminToken(deps.config.admin.token)
   router.use('/api/v1/instances', adminOnly)
   router.use('/api/v1/instances/*', adminOnly)
-  const ctx = () => ({ db: deps.db.sql, keyring: deps.keys.keyring() })
+  const ctx = (c: Context) => ({ db: deps.db.sql, keyring: deps.keys.keyring(), audit: auditContextOf(c) })
 
-  router.openapi(list, async (c) => c.json({ items: await instances.listInstances(ctx()) }, 200))
+  router.openapi(list, async (c) => c.json({ items: await instances.listInstances(ctx(c)) }, 200))
   router.openapi(create, async (c) =>
     c.json(
-      await instances.createInstance(ctx(), c.req.valid('json'), {
+      await instances.createInstance(ctx(c), c.req.valid('json'), {
         test: c.req.valid('query').test === 'true',
       }),
       201,
     ),
   )
-  router.openapi(get, async (c) => c.json(await instances.getInstance(ctx(), c.req.valid('param').id), 200))
+  router.openapi(get, async (c) => c.json(await instances.getInstance(ctx(c), c.req.valid('param').id), 200))
   router.openapi(update, async (c) =>
-    c.json(await instances.updateInstance(ctx(), c.req.valid('param').id, c.req.valid('json')), 200),
+    c.json(await instances.updateInstance(ctx(c), c.req.valid('param').id, c.req.valid('json')), 200),
   )
   router.openapi(remove, async (c) => {
-    await instances.deleteInstance(ctx(), c.req.valid('param').id)
+    await instances.deleteInstance(ctx(c), c.req.valid('param').id)
     return c.body(null, 204)
   })
   router.openapi(test, async (c) =>
-    c.json(await instances.testInstanceConnection(ctx(), c.req.valid('param').id), 200),
+    c.json(await instances.testInstanceConnection(ctx(c), c.req.valid('param').id), 200),
   )
   return router
 }

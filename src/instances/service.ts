@@ -2,6 +2,7 @@
 // to), list, get, update, delete, and test a saved instance's connection (recording what the
 // probe found). Passwords go through the keyring, bound to the instance's row.
 import type postgres from 'postgres'
+import { type AuditContext, type AuditEvent, recordAuditEvent, systemAudit } from '../audit/events.ts'
 import { metricGroups } from '../collector/catalog/index.ts'
 import { ConflictError, NotFoundError, ServiceError } from '../http/errors.ts'
 import type { Keyring } from '../keys/keyring.ts'
@@ -18,7 +19,22 @@ export class ConnectionFailedError extends ServiceError {
   }
 }
 
-export type InstanceContext = { db: Db; keyring: Keyring; connectTimeoutMs?: number }
+export type InstanceContext = {
+  db: Db
+  keyring: Keyring
+  connectTimeoutMs?: number
+  /** Who changes instances: every change is recorded with its audit event in one transaction. */
+  audit?: AuditContext
+}
+
+/** Records the event of an instance change inside its transaction. */
+async function audited(
+  ctx: InstanceContext,
+  tx: Db,
+  event: Omit<AuditEvent, 'resourceType'> & { resourceId: string },
+): Promise<void> {
+  await recordAuditEvent(tx, ctx.audit ?? systemAudit('instances'), { ...event, resourceType: 'instance' })
+}
 
 export type InstanceInput = {
   name: string
@@ -80,8 +96,8 @@ function nameTaken(error: unknown, name: string): never {
 export async function createInstance(ctx: InstanceContext, input: InstanceInput, options: { test: boolean }) {
   const capabilities = options.test ? await probeOrThrow(input, ctx.connectTimeoutMs) : null
   const id = crypto.randomUUID()
-  const row = await repo
-    .insertInstance(ctx.db, {
+  const row = await withTransaction(ctx.db, async (tx) => {
+    const inserted = await repo.insertInstance(tx, {
       ...input,
       id,
       passwordEnc:
@@ -91,7 +107,14 @@ export async function createInstance(ctx: InstanceContext, input: InstanceInput,
       capabilities,
       probedAt: capabilities ? new Date() : null,
     })
-    .catch((error) => nameTaken(error, input.name))
+    await audited(ctx, tx, {
+      eventType: 'instance.created',
+      resourceId: id,
+      action: 'create',
+      newValues: presentInstance(inserted),
+    })
+    return inserted
+  }).catch((error) => nameTaken(error, input.name))
   return presentInstance(row)
 }
 
@@ -136,13 +159,39 @@ export async function updateInstance(ctx: InstanceContext, id: string, update: I
       : { passwordEnc: password === null ? null : await ctx.keyring.encrypt(password, passwordField(id)) }),
     ...(sslRootCert === undefined ? {} : { sslRootCert }),
   }
-  const row = await repo.updateInstance(ctx.db, merged).catch((error) => nameTaken(error, merged.name))
-  if (!row) throw new NotFoundError(`Instance ${id} does not exist.`)
+  const row = await withTransaction(ctx.db, async (tx) => {
+    const updated = await repo.updateInstance(tx, merged)
+    if (!updated) throw new NotFoundError(`Instance ${id} does not exist.`)
+    const before = presentInstance(current)
+    const after = presentInstance(updated)
+    await audited(ctx, tx, {
+      eventType: 'instance.updated',
+      resourceId: id,
+      action: 'update',
+      // Which fields the request changed (a new password shows as changed, never its value).
+      changes: Object.fromEntries(
+        Object.keys(update).map((key) => [key, key === 'password' ? '[redacted]' : true]),
+      ),
+      oldValues: before,
+      newValues: after,
+    })
+    return updated
+  }).catch((error) => nameTaken(error, merged.name))
   return presentInstance(row)
 }
 
 export async function deleteInstance(ctx: InstanceContext, id: string) {
-  if (!(await repo.deleteInstance(ctx.db, id))) throw new NotFoundError(`Instance ${id} does not exist.`)
+  await withTransaction(ctx.db, async (tx) => {
+    const current = await repo.findInstance(tx, id)
+    if (!current || !(await repo.deleteInstance(tx, id)))
+      throw new NotFoundError(`Instance ${id} does not exist.`)
+    await audited(ctx, tx, {
+      eventType: 'instance.deleted',
+      resourceId: id,
+      action: 'delete',
+      oldValues: presentInstance(current),
+    })
+  })
 }
 
 /** Tests a saved instance and records what the probe found. */
@@ -154,7 +203,15 @@ export async function testInstanceConnection(ctx: InstanceContext, id: string) {
     ? await probeCapabilities(ctx.db as postgres.Sql)
     : await probeOrThrow(await targetOf(ctx, row), ctx.connectTimeoutMs)
   const latencyMs = Math.round((performance.now() - started) * 10) / 10
-  await repo.recordProbe(ctx.db, id, capabilities)
+  await withTransaction(ctx.db, async (tx) => {
+    await repo.recordProbe(tx, id, capabilities)
+    await audited(ctx, tx, {
+      eventType: 'instance.connection_tested',
+      resourceId: id,
+      action: 'execute',
+      changes: { latencyMs, serverVersion: capabilities.serverVersion },
+    })
+  })
   return { ok: true as const, latencyMs, capabilities }
 }
 

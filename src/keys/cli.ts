@@ -1,5 +1,6 @@
 // `pganalytics keys status | rotate | rewrap | rotate-master-key`: the keyring from the command
 // line, against the configured store (migrated first) and state store (for the rewrap lease).
+import { userInfo } from 'node:os'
 import type { Config } from '../config.ts'
 import { buildDeps } from '../deps.ts'
 import { runMigrations } from '../platform/db/migrations.ts'
@@ -31,7 +32,9 @@ export async function runKeysCommand(
         print(await deps.keys.report())
         return 0
       case 'rotate': {
-        const version = await deps.keys.rotate(options.reason ?? 'rotated from the command line')
+        const version = await deps.keys.rotate(options.reason ?? 'rotated from the command line', {
+          actor: { type: 'system', id: `cli:${userInfo().username}` },
+        })
         print({
           activeVersion: version,
           rewrap: 'run `pganalytics keys rewrap`, or let the replicas do it in the background',

@@ -3,7 +3,7 @@
 // are counted in blocks reserved in the store, so replicas never under-count, and the active
 // key is rotated automatically well before GCM's 2^32 limit.
 import { importAesKey, open, randomBytes, seal } from '../platform/crypto/aes-gcm.ts'
-import type { Database } from '../platform/db/database.ts'
+import type { Database, Tx } from '../platform/db/database.ts'
 import { withTransaction } from '../platform/db/database.ts'
 import type { Logger } from '../platform/log.ts'
 import {
@@ -207,7 +207,12 @@ export class Keyring {
    * (another replica rotated first; 0 means "only if none is active"). Returns the active
    * version afterwards.
    */
-  async rotate(reason: string, onlyIfActive?: number): Promise<number> {
+  async rotate(
+    reason: string,
+    onlyIfActive?: number,
+    /** Runs in the rotation's transaction (the audit event of the rotation). */
+    alongside?: (tx: Tx, version: number) => Promise<unknown>,
+  ): Promise<number> {
     const raw = randomBytes(32)
     const version = await withTransaction(this.db.sql, async (tx) => {
       await tx`select pg_advisory_xact_lock(${keyringLockKey}::bigint)`
@@ -221,6 +226,7 @@ export class Keyring {
         wrappedKey: await this.kek.wrap(raw, dataKeyContext(next)),
         kekId: this.kek.id,
       })
+      await alongside?.(tx, next)
       return next
     })
     raw.fill(0)

@@ -1,6 +1,8 @@
 // Keyring admin API: status (keys and rewrap progress) and data-key rotation. Behind the admin
 // token until roles exist.
+
 import { createRoute } from '@hono/zod-openapi'
+import { auditContextOf } from '../audit/http-context.ts'
 import type { AppDeps } from '../deps.ts'
 import { requireAdminToken } from '../http/middleware/admin-token.ts'
 import { createRouter, errorResponses, jsonContent } from '../http/openapi.ts'
@@ -57,7 +59,7 @@ export function keysRoutes(deps: AppDeps) {
 
   router.openapi(rotateDataKey, async (c) => {
     const previousVersion = deps.keys.keyring().activeVersion()
-    const activeVersion = await deps.keys.rotate(c.req.valid('json').reason)
+    const activeVersion = await deps.keys.rotate(c.req.valid('json').reason, auditContextOf(c))
     return c.json({ activeVersion, previousVersion, rewrap: 'started' as const }, 201)
   })
   return router

@@ -1,6 +1,7 @@
 // The keys capability as the rest of the service sees it: opens the keyring once the schema is
 // migrated, runs rewrap in the background (every replica tries; the lease lets one work), and
 // offers the verbs the CLI and the admin API call.
+import { type AuditContext, recordAuditEvent } from '../audit/events.ts'
 import { UnavailableError } from '../http/errors.ts'
 import type { Database } from '../platform/db/database.ts'
 import type { Logger } from '../platform/log.ts'
@@ -72,8 +73,16 @@ export class KeyService {
   }
 
   /** New active data key; older values move in the background. Returns the new version. */
-  async rotate(reason: string): Promise<number> {
-    const version = await this.keyring().rotate(reason)
+  async rotate(reason: string, audit: AuditContext): Promise<number> {
+    const version = await this.keyring().rotate(reason, undefined, (tx, next) =>
+      recordAuditEvent(tx, audit, {
+        eventType: 'keys.data_key_rotated',
+        resourceType: 'data_key',
+        resourceId: String(next),
+        action: 'execute',
+        changes: { reason, activeVersion: next },
+      }),
+    )
     this.kick()
     return version
   }

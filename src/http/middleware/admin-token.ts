@@ -3,6 +3,7 @@
 // through timing. Without a configured token the admin API is off (403).
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { MiddlewareHandler } from 'hono'
+import '../../audit/http-context.ts'
 import { ForbiddenError, UnauthorizedError } from '../errors.ts'
 
 const digest = (text: string) => createHash('sha256').update(text).digest()
@@ -23,6 +24,7 @@ export function requireAdminToken(token: string | undefined): MiddlewareHandler 
         'A valid admin token is required (Authorization: Bearer <PGA_ADMIN_TOKEN>).',
       )
     }
+    c.set('actor', { type: 'admin_token', id: 'admin' })
     await next()
   }
 }

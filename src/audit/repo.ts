@@ -1,0 +1,48 @@
+// SQL of the audit read side: filtered search with keyset pagination (newest first), one entry.
+import type { Db } from '../platform/db/database.ts'
+
+export type LogFilter = {
+  eventType?: string | undefined
+  resourceType?: string | undefined
+  resourceId?: string | undefined
+  action?: string | undefined
+  actorId?: string | undefined
+  from?: string | undefined
+  to?: string | undefined
+  /** Entries with an id below this (the previous page's nextCursor). */
+  cursor?: number | undefined
+  limit: number
+}
+
+export type LogEntry = Record<string, unknown> & { id: number }
+
+const columns = (db: Db) => db`
+  id::int, event_id as "eventId", event_type as "eventType", resource_type as "resourceType", resource_id as "resourceId",
+  action, outcome, actor_type as "actorType", actor_id as "actorId", session_id as "sessionId", request_id as "requestId",
+  ip_address as "ipAddress", user_agent as "userAgent", changes, old_values as "oldValues", new_values as "newValues",
+  created_at as "createdAt", sealed_at as "sealedAt", previous_hash as "previousHash", content_hash as "contentHash"`
+
+export async function searchLogs(
+  db: Db,
+  f: LogFilter,
+): Promise<{ items: LogEntry[]; nextCursor: number | null }> {
+  const rows = await db<LogEntry[]>`
+    select ${columns(db)} from audit_logs
+     where (${f.eventType ?? null}::text is null or event_type = ${f.eventType ?? null})
+       and (${f.resourceType ?? null}::text is null or resource_type = ${f.resourceType ?? null})
+       and (${f.resourceId ?? null}::text is null or resource_id = ${f.resourceId ?? null})
+       and (${f.action ?? null}::text is null or action = ${f.action ?? null})
+       and (${f.actorId ?? null}::text is null or actor_id = ${f.actorId ?? null})
+       and (${f.from ?? null}::timestamptz is null or created_at >= ${f.from ?? null})
+       and (${f.to ?? null}::timestamptz is null or created_at <= ${f.to ?? null})
+       and (${f.cursor ?? null}::bigint is null or id < ${f.cursor ?? null})
+     order by id desc
+     limit ${f.limit + 1}`
+  const items = rows.slice(0, f.limit)
+  return { items, nextCursor: rows.length > f.limit ? (items.at(-1)?.id ?? null) : null }
+}
+
+export async function findLog(db: Db, id: number): Promise<LogEntry | null> {
+  const [row] = await db<LogEntry[]>`select ${columns(db)} from audit_logs where id = ${id}`
+  return row ?? null
+}

@@ -1,0 +1,122 @@
+// Audit API: search, one entry, a user's activity, verification, the signing keys. Behind the
+// admin token until roles exist; every read is itself recorded.
+import { createRoute } from '@hono/zod-openapi'
+import type { Context } from 'hono'
+import type { AppDeps } from '../deps.ts'
+import { requireAdminToken } from '../http/middleware/admin-token.ts'
+import { createRouter, errorResponses, jsonContent } from '../http/openapi.ts'
+import { auditContextOf } from './http-context.ts'
+import {
+  AuditEntrySchema,
+  AuditIdParams,
+  AuditPageSchema,
+  AuditSearchQuery,
+  PublicKeyListSchema,
+  UserActivityQuery,
+  UserParams,
+  VerifyInputSchema,
+  VerifyResultSchema,
+} from './schemas.ts'
+import * as audit from './service.ts'
+
+const security = [{ adminToken: [] }]
+const tags = ['Audit']
+
+const search = createRoute({
+  method: 'get',
+  path: '/api/v1/audit/logs',
+  operationId: 'searchAuditLogs',
+  tags,
+  security,
+  summary: 'Search the audit trail, newest first (cursor pagination)',
+  request: { query: AuditSearchQuery },
+  responses: {
+    200: { description: 'A page of entries.', content: jsonContent(AuditPageSchema) },
+    ...errorResponses(400, 401, 403),
+  },
+})
+const one = createRoute({
+  method: 'get',
+  path: '/api/v1/audit/logs/{id}',
+  operationId: 'getAuditLog',
+  tags,
+  security,
+  summary: 'One sealed audit entry',
+  request: { params: AuditIdParams },
+  responses: {
+    200: { description: 'The entry.', content: jsonContent(AuditEntrySchema) },
+    ...errorResponses(400, 401, 403, 404),
+  },
+})
+const userActivity = createRoute({
+  method: 'get',
+  path: '/api/v1/audit/activity/users/{userId}',
+  operationId: 'auditUserActivity',
+  tags,
+  security,
+  summary: 'What one actor did',
+  request: { params: UserParams, query: UserActivityQuery },
+  responses: {
+    200: { description: 'A page of entries.', content: jsonContent(AuditPageSchema) },
+    ...errorResponses(400, 401, 403),
+  },
+})
+const verify = createRoute({
+  method: 'post',
+  path: '/api/v1/audit/verify',
+  operationId: 'verifyAuditTrail',
+  tags,
+  security,
+  summary: 'Verify hashes, chain, Merkle roots and signatures (a range or everything)',
+  request: { body: { required: false, content: jsonContent(VerifyInputSchema) } },
+  responses: {
+    200: {
+      description: 'The verdict; `problem` names the first broken entry.',
+      content: jsonContent(VerifyResultSchema),
+    },
+    ...errorResponses(400, 401, 403),
+  },
+})
+const keys = createRoute({
+  method: 'get',
+  path: '/api/v1/audit/public-keys',
+  operationId: 'auditPublicKeys',
+  tags,
+  // Public on purpose: outside verifiers need the keys without credentials.
+  security: [],
+  summary: 'Public keys that sign audit checkpoints (for outside verification)',
+  responses: { 200: { description: 'Keys.', content: jsonContent(PublicKeyListSchema) } },
+})
+
+export function auditRoutes(deps: AppDeps) {
+  const router = createRouter()
+  const adminOnly = requireAdminToken(deps.config.admin.token)
+  for (const path of [
+    '/api/v1/audit/logs',
+    '/api/v1/audit/logs/*',
+    '/api/v1/audit/activity/*',
+    '/api/v1/audit/verify',
+  ])
+    router.use(path, adminOnly)
+  const ctx = (c: Context) => ({ db: deps.db.sql, audit: auditContextOf(c) })
+
+  router.openapi(search, async (c) =>
+    c.json((await audit.searchLogs(ctx(c), c.req.valid('query'))) as never, 200),
+  )
+  router.openapi(one, async (c) =>
+    c.json((await audit.getLog(ctx(c), c.req.valid('param').id)) as never, 200),
+  )
+  router.openapi(userActivity, async (c) =>
+    c.json(
+      (await audit.searchLogs(ctx(c), {
+        ...c.req.valid('query'),
+        actorId: c.req.valid('param').userId,
+      })) as never,
+      200,
+    ),
+  )
+  // Without a body (or content type) the whole trail is verified.
+  router.openapi(verify, async (c) => c.json(await audit.verify(ctx(c), c.req.valid('json') ?? {}), 200))
+  router.openapi(keys, async (c) => c.json({ items: await audit.listPublicKeys({ db: deps.db.sql }) }, 200))
+  return router
+}

@@ -1,0 +1,110 @@
+// Schemas of the audit API.
+import { z } from '@hono/zod-openapi'
+
+const Entry = z
+  .object({
+    id: z.number().int(),
+    eventId: z.string(),
+    eventType: z.string(),
+    resourceType: z.string(),
+    resourceId: z.string().nullable(),
+    action: z.string(),
+    outcome: z.enum(['success', 'failure']),
+    actorType: z.string(),
+    actorId: z.string().nullable(),
+    sessionId: z.string().nullable(),
+    requestId: z.string().nullable(),
+    ipAddress: z.string().nullable(),
+    userAgent: z.string().nullable(),
+    changes: z.unknown(),
+    oldValues: z.unknown(),
+    newValues: z.unknown(),
+    createdAt: z.string(),
+    sealedAt: z.string(),
+    previousHash: z.string(),
+    contentHash: z.string(),
+  })
+  .openapi('AuditEntry')
+
+export const AuditEntrySchema = Entry
+export const AuditPageSchema = z
+  .object({
+    items: z.array(Entry),
+    nextCursor: z
+      .number()
+      .int()
+      .nullable()
+      .openapi({ description: 'Pass as `cursor` for the next (older) page.' }),
+  })
+  .openapi('AuditPage')
+
+const iso = z.iso.datetime({ offset: true }).optional()
+export const AuditSearchQuery = z.object({
+  eventType: z.string().max(100).optional(),
+  resourceType: z.string().max(100).optional(),
+  resourceId: z.string().max(200).optional(),
+  action: z.string().max(50).optional(),
+  actorId: z.string().max(200).optional(),
+  from: iso,
+  to: iso,
+  cursor: z.coerce.number().int().positive().optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(100),
+})
+export const AuditIdParams = z.object({
+  id: z.coerce
+    .number()
+    .int()
+    .positive()
+    .openapi({ param: { name: 'id', in: 'path' }, example: 42 }),
+})
+export const UserParams = z.object({
+  userId: z
+    .string()
+    .min(1)
+    .max(200)
+    .openapi({ param: { name: 'userId', in: 'path' } }),
+})
+export const UserActivityQuery = AuditSearchQuery.omit({ actorId: true })
+
+export const VerifyInputSchema = z
+  .object({
+    fromId: z.number().int().positive().optional(),
+    toId: z.number().int().positive().optional(),
+  })
+  .refine((r) => r.fromId === undefined || r.toId === undefined || r.fromId <= r.toId, {
+    message: 'fromId must not exceed toId',
+    path: ['fromId'],
+  })
+  .openapi('AuditVerifyInput')
+
+export const VerifyResultSchema = z
+  .object({
+    valid: z.boolean(),
+    checkedEntries: z.number().int(),
+    checkedCheckpoints: z.number().int(),
+    firstEntry: z.number().int().nullable(),
+    lastEntry: z.number().int().nullable(),
+    problem: z
+      .object({
+        entryId: z.number().int().optional(),
+        checkpointTreeSize: z.number().int().optional(),
+        reason: z.string(),
+      })
+      .nullable()
+      .openapi({ description: 'The first broken entry or checkpoint, and what is wrong with it.' }),
+  })
+  .openapi('AuditVerifyResult')
+
+export const PublicKeyListSchema = z
+  .object({
+    items: z.array(
+      z.object({
+        keyId: z.string(),
+        algorithm: z.string(),
+        publicKeySpki: z.string().openapi({ description: 'Base64 DER SubjectPublicKeyInfo.' }),
+        pem: z.string(),
+        createdAt: z.string(),
+      }),
+    ),
+  })
+  .openapi('AuditPublicKeys')

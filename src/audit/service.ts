@@ -1,0 +1,55 @@
+// Service verbs of the audit API: search the trail, read one entry, verify, publish the keys.
+// Reading the trail is itself an audit event (PCI-DSS 10.2.1.3 / 10.2.3).
+import { NotFoundError } from '../http/errors.ts'
+import type { Db } from '../platform/db/database.ts'
+import { type AuditContext, recordAuditEvent } from './events.ts'
+import * as repo from './repo.ts'
+import { publicKeys } from './signing-key.ts'
+import { verifyTrail } from './verify.ts'
+
+export type AuditServiceContext = { db: Db; audit: AuditContext }
+
+async function recordRead(ctx: AuditServiceContext, what: Record<string, unknown>, resourceId?: string) {
+  await recordAuditEvent(ctx.db, ctx.audit, {
+    eventType: 'audit.read',
+    resourceType: 'audit_log',
+    resourceId,
+    action: 'read',
+    changes: what,
+  })
+}
+
+export async function searchLogs(ctx: AuditServiceContext, filter: repo.LogFilter) {
+  const page = await repo.searchLogs(ctx.db, filter)
+  await recordRead(ctx, { filter: { ...filter, cursor: undefined }, returned: page.items.length })
+  return page
+}
+
+export async function getLog(ctx: AuditServiceContext, id: number) {
+  const entry = await repo.findLog(ctx.db, id)
+  if (!entry) throw new NotFoundError(`Audit entry ${id} does not exist (or is not sealed yet).`)
+  await recordRead(ctx, { entry: id }, String(id))
+  return entry
+}
+
+export async function verify(ctx: AuditServiceContext, range: { fromId?: number; toId?: number }) {
+  const result = await verifyTrail(ctx.db, range)
+  await recordAuditEvent(ctx.db, ctx.audit, {
+    eventType: 'audit.verified',
+    resourceType: 'audit_log',
+    action: 'execute',
+    outcome: result.valid ? 'success' : 'failure',
+    changes: { range, valid: result.valid, problem: result.problem },
+  })
+  return result
+}
+
+export async function listPublicKeys(ctx: Pick<AuditServiceContext, 'db'>) {
+  return (await publicKeys(ctx.db)).map((k) => ({
+    keyId: k.keyId,
+    algorithm: 'RSA-PSS-SHA256 (salt 32)',
+    publicKeySpki: k.publicKeySpki,
+    pem: `-----BEGIN PUBLIC KEY-----\n${k.publicKeySpki.match(/.{1,64}/g)?.join('\n')}\n-----END PUBLIC KEY-----\n`,
+    createdAt: k.createdAt.toISOString(),
+  }))
+}

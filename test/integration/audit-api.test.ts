@@ -1,0 +1,201 @@
+// Every mutating route records an audit event in the same transaction as its change (a walk over
+// all non-GET operations of the OpenAPI document fails when a route has no event), and the audit
+// API searches, reads, verifies and publishes keys, recording its own reads.
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
+import { sealBatch } from '../../src/audit/sealer.ts'
+import { loadSigningKey } from '../../src/audit/signing-key.ts'
+import { generateOpenApiDocument } from '../../src/openapi-document.ts'
+import { startTestApp, type TestApp } from '../support/app.ts'
+
+const token = 'audit-api-test-admin-token-0123456789'
+let t: TestApp
+let instanceId = ''
+
+beforeAll(async () => {
+  t = await startTestApp({ PGA_ADMIN_TOKEN: token })
+})
+afterAll(async () => {
+  await t?.close()
+})
+
+const call = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
+  const res = await t.app.request(path, {
+    method,
+    headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${token}`, ...headers },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  })
+  return { status: res.status, body: res.status === 204 ? null : await res.json() }
+}
+
+const pg = () => new URL(inject('pgUrl'))
+
+/** How to exercise each mutating operation, and the event it must leave. */
+const fixtures: Record<string, { run: () => Promise<{ status: number; body: unknown }>; event: string }> = {
+  'POST /api/v1/instances': {
+    run: async () => {
+      const res = await call(
+        'POST',
+        '/api/v1/instances?test=false',
+        {
+          name: 'audited',
+          host: '127.0.0.1',
+          port: Number(pg().port),
+          username: 'postgres',
+          password: 's3cret!',
+          sslmode: 'disable',
+        },
+        { 'User-Agent': 'audit-test', 'X-Forwarded-For': '203.0.113.7, 10.0.0.1' },
+      )
+      instanceId = (res.body as { id: string }).id
+      return res
+    },
+    event: 'instance.created',
+  },
+  'PATCH /api/v1/instances/{id}': {
+    run: () =>
+      call('PATCH', `/api/v1/instances/${instanceId}`, { tags: { env: 'test' }, password: 'n3w-s3cret' }),
+    event: 'instance.updated',
+  },
+  'POST /api/v1/instances/{id}/test-connection': {
+    run: () => call('POST', `/api/v1/instances/${instanceId}/test-connection`),
+    event: 'instance.connection_tested',
+  },
+  'POST /api/v1/admin/keys/rotate': {
+    run: () => call('POST', '/api/v1/admin/keys/rotate', { reason: 'audit coverage test' }),
+    event: 'keys.data_key_rotated',
+  },
+  'POST /api/v1/audit/verify': {
+    run: () => call('POST', '/api/v1/audit/verify', {}),
+    event: 'audit.verified',
+  },
+  'DELETE /api/v1/instances/{id}': {
+    run: () => call('DELETE', `/api/v1/instances/${instanceId}`),
+    event: 'instance.deleted',
+  },
+}
+/** Non-GET operations that change nothing, and why they record no event. */
+const exempt: Record<string, string> = {
+  'POST /api/v1/config/check': 'validates a proposed environment; stores and changes nothing',
+}
+
+const outboxTypes = async () =>
+  (
+    await t.deps.db.sql<{ type: string }[]>`select event->>'eventType' as type from audit_outbox order by id`
+  ).map((r) => r.type)
+
+describe('audit coverage', () => {
+  it('every mutating route records its event, in the same transaction as its change', async () => {
+    const document = generateOpenApiDocument() as unknown as {
+      paths: Record<string, Record<string, unknown>>
+    }
+    const operations = Object.entries(document.paths).flatMap(([path, methods]) =>
+      Object.keys(methods)
+        .filter((m) => ['post', 'put', 'patch', 'delete'].includes(m))
+        .map((m) => `${m.toUpperCase()} ${path}`),
+    )
+    const uncovered = operations.filter((op) => !(op in fixtures) && !(op in exempt))
+    expect(uncovered, 'add a fixture (or a reasoned exemption) for every new mutating route').toEqual([])
+    for (const op of Object.keys(fixtures)) expect(operations).toContain(op)
+
+    for (const [op, fixture] of Object.entries(fixtures)) {
+      const before = (await outboxTypes()).length
+      const res = await fixture.run()
+      expect(res.status, `${op}: ${JSON.stringify(res.body)}`).toBeLessThan(300)
+      const after = await outboxTypes()
+      expect(after.slice(before), op).toContain(fixture.event)
+    }
+  })
+
+  it('a change that fails records no event (a duplicate name is refused with nothing written)', async () => {
+    const first = await call('POST', '/api/v1/instances?test=false', {
+      name: 'dup',
+      host: 'h',
+      username: 'u',
+    })
+    expect(first.status).toBe(201)
+    const before = (await outboxTypes()).length
+    const second = await call('POST', '/api/v1/instances?test=false', {
+      name: 'dup',
+      host: 'h',
+      username: 'u',
+    })
+    expect(second.status).toBe(409)
+    expect((await outboxTypes()).length).toBe(before)
+  })
+})
+
+describe('audit API', () => {
+  beforeAll(async () => {
+    const key = await loadSigningKey(t.deps.db.sql, t.deps.keys.keyring())
+    while (await sealBatch(t.deps.db.sql, key, 1000)) {}
+  })
+
+  it('searches newest first with filters and a cursor, without secrets, with who and from where', async () => {
+    const page = await call('GET', '/api/v1/audit/logs?resourceType=instance&limit=2')
+    expect(page.status).toBe(200)
+    expect(page.body.items).toHaveLength(2)
+    expect(page.body.items[0].id).toBeGreaterThan(page.body.items[1].id)
+    const next = await call(
+      'GET',
+      `/api/v1/audit/logs?resourceType=instance&limit=100&cursor=${page.body.nextCursor}`,
+    )
+    expect(next.body.items[0].id).toBeLessThan(page.body.items[1].id)
+    const created = await call('GET', '/api/v1/audit/logs?eventType=instance.created&limit=100')
+    const ours = created.body.items.find((e: { resourceId: string }) => e.resourceId === instanceId)
+    expect(ours).toMatchObject({
+      actorType: 'admin_token',
+      actorId: 'admin',
+      ipAddress: '203.0.113.7',
+      userAgent: 'audit-test',
+      action: 'create',
+      outcome: 'success',
+    })
+    expect(JSON.stringify(created.body)).not.toContain('s3cret')
+    const updated = await call(
+      'GET',
+      `/api/v1/audit/logs?eventType=instance.updated&resourceId=${instanceId}`,
+    )
+    expect(updated.body.items[0].changes).toMatchObject({ tags: true, password: '[redacted]' })
+    expect(updated.body.items[0].newValues.tags).toEqual({ env: 'test' })
+    expect(JSON.stringify(updated.body)).not.toContain('n3w-s3cret')
+    const one = await call('GET', `/api/v1/audit/logs/${ours.id}`)
+    expect(one.body).toMatchObject({ id: ours.id, eventType: 'instance.created' })
+    const activity = await call('GET', '/api/v1/audit/activity/users/admin?limit=500')
+    expect(activity.body.items.length).toBeGreaterThanOrEqual(6)
+  })
+
+  it('records reading the trail as an event itself', async () => {
+    const before = (await outboxTypes()).filter((type) => type === 'audit.read').length
+    await call('GET', '/api/v1/audit/logs?limit=1')
+    expect((await outboxTypes()).filter((type) => type === 'audit.read').length).toBe(before + 1)
+  })
+
+  it('verifies the trail and publishes the signing key', async () => {
+    // No body at all: the whole trail.
+    const whole = await t.app.request('/api/v1/audit/verify', {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${token}` },
+    })
+    const verdict = await whole.json()
+    expect(verdict).toMatchObject({ valid: true, problem: null })
+    expect(verdict.checkedEntries).toBeGreaterThan(6)
+    const range = await call('POST', '/api/v1/audit/verify', { fromId: 2, toId: 3 })
+    expect(range.body.valid).toBe(true)
+    const keys = await t.app.request('/api/v1/audit/public-keys')
+    expect(keys.status).toBe(200)
+    const [key] = (await keys.json()).items
+    expect(key.pem).toMatch(/^-----BEGIN PUBLIC KEY-----\n/)
+  })
+
+  it('rejects bad input and unknown entries clearly', async () => {
+    expect((await call('GET', '/api/v1/audit/logs/999999')).body.code).toBe('not_found')
+    expect((await call('GET', '/api/v1/audit/logs?limit=0')).body.code).toBe('validation_failed')
+    expect((await call('GET', '/api/v1/audit/logs?from=yesterday')).body.code).toBe('validation_failed')
+    expect((await call('POST', '/api/v1/audit/verify', { fromId: 5, toId: 2 })).body.code).toBe(
+      'validation_failed',
+    )
+    expect(
+      (await call('GET', '/api/v1/audit/logs', undefined, { Authorization: 'Bearer nope' })).status,
+    ).toBe(401)
+  })
+})
