@@ -72,6 +72,7 @@ function serviceApp() {
     keys: inert('deps.keys') as AppDeps['keys'],
     collector: inert('deps.collector') as AppDeps['collector'],
     auditSealer: inert('deps.auditSealer') as AppDeps['auditSealer'],
+    checkpointSink: null,
     replicaId: 'bench',
   }
   return { app: createApp(deps), stop: () => metrics.stop() }

@@ -359,6 +359,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/audit/logs/{id}/proof": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Inclusion proof of one entry in a signed checkpoint (RFC 9162) */
+        get: operations["auditInclusionProof"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/audit/activity/users/{userId}": {
         parameters: {
             query?: never;
@@ -889,6 +906,28 @@ export interface components {
             sealedAt: string;
             previousHash: string;
             contentHash: string;
+        };
+        AuditInclusionProof: {
+            leafIndex: number;
+            treeSize: number;
+            /** @description The entry as hashed: content_hash = SHA-256 of RFC 8785 JSON of all fields but itself. */
+            entry: {
+                [key: string]: unknown;
+            };
+            leafHash: string;
+            /** @description RFC 9162 audit path, hex. */
+            auditPath: string[];
+            checkpoint: components["schemas"]["AuditCheckpoint"];
+        };
+        AuditCheckpoint: {
+            tree_size: number;
+            root_hash: string;
+            previous_checkpoint_hash: string;
+            key_id: string;
+            created_at: string;
+            checkpoint_hash: string;
+            /** @description RSA-PSS over the RFC 8785 encoding of the first five fields. */
+            signature: string;
         };
         AuditVerifyResult: {
             valid: boolean;
@@ -2071,6 +2110,67 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["AuditEntry"];
+                };
+            };
+            /** @description Invalid request (see `errors`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not authenticated. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    auditInclusionProof: {
+        parameters: {
+            query?: {
+                /** @description Tree size of a checkpoint (default: the latest). */
+                treeSize?: number;
+            };
+            header?: never;
+            path: {
+                id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Entry, audit path and signed checkpoint. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditInclusionProof"];
                 };
             };
             /** @description Invalid request (see `errors`). */

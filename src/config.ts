@@ -320,6 +320,12 @@ export const configVariables = {
     example: 'true',
     doc: 'Register the service’s own store as a monitored instance (auto: only with the embedded store).',
   },
+  PGA_AUDIT_CHECKPOINT_DIR: {
+    schema: z.string().min(1).optional(),
+    default: undefined,
+    example: '/var/lib/pganalytics-audit',
+    doc: 'Directory the signed audit checkpoints are exported to, outside the database, so a rollback of the database is detected. Embedded default: PGA_DATA_DIR/audit-checkpoints; unset with DATABASE_URL: not exported (warned at start). Put it on storage the database administrators cannot rewrite.',
+  },
   PGA_ADMIN_TOKEN: {
     schema: z.string().min(32, 'a token of at least 32 characters').optional(),
     default: undefined,
@@ -379,6 +385,7 @@ export type Config = Readonly<{
     rotateAfterEncryptions: number
   }
   admin: { token?: string }
+  audit: { checkpointDir?: string }
   collector: {
     enabled: boolean
     concurrency: number
@@ -514,6 +521,11 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       rotateAfterEncryptions: e.PGA_DEK_ROTATE_AFTER,
     },
     admin: e.PGA_ADMIN_TOKEN ? { token: e.PGA_ADMIN_TOKEN } : {},
+    audit: e.PGA_AUDIT_CHECKPOINT_DIR
+      ? { checkpointDir: e.PGA_AUDIT_CHECKPOINT_DIR }
+      : e.DATABASE_URL
+        ? {}
+        : { checkpointDir: `${e.PGA_DATA_DIR}/audit-checkpoints` },
     collector: {
       enabled: e.PGA_COLLECTOR_ENABLED,
       concurrency: e.PGA_COLLECTOR_CONCURRENCY,

@@ -1,6 +1,7 @@
 // Composition root: builds every adapter and service once, from the frozen config.
 // Embedded defaults are announced loudly: they are for one replica only.
 import { hostname } from 'node:os'
+import { type CheckpointSink, FileCheckpointSink } from './audit/checkpoint-sink.ts'
 import { AuditSealer } from './audit/sealer.ts'
 import { Collector } from './collector/service.ts'
 import type { Config } from './config.ts'
@@ -29,6 +30,8 @@ export type AppDeps = {
   keys: KeyService
   collector: Collector
   auditSealer: AuditSealer
+  /** Where checkpoints are exported outside the database (none: rollback goes undetected). */
+  checkpointSink: CheckpointSink | null
   /** This replica's identity as a lease holder. */
   replicaId: string
 }
@@ -98,12 +101,20 @@ export async function buildDeps(
     ...(options.keys ? { options: options.keys } : {}),
   })
   const metrics = createServiceMetrics({ db, state, lifecycle, build: options.build })
+  const checkpointSink = config.audit.checkpointDir
+    ? new FileCheckpointSink(config.audit.checkpointDir)
+    : null
+  if (!checkpointSink)
+    log.warn(
+      'AUDIT CHECKPOINTS NOT EXPORTED: set PGA_AUDIT_CHECKPOINT_DIR so a rollback of the database can be detected.',
+    )
   const auditSealer = new AuditSealer({
     db: db.sql,
     state,
     keyring: () => keys.keyring(),
     log,
     holder: replicaId,
+    ...(checkpointSink ? { sink: checkpointSink } : {}),
   })
   const collector = new Collector({
     config: config.collector,
@@ -127,6 +138,7 @@ export async function buildDeps(
     keys,
     collector,
     auditSealer,
+    checkpointSink,
     replicaId,
     async close(timeoutMs = 5000) {
       metrics.stop()

@@ -46,3 +46,44 @@ export async function findLog(db: Db, id: number): Promise<LogEntry | null> {
   const [row] = await db<LogEntry[]>`select ${columns(db)} from audit_logs where id = ${id}`
   return row ?? null
 }
+
+export type StoredCheckpoint = {
+  tree_size: number
+  root_hash: string
+  previous_checkpoint_hash: string
+  key_id: string
+  created_at: string
+  checkpoint_hash: string
+  signature: string
+}
+
+/** The checkpoint of the given tree size, or the latest. */
+export async function checkpointFor(db: Db, treeSize: number | null): Promise<StoredCheckpoint | null> {
+  const [row] = await db<StoredCheckpoint[]>`
+    select tree_size::int, root_hash, previous_checkpoint_hash, key_id,
+           to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as created_at, checkpoint_hash, signature
+      from audit_log_verification
+     where ${treeSize}::bigint is null or tree_size = ${treeSize}
+     order by tree_size desc limit 1`
+  return row ?? null
+}
+
+/** One entry exactly as its content_hash was computed (snake_case, ISO timestamps). */
+export async function hashedEntry(db: Db, id: number): Promise<Record<string, unknown> | null> {
+  const [row] = await db<Record<string, unknown>[]>`
+    select id::int, event_id::text, event_type, resource_type, resource_id, action, outcome, actor_type, actor_id,
+           session_id, request_id, ip_address, user_agent, changes, old_values, new_values,
+           to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as created_at,
+           to_char(sealed_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as sealed_at,
+           previous_hash, content_hash
+      from audit_logs where id = ${id}`
+  return row ?? null
+}
+
+/** Content hashes of entries 1..treeSize, in order (the leaves of that tree). */
+export async function contentHashes(db: Db, treeSize: number): Promise<string[]> {
+  const rows = await db<
+    { h: string }[]
+  >`select content_hash as h from audit_logs where id <= ${treeSize} order by id`
+  return rows.map((r) => r.h)
+}

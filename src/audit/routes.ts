@@ -11,6 +11,8 @@ import {
   AuditIdParams,
   AuditPageSchema,
   AuditSearchQuery,
+  InclusionProofSchema,
+  ProofQuery,
   PublicKeyListSchema,
   UserActivityQuery,
   UserParams,
@@ -45,6 +47,22 @@ const one = createRoute({
   request: { params: AuditIdParams },
   responses: {
     200: { description: 'The entry.', content: jsonContent(AuditEntrySchema) },
+    ...errorResponses(400, 401, 403, 404),
+  },
+})
+const proof = createRoute({
+  method: 'get',
+  path: '/api/v1/audit/logs/{id}/proof',
+  operationId: 'auditInclusionProof',
+  tags,
+  security,
+  summary: 'Inclusion proof of one entry in a signed checkpoint (RFC 9162)',
+  request: { params: AuditIdParams, query: ProofQuery },
+  responses: {
+    200: {
+      description: 'Entry, audit path and signed checkpoint.',
+      content: jsonContent(InclusionProofSchema),
+    },
     ...errorResponses(400, 401, 403, 404),
   },
 })
@@ -98,13 +116,19 @@ export function auditRoutes(deps: AppDeps) {
     '/api/v1/audit/verify',
   ])
     router.use(path, adminOnly)
-  const ctx = (c: Context) => ({ db: deps.db.sql, audit: auditContextOf(c) })
+  const ctx = (c: Context) => ({ db: deps.db.sql, audit: auditContextOf(c), sink: deps.checkpointSink })
 
   router.openapi(search, async (c) =>
     c.json((await audit.searchLogs(ctx(c), c.req.valid('query'))) as never, 200),
   )
   router.openapi(one, async (c) =>
     c.json((await audit.getLog(ctx(c), c.req.valid('param').id)) as never, 200),
+  )
+  router.openapi(proof, async (c) =>
+    c.json(
+      (await audit.inclusionProofOf(ctx(c), c.req.valid('param').id, c.req.valid('query').treeSize)) as never,
+      200,
+    ),
   )
   router.openapi(userActivity, async (c) =>
     c.json(

@@ -108,3 +108,41 @@ export const PublicKeyListSchema = z
     ),
   })
   .openapi('AuditPublicKeys')
+
+export const ProofQuery = z.object({
+  treeSize: z.coerce
+    .number()
+    .int()
+    .positive()
+    .optional()
+    .openapi({ description: 'Tree size of a checkpoint (default: the latest).' }),
+})
+
+const CheckpointSchema = z
+  .object({
+    tree_size: z.number().int(),
+    root_hash: z.string(),
+    previous_checkpoint_hash: z.string(),
+    key_id: z.string(),
+    created_at: z.string(),
+    checkpoint_hash: z.string(),
+    signature: z
+      .string()
+      .openapi({ description: 'RSA-PSS over the RFC 8785 encoding of the first five fields.' }),
+  })
+  .openapi('AuditCheckpoint')
+
+export const InclusionProofSchema = z
+  .object({
+    leafIndex: z.number().int(),
+    treeSize: z.number().int(),
+    entry: z
+      .record(z.string(), z.unknown())
+      .openapi({
+        description: 'The entry as hashed: content_hash = SHA-256 of RFC 8785 JSON of all fields but itself.',
+      }),
+    leafHash: z.string(),
+    auditPath: z.array(z.string()).openapi({ description: 'RFC 9162 audit path, hex.' }),
+    checkpoint: CheckpointSchema,
+  })
+  .openapi('AuditInclusionProof')

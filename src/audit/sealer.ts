@@ -15,6 +15,7 @@ import {
   contentHash,
   genesisHash,
 } from './chain.ts'
+import type { CheckpointSink } from './checkpoint-sink.ts'
 import type { OutboxEvent } from './events.ts'
 import { appendLeaf, emptyFrontier, type Frontier, frontierRoot, leafHash } from './merkle.ts'
 import { loadSigningKey, type SigningKey, sign } from './signing-key.ts'
@@ -30,8 +31,8 @@ export type SealerOptions = {
   batchSize?: number
   idleMs?: number
   leaseMs?: number
-  /** Called after each committed checkpoint (export outside the database). */
-  onCheckpoint?: (checkpoint: Checkpoint) => Promise<void>
+  /** Receives each committed checkpoint (export outside the database). */
+  sink?: CheckpointSink
 }
 
 /** Seals one batch. Returns the checkpoint, or null when the outbox was empty. */
@@ -149,15 +150,41 @@ export class AuditSealer {
           await this.sleep(leaseMs / 3)
           continue
         }
-        this.key ??= await loadSigningKey(this.options.db, this.options.keyring())
+        if (!this.key) {
+          this.key = await loadSigningKey(this.options.db, this.options.keyring())
+          await this.exportLatestIfBehind()
+        }
         const checkpoint = await sealBatch(this.options.db, this.key, this.options.batchSize ?? 1000)
-        if (checkpoint) await this.options.onCheckpoint?.(checkpoint)
+        if (checkpoint) await this.export(checkpoint)
         else await this.sleep(this.options.idleMs ?? 100)
       } catch (error) {
         log.error('audit sealing failed; retrying', { error: String(error) })
         await this.sleep(1000)
       }
     }
+  }
+
+  /** A crash between a batch's commit and its export leaves the sink behind: catch up on start. */
+  private async exportLatestIfBehind() {
+    const sink = this.options.sink
+    if (!sink) return
+    const [latest] = await this.options.db<Checkpoint[]>`
+      select tree_size::int, root_hash, frontier, previous_checkpoint_hash, checkpoint_hash, signature, key_id,
+             created_at from audit_log_verification order by tree_size desc limit 1`
+    const exported = await sink.latest()
+    if (latest && (!exported || exported.tree_size < latest.tree_size))
+      await this.export({ ...latest, created_at: new Date(latest.created_at).toISOString() })
+  }
+
+  /** Exports a checkpoint; a failure is logged and the next checkpoint (which covers it) retried. */
+  private async export(checkpoint: Checkpoint) {
+    await this.options.sink?.write(checkpoint).catch((error) =>
+      this.options.log.error('could not export audit checkpoint', {
+        treeSize: checkpoint.tree_size,
+        sink: this.options.sink?.description,
+        error: String(error),
+      }),
+    )
   }
 
   private sleep(ms: number) {

@@ -2,12 +2,14 @@
 // Reading the trail is itself an audit event (PCI-DSS 10.2.1.3 / 10.2.3).
 import { NotFoundError } from '../http/errors.ts'
 import type { Db } from '../platform/db/database.ts'
+import type { CheckpointSink } from './checkpoint-sink.ts'
 import { type AuditContext, recordAuditEvent } from './events.ts'
+import { inclusionProof, leafHash } from './merkle.ts'
 import * as repo from './repo.ts'
 import { publicKeys } from './signing-key.ts'
 import { verifyTrail } from './verify.ts'
 
-export type AuditServiceContext = { db: Db; audit: AuditContext }
+export type AuditServiceContext = { db: Db; audit: AuditContext; sink?: CheckpointSink | null }
 
 async function recordRead(ctx: AuditServiceContext, what: Record<string, unknown>, resourceId?: string) {
   await recordAuditEvent(ctx.db, ctx.audit, {
@@ -33,7 +35,7 @@ export async function getLog(ctx: AuditServiceContext, id: number) {
 }
 
 export async function verify(ctx: AuditServiceContext, range: { fromId?: number; toId?: number }) {
-  const result = await verifyTrail(ctx.db, range)
+  const result = await verifyTrail(ctx.db, range, await ctx.sink?.latest())
   await recordAuditEvent(ctx.db, ctx.audit, {
     eventType: 'audit.verified',
     resourceType: 'audit_log',
@@ -52,4 +54,32 @@ export async function listPublicKeys(ctx: Pick<AuditServiceContext, 'db'>) {
     pem: `-----BEGIN PUBLIC KEY-----\n${k.publicKeySpki.match(/.{1,64}/g)?.join('\n')}\n-----END PUBLIC KEY-----\n`,
     createdAt: k.createdAt.toISOString(),
   }))
+}
+
+/** Inclusion proof (RFC 9162) of one entry in a signed checkpoint's tree: the entry in its hashed
+ * form, its leaf hash, the audit path and the checkpoint, so anyone with the public key can check
+ * it in O(log n). */
+export async function inclusionProofOf(ctx: AuditServiceContext, id: number, treeSize?: number) {
+  const checkpoint = await repo.checkpointFor(ctx.db, treeSize ?? null)
+  if (!checkpoint)
+    throw new NotFoundError(
+      treeSize === undefined ? 'No checkpoint exists yet.' : `No checkpoint has tree size ${treeSize}.`,
+      'checkpoint_not_found',
+    )
+  if (id > checkpoint.tree_size)
+    throw new NotFoundError(`Entry ${id} is not in the tree of size ${checkpoint.tree_size}.`, 'not_in_tree')
+  const entry = await repo.hashedEntry(ctx.db, id)
+  if (!entry) throw new NotFoundError(`Audit entry ${id} does not exist.`)
+  const leaves = (await repo.contentHashes(ctx.db, checkpoint.tree_size)).map((h) =>
+    leafHash(Buffer.from(h, 'hex')),
+  )
+  await recordRead(ctx, { proofOf: id, treeSize: checkpoint.tree_size }, String(id))
+  return {
+    leafIndex: id - 1,
+    treeSize: checkpoint.tree_size,
+    entry,
+    leafHash: (leaves[id - 1] as Buffer).toString('hex'),
+    auditPath: inclusionProof(id - 1, leaves).map((h) => h.toString('hex')),
+    checkpoint,
+  }
 }

@@ -10,7 +10,9 @@ import {
   contentHash,
   genesisHash,
 } from './chain.ts'
+import { compareWithExported } from './checkpoint-sink.ts'
 import { appendLeaf, emptyFrontier, type Frontier, frontierRoot, leafHash } from './merkle.ts'
+import type { Checkpoint } from './sealer.ts'
 import { verifySignature } from './signing-key.ts'
 
 export type VerifyResult = {
@@ -27,10 +29,12 @@ type StoredEntry = AuditEntry & { content_hash: string }
 
 const iso = (value: unknown) => (value instanceof Date ? value.toISOString() : String(value))
 
-/** Verifies entries from `fromId` (default 1) to `toId` (default: the end), from the checkpoint before. */
+/** Verifies entries from `fromId` (default 1) to `toId` (default: the end), from the checkpoint
+ * before; with `exported`, also that the database has not been rolled back behind it. */
 export async function verifyTrail(
   db: Db,
   range: { fromId?: number; toId?: number } = {},
+  exported?: Checkpoint | null,
 ): Promise<VerifyResult> {
   const keys = new Map(
     (
@@ -144,6 +148,11 @@ export async function verifyTrail(
       entryId: frontier.size + 1,
       reason: `entries ${frontier.size + 1} to ${lastCheckpoint} are missing (the trail was truncated)`,
     })
+  if (exported) {
+    const stored = checkpoints.find((c) => c.tree_size === exported.tree_size) ?? checkpoints.at(-1)
+    const reason = compareWithExported(exported, stored)
+    if (reason) return fail({ checkpointTreeSize: exported.tree_size, reason })
+  }
   if (range.toId === undefined && frontier.size > lastCheckpoint)
     return fail({
       entryId: lastCheckpoint + 1,

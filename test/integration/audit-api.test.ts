@@ -2,8 +2,10 @@
 // all non-GET operations of the OpenAPI document fails when a route has no event), and the audit
 // API searches, reads, verifies and publishes keys, recording its own reads.
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
+import { checkpointPayload, contentHash } from '../../src/audit/chain.ts'
+import { leafHash, verifyInclusion } from '../../src/audit/merkle.ts'
 import { sealBatch } from '../../src/audit/sealer.ts'
-import { loadSigningKey } from '../../src/audit/signing-key.ts'
+import { loadSigningKey, verifySignature } from '../../src/audit/signing-key.ts'
 import { generateOpenApiDocument } from '../../src/openapi-document.ts'
 import { startTestApp, type TestApp } from '../support/app.ts'
 
@@ -185,6 +187,44 @@ describe('audit API', () => {
     expect(keys.status).toBe(200)
     const [key] = (await keys.json()).items
     expect(key.pem).toMatch(/^-----BEGIN PUBLIC KEY-----\n/)
+  })
+
+  it('proves one entry is in a signed checkpoint, checkable with nothing but the public key', async () => {
+    const keys = (await (await t.app.request('/api/v1/audit/public-keys')).json()).items
+    const res = await call('GET', '/api/v1/audit/logs/3/proof')
+    expect(res.status).toBe(200)
+    const { entry, leafHash: leaf, auditPath, checkpoint, leafIndex, treeSize } = res.body
+    // What an outside verifier does: hash the entry, walk the path, check the signed root.
+    const { content_hash, ...hashed } = entry
+    expect(contentHash(hashed)).toBe(content_hash)
+    expect(leafHash(Buffer.from(content_hash, 'hex')).toString('hex')).toBe(leaf)
+    const path = auditPath.map((h: string) => Buffer.from(h, 'hex'))
+    expect(path.length).toBeLessThanOrEqual(Math.ceil(Math.log2(treeSize)))
+    expect(
+      verifyInclusion(
+        leafIndex,
+        treeSize,
+        Buffer.from(leaf, 'hex'),
+        path,
+        Buffer.from(checkpoint.root_hash, 'hex'),
+      ),
+    ).toBe(true)
+    const { signature, checkpoint_hash, ...body } = checkpoint
+    const key = keys.find((k: { keyId: string }) => k.keyId === checkpoint.key_id)
+    expect(await verifySignature(key.publicKeySpki, checkpointPayload(body), signature)).toBe(true)
+    // A different entry does not verify against this path.
+    expect(
+      verifyInclusion(
+        leafIndex + 1,
+        treeSize,
+        Buffer.from(leaf, 'hex'),
+        path,
+        Buffer.from(checkpoint.root_hash, 'hex'),
+      ),
+    ).toBe(false)
+    expect((await call('GET', '/api/v1/audit/logs/3/proof?treeSize=999999')).body.code).toBe(
+      'checkpoint_not_found',
+    )
   })
 
   it('rejects bad input and unknown entries clearly', async () => {

@@ -1,13 +1,16 @@
 // The hash chain and signed checkpoints over a real PostgreSQL: events written in the outbox are
 // sealed in order, verification passes, the tables refuse changes, and every kind of tampering
 // done behind the triggers' back (as a superuser) is detected, naming the entry or checkpoint.
+import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { checkpointPayload } from '../../src/audit/chain.ts'
+import { FileCheckpointSink } from '../../src/audit/checkpoint-sink.ts'
 import { type AuditContext, recordAuditEvent } from '../../src/audit/events.ts'
-import { sealBatch } from '../../src/audit/sealer.ts'
+import { type Checkpoint, sealBatch } from '../../src/audit/sealer.ts'
 import { loadSigningKey, publicKeys, verifySignature } from '../../src/audit/signing-key.ts'
 import { verifyTrail } from '../../src/audit/verify.ts'
 import { type Tx, withTransaction } from '../../src/platform/db/database.ts'
+import { tempDir } from '../harness/processes.ts'
 import { startTestApp, type TestApp } from '../support/app.ts'
 
 let t: TestApp
@@ -43,12 +46,12 @@ afterAll(async () => {
 })
 
 /** Runs a tampering inside a rolled-back transaction, with triggers off as a superuser could. */
-async function tampered(change: (tx: Tx) => Promise<unknown>) {
+async function tampered(change: (tx: Tx) => Promise<unknown>, exported?: Checkpoint | null) {
   let result: Awaited<ReturnType<typeof verifyTrail>> | undefined
   await withTransaction(t.deps.db.sql, async (tx) => {
     await tx`set local session_replication_role = replica`
     await change(tx)
-    result = await verifyTrail(tx)
+    result = await verifyTrail(tx, {}, exported)
     throw new Error('rollback')
   }).catch((error) => {
     if ((error as Error).message !== 'rollback') throw error
@@ -176,6 +179,28 @@ describe('audit chain', () => {
       checkpointTreeSize: 40,
       reason: expect.stringContaining('Merkle root'),
     })
+  })
+
+  it('detects a rollback of the whole database to an older consistent state through the exported checkpoint', async () => {
+    const sink = new FileCheckpointSink(join(tempDir('audit-export'), 'checkpoints'))
+    const [latest] = await t.deps.db.sql<Checkpoint[]>`
+      select tree_size::int, root_hash, frontier, previous_checkpoint_hash, checkpoint_hash, signature, key_id,
+             created_at from audit_log_verification order by tree_size desc limit 1`
+    await sink.write(latest as Checkpoint)
+    const rollback = (tx: Tx) =>
+      Promise.all([
+        tx`delete from audit_logs where id > 80`,
+        tx`delete from audit_log_verification where tree_size > 80`,
+      ])
+    // On its own the older state is consistent: every hash, link and signature checks out...
+    expect((await tampered(rollback)).valid).toBe(true)
+    // ...but not against the checkpoint exported before the rollback.
+    const caught = await tampered(rollback, await sink.latest())
+    expect(caught.problem).toMatchObject({
+      checkpointTreeSize: 100,
+      reason: expect.stringContaining('rolled back'),
+    })
+    expect((await verifyTrail(t.deps.db.sql, {}, await sink.latest())).valid).toBe(true)
   })
 
   it('verifies a range starting from the checkpoint before it', async () => {
