@@ -136,11 +136,9 @@ export const InclusionProofSchema = z
   .object({
     leafIndex: z.number().int(),
     treeSize: z.number().int(),
-    entry: z
-      .record(z.string(), z.unknown())
-      .openapi({
-        description: 'The entry as hashed: content_hash = SHA-256 of RFC 8785 JSON of all fields but itself.',
-      }),
+    entry: z.record(z.string(), z.unknown()).openapi({
+      description: 'The entry as hashed: content_hash = SHA-256 of RFC 8785 JSON of all fields but itself.',
+    }),
     leafHash: z.string(),
     auditPath: z.array(z.string()).openapi({ description: 'RFC 9162 audit path, hex.' }),
     checkpoint: CheckpointSchema,

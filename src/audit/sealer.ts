@@ -43,7 +43,8 @@ export async function sealBatch(db: Db, key: SigningKey, batchSize: number): Pro
       select id::text, event from audit_outbox order by id limit ${batchSize}`
     if (outbox.length === 0) return null
     const [head] = await tx<{ tree_size: string; checkpoint_hash: string; frontier: string[] }[]>`
-      select tree_size::text, checkpoint_hash, frontier from audit_log_verification order by tree_size desc limit 1`
+      select v.tree_size::text, v.checkpoint_hash, v.frontier from audit_log_verification v
+       order by v.tree_size desc limit 1` // v.: order by the number, not its text (9000 > 10000)
     const [last] = await tx<
       { content_hash: string }[]
     >`select content_hash from audit_logs order by id desc limit 1`
@@ -139,12 +140,15 @@ export class AuditSealer {
     while (!this.stopped) {
       try {
         if (!this.lease || Date.now() >= renewAt) {
+          const held = this.lease !== null
           this.lease = this.lease
             ? (await state.renewLease(this.lease, leaseMs))
               ? this.lease
               : null
             : await state.acquireLease('audit:sealer', holder, leaseMs)
           renewAt = Date.now() + leaseMs / 3
+          if (this.lease && !held) log.info('audit sealer active', { holder, fence: this.lease.fence })
+          if (!this.lease && held) log.warn('audit sealer lease lost', { holder })
         }
         if (!this.lease) {
           await this.sleep(leaseMs / 3)
