@@ -98,3 +98,55 @@ export function verifyInclusion(
   }
   return sn === 0 && r.equals(root)
 }
+
+/** Consistency proof (RFC 9162 2.1.4.1) that the tree of the first m leaves is a prefix of the tree of all leaves. */
+export function consistencyProof(m: number, leaves: Buffer[]): Buffer[] {
+  return subproof(m, leaves, true)
+}
+
+function subproof(m: number, leaves: Buffer[], complete: boolean): Buffer[] {
+  const n = leaves.length
+  if (m === n) return complete ? [] : [merkleRoot(leaves)]
+  const k = largestPowerOfTwoBelow(n)
+  return m <= k
+    ? [...subproof(m, leaves.slice(0, k), complete), merkleRoot(leaves.slice(k))]
+    : [...subproof(m - k, leaves.slice(k), false), merkleRoot(leaves.slice(0, k))]
+}
+
+/** Checks a consistency proof (RFC 9162 2.1.4.2) between the roots of trees of sizes first ≤ second. */
+export function verifyConsistency(
+  first: number,
+  second: number,
+  firstRoot: Buffer,
+  secondRoot: Buffer,
+  proof: Buffer[],
+): boolean {
+  if (first > second || first === 0) return false
+  if (first === second) return proof.length === 0 && firstRoot.equals(secondRoot)
+  const path = (first & (first - 1)) === 0 ? [firstRoot, ...proof] : [...proof]
+  if (path.length === 0) return false
+  let fn = first - 1
+  let sn = second - 1
+  while (fn & 1) {
+    fn >>= 1
+    sn >>= 1
+  }
+  let fr = path[0] as Buffer
+  let sr = path[0] as Buffer
+  for (const c of path.slice(1)) {
+    if (sn === 0) return false
+    if (fn & 1 || fn === sn) {
+      fr = nodeHash(c, fr)
+      sr = nodeHash(c, sr)
+      while (!(fn & 1) && fn !== 0) {
+        fn >>= 1
+        sn >>= 1
+      }
+    } else {
+      sr = nodeHash(sr, c)
+    }
+    fn >>= 1
+    sn >>= 1
+  }
+  return sn === 0 && fr.equals(firstRoot) && sr.equals(secondRoot)
+}

@@ -87,3 +87,13 @@ export async function contentHashes(db: Db, treeSize: number): Promise<string[]>
   >`select content_hash as h from audit_logs where id <= ${treeSize} order by id`
   return rows.map((r) => r.h)
 }
+
+/** Checkpoints newest first, below `before` (a tree size) when given. */
+export async function listCheckpoints(db: Db, limit: number, before?: number): Promise<StoredCheckpoint[]> {
+  return db<StoredCheckpoint[]>`
+    select tree_size::int, root_hash, previous_checkpoint_hash, key_id,
+           to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as created_at, checkpoint_hash, signature
+      from audit_log_verification
+     where ${before ?? null}::bigint is null or tree_size < ${before ?? null}
+     order by audit_log_verification.tree_size desc limit ${limit}`
+}

@@ -11,6 +11,10 @@ import {
   AuditIdParams,
   AuditPageSchema,
   AuditSearchQuery,
+  CheckpointListQuery,
+  CheckpointListSchema,
+  ConsistencyProofSchema,
+  ConsistencyQuery,
   InclusionProofSchema,
   ProofQuery,
   PublicKeyListSchema,
@@ -63,6 +67,34 @@ const proof = createRoute({
       description: 'Entry, audit path and signed checkpoint.',
       content: jsonContent(InclusionProofSchema),
     },
+    ...errorResponses(400, 401, 403, 404),
+  },
+})
+const checkpoints = createRoute({
+  method: 'get',
+  path: '/api/v1/audit/checkpoints',
+  operationId: 'listAuditCheckpoints',
+  tags,
+  // Public like the keys: checkpoints carry only hashes and signatures, what monitors need.
+  security: [],
+  summary: 'Signed checkpoints, newest first',
+  request: { query: CheckpointListQuery },
+  responses: {
+    200: { description: 'Checkpoints.', content: jsonContent(CheckpointListSchema) },
+    ...errorResponses(400),
+  },
+})
+const consistency = createRoute({
+  method: 'get',
+  path: '/api/v1/audit/checkpoints/consistency',
+  operationId: 'auditConsistencyProof',
+  tags,
+  // Behind the token: it reads every leaf of the newer tree, too costly to leave open.
+  security,
+  summary: 'Consistency proof between two checkpoints (RFC 9162): the older tree is a prefix of the newer',
+  request: { query: ConsistencyQuery },
+  responses: {
+    200: { description: 'Both checkpoints and the proof.', content: jsonContent(ConsistencyProofSchema) },
     ...errorResponses(400, 401, 403, 404),
   },
 })
@@ -141,6 +173,14 @@ export function auditRoutes(deps: AppDeps) {
   )
   // Without a body (or content type) the whole trail is verified.
   router.openapi(verify, async (c) => c.json(await audit.verify(ctx(c), c.req.valid('json') ?? {}), 200))
+  router.openapi(checkpoints, async (c) => {
+    const { limit, before } = c.req.valid('query')
+    return c.json(await audit.listCheckpoints({ db: deps.db.sql }, limit, before), 200)
+  })
+  router.openapi(consistency, async (c) => {
+    const { first, second } = c.req.valid('query')
+    return c.json(await audit.consistencyProofOf(ctx(c), first, second), 200)
+  })
   router.openapi(keys, async (c) => c.json({ items: await audit.listPublicKeys({ db: deps.db.sql }) }, 200))
   return router
 }

@@ -144,3 +144,27 @@ export const InclusionProofSchema = z
     checkpoint: CheckpointSchema,
   })
   .openapi('AuditInclusionProof')
+
+export const ConsistencyQuery = z
+  .object({
+    first: z.coerce.number().int().positive().openapi({ description: 'Tree size of the older checkpoint.' }),
+    second: z.coerce.number().int().positive().openapi({ description: 'Tree size of the newer checkpoint.' }),
+  })
+  .refine((q) => q.first <= q.second, { message: 'first must not exceed second', path: ['first'] })
+
+export const ConsistencyProofSchema = z
+  .object({ first: CheckpointSchema, second: CheckpointSchema, proof: z.array(z.string()) })
+  .openapi('AuditConsistencyProof')
+
+export const CheckpointListQuery = z.object({
+  before: z.coerce
+    .number()
+    .int()
+    .positive()
+    .optional()
+    .openapi({ description: 'Only tree sizes below this.' }),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+})
+export const CheckpointListSchema = z
+  .object({ items: z.array(CheckpointSchema) })
+  .openapi('AuditCheckpointList')

@@ -4,7 +4,7 @@ import { NotFoundError } from '../http/errors.ts'
 import type { Db } from '../platform/db/database.ts'
 import type { CheckpointSink } from './checkpoint-sink.ts'
 import { type AuditContext, recordAuditEvent } from './events.ts'
-import { inclusionProof, leafHash } from './merkle.ts'
+import { consistencyProof, inclusionProof, leafHash } from './merkle.ts'
 import * as repo from './repo.ts'
 import { publicKeys } from './signing-key.ts'
 import { verifyTrail } from './verify.ts'
@@ -82,4 +82,25 @@ export async function inclusionProofOf(ctx: AuditServiceContext, id: number, tre
     auditPath: inclusionProof(id - 1, leaves).map((h) => h.toString('hex')),
     checkpoint,
   }
+}
+
+/** Consistency proof (RFC 9162) between two checkpoints: the older tree is a prefix of the newer. */
+export async function consistencyProofOf(ctx: AuditServiceContext, first: number, second: number) {
+  const [older, newer] = await Promise.all([
+    repo.checkpointFor(ctx.db, first),
+    repo.checkpointFor(ctx.db, second),
+  ])
+  if (!older || !newer)
+    throw new NotFoundError(`No checkpoint has tree size ${older ? second : first}.`, 'checkpoint_not_found')
+  const leaves = (await repo.contentHashes(ctx.db, second)).map((h) => leafHash(Buffer.from(h, 'hex')))
+  await recordRead(ctx, { consistency: { first, second } })
+  return {
+    first: older,
+    second: newer,
+    proof: consistencyProof(first, leaves).map((h) => h.toString('hex')),
+  }
+}
+
+export async function listCheckpoints(ctx: Pick<AuditServiceContext, 'db'>, limit: number, before?: number) {
+  return { items: await repo.listCheckpoints(ctx.db, limit, before) }
 }

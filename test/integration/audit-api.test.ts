@@ -3,7 +3,7 @@
 // API searches, reads, verifies and publishes keys, recording its own reads.
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { checkpointPayload, contentHash } from '../../src/audit/chain.ts'
-import { leafHash, verifyInclusion } from '../../src/audit/merkle.ts'
+import { leafHash, verifyConsistency, verifyInclusion } from '../../src/audit/merkle.ts'
 import { sealBatch } from '../../src/audit/sealer.ts'
 import { loadSigningKey, verifySignature } from '../../src/audit/signing-key.ts'
 import { generateOpenApiDocument } from '../../src/openapi-document.ts'
@@ -225,6 +225,33 @@ describe('audit API', () => {
     expect((await call('GET', '/api/v1/audit/logs/3/proof?treeSize=999999')).body.code).toBe(
       'checkpoint_not_found',
     )
+  })
+
+  it('proves an older checkpoint is a prefix of a newer one (RFC 9162 consistency)', async () => {
+    // Two more sealed batches give two checkpoints to compare.
+    await call('POST', '/api/v1/audit/verify', {})
+    const key = await loadSigningKey(t.deps.db.sql, t.deps.keys.keyring())
+    while (await sealBatch(t.deps.db.sql, key, 1000)) {}
+    const list = await (await t.app.request('/api/v1/audit/checkpoints?limit=10')).json()
+    expect(list.items.length).toBeGreaterThanOrEqual(2)
+    const [newer, older] = list.items
+    const res = await call(
+      'GET',
+      `/api/v1/audit/checkpoints/consistency?first=${older.tree_size}&second=${newer.tree_size}`,
+    )
+    expect(res.status).toBe(200)
+    const proof = res.body.proof.map((h: string) => Buffer.from(h, 'hex'))
+    const roots = [older.root_hash, newer.root_hash].map((h: string) => Buffer.from(h, 'hex')) as [
+      Buffer,
+      Buffer,
+    ]
+    expect(verifyConsistency(older.tree_size, newer.tree_size, roots[0], roots[1], proof)).toBe(true)
+    expect(verifyConsistency(older.tree_size, newer.tree_size, roots[1], roots[1], proof)).toBe(false)
+    const reversed = await call(
+      'GET',
+      `/api/v1/audit/checkpoints/consistency?first=${newer.tree_size}&second=${older.tree_size}`,
+    )
+    expect(reversed.body.code).toBe('validation_failed')
   })
 
   it('rejects bad input and unknown entries clearly', async () => {

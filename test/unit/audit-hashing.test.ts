@@ -5,11 +5,13 @@ import { describe, expect, it } from 'vitest'
 import { canonicalJson } from '../../src/audit/canonical-json.ts'
 import {
   appendLeaf,
+  consistencyProof,
   emptyFrontier,
   frontierRoot,
   inclusionProof,
   leafHash,
   merkleRoot,
+  verifyConsistency,
   verifyInclusion,
 } from '../../src/audit/merkle.ts'
 
@@ -69,6 +71,25 @@ describe('Merkle tree (RFC 9162)', () => {
           expect(verifyInclusion((m + 1) % size, size, all[m] as Buffer, path, root)).toBe(false)
         }
         expect(verifyInclusion(m, size, all[m] as Buffer, path, leafHash(Buffer.from('other')))).toBe(false)
+      }
+    }
+  })
+
+  it('consistency proofs verify between every pair of sizes, and fail for altered history', () => {
+    const all = leaves(70)
+    for (let second = 1; second <= 70; second++) {
+      const secondRoot = merkleRoot(all.slice(0, second))
+      for (let first = 1; first <= second; first++) {
+        const firstRoot = merkleRoot(all.slice(0, first))
+        const proof = consistencyProof(first, all.slice(0, second))
+        expect(verifyConsistency(first, second, firstRoot, secondRoot, proof), `${first}→${second}`).toBe(
+          true,
+        )
+        if (first < second) {
+          // A first tree whose history was rewritten is not a prefix of the second.
+          const rewritten = merkleRoot([leafHash(Buffer.from('forged')), ...all.slice(1, first)])
+          expect(verifyConsistency(first, second, rewritten, secondRoot, proof)).toBe(false)
+        }
       }
     }
   })
