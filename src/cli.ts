@@ -2,6 +2,7 @@
 // at run time, 2 bad usage or bad configuration (with a one-line reason).
 import { readFileSync, writeFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
+import { type AuditSubcommand, auditSubcommands, runAuditStoreCommand, verifyArchive } from './audit/cli.ts'
 import { type Config, ConfigError, loadConfig, unknownVariables } from './config.ts'
 import { type KeysSubcommand, keysSubcommands, runKeysCommand } from './keys/cli.ts'
 import { generateOpenApiDocument, serializeOpenApiDocument } from './openapi-document.ts'
@@ -31,6 +32,10 @@ Usage:
   pganalytics keys rewrap [--batch-size N]  re-encrypt values under older keys now
   pganalytics keys rotate-master-key   re-wrap data keys from PGA_MASTER_KEY_PREVIOUS
                                     to PGA_MASTER_KEY
+  pganalytics audit verify          verify the store's audit trail (exit 1 when broken)
+  pganalytics audit export --output F[.gz]   export the audit trail as an archive
+  pganalytics audit verify --archive F --public-key K.pem [--public-key ...]
+                                    verify an archive offline against keys you trust
   pganalytics help | --help         this text
 
 Configuration comes from the environment (PGA_*, DATABASE_URL, REDIS_URL);
@@ -40,12 +45,22 @@ embedded PostgreSQL (PGlite) in PGA_DATA_DIR and in-process state: one replica o
 
 class UsageError extends Error {}
 
-const commands: Record<string, { options: Record<string, { type: 'string' | 'boolean' }> }> = {
+const commands: Record<
+  string,
+  { options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> }
+> = {
   serve: { options: {} },
   migrate: { options: {} },
   openapi: { options: { output: { type: 'string' }, check: { type: 'string' } } },
   version: { options: { json: { type: 'boolean' } } },
   keys: { options: { reason: { type: 'string' }, 'batch-size': { type: 'string' } } },
+  audit: {
+    options: {
+      archive: { type: 'string' },
+      'public-key': { type: 'string', multiple: true },
+      output: { type: 'string' },
+    },
+  },
   help: { options: {} },
 }
 
@@ -62,11 +77,11 @@ function parse(argv: string[]) {
       args: rest,
       options: { ...spec.options, help: { type: 'boolean', short: 'h' } },
       strict: true,
-      allowPositionals: command === 'keys',
+      allowPositionals: command === 'keys' || command === 'audit',
     })
     return {
       command: values.help ? 'help' : command,
-      values: values as Record<string, string | boolean | undefined>,
+      values: values as Record<string, string | boolean | string[] | undefined>,
       positionals,
     }
   } catch (error) {
@@ -83,7 +98,10 @@ function configAndLog(io: CliIo, logTo: 'out' | 'err' = 'out'): { config: Config
   return { config, log }
 }
 
-function keysArguments(positionals: string[], values: Record<string, string | boolean | undefined>) {
+function keysArguments(
+  positionals: string[],
+  values: Record<string, string | boolean | string[] | undefined>,
+) {
   const [subcommand, ...extra] = positionals
   if (!keysSubcommands.includes(subcommand as KeysSubcommand) || extra.length > 0) {
     throw new UsageError(`keys: expected one of ${keysSubcommands.join(', ')}`)
@@ -98,6 +116,25 @@ function keysArguments(positionals: string[], values: Record<string, string | bo
       ...(typeof values.reason === 'string' ? { reason: values.reason } : {}),
       ...(batch ? { batchSize: Number(batch) } : {}),
     },
+  }
+}
+
+function auditArguments(
+  positionals: string[],
+  values: Record<string, string | boolean | string[] | undefined>,
+) {
+  const [subcommand, ...extra] = positionals
+  if (!auditSubcommands.includes(subcommand as AuditSubcommand) || extra.length > 0)
+    throw new UsageError(`audit: expected one of ${auditSubcommands.join(', ')}`)
+  const publicKeys = (values['public-key'] as string[] | undefined) ?? []
+  const archive = typeof values.archive === 'string' ? values.archive : undefined
+  const output = typeof values.output === 'string' ? values.output : undefined
+  if (subcommand === 'export' && !output) throw new UsageError('audit export: --output FILE is required')
+  if (archive && publicKeys.length === 0)
+    throw new UsageError('audit verify --archive: pass the public key(s) you trust with --public-key FILE')
+  return {
+    subcommand: subcommand as AuditSubcommand,
+    options: { publicKeys, ...(archive ? { archive } : {}), ...(output ? { output } : {}) },
   }
 }
 
@@ -153,6 +190,12 @@ export async function runCli(argv: string[], runtime: Runtime, io: CliIo): Promi
           build: buildInfo,
           out: io.out,
         })
+      }
+      case 'audit': {
+        const { subcommand, options } = auditArguments(positionals, values)
+        if (subcommand === 'verify' && options.archive) return await verifyArchive(options, io.out)
+        const { config, log } = configAndLog(io, 'err')
+        return await runAuditStoreCommand(subcommand, options, { config, log, runtime, out: io.out })
       }
     }
     return 2

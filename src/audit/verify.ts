@@ -24,18 +24,29 @@ export type VerifyResult = {
   problem: { entryId?: number; checkpointTreeSize?: number; reason: string } | null
 }
 
-type StoredCheckpoint = CheckpointBody & { checkpoint_hash: string; signature: string; frontier: string[] }
-type StoredEntry = AuditEntry & { content_hash: string }
+export type StoredCheckpoint = CheckpointBody & {
+  checkpoint_hash: string
+  signature: string
+  frontier: string[]
+}
+export type StoredEntry = AuditEntry & { content_hash: string }
 
 const iso = (value: unknown) => (value instanceof Date ? value.toISOString() : String(value))
 
-/** Verifies entries from `fromId` (default 1) to `toId` (default: the end), from the checkpoint
- * before; with `exported`, also that the database has not been rolled back behind it. */
-export async function verifyTrail(
-  db: Db,
-  range: { fromId?: number; toId?: number } = {},
-  exported?: Checkpoint | null,
-): Promise<VerifyResult> {
+/** Where a trail comes from: the store, or an exported archive (offline verification). */
+export type TrailSource = {
+  /** Public keys (SPKI base64) by key id: the trust anchors. */
+  keys: Map<string, string>
+  /** Every checkpoint, by ascending tree size. */
+  checkpoints: StoredCheckpoint[]
+  /** Entries with id > afterId in id order (a gap is a missing entry). */
+  entries(afterId: number): AsyncIterable<StoredEntry>
+  /** The content hash of one entry (the link into a range that starts mid-trail). */
+  contentHashOf(id: number): Promise<string | null>
+}
+
+/** The store as a trail source, read in pages of 5,000 entries. */
+export async function storeSource(db: Db): Promise<TrailSource> {
   const keys = new Map(
     (
       await db<
@@ -46,8 +57,49 @@ export async function verifyTrail(
   const checkpoints = (
     await db<StoredCheckpoint[]>`
       select tree_size::int, root_hash, frontier, previous_checkpoint_hash, checkpoint_hash, signature, key_id, created_at
-        from audit_log_verification order by tree_size`
+        from audit_log_verification order by audit_log_verification.tree_size`
   ).map((c) => ({ ...c, created_at: iso(c.created_at) }))
+  return {
+    keys,
+    checkpoints,
+    async *entries(afterId) {
+      let cursor = afterId
+      for (;;) {
+        const rows = await db<StoredEntry[]>`
+          select id::int, event_id::text, event_type, resource_type, resource_id, action, outcome, actor_type, actor_id,
+                 session_id, request_id, ip_address, user_agent, changes, old_values, new_values, created_at, sealed_at,
+                 previous_hash, content_hash
+            from audit_logs where id > ${cursor} order by id limit 5000`
+        for (const row of rows)
+          yield { ...row, created_at: iso(row.created_at), sealed_at: iso(row.sealed_at) }
+        if (rows.length < 5000) return
+        cursor = rows.at(-1)?.id ?? cursor
+      }
+    },
+    async contentHashOf(id) {
+      const [row] = await db<{ content_hash: string }[]>`select content_hash from audit_logs where id = ${id}`
+      return row?.content_hash ?? null
+    },
+  }
+}
+
+/** Verifies the store's trail (see verifySource). */
+export async function verifyTrail(
+  db: Db,
+  range: { fromId?: number; toId?: number } = {},
+  exported?: Checkpoint | null,
+): Promise<VerifyResult> {
+  return verifySource(await storeSource(db), range, exported)
+}
+
+/** Verifies entries from `fromId` (default 1) to `toId` (default: the end), from the checkpoint
+ * before; with `exported`, also that the trail has not been rolled back behind it. */
+export async function verifySource(
+  source: TrailSource,
+  range: { fromId?: number; toId?: number } = {},
+  exported?: Checkpoint | null,
+): Promise<VerifyResult> {
+  const { keys, checkpoints } = source
   const from = Math.max(1, range.fromId ?? 1)
   // Start from the last checkpoint before the range: its frontier and hash are the state there.
   const start = [...checkpoints].reverse().find((c) => c.tree_size < from)
@@ -57,11 +109,9 @@ export async function verifyTrail(
   let previousCheckpoint = start?.checkpoint_hash ?? genesisHash
   let previousHash = genesisHash
   if (start) {
-    const [row] = await db<
-      { content_hash: string }[]
-    >`select content_hash from audit_logs where id = ${start.tree_size}`
-    if (!row) return fail({ entryId: start.tree_size, reason: `entry ${start.tree_size} is missing` })
-    previousHash = row.content_hash
+    const hash = await source.contentHashOf(start.tree_size)
+    if (!hash) return fail({ entryId: start.tree_size, reason: `entry ${start.tree_size} is missing` })
+    previousHash = hash
   }
   const pending = checkpoints.filter((c) => c.tree_size > frontier.size)
   const lastCheckpoint = checkpoints.at(-1)?.tree_size ?? 0
@@ -106,41 +156,29 @@ export async function verifyTrail(
     return null
   }
 
-  while (frontier.size < stopAt) {
-    const rows = await db<StoredEntry[]>`
-      select id::int, event_id::text, event_type, resource_type, resource_id, action, outcome, actor_type, actor_id,
-             session_id, request_id, ip_address, user_agent, changes, old_values, new_values, created_at, sealed_at,
-             previous_hash, content_hash
-        from audit_logs where id > ${frontier.size} order by id limit ${Math.min(5000, stopAt - frontier.size)}`
-    if (rows.length === 0) break
-    for (const stored of rows) {
-      const expected = frontier.size + 1
-      if (stored.id !== expected) return fail({ entryId: expected, reason: `entry ${expected} is missing` })
-      const { content_hash, ...fields } = stored
-      const entry: AuditEntry = {
-        ...fields,
-        created_at: iso(fields.created_at),
-        sealed_at: iso(fields.sealed_at),
-      }
-      if (entry.previous_hash !== previousHash)
-        return fail({ entryId: stored.id, reason: 'its previous_hash does not link to the entry before it' })
-      if (contentHash(entry) !== content_hash)
-        return fail({
-          entryId: stored.id,
-          reason: 'its content does not match its content_hash (the entry was altered)',
-        })
-      frontier = appendLeaf(frontier, leafHash(Buffer.from(content_hash, 'hex')))
-      previousHash = content_hash
-      firstEntry ??= stored.id
-      checkedEntries++
-      if (pending[0]?.tree_size === frontier.size) {
-        const cp = pending.shift() as StoredCheckpoint
-        const reason = await checkCheckpoint(cp)
-        if (reason)
-          return fail({ checkpointTreeSize: cp.tree_size, reason: `checkpoint ${cp.tree_size}: ${reason}` })
-        previousCheckpoint = cp.checkpoint_hash
-        checkedCheckpoints++
-      }
+  for await (const stored of source.entries(frontier.size)) {
+    if (frontier.size >= stopAt) break
+    const expected = frontier.size + 1
+    if (stored.id !== expected) return fail({ entryId: expected, reason: `entry ${expected} is missing` })
+    const { content_hash, ...entry } = stored
+    if (entry.previous_hash !== previousHash)
+      return fail({ entryId: stored.id, reason: 'its previous_hash does not link to the entry before it' })
+    if (contentHash(entry) !== content_hash)
+      return fail({
+        entryId: stored.id,
+        reason: 'its content does not match its content_hash (the entry was altered)',
+      })
+    frontier = appendLeaf(frontier, leafHash(Buffer.from(content_hash, 'hex')))
+    previousHash = content_hash
+    firstEntry ??= stored.id
+    checkedEntries++
+    if (pending[0]?.tree_size === frontier.size) {
+      const cp = pending.shift() as StoredCheckpoint
+      const reason = await checkCheckpoint(cp)
+      if (reason)
+        return fail({ checkpointTreeSize: cp.tree_size, reason: `checkpoint ${cp.tree_size}: ${reason}` })
+      previousCheckpoint = cp.checkpoint_hash
+      checkedCheckpoints++
     }
   }
   if (frontier.size < Math.min(lastCheckpoint, stopAt))
