@@ -444,6 +444,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/audit/reports/{framework}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Compliance report (GDPR, HIPAA, SOX, PCI-DSS) over a time range, JSON or CSV, with its verification */
+        get: operations["complianceReport"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/audit/public-keys": {
         parameters: {
             query?: never;
@@ -987,6 +1004,22 @@ export interface components {
             first: components["schemas"]["AuditCheckpoint"];
             second: components["schemas"]["AuditCheckpoint"];
             proof: string[];
+        };
+        ComplianceReport: {
+            framework: string;
+            from: string;
+            to: string;
+            userId?: string;
+            generatedAt: string;
+            verification: components["schemas"]["AuditVerifyResult"];
+            sections: {
+                control: string;
+                description: string;
+                count: number;
+                events: {
+                    [key: string]: unknown;
+                }[];
+            }[];
         };
         AuditPublicKeys: {
             items: {
@@ -2447,6 +2480,62 @@ export interface operations {
             };
             /** @description Not found. */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    complianceReport: {
+        parameters: {
+            query: {
+                from: string;
+                to: string;
+                /** @description The person (GDPR subject access). */
+                userId?: string;
+                format?: "json" | "csv";
+            };
+            header?: never;
+            path: {
+                framework: "gdpr" | "hipaa" | "sox" | "pci-dss";
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The report. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ComplianceReport"];
+                    "text/csv": string;
+                };
+            };
+            /** @description Invalid request (see `errors`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not authenticated. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed. */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -6,6 +6,7 @@ import type { AppDeps } from '../deps.ts'
 import { requireAdminToken } from '../http/middleware/admin-token.ts'
 import { createRouter, errorResponses, jsonContent } from '../http/openapi.ts'
 import { auditContextOf } from './http-context.ts'
+import { complianceReport, reportCsv } from './reports.ts'
 import {
   AuditEntrySchema,
   AuditIdParams,
@@ -13,11 +14,14 @@ import {
   AuditSearchQuery,
   CheckpointListQuery,
   CheckpointListSchema,
+  ComplianceReportQuery,
+  ComplianceReportSchema,
   ConsistencyProofSchema,
   ConsistencyQuery,
   InclusionProofSchema,
   ProofQuery,
   PublicKeyListSchema,
+  ReportParams,
   UserActivityQuery,
   UserParams,
   VerifyInputSchema,
@@ -127,6 +131,23 @@ const verify = createRoute({
     ...errorResponses(400, 401, 403),
   },
 })
+const report = createRoute({
+  method: 'get',
+  path: '/api/v1/audit/reports/{framework}',
+  operationId: 'complianceReport',
+  tags,
+  security,
+  summary:
+    'Compliance report (GDPR, HIPAA, SOX, PCI-DSS) over a time range, JSON or CSV, with its verification',
+  request: { params: ReportParams, query: ComplianceReportQuery },
+  responses: {
+    200: {
+      description: 'The report.',
+      content: { ...jsonContent(ComplianceReportSchema), 'text/csv': { schema: { type: 'string' } } },
+    },
+    ...errorResponses(400, 401, 403),
+  },
+})
 const keys = createRoute({
   method: 'get',
   path: '/api/v1/audit/public-keys',
@@ -180,6 +201,22 @@ export function auditRoutes(deps: AppDeps) {
   router.openapi(consistency, async (c) => {
     const { first, second } = c.req.valid('query')
     return c.json(await audit.consistencyProofOf(ctx(c), first, second), 200)
+  })
+  router.openapi(report, async (c) => {
+    const { format, ...query } = c.req.valid('query')
+    const result = await complianceReport(
+      deps.db.sql,
+      auditContextOf(c),
+      c.req.valid('param').framework,
+      query,
+      deps.checkpointSink,
+    )
+    if (format === 'csv')
+      return c.body(reportCsv(result), 200, {
+        'Content-Type': 'text/csv; charset=utf-8',
+        'Content-Disposition': `attachment; filename="${result.framework}-report.csv"`,
+      }) as never
+    return c.json(result as never, 200)
   })
   router.openapi(keys, async (c) => c.json({ items: await audit.listPublicKeys({ db: deps.db.sql }) }, 200))
   return router

@@ -168,3 +168,33 @@ export const CheckpointListQuery = z.object({
 export const CheckpointListSchema = z
   .object({ items: z.array(CheckpointSchema) })
   .openapi('AuditCheckpointList')
+
+export const ReportParams = z.object({
+  framework: z
+    .enum(['gdpr', 'hipaa', 'sox', 'pci-dss'])
+    .openapi({ param: { name: 'framework', in: 'path' } }),
+})
+export const ComplianceReportQuery = z.object({
+  from: z.iso.datetime({ offset: true }),
+  to: z.iso.datetime({ offset: true }),
+  userId: z.string().min(1).max(200).optional().openapi({ description: 'The person (GDPR subject access).' }),
+  format: z.enum(['json', 'csv']).default('json'),
+})
+export const ComplianceReportSchema = z
+  .object({
+    framework: z.string(),
+    from: z.string(),
+    to: z.string(),
+    userId: z.string().optional(),
+    generatedAt: z.string(),
+    verification: VerifyResultSchema,
+    sections: z.array(
+      z.object({
+        control: z.string(),
+        description: z.string(),
+        count: z.number().int(),
+        events: z.array(z.record(z.string(), z.unknown())),
+      }),
+    ),
+  })
+  .openapi('ComplianceReport')

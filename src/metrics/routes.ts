@@ -2,6 +2,8 @@
 // token until roles exist. Row arrays come from the store as JSON text and are sent as they are.
 import { createRoute } from '@hono/zod-openapi'
 import type { Context } from 'hono'
+import { recordAuditEvent } from '../audit/events.ts'
+import { auditContextOf } from '../audit/http-context.ts'
 import { metricGroups } from '../collector/catalog/index.ts'
 import type { AppDeps } from '../deps.ts'
 import { BadRequestError } from '../http/errors.ts'
@@ -175,12 +177,31 @@ export function metricsRoutes(deps: AppDeps) {
   router.openapi(snapshots, async (c) =>
     c.json(await metrics.listSnapshots(ctx(), c.req.valid('param').id, c.req.valid('query')), 200),
   )
-  router.openapi(topStatements, async (c) =>
-    c.json(await metrics.topStatements(ctx(), c.req.valid('param').id, c.req.valid('query')), 200),
-  )
-  router.openapi(report, async (c) =>
-    c.json(await metrics.compareReport(ctx(), c.req.valid('param').id, c.req.valid('query')), 200),
-  )
+  router.openapi(topStatements, async (c) => {
+    const id = c.req.valid('param').id
+    const result = await metrics.topStatements(ctx(), id, c.req.valid('query'))
+    // Query texts can carry sensitive data (HIPAA, PCI-DSS 10.2.1.1): who read them is recorded.
+    await recordAuditEvent(deps.db.sql, auditContextOf(c), {
+      eventType: 'metrics.statements_read',
+      resourceType: 'instance',
+      resourceId: id,
+      action: 'read',
+      changes: { from: result.from, to: result.to, statements: result.items.length },
+    })
+    return c.json(result, 200)
+  })
+  router.openapi(report, async (c) => {
+    const id = c.req.valid('param').id
+    const result = await metrics.compareReport(ctx(), id, c.req.valid('query'))
+    await recordAuditEvent(deps.db.sql, auditContextOf(c), {
+      eventType: 'metrics.report_read',
+      resourceType: 'instance',
+      resourceId: id,
+      action: 'read',
+      changes: { from: result.from, to: result.to },
+    })
+    return c.json(result, 200)
+  })
   router.openapi(exposition, async (c) => {
     const requested = c.req.valid('query').groups?.split(',') ?? defaultExportedGroups
     const unknown = requested.filter((g) => !exportableGroups.includes(g))

@@ -254,6 +254,47 @@ describe('audit API', () => {
     expect(reversed.body.code).toBe('validation_failed')
   })
 
+  it('produces compliance reports with the verification of their range, as JSON and CSV', async () => {
+    const key = await loadSigningKey(t.deps.db.sql, t.deps.keys.keyring())
+    while (await sealBatch(t.deps.db.sql, key, 1000)) {}
+    const from = new Date(Date.now() - 3_600_000).toISOString()
+    const to = new Date(Date.now() + 60_000).toISOString()
+    const sox = await call('GET', `/api/v1/audit/reports/sox?from=${from}&to=${to}`)
+    expect(sox.status).toBe(200)
+    expect(sox.body.verification).toMatchObject({ valid: true })
+    const changes = sox.body.sections[0].events.map((e: { eventType: string }) => e.eventType)
+    expect(changes).toEqual(
+      expect.arrayContaining([
+        'instance.created',
+        'instance.updated',
+        'instance.deleted',
+        'keys.data_key_rotated',
+      ]),
+    )
+    expect(changes).not.toContain('audit.read')
+    const pci = await call('GET', `/api/v1/audit/reports/pci-dss?from=${from}&to=${to}`)
+    const auditAccess = pci.body.sections.find((s: { control: string }) => s.control.startsWith('10.2.1.3'))
+    expect(auditAccess.count).toBeGreaterThan(0)
+    const gdpr = await call('GET', `/api/v1/audit/reports/gdpr?from=${from}&to=${to}&userId=admin`)
+    expect(gdpr.body.sections[0].count).toBeGreaterThan(5)
+    expect((await call('GET', `/api/v1/audit/reports/gdpr?from=${from}&to=${to}`)).body.code).toBe(
+      'user_required',
+    )
+    expect((await call('GET', `/api/v1/audit/reports/iso?from=${from}&to=${to}`)).body.code).toBe(
+      'validation_failed',
+    )
+    const csv = await t.app.request(`/api/v1/audit/reports/sox?from=${from}&to=${to}&format=csv`, {
+      headers: { Authorization: `Bearer ${token}` },
+    })
+    expect(csv.headers.get('content-type')).toMatch(/^text\/csv/)
+    const rows = (await csv.text()).trim().split('\r\n')
+    expect(rows[0]).toMatch(/^# framework=sox .* verified=true$/)
+    expect(rows[1]).toBe(
+      'control,id,createdAt,eventType,action,outcome,actorType,actorId,resourceType,resourceId,ipAddress,requestId',
+    )
+    expect(rows.length).toBe(2 + sox.body.sections[0].count)
+  })
+
   it('rejects bad input and unknown entries clearly', async () => {
     expect((await call('GET', '/api/v1/audit/logs/999999')).body.code).toBe('not_found')
     expect((await call('GET', '/api/v1/audit/logs?limit=0')).body.code).toBe('validation_failed')

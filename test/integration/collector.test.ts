@@ -265,6 +265,10 @@ describe('read API', () => {
     expect(ours).toBeDefined()
     expect(typeof ours.queryid).toBe('string')
     expect(ours.calls).toBeGreaterThanOrEqual(20)
+    // Query texts may hold sensitive data: reading them is an audit event.
+    const [read] = await t.deps.db.sql<{ event: { eventType: string; resourceId: string } }[]>`
+      select event from audit_outbox where event->>'eventType' = 'metrics.statements_read' order by id desc limit 1`
+    expect(read?.event).toMatchObject({ eventType: 'metrics.statements_read', resourceId: id })
   })
 
   it('compares two points in time', async () => {
