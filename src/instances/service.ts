@@ -29,11 +29,11 @@ export type InstanceContext = {
 
 /** Records the event of an instance change inside its transaction. */
 async function audited(
-  ctx: InstanceContext,
+  audit: AuditContext | undefined,
   tx: Db,
   event: Omit<AuditEvent, 'resourceType'> & { resourceId: string },
 ): Promise<void> {
-  await recordAuditEvent(tx, ctx.audit ?? systemAudit('instances'), { ...event, resourceType: 'instance' })
+  await recordAuditEvent(tx, audit ?? systemAudit('instances'), { ...event, resourceType: 'instance' })
 }
 
 export type InstanceInput = {
@@ -107,7 +107,7 @@ export async function createInstance(ctx: InstanceContext, input: InstanceInput,
       capabilities,
       probedAt: capabilities ? new Date() : null,
     })
-    await audited(ctx, tx, {
+    await audited(ctx.audit, tx, {
       eventType: 'instance.created',
       resourceId: id,
       action: 'create',
@@ -164,7 +164,7 @@ export async function updateInstance(ctx: InstanceContext, id: string, update: I
     if (!updated) throw new NotFoundError(`Instance ${id} does not exist.`)
     const before = presentInstance(current)
     const after = presentInstance(updated)
-    await audited(ctx, tx, {
+    await audited(ctx.audit, tx, {
       eventType: 'instance.updated',
       resourceId: id,
       action: 'update',
@@ -185,7 +185,7 @@ export async function deleteInstance(ctx: InstanceContext, id: string) {
     const current = await repo.findInstance(tx, id)
     if (!current || !(await repo.deleteInstance(tx, id)))
       throw new NotFoundError(`Instance ${id} does not exist.`)
-    await audited(ctx, tx, {
+    await audited(ctx.audit, tx, {
       eventType: 'instance.deleted',
       resourceId: id,
       action: 'delete',
@@ -205,7 +205,7 @@ export async function testInstanceConnection(ctx: InstanceContext, id: string) {
   const latencyMs = Math.round((performance.now() - started) * 10) / 10
   await withTransaction(ctx.db, async (tx) => {
     await repo.recordProbe(tx, id, capabilities)
-    await audited(ctx, tx, {
+    await audited(ctx.audit, tx, {
       eventType: 'instance.connection_tested',
       resourceId: id,
       action: 'execute',
@@ -258,8 +258,9 @@ export async function registerSelfInstance(
     if (marked.count === 0) return false
     const [who] = await tx<{ database: string; username: string }[]>`
       select current_database()::text as database, current_user::text as username`
-    await repo.insertInstance(tx, {
-      id: crypto.randomUUID(),
+    const id = crypto.randomUUID()
+    const inserted = await repo.insertInstance(tx, {
+      id,
       name: 'pganalytics-store',
       host: store.host,
       port: store.port,
@@ -277,6 +278,12 @@ export async function registerSelfInstance(
       isSelf: true,
       capabilities: null,
       probedAt: null,
+    })
+    await audited(systemAudit('self-monitoring'), tx, {
+      eventType: 'instance.created',
+      resourceId: id,
+      action: 'create',
+      newValues: presentInstance(inserted),
     })
     return true
   })
