@@ -17,7 +17,7 @@ export type LogFilter = {
 export type LogEntry = Record<string, unknown> & { id: number }
 
 const columns = (db: Db) => db`
-  id::int, event_id as "eventId", event_type as "eventType", resource_type as "resourceType", resource_id as "resourceId",
+  id::float8, event_id as "eventId", event_type as "eventType", resource_type as "resourceType", resource_id as "resourceId",
   action, outcome, actor_type as "actorType", actor_id as "actorId", session_id as "sessionId", request_id as "requestId",
   ip_address as "ipAddress", user_agent as "userAgent", changes, old_values as "oldValues", new_values as "newValues",
   created_at as "createdAt", sealed_at as "sealedAt", previous_hash as "previousHash", content_hash as "contentHash"`
@@ -36,7 +36,7 @@ export async function searchLogs(
        and (${f.from ?? null}::timestamptz is null or created_at >= ${f.from ?? null})
        and (${f.to ?? null}::timestamptz is null or created_at <= ${f.to ?? null})
        and (${f.cursor ?? null}::bigint is null or id < ${f.cursor ?? null})
-     order by id desc
+     order by audit_logs.id desc
      limit ${f.limit + 1}`
   const items = rows.slice(0, f.limit)
   return { items, nextCursor: rows.length > f.limit ? (items.at(-1)?.id ?? null) : null }
@@ -60,18 +60,18 @@ export type StoredCheckpoint = {
 /** The checkpoint of the given tree size, or the latest. */
 export async function checkpointFor(db: Db, treeSize: number | null): Promise<StoredCheckpoint | null> {
   const [row] = await db<StoredCheckpoint[]>`
-    select tree_size::int, root_hash, previous_checkpoint_hash, key_id,
+    select tree_size::float8, root_hash, previous_checkpoint_hash, key_id,
            to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as created_at, checkpoint_hash, signature
       from audit_log_verification
      where ${treeSize}::bigint is null or tree_size = ${treeSize}
-     order by tree_size desc limit 1`
+     order by audit_log_verification.tree_size desc limit 1`
   return row ?? null
 }
 
 /** One entry exactly as its content_hash was computed (snake_case, ISO timestamps). */
 export async function hashedEntry(db: Db, id: number): Promise<Record<string, unknown> | null> {
   const [row] = await db<Record<string, unknown>[]>`
-    select id::int, event_id::text, event_type, resource_type, resource_id, action, outcome, actor_type, actor_id,
+    select id::float8, event_id::text, event_type, resource_type, resource_id, action, outcome, actor_type, actor_id,
            session_id, request_id, ip_address, user_agent, changes, old_values, new_values,
            to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as created_at,
            to_char(sealed_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as sealed_at,
@@ -91,7 +91,7 @@ export async function contentHashes(db: Db, treeSize: number): Promise<string[]>
 /** Checkpoints newest first, below `before` (a tree size) when given. */
 export async function listCheckpoints(db: Db, limit: number, before?: number): Promise<StoredCheckpoint[]> {
   return db<StoredCheckpoint[]>`
-    select tree_size::int, root_hash, previous_checkpoint_hash, key_id,
+    select tree_size::float8, root_hash, previous_checkpoint_hash, key_id,
            to_char(created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') as created_at, checkpoint_hash, signature
       from audit_log_verification
      where ${before ?? null}::bigint is null or tree_size < ${before ?? null}

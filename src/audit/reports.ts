@@ -90,18 +90,18 @@ export async function complianceReport(
   const sections = []
   for (const control of controls[framework]) {
     const events = await db.unsafe<ReportEvent[]>(
-      `select id::int, event_id as "eventId", event_type as "eventType", resource_type as "resourceType",
+      `select id::float8, event_id as "eventId", event_type as "eventType", resource_type as "resourceType",
               resource_id as "resourceId", action, outcome, actor_type as "actorType", actor_id as "actorId",
               ip_address as "ipAddress", request_id as "requestId", created_at as "createdAt", changes
          from audit_logs
         where created_at >= $1 and created_at <= $2 and ${control.where}
-        order by id`,
+        order by audit_logs.id`,
       control.where.includes('$3') ? [query.from, query.to, query.userId ?? null] : [query.from, query.to],
     )
     sections.push({ control: control.id, description: control.description, count: events.length, events })
   }
   const [bounds] = await db<{ first: number | null; last: number | null }[]>`
-    select min(id)::int as first, max(id)::int as last from audit_logs where created_at >= ${query.from} and created_at <= ${query.to}`
+    select min(id)::float8 as first, max(id)::float8 as last from audit_logs where created_at >= ${query.from} and created_at <= ${query.to}`
   const verification =
     bounds?.first && bounds.last
       ? await verifyTrail(db, { fromId: bounds.first, toId: bounds.last }, await sink?.latest())

@@ -40,7 +40,7 @@ export async function sealBatch(db: Db, key: SigningKey, batchSize: number): Pro
   return withTransaction(db, async (tx) => {
     await tx`select pg_advisory_xact_lock(hashtext('pga_audit_sealer'))`
     const outbox = await tx<{ id: string; event: OutboxEvent }[]>`
-      select id::text, event from audit_outbox order by id limit ${batchSize}`
+      select id::text, event from audit_outbox order by audit_outbox.id limit ${batchSize}`
     if (outbox.length === 0) return null
     const [head] = await tx<{ tree_size: string; checkpoint_hash: string; frontier: string[] }[]>`
       select v.tree_size::text, v.checkpoint_hash, v.frontier from audit_log_verification v
@@ -53,7 +53,9 @@ export async function sealBatch(db: Db, key: SigningKey, batchSize: number): Pro
       : emptyFrontier()
     let previous = last?.content_hash ?? genesisHash
     const sealedAt = new Date().toISOString()
-    const entries: (AuditEntry & { content_hash: string })[] = []
+    const ids: number[] = []
+    const previousHashes: string[] = []
+    const hashes: string[] = []
     for (const { event } of outbox) {
       const entry: AuditEntry = {
         id: frontier.size + 1,
@@ -77,19 +79,33 @@ export async function sealBatch(db: Db, key: SigningKey, batchSize: number): Pro
         previous_hash: previous,
       }
       const hash = contentHash(entry)
-      entries.push({ ...entry, content_hash: hash })
+      ids.push(entry.id)
+      previousHashes.push(previous)
+      hashes.push(hash)
       frontier = appendLeaf(frontier, leafHash(Buffer.from(hash, 'hex')))
       previous = hash
     }
-    await tx`
+    // The rows move inside the server: only ids and hashes are sent, not the documents again.
+    // Each column is read from the same outbox document the hash was computed over.
+    const moved = await tx`
+      with chained as (
+        select * from unnest(${outbox.map((o) => o.id)}::bigint[], ${ids}::bigint[], ${previousHashes}::text[],
+                             ${hashes}::text[]) as c(outbox_id, id, previous_hash, content_hash)
+      ), moved as (
+        delete from audit_outbox a using chained c where a.id = c.outbox_id
+        returning c.id, c.previous_hash, c.content_hash, a.event as e
+      )
       insert into audit_logs (id, event_id, event_type, resource_type, resource_id, action, outcome, actor_type, actor_id,
                               session_id, request_id, ip_address, user_agent, changes, old_values, new_values,
                               created_at, sealed_at, previous_hash, content_hash)
-      select * from jsonb_to_recordset(${tx.json(entries as never)}::jsonb) as e(
-        id bigint, event_id uuid, event_type text, resource_type text, resource_id text, action text, outcome text,
-        actor_type text, actor_id text, session_id text, request_id text, ip_address text, user_agent text,
-        changes jsonb, old_values jsonb, new_values jsonb, created_at timestamptz, sealed_at timestamptz,
-        previous_hash text, content_hash text)`
+      select id, (e->>'eventId')::uuid, e->>'eventType', e->>'resourceType', e->>'resourceId', e->>'action',
+             e->>'outcome', e->>'actorType', e->>'actorId', e->>'sessionId', e->>'requestId', e->>'ipAddress',
+             e->>'userAgent', e->'changes', nullif(e->'oldValues', 'null'), nullif(e->'newValues', 'null'),
+             (e->>'createdAt')::timestamptz, ${sealedAt}::timestamptz, previous_hash, content_hash
+        from moved`
+    // Only this transaction removes outbox rows (advisory lock), so every row read is still there.
+    if (moved.count !== outbox.length)
+      throw new Error(`sealed ${moved.count} of ${outbox.length} outbox rows`)
     const body: CheckpointBody = {
       tree_size: frontier.size,
       root_hash: frontierRoot(frontier).toString('hex'),
@@ -109,7 +125,6 @@ export async function sealBatch(db: Db, key: SigningKey, batchSize: number): Pro
       values (${checkpoint.tree_size}, ${checkpoint.root_hash}, ${tx.json(checkpoint.frontier)},
               ${checkpoint.previous_checkpoint_hash}, ${checkpoint.checkpoint_hash}, ${checkpoint.signature},
               ${checkpoint.key_id}, ${checkpoint.created_at})`
-    await tx`delete from audit_outbox where id = any(${outbox.map((o) => o.id)}::bigint[])`
     return checkpoint
   })
 }
@@ -173,8 +188,8 @@ export class AuditSealer {
     const sink = this.options.sink
     if (!sink) return
     const [latest] = await this.options.db<Checkpoint[]>`
-      select tree_size::int, root_hash, frontier, previous_checkpoint_hash, checkpoint_hash, signature, key_id,
-             created_at from audit_log_verification order by tree_size desc limit 1`
+      select tree_size::float8, root_hash, frontier, previous_checkpoint_hash, checkpoint_hash, signature, key_id,
+             created_at from audit_log_verification order by audit_log_verification.tree_size desc limit 1`
     const exported = await sink.latest()
     if (latest && (!exported || exported.tree_size < latest.tree_size))
       await this.export({ ...latest, created_at: new Date(latest.created_at).toISOString() })

@@ -56,7 +56,7 @@ export async function storeSource(db: Db): Promise<TrailSource> {
   )
   const checkpoints = (
     await db<StoredCheckpoint[]>`
-      select tree_size::int, root_hash, frontier, previous_checkpoint_hash, checkpoint_hash, signature, key_id, created_at
+      select tree_size::float8, root_hash, frontier, previous_checkpoint_hash, checkpoint_hash, signature, key_id, created_at
         from audit_log_verification order by audit_log_verification.tree_size`
   ).map((c) => ({ ...c, created_at: iso(c.created_at) }))
   return {
@@ -66,10 +66,10 @@ export async function storeSource(db: Db): Promise<TrailSource> {
       let cursor = afterId
       for (;;) {
         const rows = await db<StoredEntry[]>`
-          select id::int, event_id::text, event_type, resource_type, resource_id, action, outcome, actor_type, actor_id,
+          select id::float8, event_id::text, event_type, resource_type, resource_id, action, outcome, actor_type, actor_id,
                  session_id, request_id, ip_address, user_agent, changes, old_values, new_values, created_at, sealed_at,
                  previous_hash, content_hash
-            from audit_logs where id > ${cursor} order by id limit 5000`
+            from audit_logs where id > ${cursor} order by audit_logs.id limit 5000`
         for (const row of rows)
           yield { ...row, created_at: iso(row.created_at), sealed_at: iso(row.sealed_at) }
         if (rows.length < 5000) return
