@@ -72,6 +72,7 @@ function serviceApp() {
     keys: inert('deps.keys') as AppDeps['keys'],
     collector: inert('deps.collector') as AppDeps['collector'],
     auditSealer: inert('deps.auditSealer') as AppDeps['auditSealer'],
+    auditArchiver: null,
     checkpointSink: null,
     replicaId: 'bench',
   }

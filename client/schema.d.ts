@@ -478,6 +478,58 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/audit/retention-policies": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Retention policy per compliance framework, and what applies to the trail */
+        get: operations["listAuditRetentionPolicies"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/audit/retention-policies/{framework}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Change one framework’s retention policy */
+        put: operations["updateAuditRetentionPolicy"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/audit/archives": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Archive bundles: the entries each holds, where, and its SHA-256 */
+        get: operations["listAuditArchives"];
+        put?: never;
+        /** Archive the entries due now and delete bundles past retention (when allowed) */
+        post: operations["runAuditArchiving"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -986,16 +1038,28 @@ export interface components {
             checkedCheckpoints: number;
             firstEntry: number | null;
             lastEntry: number | null;
+            /** @description Entries up to this id are in archive bundles and were not checked here (0: none). */
+            archivedThrough: number;
             /** @description The first broken entry or checkpoint, and what is wrong with it. */
             problem: {
                 entryId?: number;
                 checkpointTreeSize?: number;
                 reason: string;
             } | null;
+            /** @description With `archives: true`: the bundles checked, and the first broken one. */
+            archives?: {
+                checked: number;
+                problem: {
+                    archiveId: number;
+                    reason: string;
+                } | null;
+            };
         };
         AuditVerifyInput: {
             fromId?: number;
             toId?: number;
+            /** @description Also fetch every archive bundle still kept and verify its bytes, entries, signatures and links. */
+            archives?: boolean;
         };
         AuditCheckpointList: {
             items: components["schemas"]["AuditCheckpoint"][];
@@ -1030,6 +1094,57 @@ export interface components {
                 pem: string;
                 createdAt: string;
             }[];
+        };
+        AuditRetentionPolicyList: {
+            items: components["schemas"]["AuditRetentionPolicy"][];
+            /** @description What applies to the one chain: the longest archive-after and retention, deletion only when every policy allows it. */
+            effective: {
+                archiveAfterDays: number | null;
+                retentionDays: number;
+                deletionAllowed: boolean;
+            };
+            /** @description Where bundles go; null: archiving is off. */
+            archiveStore: string | null;
+        };
+        AuditRetentionPolicy: {
+            /** @enum {string} */
+            framework: "gdpr" | "hipaa" | "sox" | "pci-dss";
+            retentionDays: number;
+            archiveAfterDays: number | null;
+            deletionAllowed: boolean;
+            updatedAt: string;
+            updatedBy: string | null;
+        };
+        AuditRetentionPolicyInput: {
+            retentionDays: number;
+            /** @description Days entries stay in the database before archiving; null: no requirement. */
+            archiveAfterDays: number | null;
+            /** @description May bundles older than retentionDays be deleted? Every policy must allow it. */
+            deletionAllowed: boolean;
+        };
+        AuditArchiveList: {
+            items: components["schemas"]["AuditArchive"][];
+        };
+        AuditArchive: {
+            id: number;
+            firstId: number;
+            lastId: number;
+            entryCount: number;
+            firstCreatedAt: string;
+            lastCreatedAt: string;
+            previousHash: string;
+            lastContentHash: string;
+            store: string;
+            objectKey: string;
+            sha256: string;
+            sizeBytes: number;
+            archivedAt: string;
+            expiredAt: string | null;
+        };
+        AuditArchiveRun: {
+            archived: components["schemas"]["AuditArchive"][];
+            expired: components["schemas"]["AuditArchive"][];
+            archivingEnabled: boolean;
         };
     };
     responses: never;
@@ -2561,6 +2676,191 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["AuditPublicKeys"];
+                };
+            };
+        };
+    };
+    listAuditRetentionPolicies: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Policies. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditRetentionPolicyList"];
+                };
+            };
+            /** @description Not authenticated. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    updateAuditRetentionPolicy: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                framework: "gdpr" | "hipaa" | "sox" | "pci-dss";
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AuditRetentionPolicyInput"];
+            };
+        };
+        responses: {
+            /** @description The policy. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditRetentionPolicy"];
+                };
+            };
+            /** @description Invalid request (see `errors`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not authenticated. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listAuditArchives: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Bundles, oldest first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditArchiveList"];
+                };
+            };
+            /** @description Not authenticated. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    runAuditArchiving: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description What was archived and expired. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditArchiveRun"];
+                };
+            };
+            /** @description Not authenticated. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
         };

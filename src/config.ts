@@ -2,6 +2,7 @@
 // Nothing else in the service reads process.env.
 import { z } from 'zod'
 import { groupNames } from './collector/catalog/index.ts'
+import { type BlobStoreConfig, parseBlobUrl } from './platform/blob/blob-store.ts'
 
 /** Parses "250ms", "30s", "5m", "1h" or a bare number of milliseconds into milliseconds. */
 const duration = z
@@ -326,6 +327,65 @@ export const configVariables = {
     example: '/var/lib/pganalytics-audit',
     doc: 'Directory the signed audit checkpoints are exported to, outside the database, so a rollback of the database is detected. Embedded default: PGA_DATA_DIR/audit-checkpoints; unset with DATABASE_URL: not exported (warned at start). Put it on storage the database administrators cannot rewrite.',
   },
+  PGA_AUDIT_ARCHIVE_URL: {
+    schema: z
+      .string()
+      .min(1)
+      .refine((v) => {
+        try {
+          parseBlobUrl(v, { region: '', forcePathStyle: false })
+          return true
+        } catch {
+          return false
+        }
+      }, 's3://bucket/prefix, file:///path or a directory')
+      .optional(),
+    default: undefined,
+    example: 's3://pga-audit/archive',
+    doc: 'Object storage that sealed audit entries are archived to, as compressed signed bundles, once older than the retention policy allows (s3://bucket/prefix with the PGA_S3_* settings, or a directory). Embedded default: PGA_DATA_DIR/audit-archive; unset with DATABASE_URL: entries stay in the database.',
+  },
+  PGA_AUDIT_ARCHIVE_INTERVAL: {
+    schema: duration,
+    default: '1h',
+    example: '15m',
+    doc: 'How often the sealing replica archives due audit entries and expires old bundles.',
+  },
+  PGA_AUDIT_ARCHIVE_BUNDLE_ENTRIES: {
+    schema: integer(1000, 1_000_000),
+    default: '50000',
+    example: '100000',
+    doc: 'Most audit entries in one archive bundle (each bundle ends at a signed checkpoint).',
+  },
+  PGA_S3_ENDPOINT: {
+    schema: url(['http:', 'https:']).optional(),
+    default: undefined,
+    example: 'https://s3.eu-central-1.amazonaws.com',
+    doc: 'Endpoint of an S3-compatible server; unset: AWS S3 for PGA_S3_REGION.',
+  },
+  PGA_S3_REGION: {
+    schema: z.string().min(1),
+    default: 'us-east-1',
+    example: 'eu-central-1',
+    doc: 'S3 region.',
+  },
+  PGA_S3_ACCESS_KEY_ID: {
+    schema: z.string().min(1).optional(),
+    default: undefined,
+    example: 'AKIAIOSFODNN7EXAMPLE',
+    doc: 'S3 access key id; unset: the AWS default credential chain (environment, profile, instance or pod role).',
+  },
+  PGA_S3_SECRET_ACCESS_KEY: {
+    schema: z.string().min(1).optional(),
+    default: undefined,
+    example: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY',
+    doc: 'S3 secret access key, with PGA_S3_ACCESS_KEY_ID.',
+  },
+  PGA_S3_FORCE_PATH_STYLE: {
+    schema: boolean,
+    default: 'false',
+    example: 'true',
+    doc: 'Path-style S3 addressing (most S3-compatible servers need it).',
+  },
   PGA_ADMIN_TOKEN: {
     schema: z.string().min(32, 'a token of at least 32 characters').optional(),
     default: undefined,
@@ -385,7 +445,13 @@ export type Config = Readonly<{
     rotateAfterEncryptions: number
   }
   admin: { token?: string }
-  audit: { checkpointDir?: string }
+  audit: {
+    checkpointDir?: string
+    /** Where archive bundles go; unset: no archiving. */
+    archive?: BlobStoreConfig
+    archiveIntervalMs: number
+    bundleEntries: number
+  }
   collector: {
     enabled: boolean
     concurrency: number
@@ -521,11 +587,26 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       rotateAfterEncryptions: e.PGA_DEK_ROTATE_AFTER,
     },
     admin: e.PGA_ADMIN_TOKEN ? { token: e.PGA_ADMIN_TOKEN } : {},
-    audit: e.PGA_AUDIT_CHECKPOINT_DIR
-      ? { checkpointDir: e.PGA_AUDIT_CHECKPOINT_DIR }
-      : e.DATABASE_URL
-        ? {}
-        : { checkpointDir: `${e.PGA_DATA_DIR}/audit-checkpoints` },
+    audit: {
+      ...(e.PGA_AUDIT_CHECKPOINT_DIR
+        ? { checkpointDir: e.PGA_AUDIT_CHECKPOINT_DIR }
+        : e.DATABASE_URL
+          ? {}
+          : { checkpointDir: `${e.PGA_DATA_DIR}/audit-checkpoints` }),
+      ...(e.PGA_AUDIT_ARCHIVE_URL || !e.DATABASE_URL
+        ? {
+            archive: parseBlobUrl(e.PGA_AUDIT_ARCHIVE_URL ?? `${e.PGA_DATA_DIR}/audit-archive`, {
+              region: e.PGA_S3_REGION,
+              forcePathStyle: e.PGA_S3_FORCE_PATH_STYLE,
+              ...(e.PGA_S3_ENDPOINT ? { endpoint: e.PGA_S3_ENDPOINT } : {}),
+              ...(e.PGA_S3_ACCESS_KEY_ID ? { accessKeyId: e.PGA_S3_ACCESS_KEY_ID } : {}),
+              ...(e.PGA_S3_SECRET_ACCESS_KEY ? { secretAccessKey: e.PGA_S3_SECRET_ACCESS_KEY } : {}),
+            }),
+          }
+        : {}),
+      archiveIntervalMs: e.PGA_AUDIT_ARCHIVE_INTERVAL,
+      bundleEntries: e.PGA_AUDIT_ARCHIVE_BUNDLE_ENTRIES,
+    },
     collector: {
       enabled: e.PGA_COLLECTOR_ENABLED,
       concurrency: e.PGA_COLLECTOR_CONCURRENCY,

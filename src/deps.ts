@@ -1,12 +1,14 @@
 // Composition root: builds every adapter and service once, from the frozen config.
 // Embedded defaults are announced loudly: they are for one replica only.
 import { hostname } from 'node:os'
+import { AuditArchiver } from './audit/archiver.ts'
 import { type CheckpointSink, FileCheckpointSink } from './audit/checkpoint-sink.ts'
 import { AuditSealer } from './audit/sealer.ts'
 import { Collector } from './collector/service.ts'
 import type { Config } from './config.ts'
 import { loadMasterKeys } from './keys/master-key.ts'
 import { KeyService, type KeyServiceOptions } from './keys/service.ts'
+import { openBlobStore } from './platform/blob/open.ts'
 import { type Clock, systemClock } from './platform/clock.ts'
 import { type Database, openDatabase } from './platform/db/database.ts'
 import type { Logger } from './platform/log.ts'
@@ -30,6 +32,8 @@ export type AppDeps = {
   keys: KeyService
   collector: Collector
   auditSealer: AuditSealer
+  /** Null when no archive store is configured (entries stay in the database). */
+  auditArchiver: AuditArchiver | null
   /** Where checkpoints are exported outside the database (none: rollback goes undetected). */
   checkpointSink: CheckpointSink | null
   /** This replica's identity as a lease holder. */
@@ -108,6 +112,17 @@ export async function buildDeps(
     log.warn(
       'AUDIT CHECKPOINTS NOT EXPORTED: set PGA_AUDIT_CHECKPOINT_DIR so a rollback of the database can be detected.',
     )
+  const auditArchiver = config.audit.archive
+    ? new AuditArchiver({
+        db: db.sql,
+        blob: openBlobStore(config.audit.archive),
+        keyring: () => keys.keyring(),
+        log,
+        bundleEntries: config.audit.bundleEntries,
+      })
+    : null
+  if (!auditArchiver)
+    log.warn('AUDIT ARCHIVING OFF: set PGA_AUDIT_ARCHIVE_URL to move old audit entries to object storage.')
   const auditSealer = new AuditSealer({
     db: db.sql,
     state,
@@ -115,6 +130,9 @@ export async function buildDeps(
     log,
     holder: replicaId,
     ...(checkpointSink ? { sink: checkpointSink } : {}),
+    ...(auditArchiver
+      ? { archiver: { run: () => auditArchiver.run(), intervalMs: config.audit.archiveIntervalMs } }
+      : {}),
   })
   const collector = new Collector({
     config: config.collector,
@@ -138,6 +156,7 @@ export async function buildDeps(
     keys,
     collector,
     auditSealer,
+    auditArchiver,
     checkpointSink,
     replicaId,
     async close(timeoutMs = 5000) {

@@ -59,13 +59,51 @@ function largestPowerOfTwoBelow(n: number): number {
   return k
 }
 
-/** Audit path (RFC 9162 2.1.3.1) of leaf m in the tree of the given leaf hashes. */
-export function inclusionProof(m: number, leaves: Buffer[]): Buffer[] {
-  if (leaves.length <= 1) return []
-  const k = largestPowerOfTwoBelow(leaves.length)
-  return m < k
-    ? [...inclusionProof(m, leaves.slice(0, k)), merkleRoot(leaves.slice(k))]
-    : [...inclusionProof(m - k, leaves.slice(k)), merkleRoot(leaves.slice(0, k))]
+/** A tree whose subtree hashes can be computed: from all its leaves, or from the frontier of an
+ * archived prefix plus the leaves after it. */
+export type MerkleTree = { size: number; hash(from: number, to: number): Buffer }
+
+/** Thrown when a proof needs a leaf of the archived prefix (only the prefix's frontier is kept). */
+export class ArchivedLeafError extends Error {}
+
+/** The tree of `prefix` (its frontier) followed by `leaves`; without a prefix, of `leaves` alone. */
+export function treeOf(leaves: Buffer[], prefix: Frontier = emptyFrontier()): MerkleTree {
+  // The frontier's roots are the perfect subtrees [start, start + width) of the prefix, largest first.
+  const known = new Map<string, Buffer>()
+  let start = 0
+  for (const root of prefix.roots) {
+    const width = 2 ** Math.floor(Math.log2(prefix.size - start))
+    known.set(`${start}:${start + width}`, root)
+    start += width
+  }
+  const size = prefix.size + leaves.length
+  const hash = (from: number, to: number): Buffer => {
+    const root = known.get(`${from}:${to}`)
+    if (root) return root
+    if (to - from === 1) {
+      if (from < prefix.size) throw new ArchivedLeafError(`leaf ${from} is archived`)
+      return leaves[from - prefix.size] as Buffer
+    }
+    const k = largestPowerOfTwoBelow(to - from)
+    return nodeHash(hash(from, from + k), hash(from + k, to))
+  }
+  return { size, hash: (from, to) => (to - from === 0 ? emptyRoot : hash(from, to)) }
+}
+
+const asTree = (leaves: Buffer[] | MerkleTree): MerkleTree =>
+  Array.isArray(leaves) ? treeOf(leaves) : leaves
+
+/** Audit path (RFC 9162 2.1.3.1) of leaf m in the tree. */
+export function inclusionProof(m: number, leaves: Buffer[] | MerkleTree): Buffer[] {
+  const tree = asTree(leaves)
+  const path = (m: number, from: number, to: number): Buffer[] => {
+    if (to - from <= 1) return []
+    const k = largestPowerOfTwoBelow(to - from)
+    return m < k
+      ? [...path(m, from, from + k), tree.hash(from + k, to)]
+      : [...path(m - k, from + k, to), tree.hash(from, from + k)]
+  }
+  return path(m, 0, tree.size)
 }
 
 /** Checks an audit path (RFC 9162 2.1.3.2): does leaf `index` of a tree of `size` lead to `root`? */
@@ -99,18 +137,17 @@ export function verifyInclusion(
   return sn === 0 && r.equals(root)
 }
 
-/** Consistency proof (RFC 9162 2.1.4.1) that the tree of the first m leaves is a prefix of the tree of all leaves. */
-export function consistencyProof(m: number, leaves: Buffer[]): Buffer[] {
-  return subproof(m, leaves, true)
-}
-
-function subproof(m: number, leaves: Buffer[], complete: boolean): Buffer[] {
-  const n = leaves.length
-  if (m === n) return complete ? [] : [merkleRoot(leaves)]
-  const k = largestPowerOfTwoBelow(n)
-  return m <= k
-    ? [...subproof(m, leaves.slice(0, k), complete), merkleRoot(leaves.slice(k))]
-    : [...subproof(m - k, leaves.slice(k), false), merkleRoot(leaves.slice(0, k))]
+/** Consistency proof (RFC 9162 2.1.4.1) that the tree of the first m leaves is a prefix of the tree. */
+export function consistencyProof(m: number, leaves: Buffer[] | MerkleTree): Buffer[] {
+  const tree = asTree(leaves)
+  const subproof = (m: number, from: number, to: number, complete: boolean): Buffer[] => {
+    if (m === to - from) return complete ? [] : [tree.hash(from, to)]
+    const k = largestPowerOfTwoBelow(to - from)
+    return m <= k
+      ? [...subproof(m, from, from + k, complete), tree.hash(from + k, to)]
+      : [...subproof(m - k, from + k, to, false), tree.hash(from, from + k)]
+  }
+  return subproof(m, 0, tree.size, true)
 }
 
 /** Checks a consistency proof (RFC 9162 2.1.4.2) between the roots of trees of sizes first ≤ second. */

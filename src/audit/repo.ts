@@ -1,5 +1,6 @@
 // SQL of the audit read side: filtered search with keyset pagination (newest first), one entry.
 import type { Db } from '../platform/db/database.ts'
+import { emptyFrontier, type Frontier } from './merkle.ts'
 
 export type LogFilter = {
   eventType?: string | undefined
@@ -80,12 +81,20 @@ export async function hashedEntry(db: Db, id: number): Promise<Record<string, un
   return row ?? null
 }
 
-/** Content hashes of entries 1..treeSize, in order (the leaves of that tree). */
-export async function contentHashes(db: Db, treeSize: number): Promise<string[]> {
-  const rows = await db<
-    { h: string }[]
-  >`select content_hash as h from audit_logs where id <= ${treeSize} order by id`
+/** Content hashes of entries after..treeSize, in order (the live leaves of that tree). */
+export async function contentHashes(db: Db, after: number, treeSize: number): Promise<string[]> {
+  const rows = await db<{ h: string }[]>`
+    select content_hash as h from audit_logs where id > ${after} and id <= ${treeSize} order by audit_logs.id`
   return rows.map((r) => r.h)
+}
+
+/** The archived prefix of the tree as its frontier (size 0 when nothing is archived). */
+export async function archivedPrefix(db: Db): Promise<Frontier> {
+  const [row] = await db<{ size: number; frontier: string[] }[]>`
+    select v.tree_size::float8 as size, v.frontier from audit_logs_archive a
+      join audit_log_verification v on v.tree_size = a.last_id
+     order by a.last_id desc limit 1`
+  return row ? { size: row.size, roots: row.frontier.map((h) => Buffer.from(h, 'hex')) } : emptyFrontier()
 }
 
 /** Checkpoints newest first, below `before` (a tree size) when given. */

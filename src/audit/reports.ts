@@ -111,6 +111,7 @@ export async function complianceReport(
           checkedCheckpoints: 0,
           firstEntry: null,
           lastEntry: null,
+          archivedThrough: 0,
           problem: null,
         }
   await recordAuditEvent(db, audit, {

@@ -8,6 +8,8 @@ import { createRouter, errorResponses, jsonContent } from '../http/openapi.ts'
 import { auditContextOf } from './http-context.ts'
 import { complianceReport, reportCsv } from './reports.ts'
 import {
+  ArchiveListSchema,
+  ArchiveRunSchema,
   AuditEntrySchema,
   AuditIdParams,
   AuditPageSchema,
@@ -22,6 +24,10 @@ import {
   ProofQuery,
   PublicKeyListSchema,
   ReportParams,
+  RetentionPolicyInputSchema,
+  RetentionPolicyListSchema,
+  RetentionPolicyParams,
+  RetentionPolicySchema,
   UserActivityQuery,
   UserParams,
   VerifyInputSchema,
@@ -159,17 +165,72 @@ const keys = createRoute({
   responses: { 200: { description: 'Keys.', content: jsonContent(PublicKeyListSchema) } },
 })
 
+const policies = createRoute({
+  method: 'get',
+  path: '/api/v1/audit/retention-policies',
+  operationId: 'listAuditRetentionPolicies',
+  tags,
+  security,
+  summary: 'Retention policy per compliance framework, and what applies to the trail',
+  responses: {
+    200: { description: 'Policies.', content: jsonContent(RetentionPolicyListSchema) },
+    ...errorResponses(401, 403),
+  },
+})
+const updatePolicy = createRoute({
+  method: 'put',
+  path: '/api/v1/audit/retention-policies/{framework}',
+  operationId: 'updateAuditRetentionPolicy',
+  tags,
+  security,
+  summary: 'Change one framework’s retention policy',
+  request: {
+    params: RetentionPolicyParams,
+    body: { required: true, content: jsonContent(RetentionPolicyInputSchema) },
+  },
+  responses: {
+    200: { description: 'The policy.', content: jsonContent(RetentionPolicySchema) },
+    ...errorResponses(400, 401, 403, 404),
+  },
+})
+const archives = createRoute({
+  method: 'get',
+  path: '/api/v1/audit/archives',
+  operationId: 'listAuditArchives',
+  tags,
+  security,
+  summary: 'Archive bundles: the entries each holds, where, and its SHA-256',
+  responses: {
+    200: { description: 'Bundles, oldest first.', content: jsonContent(ArchiveListSchema) },
+    ...errorResponses(401, 403),
+  },
+})
+const runArchiving = createRoute({
+  method: 'post',
+  path: '/api/v1/audit/archives',
+  operationId: 'runAuditArchiving',
+  tags,
+  security,
+  summary: 'Archive the entries due now and delete bundles past retention (when allowed)',
+  responses: {
+    200: { description: 'What was archived and expired.', content: jsonContent(ArchiveRunSchema) },
+    ...errorResponses(401, 403, 409),
+  },
+})
+
+/** Audit paths open without credentials: what outside verifiers need. */
+const publicPaths = new Set(['/api/v1/audit/public-keys', '/api/v1/audit/checkpoints'])
+
 export function auditRoutes(deps: AppDeps) {
   const router = createRouter()
   const adminOnly = requireAdminToken(deps.config.admin.token)
-  for (const path of [
-    '/api/v1/audit/logs',
-    '/api/v1/audit/logs/*',
-    '/api/v1/audit/activity/*',
-    '/api/v1/audit/verify',
-  ])
-    router.use(path, adminOnly)
-  const ctx = (c: Context) => ({ db: deps.db.sql, audit: auditContextOf(c), sink: deps.checkpointSink })
+  router.use('/api/v1/audit/*', (c, next) => (publicPaths.has(c.req.path) ? next() : adminOnly(c, next)))
+  const ctx = (c: Context) => ({
+    db: deps.db.sql,
+    audit: auditContextOf(c),
+    sink: deps.checkpointSink,
+    archiver: deps.auditArchiver,
+  })
 
   router.openapi(search, async (c) =>
     c.json((await audit.searchLogs(ctx(c), c.req.valid('query'))) as never, 200),
@@ -219,5 +280,14 @@ export function auditRoutes(deps: AppDeps) {
     return c.json(result as never, 200)
   })
   router.openapi(keys, async (c) => c.json({ items: await audit.listPublicKeys({ db: deps.db.sql }) }, 200))
+  router.openapi(policies, async (c) => c.json(await audit.retentionPolicies(ctx(c)), 200))
+  router.openapi(updatePolicy, async (c) =>
+    c.json(
+      await audit.updateRetentionPolicy(ctx(c), c.req.valid('param').framework, c.req.valid('json')),
+      200,
+    ),
+  )
+  router.openapi(archives, async (c) => c.json(await audit.listArchives(ctx(c)), 200))
+  router.openapi(runArchiving, async (c) => c.json(await audit.runArchiving(ctx(c)), 200))
   return router
 }

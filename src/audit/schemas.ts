@@ -1,5 +1,6 @@
 // Schemas of the audit API.
 import { z } from '@hono/zod-openapi'
+import { frameworks } from './reports.ts'
 
 const Entry = z
   .object({
@@ -70,6 +71,10 @@ export const VerifyInputSchema = z
   .object({
     fromId: z.number().int().positive().optional(),
     toId: z.number().int().positive().optional(),
+    archives: z.boolean().optional().openapi({
+      description:
+        'Also fetch every archive bundle still kept and verify its bytes, entries, signatures and links.',
+    }),
   })
   .refine((r) => r.fromId === undefined || r.toId === undefined || r.fromId <= r.toId, {
     message: 'fromId must not exceed toId',
@@ -84,6 +89,9 @@ export const VerifyResultSchema = z
     checkedCheckpoints: z.number().int(),
     firstEntry: z.number().int().nullable(),
     lastEntry: z.number().int().nullable(),
+    archivedThrough: z.number().int().openapi({
+      description: 'Entries up to this id are in archive bundles and were not checked here (0: none).',
+    }),
     problem: z
       .object({
         entryId: z.number().int().optional(),
@@ -92,6 +100,13 @@ export const VerifyResultSchema = z
       })
       .nullable()
       .openapi({ description: 'The first broken entry or checkpoint, and what is wrong with it.' }),
+    archives: z
+      .object({
+        checked: z.number().int(),
+        problem: z.object({ archiveId: z.number().int(), reason: z.string() }).nullable(),
+      })
+      .optional()
+      .openapi({ description: 'With `archives: true`: the bundles checked, and the first broken one.' }),
   })
   .openapi('AuditVerifyResult')
 
@@ -170,9 +185,7 @@ export const CheckpointListSchema = z
   .openapi('AuditCheckpointList')
 
 export const ReportParams = z.object({
-  framework: z
-    .enum(['gdpr', 'hipaa', 'sox', 'pci-dss'])
-    .openapi({ param: { name: 'framework', in: 'path' } }),
+  framework: z.enum(frameworks).openapi({ param: { name: 'framework', in: 'path' } }),
 })
 export const ComplianceReportQuery = z.object({
   from: z.iso.datetime({ offset: true }),
@@ -198,3 +211,76 @@ export const ComplianceReportSchema = z
     ),
   })
   .openapi('ComplianceReport')
+
+const Policy = z
+  .object({
+    framework: z.enum(frameworks),
+    retentionDays: z.number().int(),
+    archiveAfterDays: z.number().int().nullable(),
+    deletionAllowed: z.boolean(),
+    updatedAt: z.string(),
+    updatedBy: z.string().nullable(),
+  })
+  .openapi('AuditRetentionPolicy')
+
+export const RetentionPolicyListSchema = z
+  .object({
+    items: z.array(Policy),
+    effective: z
+      .object({
+        archiveAfterDays: z.number().int().nullable(),
+        retentionDays: z.number().int(),
+        deletionAllowed: z.boolean(),
+      })
+      .openapi({
+        description:
+          'What applies to the one chain: the longest archive-after and retention, deletion only when every policy allows it.',
+      }),
+    archiveStore: z.string().nullable().openapi({ description: 'Where bundles go; null: archiving is off.' }),
+  })
+  .openapi('AuditRetentionPolicyList')
+export const RetentionPolicySchema = Policy
+
+export const RetentionPolicyParams = z.object({
+  framework: z.enum(frameworks).openapi({ param: { name: 'framework', in: 'path' } }),
+})
+export const RetentionPolicyInputSchema = z
+  .object({
+    retentionDays: z.number().int().min(1).max(36500),
+    archiveAfterDays: z
+      .number()
+      .int()
+      .min(1)
+      .max(36500)
+      .nullable()
+      .openapi({ description: 'Days entries stay in the database before archiving; null: no requirement.' }),
+    deletionAllowed: z.boolean().openapi({
+      description: 'May bundles older than retentionDays be deleted? Every policy must allow it.',
+    }),
+  })
+  .strict()
+  .openapi('AuditRetentionPolicyInput')
+
+const Archive = z
+  .object({
+    id: z.number().int(),
+    firstId: z.number().int(),
+    lastId: z.number().int(),
+    entryCount: z.number().int(),
+    firstCreatedAt: z.string(),
+    lastCreatedAt: z.string(),
+    previousHash: z.string(),
+    lastContentHash: z.string(),
+    store: z.string(),
+    objectKey: z.string(),
+    sha256: z.string(),
+    sizeBytes: z.number().int(),
+    archivedAt: z.string(),
+    expiredAt: z.string().nullable(),
+  })
+  .openapi('AuditArchive')
+
+export const ArchiveListSchema = z.object({ items: z.array(Archive) }).openapi('AuditArchiveList')
+export const ArchiveRunSchema = z
+  .object({ archived: z.array(Archive), expired: z.array(Archive), archivingEnabled: z.boolean() })
+  .openapi('AuditArchiveRun')

@@ -33,6 +33,8 @@ export type SealerOptions = {
   leaseMs?: number
   /** Receives each committed checkpoint (export outside the database). */
   sink?: CheckpointSink
+  /** Archiving, run by the replica that seals, beside sealing, every intervalMs. */
+  archiver?: { run(): Promise<unknown>; intervalMs: number }
 }
 
 /** Seals one batch. Returns the checkpoint, or null when the outbox was empty. */
@@ -136,6 +138,8 @@ export class AuditSealer {
   private loop: Promise<void> | undefined
   private key: SigningKey | undefined
   private wake: (() => void) | undefined
+  private archiving: Promise<void> | null = null
+  private archiveAt = 0
 
   constructor(private readonly options: SealerOptions) {}
 
@@ -173,6 +177,7 @@ export class AuditSealer {
           this.key = await loadSigningKey(this.options.db, this.options.keyring())
           await this.exportLatestIfBehind()
         }
+        this.archiveIfDue()
         const checkpoint = await sealBatch(this.options.db, this.key, this.options.batchSize ?? 1000)
         if (checkpoint) await this.export(checkpoint)
         else await this.sleep(this.options.idleMs ?? 100)
@@ -181,6 +186,26 @@ export class AuditSealer {
         await this.sleep(1000)
       }
     }
+  }
+
+  /** Starts an archiving run when due; it goes on beside sealing (it removes old entries, sealing
+   * appends new ones) and a failure is retried at the next interval. */
+  private archiveIfDue() {
+    const archiver = this.options.archiver
+    if (!archiver || this.archiving || Date.now() < this.archiveAt) return
+    this.archiveAt = Date.now() + archiver.intervalMs
+    this.archiving = archiver
+      .run()
+      .then(
+        () => {},
+        (error) =>
+          this.options.log.error('audit archiving failed; retrying at the next interval', {
+            error: String(error),
+          }),
+      )
+      .finally(() => {
+        this.archiving = null
+      })
   }
 
   /** A crash between a batch's commit and its export leaves the sink behind: catch up on start. */
@@ -220,6 +245,7 @@ export class AuditSealer {
     this.stopped = true
     this.wake?.()
     await this.loop
+    await this.archiving
     if (this.lease) await this.options.state.releaseLease(this.lease).catch(() => false)
   }
 }

@@ -21,6 +21,8 @@ export type VerifyResult = {
   checkedCheckpoints: number
   firstEntry: number | null
   lastEntry: number | null
+  /** Entries 1..archivedThrough are in archive bundles, not checked here (0: none). */
+  archivedThrough: number
   problem: { entryId?: number; checkpointTreeSize?: number; reason: string } | null
 }
 
@@ -39,9 +41,12 @@ export type TrailSource = {
   keys: Map<string, string>
   /** Every checkpoint, by ascending tree size. */
   checkpoints: StoredCheckpoint[]
+  /** The first entry it holds; those before are archived (1: the whole trail). */
+  firstId: number
   /** Entries with id > afterId in id order (a gap is a missing entry). */
   entries(afterId: number): AsyncIterable<StoredEntry>
-  /** The content hash of one entry (the link into a range that starts mid-trail). */
+  /** The content hash of one entry (the link into a range that starts mid-trail), including
+   * entry firstId - 1 (genesis for 0). */
   contentHashOf(id: number): Promise<string | null>
 }
 
@@ -59,9 +64,13 @@ export async function storeSource(db: Db): Promise<TrailSource> {
       select tree_size::float8, root_hash, frontier, previous_checkpoint_hash, checkpoint_hash, signature, key_id, created_at
         from audit_log_verification order by audit_log_verification.tree_size`
   ).map((c) => ({ ...c, created_at: iso(c.created_at) }))
+  const [archived] = await db<{ last_id: number; last_content_hash: string }[]>`
+    select last_id::float8, last_content_hash from audit_logs_archive
+     order by audit_logs_archive.last_id desc limit 1`
   return {
     keys,
     checkpoints,
+    firstId: (archived?.last_id ?? 0) + 1,
     async *entries(afterId) {
       let cursor = afterId
       for (;;) {
@@ -77,6 +86,8 @@ export async function storeSource(db: Db): Promise<TrailSource> {
       }
     },
     async contentHashOf(id) {
+      if (id === 0) return genesisHash
+      if (id === archived?.last_id) return archived.last_content_hash
       const [row] = await db<{ content_hash: string }[]>`select content_hash from audit_logs where id = ${id}`
       return row?.content_hash ?? null
     },
@@ -100,7 +111,8 @@ export async function verifySource(
   exported?: Checkpoint | null,
 ): Promise<VerifyResult> {
   const { keys, checkpoints } = source
-  const from = Math.max(1, range.fromId ?? 1)
+  const archivedThrough = source.firstId - 1
+  const from = Math.max(source.firstId, range.fromId ?? 1)
   // Start from the last checkpoint before the range: its frontier and hash are the state there.
   const start = [...checkpoints].reverse().find((c) => c.tree_size < from)
   let frontier: Frontier = start
@@ -108,11 +120,6 @@ export async function verifySource(
     : emptyFrontier()
   let previousCheckpoint = start?.checkpoint_hash ?? genesisHash
   let previousHash = genesisHash
-  if (start) {
-    const hash = await source.contentHashOf(start.tree_size)
-    if (!hash) return fail({ entryId: start.tree_size, reason: `entry ${start.tree_size} is missing` })
-    previousHash = hash
-  }
   const pending = checkpoints.filter((c) => c.tree_size > frontier.size)
   const lastCheckpoint = checkpoints.at(-1)?.tree_size ?? 0
   // A range ends at the first checkpoint covering its last entry, so every entry checked is signed.
@@ -132,11 +139,13 @@ export async function verifySource(
       checkedCheckpoints,
       firstEntry,
       lastEntry: frontier.size || null,
+      archivedThrough,
       problem,
     }
   }
 
-  async function checkCheckpoint(cp: StoredCheckpoint): Promise<string | null> {
+  /** Root over the entries so far, link to the previous checkpoint (unless null: not known), hash, signature. */
+  async function checkCheckpoint(cp: StoredCheckpoint, linkTo: string | null): Promise<string | null> {
     const body: CheckpointBody = {
       tree_size: cp.tree_size,
       root_hash: cp.root_hash,
@@ -146,7 +155,7 @@ export async function verifySource(
     }
     if (frontierRoot(frontier).toString('hex') !== cp.root_hash)
       return 'its Merkle root does not match the entries'
-    if (cp.previous_checkpoint_hash !== previousCheckpoint)
+    if (linkTo !== null && cp.previous_checkpoint_hash !== linkTo)
       return 'it does not link to the previous checkpoint'
     if (checkpointHash(body) !== cp.checkpoint_hash) return 'its checkpoint hash does not match its content'
     const spki = keys.get(cp.key_id)
@@ -154,6 +163,16 @@ export async function verifySource(
     if (!(await verifySignature(spki, checkpointPayload(body), cp.signature)))
       return 'its signature is not valid'
     return null
+  }
+
+  if (start) {
+    // The state there is trusted only through the start checkpoint's own root and signature.
+    const reason = await checkCheckpoint(start, null)
+    if (reason)
+      return fail({ checkpointTreeSize: start.tree_size, reason: `checkpoint ${start.tree_size}: ${reason}` })
+    const hash = await source.contentHashOf(start.tree_size)
+    if (!hash) return fail({ entryId: start.tree_size, reason: `entry ${start.tree_size} is missing` })
+    previousHash = hash
   }
 
   for await (const stored of source.entries(frontier.size)) {
@@ -174,7 +193,7 @@ export async function verifySource(
     checkedEntries++
     if (pending[0]?.tree_size === frontier.size) {
       const cp = pending.shift() as StoredCheckpoint
-      const reason = await checkCheckpoint(cp)
+      const reason = await checkCheckpoint(cp, previousCheckpoint)
       if (reason)
         return fail({ checkpointTreeSize: cp.tree_size, reason: `checkpoint ${cp.tree_size}: ${reason}` })
       previousCheckpoint = cp.checkpoint_hash
@@ -202,6 +221,7 @@ export async function verifySource(
     checkedCheckpoints,
     firstEntry,
     lastEntry: frontier.size || null,
+    archivedThrough,
     problem: null,
   }
 }

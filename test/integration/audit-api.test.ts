@@ -7,6 +7,7 @@ import { leafHash, verifyConsistency, verifyInclusion } from '../../src/audit/me
 import { sealBatch } from '../../src/audit/sealer.ts'
 import { loadSigningKey, verifySignature } from '../../src/audit/signing-key.ts'
 import { generateOpenApiDocument } from '../../src/openapi-document.ts'
+import { tempDir } from '../harness/processes.ts'
 import { startTestApp, type TestApp } from '../support/app.ts'
 
 const token = 'audit-api-test-admin-token-0123456789'
@@ -14,7 +15,7 @@ let t: TestApp
 let instanceId = ''
 
 beforeAll(async () => {
-  t = await startTestApp({ PGA_ADMIN_TOKEN: token })
+  t = await startTestApp({ PGA_ADMIN_TOKEN: token, PGA_AUDIT_ARCHIVE_URL: tempDir('audit-api-archive') })
 })
 afterAll(async () => {
   await t?.close()
@@ -70,6 +71,19 @@ const fixtures: Record<string, { run: () => Promise<{ status: number; body: unkn
     run: () => call('POST', '/api/v1/audit/verify', {}),
     event: 'audit.verified',
   },
+  'PUT /api/v1/audit/retention-policies/{framework}': {
+    run: () =>
+      call('PUT', '/api/v1/audit/retention-policies/sox', {
+        retentionDays: 3000,
+        archiveAfterDays: 400,
+        deletionAllowed: false,
+      }),
+    event: 'audit.retention_policy_updated',
+  },
+  'POST /api/v1/audit/archives': {
+    run: () => call('POST', '/api/v1/audit/archives'),
+    event: 'audit.archive_run',
+  },
   'DELETE /api/v1/instances/{id}': {
     run: () => call('DELETE', `/api/v1/instances/${instanceId}`),
     event: 'instance.deleted',
@@ -105,6 +119,26 @@ describe('audit coverage', () => {
       expect(res.status, `${op}: ${JSON.stringify(res.body)}`).toBeLessThan(300)
       const after = await outboxTypes()
       expect(after.slice(before), op).toContain(fixture.event)
+    }
+  })
+
+  it('every operation behind the admin token refuses a request without it', async () => {
+    const document = generateOpenApiDocument() as unknown as {
+      paths: Record<string, Record<string, { security?: Record<string, string[]>[] }>>
+    }
+    const guarded = Object.entries(document.paths).flatMap(([path, methods]) =>
+      Object.entries(methods)
+        .filter(([, op]) => op.security?.some((s) => 'adminToken' in s))
+        .map(([method]) => ({ method: method.toUpperCase(), path: path.replace(/\{[^}]+\}/g, 'x') })),
+    )
+    expect(guarded.length).toBeGreaterThan(20)
+    for (const { method, path } of guarded) {
+      const res = await t.app.request(path, {
+        method,
+        headers: { 'Content-Type': 'application/json' },
+        ...(method === 'GET' ? {} : { body: '{}' }),
+      })
+      expect(res.status, `${method} ${path}`).toBe(401)
     }
   })
 

@@ -99,9 +99,11 @@ describe('audit chain', () => {
       `update audit_log_verification set root_hash = 'x'`,
       'delete from audit_log_verification',
       'truncate audit_log_verification',
+      'truncate audit_log_verification cascade',
     ]) {
       const error = await db.unsafe(statement).catch((e) => e)
-      expect(String(error.message), statement).toMatch(/append-only/)
+      // A plain TRUNCATE of the checkpoints stops earlier, at audit_logs_archive's foreign key.
+      expect(String(error.message), statement).toMatch(/append-only|referenced in a foreign key constraint/)
     }
     expect((await verifyTrail(db)).valid).toBe(true)
   })

@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
 import { canonicalJson } from '../../src/audit/canonical-json.ts'
 import {
+  ArchivedLeafError,
   appendLeaf,
   consistencyProof,
   emptyFrontier,
@@ -11,6 +12,7 @@ import {
   inclusionProof,
   leafHash,
   merkleRoot,
+  treeOf,
   verifyConsistency,
   verifyInclusion,
 } from '../../src/audit/merkle.ts'
@@ -92,5 +94,38 @@ describe('Merkle tree (RFC 9162)', () => {
         }
       }
     }
+  })
+})
+
+describe('Merkle proofs over an archived prefix (only its frontier kept)', () => {
+  const leaves = Array.from({ length: 70 }, (_, i) => leafHash(Buffer.from(`entry ${i}`)))
+  const frontierAt = (n: number) =>
+    leaves.slice(0, n).reduce((f, leaf) => appendLeaf(f, leaf), emptyFrontier())
+
+  it('gives the same audit paths and consistency proofs as the full tree for everything after the prefix', () => {
+    for (const archived of [1, 5, 16, 31, 40]) {
+      for (const size of [archived + 1, archived + 7, 64, 70].filter((n) => n > archived && n <= 70)) {
+        const partial = treeOf(leaves.slice(archived, size), frontierAt(archived))
+        for (let m = archived; m < size; m++)
+          expect(inclusionProof(m, partial), `leaf ${m} of ${size} after ${archived}`).toEqual(
+            inclusionProof(m, leaves.slice(0, size)),
+          )
+        for (let first = archived; first <= size; first++) {
+          let proof: Buffer[] | null = null
+          try {
+            proof = consistencyProof(first, partial)
+          } catch (error) {
+            expect(error).toBeInstanceOf(ArchivedLeafError)
+            continue
+          }
+          expect(proof).toEqual(consistencyProof(first, leaves.slice(0, size)))
+        }
+      }
+    }
+  })
+
+  it('refuses a proof that needs an archived leaf', () => {
+    const partial = treeOf(leaves.slice(21, 40), frontierAt(21))
+    expect(() => inclusionProof(3, partial)).toThrow(ArchivedLeafError)
   })
 })
