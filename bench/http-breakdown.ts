@@ -73,6 +73,7 @@ function serviceApp() {
     collector: inert('deps.collector') as AppDeps['collector'],
     auditSealer: inert('deps.auditSealer') as AppDeps['auditSealer'],
     auditArchiver: null,
+    auth: inert('deps.auth') as AppDeps['auth'],
     checkpointSink: null,
     replicaId: 'bench',
   }

@@ -6,6 +6,8 @@
 import type { OpenAPIHono } from '@hono/zod-openapi'
 import { cors } from 'hono/cors'
 import { auditRoutes } from './audit/routes.ts'
+import { authenticate } from './auth/middleware.ts'
+import { authRoutes } from './auth/routes.ts'
 import type { AppDeps } from './deps.ts'
 import { docsUiRoutes } from './http/docs-ui.ts'
 import { NotFoundError, ServiceError } from './http/errors.ts'
@@ -44,11 +46,24 @@ export function createApp(deps: AppDeps) {
     if (deps.lifecycle.phase === 'draining') c.header('Connection', 'close')
   })
 
-  app.openAPIRegistry.registerComponent('securitySchemes', 'adminToken', {
+  app.use(
+    '*',
+    authenticate({
+      sessions: deps.auth.sessions,
+      adminToken: deps.config.admin.token,
+      db: deps.db.sql,
+      state: deps.state,
+      log: deps.log,
+    }),
+  )
+  app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', {
     type: 'http',
     scheme: 'bearer',
-    description: 'PGA_ADMIN_TOKEN, until user accounts and roles exist.',
+    bearerFormat: 'JWT',
+    description:
+      'An access token from POST /api/v1/auth/login, or PGA_ADMIN_TOKEN (role admin, for automation). Each operation names the permission it needs in x-permission.',
   })
+  app.route('/', authRoutes(deps))
   app.route('/', systemRoutes(deps))
   app.route('/', keysRoutes(deps))
   app.route('/', instancesRoutes(deps))

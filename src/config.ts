@@ -386,11 +386,77 @@ export const configVariables = {
     example: 'true',
     doc: 'Path-style S3 addressing (most S3-compatible servers need it).',
   },
+  PGA_ADMIN_EMAIL: {
+    schema: z.email().optional(),
+    default: undefined,
+    example: 'dba@example.com',
+    doc: 'First start only: create this administrator (with PGA_ADMIN_PASSWORD) instead of printing a one-time setup token.',
+  },
+  PGA_ADMIN_PASSWORD: {
+    schema: z.string().min(1).optional(),
+    default: undefined,
+    example: 'a long passphrase nobody else uses',
+    doc: 'First start only: the first administrator’s password (the password rules apply). Remove it once the account exists.',
+  },
+  PGA_PASSWORD_MIN_LENGTH: {
+    schema: integer(8, 64),
+    default: '12',
+    example: '15',
+    doc: 'Shortest password accepted (ASVS 5.0: at least 8; no composition rules; common passwords are refused).',
+  },
+  PGA_ARGON2_MEMORY_KIB: {
+    schema: integer(19456, 4_194_304),
+    default: '19456',
+    example: '65536',
+    doc: 'argon2id memory per password hash in KiB (at least the OWASP minimum, 19 MiB); stored hashes are upgraded at sign-in.',
+  },
+  PGA_ARGON2_ITERATIONS: {
+    schema: integer(2, 20),
+    default: '2',
+    example: '3',
+    doc: 'argon2id passes per password hash (at least 2).',
+  },
+  PGA_ACCESS_TOKEN_TTL: {
+    schema: duration,
+    default: '15m',
+    example: '5m',
+    doc: 'Lifetime of an access token (JWT); also the revocation window of one signed-out session if Redis loses data.',
+  },
+  PGA_SESSION_IDLE_TIMEOUT: {
+    schema: duration,
+    default: '30m',
+    example: '15m',
+    doc: 'A session without requests for this long ends.',
+  },
+  PGA_SESSION_ABSOLUTE_TIMEOUT: {
+    schema: duration,
+    default: '12h',
+    example: '8h',
+    doc: 'A session ends this long after sign-in, however active.',
+  },
+  PGA_TOKEN_ISSUER: {
+    schema: z.string().min(1),
+    default: 'pganalytics',
+    example: 'https://pganalytics.example.com',
+    doc: 'iss of access tokens (checked on every request).',
+  },
+  PGA_TOKEN_AUDIENCE: {
+    schema: z.string().min(1),
+    default: 'pganalytics-api',
+    example: 'pganalytics-api',
+    doc: 'aud of access tokens (checked on every request).',
+  },
+  PGA_AUTH_USER_CACHE: {
+    schema: duration,
+    default: '5s',
+    example: '2s',
+    doc: 'How long a replica trusts its copy of a user’s role, status and token version: the revocation window of a disable or sign-out-everywhere if Redis loses data.',
+  },
   PGA_ADMIN_TOKEN: {
     schema: z.string().min(32, 'a token of at least 32 characters').optional(),
     default: undefined,
     example: 'f3c1e0b4a9d2c7e6b5a4f3e2d1c0b9a8',
-    doc: 'Bearer token for the admin API (/api/v1/admin/*), the instances and metrics APIs and /metrics/instances until user accounts and roles exist; unset disables them.',
+    doc: 'Break-glass bearer token with the admin role, for automation (API keys come later). Compared in constant time; unset: only signed-in users reach the API.',
   },
 } as const
 
@@ -445,6 +511,17 @@ export type Config = Readonly<{
     rotateAfterEncryptions: number
   }
   admin: { token?: string }
+  auth: {
+    firstAdmin: { email?: string; password?: string }
+    passwordMinLength: number
+    argon2: { memoryKib: number; iterations: number; parallelism: number }
+    issuer: string
+    audience: string
+    accessTokenTtlMs: number
+    idleTimeoutMs: number
+    absoluteTimeoutMs: number
+    userCacheMs: number
+  }
   audit: {
     checkpointDir?: string
     /** Where archive bundles go; unset: no archiving. */
@@ -518,6 +595,15 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       expected: 'a token when UPSTASH_REDIS_REST_URL is set',
     })
   }
+  if (
+    e.PGA_SESSION_IDLE_TIMEOUT > e.PGA_SESSION_ABSOLUTE_TIMEOUT ||
+    e.PGA_ACCESS_TOKEN_TTL > e.PGA_SESSION_ABSOLUTE_TIMEOUT
+  ) {
+    problems.push({
+      variable: 'PGA_SESSION_ABSOLUTE_TIMEOUT',
+      expected: 'at least PGA_SESSION_IDLE_TIMEOUT and PGA_ACCESS_TOKEN_TTL',
+    })
+  }
   if (e.PGA_MASTER_KEY && e.PGA_MASTER_KEY_FILE) {
     problems.push({
       variable: 'PGA_MASTER_KEY_FILE',
@@ -587,6 +673,20 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       rotateAfterEncryptions: e.PGA_DEK_ROTATE_AFTER,
     },
     admin: e.PGA_ADMIN_TOKEN ? { token: e.PGA_ADMIN_TOKEN } : {},
+    auth: {
+      firstAdmin: {
+        ...(e.PGA_ADMIN_EMAIL ? { email: e.PGA_ADMIN_EMAIL } : {}),
+        ...(e.PGA_ADMIN_PASSWORD ? { password: e.PGA_ADMIN_PASSWORD } : {}),
+      },
+      passwordMinLength: e.PGA_PASSWORD_MIN_LENGTH,
+      argon2: { memoryKib: e.PGA_ARGON2_MEMORY_KIB, iterations: e.PGA_ARGON2_ITERATIONS, parallelism: 1 },
+      issuer: e.PGA_TOKEN_ISSUER,
+      audience: e.PGA_TOKEN_AUDIENCE,
+      accessTokenTtlMs: e.PGA_ACCESS_TOKEN_TTL,
+      idleTimeoutMs: e.PGA_SESSION_IDLE_TIMEOUT,
+      absoluteTimeoutMs: e.PGA_SESSION_ABSOLUTE_TIMEOUT,
+      userCacheMs: e.PGA_AUTH_USER_CACHE,
+    },
     audit: {
       ...(e.PGA_AUDIT_CHECKPOINT_DIR
         ? { checkpointDir: e.PGA_AUDIT_CHECKPOINT_DIR }

@@ -4,6 +4,8 @@ import { hostname } from 'node:os'
 import { AuditArchiver } from './audit/archiver.ts'
 import { type CheckpointSink, FileCheckpointSink } from './audit/checkpoint-sink.ts'
 import { AuditSealer } from './audit/sealer.ts'
+import { Sessions } from './auth/sessions.ts'
+import type { AccountSettings } from './auth/users.ts'
 import { Collector } from './collector/service.ts'
 import type { Config } from './config.ts'
 import { loadMasterKeys } from './keys/master-key.ts'
@@ -32,6 +34,7 @@ export type AppDeps = {
   keys: KeyService
   collector: Collector
   auditSealer: AuditSealer
+  auth: { sessions: Sessions; accountSettings: AccountSettings }
   /** Null when no archive store is configured (entries stay in the database). */
   auditArchiver: AuditArchiver | null
   /** Where checkpoints are exported outside the database (none: rollback goes undetected). */
@@ -134,6 +137,20 @@ export async function buildDeps(
       ? { archiver: { run: () => auditArchiver.run(), intervalMs: config.audit.archiveIntervalMs } }
       : {}),
   })
+  const auth = {
+    sessions: new Sessions(
+      { db: db.sql, state, keyring: () => keys.keyring() },
+      {
+        issuer: config.auth.issuer,
+        audience: config.auth.audience,
+        accessTokenTtlMs: config.auth.accessTokenTtlMs,
+        idleTimeoutMs: config.auth.idleTimeoutMs,
+        absoluteTimeoutMs: config.auth.absoluteTimeoutMs,
+        userCacheMs: config.auth.userCacheMs,
+      },
+    ),
+    accountSettings: { argon2: config.auth.argon2, password: { minLength: config.auth.passwordMinLength } },
+  }
   const collector = new Collector({
     config: config.collector,
     db,
@@ -157,6 +174,7 @@ export async function buildDeps(
     collector,
     auditSealer,
     auditArchiver,
+    auth,
     checkpointSink,
     replicaId,
     async close(timeoutMs = 5000) {

@@ -5,6 +5,7 @@
 // refused. Once nothing is in flight (or PGA_SHUTDOWN_GRACE has passed) the listener closes,
 // letting the last responses flush, then pools close and the process exits 0.
 import { createApp } from './app.ts'
+import { prepareFirstAdmin } from './auth/service.ts'
 import type { Config } from './config.ts'
 import { buildDeps } from './deps.ts'
 import { registerSelfInstance } from './instances/service.ts'
@@ -42,6 +43,20 @@ export async function serveCommand(options: {
       log.info('registered the store as a monitored instance (self-monitoring)', {
         name: 'pganalytics-store',
       })
+    const setup = await prepareFirstAdmin(
+      { db: deps.db.sql, settings: deps.auth.accountSettings },
+      config.auth.firstAdmin,
+      log,
+    )
+    if (setup) {
+      // Printed, never logged: the token creates the first administrator (once).
+      process.stderr.write(
+        `\n  No users yet. Create the first administrator with:\n` +
+          `    POST /api/v1/auth/setup {"token": "${setup.setupToken}", "email": ..., "password": ...}\n` +
+          `  (or set PGA_ADMIN_EMAIL and PGA_ADMIN_PASSWORD). The token works once.\n\n`,
+      )
+      log.warn('no users yet: a one-time setup token was printed to the console')
+    }
     await deps.collector.start()
     deps.auditSealer.start()
   } catch (error) {

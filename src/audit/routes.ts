@@ -2,8 +2,8 @@
 // admin token until roles exist; every read is itself recorded.
 import { createRoute } from '@hono/zod-openapi'
 import type { Context } from 'hono'
+import { secured } from '../auth/middleware.ts'
 import type { AppDeps } from '../deps.ts'
-import { requireAdminToken } from '../http/middleware/admin-token.ts'
 import { createRouter, errorResponses, jsonContent } from '../http/openapi.ts'
 import { auditContextOf } from './http-context.ts'
 import { complianceReport, reportCsv } from './reports.ts'
@@ -35,7 +35,6 @@ import {
 } from './schemas.ts'
 import * as audit from './service.ts'
 
-const security = [{ adminToken: [] }]
 const tags = ['Audit']
 
 const search = createRoute({
@@ -43,7 +42,7 @@ const search = createRoute({
   path: '/api/v1/audit/logs',
   operationId: 'searchAuditLogs',
   tags,
-  security,
+  ...secured('audit:read'),
   summary: 'Search the audit trail, newest first (cursor pagination)',
   request: { query: AuditSearchQuery },
   responses: {
@@ -56,7 +55,7 @@ const one = createRoute({
   path: '/api/v1/audit/logs/{id}',
   operationId: 'getAuditLog',
   tags,
-  security,
+  ...secured('audit:read'),
   summary: 'One sealed audit entry',
   request: { params: AuditIdParams },
   responses: {
@@ -69,7 +68,7 @@ const proof = createRoute({
   path: '/api/v1/audit/logs/{id}/proof',
   operationId: 'auditInclusionProof',
   tags,
-  security,
+  ...secured('audit:read'),
   summary: 'Inclusion proof of one entry in a signed checkpoint (RFC 9162)',
   request: { params: AuditIdParams, query: ProofQuery },
   responses: {
@@ -100,7 +99,7 @@ const consistency = createRoute({
   operationId: 'auditConsistencyProof',
   tags,
   // Behind the token: it reads every leaf of the newer tree, too costly to leave open.
-  security,
+  ...secured('audit:read'),
   summary: 'Consistency proof between two checkpoints (RFC 9162): the older tree is a prefix of the newer',
   request: { query: ConsistencyQuery },
   responses: {
@@ -113,7 +112,7 @@ const userActivity = createRoute({
   path: '/api/v1/audit/activity/users/{userId}',
   operationId: 'auditUserActivity',
   tags,
-  security,
+  ...secured('audit:read'),
   summary: 'What one actor did',
   request: { params: UserParams, query: UserActivityQuery },
   responses: {
@@ -126,7 +125,7 @@ const verify = createRoute({
   path: '/api/v1/audit/verify',
   operationId: 'verifyAuditTrail',
   tags,
-  security,
+  ...secured('audit:read'),
   summary: 'Verify hashes, chain, Merkle roots and signatures (a range or everything)',
   request: { body: { required: false, content: jsonContent(VerifyInputSchema) } },
   responses: {
@@ -142,7 +141,7 @@ const report = createRoute({
   path: '/api/v1/audit/reports/{framework}',
   operationId: 'complianceReport',
   tags,
-  security,
+  ...secured('audit:read'),
   summary:
     'Compliance report (GDPR, HIPAA, SOX, PCI-DSS) over a time range, JSON or CSV, with its verification',
   request: { params: ReportParams, query: ComplianceReportQuery },
@@ -170,7 +169,7 @@ const policies = createRoute({
   path: '/api/v1/audit/retention-policies',
   operationId: 'listAuditRetentionPolicies',
   tags,
-  security,
+  ...secured('audit:read'),
   summary: 'Retention policy per compliance framework, and what applies to the trail',
   responses: {
     200: { description: 'Policies.', content: jsonContent(RetentionPolicyListSchema) },
@@ -182,7 +181,7 @@ const updatePolicy = createRoute({
   path: '/api/v1/audit/retention-policies/{framework}',
   operationId: 'updateAuditRetentionPolicy',
   tags,
-  security,
+  ...secured('audit:manage'),
   summary: 'Change one framework’s retention policy',
   request: {
     params: RetentionPolicyParams,
@@ -198,7 +197,7 @@ const archives = createRoute({
   path: '/api/v1/audit/archives',
   operationId: 'listAuditArchives',
   tags,
-  security,
+  ...secured('audit:read'),
   summary: 'Archive bundles: the entries each holds, where, and its SHA-256',
   responses: {
     200: { description: 'Bundles, oldest first.', content: jsonContent(ArchiveListSchema) },
@@ -210,7 +209,7 @@ const runArchiving = createRoute({
   path: '/api/v1/audit/archives',
   operationId: 'runAuditArchiving',
   tags,
-  security,
+  ...secured('audit:manage'),
   summary: 'Archive the entries due now and delete bundles past retention (when allowed)',
   responses: {
     200: { description: 'What was archived and expired.', content: jsonContent(ArchiveRunSchema) },
@@ -218,13 +217,8 @@ const runArchiving = createRoute({
   },
 })
 
-/** Audit paths open without credentials: what outside verifiers need. */
-const publicPaths = new Set(['/api/v1/audit/public-keys', '/api/v1/audit/checkpoints'])
-
 export function auditRoutes(deps: AppDeps) {
   const router = createRouter()
-  const adminOnly = requireAdminToken(deps.config.admin.token)
-  router.use('/api/v1/audit/*', (c, next) => (publicPaths.has(c.req.path) ? next() : adminOnly(c, next)))
   const ctx = (c: Context) => ({
     db: deps.db.sql,
     audit: auditContextOf(c),

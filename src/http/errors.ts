@@ -32,8 +32,8 @@ export class BadRequestError extends ServiceError {
   }
 }
 export class UnauthorizedError extends ServiceError {
-  constructor(detail = 'Authentication is required.') {
-    super('unauthorized', 401, 'Unauthorized', detail)
+  constructor(detail = 'Authentication is required.', code = 'unauthorized') {
+    super(code, 401, 'Unauthorized', detail)
   }
 }
 export class ForbiddenError extends ServiceError {

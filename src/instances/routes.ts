@@ -2,8 +2,8 @@
 import { createRoute } from '@hono/zod-openapi'
 import type { Context } from 'hono'
 import { auditContextOf } from '../audit/http-context.ts'
+import { secured } from '../auth/middleware.ts'
 import type { AppDeps } from '../deps.ts'
-import { requireAdminToken } from '../http/middleware/admin-token.ts'
 import { createRouter, errorResponses, jsonContent, problemContent } from '../http/openapi.ts'
 import {
   ConnectionTestSchema,
@@ -16,7 +16,6 @@ import {
 } from './schemas.ts'
 import * as instances from './service.ts'
 
-const security = [{ adminToken: [] }]
 const tags = ['Instances']
 const failedTest = {
   422: {
@@ -31,7 +30,7 @@ const list = createRoute({
   path: '/api/v1/instances',
   operationId: 'listInstances',
   tags,
-  security,
+  ...secured('instances:read'),
   summary: 'List monitored instances',
   responses: {
     200: { description: 'Instances.', content: jsonContent(InstanceListSchema) },
@@ -43,7 +42,7 @@ const create = createRoute({
   path: '/api/v1/instances',
   operationId: 'createInstance',
   tags,
-  security,
+  ...secured('instances:write'),
   summary: 'Add an instance (tests the connection first)',
   request: { query: CreateQuery, body: { required: true, content: jsonContent(InstanceInputSchema) } },
   responses: {
@@ -57,7 +56,7 @@ const get = createRoute({
   path: '/api/v1/instances/{id}',
   operationId: 'getInstance',
   tags,
-  security,
+  ...secured('instances:read'),
   summary: 'One instance',
   request: { params: InstanceIdParams },
   responses: {
@@ -70,7 +69,7 @@ const update = createRoute({
   path: '/api/v1/instances/{id}',
   operationId: 'updateInstance',
   tags,
-  security,
+  ...secured('instances:write'),
   summary: 'Change an instance',
   request: { params: InstanceIdParams, body: { required: true, content: jsonContent(InstanceUpdateSchema) } },
   responses: {
@@ -83,7 +82,7 @@ const remove = createRoute({
   path: '/api/v1/instances/{id}',
   operationId: 'deleteInstance',
   tags,
-  security,
+  ...secured('instances:write'),
   summary: 'Remove an instance',
   request: { params: InstanceIdParams },
   responses: { 204: { description: 'Removed.' }, ...errorResponses(400, 401, 403, 404) },
@@ -93,7 +92,7 @@ const test = createRoute({
   path: '/api/v1/instances/{id}/test-connection',
   operationId: 'testInstanceConnection',
   tags,
-  security,
+  ...secured('instances:write'),
   summary: 'Connect, probe capabilities and record them',
   request: { params: InstanceIdParams },
   responses: {
@@ -105,9 +104,6 @@ const test = createRoute({
 
 export function instancesRoutes(deps: AppDeps) {
   const router = createRouter()
-  const adminOnly = requireAdminToken(deps.config.admin.token)
-  router.use('/api/v1/instances', adminOnly)
-  router.use('/api/v1/instances/*', adminOnly)
   const ctx = (c: Context) => ({ db: deps.db.sql, keyring: deps.keys.keyring(), audit: auditContextOf(c) })
 
   router.openapi(list, async (c) => c.json({ items: await instances.listInstances(ctx(c)) }, 200))

@@ -3,13 +3,11 @@
 
 import { createRoute } from '@hono/zod-openapi'
 import { auditContextOf } from '../audit/http-context.ts'
+import { secured } from '../auth/middleware.ts'
 import type { AppDeps } from '../deps.ts'
-import { requireAdminToken } from '../http/middleware/admin-token.ts'
 import { createRouter, errorResponses, jsonContent } from '../http/openapi.ts'
 import type { RewrapRun } from './repo.ts'
 import { KeyringReportSchema, RotationRequestSchema, RotationResultSchema } from './schemas.ts'
-
-const security = [{ adminToken: [] }]
 
 const getKeyring = createRoute({
   method: 'get',
@@ -17,7 +15,7 @@ const getKeyring = createRoute({
   operationId: 'getKeyring',
   tags: ['Keys'],
   summary: 'Data keys, their states and the progress of re-encryption',
-  security,
+  ...secured('keys:manage'),
   responses: {
     200: { description: 'The keyring.', content: jsonContent(KeyringReportSchema) },
     ...errorResponses(401, 403, 503),
@@ -32,7 +30,7 @@ const rotateDataKey = createRoute({
   summary: 'Create a new active data key',
   description:
     'The previous active key becomes decrypt-only at once; its values are re-encrypted in the background (see GET /api/v1/admin/keys), after which it is retired.',
-  security,
+  ...secured('keys:manage'),
   request: { body: { required: true, content: jsonContent(RotationRequestSchema) } },
   responses: {
     201: { description: 'Rotated.', content: jsonContent(RotationResultSchema) },
@@ -50,7 +48,6 @@ const serializeRun = (run: RewrapRun | null) =>
 
 export function keysRoutes(deps: AppDeps) {
   const router = createRouter()
-  router.use('/api/v1/admin/*', requireAdminToken(deps.config.admin.token))
 
   router.openapi(getKeyring, async (c) => {
     const report = await deps.keys.report()

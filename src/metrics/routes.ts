@@ -4,10 +4,10 @@ import { createRoute } from '@hono/zod-openapi'
 import type { Context } from 'hono'
 import { recordAuditEvent } from '../audit/events.ts'
 import { auditContextOf } from '../audit/http-context.ts'
+import { secured } from '../auth/middleware.ts'
 import { metricGroups } from '../collector/catalog/index.ts'
 import type { AppDeps } from '../deps.ts'
 import { BadRequestError } from '../http/errors.ts'
-import { requireAdminToken } from '../http/middleware/admin-token.ts'
 import { createRouter, errorResponses, jsonContent } from '../http/openapi.ts'
 import { prometheusContentType } from '../platform/metrics/registry.ts'
 import { defaultExportedGroups, exportableGroups, renderInstanceMetrics } from './prometheus.ts'
@@ -28,7 +28,6 @@ import {
 } from './schemas.ts'
 import * as metrics from './service.ts'
 
-const security = [{ adminToken: [] }]
 const tags = ['Metrics']
 
 const groups = createRoute({
@@ -36,7 +35,7 @@ const groups = createRoute({
   path: '/api/v1/metric-groups',
   operationId: 'listMetricGroups',
   tags,
-  security,
+  ...secured('metrics:read'),
   summary: 'The metric catalog: groups, columns, intervals, sources',
   responses: {
     200: { description: 'Groups.', content: jsonContent(MetricGroupListSchema) },
@@ -48,7 +47,7 @@ const series = createRoute({
   path: '/api/v1/instances/{id}/metrics/{group}',
   operationId: 'getMetricSeries',
   tags,
-  security,
+  ...secured('metrics:read'),
   summary: 'History of a metric group: raw, deltas or rates',
   request: { params: GroupParams, query: SeriesQuery },
   responses: {
@@ -61,7 +60,7 @@ const latest = createRoute({
   path: '/api/v1/instances/{id}/metrics/{group}/latest',
   operationId: 'getLatestMetrics',
   tags,
-  security,
+  ...secured('metrics:read'),
   summary: 'The newest collected rows of a group',
   request: { params: GroupParams },
   responses: {
@@ -74,7 +73,7 @@ const snapshots = createRoute({
   path: '/api/v1/instances/{id}/snapshots',
   operationId: 'listSnapshots',
   tags,
-  security,
+  ...secured('metrics:read'),
   summary: 'Collections of an instance, newest first, with failures and their reasons',
   request: { params: InstanceParams, query: SnapshotsQuery },
   responses: {
@@ -87,7 +86,7 @@ const topStatements = createRoute({
   path: '/api/v1/instances/{id}/statements/top',
   operationId: 'topStatements',
   tags,
-  security,
+  ...secured('metrics:read_query_text'),
   summary: 'Top statements in a window by total time, calls, mean time or I/O',
   request: { params: InstanceParams, query: TopStatementsQuery },
   responses: {
@@ -103,7 +102,7 @@ const report = createRoute({
   path: '/api/v1/instances/{id}/report',
   operationId: 'compareReport',
   tags,
-  security,
+  ...secured('metrics:read_query_text'),
   summary: 'Comparison of two points in time (pg_profile-style report)',
   request: { params: InstanceParams, query: ReportQuery },
   responses: {
@@ -116,7 +115,7 @@ const exposition = createRoute({
   path: '/metrics/instances',
   operationId: 'instanceMetricsExposition',
   tags,
-  security,
+  ...secured('metrics:read'),
   summary: 'Latest collected values of every instance, in Prometheus text format',
   request: { query: ExpositionQuery },
   responses: {
@@ -136,9 +135,6 @@ function withRows(c: Context, head: object, rowsJson: string) {
 
 export function metricsRoutes(deps: AppDeps) {
   const router = createRouter()
-  const adminOnly = requireAdminToken(deps.config.admin.token)
-  for (const path of ['/api/v1/metric-groups', '/api/v1/instances/*', '/metrics/instances'])
-    router.use(path, adminOnly)
   const ctx = () => ({ db: deps.db.sql, keyring: deps.keys.keyring(), now: deps.clock.now() })
 
   router.openapi(groups, (c) =>

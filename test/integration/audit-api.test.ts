@@ -6,6 +6,7 @@ import { checkpointPayload, contentHash } from '../../src/audit/chain.ts'
 import { leafHash, verifyConsistency, verifyInclusion } from '../../src/audit/merkle.ts'
 import { sealBatch } from '../../src/audit/sealer.ts'
 import { loadSigningKey, verifySignature } from '../../src/audit/signing-key.ts'
+import { prepareFirstAdmin } from '../../src/auth/service.ts'
 import { generateOpenApiDocument } from '../../src/openapi-document.ts'
 import { tempDir } from '../harness/processes.ts'
 import { startTestApp, type TestApp } from '../support/app.ts'
@@ -13,6 +14,8 @@ import { startTestApp, type TestApp } from '../support/app.ts'
 const token = 'audit-api-test-admin-token-0123456789'
 let t: TestApp
 let instanceId = ''
+/** The user the auth fixtures create and sign in. */
+const user = { id: '', token: '', session: '' }
 
 beforeAll(async () => {
   t = await startTestApp({ PGA_ADMIN_TOKEN: token, PGA_AUDIT_ARCHIVE_URL: tempDir('audit-api-archive') })
@@ -84,6 +87,89 @@ const fixtures: Record<string, { run: () => Promise<{ status: number; body: unkn
     run: () => call('POST', '/api/v1/audit/archives'),
     event: 'audit.archive_run',
   },
+  'POST /api/v1/auth/setup': {
+    run: async () => {
+      const setup = await prepareFirstAdmin(
+        { db: t.deps.db.sql, settings: t.deps.auth.accountSettings },
+        {},
+        t.deps.log,
+      )
+      return call('POST', '/api/v1/auth/setup', {
+        token: setup?.setupToken,
+        email: 'root@example.com',
+        password: 'the first admin passphrase',
+      })
+    },
+    event: 'auth.setup_completed',
+  },
+  'POST /api/v1/users': {
+    run: async () => {
+      const res = await call('POST', '/api/v1/users', {
+        email: 'cov@example.com',
+        role: 'operator',
+        password: 'coverage passphrase one',
+      })
+      user.id = res.body.id
+      return res
+    },
+    event: 'user.created',
+  },
+  'POST /api/v1/auth/login': {
+    run: async () => {
+      const res = await call('POST', '/api/v1/auth/login', {
+        email: 'cov@example.com',
+        password: 'coverage passphrase one',
+      })
+      user.token = res.body.access_token
+      user.session = res.body.session_id
+      return res
+    },
+    event: 'auth.login',
+  },
+  'POST /api/v1/auth/change-password': {
+    run: async () => {
+      const res = await call(
+        'POST',
+        '/api/v1/auth/change-password',
+        { currentPassword: 'coverage passphrase one', newPassword: 'coverage passphrase two' },
+        { Authorization: `Bearer ${user.token}` },
+      )
+      user.token = res.body.access_token
+      return res
+    },
+    event: 'auth.password_changed',
+  },
+  'POST /api/v1/auth/logout': {
+    run: () => call('POST', '/api/v1/auth/logout', undefined, { Authorization: `Bearer ${user.token}` }),
+    event: 'auth.logout',
+  },
+  'PATCH /api/v1/users/{id}': {
+    run: () => call('PATCH', `/api/v1/users/${user.id}`, { displayName: 'Coverage' }),
+    event: 'user.updated',
+  },
+  'POST /api/v1/users/{id}/reset-password': {
+    run: () =>
+      call('POST', `/api/v1/users/${user.id}/reset-password`, { password: 'coverage passphrase three' }),
+    event: 'user.password_reset',
+  },
+  'DELETE /api/v1/auth/sessions/{id}': {
+    run: async () => {
+      const session = (
+        await call('POST', '/api/v1/auth/login', {
+          email: 'cov@example.com',
+          password: 'coverage passphrase three',
+        })
+      ).body
+      return call('DELETE', `/api/v1/auth/sessions/${session.session_id}`, undefined, {
+        Authorization: `Bearer ${session.access_token}`,
+      })
+    },
+    event: 'auth.session_ended',
+  },
+  'DELETE /api/v1/users/{id}/sessions': {
+    run: () => call('DELETE', `/api/v1/users/${user.id}/sessions`),
+    event: 'auth.sessions_ended',
+  },
   'DELETE /api/v1/instances/{id}': {
     run: () => call('DELETE', `/api/v1/instances/${instanceId}`),
     event: 'instance.deleted',
@@ -92,6 +178,8 @@ const fixtures: Record<string, { run: () => Promise<{ status: number; body: unkn
 /** Non-GET operations that change nothing, and why they record no event. */
 const exempt: Record<string, string> = {
   'POST /api/v1/config/check': 'validates a proposed environment; stores and changes nothing',
+  'POST /api/v1/auth/refresh':
+    'rotates the refresh token of a session whose start and end are events; a reused token is an event (auth.test.ts)',
 }
 
 const outboxTypes = async () =>
@@ -128,7 +216,7 @@ describe('audit coverage', () => {
     }
     const guarded = Object.entries(document.paths).flatMap(([path, methods]) =>
       Object.entries(methods)
-        .filter(([, op]) => op.security?.some((s) => 'adminToken' in s))
+        .filter(([, op]) => op.security?.some((s) => 'bearer' in s))
         .map(([method]) => ({ method: method.toUpperCase(), path: path.replace(/\{[^}]+\}/g, 'x') })),
     )
     expect(guarded.length).toBeGreaterThan(20)

@@ -1,0 +1,124 @@
+// Who is calling (authenticate, on every request) and whether they may (requirePermission, declared
+// by every route through `secured`). A bearer credential is either an access token (a JWT) or the
+// break-glass PGA_ADMIN_TOKEN (role admin, for automation until API keys exist). An invalid
+// credential is remembered, not thrown, so public routes still answer; a route that needs a
+// permission then answers 401 with the reason. A refusal for lack of permission is an audit event
+// (PCI-DSS 10.2.1.4), at most a few per caller and minute so a loop cannot flood the trail.
+import { createHash, timingSafeEqual } from 'node:crypto'
+import type { Context, MiddlewareHandler } from 'hono'
+import { type AuditContext, recordAuditEvent } from '../audit/events.ts'
+import { auditContextOf } from '../audit/http-context.ts'
+import { ForbiddenError, type ServiceError, UnauthorizedError } from '../http/errors.ts'
+import type { Db } from '../platform/db/database.ts'
+import type { Logger } from '../platform/log.ts'
+import type { StateStore } from '../platform/state/state-store.ts'
+import { type Permission, type Role, roleMay } from './permissions.ts'
+import type { AuthenticatedUser, Sessions } from './sessions.ts'
+
+export type Principal =
+  | { type: 'user'; id: string; role: Role; session: AuthenticatedUser }
+  | { type: 'admin_token'; id: 'admin'; role: 'admin' }
+
+type AuthState = {
+  principal?: Principal
+  error?: ServiceError
+  /** Records a refusal (bounded per caller and minute). */
+  denied(c: Context, permission: Permission): Promise<void>
+}
+
+declare module 'hono' {
+  interface ContextVariableMap {
+    auth: AuthState
+  }
+}
+
+const digest = (text: string) => createHash('sha256').update(text).digest()
+
+export function authenticate(deps: {
+  sessions: Sessions
+  adminToken?: string | undefined
+  db: Db
+  state: StateStore
+  log: Logger
+}): MiddlewareHandler {
+  const adminDigest = deps.adminToken ? digest(deps.adminToken) : undefined
+  const denied = async (c: Context, permission: Permission) => {
+    const audit = auditContextOf(c)
+    const who = `${audit.actor.type}:${audit.actor.id ?? audit.ip ?? '?'}`
+    const count = await deps.state.increment(`auth:denied:${who}`, { ttlMs: 60_000 }).catch(() => 1)
+    if (count > 5) return
+    await recordDenied(deps.db, audit, c, permission).catch((error) =>
+      deps.log.error('could not record a refused request', { error: String(error) }),
+    )
+  }
+  return async (c, next) => {
+    const state: AuthState = { denied }
+    c.set('auth', state)
+    const header = c.req.header('Authorization')
+    if (header) {
+      const token = /^Bearer ([^\s]+)$/.exec(header)?.[1]
+      if (!token) state.error = new UnauthorizedError('Use Authorization: Bearer <token>.', 'invalid_token')
+      else if (adminDigest && !token.includes('.') && timingSafeEqual(digest(token), adminDigest)) {
+        state.principal = { type: 'admin_token', id: 'admin', role: 'admin' }
+        c.set('actor', { type: 'admin_token', id: 'admin' })
+      } else if (token.split('.').length === 3) {
+        try {
+          const session = await deps.sessions.authenticate(token)
+          state.principal = { type: 'user', id: session.userId, role: session.role, session }
+          c.set('actor', { type: 'user', id: session.userId, sessionId: session.sessionId })
+        } catch (error) {
+          if (!(error instanceof UnauthorizedError)) throw error
+          state.error = error
+        }
+      } else state.error = new UnauthorizedError('The bearer token is not valid.', 'invalid_token')
+    }
+    await next()
+  }
+}
+
+export function requirePermission(permission: Permission): MiddlewareHandler {
+  return async (c, next) => {
+    const auth = c.get('auth')
+    const principal = auth?.principal
+    if (!principal) {
+      c.header('WWW-Authenticate', 'Bearer realm="pganalytics"')
+      throw auth?.error ?? new UnauthorizedError('Sign in first: Authorization: Bearer <access token>.')
+    }
+    if (!roleMay(principal.role, permission)) {
+      await auth.denied(c, permission)
+      throw new ForbiddenError('permission_denied', `The ${principal.role} role does not have ${permission}.`)
+    }
+    await next()
+  }
+}
+
+async function recordDenied(db: Db, audit: AuditContext, c: Context, permission: Permission) {
+  await recordAuditEvent(db, audit, {
+    eventType: 'auth.access_denied',
+    resourceType: 'route',
+    resourceId: `${c.req.method} ${c.req.routePath}`,
+    action: 'execute',
+    outcome: 'failure',
+    changes: { permission, path: c.req.path },
+  })
+}
+
+/** The route options that declare and enforce a permission (OpenAPI `x-permission`). */
+export function secured(permission: Permission) {
+  return {
+    security: [{ bearer: [] as string[] }],
+    'x-permission': permission,
+    middleware: [requirePermission(permission)],
+  }
+}
+
+/** The signed-in user of a request that passed requirePermission, or 401. */
+export function callerOf(c: Context): AuthenticatedUser {
+  const principal = c.get('auth')?.principal
+  if (principal?.type !== 'user')
+    throw new UnauthorizedError(
+      'This needs a user’s access token (not the admin token).',
+      'user_token_required',
+    )
+  return principal.session
+}

@@ -1,0 +1,39 @@
+// Roles and what they may do. Every route declares one permission (or is public); the matrix below
+// is the whole policy, and docs/AUTHENTICATION.md prints it.
+export const roles = ['admin', 'operator', 'viewer', 'auditor'] as const
+export type Role = (typeof roles)[number]
+
+export const permissions = [
+  // The caller's own account: profile, password, sessions.
+  'account:self',
+  'instances:read',
+  'instances:write',
+  'metrics:read',
+  'metrics:read_query_text',
+  'audit:read',
+  'audit:manage',
+  'keys:manage',
+  'users:read',
+  'users:manage',
+  'system:read',
+] as const
+export type Permission = (typeof permissions)[number]
+
+export const rolePermissions: Record<Role, readonly Permission[]> = {
+  admin: permissions,
+  // Runs the monitoring: instances, metrics with query texts, configuration checks.
+  operator: [
+    'account:self',
+    'instances:read',
+    'instances:write',
+    'metrics:read',
+    'metrics:read_query_text',
+    'system:read',
+  ],
+  // Reads dashboards: metrics without query texts.
+  viewer: ['account:self', 'instances:read', 'metrics:read'],
+  // Reads and verifies the audit trail and who has access; changes nothing.
+  auditor: ['account:self', 'audit:read', 'users:read', 'instances:read'],
+}
+
+export const roleMay = (role: Role, permission: Permission) => rolePermissions[role].includes(permission)

@@ -1,0 +1,278 @@
+// Authentication, the caller's own account and sessions, users for administrators, and the JWKS.
+import { createRoute } from '@hono/zod-openapi'
+import type { Context } from 'hono'
+import { auditContextOf } from '../audit/http-context.ts'
+import type { AppDeps } from '../deps.ts'
+import { NotFoundError } from '../http/errors.ts'
+import { createRouter, errorResponses, jsonContent } from '../http/openapi.ts'
+import { callerOf, secured } from './middleware.ts'
+import { roleMay } from './permissions.ts'
+import {
+  ChangePasswordInputSchema,
+  CreateUserInputSchema,
+  EndedSessionsSchema,
+  IdParams,
+  JwksSchema,
+  LoginInputSchema,
+  LoginResponseSchema,
+  RefreshInputSchema,
+  ResetPasswordInputSchema,
+  SessionListSchema,
+  SetupInputSchema,
+  TokenResponseSchema,
+  UpdateUserInputSchema,
+  UserListSchema,
+  UserSchema,
+} from './schemas.ts'
+import * as account from './service.ts'
+import { publishedKeys } from './token-keys.ts'
+import * as users from './users.ts'
+
+const tags = ['Authentication']
+const userTags = ['Users']
+
+const setup = createRoute({
+  method: 'post',
+  path: '/api/v1/auth/setup',
+  operationId: 'completeSetup',
+  tags,
+  security: [],
+  summary: 'Create the first administrator with the one-time setup token printed at start',
+  request: { body: { required: true, content: jsonContent(SetupInputSchema) } },
+  responses: {
+    201: { description: 'The administrator.', content: jsonContent(UserSchema) },
+    ...errorResponses(400, 403),
+  },
+})
+const login = createRoute({
+  method: 'post',
+  path: '/api/v1/auth/login',
+  operationId: 'login',
+  tags,
+  security: [],
+  summary: 'Sign in with email and password',
+  request: { body: { required: true, content: jsonContent(LoginInputSchema) } },
+  responses: {
+    200: {
+      description: 'Tokens (OAuth 2.0 token response) and the user.',
+      content: jsonContent(LoginResponseSchema),
+    },
+    ...errorResponses(400, 401),
+  },
+})
+const refresh = createRoute({
+  method: 'post',
+  path: '/api/v1/auth/refresh',
+  operationId: 'refreshTokens',
+  tags,
+  security: [],
+  summary: 'Exchange a refresh token for new tokens (the old refresh token stops working)',
+  request: { body: { required: true, content: jsonContent(RefreshInputSchema) } },
+  responses: {
+    200: { description: 'New tokens.', content: jsonContent(TokenResponseSchema) },
+    ...errorResponses(400, 401),
+  },
+})
+const logout = createRoute({
+  method: 'post',
+  path: '/api/v1/auth/logout',
+  operationId: 'logout',
+  tags,
+  ...secured('account:self'),
+  summary: 'End this session; the access token stops working at once',
+  responses: { 204: { description: 'Signed out.' }, ...errorResponses(401) },
+})
+const me = createRoute({
+  method: 'get',
+  path: '/api/v1/auth/me',
+  operationId: 'me',
+  tags,
+  ...secured('account:self'),
+  summary: 'The signed-in user',
+  responses: { 200: { description: 'The user.', content: jsonContent(UserSchema) }, ...errorResponses(401) },
+})
+const changePassword = createRoute({
+  method: 'post',
+  path: '/api/v1/auth/change-password',
+  operationId: 'changePassword',
+  tags,
+  ...secured('account:self'),
+  summary: 'Change the password (the current one is required); other sessions end',
+  request: { body: { required: true, content: jsonContent(ChangePasswordInputSchema) } },
+  responses: {
+    200: { description: 'New tokens for this session.', content: jsonContent(TokenResponseSchema) },
+    ...errorResponses(400, 401, 403),
+  },
+})
+const mySessions = createRoute({
+  method: 'get',
+  path: '/api/v1/auth/sessions',
+  operationId: 'listMySessions',
+  tags,
+  ...secured('account:self'),
+  summary: 'The signed-in user’s sessions',
+  responses: {
+    200: { description: 'Sessions.', content: jsonContent(SessionListSchema) },
+    ...errorResponses(401),
+  },
+})
+const endSession = createRoute({
+  method: 'delete',
+  path: '/api/v1/auth/sessions/{id}',
+  operationId: 'endSession',
+  tags,
+  ...secured('account:self'),
+  summary: 'End one session (one’s own; administrators may end anyone’s)',
+  request: { params: IdParams },
+  responses: { 204: { description: 'Ended.' }, ...errorResponses(400, 401, 404) },
+})
+const jwks = createRoute({
+  method: 'get',
+  path: '/.well-known/jwks.json',
+  operationId: 'jwks',
+  tags,
+  security: [],
+  summary: 'Public keys that verify access tokens (JWKS)',
+  responses: { 200: { description: 'The key set.', content: jsonContent(JwksSchema) } },
+})
+
+const listUsers = createRoute({
+  method: 'get',
+  path: '/api/v1/users',
+  operationId: 'listUsers',
+  tags: userTags,
+  ...secured('users:read'),
+  summary: 'Users',
+  responses: {
+    200: { description: 'Users.', content: jsonContent(UserListSchema) },
+    ...errorResponses(401, 403),
+  },
+})
+const getUser = createRoute({
+  method: 'get',
+  path: '/api/v1/users/{id}',
+  operationId: 'getUser',
+  tags: userTags,
+  ...secured('users:read'),
+  summary: 'One user',
+  request: { params: IdParams },
+  responses: {
+    200: { description: 'The user.', content: jsonContent(UserSchema) },
+    ...errorResponses(400, 401, 403, 404),
+  },
+})
+const createUser = createRoute({
+  method: 'post',
+  path: '/api/v1/users',
+  operationId: 'createUser',
+  tags: userTags,
+  ...secured('users:manage'),
+  summary: 'Create a local user',
+  request: { body: { required: true, content: jsonContent(CreateUserInputSchema) } },
+  responses: {
+    201: { description: 'The user.', content: jsonContent(UserSchema) },
+    ...errorResponses(400, 401, 403, 409),
+  },
+})
+const updateUser = createRoute({
+  method: 'patch',
+  path: '/api/v1/users/{id}',
+  operationId: 'updateUser',
+  tags: userTags,
+  ...secured('users:manage'),
+  summary: 'Change a user’s role, name or status (disabling ends their sessions; a role applies at once)',
+  request: { params: IdParams, body: { required: true, content: jsonContent(UpdateUserInputSchema) } },
+  responses: {
+    200: { description: 'The user.', content: jsonContent(UserSchema) },
+    ...errorResponses(400, 401, 403, 404),
+  },
+})
+const resetPassword = createRoute({
+  method: 'post',
+  path: '/api/v1/users/{id}/reset-password',
+  operationId: 'resetUserPassword',
+  tags: userTags,
+  ...secured('users:manage'),
+  summary: 'Set a new password for a user; their sessions end',
+  request: { params: IdParams, body: { required: true, content: jsonContent(ResetPasswordInputSchema) } },
+  responses: { 204: { description: 'Set.' }, ...errorResponses(400, 401, 403, 404) },
+})
+const endUserSessions = createRoute({
+  method: 'delete',
+  path: '/api/v1/users/{id}/sessions',
+  operationId: 'endUserSessions',
+  tags: userTags,
+  ...secured('users:manage'),
+  summary: 'End every session and token of a user',
+  request: { params: IdParams },
+  responses: {
+    200: { description: 'How many sessions ended.', content: jsonContent(EndedSessionsSchema) },
+    ...errorResponses(400, 401, 403, 404),
+  },
+})
+
+export function authRoutes(deps: AppDeps) {
+  const router = createRouter()
+  const { sessions, accountSettings: settings } = deps.auth
+  const ctx = (c: Context) => ({ db: deps.db.sql, sessions, settings, audit: auditContextOf(c) })
+
+  router.openapi(setup, async (c) => c.json(await account.completeSetup(ctx(c), c.req.valid('json')), 201))
+  router.openapi(login, async (c) => c.json(await account.login(ctx(c), c.req.valid('json')), 200))
+  router.openapi(refresh, async (c) =>
+    c.json(await account.refresh(ctx(c), c.req.valid('json').refresh_token), 200),
+  )
+  router.openapi(logout, async (c) => {
+    await account.logout(ctx(c), callerOf(c))
+    return c.body(null, 204)
+  })
+  router.openapi(me, async (c) => c.json(await account.me(ctx(c), callerOf(c)), 200))
+  router.openapi(changePassword, async (c) =>
+    c.json(await account.changePassword(ctx(c), callerOf(c), c.req.valid('json')), 200),
+  )
+  router.openapi(mySessions, async (c) => {
+    const caller = callerOf(c)
+    return c.json({ items: await account.listSessions(ctx(c), caller.userId, caller.sessionId) }, 200)
+  })
+  router.openapi(endSession, async (c) => {
+    const caller = callerOf(c)
+    await account.endSession(
+      ctx(c),
+      { userId: caller.userId, mayManageUsers: roleMay(caller.role, 'users:manage') },
+      c.req.valid('param').id,
+    )
+    return c.body(null, 204)
+  })
+  router.openapi(jwks, async (c) =>
+    c.json({ keys: await publishedKeys(deps.db.sql, sessions.settings.accessTokenTtlMs) }, 200),
+  )
+
+  router.openapi(listUsers, async (c) => c.json({ items: await users.listUsers(deps.db.sql) }, 200))
+  router.openapi(getUser, async (c) => {
+    const user = await users.findUser(deps.db.sql, c.req.valid('param').id)
+    if (!user) throw new NotFoundError('No such user.')
+    return c.json(users.publicUser(user), 200)
+  })
+  router.openapi(createUser, async (c) =>
+    c.json(await users.createUser(deps.db.sql, auditContextOf(c), c.req.valid('json'), settings), 201),
+  )
+  router.openapi(updateUser, async (c) => {
+    const { id } = c.req.valid('param')
+    const { user, endSessions } = await users.updateUser(
+      deps.db.sql,
+      auditContextOf(c),
+      id,
+      c.req.valid('json'),
+    )
+    if (endSessions) await sessions.revokeAllOf(id, 'user_disabled')
+    else sessions.forgetUser(id)
+    return c.json(user, 200)
+  })
+  router.openapi(resetPassword, async (c) => {
+    await account.resetPassword(ctx(c), c.req.valid('param').id, c.req.valid('json').password)
+    return c.body(null, 204)
+  })
+  router.openapi(endUserSessions, async (c) =>
+    c.json({ ended: await account.endAllSessions(ctx(c), c.req.valid('param').id) }, 200),
+  )
+  return router
+}

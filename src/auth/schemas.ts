@@ -1,0 +1,88 @@
+// Schemas of the authentication and users API. Token responses follow OAuth 2.0 (RFC 6749 5.1).
+import { z } from '@hono/zod-openapi'
+import { maxPasswordLength } from './passwords.ts'
+import { roles } from './permissions.ts'
+
+const email = z.string().trim().toLowerCase().pipe(z.email().max(254))
+// No composition rules; length and the common-password list are checked by the service, so the
+// answer names the rule. The schema bounds only what is sane to hash.
+const password = z
+  .string()
+  .min(1)
+  .max(maxPasswordLength * 4)
+
+export const UserSchema = z
+  .object({
+    id: z.string(),
+    email: z.string(),
+    displayName: z.string().nullable(),
+    role: z.enum(roles),
+    source: z.enum(['local', 'ldap', 'saml', 'oidc']),
+    disabled: z.boolean(),
+    mfaEnabled: z.boolean(),
+    lastLoginAt: z.string().nullable(),
+    createdAt: z.string(),
+  })
+  .openapi('User')
+export const UserListSchema = z.object({ items: z.array(UserSchema) }).openapi('UserList')
+
+export const LoginInputSchema = z.object({ email, password }).strict().openapi('LoginInput')
+export const TokenResponseSchema = z
+  .object({
+    access_token: z.string(),
+    token_type: z.literal('Bearer'),
+    expires_in: z.number().int().openapi({ description: 'Seconds until the access token expires.' }),
+    refresh_token: z.string().openapi({ description: 'Single use: each refresh returns a new one.' }),
+    session_id: z.string(),
+  })
+  .openapi('TokenResponse')
+export const LoginResponseSchema = TokenResponseSchema.extend({ user: UserSchema }).openapi('LoginResponse')
+export const RefreshInputSchema = z
+  .object({ refresh_token: z.string().min(1).max(200) })
+  .strict()
+  .openapi('RefreshInput')
+export const SetupInputSchema = z
+  .object({ token: z.string().min(1).max(200), email, password, displayName: z.string().max(200).optional() })
+  .strict()
+  .openapi('SetupInput')
+export const ChangePasswordInputSchema = z
+  .object({ currentPassword: password, newPassword: password })
+  .strict()
+  .openapi('ChangePasswordInput')
+
+export const SessionSchema = z
+  .object({
+    id: z.string(),
+    createdAt: z.string(),
+    expiresAt: z.string(),
+    lastSeenAt: z.string(),
+    ipAddress: z.string().nullable(),
+    userAgent: z.string().nullable(),
+    method: z.string(),
+    current: z.boolean(),
+  })
+  .openapi('Session')
+export const SessionListSchema = z.object({ items: z.array(SessionSchema) }).openapi('SessionList')
+
+export const IdParams = z.object({
+  id: z.uuid().openapi({ param: { name: 'id', in: 'path' } }),
+})
+
+export const CreateUserInputSchema = z
+  .object({ email, displayName: z.string().max(200).optional(), role: z.enum(roles), password })
+  .strict()
+  .openapi('CreateUserInput')
+export const UpdateUserInputSchema = z
+  .object({
+    displayName: z.string().max(200).nullable().optional(),
+    role: z.enum(roles).optional(),
+    disabled: z.boolean().optional().openapi({ description: 'Disabling ends every session of the user.' }),
+  })
+  .strict()
+  .openapi('UpdateUserInput')
+export const ResetPasswordInputSchema = z.object({ password }).strict().openapi('ResetPasswordInput')
+export const EndedSessionsSchema = z.object({ ended: z.number().int() }).openapi('EndedSessions')
+
+export const JwksSchema = z
+  .object({ keys: z.array(z.record(z.string(), z.unknown())) })
+  .openapi('JsonWebKeySet')

@@ -1,0 +1,466 @@
+// Sign-in, tokens, sessions and roles over the real PostgreSQL and Redis: every rejection path of
+// the issue has a test that fails if its check is removed, and every outcome is an audit event.
+import { base64url, SignJWT } from 'jose'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { prepareFirstAdmin } from '../../src/auth/service.ts'
+import { currentSigningKey } from '../../src/auth/token-keys.ts'
+import { generateOpenApiDocument } from '../../src/openapi-document.ts'
+import { createLogger } from '../../src/platform/log.ts'
+import { startTestApp, type TestApp } from '../support/app.ts'
+
+let t: TestApp
+const adminEmail = 'root@example.com'
+const adminPassword = 'correct horse battery staple'
+
+type Res = { status: number; body: any; headers: Headers }
+const call = async (method: string, path: string, body?: unknown, token?: string): Promise<Res> => {
+  const res = await t.app.request(path, {
+    method,
+    headers: {
+      'Content-Type': 'application/json',
+      'User-Agent': 'vitest',
+      ...(token ? { Authorization: `Bearer ${token}` } : {}),
+    },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  })
+  const text = await res.text()
+  return { status: res.status, body: text ? JSON.parse(text) : null, headers: res.headers }
+}
+const login = async (email: string, password: string) => {
+  const res = await call('POST', '/api/v1/auth/login', { email, password })
+  expect(res.status, JSON.stringify(res.body)).toBe(200)
+  return res.body as { access_token: string; refresh_token: string; session_id: string }
+}
+const outboxTypes = async () =>
+  (
+    await t.deps.db.sql<{ type: string; outcome: string }[]>`
+      select event->>'eventType' as type, event->>'outcome' as outcome from audit_outbox order by id`
+  ).map((r) => `${r.type}:${r.outcome}`)
+
+beforeAll(async () => {
+  t = await startTestApp()
+})
+afterAll(async () => {
+  await t?.close()
+})
+
+describe('first start', () => {
+  let setupToken = ''
+  it('prints a one-time setup token when there are no users', async () => {
+    const setup = await prepareFirstAdmin(
+      { db: t.deps.db.sql, settings: t.deps.auth.accountSettings },
+      {},
+      createLogger({ level: 'error' }),
+    )
+    expect(setup?.setupToken).toMatch(/^[\w-]{32}$/)
+    setupToken = setup?.setupToken as string
+  })
+
+  it('refuses a wrong token, and a weak password without using the token up', async () => {
+    const wrong = await call('POST', '/api/v1/auth/setup', {
+      token: 'nope',
+      email: adminEmail,
+      password: adminPassword,
+    })
+    expect([wrong.status, wrong.body.code]).toEqual([403, 'setup_token_invalid'])
+    const weak = await call('POST', '/api/v1/auth/setup', {
+      token: setupToken,
+      email: adminEmail,
+      password: 'password123',
+    })
+    expect([weak.status, weak.body.code]).toEqual([400, 'weak_password'])
+  })
+
+  it('creates the first administrator once; the token cannot be used again', async () => {
+    const res = await call('POST', '/api/v1/auth/setup', {
+      token: setupToken,
+      email: adminEmail,
+      password: adminPassword,
+    })
+    expect(res.status).toBe(201)
+    expect(res.body).toMatchObject({ email: adminEmail, role: 'admin', disabled: false })
+    const again = await call('POST', '/api/v1/auth/setup', {
+      token: setupToken,
+      email: 'other@example.com',
+      password: adminPassword,
+    })
+    expect([again.status, again.body.code]).toEqual([403, 'setup_token_invalid'])
+    expect(await outboxTypes()).toEqual(
+      expect.arrayContaining(['auth.setup_completed:success', 'auth.setup_completed:failure']),
+    )
+  })
+})
+
+describe('sign-in', () => {
+  beforeAll(async () => {
+    const admin = await login(adminEmail, adminPassword)
+    await call(
+      'POST',
+      '/api/v1/users',
+      { email: 'off@example.com', role: 'viewer', password: 'a disabled account pw' },
+      admin.access_token,
+    )
+    const off = (await call('GET', '/api/v1/users', undefined, admin.access_token)).body.items.find(
+      (u: { email: string }) => u.email === 'off@example.com',
+    )
+    await call('PATCH', `/api/v1/users/${off.id}`, { disabled: true }, admin.access_token)
+  })
+
+  it('answers unknown user, wrong password and disabled account alike, and records each', async () => {
+    const unknown = await call('POST', '/api/v1/auth/login', {
+      email: 'nobody@example.com',
+      password: adminPassword,
+    })
+    const wrong = await call('POST', '/api/v1/auth/login', {
+      email: adminEmail,
+      password: 'not the password',
+    })
+    const disabled = await call('POST', '/api/v1/auth/login', {
+      email: 'off@example.com',
+      password: 'a disabled account pw',
+    })
+    for (const res of [unknown, wrong, disabled]) {
+      expect(res.status).toBe(401)
+      expect({ code: res.body.code, detail: res.body.detail }).toEqual({
+        code: 'invalid_credentials',
+        detail: 'The email or password is not correct.',
+      })
+    }
+    const reasons = (
+      await t.deps.db.sql<{ reason: string }[]>`
+        select event->'changes'->>'reason' as reason from audit_outbox
+         where event->>'eventType' = 'auth.login' and event->>'outcome' = 'failure'`
+    ).map((r) => r.reason)
+    expect(reasons).toEqual(expect.arrayContaining(['unknown_user', 'wrong_password', 'disabled']))
+  })
+
+  it('signs in with any case of the email and returns an OAuth 2.0 style token response', async () => {
+    const res = await call('POST', '/api/v1/auth/login', {
+      email: 'ROOT@Example.com',
+      password: adminPassword,
+    })
+    expect(res.status).toBe(200)
+    expect(res.body).toMatchObject({ token_type: 'Bearer', expires_in: 900, user: { email: adminEmail } })
+    const me = await call('GET', '/api/v1/auth/me', undefined, res.body.access_token)
+    expect(me.body).toMatchObject({ email: adminEmail, role: 'admin' })
+    const jwks = await call('GET', '/.well-known/jwks.json')
+    const kid = JSON.parse(Buffer.from(res.body.access_token.split('.')[0], 'base64url').toString()).kid
+    expect(jwks.body.keys.map((k: { kid: string }) => k.kid)).toContain(kid)
+    expect(jwks.body.keys[0]).not.toHaveProperty('d')
+  })
+})
+
+describe('access tokens', () => {
+  let good = ''
+  let payload: Record<string, unknown> = {}
+  beforeAll(async () => {
+    good = (await login(adminEmail, adminPassword)).access_token
+    payload = JSON.parse(Buffer.from(good.split('.')[1] as string, 'base64url').toString())
+  })
+  const withOurKey = async (claims: Record<string, unknown>, header: Record<string, unknown> = {}) => {
+    const key = await currentSigningKey(t.deps.db.sql, t.deps.keys.keyring())
+    return new SignJWT({ ...payload, ...claims })
+      .setProtectedHeader({ alg: 'EdDSA', kid: key.kid, typ: 'at+jwt', ...header })
+      .sign(key.privateKey)
+  }
+  const refused = async (token: string) => {
+    const res = await call('GET', '/api/v1/auth/me', undefined, token)
+    expect(res.status).toBe(401)
+    expect(res.body.code).toBe('invalid_token')
+    return res.body.detail as string
+  }
+
+  it('accepts the genuine token', async () => {
+    expect((await call('GET', '/api/v1/auth/me', undefined, good)).status).toBe(200)
+  })
+  it('refuses a tampered payload or signature', async () => {
+    const [h, p, s] = good.split('.') as [string, string, string]
+    const forged = base64url.encode(
+      JSON.stringify({ ...payload, sub: '00000000-0000-4000-8000-000000000000' }),
+    )
+    expect(await refused(`${h}.${forged}.${s}`)).toMatch(/signature/)
+    expect(await refused(`${h}.${p}.${s.slice(0, -4)}AAAA`)).toMatch(/signature/)
+  })
+  it('refuses alg none and HS256 signed with the public key', async () => {
+    const none = `${base64url.encode(JSON.stringify({ alg: 'none', typ: 'at+jwt' }))}.${good.split('.')[1]}.`
+    expect(await refused(none)).toBeTruthy()
+    const jwk = (await call('GET', '/.well-known/jwks.json')).body.keys[0]
+    const hs = await new SignJWT(payload)
+      .setProtectedHeader({ alg: 'HS256', kid: jwk.kid, typ: 'at+jwt' })
+      .sign(new TextEncoder().encode(JSON.stringify(jwk)))
+    expect(await refused(hs)).toMatch(/algorithm/)
+    const hsX = await new SignJWT(payload)
+      .setProtectedHeader({ alg: 'HS256', kid: jwk.kid, typ: 'at+jwt' })
+      .sign(Buffer.from(jwk.x, 'base64url'))
+    expect(await refused(hsX)).toMatch(/algorithm/)
+  })
+  it('refuses wrong audience, issuer, an expired token and an unknown key', async () => {
+    expect(await refused(await withOurKey({ aud: 'someone-else' }))).toMatch(/aud/)
+    expect(await refused(await withOurKey({ iss: 'evil' }))).toMatch(/iss/)
+    const past = Math.floor(Date.now() / 1000) - 3600
+    expect(await refused(await withOurKey({ iat: past - 60, exp: past }))).toMatch(/expired/)
+    expect(await refused(await withOurKey({}, { kid: 'unknown-kid' }))).toMatch(/unknown key/)
+    // The same claims with our key and the right header pass: the failures above are the claims'.
+    expect((await call('GET', '/api/v1/auth/me', undefined, await withOurKey({}))).status).toBe(200)
+  })
+  it('refuses a token whose jti was signed out, at once, and keeps the session ended if Redis forgets', async () => {
+    const session = await login(adminEmail, adminPassword)
+    const record = (await t.deps.state.get(`auth:session:${session.session_id}`)) as string
+    expect((await call('POST', '/api/v1/auth/logout', undefined, session.access_token)).status).toBe(204)
+    expect(await refused(session.access_token)).toMatch(/revoked/)
+    // Even with the session record back (a Redis failover that lost the delete), the jti is refused.
+    await t.deps.state.set(`auth:session:${session.session_id}`, record, { ttlMs: 60_000 })
+    expect(await refused(session.access_token)).toMatch(/revoked/)
+    // And a refresh is refused by the durable record in PostgreSQL, whatever Redis holds.
+    const again = await call('POST', '/api/v1/auth/refresh', { refresh_token: session.refresh_token })
+    expect([again.status, again.body.code]).toEqual([401, 'invalid_token'])
+    expect(again.body.detail).toMatch(/session has ended/)
+  })
+})
+
+describe('refresh tokens', () => {
+  it('rotate on every use; presenting a used one ends the session (the whole family)', async () => {
+    const first = await login(adminEmail, adminPassword)
+    const second = await call('POST', '/api/v1/auth/refresh', { refresh_token: first.refresh_token })
+    expect(second.status).toBe(200)
+    expect(second.body.refresh_token).not.toBe(first.refresh_token)
+    expect((await call('GET', '/api/v1/auth/me', undefined, second.body.access_token)).status).toBe(200)
+    const reuse = await call('POST', '/api/v1/auth/refresh', { refresh_token: first.refresh_token })
+    expect([reuse.status, reuse.body.code]).toEqual([401, 'invalid_token'])
+    expect(reuse.body.detail).toMatch(/already used/)
+    // The attacker's and the user's tokens of that session both stop working.
+    expect((await call('GET', '/api/v1/auth/me', undefined, second.body.access_token)).status).toBe(401)
+    expect(
+      (await call('POST', '/api/v1/auth/refresh', { refresh_token: second.body.refresh_token })).status,
+    ).toBe(401)
+    expect(await outboxTypes()).toContain('auth.refresh_token_reused:failure')
+  })
+  it('refuses a forged or malformed refresh token', async () => {
+    const session = await login(adminEmail, adminPassword)
+    const [id] = session.refresh_token.split('.')
+    for (const token of [`${id}.not-the-secret`, 'garbage', `${crypto.randomUUID()}.x`])
+      expect((await call('POST', '/api/v1/auth/refresh', { refresh_token: token })).status).toBe(401)
+    // A wrong secret does not burn the genuine token.
+    expect(
+      (await call('POST', '/api/v1/auth/refresh', { refresh_token: session.refresh_token })).status,
+    ).toBe(200)
+  })
+})
+
+describe('accounts', () => {
+  let admin = ''
+  beforeAll(async () => {
+    admin = (await login(adminEmail, adminPassword)).access_token
+  })
+
+  it('creates users with the password rules: length, common passwords, the email name', async () => {
+    const create = (email: string, password: string) =>
+      call('POST', '/api/v1/users', { email, role: 'viewer', password }, admin)
+    for (const [password, rule] of [
+      ['short1', /at least 12/],
+      ['1qaz2wsx3edc', /commonly used/],
+      ['jane.doe-secret-2026', /email name/],
+      ['x'.repeat(129), /at most 128/],
+    ] as const) {
+      const res = await create('jane.doe@example.com', password)
+      expect([res.status, res.body.code]).toEqual([400, 'weak_password'])
+      expect(res.body.errors[0].message).toMatch(rule)
+    }
+    // No composition rules: a long lower-case passphrase is fine; 64+ characters are allowed.
+    expect((await create('jane.doe@example.com', 'plain lower case words only')).status).toBe(201)
+    expect((await create('long@example.com', 'p'.repeat(20) + ' '.repeat(10) + 'q'.repeat(60))).status).toBe(
+      201,
+    )
+    expect((await create('JANE.DOE@example.com', 'another fine passphrase')).body.code).toBe('email_taken')
+  })
+
+  it('change of password needs the current one, applies the rules, and ends the other sessions', async () => {
+    await call(
+      'POST',
+      '/api/v1/users',
+      { email: 'pat@example.com', role: 'operator', password: 'first passphrase here' },
+      admin,
+    )
+    const a = await login('pat@example.com', 'first passphrase here')
+    const b = await login('pat@example.com', 'first passphrase here')
+    const wrong = await call(
+      'POST',
+      '/api/v1/auth/change-password',
+      { currentPassword: 'nope', newPassword: 'second passphrase here' },
+      a.access_token,
+    )
+    expect([wrong.status, wrong.body.code]).toEqual([401, 'invalid_credentials'])
+    const weak = await call(
+      'POST',
+      '/api/v1/auth/change-password',
+      { currentPassword: 'first passphrase here', newPassword: 'password1234' },
+      a.access_token,
+    )
+    expect([weak.status, weak.body.code]).toEqual([400, 'weak_password'])
+    const ok = await call(
+      'POST',
+      '/api/v1/auth/change-password',
+      { currentPassword: 'first passphrase here', newPassword: 'second passphrase here' },
+      a.access_token,
+    )
+    expect(ok.status).toBe(200)
+    expect((await call('GET', '/api/v1/auth/me', undefined, ok.body.access_token)).status).toBe(200)
+    expect((await call('GET', '/api/v1/auth/me', undefined, b.access_token)).status).toBe(401)
+    expect((await call('GET', '/api/v1/auth/me', undefined, a.access_token)).status).toBe(401)
+    expect(
+      (
+        await call('POST', '/api/v1/auth/login', {
+          email: 'pat@example.com',
+          password: 'first passphrase here',
+        })
+      ).status,
+    ).toBe(401)
+    expect(
+      (await call('GET', '/api/v1/auth/sessions', undefined, ok.body.access_token)).body.items,
+    ).toHaveLength(1)
+  })
+
+  it('disabling a user ends their sessions at once', async () => {
+    await call(
+      'POST',
+      '/api/v1/users',
+      { email: 'sam@example.com', role: 'viewer', password: 'sams passphrase here' },
+      admin,
+    )
+    const sam = await login('sam@example.com', 'sams passphrase here')
+    const id = (await call('GET', '/api/v1/auth/me', undefined, sam.access_token)).body.id
+    expect((await call('PATCH', `/api/v1/users/${id}`, { disabled: true }, admin)).body.disabled).toBe(true)
+    expect((await call('GET', '/api/v1/auth/me', undefined, sam.access_token)).status).toBe(401)
+    expect((await call('POST', '/api/v1/auth/refresh', { refresh_token: sam.refresh_token })).status).toBe(
+      401,
+    )
+  })
+
+  it('users list and end their own sessions; others’ sessions are not theirs to end', async () => {
+    await call(
+      'POST',
+      '/api/v1/users',
+      { email: 'kim@example.com', role: 'viewer', password: 'kims passphrase here' },
+      admin,
+    )
+    const one = await login('kim@example.com', 'kims passphrase here')
+    const two = await login('kim@example.com', 'kims passphrase here')
+    const mine = (await call('GET', '/api/v1/auth/sessions', undefined, one.access_token)).body.items
+    expect(mine.map((s: { id: string; current: boolean }) => [s.id, s.current])).toEqual(
+      expect.arrayContaining([
+        [one.session_id, true],
+        [two.session_id, false],
+      ]),
+    )
+    expect(
+      (await call('DELETE', `/api/v1/auth/sessions/${two.session_id}`, undefined, one.access_token)).status,
+    ).toBe(204)
+    expect((await call('GET', '/api/v1/auth/me', undefined, two.access_token)).status).toBe(401)
+    const adminSession = (await call('GET', '/api/v1/auth/sessions', undefined, admin)).body.items[0].id
+    expect(
+      (await call('DELETE', `/api/v1/auth/sessions/${adminSession}`, undefined, one.access_token)).status,
+    ).toBe(404)
+    expect((await call('GET', '/api/v1/auth/me', undefined, admin)).status).toBe(200)
+  })
+})
+
+describe('roles', () => {
+  it('apply the permission matrix, and a refusal is an audit event', async () => {
+    const admin = (await login(adminEmail, adminPassword)).access_token
+    await call(
+      'POST',
+      '/api/v1/users',
+      { email: 'audrey@example.com', role: 'auditor', password: 'auditors passphrase' },
+      admin,
+    )
+    await call(
+      'POST',
+      '/api/v1/users',
+      { email: 'vic@example.com', role: 'viewer', password: 'viewers passphrase' },
+      admin,
+    )
+    const auditor = (await login('audrey@example.com', 'auditors passphrase')).access_token
+    const viewer = (await login('vic@example.com', 'viewers passphrase')).access_token
+
+    expect((await call('GET', '/api/v1/audit/logs', undefined, auditor)).status).toBe(200)
+    expect((await call('POST', '/api/v1/audit/verify', {}, auditor)).status).toBe(200)
+    const change = await call(
+      'POST',
+      '/api/v1/instances?test=false',
+      { name: 'x', host: 'h', username: 'u' },
+      auditor,
+    )
+    expect([change.status, change.body.code]).toEqual([403, 'permission_denied'])
+    expect(
+      (
+        await call(
+          'PUT',
+          '/api/v1/audit/retention-policies/sox',
+          { retentionDays: 1, archiveAfterDays: null, deletionAllowed: true },
+          auditor,
+        )
+      ).status,
+    ).toBe(403)
+    expect((await call('GET', '/api/v1/audit/logs', undefined, viewer)).status).toBe(403)
+    expect((await call('GET', '/api/v1/instances', undefined, viewer)).status).toBe(200)
+    expect(
+      (
+        await call(
+          'POST',
+          '/api/v1/users',
+          { email: 'v2@example.com', role: 'admin', password: 'escalation attempt pw' },
+          viewer,
+        )
+      ).status,
+    ).toBe(403)
+    const denied = (
+      await t.deps.db.sql<{ actor: string; permission: string }[]>`
+        select event->>'actorId' as actor, event->'changes'->>'permission' as permission from audit_outbox
+         where event->>'eventType' = 'auth.access_denied'`
+    ).map((r) => r.permission)
+    expect(denied).toEqual(
+      expect.arrayContaining(['instances:write', 'audit:manage', 'audit:read', 'users:manage']),
+    )
+  })
+
+  it('every operation declares a permission or is one of the named public ones', () => {
+    const document = generateOpenApiDocument() as unknown as {
+      paths: Record<string, Record<string, { security?: unknown[]; 'x-permission'?: string }>>
+    }
+    const publicOps = new Set([
+      'GET /livez',
+      'GET /readyz',
+      'GET /api/v1/health',
+      'GET /api/v1/version',
+      'GET /metrics',
+      'POST /api/v1/config/check',
+      'GET /api/v1/audit/public-keys',
+      'GET /api/v1/audit/checkpoints',
+      'POST /api/v1/auth/setup',
+      'POST /api/v1/auth/login',
+      'POST /api/v1/auth/refresh',
+      'GET /.well-known/jwks.json',
+    ])
+    const undeclared: string[] = []
+    for (const [path, methods] of Object.entries(document.paths))
+      for (const [method, op] of Object.entries(methods)) {
+        const name = `${method.toUpperCase()} ${path}`
+        const isPublic = Array.isArray(op.security) && op.security.length === 0
+        if (isPublic !== publicOps.has(name) || (!isPublic && !op['x-permission'])) undeclared.push(name)
+      }
+    expect(undeclared).toEqual([])
+  })
+})
+
+describe('the token is bound to this service', () => {
+  it('carries the claims a verifier needs and nothing else', async () => {
+    const { access_token } = await login(adminEmail, adminPassword)
+    const [header, claims] = access_token
+      .split('.')
+      .slice(0, 2)
+      .map((part) => JSON.parse(Buffer.from(part, 'base64url').toString()))
+    expect(header).toMatchObject({ alg: 'EdDSA', typ: 'at+jwt' })
+    expect(Object.keys(claims).sort()).toEqual(['aud', 'exp', 'iat', 'iss', 'jti', 'sid', 'sub', 'tv'])
+    expect(claims).toMatchObject({ iss: 'pganalytics', aud: 'pganalytics-api' })
+  })
+})
