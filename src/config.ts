@@ -452,6 +452,18 @@ export const configVariables = {
     example: '2s',
     doc: 'How long a replica trusts its copy of a user’s role, status and token version: the revocation window of a disable or sign-out-everywhere if Redis loses data.',
   },
+  PGA_AUTH_RATE_PER_ADDRESS: {
+    schema: integer(1, 100_000),
+    default: '30',
+    example: '60',
+    doc: 'Requests per minute one client address may make to each of login, refresh, setup and MFA (then 429 with Retry-After).',
+  },
+  PGA_AUTH_FAILURES_PER_HOUR: {
+    schema: integer(10, 10_000),
+    default: '100',
+    example: '50',
+    doc: 'Failed sign-ins per account and hour before it refuses attempts until the hour ends (a growing delay applies from the 5th).',
+  },
   PGA_ADMIN_TOKEN: {
     schema: z.string().min(32, 'a token of at least 32 characters').optional(),
     default: undefined,
@@ -521,6 +533,7 @@ export type Config = Readonly<{
     idleTimeoutMs: number
     absoluteTimeoutMs: number
     userCacheMs: number
+    rateLimits: { perAddressPerMinute: number; failuresPerHour: number }
   }
   audit: {
     checkpointDir?: string
@@ -686,6 +699,10 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       idleTimeoutMs: e.PGA_SESSION_IDLE_TIMEOUT,
       absoluteTimeoutMs: e.PGA_SESSION_ABSOLUTE_TIMEOUT,
       userCacheMs: e.PGA_AUTH_USER_CACHE,
+      rateLimits: {
+        perAddressPerMinute: e.PGA_AUTH_RATE_PER_ADDRESS,
+        failuresPerHour: e.PGA_AUTH_FAILURES_PER_HOUR,
+      },
     },
     audit: {
       ...(e.PGA_AUDIT_CHECKPOINT_DIR

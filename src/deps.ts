@@ -4,6 +4,7 @@ import { hostname } from 'node:os'
 import { AuditArchiver } from './audit/archiver.ts'
 import { type CheckpointSink, FileCheckpointSink } from './audit/checkpoint-sink.ts'
 import { AuditSealer } from './audit/sealer.ts'
+import { SignInThrottle } from './auth/rate-limit.ts'
 import { Sessions } from './auth/sessions.ts'
 import type { AccountSettings } from './auth/users.ts'
 import { Collector } from './collector/service.ts'
@@ -34,7 +35,7 @@ export type AppDeps = {
   keys: KeyService
   collector: Collector
   auditSealer: AuditSealer
-  auth: { sessions: Sessions; accountSettings: AccountSettings }
+  auth: { sessions: Sessions; accountSettings: AccountSettings; throttle: SignInThrottle }
   /** Null when no archive store is configured (entries stay in the database). */
   auditArchiver: AuditArchiver | null
   /** Where checkpoints are exported outside the database (none: rollback goes undetected). */
@@ -150,6 +151,7 @@ export async function buildDeps(
       },
     ),
     accountSettings: { argon2: config.auth.argon2, password: { minLength: config.auth.passwordMinLength } },
+    throttle: new SignInThrottle(state, config.auth.rateLimits),
   }
   const collector = new Collector({
     config: config.collector,

@@ -41,7 +41,7 @@ const setup = createRoute({
   request: { body: { required: true, content: jsonContent(SetupInputSchema) } },
   responses: {
     201: { description: 'The administrator.', content: jsonContent(UserSchema) },
-    ...errorResponses(400, 403),
+    ...errorResponses(400, 403, 429),
   },
 })
 const login = createRoute({
@@ -70,7 +70,7 @@ const refresh = createRoute({
   request: { body: { required: true, content: jsonContent(RefreshInputSchema) } },
   responses: {
     200: { description: 'New tokens.', content: jsonContent(TokenResponseSchema) },
-    ...errorResponses(400, 401),
+    ...errorResponses(400, 401, 429),
   },
 })
 const logout = createRoute({
@@ -213,8 +213,8 @@ const endUserSessions = createRoute({
 
 export function authRoutes(deps: AppDeps) {
   const router = createRouter()
-  const { sessions, accountSettings: settings } = deps.auth
-  const ctx = (c: Context) => ({ db: deps.db.sql, sessions, settings, audit: auditContextOf(c) })
+  const { sessions, accountSettings: settings, throttle } = deps.auth
+  const ctx = (c: Context) => ({ db: deps.db.sql, sessions, settings, throttle, audit: auditContextOf(c) })
 
   router.openapi(setup, async (c) => c.json(await account.completeSetup(ctx(c), c.req.valid('json')), 201))
   router.openapi(login, async (c) => c.json(await account.login(ctx(c), c.req.valid('json')), 200))

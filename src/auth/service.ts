@@ -8,6 +8,7 @@ import { ConflictError, ForbiddenError, NotFoundError, UnauthorizedError } from 
 import { type Db, withTransaction } from '../platform/db/database.ts'
 import type { Logger } from '../platform/log.ts'
 import { hashPassword, needsRehash, verifyPassword } from './passwords.ts'
+import type { SignInThrottle } from './rate-limit.ts'
 import { type AuthenticatedUser, RefreshReuseError, type Sessions, type TokenResponse } from './sessions.ts'
 import {
   type AccountSettings,
@@ -20,7 +21,13 @@ import {
   type User,
 } from './users.ts'
 
-export type AuthContext = { db: Db; sessions: Sessions; settings: AccountSettings; audit: AuditContext }
+export type AuthContext = {
+  db: Db
+  sessions: Sessions
+  settings: AccountSettings
+  throttle: SignInThrottle
+  audit: AuditContext
+}
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex')
 const invalidCredentials = () =>
@@ -39,7 +46,12 @@ export async function login(
   ctx: AuthContext,
   input: { email: string; password: string },
 ): Promise<TokenResponse & { user: User }> {
-  const user = await findUserByEmail(ctx.db, input.email)
+  const email = input.email.trim().toLowerCase()
+  await ctx.throttle.hit('login', ctx.audit.ip, () =>
+    recordThrottled(ctx, 'login', { address: ctx.audit.ip }),
+  )
+  await ctx.throttle.checkAccount(email)
+  const user = await findUserByEmail(ctx.db, email)
   const valid = await verifyPassword(input.password, user?.passwordHash ?? (await dummyHash(ctx.settings)))
   const refusal = !user
     ? 'unknown_user'
@@ -51,16 +63,18 @@ export async function login(
           ? 'disabled'
           : null
   if (refusal || !user) {
+    const failures = await ctx.throttle.recordFailure(email)
     await recordAuditEvent(ctx.db, ctx.audit, {
       eventType: 'auth.login',
       resourceType: 'user',
       resourceId: user?.id,
       action: 'login',
       outcome: 'failure',
-      changes: { email: input.email.trim().toLowerCase(), reason: refusal },
+      changes: { email, reason: refusal, failuresThisHour: failures },
     })
     throw invalidCredentials()
   }
+  await ctx.throttle.recordSuccess(email)
   if (needsRehash(user.passwordHash as string, ctx.settings.argon2)) {
     const rehashed = await hashPassword(input.password, ctx.settings.argon2)
     await ctx.db`update auth_users set password_hash = ${rehashed} where id::text = ${user.id}`
@@ -85,6 +99,9 @@ export async function login(
 }
 
 export async function refresh(ctx: AuthContext, refreshToken: string): Promise<TokenResponse> {
+  await ctx.throttle.hit('refresh', ctx.audit.ip, () =>
+    recordThrottled(ctx, 'refresh', { address: ctx.audit.ip }),
+  )
   try {
     const tokens = await ctx.sessions.refresh(refreshToken)
     return tokens
@@ -223,11 +240,23 @@ export async function endAllSessions(ctx: AuthContext, userId: string): Promise<
   return ended
 }
 
+/** A client passed a rate limit (recorded once per window, not per refused request). */
+async function recordThrottled(ctx: AuthContext, endpoint: string, changes: Record<string, unknown>) {
+  await recordAuditEvent(ctx.db, ctx.audit, {
+    eventType: 'auth.rate_limited',
+    resourceType: 'endpoint',
+    resourceId: endpoint,
+    action: 'execute',
+    outcome: 'failure',
+    changes,
+  })
+}
+
 // First start -----------------------------------------------------------------------------------
 
 /** On start with no users: the admin from the environment, or a one-time setup token to print. */
 export async function prepareFirstAdmin(
-  ctx: Omit<AuthContext, 'audit' | 'sessions'>,
+  ctx: Pick<AuthContext, 'db' | 'settings'>,
   env: { email?: string | undefined; password?: string | undefined },
   log: Logger,
 ): Promise<{ setupToken: string } | null> {
@@ -262,6 +291,9 @@ export async function completeSetup(
   ctx: AuthContext,
   input: { token: string; email: string; password: string; displayName?: string | undefined },
 ): Promise<User> {
+  await ctx.throttle.hit('setup', ctx.audit.ip, () =>
+    recordThrottled(ctx, 'setup', { address: ctx.audit.ip }),
+  )
   return withTransaction(ctx.db, async (tx) => {
     const [setup] = await tx<{ tokenHash: string; used: boolean }[]>`
       select token_hash as "tokenHash", used_at is not null as used from auth_setup for update`

@@ -76,3 +76,10 @@ export type Problem = {
 }
 
 export const problemType = (code: string) => `https://pganalytics.dev/problems/${code.replaceAll('_', '-')}`
+export class TooManyRequestsError extends ServiceError {
+  constructor(code: string, detail: string, retryAfterSeconds: number) {
+    super(code, 429, 'Too many requests', detail, {
+      retryAfterSeconds: Math.max(1, Math.ceil(retryAfterSeconds)),
+    })
+  }
+}

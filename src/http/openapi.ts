@@ -34,6 +34,7 @@ const standardErrors = {
   404: { description: 'Not found.', content: problemContent },
   409: { description: 'Conflict with the current state.', content: problemContent },
   413: { description: 'Request body too large.', content: problemContent },
+  429: { description: 'Too many requests; see Retry-After.', content: problemContent },
   500: { description: 'Unexpected error (opaque; quote the request id).', content: problemContent },
   503: { description: 'Not ready or a dependency is down.', content: problemContent },
 } as const

@@ -2,6 +2,7 @@
 // the issue has a test that fails if its check is removed, and every outcome is an audit event.
 import { base64url, SignJWT } from 'jose'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { SignInThrottle } from '../../src/auth/rate-limit.ts'
 import { prepareFirstAdmin } from '../../src/auth/service.ts'
 import { currentSigningKey } from '../../src/auth/token-keys.ts'
 import { generateOpenApiDocument } from '../../src/openapi-document.ts'
@@ -38,7 +39,8 @@ const outboxTypes = async () =>
   ).map((r) => `${r.type}:${r.outcome}`)
 
 beforeAll(async () => {
-  t = await startTestApp()
+  // Many sign-ins from one address: the per-address limit is tested on its own app below.
+  t = await startTestApp({ PGA_AUTH_RATE_PER_ADDRESS: '10000' })
 })
 afterAll(async () => {
   await t?.close()
@@ -462,5 +464,66 @@ describe('the token is bound to this service', () => {
     expect(header).toMatchObject({ alg: 'EdDSA', typ: 'at+jwt' })
     expect(Object.keys(claims).sort()).toEqual(['aud', 'exp', 'iat', 'iss', 'jti', 'sid', 'sub', 'tv'])
     expect(claims).toMatchObject({ iss: 'pganalytics', aud: 'pganalytics-api' })
+  })
+})
+
+describe('abuse resistance', () => {
+  let limited: TestApp
+  beforeAll(async () => {
+    limited = await startTestApp()
+    await prepareFirstAdmin(
+      { db: limited.deps.db.sql, settings: limited.deps.auth.accountSettings },
+      { email: 'lim@example.com', password: 'rate limited passphrase' },
+      createLogger({ level: 'error' }),
+    )
+  })
+  afterAll(async () => {
+    await limited?.close()
+  })
+  const attempt = async (email: string, password: string, address: string) => {
+    const res = await limited.app.request('/api/v1/auth/login', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', 'X-Forwarded-For': address },
+      body: JSON.stringify({ email, password }),
+    })
+    return { status: res.status, retryAfter: Number(res.headers.get('Retry-After')), body: await res.json() }
+  }
+
+  it('slows an account after 5 failures instead of locking it, alike for unknown accounts', async () => {
+    for (const email of ['lim@example.com', 'ghost@example.com']) {
+      for (let i = 0; i < 5; i++)
+        expect((await attempt(email, 'wrong password', `10.1.0.${i}`)).status).toBe(401)
+      const early = await attempt(email, 'rate limited passphrase', '10.1.0.9')
+      expect([early.status, early.body.code]).toEqual([429, 'too_many_failed_attempts'])
+      expect(early.retryAfter).toBe(1)
+    }
+    await new Promise((r) => setTimeout(r, 1100))
+    expect((await attempt('lim@example.com', 'rate limited passphrase', '10.1.0.9')).status).toBe(200)
+    // Success clears the count: the next failure is not delayed.
+    expect((await attempt('lim@example.com', 'wrong password', '10.1.0.9')).status).toBe(401)
+    expect((await attempt('lim@example.com', 'wrong password', '10.1.0.9')).status).toBe(401)
+  })
+
+  it('limits requests per client address and minute, with Retry-After, recording it once', async () => {
+    for (let i = 0; i < 30; i++)
+      expect((await attempt(`nobody${i}@example.com`, 'wrong password', '10.2.0.1')).status).toBe(401)
+    for (let i = 0; i < 3; i++) {
+      const over = await attempt('lim@example.com', 'rate limited passphrase', '10.2.0.1')
+      expect([over.status, over.body.code]).toEqual([429, 'rate_limited'])
+      expect(over.retryAfter).toBeGreaterThan(0)
+      expect(over.retryAfter).toBeLessThanOrEqual(60)
+    }
+    expect((await attempt('lim@example.com', 'rate limited passphrase', '10.2.0.2')).status).toBe(200)
+    const recorded = await limited.deps.db.sql<{ n: number }[]>`
+      select count(*)::int as n from audit_outbox where event->>'eventType' = 'auth.rate_limited'`
+    expect(recorded[0]?.n).toBe(1)
+  })
+
+  it('refuses an account at its hourly cap until the hour ends', async () => {
+    const throttle = new SignInThrottle(limited.deps.state, { perAddressPerMinute: 30, failuresPerHour: 10 })
+    for (let i = 0; i < 10; i++) await throttle.recordFailure('capped@example.com')
+    const refusal = await throttle.checkAccount('Capped@Example.com').catch((error) => error)
+    expect(refusal.code).toBe('too_many_failed_attempts')
+    expect(refusal.extra.retryAfterSeconds).toBeGreaterThan(3500)
   })
 })
