@@ -84,6 +84,11 @@ export function requirePermission(permission: Permission): MiddlewareHandler {
       c.header('WWW-Authenticate', 'Bearer realm="pganalytics"')
       throw auth?.error ?? new UnauthorizedError('Sign in first: Authorization: Bearer <access token>.')
     }
+    if (principal.type === 'user' && principal.session.restricted && permission !== 'account:self')
+      throw new ForbiddenError(
+        'mfa_enrollment_required',
+        'Your role requires MFA: enroll at POST /api/v1/auth/mfa/enroll before anything else.',
+      )
     if (!roleMay(principal.role, permission)) {
       await auth.denied(c, permission)
       throw new ForbiddenError('permission_denied', `The ${principal.role} role does not have ${permission}.`)

@@ -5,9 +5,11 @@ import { auditContextOf } from '../audit/http-context.ts'
 import type { AppDeps } from '../deps.ts'
 import { NotFoundError } from '../http/errors.ts'
 import { createRouter, errorResponses, jsonContent } from '../http/openapi.ts'
+import * as mfa from './mfa.ts'
 import { callerOf, secured } from './middleware.ts'
 import { roleMay } from './permissions.ts'
 import {
+  BackupCodesSchema,
   ChangePasswordInputSchema,
   CreateUserInputSchema,
   EndedSessionsSchema,
@@ -15,10 +17,16 @@ import {
   JwksSchema,
   LoginInputSchema,
   LoginResponseSchema,
+  MfaConfirmInputSchema,
+  MfaDisableInputSchema,
+  MfaEnrollmentSchema,
+  MfaPolicySchema,
+  MfaVerifyInputSchema,
   RefreshInputSchema,
   ResetPasswordInputSchema,
   SessionListSchema,
   SetupInputSchema,
+  SigningKeyRotationSchema,
   TokenResponseSchema,
   UpdateUserInputSchema,
   UserListSchema,
@@ -136,6 +144,92 @@ const jwks = createRoute({
   responses: { 200: { description: 'The key set.', content: jsonContent(JwksSchema) } },
 })
 
+const mfaEnroll = createRoute({
+  method: 'post',
+  path: '/api/v1/auth/mfa/enroll',
+  operationId: 'startMfaEnrollment',
+  tags,
+  ...secured('account:self'),
+  summary: 'Start TOTP enrollment: a secret, its otpauth URI and QR codes (nothing changes until confirmed)',
+  responses: {
+    200: { description: 'The secret to add to an authenticator.', content: jsonContent(MfaEnrollmentSchema) },
+    ...errorResponses(401, 409),
+  },
+})
+const mfaConfirm = createRoute({
+  method: 'post',
+  path: '/api/v1/auth/mfa/confirm',
+  operationId: 'confirmMfaEnrollment',
+  tags,
+  ...secured('account:self'),
+  summary: 'Confirm enrollment with a first code; returns 10 single-use backup codes, shown once',
+  request: { body: { required: true, content: jsonContent(MfaConfirmInputSchema) } },
+  responses: {
+    200: { description: 'MFA is on.', content: jsonContent(BackupCodesSchema) },
+    ...errorResponses(400, 401, 409),
+  },
+})
+const mfaVerify = createRoute({
+  method: 'post',
+  path: '/api/v1/auth/mfa/verify',
+  operationId: 'verifyMfa',
+  tags,
+  security: [],
+  summary: 'Second sign-in step: the challenge from login and a TOTP or backup code',
+  request: { body: { required: true, content: jsonContent(MfaVerifyInputSchema) } },
+  responses: {
+    200: { description: 'Tokens.', content: jsonContent(TokenResponseSchema) },
+    ...errorResponses(400, 401, 429),
+  },
+})
+const mfaDisable = createRoute({
+  method: 'post',
+  path: '/api/v1/auth/mfa/disable',
+  operationId: 'disableMfa',
+  tags,
+  ...secured('account:self'),
+  summary: 'Turn MFA off (the password and a code are required)',
+  request: { body: { required: true, content: jsonContent(MfaDisableInputSchema) } },
+  responses: { 204: { description: 'MFA is off.' }, ...errorResponses(400, 401, 403) },
+})
+const getMfaPolicy = createRoute({
+  method: 'get',
+  path: '/api/v1/auth/mfa-policy',
+  operationId: 'getMfaPolicy',
+  tags,
+  ...secured('users:read'),
+  summary: 'Roles whose members must use MFA',
+  responses: {
+    200: { description: 'The policy.', content: jsonContent(MfaPolicySchema) },
+    ...errorResponses(401, 403),
+  },
+})
+const putMfaPolicy = createRoute({
+  method: 'put',
+  path: '/api/v1/auth/mfa-policy',
+  operationId: 'setMfaPolicy',
+  tags,
+  ...secured('users:manage'),
+  summary: 'Set the roles whose members must use MFA',
+  request: { body: { required: true, content: jsonContent(MfaPolicySchema) } },
+  responses: {
+    200: { description: 'The policy.', content: jsonContent(MfaPolicySchema) },
+    ...errorResponses(400, 401, 403),
+  },
+})
+const rotateTokenKey = createRoute({
+  method: 'post',
+  path: '/api/v1/admin/token-keys/rotate',
+  operationId: 'rotateTokenSigningKey',
+  tags,
+  ...secured('keys:manage'),
+  summary: 'Sign new access tokens with a new key; tokens signed by the old one stay valid until they expire',
+  responses: {
+    200: { description: 'The new key id.', content: jsonContent(SigningKeyRotationSchema) },
+    ...errorResponses(401, 403),
+  },
+})
+
 const listUsers = createRoute({
   method: 'get',
   path: '/api/v1/users',
@@ -214,7 +308,16 @@ const endUserSessions = createRoute({
 export function authRoutes(deps: AppDeps) {
   const router = createRouter()
   const { sessions, accountSettings: settings, throttle } = deps.auth
-  const ctx = (c: Context) => ({ db: deps.db.sql, sessions, settings, throttle, audit: auditContextOf(c) })
+  const ctx = (c: Context) => ({
+    db: deps.db.sql,
+    state: deps.state,
+    keyring: () => deps.keys.keyring(),
+    issuer: deps.config.auth.issuer,
+    sessions,
+    settings,
+    throttle,
+    audit: auditContextOf(c),
+  })
 
   router.openapi(setup, async (c) => c.json(await account.completeSetup(ctx(c), c.req.valid('json')), 201))
   router.openapi(login, async (c) => c.json(await account.login(ctx(c), c.req.valid('json')), 200))
@@ -245,6 +348,43 @@ export function authRoutes(deps: AppDeps) {
   router.openapi(jwks, async (c) =>
     c.json({ keys: await publishedKeys(deps.db.sql, sessions.settings.accessTokenTtlMs) }, 200),
   )
+
+  router.openapi(mfaEnroll, async (c) => {
+    const user = await account.me(ctx(c), callerOf(c))
+    return c.json(await mfa.startEnrollment(ctx(c), user), 200)
+  })
+  router.openapi(mfaConfirm, async (c) => {
+    const caller = callerOf(c)
+    return c.json(
+      await mfa.confirmEnrollment(ctx(c), { id: caller.userId }, c.req.valid('json').code, caller.sessionId),
+      200,
+    )
+  })
+  router.openapi(mfaVerify, async (c) =>
+    c.json(await mfa.completeChallenge(ctx(c), c.req.valid('json')), 200),
+  )
+  router.openapi(mfaDisable, async (c) => {
+    const user = await users.findUser(deps.db.sql, callerOf(c).userId)
+    if (!user) throw new NotFoundError('No such user.')
+    await mfa.disableMfa(ctx(c), user, c.req.valid('json'))
+    return c.body(null, 204)
+  })
+  router.openapi(getMfaPolicy, async (c) =>
+    c.json({ rolesRequiringMfa: await mfa.rolesRequiringMfa(deps.db.sql) }, 200),
+  )
+  router.openapi(putMfaPolicy, async (c) =>
+    c.json(
+      {
+        rolesRequiringMfa: await mfa.setRolesRequiringMfa(
+          deps.db.sql,
+          auditContextOf(c),
+          c.req.valid('json').rolesRequiringMfa,
+        ),
+      },
+      200,
+    ),
+  )
+  router.openapi(rotateTokenKey, async (c) => c.json({ kid: await account.rotateTokenKey(ctx(c)) }, 200))
 
   router.openapi(listUsers, async (c) => c.json({ items: await users.listUsers(deps.db.sql) }, 200))
   router.openapi(getUser, async (c) => {

@@ -36,7 +36,68 @@ export const TokenResponseSchema = z
     session_id: z.string(),
   })
   .openapi('TokenResponse')
-export const LoginResponseSchema = TokenResponseSchema.extend({ user: UserSchema }).openapi('LoginResponse')
+export const MfaChallengeSchema = z
+  .object({
+    mfa_required: z.literal(true),
+    mfa_token: z.string().openapi({ description: 'Send with a code to POST /api/v1/auth/mfa/verify.' }),
+    expires_in: z.number().int(),
+  })
+  .openapi('MfaChallenge')
+export const LoginResponseSchema = z
+  .union([
+    TokenResponseSchema.extend({
+      user: UserSchema,
+      mfa_enrollment_required: z.boolean().openapi({
+        description: 'The role requires MFA and none is enrolled: the session can only enroll until it is.',
+      }),
+    }),
+    MfaChallengeSchema,
+  ])
+  .openapi('LoginResponse')
+export const MfaVerifyInputSchema = z
+  .object({
+    mfa_token: z.string().min(1).max(200),
+    code: z
+      .string()
+      .regex(/^\d{6}$/)
+      .optional(),
+    backup_code: z.string().min(1).max(40).optional(),
+  })
+  .strict()
+  .refine((v) => !!v.code !== !!v.backup_code, { message: 'send code or backup_code', path: ['code'] })
+  .openapi('MfaVerifyInput')
+export const MfaEnrollmentSchema = z
+  .object({
+    secret: z.string().openapi({ description: 'Base32, for typing into an authenticator.' }),
+    otpauthUri: z.string(),
+    qrSvg: z.string(),
+    qrPngDataUrl: z.string(),
+  })
+  .openapi('MfaEnrollment')
+export const MfaConfirmInputSchema = z
+  .object({ code: z.string().regex(/^\d{6}$/) })
+  .strict()
+  .openapi('MfaConfirmInput')
+export const BackupCodesSchema = z
+  .object({ backupCodes: z.array(z.string()).openapi({ description: 'Shown once; each works once.' }) })
+  .openapi('MfaBackupCodes')
+export const MfaDisableInputSchema = z
+  .object({
+    password,
+    code: z
+      .string()
+      .regex(/^\d{6}$/)
+      .optional(),
+    backup_code: z.string().min(1).max(40).optional(),
+  })
+  .strict()
+  .refine((v) => !!v.code !== !!v.backup_code, { message: 'send code or backup_code', path: ['code'] })
+  .openapi('MfaDisableInput')
+export const MfaPolicySchema = z
+  .object({ rolesRequiringMfa: z.array(z.enum(roles)) })
+  .strict()
+  .openapi('MfaPolicy')
+export const SigningKeyRotationSchema = z.object({ kid: z.string() }).openapi('TokenSigningKeyRotation')
 export const RefreshInputSchema = z
   .object({ refresh_token: z.string().min(1).max(200) })
   .strict()

@@ -7,9 +7,10 @@ import { type AuditContext, recordAuditEvent } from '../audit/events.ts'
 import { ConflictError, ForbiddenError, NotFoundError, UnauthorizedError } from '../http/errors.ts'
 import { type Db, withTransaction } from '../platform/db/database.ts'
 import type { Logger } from '../platform/log.ts'
+import { type MfaContext, rolesRequiringMfa, startChallenge } from './mfa.ts'
 import { hashPassword, needsRehash, verifyPassword } from './passwords.ts'
-import type { SignInThrottle } from './rate-limit.ts'
 import { type AuthenticatedUser, RefreshReuseError, type Sessions, type TokenResponse } from './sessions.ts'
+import { rotateSigningKey } from './token-keys.ts'
 import {
   type AccountSettings,
   countUsers,
@@ -21,13 +22,7 @@ import {
   type User,
 } from './users.ts'
 
-export type AuthContext = {
-  db: Db
-  sessions: Sessions
-  settings: AccountSettings
-  throttle: SignInThrottle
-  audit: AuditContext
-}
+export type AuthContext = MfaContext & { settings: AccountSettings }
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex')
 const invalidCredentials = () =>
@@ -45,7 +40,10 @@ function dummyHash(settings: AccountSettings) {
 export async function login(
   ctx: AuthContext,
   input: { email: string; password: string },
-): Promise<TokenResponse & { user: User }> {
+): Promise<
+  | (TokenResponse & { user: User; mfa_enrollment_required: boolean })
+  | Awaited<ReturnType<typeof startChallenge>>
+> {
   const email = input.email.trim().toLowerCase()
   await ctx.throttle.hit('login', ctx.audit.ip, () =>
     recordThrottled(ctx, 'login', { address: ctx.audit.ip }),
@@ -80,9 +78,11 @@ export async function login(
     await ctx.db`update auth_users set password_hash = ${rehashed} where id::text = ${user.id}`
   }
   await ctx.db`update auth_users set last_login_at = now() where id::text = ${user.id}`
+  if (user.mfaEnabled) return startChallenge(ctx, user.id)
+  const mustEnroll = (await rolesRequiringMfa(ctx.db)).includes(user.role)
   const tokens = await ctx.sessions.start(
     { id: user.id, role: user.role, tokenVersion: user.tokenVersion, disabled: false },
-    { method: 'password', ip: ctx.audit.ip, userAgent: ctx.audit.userAgent },
+    { method: 'password', ip: ctx.audit.ip, userAgent: ctx.audit.userAgent, restricted: mustEnroll },
   )
   await recordAuditEvent(
     ctx.db,
@@ -92,10 +92,10 @@ export async function login(
       resourceType: 'user',
       resourceId: user.id,
       action: 'login',
-      changes: { method: 'password' },
+      changes: { method: 'password', ...(mustEnroll ? { restrictedUntilMfaEnrollment: true } : {}) },
     },
   )
-  return { ...tokens, user: publicUser(user) }
+  return { ...tokens, user: publicUser(user), mfa_enrollment_required: mustEnroll }
 }
 
 export async function refresh(ctx: AuthContext, refreshToken: string): Promise<TokenResponse> {
@@ -250,6 +250,18 @@ async function recordThrottled(ctx: AuthContext, endpoint: string, changes: Reco
     outcome: 'failure',
     changes,
   })
+}
+
+/** Starts signing access tokens with a new key; the old key verifies until its tokens expire. */
+export async function rotateTokenKey(ctx: AuthContext): Promise<string> {
+  const kid = await rotateSigningKey(ctx.db, ctx.keyring())
+  await recordAuditEvent(ctx.db, ctx.audit, {
+    eventType: 'keys.token_signing_key_rotated',
+    resourceType: 'signing_key',
+    resourceId: kid,
+    action: 'execute',
+  })
+  return kid
 }
 
 // First start -----------------------------------------------------------------------------------

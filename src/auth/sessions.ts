@@ -32,6 +32,8 @@ type SessionRecord = {
   createdAt: number
   expiresAt: number
   lastSeenAt: number
+  /** The role requires MFA and the user has none yet: only their own account is reachable. */
+  restricted?: boolean
 }
 
 type RefreshRecord = { sessionId: string; secretHash: string; state: 'active' | 'used' }
@@ -52,6 +54,7 @@ export type AuthenticatedUser = {
   sessionId: string
   jti: string
   expiresAt: number
+  restricted: boolean
 }
 
 const sessionKey = (id: string) => `auth:session:${id}`
@@ -77,7 +80,12 @@ export class Sessions {
   /** Starts a session for a user who has just proved who they are. */
   async start(
     user: UserState,
-    context: { method: string; ip?: string | undefined; userAgent?: string | undefined },
+    context: {
+      method: string
+      ip?: string | undefined
+      userAgent?: string | undefined
+      restricted?: boolean
+    },
   ): Promise<TokenResponse> {
     const now = Date.now()
     const id = randomUUID()
@@ -88,6 +96,7 @@ export class Sessions {
       createdAt: now,
       expiresAt: now + this.settings.absoluteTimeoutMs,
       lastSeenAt: now,
+      ...(context.restricted ? { restricted: true } : {}),
     }
     await this.deps.db`
       insert into auth_sessions (id, user_id, expires_at, ip_address, user_agent, method)
@@ -137,6 +146,8 @@ export class Sessions {
 
   private async issue(sessionId: string, record: SessionRecord): Promise<TokenResponse> {
     const key = await currentSigningKey(this.deps.db, this.deps.keyring())
+    // A key this replica has not loaded yet (new, or rotated here): reload it at the next check.
+    if (!this.keys.byKid.has(key.kid)) this.keys.at = 0
     const now = Math.floor(Date.now() / 1000)
     const ttl = Math.min(this.settings.accessTokenTtlMs, record.expiresAt - Date.now())
     const accessToken = await new SignJWT({ sid: sessionId, tv: record.tokenVersion })
@@ -193,12 +204,20 @@ export class Sessions {
     // Slide the idle timeout, but write at most once a minute per session.
     if (Date.now() - record.lastSeenAt > 60_000)
       await this.saveRecord(sessionId, { ...record, lastSeenAt: Date.now() })
-    return { userId: user.id, role: user.role, sessionId, jti, expiresAt: (payload.exp as number) * 1000 }
+    return {
+      userId: user.id,
+      role: user.role,
+      sessionId,
+      jti,
+      expiresAt: (payload.exp as number) * 1000,
+      restricted: record.restricted === true,
+    }
   }
 
   private async verificationKeyFor(kid: string | undefined): Promise<CryptoKey> {
-    // A key not seen yet may have been created by another replica: reload once, at most every 10 s.
-    if (kid && !this.keys.byKid.has(kid) && Date.now() - this.keys.at > 10_000) {
+    // A key not seen yet may have been created by another replica: reload, at most once a second
+    // (tokens naming made-up keys cannot turn into a query each).
+    if (kid && !this.keys.byKid.has(kid) && Date.now() - this.keys.at > 1000) {
       const byKid = new Map<string, CryptoKey>()
       for (const jwk of await publishedKeys(this.deps.db, this.settings.accessTokenTtlMs))
         byKid.set(jwk.kid, await verificationKey(jwk))
@@ -259,6 +278,15 @@ export class Sessions {
         })
     }
     return sessions.length
+  }
+
+  /** The user enrolled in MFA: the session reaches everything the role allows. */
+  async liftEnrollmentRestriction(sessionId: string): Promise<void> {
+    const stored = await this.deps.state.get(sessionKey(sessionId))
+    if (stored) {
+      const { restricted: _, ...record } = JSON.parse(stored) as SessionRecord
+      await this.saveRecord(sessionId, record)
+    }
   }
 
   /** A new token pair for a session the user kept (after a change of password). */

@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto'
 import { exportJWK, exportPKCS8, generateKeyPair, importJWK, importPKCS8, type JWK } from 'jose'
 import type { Keyring } from '../keys/keyring.ts'
-import type { Db } from '../platform/db/database.ts'
+import { type Db, withTransaction } from '../platform/db/database.ts'
 
 export const tokenAlgorithm = 'EdDSA'
 
@@ -35,23 +35,25 @@ async function createSigningKey(db: Db, keyring: Keyring, options: { onlyIfNone:
     .slice(0, 16)
   const privateKeyEnc = await keyring.encrypt(await exportPKCS8(pair.privateKey), field(kid))
   const publicJwk = JSON.stringify({ ...jwk, kid, alg: tokenAlgorithm, use: 'sig' })
+  // One active key (a unique index): of replicas racing for the first key, one inserts it.
   if (options.onlyIfNone)
     await db`
       insert into auth_signing_keys (kid, algorithm, public_jwk, private_key_enc)
-      select ${kid}, ${tokenAlgorithm}, ${publicJwk}::text::jsonb, ${privateKeyEnc}
-       where not exists (select 1 from auth_signing_keys where retired_at is null)`
+      values (${kid}, ${tokenAlgorithm}, ${publicJwk}::text::jsonb, ${privateKeyEnc})
+      on conflict do nothing`
   else
-    await db`
-      insert into auth_signing_keys (kid, algorithm, public_jwk, private_key_enc)
-      values (${kid}, ${tokenAlgorithm}, ${publicJwk}::text::jsonb, ${privateKeyEnc})`
+    await withTransaction(db, async (tx) => {
+      await tx`update auth_signing_keys set retired_at = now() where retired_at is null`
+      await tx`
+        insert into auth_signing_keys (kid, algorithm, public_jwk, private_key_enc)
+        values (${kid}, ${tokenAlgorithm}, ${publicJwk}::text::jsonb, ${privateKeyEnc})`
+    })
   return kid
 }
 
 /** Starts signing with a new key; the old ones keep verifying until their tokens have expired. */
 export async function rotateSigningKey(db: Db, keyring: Keyring): Promise<string> {
-  const kid = await createSigningKey(db, keyring, { onlyIfNone: false })
-  await db`update auth_signing_keys set retired_at = now() where retired_at is null and kid <> ${kid}`
-  return kid
+  return createSigningKey(db, keyring, { onlyIfNone: false })
 }
 
 /** Public keys that may still verify tokens (JWKS). */

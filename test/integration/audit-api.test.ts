@@ -1,12 +1,15 @@
 // Every mutating route records an audit event in the same transaction as its change (a walk over
 // all non-GET operations of the OpenAPI document fails when a route has no event), and the audit
 // API searches, reads, verifies and publishes keys, recording its own reads.
+
+import { decodeBase32IgnorePadding } from '@oslojs/encoding'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { checkpointPayload, contentHash } from '../../src/audit/chain.ts'
 import { leafHash, verifyConsistency, verifyInclusion } from '../../src/audit/merkle.ts'
 import { sealBatch } from '../../src/audit/sealer.ts'
 import { loadSigningKey, verifySignature } from '../../src/audit/signing-key.ts'
 import { prepareFirstAdmin } from '../../src/auth/service.ts'
+import { currentStep, totpCode } from '../../src/auth/totp.ts'
 import { generateOpenApiDocument } from '../../src/openapi-document.ts'
 import { tempDir } from '../harness/processes.ts'
 import { startTestApp, type TestApp } from '../support/app.ts'
@@ -15,7 +18,7 @@ const token = 'audit-api-test-admin-token-0123456789'
 let t: TestApp
 let instanceId = ''
 /** The user the auth fixtures create and sign in. */
-const user = { id: '', token: '', session: '' }
+const user = { id: '', token: '', session: '', totp: Buffer.alloc(0), backupCodes: [] as string[] }
 
 beforeAll(async () => {
   t = await startTestApp({ PGA_ADMIN_TOKEN: token, PGA_AUDIT_ARCHIVE_URL: tempDir('audit-api-archive') })
@@ -139,6 +142,55 @@ const fixtures: Record<string, { run: () => Promise<{ status: number; body: unkn
     },
     event: 'auth.password_changed',
   },
+  'POST /api/v1/auth/mfa/confirm': {
+    run: async () => {
+      const auth = { Authorization: `Bearer ${user.token}` }
+      const enrollment = (await call('POST', '/api/v1/auth/mfa/enroll', undefined, auth)).body
+      user.totp = Buffer.from(decodeBase32IgnorePadding(enrollment.secret))
+      const res = await call(
+        'POST',
+        '/api/v1/auth/mfa/confirm',
+        { code: totpCode(user.totp, currentStep()) },
+        auth,
+      )
+      user.backupCodes = res.body.backupCodes
+      return res
+    },
+    event: 'auth.mfa_enabled',
+  },
+  'POST /api/v1/auth/mfa/verify': {
+    run: async () => {
+      const challenge = (
+        await call('POST', '/api/v1/auth/login', {
+          email: 'cov@example.com',
+          password: 'coverage passphrase two',
+        })
+      ).body
+      return call('POST', '/api/v1/auth/mfa/verify', {
+        mfa_token: challenge.mfa_token,
+        code: totpCode(user.totp, currentStep() + 1),
+      })
+    },
+    event: 'auth.login',
+  },
+  'POST /api/v1/auth/mfa/disable': {
+    run: () =>
+      call(
+        'POST',
+        '/api/v1/auth/mfa/disable',
+        { password: 'coverage passphrase two', backup_code: user.backupCodes[0] },
+        { Authorization: `Bearer ${user.token}` },
+      ),
+    event: 'auth.mfa_disabled',
+  },
+  'PUT /api/v1/auth/mfa-policy': {
+    run: () => call('PUT', '/api/v1/auth/mfa-policy', { rolesRequiringMfa: [] }),
+    event: 'auth.mfa_policy_updated',
+  },
+  'POST /api/v1/admin/token-keys/rotate': {
+    run: () => call('POST', '/api/v1/admin/token-keys/rotate'),
+    event: 'keys.token_signing_key_rotated',
+  },
   'POST /api/v1/auth/logout': {
     run: () => call('POST', '/api/v1/auth/logout', undefined, { Authorization: `Bearer ${user.token}` }),
     event: 'auth.logout',
@@ -178,6 +230,8 @@ const fixtures: Record<string, { run: () => Promise<{ status: number; body: unkn
 /** Non-GET operations that change nothing, and why they record no event. */
 const exempt: Record<string, string> = {
   'POST /api/v1/config/check': 'validates a proposed environment; stores and changes nothing',
+  'POST /api/v1/auth/mfa/enroll':
+    'stores nothing durable until POST /api/v1/auth/mfa/confirm, which is audited',
   'POST /api/v1/auth/refresh':
     'rotates the refresh token of a session whose start and end are events; a reused token is an event (auth.test.ts)',
 }

@@ -1,10 +1,13 @@
 // Sign-in, tokens, sessions and roles over the real PostgreSQL and Redis: every rejection path of
 // the issue has a test that fails if its check is removed, and every outcome is an audit event.
+
+import { decodeBase32IgnorePadding } from '@oslojs/encoding'
 import { base64url, SignJWT } from 'jose'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { SignInThrottle } from '../../src/auth/rate-limit.ts'
 import { prepareFirstAdmin } from '../../src/auth/service.ts'
 import { currentSigningKey } from '../../src/auth/token-keys.ts'
+import { currentStep, totpCode } from '../../src/auth/totp.ts'
 import { generateOpenApiDocument } from '../../src/openapi-document.ts'
 import { createLogger } from '../../src/platform/log.ts'
 import { startTestApp, type TestApp } from '../support/app.ts'
@@ -441,6 +444,7 @@ describe('roles', () => {
       'POST /api/v1/auth/setup',
       'POST /api/v1/auth/login',
       'POST /api/v1/auth/refresh',
+      'POST /api/v1/auth/mfa/verify',
       'GET /.well-known/jwks.json',
     ])
     const undeclared: string[] = []
@@ -525,5 +529,145 @@ describe('abuse resistance', () => {
     const refusal = await throttle.checkAccount('Capped@Example.com').catch((error) => error)
     expect(refusal.code).toBe('too_many_failed_attempts')
     expect(refusal.extra.retryAfterSeconds).toBeGreaterThan(3500)
+  })
+})
+
+describe('MFA (TOTP)', () => {
+  const email = 'mia@example.com'
+  const password = 'mias long passphrase'
+  let token = ''
+  let secret: Uint8Array = new Uint8Array()
+  let backupCodes: string[] = []
+  let step = 0
+  const signIn = async () => (await call('POST', '/api/v1/auth/login', { email, password })).body
+  const verify = (mfa_token: string, body: Record<string, string>) =>
+    call('POST', '/api/v1/auth/mfa/verify', { mfa_token, ...body })
+
+  beforeAll(async () => {
+    const admin = (await login(adminEmail, adminPassword)).access_token
+    await call('POST', '/api/v1/users', { email, role: 'operator', password }, admin)
+    token = (await login(email, password)).access_token
+  })
+
+  it('enrolls with an otpauth URI and QR codes, confirmed by a first code; backup codes shown once', async () => {
+    const enrollment = (await call('POST', '/api/v1/auth/mfa/enroll', undefined, token)).body
+    expect(enrollment.otpauthUri).toMatch(/^otpauth:\/\/totp\/pganalytics:mia%40example\.com\?.*period=30/)
+    expect(enrollment.qrSvg).toMatch(/^<svg/)
+    const png = Buffer.from(enrollment.qrPngDataUrl.replace('data:image/png;base64,', ''), 'base64')
+    expect(png.subarray(1, 4).toString()).toBe('PNG')
+    secret = decodeBase32IgnorePadding(enrollment.secret)
+    expect(secret).toHaveLength(20)
+
+    const wrong = await call('POST', '/api/v1/auth/mfa/confirm', { code: '000000' }, token)
+    expect([wrong.status, wrong.body.code]).toEqual([400, 'invalid_mfa_code'])
+    step = currentStep()
+    const ok = await call('POST', '/api/v1/auth/mfa/confirm', { code: totpCode(secret, step) }, token)
+    expect(ok.status).toBe(200)
+    backupCodes = ok.body.backupCodes
+    expect(new Set(backupCodes).size).toBe(10)
+    expect(backupCodes[0]).toMatch(/^[A-Z2-7]{4}-[A-Z2-7]{4}-[A-Z2-7]{4}$/)
+    expect((await call('POST', '/api/v1/auth/mfa/enroll', undefined, token)).body.code).toBe(
+      'mfa_already_enabled',
+    )
+
+    // The seed is encrypted by the keyring and the backup codes are stored as hashes only.
+    const [row] = await t.deps.db.sql<{ enc: string; codes: string[] }[]>`
+      select mfa_secret_enc as enc, mfa_backup_codes as codes from auth_users where email = ${email}`
+    expect(row?.enc).not.toContain(Buffer.from(secret).toString('base64'))
+    expect(row?.codes).toHaveLength(10)
+    expect(JSON.stringify(row?.codes)).not.toContain((backupCodes[0] as string).replaceAll('-', ''))
+  })
+
+  it('signs in in two steps; a code counts once, and only within one step of drift', async () => {
+    const challenge = await signIn()
+    expect(challenge).toEqual({ mfa_required: true, mfa_token: expect.any(String), expires_in: 300 })
+    expect(challenge).not.toHaveProperty('access_token')
+    // The confirmation's code was used: replaying it is refused.
+    const replay = await verify(challenge.mfa_token, { code: totpCode(secret, step) })
+    expect([replay.status, replay.body.code]).toEqual([401, 'invalid_mfa_code'])
+    const tooFar = await verify(challenge.mfa_token, { code: totpCode(secret, currentStep() + 2) })
+    expect(tooFar.body.code).toBe('invalid_mfa_code')
+    const used = totpCode(secret, currentStep() + 1)
+    const ok = await verify(challenge.mfa_token, { code: used })
+    expect(ok.status).toBe(200)
+    expect((await call('GET', '/api/v1/auth/me', undefined, ok.body.access_token)).body.mfaEnabled).toBe(true)
+    // The challenge was used up, and the same code does not open a second one.
+    expect((await verify(challenge.mfa_token, { code: used })).body.code).toBe('mfa_challenge_invalid')
+    const second = await signIn()
+    expect((await verify(second.mfa_token, { code: used })).body.code).toBe('invalid_mfa_code')
+  })
+
+  it('ends a challenge after 5 wrong codes, and refuses an unknown one', async () => {
+    const challenge = await signIn()
+    for (let i = 0; i < 5; i++)
+      expect((await verify(challenge.mfa_token, { code: '123456' })).status).toBe(401)
+    const after = await verify(challenge.mfa_token, { backup_code: backupCodes[0] as string })
+    expect([after.status, after.body.code]).toEqual([401, 'mfa_challenge_invalid'])
+    expect((await verify('made-up', { code: '123456' })).body.code).toBe('mfa_challenge_invalid')
+  })
+
+  it('takes each backup code once', async () => {
+    const first = await signIn()
+    expect(
+      (await verify(first.mfa_token, { backup_code: (backupCodes[1] as string).toLowerCase() })).status,
+    ).toBe(200)
+    const second = await signIn()
+    const reuse = await verify(second.mfa_token, { backup_code: backupCodes[1] as string })
+    expect([reuse.status, reuse.body.code]).toEqual([401, 'invalid_mfa_code'])
+    expect(await outboxTypes()).toEqual(
+      expect.arrayContaining(['auth.mfa_verified:failure', 'auth.mfa_enabled:success']),
+    )
+  })
+
+  it('turns off only with the password and a code', async () => {
+    const session = await verify((await signIn()).mfa_token, { backup_code: backupCodes[2] as string })
+    const access = session.body.access_token
+    const noPassword = await call(
+      'POST',
+      '/api/v1/auth/mfa/disable',
+      { password: 'wrong', backup_code: backupCodes[3] },
+      access,
+    )
+    expect([noPassword.status, noPassword.body.code]).toEqual([401, 'reauthentication_failed'])
+    const noCode = await call('POST', '/api/v1/auth/mfa/disable', { password, code: '000000' }, access)
+    expect(noCode.body.code).toBe('reauthentication_failed')
+    expect(
+      (await call('POST', '/api/v1/auth/mfa/disable', { password, backup_code: backupCodes[3] }, access))
+        .status,
+    ).toBe(204)
+    expect(await signIn()).toHaveProperty('access_token')
+  })
+
+  it('a role can be required to use MFA: its members can only enroll until they do', async () => {
+    const admin = (await login(adminEmail, adminPassword)).access_token
+    const policy = await call('PUT', '/api/v1/auth/mfa-policy', { rolesRequiringMfa: ['operator'] }, admin)
+    expect(policy.body).toEqual({ rolesRequiringMfa: ['operator'] })
+    const session = await signIn()
+    expect(session.mfa_enrollment_required).toBe(true)
+    const blocked = await call('GET', '/api/v1/instances', undefined, session.access_token)
+    expect([blocked.status, blocked.body.code]).toEqual([403, 'mfa_enrollment_required'])
+    expect((await call('GET', '/api/v1/auth/me', undefined, session.access_token)).status).toBe(200)
+    const enrollment = (await call('POST', '/api/v1/auth/mfa/enroll', undefined, session.access_token)).body
+    const code = totpCode(decodeBase32IgnorePadding(enrollment.secret), currentStep())
+    expect((await call('POST', '/api/v1/auth/mfa/confirm', { code }, session.access_token)).status).toBe(200)
+    expect((await call('GET', '/api/v1/instances', undefined, session.access_token)).status).toBe(200)
+    await call('PUT', '/api/v1/auth/mfa-policy', { rolesRequiringMfa: [] }, admin)
+  })
+})
+
+describe('token signing keys', () => {
+  it('rotate without signing anyone out', async () => {
+    const admin = await login(adminEmail, adminPassword)
+    const kidOf = (jwt: string) =>
+      JSON.parse(Buffer.from(jwt.split('.')[0] as string, 'base64url').toString()).kid
+    const rotated = await call('POST', '/api/v1/admin/token-keys/rotate', undefined, admin.access_token)
+    expect(rotated.status).toBe(200)
+    expect(rotated.body.kid).not.toBe(kidOf(admin.access_token))
+    expect((await call('GET', '/api/v1/auth/me', undefined, admin.access_token)).status).toBe(200)
+    const fresh = await call('POST', '/api/v1/auth/refresh', { refresh_token: admin.refresh_token })
+    expect(kidOf(fresh.body.access_token)).toBe(rotated.body.kid)
+    expect((await call('GET', '/api/v1/auth/me', undefined, fresh.body.access_token)).status).toBe(200)
+    const kids = (await call('GET', '/.well-known/jwks.json')).body.keys.map((k: { kid: string }) => k.kid)
+    expect(kids).toEqual(expect.arrayContaining([rotated.body.kid, kidOf(admin.access_token)]))
   })
 })

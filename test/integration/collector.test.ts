@@ -120,6 +120,16 @@ describe('collector pipeline', () => {
   })
 
   it('per-database groups visit the included databases only', async () => {
+    // collectOnce waits for the first snapshot of each group; a per-database group writes one per
+    // database, so wait (bounded) for the round to reach the second database too.
+    for (const deadline = Date.now() + 20_000; Date.now() < deadline; ) {
+      const [seen] = await t.deps.db.sql<{ n: number }[]>`
+        select count(distinct datname)::int as n from sn_stat_snapshot
+         where instance_id = ${primaryId} and group_name = 'tables'`
+      if ((seen?.n ?? 0) >= 2) break
+      await scheduler().tick()
+      await new Promise((r) => setTimeout(r, 200))
+    }
     const rows = await t.deps.db.sql<{ datname: string; relname: string; n_live_tup: string }[]>`
       select distinct datname, relname from sn_stat_tables where instance_id = ${primaryId} order by 1, 2`
     expect(rows.map((r) => `${r.datname}.${r.relname}`)).toEqual(['appdb.orders'])
