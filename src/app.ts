@@ -50,6 +50,7 @@ export function createApp(deps: AppDeps) {
     '*',
     authenticate({
       sessions: deps.auth.sessions,
+      apiKeys: deps.auth.apiKeys,
       adminToken: deps.config.admin.token,
       db: deps.db.sql,
       state: deps.state,

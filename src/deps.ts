@@ -4,6 +4,7 @@ import { hostname } from 'node:os'
 import { AuditArchiver } from './audit/archiver.ts'
 import { type CheckpointSink, FileCheckpointSink } from './audit/checkpoint-sink.ts'
 import { AuditSealer } from './audit/sealer.ts'
+import { ApiKeyResolver } from './auth/api-keys.ts'
 import { SignInThrottle } from './auth/rate-limit.ts'
 import { Sessions } from './auth/sessions.ts'
 import type { AccountSettings } from './auth/users.ts'
@@ -35,7 +36,12 @@ export type AppDeps = {
   keys: KeyService
   collector: Collector
   auditSealer: AuditSealer
-  auth: { sessions: Sessions; accountSettings: AccountSettings; throttle: SignInThrottle }
+  auth: {
+    sessions: Sessions
+    accountSettings: AccountSettings
+    throttle: SignInThrottle
+    apiKeys: ApiKeyResolver
+  }
   /** Null when no archive store is configured (entries stay in the database). */
   auditArchiver: AuditArchiver | null
   /** Where checkpoints are exported outside the database (none: rollback goes undetected). */
@@ -152,6 +158,7 @@ export async function buildDeps(
     ),
     accountSettings: { argon2: config.auth.argon2, password: { minLength: config.auth.passwordMinLength } },
     throttle: new SignInThrottle(state, config.auth.rateLimits),
+    apiKeys: new ApiKeyResolver(db.sql, config.auth.userCacheMs),
   }
   const collector = new Collector({
     config: config.collector,

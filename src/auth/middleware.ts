@@ -12,12 +12,14 @@ import { ForbiddenError, type ServiceError, UnauthorizedError } from '../http/er
 import type { Db } from '../platform/db/database.ts'
 import type { Logger } from '../platform/log.ts'
 import type { StateStore } from '../platform/state/state-store.ts'
+import { type ApiKeyResolver, apiKeyPrefix } from './api-keys.ts'
 import { type Permission, type Role, roleMay } from './permissions.ts'
 import type { AuthenticatedUser, Sessions } from './sessions.ts'
 
 export type Principal =
   | { type: 'user'; id: string; role: Role; session: AuthenticatedUser }
   | { type: 'admin_token'; id: 'admin'; role: 'admin' }
+  | { type: 'api_key'; id: string; role: Role; ownerUserId: string | null }
 
 type AuthState = {
   principal?: Principal
@@ -36,6 +38,7 @@ const digest = (text: string) => createHash('sha256').update(text).digest()
 
 export function authenticate(deps: {
   sessions: Sessions
+  apiKeys: ApiKeyResolver
   adminToken?: string | undefined
   db: Db
   state: StateStore
@@ -61,6 +64,14 @@ export function authenticate(deps: {
       else if (adminDigest && !token.includes('.') && timingSafeEqual(digest(token), adminDigest)) {
         state.principal = { type: 'admin_token', id: 'admin', role: 'admin' }
         c.set('actor', { type: 'admin_token', id: 'admin' })
+      } else if (token.startsWith(apiKeyPrefix)) {
+        const key = await deps.apiKeys.resolve(token)
+        if (!key)
+          state.error = new UnauthorizedError('The API key is unknown, revoked or expired.', 'invalid_token')
+        else {
+          state.principal = { type: 'api_key', id: key.id, role: key.role, ownerUserId: key.ownerUserId }
+          c.set('actor', { type: 'api_key', id: key.id })
+        }
       } else if (token.split('.').length === 3) {
         try {
           const session = await deps.sessions.authenticate(token)
@@ -126,4 +137,11 @@ export function callerOf(c: Context): AuthenticatedUser {
       'user_token_required',
     )
   return principal.session
+}
+
+/** The principal of a request that passed requirePermission. */
+export function principalOf(c: Context): Principal {
+  const principal = c.get('auth')?.principal
+  if (!principal) throw new UnauthorizedError()
+  return principal
 }

@@ -5,12 +5,16 @@ import { auditContextOf } from '../audit/http-context.ts'
 import type { AppDeps } from '../deps.ts'
 import { NotFoundError } from '../http/errors.ts'
 import { createRouter, errorResponses, jsonContent } from '../http/openapi.ts'
+import * as apiKeys from './api-keys.ts'
 import * as mfa from './mfa.ts'
-import { callerOf, secured } from './middleware.ts'
+import { callerOf, principalOf, secured } from './middleware.ts'
 import { roleMay } from './permissions.ts'
 import {
+  ApiKeyListSchema,
   BackupCodesSchema,
   ChangePasswordInputSchema,
+  CreateApiKeyInputSchema,
+  CreatedApiKeySchema,
   CreateUserInputSchema,
   EndedSessionsSchema,
   IdParams,
@@ -230,6 +234,42 @@ const rotateTokenKey = createRoute({
   },
 })
 
+const createKey = createRoute({
+  method: 'post',
+  path: '/api/v1/api-keys',
+  operationId: 'createApiKey',
+  tags,
+  ...secured('account:self'),
+  summary: 'Create an API key acting for the caller with at most the caller’s rights (shown once)',
+  request: { body: { required: true, content: jsonContent(CreateApiKeyInputSchema) } },
+  responses: {
+    201: { description: 'The key.', content: jsonContent(CreatedApiKeySchema) },
+    ...errorResponses(400, 401, 403),
+  },
+})
+const listKeys = createRoute({
+  method: 'get',
+  path: '/api/v1/api-keys',
+  operationId: 'listApiKeys',
+  tags,
+  ...secured('account:self'),
+  summary: 'API keys: the caller’s own (all of them for those who manage users)',
+  responses: {
+    200: { description: 'Keys (never the secrets).', content: jsonContent(ApiKeyListSchema) },
+    ...errorResponses(401),
+  },
+})
+const revokeKey = createRoute({
+  method: 'delete',
+  path: '/api/v1/api-keys/{id}',
+  operationId: 'revokeApiKey',
+  tags,
+  ...secured('account:self'),
+  summary: 'Revoke an API key (one’s own; administrators any)',
+  request: { params: IdParams },
+  responses: { 204: { description: 'Revoked.' }, ...errorResponses(400, 401, 404) },
+})
+
 const listUsers = createRoute({
   method: 'get',
   path: '/api/v1/users',
@@ -385,6 +425,41 @@ export function authRoutes(deps: AppDeps) {
     ),
   )
   router.openapi(rotateTokenKey, async (c) => c.json({ kid: await account.rotateTokenKey(ctx(c)) }, 200))
+
+  // Keys act for a user: the owner is the signed-in user (null with the admin token or a key).
+  const keyOwner = (c: Context) => {
+    const principal = principalOf(c)
+    return {
+      role: principal.role,
+      userId:
+        principal.type === 'user'
+          ? principal.id
+          : principal.type === 'api_key'
+            ? principal.ownerUserId
+            : null,
+      seesAll: roleMay(principal.role, 'users:manage'),
+    }
+  }
+  router.openapi(createKey, async (c) =>
+    c.json(await apiKeys.createApiKey(deps.db.sql, auditContextOf(c), keyOwner(c), c.req.valid('json')), 201),
+  )
+  router.openapi(listKeys, async (c) => {
+    const owner = keyOwner(c)
+    if (!owner.seesAll && owner.userId === null) return c.json({ items: [] }, 200)
+    return c.json({ items: await apiKeys.listApiKeys(deps.db.sql, owner.seesAll ? null : owner.userId) }, 200)
+  })
+  router.openapi(revokeKey, async (c) => {
+    const owner = keyOwner(c)
+    if (!owner.seesAll && owner.userId === null) throw new NotFoundError('No such API key.')
+    await apiKeys.revokeApiKey(
+      deps.db.sql,
+      auditContextOf(c),
+      c.req.valid('param').id,
+      owner.seesAll ? null : owner.userId,
+    )
+    deps.auth.apiKeys.forget()
+    return c.body(null, 204)
+  })
 
   router.openapi(listUsers, async (c) => c.json({ items: await users.listUsers(deps.db.sql) }, 200))
   router.openapi(getUser, async (c) => {

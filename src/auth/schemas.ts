@@ -147,3 +147,31 @@ export const EndedSessionsSchema = z.object({ ended: z.number().int() }).openapi
 export const JwksSchema = z
   .object({ keys: z.array(z.record(z.string(), z.unknown())) })
   .openapi('JsonWebKeySet')
+
+export const ApiKeySchema = z
+  .object({
+    id: z.string(),
+    name: z.string(),
+    displayPrefix: z
+      .string()
+      .openapi({ description: 'The first characters of the key, to tell keys apart.' }),
+    role: z.enum(roles),
+    ownerUserId: z.string().nullable(),
+    expiresAt: z.string().nullable(),
+    lastUsedAt: z.string().nullable(),
+    revokedAt: z.string().nullable(),
+    createdAt: z.string(),
+  })
+  .openapi('ApiKey')
+export const CreatedApiKeySchema = ApiKeySchema.extend({
+  key: z.string().openapi({ description: 'The key itself: shown this once, send as Authorization: Bearer.' }),
+}).openapi('CreatedApiKey')
+export const ApiKeyListSchema = z.object({ items: z.array(ApiKeySchema) }).openapi('ApiKeyList')
+export const CreateApiKeyInputSchema = z
+  .object({
+    name: z.string().min(1).max(200),
+    role: z.enum(roles).openapi({ description: 'At most the rights of the caller.' }),
+    expiresInDays: z.number().int().min(1).max(3650).optional(),
+  })
+  .strict()
+  .openapi('CreateApiKeyInput')

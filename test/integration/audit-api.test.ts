@@ -18,7 +18,7 @@ const token = 'audit-api-test-admin-token-0123456789'
 let t: TestApp
 let instanceId = ''
 /** The user the auth fixtures create and sign in. */
-const user = { id: '', token: '', session: '', totp: Buffer.alloc(0), backupCodes: [] as string[] }
+const user = { id: '', token: '', session: '', totp: Buffer.alloc(0), backupCodes: [] as string[], keyId: '' }
 
 beforeAll(async () => {
   t = await startTestApp({ PGA_ADMIN_TOKEN: token, PGA_AUDIT_ARCHIVE_URL: tempDir('audit-api-archive') })
@@ -190,6 +190,18 @@ const fixtures: Record<string, { run: () => Promise<{ status: number; body: unkn
   'POST /api/v1/admin/token-keys/rotate': {
     run: () => call('POST', '/api/v1/admin/token-keys/rotate'),
     event: 'keys.token_signing_key_rotated',
+  },
+  'POST /api/v1/api-keys': {
+    run: async () => {
+      const res = await call('POST', '/api/v1/api-keys', { name: 'coverage', role: 'viewer' })
+      user.keyId = res.body.id
+      return res
+    },
+    event: 'api_key.created',
+  },
+  'DELETE /api/v1/api-keys/{id}': {
+    run: () => call('DELETE', `/api/v1/api-keys/${user.keyId}`),
+    event: 'api_key.revoked',
   },
   'POST /api/v1/auth/logout': {
     run: () => call('POST', '/api/v1/auth/logout', undefined, { Authorization: `Bearer ${user.token}` }),

@@ -671,3 +671,88 @@ describe('token signing keys', () => {
     expect(kids).toEqual(expect.arrayContaining([rotated.body.kid, kidOf(admin.access_token)]))
   })
 })
+
+describe('API keys', () => {
+  let operator = ''
+  beforeAll(async () => {
+    const admin = (await login(adminEmail, adminPassword)).access_token
+    await call(
+      'POST',
+      '/api/v1/users',
+      { email: 'olga@example.com', role: 'operator', password: 'operators passphrase' },
+      admin,
+    )
+    operator = (await login('olga@example.com', 'operators passphrase')).access_token
+  })
+
+  it('are shown once, greppable, scoped by role, never above their creator', async () => {
+    const created = await call(
+      'POST',
+      '/api/v1/api-keys',
+      { name: 'grafana', role: 'viewer', expiresInDays: 30 },
+      operator,
+    )
+    expect(created.status).toBe(201)
+    expect(created.body.key).toMatch(/^pgak_[0-9A-Za-z]{32}$/)
+    expect(created.body.displayPrefix).toBe(created.body.key.slice(0, 11))
+    const key = created.body.key
+    expect((await call('GET', '/api/v1/instances', undefined, key)).status).toBe(200)
+    const denied = await call(
+      'POST',
+      '/api/v1/instances?test=false',
+      { name: 'k', host: 'h', username: 'u' },
+      key,
+    )
+    expect([denied.status, denied.body.code]).toEqual([403, 'permission_denied'])
+    const above = await call('POST', '/api/v1/api-keys', { name: 'too much', role: 'admin' }, operator)
+    expect([above.status, above.body.code]).toEqual([403, 'role_exceeds_own'])
+    const listed = (await call('GET', '/api/v1/api-keys', undefined, operator)).body.items
+    expect(listed.map((k: { name: string }) => k.name)).toEqual(['grafana'])
+    expect(JSON.stringify(listed)).not.toContain(key)
+    const [stored] = await t.deps.db.sql<
+      { h: string }[]
+    >`select secret_hash as h from auth_api_keys where name = 'grafana'`
+    expect(stored?.h).not.toContain(key.slice(5))
+    // It acts as itself in the audit trail: the refusal above names the key.
+    const [refusal] = await t.deps.db.sql<{ actor: string }[]>`
+      select event->>'actorType' || ':' || (event->>'actorId') as actor from audit_outbox
+       where event->>'eventType' = 'auth.access_denied' order by id desc limit 1`
+    expect(refusal?.actor).toBe(`api_key:${created.body.id}`)
+    expect(
+      (await t.deps.db.sql`select 1 from auth_api_keys where name = 'grafana' and last_used_at is not null`)
+        .length,
+    ).toBe(1)
+  })
+
+  it('stop working when revoked, expired, or their user is disabled', async () => {
+    const make = async (name: string) =>
+      (await call('POST', '/api/v1/api-keys', { name, role: 'viewer' }, operator)).body as {
+        id: string
+        key: string
+      }
+    const revoked = await make('to revoke')
+    expect((await call('GET', '/api/v1/instances', undefined, revoked.key)).status).toBe(200)
+    expect((await call('DELETE', `/api/v1/api-keys/${revoked.id}`, undefined, operator)).status).toBe(204)
+    const after = await call('GET', '/api/v1/instances', undefined, revoked.key)
+    expect([after.status, after.body.code]).toEqual([401, 'invalid_token'])
+
+    const expired = await make('to expire')
+    await t.deps.db
+      .sql`update auth_api_keys set expires_at = now() - interval '1 second' where id::text = ${expired.id}`
+    t.deps.auth.apiKeys.forget()
+    expect((await call('GET', '/api/v1/instances', undefined, expired.key)).status).toBe(401)
+
+    const forged = `pgak_${'A'.repeat(32)}`
+    expect((await call('GET', '/api/v1/instances', undefined, forged)).status).toBe(401)
+
+    const owned = await make('owner disabled')
+    const admin = (await login(adminEmail, adminPassword)).access_token
+    const olga = (await call('GET', '/api/v1/auth/me', undefined, operator)).body.id
+    await call('PATCH', `/api/v1/users/${olga}`, { disabled: true }, admin)
+    t.deps.auth.apiKeys.forget()
+    expect((await call('GET', '/api/v1/instances', undefined, owned.key)).status).toBe(401)
+    expect(await outboxTypes()).toEqual(
+      expect.arrayContaining(['api_key.created:success', 'api_key.revoked:success']),
+    )
+  })
+})
