@@ -938,11 +938,17 @@ export interface components {
             password: string;
             displayName?: string;
         };
-        LoginResponse: (components["schemas"]["TokenResponse"] & {
+        LoginResponse: components["schemas"]["CookieSession"] | (components["schemas"]["TokenResponse"] & {
             user: components["schemas"]["User"];
             /** @description The role requires MFA and none is enrolled: the session can only enroll until it is. */
             mfa_enrollment_required: boolean;
         }) | components["schemas"]["MfaChallenge"];
+        CookieSession: {
+            session_id: string;
+            expires_in: number;
+            user?: components["schemas"]["User"];
+            mfa_enrollment_required?: boolean;
+        };
         TokenResponse: {
             access_token: string;
             /** @enum {string} */
@@ -963,9 +969,16 @@ export interface components {
         LoginInput: {
             email: string;
             password: string;
+            /**
+             * @description token: the tokens in the body. cookie (browsers): HttpOnly, Secure, SameSite=Strict cookies instead; state-changing requests then need an X-Requested-With header.
+             * @default token
+             * @enum {string}
+             */
+            session: "token" | "cookie";
         };
         RefreshInput: {
-            refresh_token: string;
+            /** @description Omit to use the refresh cookie of a cookie session. */
+            refresh_token?: string;
         };
         ChangePasswordInput: {
             currentPassword: string;
@@ -1007,6 +1020,12 @@ export interface components {
             mfa_token: string;
             code?: string;
             backup_code?: string;
+            /**
+             * @description token: the tokens in the body. cookie (browsers): HttpOnly, Secure, SameSite=Strict cookies instead; state-changing requests then need an X-Requested-With header.
+             * @default token
+             * @enum {string}
+             */
+            session: "token" | "cookie";
         };
         MfaDisableInput: {
             password: string;
@@ -1768,19 +1787,19 @@ export interface operations {
             path?: never;
             cookie?: never;
         };
-        requestBody: {
+        requestBody?: {
             content: {
                 "application/json": components["schemas"]["RefreshInput"];
             };
         };
         responses: {
-            /** @description New tokens. */
+            /** @description New tokens (or new cookies). */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["TokenResponse"];
+                    "application/json": components["schemas"]["TokenResponse"] | components["schemas"]["CookieSession"];
                 };
             };
             /** @description Invalid request (see `errors`). */
@@ -2117,13 +2136,13 @@ export interface operations {
             };
         };
         responses: {
-            /** @description Tokens. */
+            /** @description Tokens (or cookies). */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["TokenResponse"];
+                    "application/json": components["schemas"]["TokenResponse"] | components["schemas"]["CookieSession"];
                 };
             };
             /** @description Invalid request (see `errors`). */

@@ -13,6 +13,7 @@ import type { Db } from '../platform/db/database.ts'
 import type { Logger } from '../platform/log.ts'
 import type { StateStore } from '../platform/state/state-store.ts'
 import { type ApiKeyResolver, apiKeyPrefix } from './api-keys.ts'
+import { accessTokenFromCookie } from './cookies.ts'
 import { type Permission, type Role, roleMay } from './permissions.ts'
 import type { AuthenticatedUser, Sessions } from './sessions.ts'
 
@@ -34,6 +35,7 @@ declare module 'hono' {
   }
 }
 
+const safeMethods = new Set(['GET', 'HEAD', 'OPTIONS'])
 const digest = (text: string) => createHash('sha256').update(text).digest()
 
 export function authenticate(deps: {
@@ -58,7 +60,24 @@ export function authenticate(deps: {
     const state: AuthState = { denied }
     c.set('auth', state)
     const header = c.req.header('Authorization')
-    if (header) {
+    const cookie = header ? undefined : accessTokenFromCookie(c)
+    if (cookie) {
+      // A cross-site form cannot add this header: with SameSite=Strict, the CSRF defence in depth.
+      if (!safeMethods.has(c.req.method) && !c.req.header('X-Requested-With'))
+        state.error = new ForbiddenError(
+          'csrf_header_required',
+          'Cookie sessions need an X-Requested-With header on changes.',
+        )
+      else
+        try {
+          const session = await deps.sessions.authenticate(cookie)
+          state.principal = { type: 'user', id: session.userId, role: session.role, session }
+          c.set('actor', { type: 'user', id: session.userId, sessionId: session.sessionId })
+        } catch (error) {
+          if (!(error instanceof UnauthorizedError)) throw error
+          state.error = error
+        }
+    } else if (header) {
       const token = /^Bearer ([^\s]+)$/.exec(header)?.[1]
       if (!token) state.error = new UnauthorizedError('Use Authorization: Bearer <token>.', 'invalid_token')
       else if (adminDigest && !token.includes('.') && timingSafeEqual(digest(token), adminDigest)) {

@@ -1,11 +1,12 @@
 // Authentication, the caller's own account and sessions, users for administrators, and the JWKS.
-import { createRoute } from '@hono/zod-openapi'
+import { createRoute, z } from '@hono/zod-openapi'
 import type { Context } from 'hono'
 import { auditContextOf } from '../audit/http-context.ts'
 import type { AppDeps } from '../deps.ts'
-import { NotFoundError } from '../http/errors.ts'
+import { NotFoundError, UnauthorizedError } from '../http/errors.ts'
 import { createRouter, errorResponses, jsonContent } from '../http/openapi.ts'
 import * as apiKeys from './api-keys.ts'
+import { clearSessionCookies, refreshTokenFromCookie, setSessionCookies } from './cookies.ts'
 import * as mfa from './mfa.ts'
 import { callerOf, principalOf, secured } from './middleware.ts'
 import { roleMay } from './permissions.ts'
@@ -13,6 +14,7 @@ import {
   ApiKeyListSchema,
   BackupCodesSchema,
   ChangePasswordInputSchema,
+  CookieSessionSchema,
   CreateApiKeyInputSchema,
   CreatedApiKeySchema,
   CreateUserInputSchema,
@@ -79,9 +81,12 @@ const refresh = createRoute({
   tags,
   security: [],
   summary: 'Exchange a refresh token for new tokens (the old refresh token stops working)',
-  request: { body: { required: true, content: jsonContent(RefreshInputSchema) } },
+  request: { body: { required: false, content: jsonContent(RefreshInputSchema) } },
   responses: {
-    200: { description: 'New tokens.', content: jsonContent(TokenResponseSchema) },
+    200: {
+      description: 'New tokens (or new cookies).',
+      content: jsonContent(z.union([TokenResponseSchema, CookieSessionSchema])),
+    },
     ...errorResponses(400, 401, 429),
   },
 })
@@ -182,7 +187,10 @@ const mfaVerify = createRoute({
   summary: 'Second sign-in step: the challenge from login and a TOTP or backup code',
   request: { body: { required: true, content: jsonContent(MfaVerifyInputSchema) } },
   responses: {
-    200: { description: 'Tokens.', content: jsonContent(TokenResponseSchema) },
+    200: {
+      description: 'Tokens (or cookies).',
+      content: jsonContent(z.union([TokenResponseSchema, CookieSessionSchema])),
+    },
     ...errorResponses(400, 401, 429),
   },
 })
@@ -360,12 +368,28 @@ export function authRoutes(deps: AppDeps) {
   })
 
   router.openapi(setup, async (c) => c.json(await account.completeSetup(ctx(c), c.req.valid('json')), 201))
-  router.openapi(login, async (c) => c.json(await account.login(ctx(c), c.req.valid('json')), 200))
-  router.openapi(refresh, async (c) =>
-    c.json(await account.refresh(ctx(c), c.req.valid('json').refresh_token), 200),
-  )
+  const refreshMaxAge = () => Math.floor(sessions.settings.absoluteTimeoutMs / 1000)
+  router.openapi(login, async (c) => {
+    const { session, ...credentials } = c.req.valid('json')
+    const result = await account.login(ctx(c), credentials)
+    if (session === 'cookie' && 'access_token' in result) {
+      const { access_token: _, refresh_token: __, ...rest } = result
+      return c.json({ ...rest, ...setSessionCookies(c, result, refreshMaxAge()) }, 200)
+    }
+    return c.json(result, 200)
+  })
+  router.openapi(refresh, async (c) => {
+    const fromCookie = refreshTokenFromCookie(c)
+    const presented = c.req.valid('json')?.refresh_token ?? fromCookie
+    if (!presented) throw new UnauthorizedError('Send refresh_token, or the refresh cookie.', 'invalid_token')
+    const tokens = await account.refresh(ctx(c), presented)
+    return presented === fromCookie
+      ? c.json(setSessionCookies(c, tokens, refreshMaxAge()) as never, 200)
+      : c.json(tokens, 200)
+  })
   router.openapi(logout, async (c) => {
     await account.logout(ctx(c), callerOf(c))
+    clearSessionCookies(c)
     return c.body(null, 204)
   })
   router.openapi(me, async (c) => c.json(await account.me(ctx(c), callerOf(c)), 200))
@@ -400,9 +424,13 @@ export function authRoutes(deps: AppDeps) {
       200,
     )
   })
-  router.openapi(mfaVerify, async (c) =>
-    c.json(await mfa.completeChallenge(ctx(c), c.req.valid('json')), 200),
-  )
+  router.openapi(mfaVerify, async (c) => {
+    const { session, ...input } = c.req.valid('json')
+    const tokens = await mfa.completeChallenge(ctx(c), input)
+    return session === 'cookie'
+      ? c.json(setSessionCookies(c, tokens, refreshMaxAge()) as never, 200)
+      : c.json(tokens, 200)
+  })
   router.openapi(mfaDisable, async (c) => {
     const user = await users.findUser(deps.db.sql, callerOf(c).userId)
     if (!user) throw new NotFoundError('No such user.')

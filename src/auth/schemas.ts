@@ -26,7 +26,14 @@ export const UserSchema = z
   .openapi('User')
 export const UserListSchema = z.object({ items: z.array(UserSchema) }).openapi('UserList')
 
-export const LoginInputSchema = z.object({ email, password }).strict().openapi('LoginInput')
+const sessionMode = z.enum(['token', 'cookie']).default('token').openapi({
+  description:
+    'token: the tokens in the body. cookie (browsers): HttpOnly, Secure, SameSite=Strict cookies instead; state-changing requests then need an X-Requested-With header.',
+})
+export const LoginInputSchema = z
+  .object({ email, password, session: sessionMode })
+  .strict()
+  .openapi('LoginInput')
 export const TokenResponseSchema = z
   .object({
     access_token: z.string(),
@@ -43,8 +50,17 @@ export const MfaChallengeSchema = z
     expires_in: z.number().int(),
   })
   .openapi('MfaChallenge')
+export const CookieSessionSchema = z
+  .object({
+    session_id: z.string(),
+    expires_in: z.number().int(),
+    user: UserSchema.optional(),
+    mfa_enrollment_required: z.boolean().optional(),
+  })
+  .openapi('CookieSession')
 export const LoginResponseSchema = z
   .union([
+    CookieSessionSchema,
     TokenResponseSchema.extend({
       user: UserSchema,
       mfa_enrollment_required: z.boolean().openapi({
@@ -62,6 +78,7 @@ export const MfaVerifyInputSchema = z
       .regex(/^\d{6}$/)
       .optional(),
     backup_code: z.string().min(1).max(40).optional(),
+    session: sessionMode,
   })
   .strict()
   .refine((v) => !!v.code !== !!v.backup_code, { message: 'send code or backup_code', path: ['code'] })
@@ -99,7 +116,14 @@ export const MfaPolicySchema = z
   .openapi('MfaPolicy')
 export const SigningKeyRotationSchema = z.object({ kid: z.string() }).openapi('TokenSigningKeyRotation')
 export const RefreshInputSchema = z
-  .object({ refresh_token: z.string().min(1).max(200) })
+  .object({
+    refresh_token: z
+      .string()
+      .min(1)
+      .max(200)
+      .optional()
+      .openapi({ description: 'Omit to use the refresh cookie of a cookie session.' }),
+  })
   .strict()
   .openapi('RefreshInput')
 export const SetupInputSchema = z

@@ -756,3 +756,68 @@ describe('API keys', () => {
     )
   })
 })
+
+describe('cookie sessions (browsers)', () => {
+  const cookiesOf = (res: Response) =>
+    Object.fromEntries(
+      res.headers.getSetCookie().map((c) => {
+        const [pair = '', ...attributes] = c.split('; ')
+        const [name = '', value = ''] = pair.split('=')
+        return [name, { value, attributes }]
+      }),
+    )
+  const request = (
+    method: string,
+    path: string,
+    cookie: string,
+    headers: Record<string, string> = {},
+    body?: unknown,
+  ) =>
+    t.app.request(path, {
+      method,
+      headers: {
+        Cookie: cookie,
+        ...(body === undefined ? {} : { 'Content-Type': 'application/json' }),
+        ...headers,
+      },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    })
+
+  it('keep the tokens out of scripts’ reach and refuse cross-site changes', async () => {
+    const res = await t.app.request('/api/v1/auth/login', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ email: adminEmail, password: adminPassword, session: 'cookie' }),
+    })
+    expect(res.status).toBe(200)
+    const body = await res.json()
+    expect(body).not.toHaveProperty('access_token')
+    expect(body).not.toHaveProperty('refresh_token')
+    const cookies = cookiesOf(res)
+    for (const name of ['pga_access', 'pga_refresh'])
+      expect(cookies[name]?.attributes).toEqual(
+        expect.arrayContaining(['HttpOnly', 'Secure', 'SameSite=Strict']),
+      )
+    expect(cookies.pga_refresh?.attributes).toContain('Path=/api/v1/auth/refresh')
+    const access = `pga_access=${cookies.pga_access?.value}`
+
+    expect((await request('GET', '/api/v1/auth/me', access)).status).toBe(200)
+    const forged = await request('POST', '/api/v1/auth/logout', access)
+    expect([forged.status, (await forged.json()).code]).toEqual([403, 'csrf_header_required'])
+
+    const refreshed = await request(
+      'POST',
+      '/api/v1/auth/refresh',
+      `pga_refresh=${cookies.pga_refresh?.value}`,
+    )
+    expect(refreshed.status).toBe(200)
+    const next = cookiesOf(refreshed)
+    expect(next.pga_access?.value).not.toBe(cookies.pga_access?.value)
+    const nextAccess = `pga_access=${next.pga_access?.value}`
+
+    const out = await request('POST', '/api/v1/auth/logout', nextAccess, { 'X-Requested-With': 'fetch' })
+    expect(out.status).toBe(204)
+    expect(cookiesOf(out).pga_access?.attributes).toContain('Max-Age=0')
+    expect((await request('GET', '/api/v1/auth/me', nextAccess)).status).toBe(401)
+  })
+})
