@@ -15,21 +15,13 @@ export const permissions = [
   'keys:manage',
   'users:read',
   'users:manage',
-  'system:read',
 ] as const
 export type Permission = (typeof permissions)[number]
 
 export const rolePermissions: Record<Role, readonly Permission[]> = {
   admin: permissions,
-  // Runs the monitoring: instances, metrics with query texts, configuration checks.
-  operator: [
-    'account:self',
-    'instances:read',
-    'instances:write',
-    'metrics:read',
-    'metrics:read_query_text',
-    'system:read',
-  ],
+  // Runs the monitoring: instances, metrics with query texts.
+  operator: ['account:self', 'instances:read', 'instances:write', 'metrics:read', 'metrics:read_query_text'],
   // Reads dashboards: metrics without query texts.
   viewer: ['account:self', 'instances:read', 'metrics:read'],
   // Reads and verifies the audit trail and who has access; changes nothing.
