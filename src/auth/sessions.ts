@@ -70,6 +70,7 @@ export class InvalidTokenError extends UnauthorizedError {
 
 export class Sessions {
   private readonly users = new Map<string, { state: UserState | null; at: number }>()
+  private readonly verified = new Map<string, { payload: JWTPayload; until: number }>()
   private keys: { at: number; byKid: Map<string, CryptoKey> } = { at: 0, byKid: new Map() }
 
   constructor(
@@ -176,18 +177,7 @@ export class Sessions {
 
   /** Checks an access token: signature and claims, session live, jti not revoked, user current. */
   async authenticate(token: string): Promise<AuthenticatedUser> {
-    let payload: JWTPayload
-    try {
-      ;({ payload } = await jwtVerify(token, (header) => this.verificationKeyFor(header.kid), {
-        issuer: this.settings.issuer,
-        audience: this.settings.audience,
-        algorithms: [tokenAlgorithm],
-        typ: 'at+jwt',
-        requiredClaims: ['sub', 'jti', 'exp', 'iat', 'sid', 'tv'],
-      }))
-    } catch (error) {
-      throw new InvalidTokenError(tokenProblem(error))
-    }
+    const payload = await this.verifiedClaims(token)
     const sessionId = String(payload.sid)
     const jti = payload.jti as string
     const [stored, revoked] = await Promise.all([
@@ -212,6 +202,28 @@ export class Sessions {
       expiresAt: (payload.exp as number) * 1000,
       restricted: record.restricted === true,
     }
+  }
+
+  /** Signature and claims, checked once per token and replica: they cannot change during the
+   * token's life (session, jti and user are still checked on every request). */
+  private async verifiedClaims(token: string): Promise<JWTPayload> {
+    const known = this.verified.get(token)
+    if (known && known.until > Date.now()) return known.payload
+    let payload: JWTPayload
+    try {
+      ;({ payload } = await jwtVerify(token, (header) => this.verificationKeyFor(header.kid), {
+        issuer: this.settings.issuer,
+        audience: this.settings.audience,
+        algorithms: [tokenAlgorithm],
+        typ: 'at+jwt',
+        requiredClaims: ['sub', 'jti', 'exp', 'iat', 'sid', 'tv'],
+      }))
+    } catch (error) {
+      throw new InvalidTokenError(tokenProblem(error))
+    }
+    if (this.verified.size >= 10_000) this.verified.clear()
+    this.verified.set(token, { payload, until: (payload.exp as number) * 1000 })
+    return payload
   }
 
   private async verificationKeyFor(kid: string | undefined): Promise<CryptoKey> {

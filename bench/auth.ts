@@ -1,0 +1,996 @@
+// Authentication benchmark. It PRINTS figures (tables and a one-line JSON summary, the line starting
+// with `JSON `); it never passes or fails on them. What it does:
+//   1. starts a throwaway PostgreSQL 15 cluster (test/harness/postgres.ts, store database pga_store)
+//      and a throwaway Redis (test/harness/redis.ts), both on 127.0.0.1 and pinned with this script
+//      to the client CPU (1);
+//   2. starts the real service process, `bun src/main.ts serve` from this tree, pinned to the server
+//      CPU (0), with DATABASE_URL, REDIS_URL, a random PGA_MASTER_KEY, the collector off,
+//      PGA_LOG_LEVEL=warn (no access log line per request, as bench/http.ts), PGA_ADMIN_EMAIL and
+//      PGA_ADMIN_PASSWORD (the first administrator is created at start) and every auth setting at
+//      its default (argon2id m=19456 KiB, t=2, p=1; access tokens 15 min; user cache 5 s);
+//   3. logins over HTTP (POST /api/v1/auth/login, fetch from this process): --logins sequential
+//      ones after 3 warm-up ones, then --clients concurrent clients looping for --login-seconds.
+//      Latency p50/p95/p99, logins/s, the server's CPU per login;
+//   4. throughput with wrk -t1 -c--connections (bench/wrk-report.lua; wrk rather than autocannon:
+//      it is what bench/http.ts uses and, in C, it leaves the client CPU to Redis and PostgreSQL),
+//      --warmup s of warm-up then --seconds s per target, pinned to CPU 1: GET /api/v1/version
+//      without a token and with a valid `Authorization: Bearer` (the middleware authenticates every
+//      request that carries a bearer token, public routes included, so the difference is the auth
+//      check alone), --rounds times interleaved; then GET /api/v1/auth/me (any signed-in user, one
+//      SELECT of the user) and GET /api/v1/instances (instances:read, one SELECT, no instances)
+//      with the token. All connections share one token (one session, one user). req/s, p50/p99,
+//      server CPU per request, and the ratio against the same route without a token. A logout of
+//      another session then checks that a revoked token gets 401;
+//   5. stops the service, moves this process to CPU 0 (PostgreSQL and Redis stay on CPU 1) and
+//      measures in-process, over the same database and Redis, with the service's own pieces
+//      (buildDeps as test/support/app.ts): one argon2id hash and one verify (hash-wasm, default
+//      parameters; a 1 ms timer shows how long one hash holds the event loop), and
+//      Sessions.authenticate piece by piece: the whole check with the user cached and with the user
+//      re-read, jwtVerify alone (EdDSA, same options) and its Ed25519 signature check alone
+//      (crypto.subtle.verify), the two Redis GETs it makes (session record, jti blacklist), one GET,
+//      the user lookup from the per-replica cache (hit) and from PostgreSQL (miss). Each sequentially
+//      (median of 5 batches, µs per call: the latency) and --connections at a time (wall µs per call
+//      and this process's CPU µs per call); and GET /api/v1/version through the real app (createApp
+//      over those deps, app.fetch, no sockets) with and without the token, to separate the check
+//      from what HTTP adds around it.
+// Before each measured run it waits (at most 120 s over the whole run) for the machine to be under
+// 25 % of one CPU; the CPU0/CPU1 busy column shows what else ran meanwhile. Only 127.0.0.1; every
+// process it starts is stopped by PID (the cluster by pg_ctl on its data directory), also on
+// error, Ctrl-C or the watchdog (10 min).
+// Run from the repository root:
+//   node_modules/.bin/bun bench/auth.ts [--seconds 10] [--warmup 2] [--connections 32] [--rounds 2]
+//     [--logins 40] [--clients 8] [--login-seconds 10]
+// About 2 to 3 minutes with the defaults.
+import { randomBytes } from 'node:crypto'
+import { existsSync, readFileSync, rmSync } from 'node:fs'
+import { cpus, loadavg, release, totalmem } from 'node:os'
+import { join, resolve } from 'node:path'
+import type { Subprocess } from 'bun'
+import { decodeJwt, jwtVerify } from 'jose'
+import postgres from 'postgres'
+import { createApp } from '../src/app.ts'
+import { hashPassword, verifyPassword } from '../src/auth/passwords.ts'
+import { Sessions } from '../src/auth/sessions.ts'
+import { publishedKeys, tokenAlgorithm, verificationKey } from '../src/auth/token-keys.ts'
+import { loadConfig } from '../src/config.ts'
+import { buildDeps, type OpenDeps } from '../src/deps.ts'
+import { createLogger } from '../src/platform/log.ts'
+import { nodeRuntime } from '../src/runtime/node.ts'
+import { buildInfo } from '../src/system/build-info.ts'
+import { startPostgres, type TestPostgres } from '../test/harness/postgres.ts'
+import { freePort, tempDir } from '../test/harness/processes.ts'
+import { startRedis, type TestRedis } from '../test/harness/redis.ts'
+
+const root = resolve(import.meta.dir, '..')
+const bun = join(root, 'node_modules', '.bin', 'bun')
+const serverCpu = '0'
+const clientCpu = '1'
+const watchdogMs = 10 * 60_000
+const target = { authCostMaxPercent: 30 }
+
+// ---------------------------------------------------------------------------------------------
+// Options.
+
+type Options = {
+  seconds: number
+  warmup: number
+  connections: number
+  rounds: number
+  logins: number
+  clients: number
+  loginSeconds: number
+}
+
+function parseOptions(argv: string[]): Options {
+  const values = new Map<string, string>()
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string
+    const match = /^--([a-z-]+)(?:=(.*))?$/.exec(arg)
+    if (!match) throw new Error(`unexpected argument ${arg}`)
+    const value = match[2] ?? argv[++i]
+    if (value === undefined) throw new Error(`${arg} needs a value`)
+    values.set(match[1] as string, value)
+  }
+  const known = ['seconds', 'warmup', 'connections', 'rounds', 'logins', 'clients', 'login-seconds']
+  for (const name of values.keys()) if (!known.includes(name)) throw new Error(`unknown option --${name}`)
+  const int = (name: string, fallback: number, min: number, max: number) => {
+    const text = values.get(name)
+    const n = text === undefined ? fallback : Number(text)
+    if (!Number.isInteger(n) || n < min || n > max)
+      throw new Error(`--${name} must be an integer between ${min} and ${max}`)
+    return n
+  }
+  return {
+    seconds: int('seconds', 10, 1, 60),
+    warmup: int('warmup', 2, 0, 30),
+    connections: int('connections', 32, 1, 512),
+    rounds: int('rounds', 2, 1, 5),
+    logins: int('logins', 40, 5, 1000),
+    clients: int('clients', 8, 1, 64),
+    loginSeconds: int('login-seconds', 10, 1, 60),
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Small helpers.
+
+const note = (text: string) => process.stderr.write(`${text}\n`)
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, ms)))
+const fmt = (n: number | null | undefined, digits = 1) =>
+  n === null || n === undefined || !Number.isFinite(n) ? 'n/a' : n.toFixed(digits)
+const fmtInt = (n: number | null | undefined) =>
+  n === null || n === undefined || !Number.isFinite(n) ? 'n/a' : Math.round(n).toLocaleString('en-US')
+const round = (n: number, digits = 1) => (Number.isFinite(n) ? Number(n.toFixed(digits)) : null)
+
+function quantile(sorted: number[], q: number): number {
+  if (sorted.length === 0) return Number.NaN
+  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))] as number
+}
+
+const median = (values: number[]) =>
+  quantile(
+    [...values].sort((a, b) => a - b),
+    0.5,
+  )
+
+function table(header: string[], rows: string[][], rightAligned: number[] = []): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
+  const line = (cells: string[]) =>
+    cells
+      .map((cell, i) =>
+        rightAligned.includes(i) ? cell.padStart(widths[i] ?? 0) : cell.padEnd(widths[i] ?? 0),
+      )
+      .join('  ')
+      .trimEnd()
+  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n')
+}
+
+// ---------------------------------------------------------------------------------------------
+// /proc readings.
+
+const clockTicks = Number(Bun.spawnSync(['getconf', 'CLK_TCK']).stdout.toString().trim()) || 100
+
+/** CPU seconds (user + system, all threads) of a live process. */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[11]) + Number(fields[12])) / clockTicks
+}
+
+/** Busy and total ticks per CPU; softirq (loopback TCP) counted as idle, as in bench/http.ts. */
+function cpuTicks(): { busy: number; total: number }[] {
+  return readFileSync('/proc/stat', 'utf8')
+    .split('\n')
+    .filter((line) => /^cpu\d+ /.test(line))
+    .map((line) => {
+      const [user, nice, system, idle, iowait, irq, softirq, steal] = line
+        .trim()
+        .split(/\s+/)
+        .slice(1)
+        .map(Number)
+      const busy = (user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (steal ?? 0)
+      return { busy, total: busy + (idle ?? 0) + (iowait ?? 0) + (softirq ?? 0) }
+    })
+}
+
+/** Busy % of each CPU between two readings. */
+function busyPercent(a: ReturnType<typeof cpuTicks>, b: ReturnType<typeof cpuTicks>): number[] {
+  return b.map((t, i) => {
+    const before = a[i] ?? { busy: 0, total: 0 }
+    return t.total > before.total ? (100 * (t.busy - before.busy)) / (t.total - before.total) : 0
+  })
+}
+
+let quietBudgetMs = 120_000
+let quietWaitedMs = 0
+/** Waits (within a budget shared by the whole run) until the machine is under 25 % of one CPU. */
+async function waitForQuiet(): Promise<void> {
+  const started = performance.now()
+  for (;;) {
+    const before = cpuTicks()
+    await sleep(300)
+    const busy = busyPercent(before, cpuTicks()).reduce((a, b) => a + b, 0)
+    const waited = performance.now() - started
+    if (busy < 25 || waited >= quietBudgetMs) {
+      quietBudgetMs = Math.max(0, quietBudgetMs - waited)
+      quietWaitedMs += waited
+      return
+    }
+    await sleep(500)
+  }
+}
+
+function machineInfo() {
+  const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8')
+  const model = /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1]?.trim() ?? cpus()[0]?.model ?? 'unknown'
+  const wrk = /wrk \S+/.exec(Bun.spawnSync(['wrk', '--version']).stdout.toString())?.[0] ?? 'wrk'
+  return {
+    nproc: cpus().length,
+    cpu: model,
+    memoryGiB: Math.round((totalmem() / 2 ** 30) * 10) / 10,
+    kernel: release(),
+    bun: Bun.version,
+    wrk,
+  }
+}
+
+/** The tree's revision; read-only git (no optional locks: nothing in .git is written). */
+function revision(): string {
+  const git = (args: string[]) =>
+    Bun.spawnSync(['git', '--no-optional-locks', ...args], { cwd: root })
+      .stdout.toString()
+      .trim()
+  const rev = git(['rev-parse', '--short', 'HEAD'])
+  const dirty = git(['status', '--porcelain', '--', 'src', 'migrations'])
+  return `${rev || 'unknown'}${dirty ? ' (src/ or migrations/ modified)' : ''}`
+}
+
+// ---------------------------------------------------------------------------------------------
+// Processes: everything started here is stopped by PID (the cluster by pg_ctl) in `cleanup`.
+
+const work = tempDir('bench-auth')
+const children = new Set<Subprocess>()
+const cleanups: { name: string; run: () => Promise<void> }[] = []
+
+async function stopProcess(child: Subprocess, timeoutMs = 15_000): Promise<void> {
+  if (child.exitCode === null && child.signalCode === null) {
+    child.kill('SIGTERM')
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
+    await child.exited
+    clearTimeout(timer)
+  }
+  children.delete(child)
+}
+
+let cleaningUp: Promise<void> | undefined
+function cleanup(): Promise<void> {
+  cleaningUp ??= (async () => {
+    await Promise.allSettled([...children].map((child) => stopProcess(child, 5000)))
+    for (const { name, run } of cleanups.reverse()) {
+      await run().catch((error: unknown) => console.error(`cleanup of ${name} failed:`, error))
+    }
+    rmSync(work, { recursive: true, force: true })
+  })()
+  return cleaningUp
+}
+
+function logTail(log: string): string {
+  const read = (path: string) => (existsSync(path) ? readFileSync(path, 'utf8') : '')
+  return `${read(log)}${read(`${log}.err`)}`.trim().split('\n').slice(-15).join('\n')
+}
+
+const baseEnv = (extra: Record<string, string>) => ({
+  PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
+  HOME: work,
+  LANG: 'C.UTF-8',
+  ...extra,
+})
+
+type Server = { child: Subprocess; pid: number; base: string; readyMs: number }
+
+/** `bun src/main.ts serve` pinned to the server CPU; ready at the first 200 from /readyz. */
+async function startService(env: Record<string, string>): Promise<Server> {
+  const port = await freePort()
+  const log = join(work, 'service.log')
+  const base = `http://127.0.0.1:${port}`
+  const started = performance.now()
+  const child = Bun.spawn(['taskset', '-c', serverCpu, bun, 'src/main.ts', 'serve'], {
+    cwd: root,
+    env: baseEnv({ ...env, PGA_HOST: '127.0.0.1', PGA_PORT: String(port) }),
+    stdin: 'ignore',
+    stdout: Bun.file(log),
+    stderr: Bun.file(`${log}.err`),
+  })
+  children.add(child)
+  const deadline = started + 60_000
+  while (performance.now() < deadline) {
+    if (child.exitCode !== null || child.signalCode !== null)
+      throw new Error(`the service exited (${child.exitCode ?? child.signalCode}):\n${logTail(log)}`)
+    try {
+      const response = await fetch(`${base}/readyz`, { signal: AbortSignal.timeout(2000) })
+      await response.arrayBuffer()
+      if (response.status === 200)
+        return { child, pid: child.pid, base, readyMs: performance.now() - started }
+    } catch {
+      // not listening yet
+    }
+    await sleep(20)
+  }
+  throw new Error(`the service was not ready within 60 s:\n${logTail(log)}`)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Logins over HTTP.
+
+type LoginBody = { access_token: string; refresh_token: string; session_id: string }
+const credentials = {
+  email: 'bench-admin@example.com',
+  password: `Bench ${randomBytes(12).toString('hex')} passphrase`,
+}
+
+async function login(server: Server): Promise<LoginBody> {
+  const response = await fetch(`${server.base}/api/v1/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(credentials),
+    signal: AbortSignal.timeout(30_000),
+  })
+  const text = await response.text()
+  if (response.status !== 200) throw new Error(`login answered ${response.status}: ${text.slice(0, 300)}`)
+  return JSON.parse(text) as LoginBody
+}
+
+type LoginResult = {
+  mode: string
+  clients: number
+  logins: number
+  seconds: number
+  perSecond: number
+  p50Ms: number
+  p95Ms: number
+  p99Ms: number
+  maxMs: number
+  serverCpuMsPerLogin: number
+}
+
+async function loginLoad(
+  server: Server,
+  mode: string,
+  clients: number,
+  limit: { count?: number; seconds?: number },
+): Promise<LoginResult> {
+  const latencies: number[] = []
+  const cpuBefore = cpuSeconds(server.pid)
+  const started = performance.now()
+  const deadline = started + (limit.seconds ?? 3600) * 1000
+  let remaining = limit.count ?? Number.POSITIVE_INFINITY
+  await Promise.all(
+    Array.from({ length: clients }, async () => {
+      while (remaining > 0 && performance.now() < deadline) {
+        remaining--
+        const t = performance.now()
+        await login(server)
+        latencies.push(performance.now() - t)
+      }
+    }),
+  )
+  const wall = (performance.now() - started) / 1000
+  const cpu = cpuSeconds(server.pid) - cpuBefore
+  latencies.sort((a, b) => a - b)
+  return {
+    mode,
+    clients,
+    logins: latencies.length,
+    seconds: wall,
+    perSecond: latencies.length / wall,
+    p50Ms: quantile(latencies, 0.5),
+    p95Ms: quantile(latencies, 0.95),
+    p99Ms: quantile(latencies, 0.99),
+    maxMs: latencies.at(-1) ?? Number.NaN,
+    serverCpuMsPerLogin: (cpu * 1000) / Math.max(1, latencies.length),
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTTP load (wrk, pinned to the client CPU).
+
+type WrkSummary = {
+  requests: number
+  durationUs: number
+  connectErrors: number
+  readErrors: number
+  writeErrors: number
+  statusErrors: number
+  timeouts: number
+  p50Us: number
+  p90Us: number
+  p99Us: number
+  maxUs: number
+}
+
+async function wrk(url: string, seconds: number, connections: number, token?: string): Promise<WrkSummary> {
+  const cmd = ['taskset', '-c', clientCpu, 'wrk', '-t1', `-c${connections}`, `-d${seconds}s`]
+  cmd.push('--timeout', '5s', '-s', join(root, 'bench', 'wrk-report.lua'))
+  if (token) cmd.push('-H', `Authorization: Bearer ${token}`)
+  cmd.push(url)
+  const child = Bun.spawn(cmd, { env: baseEnv({}), stdout: 'pipe', stderr: 'pipe' })
+  children.add(child)
+  const [out, err] = await Promise.all([
+    new Response(child.stdout).text(),
+    new Response(child.stderr).text(),
+    child.exited,
+  ])
+  children.delete(child)
+  const line = out.split('\n').find((l) => l.startsWith('WRK_JSON '))
+  if (!line) throw new Error(`wrk gave no summary for ${url}:\n${out}\n${err}`)
+  return JSON.parse(line.slice('WRK_JSON '.length)) as WrkSummary
+}
+
+type LoadResult = {
+  name: string
+  path: string
+  token: boolean
+  round: number
+  requests: number
+  rps: number
+  p50Ms: number
+  p99Ms: number
+  errors: number
+  non2xx: number
+  serverCpuPercent: number
+  serverCpuUsPerRequest: number
+  cpuBusyPercent: number[]
+}
+
+async function httpLoad(
+  server: Server,
+  options: Options,
+  run: { name: string; path: string; token?: string; round: number },
+): Promise<LoadResult> {
+  note(`  ${run.name}${options.rounds > 1 ? ` (round ${run.round})` : ''}`)
+  await waitForQuiet()
+  const url = `${server.base}${run.path}`
+  if (options.warmup > 0) await wrk(url, options.warmup, options.connections, run.token)
+  const cpuBefore = cpuSeconds(server.pid)
+  const ticksBefore = cpuTicks()
+  const s = await wrk(url, options.seconds, options.connections, run.token)
+  const busy = busyPercent(ticksBefore, cpuTicks())
+  const cpu = cpuSeconds(server.pid) - cpuBefore
+  const wall = s.durationUs / 1e6
+  return {
+    name: run.name,
+    path: run.path,
+    token: !!run.token,
+    round: run.round,
+    requests: s.requests,
+    rps: s.requests / wall,
+    p50Ms: s.p50Us / 1000,
+    p99Ms: s.p99Us / 1000,
+    errors: s.connectErrors + s.readErrors + s.writeErrors + s.timeouts,
+    non2xx: s.statusErrors,
+    serverCpuPercent: (100 * cpu) / wall,
+    serverCpuUsPerRequest: (cpu * 1e6) / Math.max(1, s.requests),
+    cpuBusyPercent: busy.map((n) => Math.round(n)),
+  }
+}
+
+async function status(server: Server, path: string, token?: string, method = 'GET'): Promise<number> {
+  const response = await fetch(`${server.base}${path}`, {
+    method,
+    headers: token ? { authorization: `Bearer ${token}` } : {},
+    signal: AbortSignal.timeout(10_000),
+  })
+  await response.arrayBuffer()
+  return response.status
+}
+
+// ---------------------------------------------------------------------------------------------
+// In-process pieces.
+
+type PieceResult = { name: string; sequentialUs: number; concurrentWallUs: number; concurrentCpuUs: number }
+
+/** Median over 5 batches of µs per call, one call at a time (after one warm-up batch). */
+async function sequential(fn: () => Promise<unknown>, batch: number): Promise<number> {
+  for (let i = 0; i < batch; i++) await fn()
+  const perCall: number[] = []
+  for (let r = 0; r < 5; r++) {
+    const started = performance.now()
+    for (let i = 0; i < batch; i++) await fn()
+    perCall.push(((performance.now() - started) * 1000) / batch)
+  }
+  return median(perCall)
+}
+
+/** `inFlight` loops sharing `total` calls: wall µs and this process's CPU µs per call. */
+async function concurrent(fn: () => Promise<unknown>, inFlight: number, total: number) {
+  let left = total
+  const worker = async () => {
+    while (left-- > 0) await fn()
+  }
+  await Promise.all(Array.from({ length: inFlight }, worker)) // warm-up pass
+  left = total
+  const cpu = process.cpuUsage()
+  const started = performance.now()
+  await Promise.all(Array.from({ length: inFlight }, worker))
+  const wallUs = (performance.now() - started) * 1000
+  const used = process.cpuUsage(cpu)
+  return { wallUs: wallUs / total, cpuUs: (used.user + used.system) / total }
+}
+
+async function piece(
+  name: string,
+  fn: () => Promise<unknown>,
+  options: Options,
+  batch = 2000,
+): Promise<PieceResult> {
+  note(`  ${name}`)
+  const sequentialUs = await sequential(fn, batch)
+  const c = await concurrent(fn, options.connections, batch * 5)
+  return { name, sequentialUs, concurrentWallUs: c.wallUs, concurrentCpuUs: c.cpuUs }
+}
+
+async function inProcess(
+  options: Options,
+  env: Record<string, string>,
+  token: string,
+): Promise<{
+  argon2: { hashMs: number[]; verifyMs: number[]; longestGapMs: number; params: string }
+  pieces: PieceResult[]
+}> {
+  const problems: string[] = []
+  const log = createLogger({
+    level: 'error',
+    write: (line) => {
+      problems.push(line)
+      if (problems.length <= 3) note(`    in-process log: ${line.slice(0, 300)}`)
+    },
+  })
+  const deps: OpenDeps = await buildDeps(loadConfig(env), {
+    log,
+    assets: nodeRuntime.assets,
+    build: buildInfo,
+  })
+  try {
+    await deps.keys.start({ maintenance: false })
+    const { argon2 } = deps.auth.accountSettings
+
+    note('  argon2id hash and verify (hash-wasm, default parameters), 1 warm-up + 10 each')
+    const hashMs: number[] = []
+    const verifyMs: number[] = []
+    const encoded = await hashPassword(credentials.password, argon2)
+    // A 1 ms timer runs meanwhile: its longest gap is how long one hash holds the event loop.
+    let lastTick = performance.now()
+    let longestGapMs = 0
+    const ticker = setInterval(() => {
+      const now = performance.now()
+      longestGapMs = Math.max(longestGapMs, now - lastTick)
+      lastTick = now
+    }, 1)
+    try {
+      for (let i = 0; i < 11; i++) {
+        let t = performance.now()
+        await hashPassword(credentials.password, argon2)
+        if (i > 0) hashMs.push(performance.now() - t)
+        await sleep(5)
+        t = performance.now()
+        const ok = await verifyPassword(credentials.password, encoded)
+        if (i > 0) verifyMs.push(performance.now() - t)
+        if (!ok) throw new Error('verifyPassword refused its own hash')
+        await sleep(5)
+      }
+    } finally {
+      clearInterval(ticker)
+    }
+
+    const sql = deps.db.sql
+    const keyring = () => deps.keys.keyring()
+    const settings = deps.auth.sessions.settings
+    // The user always cached (a replica under steady load) and never (every request re-reads it).
+    const cached = new Sessions(
+      { db: sql, state: deps.state, keyring },
+      { ...settings, userCacheMs: 3_600_000 },
+    )
+    const uncached = new Sessions({ db: sql, state: deps.state, keyring }, { ...settings, userCacheMs: 0 })
+    const claims = decodeJwt(token)
+    const sub = claims.sub as string
+    const keys = new Map<string, CryptoKey>()
+    for (const jwk of await publishedKeys(sql, settings.accessTokenTtlMs))
+      keys.set(jwk.kid, await verificationKey(jwk))
+    const keyFor = async (header: { kid?: string | undefined }) => {
+      const key = header.kid ? keys.get(header.kid) : undefined
+      if (!key) throw new Error('unknown kid')
+      return key
+    }
+    const [jwtHeader, jwtPayload, jwtSignature] = token.split('.') as [string, string, string]
+    const signingKey = keys.get(String(JSON.parse(Buffer.from(jwtHeader, 'base64url').toString()).kid))
+    if (!signingKey) throw new Error('the token names an unknown key')
+    const signedPart = new TextEncoder().encode(`${jwtHeader}.${jwtPayload}`)
+    const signature = Buffer.from(jwtSignature, 'base64url')
+    if (!(await crypto.subtle.verify('Ed25519', signingKey, signature, signedPart)))
+      throw new Error('crypto.subtle.verify refused the token')
+    const sessionKey = `auth:session:${String(claims.sid)}`
+    const jtiKey = `auth:revoked-jti:${String(claims.jti)}`
+    if (!(await deps.state.get(sessionKey))) throw new Error('the session record is not in Redis')
+    await cached.authenticate(token)
+    deps.lifecycle.markReady()
+    const app = createApp(deps)
+    const appGet = async (bearer: string | undefined) => {
+      const response = await app.fetch(
+        new Request('http://127.0.0.1/api/v1/version', {
+          headers: bearer ? { authorization: `Bearer ${bearer}` } : {},
+        }),
+      )
+      await response.arrayBuffer()
+      if (response.status !== 200) throw new Error(`app.fetch answered ${response.status}`)
+    }
+
+    const pieces = [
+      await piece('Sessions.authenticate, user cached (hit)', () => cached.authenticate(token), options),
+      await piece('Sessions.authenticate, user re-read (miss)', () => uncached.authenticate(token), options),
+      await piece(
+        'jwtVerify alone (EdDSA, same claims checks)',
+        () =>
+          jwtVerify(token, keyFor, {
+            issuer: settings.issuer,
+            audience: settings.audience,
+            algorithms: [tokenAlgorithm],
+            typ: 'at+jwt',
+            requiredClaims: ['sub', 'jti', 'exp', 'iat', 'sid', 'tv'],
+          }),
+        options,
+      ),
+      await piece(
+        'Ed25519 signature check alone (crypto.subtle.verify)',
+        () => crypto.subtle.verify('Ed25519', signingKey, signature, signedPart),
+        options,
+      ),
+      await piece(
+        'the two Redis GETs (session record + jti blacklist, in parallel)',
+        () => Promise.all([deps.state.get(sessionKey), deps.state.get(jtiKey)]),
+        options,
+      ),
+      await piece('one Redis GET', () => deps.state.get(sessionKey), options),
+      await piece('user lookup, per-replica cache hit', () => cached.user(sub), options, 20_000),
+      await piece(
+        'user lookup, cache miss (SELECT from auth_users)',
+        () => cached.user(sub, { fresh: true }),
+        options,
+      ),
+      // The same check inside the app (middleware chain, no sockets): what HTTP adds is the rest.
+      await piece('app.fetch GET /api/v1/version, no token', () => appGet(undefined), options),
+      await piece('app.fetch GET /api/v1/version, bearer token', () => appGet(token), options),
+    ]
+    return {
+      argon2: {
+        hashMs,
+        verifyMs,
+        longestGapMs,
+        params: `m=${argon2.memoryKib} KiB, t=${argon2.iterations}, p=${argon2.parallelism}`,
+      },
+      pieces,
+    }
+  } finally {
+    await deps.close()
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Main.
+
+async function main() {
+  const options = parseOptions(process.argv.slice(2))
+  const startedAt = new Date()
+  const machine = machineInfo()
+  const rev = revision()
+  const loadBefore = loadavg()
+  if (machine.nproc < 2) throw new Error('this bench pins the server and the client to two CPUs (0 and 1)')
+  // This script, wrk, PostgreSQL and Redis (started from here, so they inherit it) share CPU 1.
+  Bun.spawnSync(['taskset', '-a', '-c', '-p', clientCpu, String(process.pid)], { stdout: 'ignore' })
+
+  note('starting PostgreSQL and Redis...')
+  const pg: TestPostgres = await startPostgres()
+  cleanups.push({ name: 'PostgreSQL', run: () => pg.stop() })
+  const redis: TestRedis = await startRedis()
+  cleanups.push({ name: 'Redis', run: () => redis.stop() })
+  const admin = postgres(pg.url, { max: 1, onnotice: () => {} })
+  await admin`create database pga_store`
+  await admin.end()
+  const storeUrl = new URL(pg.url)
+  storeUrl.pathname = '/pga_store'
+  const env = {
+    DATABASE_URL: storeUrl.toString(),
+    REDIS_URL: redis.url,
+    PGA_MASTER_KEY: randomBytes(32).toString('base64'),
+    PGA_COLLECTOR_ENABLED: 'false',
+    PGA_LOG_LEVEL: 'warn',
+    PGA_AUDIT_CHECKPOINT_DIR: join(work, 'checkpoints'),
+    // All logins come from one address: lift the per-address limit, which would answer 429.
+    PGA_AUTH_RATE_PER_ADDRESS: '100000',
+  }
+
+  note('starting the service (bun src/main.ts serve, CPU 0)...')
+  const server = await startService({
+    ...env,
+    PGA_ADMIN_EMAIL: credentials.email,
+    PGA_ADMIN_PASSWORD: credentials.password,
+  })
+  note(`  ready in ${fmt(server.readyMs, 0)} ms`)
+
+  // 1. Logins.
+  note(
+    `logins: 3 warm-up, ${options.logins} sequential, ${options.clients} clients for ${options.loginSeconds} s`,
+  )
+  for (let i = 0; i < 3; i++) await login(server)
+  await waitForQuiet()
+  const loginSequential = await loginLoad(server, 'sequential', 1, { count: options.logins })
+  await waitForQuiet()
+  const loginConcurrent = await loginLoad(server, 'concurrent', options.clients, {
+    seconds: options.loginSeconds,
+  })
+
+  // 2. Authenticated versus unauthenticated requests.
+  note(`HTTP load: wrk -t1 -c${options.connections}, ${options.warmup} s warm-up + ${options.seconds} s each`)
+  const { access_token: token } = await login(server)
+  if ((await status(server, '/api/v1/auth/me', token)) !== 200) throw new Error('the access token is refused')
+  const loads: LoadResult[] = []
+  for (let round = 1; round <= options.rounds; round++) {
+    loads.push(
+      await httpLoad(server, options, {
+        name: 'GET /api/v1/version, no token',
+        path: '/api/v1/version',
+        round,
+      }),
+    )
+    loads.push(
+      await httpLoad(server, options, {
+        name: 'GET /api/v1/version, bearer token',
+        path: '/api/v1/version',
+        token,
+        round,
+      }),
+    )
+  }
+  loads.push(
+    await httpLoad(server, options, {
+      name: 'GET /api/v1/auth/me, bearer token',
+      path: '/api/v1/auth/me',
+      token,
+      round: 1,
+    }),
+  )
+  loads.push(
+    await httpLoad(server, options, {
+      name: 'GET /api/v1/instances, bearer token',
+      path: '/api/v1/instances',
+      token,
+      round: 1,
+    }),
+  )
+  // The token still works after the runs (a refused token would make the version runs meaningless).
+  const stillValid = await status(server, '/api/v1/auth/me', token)
+  if (stillValid !== 200) throw new Error(`the access token was refused after the runs (${stillValid})`)
+
+  // Revocation over HTTP: another session signs out; its token is refused at once.
+  const other = await login(server)
+  const before = await status(server, '/api/v1/auth/me', other.access_token)
+  const logout = await status(server, '/api/v1/auth/logout', other.access_token, 'POST')
+  const after = await status(server, '/api/v1/auth/me', other.access_token)
+  const revocation = { meBefore: before, logout, meAfter: after }
+
+  // A fresh token for the in-process part (the service is gone by then; Redis and PostgreSQL stay).
+  const fresh = await login(server)
+  await stopProcess(server.child)
+
+  // 3. In-process, on the CPU the service had.
+  note('in-process: argon2id and Sessions.authenticate piece by piece (CPU 0)...')
+  Bun.spawnSync(['taskset', '-a', '-c', '-p', serverCpu, String(process.pid)], { stdout: 'ignore' })
+  await waitForQuiet()
+  const inproc = await inProcess(options, env, fresh.access_token)
+  const loadAfter = loadavg()
+
+  // ---- Results.
+  const mean = (rows: LoadResult[], f: (r: LoadResult) => number) =>
+    rows.reduce((a, r) => a + f(r), 0) / Math.max(1, rows.length)
+  const pub = loads.filter((r) => r.path === '/api/v1/version' && !r.token)
+  const authd = loads.filter((r) => r.path === '/api/v1/version' && r.token)
+  const me = loads.find((r) => r.path === '/api/v1/auth/me') as LoadResult
+  const instances = loads.find((r) => r.path === '/api/v1/instances') as LoadResult
+  const pubRps = mean(pub, (r) => r.rps)
+  const authRps = mean(authd, (r) => r.rps)
+  const pubCpu = mean(pub, (r) => r.serverCpuUsPerRequest)
+  const authCpu = mean(authd, (r) => r.serverCpuUsPerRequest)
+  const costPercent = (1 - authRps / pubRps) * 100
+  const cpuCostPercent = (authCpu / pubCpu - 1) * 100
+  const argon = inproc.argon2
+  const pieceBy = (prefix: string) => inproc.pieces.find((p) => p.name.startsWith(prefix)) as PieceResult
+  const full = pieceBy('Sessions.authenticate, user cached')
+  const jwt = pieceBy('jwtVerify')
+  const gets = pieceBy('the two Redis GETs')
+  const hit = pieceBy('user lookup, per-replica cache hit')
+  const appPublic = pieceBy('app.fetch GET /api/v1/version, no token')
+  const appToken = pieceBy('app.fetch GET /api/v1/version, bearer token')
+
+  const out: string[] = []
+  out.push(`pgAnalytics authentication benchmark, ${startedAt.toISOString()}`)
+  out.push(`command: node_modules/.bin/bun bench/auth.ts ${process.argv.slice(2).join(' ')}`.trimEnd())
+  out.push(`revision: ${rev}; service: bun src/main.ts serve (a separate process, real HTTP on 127.0.0.1)`)
+  out.push(
+    `machine: ${machine.nproc} CPUs, ${machine.cpu}, ${machine.memoryGiB} GiB RAM, Linux ${machine.kernel}; bun ${machine.bun}, ${machine.wrk}; PostgreSQL ${pg.version}, Redis (redis-server)`,
+  )
+  out.push(
+    `load average before/after: ${loadBefore.map((n) => n.toFixed(2)).join(' ')} / ${loadAfter.map((n) => n.toFixed(2)).join(' ')}; waited ${fmt(quietWaitedMs / 1000)} s for the machine to go quiet`,
+  )
+  out.push(
+    'service on CPU 0; this script, wrk, PostgreSQL and Redis on CPU 1; PGA_LOG_LEVEL=warn, collector off, store over TLS (PGA_DB_SSL=prefer), auth settings at their defaults',
+  )
+  out.push('')
+  out.push(
+    `1. Login: POST /api/v1/auth/login over HTTP (argon2id ${argon.params}; verify + session in PostgreSQL and Redis + EdDSA token + 1 audit event)`,
+  )
+  out.push(
+    table(
+      [
+        'mode',
+        'clients',
+        'logins',
+        'logins/s',
+        'p50 ms',
+        'p95 ms',
+        'p99 ms',
+        'max ms',
+        'server CPU ms/login',
+      ],
+      [loginSequential, loginConcurrent].map((r) => [
+        r.mode,
+        String(r.clients),
+        String(r.logins),
+        fmt(r.perSecond, 1),
+        fmt(r.p50Ms),
+        fmt(r.p95Ms),
+        fmt(r.p99Ms),
+        fmt(r.maxMs),
+        fmt(r.serverCpuMsPerLogin),
+      ]),
+      [1, 2, 3, 4, 5, 6, 7, 8],
+    ),
+  )
+  out.push(
+    `argon2id in-process (hash-wasm, ${argon.params}, CPU 0, 10 runs): hash median ${fmt(median(argon.hashMs))} ms (min ${fmt(Math.min(...argon.hashMs))}, max ${fmt(Math.max(...argon.hashMs))}); verify median ${fmt(median(argon.verifyMs))} ms; the event loop was held up to ${fmt(argon.longestGapMs)} ms at a time (a 1 ms timer's longest gap)`,
+  )
+  out.push('')
+  out.push(
+    `2. Authenticated vs unauthenticated: wrk -t1 -c${options.connections}, ${options.warmup} s warm-up + ${options.seconds} s per row; one access token on every connection`,
+  )
+  out.push(
+    table(
+      [
+        'target',
+        'round',
+        'req/s',
+        'p50 ms',
+        'p99 ms',
+        'errors',
+        'server CPU %',
+        'server CPU µs/req',
+        'CPU0/CPU1 busy %',
+      ],
+      loads.map((r) => [
+        r.name,
+        String(r.round),
+        fmtInt(r.rps),
+        fmt(r.p50Ms, 2),
+        fmt(r.p99Ms, 2),
+        String(r.errors + r.non2xx),
+        fmt(r.serverCpuPercent, 0),
+        fmt(r.serverCpuUsPerRequest),
+        r.cpuBusyPercent.join('/'),
+      ]),
+      [1, 2, 3, 4, 5, 6, 7],
+    ),
+  )
+  out.push(
+    `GET /api/v1/version with a token / without (mean of ${options.rounds} rounds): ${fmtInt(authRps)} / ${fmtInt(pubRps)} req/s = ${fmt(authRps / pubRps, 3)}: the auth check costs ${fmt(costPercent)} % of the throughput (target < ${target.authCostMaxPercent} %: ${costPercent < target.authCostMaxPercent ? 'met' : 'MISSED'}); server CPU per request ${fmt(authCpu)} vs ${fmt(pubCpu)} µs (+${fmt(authCpu - pubCpu)} µs, +${fmt(cpuCostPercent)} %)`,
+  )
+  out.push(
+    `GET /api/v1/auth/me / unauthenticated version: ${fmt(me.rps / pubRps, 3)}; GET /api/v1/instances / unauthenticated version: ${fmt(instances.rps / pubRps, 3)}`,
+  )
+  out.push(
+    `revocation over HTTP: another session's token on /api/v1/auth/me ${revocation.meBefore} before, logout ${revocation.logout}, ${revocation.meAfter} after`,
+  )
+  out.push('')
+  out.push(
+    `3. Sessions.authenticate piece by piece, in-process on CPU 0 (PostgreSQL and Redis on CPU 1, loopback TCP); sequential = median of 5 batches (latency); concurrent = ${options.connections} in flight`,
+  )
+  out.push(
+    table(
+      ['piece', 'sequential µs/call', `${options.connections} in flight: wall µs/call`, 'CPU µs/call'],
+      inproc.pieces.map((p) => [
+        p.name,
+        fmt(p.sequentialUs),
+        fmt(p.concurrentWallUs),
+        fmt(p.concurrentCpuUs),
+      ]),
+      [1, 2, 3],
+    ),
+  )
+  const sig = pieceBy('Ed25519 signature check alone')
+  const rest = full.sequentialUs - jwt.sequentialUs - gets.sequentialUs - hit.sequentialUs
+  out.push(
+    `whole check (user cached) ${fmt(full.sequentialUs)} µs sequential = jwtVerify ${fmt(jwt.sequentialUs)} + two GETs ${fmt(gets.sequentialUs)} + cache hit ${fmt(hit.sequentialUs)} + the rest ${fmt(rest)}; CPU per call ${fmt(full.concurrentCpuUs)} µs, of which jwtVerify ${fmt(jwt.concurrentCpuUs)} (the Ed25519 check alone ${fmt(sig.concurrentCpuUs)}), the GETs (client side) ${fmt(gets.concurrentCpuUs)}, the rest ${fmt(full.concurrentCpuUs - jwt.concurrentCpuUs - gets.concurrentCpuUs - hit.concurrentCpuUs)}`,
+  )
+
+  out.push(
+    `app.fetch (no sockets), ${options.connections} in flight: GET /api/v1/version ${fmt(appToken.concurrentCpuUs)} µs CPU with the token vs ${fmt(appPublic.concurrentCpuUs)} without (+${fmt(appToken.concurrentCpuUs - appPublic.concurrentCpuUs)} µs); over HTTP the service spent +${fmt(authCpu - pubCpu)} µs`,
+  )
+
+  const summary = {
+    date: startedAt.toISOString(),
+    revision: rev,
+    machine,
+    settings: {
+      ...options,
+      loadGenerator: 'wrk -t1 (bench/wrk-report.lua)',
+      service: 'bun src/main.ts serve',
+    },
+    argon2: {
+      params: argon.params,
+      hashMsMedian: round(median(argon.hashMs), 2),
+      verifyMsMedian: round(median(argon.verifyMs), 2),
+      eventLoopHeldMs: round(argon.longestGapMs),
+    },
+    login: Object.fromEntries(
+      [loginSequential, loginConcurrent].map((r) => [
+        r.mode,
+        {
+          clients: r.clients,
+          logins: r.logins,
+          perSecond: round(r.perSecond, 2),
+          p50Ms: round(r.p50Ms),
+          p95Ms: round(r.p95Ms),
+          p99Ms: round(r.p99Ms),
+          serverCpuMsPerLogin: round(r.serverCpuMsPerLogin),
+        },
+      ]),
+    ),
+    http: loads.map((r) => ({
+      name: r.name,
+      round: r.round,
+      rps: Math.round(r.rps),
+      p50Ms: round(r.p50Ms, 2),
+      p99Ms: round(r.p99Ms, 2),
+      errors: r.errors + r.non2xx,
+      serverCpuUsPerRequest: round(r.serverCpuUsPerRequest),
+    })),
+    authCheck: {
+      versionTokenOverPublic: round(authRps / pubRps, 3),
+      throughputCostPercent: round(costPercent),
+      serverCpuUsPerRequestAdded: round(authCpu - pubCpu),
+      cpuCostPercent: round(cpuCostPercent),
+      targetPercent: target.authCostMaxPercent,
+      met: costPercent < target.authCostMaxPercent,
+      meOverPublic: round(me.rps / pubRps, 3),
+      instancesOverPublic: round(instances.rps / pubRps, 3),
+    },
+    revocation,
+    authenticateUs: Object.fromEntries(
+      inproc.pieces.map((p) => [
+        p.name,
+        {
+          sequential: round(p.sequentialUs),
+          concurrentWall: round(p.concurrentWallUs),
+          cpu: round(p.concurrentCpuUs),
+        },
+      ]),
+    ),
+  }
+  out.push('')
+  out.push(`JSON ${JSON.stringify(summary)}`)
+  process.stdout.write(`${out.join('\n')}\n`)
+}
+
+let interrupted = false
+const watchdog = setTimeout(() => {
+  interrupted = true
+  console.error(`bench/auth.ts: still running after ${watchdogMs / 1000} s, stopping everything`)
+  void cleanup().finally(() => process.exit(1))
+}, watchdogMs)
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    interrupted = true
+    console.error(`bench/auth.ts: ${signal}, stopping everything`)
+    void cleanup().finally(() => process.exit(130))
+  })
+}
+
+let exitCode = 0
+try {
+  await main()
+} catch (error) {
+  if (!interrupted) console.error('bench/auth.ts failed:', error)
+  exitCode = 1
+} finally {
+  await cleanup()
+  clearTimeout(watchdog)
+}
+process.exit(exitCode)
