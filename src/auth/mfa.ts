@@ -107,11 +107,15 @@ export async function completeChallenge(
       'mfa_challenge_invalid',
     )
   const challenge = JSON.parse(stored) as Challenge
+  // Failed codes count per account too: new challenges (each needing the password) do not reset it.
+  const account = `mfa:${challenge.userId}`
+  await ctx.throttle.checkAccount(account)
   const method = input.code ? 'password+totp' : 'password+backup_code'
   const accepted = input.code
     ? await acceptTotp(ctx, challenge.userId, input.code)
     : await acceptBackupCode(ctx, challenge.userId, input.backup_code ?? '')
   if (!accepted) {
+    await ctx.throttle.recordFailure(account)
     const attempts = challenge.attempts + 1
     // Counted with a compare-and-set so parallel guesses cannot share one attempt.
     const kept =
@@ -130,6 +134,7 @@ export async function completeChallenge(
     })
     throw new UnauthorizedError('The code is not valid (or was already used).', 'invalid_mfa_code')
   }
+  await ctx.throttle.recordSuccess(account)
   // One completion per challenge, even with two correct codes in flight.
   if (!(await ctx.state.compareAndSet(key, stored, null)))
     throw new UnauthorizedError('The sign-in challenge was already used.', 'mfa_challenge_invalid')

@@ -597,13 +597,20 @@ describe('MFA (TOTP)', () => {
     expect((await verify(second.mfa_token, { code: used })).body.code).toBe('invalid_mfa_code')
   })
 
-  it('ends a challenge after 5 wrong codes, and refuses an unknown one', async () => {
+  it('ends a challenge after 5 wrong codes, slows the account across challenges, refuses an unknown one', async () => {
+    const id = (await call('GET', '/api/v1/auth/me', undefined, token)).body.id
+    await t.deps.auth.throttle.recordSuccess(`mfa:${id}`) // earlier tests' wrong codes
     const challenge = await signIn()
     for (let i = 0; i < 5; i++)
       expect((await verify(challenge.mfa_token, { code: '123456' })).status).toBe(401)
     const after = await verify(challenge.mfa_token, { backup_code: backupCodes[0] as string })
     expect([after.status, after.body.code]).toEqual([401, 'mfa_challenge_invalid'])
+    // A new challenge (the password again) does not reset the count of wrong codes.
+    const next = await signIn()
+    const slowed = await verify(next.mfa_token, { code: '123456' })
+    expect([slowed.status, slowed.body.code]).toEqual([429, 'too_many_failed_attempts'])
     expect((await verify('made-up', { code: '123456' })).body.code).toBe('mfa_challenge_invalid')
+    await t.deps.auth.throttle.recordSuccess(`mfa:${id}`)
   })
 
   it('takes each backup code once', async () => {
