@@ -5,7 +5,7 @@
 // refused. Once nothing is in flight (or PGA_SHUTDOWN_GRACE has passed) the listener closes,
 // letting the last responses flush, then pools close and the process exits 0.
 import { createApp } from './app.ts'
-import { prepareFirstAdmin } from './auth/service.ts'
+import { prepareFirstAdmin, warmUpSignIn } from './auth/service.ts'
 import type { Config } from './config.ts'
 import { buildDeps } from './deps.ts'
 import { registerSelfInstance } from './instances/service.ts'
@@ -57,6 +57,7 @@ export async function serveCommand(options: {
       )
       log.warn('no users yet: a one-time setup token was printed to the console')
     }
+    await warmUpSignIn(deps.auth.accountSettings)
     await deps.collector.start()
     deps.auditSealer.start()
   } catch (error) {

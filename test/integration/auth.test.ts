@@ -210,11 +210,11 @@ describe('access tokens', () => {
   })
   it('refuses a token whose jti was signed out, at once, and keeps the session ended if Redis forgets', async () => {
     const session = await login(adminEmail, adminPassword)
-    const record = (await t.deps.state.get(`auth:session:${session.session_id}`)) as string
+    const record = (await t.deps.state.get(`auth:session:{${session.session_id}}`)) as string
     expect((await call('POST', '/api/v1/auth/logout', undefined, session.access_token)).status).toBe(204)
     expect(await refused(session.access_token)).toMatch(/revoked/)
     // Even with the session record back (a Redis failover that lost the delete), the jti is refused.
-    await t.deps.state.set(`auth:session:${session.session_id}`, record, { ttlMs: 60_000 })
+    await t.deps.state.set(`auth:session:{${session.session_id}}`, record, { ttlMs: 60_000 })
     expect(await refused(session.access_token)).toMatch(/revoked/)
     // And a refresh is refused by the durable record in PostgreSQL, whatever Redis holds.
     const again = await call('POST', '/api/v1/auth/refresh', { refresh_token: session.refresh_token })

@@ -131,6 +131,17 @@ function describeStateStoreContract(
       expect(await store.increment(by, { ttlMs: 5000, by: -2 })).toBe(6)
     })
 
+    it('getMany returns values in order, null where absent, in one call', async () => {
+      // One hash tag, as Redis Cluster needs for a multi-key read.
+      const base = key('getmany')
+      const a = `${base}:{gm}:a`
+      const b = `${base}:{gm}:b`
+      await store.set(a, 'one')
+      await store.set(b, 'two', { ttlMs: 60_000 })
+      expect(await store.getMany([b, `${base}:{gm}:missing`, a])).toEqual(['two', null, 'one'])
+      expect(await store.getMany([])).toEqual([])
+    })
+
     it('getAndDelete returns the value once, then null', async () => {
       const k = key('once')
       expect(await store.getAndDelete(k)).toBeNull()

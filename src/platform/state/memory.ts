@@ -37,6 +37,9 @@ export function createMemoryStateStore(
     async get(key) {
       return live(key)?.value ?? null
     },
+    async getMany(keys) {
+      return keys.map((key) => live(key)?.value ?? null)
+    },
     async set(key, value, opts) {
       put(key, value, opts?.ttlMs)
     },

@@ -174,6 +174,8 @@ export function createRedisStateStore(options: RedisStateStoreOptions): StateSto
     kind: 'redis',
     shared: true,
     get: (key) => op(() => client.get(keys.key(key))),
+    getMany: (names) =>
+      op(async () => (names.length ? await client.mget(...names.map((name) => keys.key(name))) : [])),
     set: (key, value, opts) =>
       op(async () => {
         if (opts?.ttlMs === undefined) await client.set(keys.key(key), value)

@@ -14,6 +14,9 @@ export interface StateStore {
   /** True when the store is shared between replicas (false for memory). */
   readonly shared: boolean
   get(key: string): Promise<string | null>
+  /** Several values in one round trip, in order (null where absent). With Redis Cluster the keys
+   * must share a hash slot: give them the same `{tag}`. */
+  getMany(keys: string[]): Promise<(string | null)[]>
   /** Sets a value; with ttlMs it expires, without it lives until deleted. */
   set(key: string, value: string, options?: { ttlMs?: number }): Promise<void>
   /** Sets only when the key does not exist. Returns whether it was set. */

@@ -73,6 +73,10 @@ export function createUpstashStateStore(options: UpstashStateStoreOptions): Stat
     kind: 'upstash',
     shared: true,
     get: (key) => op(() => redis.get<string>(keys.key(key))),
+    getMany: (names) =>
+      op(async () =>
+        names.length ? await redis.mget<(string | null)[]>(...names.map((name) => keys.key(name))) : [],
+      ),
     set: (key, value, opts) =>
       op(async () => {
         if (opts?.ttlMs === undefined) await redis.set(keys.key(key), value)
