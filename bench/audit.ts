@@ -58,7 +58,7 @@ import {
   recordAuditEvent,
 } from '../src/audit/events.ts'
 import { appendLeaf, emptyFrontier, type Frontier, leafHash } from '../src/audit/merkle.ts'
-import { sealBatch } from '../src/audit/sealer.ts'
+import { entryOf, sealBatch } from '../src/audit/sealer.ts'
 import { loadSigningKey } from '../src/audit/signing-key.ts'
 import { verifyTrail } from '../src/audit/verify.ts'
 import { loadConfig } from '../src/config.ts'
@@ -1088,31 +1088,6 @@ async function verifyPart(
 
 // ---------------------------------------------------------------------------------------------
 // Part 3: in-process costs per event, without the database.
-
-/** The chain entry of an outbox event, as sealer.ts builds it. */
-function entryOf(event: OutboxEvent, id: number, sealedAt: string, previous: string): AuditEntry {
-  return {
-    id,
-    event_id: event.eventId,
-    event_type: event.eventType,
-    resource_type: event.resourceType,
-    resource_id: event.resourceId,
-    action: event.action,
-    outcome: event.outcome,
-    actor_type: event.actorType,
-    actor_id: event.actorId,
-    session_id: event.sessionId,
-    request_id: event.requestId,
-    ip_address: event.ipAddress,
-    user_agent: event.userAgent,
-    changes: event.changes,
-    old_values: event.oldValues,
-    new_values: event.newValues,
-    created_at: new Date(event.createdAt).toISOString(),
-    sealed_at: sealedAt,
-    previous_hash: previous,
-  }
-}
 
 async function inProcessCosts() {
   const ctx = contextOf(3)

@@ -37,6 +37,31 @@ export type SealerOptions = {
   archiver?: { run(): Promise<unknown>; intervalMs: number }
 }
 
+/** The chain entry an outbox event becomes at position `id` (what content_hash covers). */
+export function entryOf(event: OutboxEvent, id: number, sealedAt: string, previousHash: string): AuditEntry {
+  return {
+    id,
+    event_id: event.eventId,
+    event_type: event.eventType,
+    resource_type: event.resourceType,
+    resource_id: event.resourceId,
+    action: event.action,
+    outcome: event.outcome,
+    actor_type: event.actorType,
+    actor_id: event.actorId,
+    session_id: event.sessionId,
+    request_id: event.requestId,
+    ip_address: event.ipAddress,
+    user_agent: event.userAgent,
+    changes: event.changes,
+    old_values: event.oldValues,
+    new_values: event.newValues,
+    created_at: new Date(event.createdAt).toISOString(),
+    sealed_at: sealedAt,
+    previous_hash: previousHash,
+  }
+}
+
 /** Seals one batch. Returns the checkpoint, or null when the outbox was empty. */
 export async function sealBatch(db: Db, key: SigningKey, batchSize: number): Promise<Checkpoint | null> {
   return withTransaction(db, async (tx) => {
@@ -59,27 +84,7 @@ export async function sealBatch(db: Db, key: SigningKey, batchSize: number): Pro
     const previousHashes: string[] = []
     const hashes: string[] = []
     for (const { event } of outbox) {
-      const entry: AuditEntry = {
-        id: frontier.size + 1,
-        event_id: event.eventId,
-        event_type: event.eventType,
-        resource_type: event.resourceType,
-        resource_id: event.resourceId,
-        action: event.action,
-        outcome: event.outcome,
-        actor_type: event.actorType,
-        actor_id: event.actorId,
-        session_id: event.sessionId,
-        request_id: event.requestId,
-        ip_address: event.ipAddress,
-        user_agent: event.userAgent,
-        changes: event.changes,
-        old_values: event.oldValues,
-        new_values: event.newValues,
-        created_at: new Date(event.createdAt).toISOString(),
-        sealed_at: sealedAt,
-        previous_hash: previous,
-      }
+      const entry = entryOf(event, frontier.size + 1, sealedAt, previous)
       const hash = contentHash(entry)
       ids.push(entry.id)
       previousHashes.push(previous)
