@@ -50,7 +50,7 @@ import { readdirSync, readFileSync, rmSync } from 'node:fs'
 import { cpus, loadavg, release, totalmem, userInfo } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import postgres from 'postgres'
-import { type AuditEntry, contentHash } from '../src/audit/chain.ts'
+import { contentHash } from '../src/audit/chain.ts'
 import {
   type AuditContext,
   type AuditEvent,
