@@ -57,7 +57,10 @@ export async function serveCommand(options: {
       )
       log.warn('no users yet: a one-time setup token was printed to the console')
     }
-    await warmUpSignIn(deps.auth.accountSettings)
+    // In the background: a sign-in before it finishes awaits the same hash.
+    warmUpSignIn(deps.auth.accountSettings).catch((error) =>
+      log.error('could not prepare sign-in', { error: String(error) }),
+    )
     await deps.collector.start()
     deps.auditSealer.start()
   } catch (error) {

@@ -15,6 +15,7 @@ import { verifyPassword } from './passwords.ts'
 import type { Role } from './permissions.ts'
 import type { SignInThrottle } from './rate-limit.ts'
 import type { Sessions, TokenResponse } from './sessions.ts'
+import { openSession } from './sign-in.ts'
 import { enrollmentOf, hashBackupCode, matchingStep, newBackupCodes, newTotpSecret } from './totp.ts'
 
 export type MfaContext = {
@@ -141,19 +142,7 @@ export async function completeChallenge(
   const user = await ctx.sessions.user(challenge.userId, { fresh: true })
   if (!user || user.disabled)
     throw new UnauthorizedError('The email or password is not correct.', 'invalid_credentials')
-  const tokens = await ctx.sessions.start(user, { method, ip: ctx.audit.ip, userAgent: ctx.audit.userAgent })
-  await recordAuditEvent(
-    ctx.db,
-    { ...ctx.audit, actor: { type: 'user', id: user.id, sessionId: tokens.session_id } },
-    {
-      eventType: 'auth.login',
-      resourceType: 'user',
-      resourceId: user.id,
-      action: 'login',
-      changes: { method },
-    },
-  )
-  return tokens
+  return openSession(ctx, user, method)
 }
 
 async function userSecret(ctx: MfaContext, userId: string): Promise<Uint8Array | null> {

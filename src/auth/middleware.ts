@@ -6,7 +6,7 @@
 // (PCI-DSS 10.2.1.4), at most a few per caller and minute so a loop cannot flood the trail.
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { Context, MiddlewareHandler } from 'hono'
-import { type AuditContext, recordAuditEvent } from '../audit/events.ts'
+import { type Actor, type AuditContext, recordAuditEvent } from '../audit/events.ts'
 import { auditContextOf } from '../audit/http-context.ts'
 import { ForbiddenError, type ServiceError, UnauthorizedError } from '../http/errors.ts'
 import type { Db } from '../platform/db/database.ts'
@@ -56,55 +56,62 @@ export function authenticate(deps: {
       deps.log.error('could not record a refused request', { error: String(error) }),
     )
   }
+  const userPrincipal = async (token: string): Promise<Principal> => {
+    const session = await deps.sessions.authenticate(token)
+    return { type: 'user', id: session.userId, role: session.role, session }
+  }
+  /** A cookie carries only an access token. */
+  const cookiePrincipal = (c: Context, token: string) => {
+    // A cross-site form cannot add this header: with SameSite=Strict, the CSRF defence in depth.
+    if (!safeMethods.has(c.req.method) && !c.req.header('X-Requested-With'))
+      throw new ForbiddenError(
+        'csrf_header_required',
+        'Cookie sessions need an X-Requested-With header on changes.',
+      )
+    return userPrincipal(token)
+  }
+  /** A bearer credential: the admin token, an API key or an access token. */
+  const bearerPrincipal = async (token: string | undefined): Promise<Principal> => {
+    if (!token) throw new UnauthorizedError('Use Authorization: Bearer <token>.', 'invalid_token')
+    if (adminDigest && !token.includes('.') && timingSafeEqual(digest(token), adminDigest))
+      return { type: 'admin_token', id: 'admin', role: 'admin' }
+    if (token.startsWith(apiKeyPrefix)) {
+      const key = await deps.apiKeys.resolve(token)
+      if (!key) throw new UnauthorizedError('The API key is unknown, revoked or expired.', 'invalid_token')
+      return { type: 'api_key', id: key.id, role: key.role, ownerUserId: key.ownerUserId }
+    }
+    if (token.split('.').length !== 3)
+      throw new UnauthorizedError('The bearer token is not valid.', 'invalid_token')
+    return userPrincipal(token)
+  }
   return async (c, next) => {
     const state: AuthState = { denied }
     c.set('auth', state)
     const header = c.req.header('Authorization')
     const cookie = header ? undefined : accessTokenFromCookie(c)
-    if (cookie) {
-      // A cross-site form cannot add this header: with SameSite=Strict, the CSRF defence in depth.
-      if (!safeMethods.has(c.req.method) && !c.req.header('X-Requested-With'))
-        state.error = new ForbiddenError(
-          'csrf_header_required',
-          'Cookie sessions need an X-Requested-With header on changes.',
-        )
-      else
-        try {
-          const session = await deps.sessions.authenticate(cookie)
-          state.principal = { type: 'user', id: session.userId, role: session.role, session }
-          c.set('actor', { type: 'user', id: session.userId, sessionId: session.sessionId })
-        } catch (error) {
-          if (!(error instanceof UnauthorizedError)) throw error
-          state.error = error
-        }
-    } else if (header) {
-      const token = /^Bearer ([^\s]+)$/.exec(header)?.[1]
-      if (!token) state.error = new UnauthorizedError('Use Authorization: Bearer <token>.', 'invalid_token')
-      else if (adminDigest && !token.includes('.') && timingSafeEqual(digest(token), adminDigest)) {
-        state.principal = { type: 'admin_token', id: 'admin', role: 'admin' }
-        c.set('actor', { type: 'admin_token', id: 'admin' })
-      } else if (token.startsWith(apiKeyPrefix)) {
-        const key = await deps.apiKeys.resolve(token)
-        if (!key)
-          state.error = new UnauthorizedError('The API key is unknown, revoked or expired.', 'invalid_token')
-        else {
-          state.principal = { type: 'api_key', id: key.id, role: key.role, ownerUserId: key.ownerUserId }
-          c.set('actor', { type: 'api_key', id: key.id })
-        }
-      } else if (token.split('.').length === 3) {
-        try {
-          const session = await deps.sessions.authenticate(token)
-          state.principal = { type: 'user', id: session.userId, role: session.role, session }
-          c.set('actor', { type: 'user', id: session.userId, sessionId: session.sessionId })
-        } catch (error) {
-          if (!(error instanceof UnauthorizedError)) throw error
-          state.error = error
-        }
-      } else state.error = new UnauthorizedError('The bearer token is not valid.', 'invalid_token')
+    try {
+      const principal = cookie
+        ? await cookiePrincipal(c, cookie)
+        : header
+          ? await bearerPrincipal(/^Bearer ([^\s]+)$/.exec(header)?.[1])
+          : undefined
+      if (principal) {
+        state.principal = principal
+        c.set('actor', actorOf(principal))
+      }
+    } catch (error) {
+      if (!(error instanceof UnauthorizedError || error instanceof ForbiddenError)) throw error
+      state.error = error
     }
     await next()
   }
 }
+
+/** The audit actor of a principal. */
+const actorOf = (principal: Principal): Actor =>
+  principal.type === 'user'
+    ? { type: 'user', id: principal.id, sessionId: principal.session.sessionId }
+    : { type: principal.type, id: principal.id }
 
 export function requirePermission(permission: Permission): MiddlewareHandler {
   return async (c, next) => {

@@ -3,13 +3,14 @@
 // after the same work (a password is always verified, against a dummy hash when there is no user).
 // Every outcome is an audit event.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
-import { type AuditContext, recordAuditEvent } from '../audit/events.ts'
+import { recordAuditEvent } from '../audit/events.ts'
 import { ConflictError, ForbiddenError, NotFoundError, UnauthorizedError } from '../http/errors.ts'
-import { type Db, withTransaction } from '../platform/db/database.ts'
+import { withTransaction } from '../platform/db/database.ts'
 import type { Logger } from '../platform/log.ts'
 import { type MfaContext, rolesRequiringMfa, startChallenge } from './mfa.ts'
 import { hashPassword, needsRehash, verifyPassword } from './passwords.ts'
-import { type AuthenticatedUser, RefreshReuseError, type Sessions, type TokenResponse } from './sessions.ts'
+import { type AuthenticatedUser, RefreshReuseError, type TokenResponse } from './sessions.ts'
+import { openSession } from './sign-in.ts'
 import { rotateSigningKey } from './token-keys.ts'
 import {
   type AccountSettings,
@@ -83,20 +84,11 @@ export async function login(
   await ctx.db`update auth_users set last_login_at = now() where id::text = ${user.id}`
   if (user.mfaEnabled) return startChallenge(ctx, user.id)
   const mustEnroll = (await rolesRequiringMfa(ctx.db)).includes(user.role)
-  const tokens = await ctx.sessions.start(
+  const tokens = await openSession(
+    ctx,
     { id: user.id, role: user.role, tokenVersion: user.tokenVersion, disabled: false },
-    { method: 'password', ip: ctx.audit.ip, userAgent: ctx.audit.userAgent, restricted: mustEnroll },
-  )
-  await recordAuditEvent(
-    ctx.db,
-    { ...ctx.audit, actor: { type: 'user', id: user.id, sessionId: tokens.session_id } },
-    {
-      eventType: 'auth.login',
-      resourceType: 'user',
-      resourceId: user.id,
-      action: 'login',
-      changes: { method: 'password', ...(mustEnroll ? { restrictedUntilMfaEnrollment: true } : {}) },
-    },
+    'password',
+    { restricted: mustEnroll },
   )
   return { ...tokens, user: publicUser(user), mfa_enrollment_required: mustEnroll }
 }
