@@ -12,7 +12,7 @@
 import { createHash } from 'node:crypto'
 import type { Keyring } from '../keys/keyring.ts'
 import type { BlobStore } from '../platform/blob/blob-store.ts'
-import { type Db, withTransaction } from '../platform/db/database.ts'
+import { type Db, isoTimestamp, withTransaction } from '../platform/db/database.ts'
 import type { Logger } from '../platform/log.ts'
 import { archiveSource, bundleRange } from './archive.ts'
 import { canonicalJson } from './canonical-json.ts'
@@ -53,12 +53,11 @@ export type ArchiverOptions = {
   now?: () => Date
 }
 
-const ts = (column: string) => `to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`
 const recordColumns = `id::float8, first_id::float8 as "firstId", last_id::float8 as "lastId",
-  entry_count::float8 as "entryCount", ${ts('first_created_at')} as "firstCreatedAt",
-  ${ts('last_created_at')} as "lastCreatedAt", previous_hash as "previousHash",
+  entry_count::float8 as "entryCount", ${isoTimestamp('first_created_at')} as "firstCreatedAt",
+  ${isoTimestamp('last_created_at')} as "lastCreatedAt", previous_hash as "previousHash",
   last_content_hash as "lastContentHash", store, object_key as "objectKey", sha256, size_bytes::float8 as "sizeBytes",
-  ${ts('archived_at')} as "archivedAt", ${ts('expired_at')} as "expiredAt"`
+  ${isoTimestamp('archived_at')} as "archivedAt", ${isoTimestamp('expired_at')} as "expiredAt"`
 
 export async function listArchives(db: Db): Promise<ArchiveRecord[]> {
   return db.unsafe<ArchiveRecord[]>(`select ${recordColumns} from audit_logs_archive order by first_id`)

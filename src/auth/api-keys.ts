@@ -5,7 +5,7 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { type AuditContext, recordAuditEvent } from '../audit/events.ts'
 import { ForbiddenError, NotFoundError } from '../http/errors.ts'
-import { type Db, withTransaction } from '../platform/db/database.ts'
+import { type Db, isoTimestamp, withTransaction } from '../platform/db/database.ts'
 import { type Role, rolePermissions } from './permissions.ts'
 
 export const apiKeyPrefix = 'pgak_'
@@ -25,10 +25,9 @@ export type ApiKey = {
 
 type KeyState = { id: string; role: Role; ownerUserId: string | null; usable: boolean }
 
-const ts = (column: string) => `to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`
 const columns = `id::text, name, display_prefix as "displayPrefix", role, owner_user_id::text as "ownerUserId",
-  ${ts('expires_at')} as "expiresAt", ${ts('last_used_at')} as "lastUsedAt", ${ts('revoked_at')} as "revokedAt",
-  ${ts('created_at')} as "createdAt"`
+  ${isoTimestamp('expires_at')} as "expiresAt", ${isoTimestamp('last_used_at')} as "lastUsedAt", ${isoTimestamp('revoked_at')} as "revokedAt",
+  ${isoTimestamp('created_at')} as "createdAt"`
 const hashOf = (key: string) => createHash('sha256').update(key).digest('hex')
 
 function newKey(): string {

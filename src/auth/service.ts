@@ -5,7 +5,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import { recordAuditEvent } from '../audit/events.ts'
 import { ConflictError, ForbiddenError, NotFoundError, UnauthorizedError } from '../http/errors.ts'
-import { withTransaction } from '../platform/db/database.ts'
+import { isoTimestamp, withTransaction } from '../platform/db/database.ts'
 import type { Logger } from '../platform/log.ts'
 import { type MfaContext, rolesRequiringMfa, startChallenge } from './mfa.ts'
 import { hashPassword, needsRehash, verifyPassword } from './passwords.ts'
@@ -182,10 +182,9 @@ export async function listSessions(
   userId: string,
   currentId?: string,
 ): Promise<SessionView[]> {
-  const ts = (c: string) => `to_char(${c} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`
   const rows = await ctx.db.unsafe<Omit<SessionView, 'current'>[]>(
-    `select id::text, ${ts('created_at')} as "createdAt", ${ts('expires_at')} as "expiresAt",
-            ${ts('last_seen_at')} as "lastSeenAt", ip_address as "ipAddress", user_agent as "userAgent", method
+    `select id::text, ${isoTimestamp('created_at')} as "createdAt", ${isoTimestamp('expires_at')} as "expiresAt",
+            ${isoTimestamp('last_seen_at')} as "lastSeenAt", ip_address as "ipAddress", user_agent as "userAgent", method
        from auth_sessions where user_id::text = $1 and revoked_at is null and expires_at > now()
       order by created_at desc`,
     [userId],

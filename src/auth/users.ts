@@ -4,7 +4,7 @@
 
 import { type AuditContext, recordAuditEvent } from '../audit/events.ts'
 import { BadRequestError, ConflictError, NotFoundError } from '../http/errors.ts'
-import { type Db, withTransaction } from '../platform/db/database.ts'
+import { type Db, isoTimestamp, withTransaction } from '../platform/db/database.ts'
 import { type Argon2Params, hashPassword, type PasswordRules, passwordProblem } from './passwords.ts'
 import type { Role } from './permissions.ts'
 
@@ -24,10 +24,9 @@ export type UserWithSecret = User & { passwordHash: string | null; tokenVersion:
 
 export type AccountSettings = { argon2: Argon2Params; password: PasswordRules }
 
-const ts = (column: string) => `to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`
 export const userColumns = `id::text, email, display_name as "displayName", role, source,
   disabled_at is not null as disabled, mfa_enabled_at is not null as "mfaEnabled",
-  ${ts('last_login_at')} as "lastLoginAt", ${ts('created_at')} as "createdAt"`
+  ${isoTimestamp('last_login_at')} as "lastLoginAt", ${isoTimestamp('created_at')} as "createdAt"`
 
 export const publicUser = ({ passwordHash: _, tokenVersion: __, ...user }: UserWithSecret): User => user
 

@@ -102,3 +102,8 @@ export async function openDatabase(
     },
   }
 }
+
+/** SQL text for a timestamptz column as an ISO 8601 UTC string with milliseconds (for column
+ * lists built as text; the column name is code, never input). */
+export const isoTimestamp = (column: string) =>
+  `to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`
