@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite talks to, when missing: PostgreSQL, Redis,
-# promtool (prometheus), openssl, Chromium (renders /docs in a real browser). Uses sudo when
+# promtool (prometheus), openssl, Chromium (renders /docs in a real browser), HAProxy and nginx
+# (the balancers of the failover tests), curl. Uses sudo when
 # not root. Does nothing when all are present.
 set -euo pipefail
 missing=()
@@ -11,6 +12,9 @@ command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v git >/dev/null 2>&1 || missing+=(git)
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v haproxy >/dev/null 2>&1 || missing+=(haproxy)
+command -v nginx >/dev/null 2>&1 || missing+=(nginx)
+command -v curl >/dev/null 2>&1 || missing+=(curl)
 [ ${#missing[@]} -eq 0 ] && exit 0
 echo "installing Debian packages: ${missing[*]}" >&2
 sudo=""

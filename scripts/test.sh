@@ -7,6 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-system.sh
 bash scripts/ensure-node-deps.sh
+# Load, Helm and manifest tools (vegeta, helm, kube-score, kubernetes-validate, cfn-lint).
+PATH="$(bash scripts/ensure-tools.sh):$PATH"
+export PATH
 bin=node_modules/.bin
 step() { printf '\n== %s\n' "$1"; }
 

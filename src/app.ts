@@ -1,4 +1,4 @@
-// createApp(deps): the whole HTTP surface. Middleware order: request id → observe (in-flight,
+// createApp(deps): the whole HTTP surface. Middleware order: request id → client address → observe (in-flight,
 // metrics, access log) → security headers → CORS → body limit (methods with a body) → routes;
 // one error handler.
 // Construction only stores references to deps (and reads config and build), so the OpenAPI
@@ -9,6 +9,7 @@ import { auditRoutes } from './audit/routes.ts'
 import { authenticate } from './auth/middleware.ts'
 import { authRoutes } from './auth/routes.ts'
 import type { AppDeps } from './deps.ts'
+import { clientAddress } from './http/client-address.ts'
 import { docsUiRoutes } from './http/docs-ui.ts'
 import { NotFoundError, ServiceError } from './http/errors.ts'
 import { limitRequestBody } from './http/middleware/body-limit.ts'
@@ -34,6 +35,7 @@ export function createApp(deps: AppDeps) {
   const app = createRouter()
 
   app.use('*', requestId({ log: deps.log }))
+  app.use('*', clientAddress({ trustedProxies: config.http.trustedProxies }))
   app.use('*', observeRequests({ lifecycle: deps.lifecycle, durations: deps.metrics.httpDurations }))
   app.use('*', securityHeaders())
   if (config.http.corsOrigins.length > 0) {

@@ -2,6 +2,7 @@
 // Nothing else in the service reads process.env.
 import { z } from 'zod'
 import { groupNames } from './collector/catalog/index.ts'
+import { parseCidr } from './http/client-address.ts'
 import { type BlobStoreConfig, parseBlobUrl } from './platform/blob/blob-store.ts'
 
 /** Parses "250ms", "30s", "5m", "1h" or a bare number of milliseconds into milliseconds. */
@@ -57,6 +58,18 @@ const masterKey = z.string().refine((text) => {
   const trimmed = text.trim()
   return /^[A-Za-z0-9+/]+={0,2}$/.test(trimmed) && Buffer.from(trimmed, 'base64').byteLength === 32
 }, 'base64 of exactly 32 bytes (openssl rand -base64 32)')
+
+/** "10.0.0.0/8, 192.168.1.7, fd00::/8": addresses or CIDR blocks, IPv4 or IPv6. */
+const cidrList = z.string().transform((text, ctx) => {
+  const items = text
+    .split(',')
+    .map((part) => part.trim())
+    .filter(Boolean)
+  const blocks = items.map(parseCidr).filter((block) => block !== null)
+  if (blocks.length < items.length)
+    ctx.addIssue({ code: 'custom', message: 'a comma-separated list of IP addresses or CIDR blocks' })
+  return blocks
+})
 
 const commaList = z.string().transform((text) =>
   text
@@ -131,6 +144,24 @@ export const configVariables = {
     default: '',
     example: 'https://grafana.example.com',
     doc: 'Comma-separated origins allowed by CORS; empty turns CORS off.',
+  },
+  PGA_TRUSTED_PROXIES: {
+    schema: cidrList,
+    default: '',
+    example: '10.0.0.0/8,fd00::/8',
+    doc: 'Addresses or CIDR blocks of the load balancers in front of the service. Only a peer inside them may name the client in X-Forwarded-For, Forwarded or X-Real-IP (walked from the right, skipping trusted hops); from anyone else those headers are ignored and the socket peer is the client. Empty: every peer is the client.',
+  },
+  PGA_IDEMPOTENCY_TTL: {
+    schema: duration,
+    default: '24h',
+    example: '48h',
+    doc: 'How long the response to a request with an Idempotency-Key is kept for replay (in the state store).',
+  },
+  PGA_IDEMPOTENCY_WAIT: {
+    schema: duration,
+    default: '5s',
+    example: '10s',
+    doc: 'How long a retry waits for the first request with the same Idempotency-Key to finish (or for its replica to be found dead) before answering 409 idempotency_in_progress.',
   },
   PGA_METRICS_ENABLED: {
     schema: boolean,
@@ -488,7 +519,16 @@ const envSchema = z.object(
 
 /** Typed, frozen configuration: what the rest of the service is given. */
 export type Config = Readonly<{
-  http: { host: string; port: number; bodyLimit: number; corsOrigins: string[]; shutdownGraceMs: number }
+  http: {
+    host: string
+    port: number
+    bodyLimit: number
+    corsOrigins: string[]
+    shutdownGraceMs: number
+    /** Normalised CIDR blocks ("10.0.0.0/8", "::1/128") of the proxies allowed to name the client. */
+    trustedProxies: string[]
+  }
+  idempotency: { ttlMs: number; waitMs: number }
   log: { level: 'debug' | 'info' | 'warn' | 'error' }
   metrics: { enabled: boolean }
   store:
@@ -645,7 +685,9 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       bodyLimit: e.PGA_BODY_LIMIT,
       corsOrigins: e.PGA_CORS_ORIGINS,
       shutdownGraceMs: e.PGA_SHUTDOWN_GRACE,
+      trustedProxies: e.PGA_TRUSTED_PROXIES,
     },
+    idempotency: { ttlMs: e.PGA_IDEMPOTENCY_TTL, waitMs: e.PGA_IDEMPOTENCY_WAIT },
     log: { level: e.PGA_LOG_LEVEL },
     metrics: { enabled: e.PGA_METRICS_ENABLED },
     store: e.DATABASE_URL

@@ -1,6 +1,6 @@
 // Abuse resistance of the sign-in endpoints, with counters in the state store (atomic increments,
 // shared by every replica):
-// - per client address and endpoint, a fixed window of one minute;
+// - per client address (IPv6: per /64) and endpoint, a fixed window of one minute;
 // - per account, failed attempts: after 5 in the hour each further attempt must wait
 //   2^(failures - 5) seconds (at most 30) after the last one, and after `failuresPerHour` the
 //   account refuses attempts until the hour ends. Waiting is a delay, not a lockout: an attacker
@@ -8,6 +8,7 @@
 // Counters are keyed by a hash of the email as typed, whether or not the account exists, so the
 // answers for unknown and known accounts are the same.
 import { createHash } from 'node:crypto'
+import { rateLimitBucket } from '../http/client-address.ts'
 import { TooManyRequestsError } from '../http/errors.ts'
 import type { StateStore } from '../platform/state/state-store.ts'
 
@@ -29,7 +30,7 @@ export class SignInThrottle {
   /** Counts one request of a client address to an endpoint class; 429 past the limit. `onFirst`
    * runs once per window when the limit is first passed (to record it without flooding). */
   async hit(endpoint: string, address: string | undefined, onFirst?: () => Promise<void>): Promise<void> {
-    const key = `auth:rl:${endpoint}:${address ?? 'unknown'}`
+    const key = `auth:rl:${endpoint}:${rateLimitBucket(address)}`
     const count = await this.state.increment(key, { ttlMs: 60_000 })
     if (count === this.limits.perAddressPerMinute + 1) await onFirst?.()
     if (count > this.limits.perAddressPerMinute)

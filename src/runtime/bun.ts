@@ -56,7 +56,13 @@ export const bunRuntime: Runtime = {
       : {}),
   },
   async serve(fetch, { host, port }) {
-    const server = Bun.serve({ fetch, hostname: host, port, idleTimeout: 30 })
+    const server = Bun.serve({
+      // The socket peer goes to the app as its env; the app decides whether to trust headers.
+      fetch: (request, bunServer) => fetch(request, { peerAddress: bunServer.requestIP(request)?.address }),
+      hostname: host,
+      port,
+      idleTimeout: 30,
+    })
     return {
       port: server.port as number,
       close: (timeoutMs) => closeWithin(server.stop(false), () => server.stop(true), timeoutMs),

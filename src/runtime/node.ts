@@ -4,7 +4,7 @@ import type { Server } from 'node:http'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { serve } from '@hono/node-server'
+import { type Http2Bindings, type HttpBindings, serve } from '@hono/node-server'
 import { readMigrationsDir } from '../platform/db/migration-files.ts'
 import { closeWithin, type Runtime } from './runtime.ts'
 
@@ -23,17 +23,26 @@ export const nodeRuntime: Runtime = {
   },
   serve(fetch, { host, port }) {
     return new Promise((resolve) => {
-      const server = serve({ fetch, hostname: host, port }, (info) => {
-        const http = server as Server
-        resolve({
-          port: info.port,
-          close: (timeoutMs) => {
-            const closed = new Promise<void>((done) => http.close(() => done()))
-            http.closeIdleConnections()
-            return closeWithin(closed, () => http.closeAllConnections(), timeoutMs)
-          },
-        })
-      })
+      const server = serve(
+        {
+          // The socket peer goes to the app as its env; the app decides whether to trust headers.
+          fetch: (request, env: HttpBindings | Http2Bindings) =>
+            fetch(request, { peerAddress: env.incoming.socket.remoteAddress }),
+          hostname: host,
+          port,
+        },
+        (info) => {
+          const http = server as Server
+          resolve({
+            port: info.port,
+            close: (timeoutMs) => {
+              const closed = new Promise<void>((done) => http.close(() => done()))
+              http.closeIdleConnections()
+              return closeWithin(closed, () => http.closeAllConnections(), timeoutMs)
+            },
+          })
+        },
+      )
     })
   },
 }

@@ -1,5 +1,6 @@
 // What the service needs from its runtime: an HTTP listener and the files it ships with
 // (migrations, the docs UI files, PGlite's WASM). bun.ts and node.ts implement it.
+import type { ConnectionEnv } from '../http/client-address.ts'
 import type { DocsAssetName } from '../http/docs-ui.ts'
 import type { EmbeddedAssets } from '../platform/db/embedded.ts'
 import type { Migration } from '../platform/db/migrations.ts'
@@ -38,7 +39,7 @@ export type Runtime = {
   readonly name: 'bun' | 'node'
   readonly assets: RuntimeAssets
   serve(
-    fetch: (request: Request) => Response | Promise<Response>,
+    fetch: (request: Request, env: ConnectionEnv) => Response | Promise<Response>,
     options: { host: string; port: number },
   ): Promise<HttpServer>
 }

@@ -25,7 +25,9 @@ describe('loadConfig', () => {
       bodyLimit: 1048576,
       corsOrigins: [],
       shutdownGraceMs: 10_000,
+      trustedProxies: [],
     })
+    expect(config.idempotency).toEqual({ ttlMs: 86_400_000, waitMs: 5_000 })
     expect(config.store).toEqual({ kind: 'embedded', dataDir: './data', statementTimeoutMs: 30_000 })
     expect(config.state).toEqual({ kind: 'memory' })
   })
@@ -42,6 +44,9 @@ describe('loadConfig', () => {
       PGA_REDIS_SENTINELS: 's1:26379,s2:26380',
     })
     expect(config.http.shutdownGraceMs).toBe(120_000)
+    expect(
+      loadConfig({ PGA_TRUSTED_PROXIES: ' 10.0.0.0/8, 192.0.2.7 ,fd00::/8, ::1' }).http.trustedProxies,
+    ).toEqual(['10.0.0.0/8', '192.0.2.7/32', 'fd00::/8', '::1/128'])
     expect(config.http.corsOrigins).toEqual(['https://a.example', 'https://b.example'])
     expect(config.store).toMatchObject({
       kind: 'postgres',
@@ -72,7 +77,7 @@ describe('loadConfig', () => {
     }).toThrow()
   })
 
-  it.each([
+  it.each<[Record<string, string>, string]>([
     [{ PGA_PORT: '80a' }, 'PGA_PORT: expected an integer between 0 and 65535'],
     [{ PGA_PORT: '70000' }, 'PGA_PORT: expected an integer between 0 and 65535'],
     [{ PGA_SHUTDOWN_GRACE: 'soon' }, 'PGA_SHUTDOWN_GRACE: expected a duration such as 500ms, 30s, 5m or 1h'],
@@ -101,6 +106,12 @@ describe('loadConfig', () => {
       { PGA_REDIS_MODE: 'cluster' },
       'REDIS_URL: expected a redis:// or rediss:// URL when PGA_REDIS_MODE=cluster',
     ],
+    ...['10.0.0.0/33', 'proxy.internal', '10.0.0.0/8/1', '10.0.0.1,fd00::/129', '10.0.0.0/x'].map(
+      (value): [Record<string, string>, string] => [
+        { PGA_TRUSTED_PROXIES: value },
+        'PGA_TRUSTED_PROXIES: expected a comma-separated list of IP addresses or CIDR blocks',
+      ],
+    ),
     [
       { UPSTASH_REDIS_REST_URL: 'https://u.example' },
       'UPSTASH_REDIS_REST_TOKEN: expected a token when UPSTASH_REDIS_REST_URL is set',

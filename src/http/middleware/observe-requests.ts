@@ -32,6 +32,7 @@ export function observeRequests(options: { lifecycle: Lifecycle; durations: Hist
           route,
           path: c.req.path,
           status,
+          client: c.var.clientAddress,
           durationMs: Math.round(seconds * 100_000) / 100,
         })
       }
