@@ -29,5 +29,5 @@ py_tool() { # command package==version
   ln -sf "$root/venv/bin/$1" "$root/bin/$1"
 }
 py_tool kubernetes-validate kubernetes-validate==1.37.0
-py_tool cfn-lint cfn-lint
+py_tool cfn-lint cfn-lint==1.58.0
 echo "$root/bin"
