@@ -21,18 +21,27 @@ let instanceId = ''
 const user = { id: '', token: '', session: '', totp: Buffer.alloc(0), backupCodes: [] as string[], keyId: '' }
 
 beforeAll(async () => {
-  t = await startTestApp({ PGA_ADMIN_TOKEN: token, PGA_AUDIT_ARCHIVE_URL: tempDir('audit-api-archive') })
+  t = await startTestApp({
+    PGA_ADMIN_TOKEN: token,
+    PGA_AUDIT_ARCHIVE_URL: tempDir('audit-api-archive'),
+    PGA_TRUSTED_PROXIES: '10.0.0.0/8',
+  })
 })
 afterAll(async () => {
   await t?.close()
 })
 
 const call = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
-  const res = await t.app.request(path, {
-    method,
-    headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${token}`, ...headers },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  })
+  // Every request arrives through a trusted load balancer at 10.0.0.1.
+  const res = await t.app.request(
+    path,
+    {
+      method,
+      headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${token}`, ...headers },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    },
+    { peerAddress: '10.0.0.1' },
+  )
   return { status: res.status, body: res.status === 204 ? null : await res.json() }
 }
 

@@ -485,11 +485,12 @@ describe('abuse resistance', () => {
     await limited?.close()
   })
   const attempt = async (email: string, password: string, address: string) => {
-    const res = await limited.app.request('/api/v1/auth/login', {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json', 'X-Forwarded-For': address },
-      body: JSON.stringify({ email, password }),
-    })
+    // The address is the socket peer's, as the runtime passes it to the app.
+    const res = await limited.app.request(
+      '/api/v1/auth/login',
+      { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ email, password }) },
+      { peerAddress: address },
+    )
     return { status: res.status, retryAfter: Number(res.headers.get('Retry-After')), body: await res.json() }
   }
 
