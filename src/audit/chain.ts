@@ -3,7 +3,7 @@
 // breaks the chain; its Merkle leaf is the content hash. A checkpoint's body names the tree size,
 // the Merkle root and the previous checkpoint's hash; the signature covers that body.
 import { createHash } from 'node:crypto'
-import { canonicalJson } from './canonical-json.ts'
+import { canonicalJson } from '../platform/canonical-json.ts'
 
 export const genesisHash = '0'.repeat(64)
 

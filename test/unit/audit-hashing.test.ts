@@ -2,7 +2,6 @@
 // recursive definition at every size, audit paths verify, and any altered input fails.
 import { createHash } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
-import { canonicalJson } from '../../src/audit/canonical-json.ts'
 import {
   ArchivedLeafError,
   appendLeaf,
@@ -16,6 +15,7 @@ import {
   verifyConsistency,
   verifyInclusion,
 } from '../../src/audit/merkle.ts'
+import { canonicalJson } from '../../src/platform/canonical-json.ts'
 
 describe('canonical JSON (RFC 8785)', () => {
   it('sorts members by UTF-16 code units and drops whitespace', () => {
