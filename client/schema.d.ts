@@ -1680,7 +1680,10 @@ export interface components {
         };
     };
     responses: never;
-    parameters: never;
+    parameters: {
+        /** @description Makes a retry safe (draft-ietf-httpapi-idempotency-key-header): a unique key per operation, 1-255 visible ASCII characters (a UUID is fine), optionally as a quoted string. A retry with the same key and payload gets the first response again, with `Idempotent-Replayed: true`, on any replica, for PGA_IDEMPOTENCY_TTL (24 h by default). While the first attempt still runs: 409 `idempotency_in_progress` (after waiting up to PGA_IDEMPOTENCY_WAIT). The same key with another method, path or body: 422 `idempotency_key_reused`. Malformed: 400 `idempotency_key_invalid`. Keys are scoped to the caller and the route. Every POST, PUT, PATCH and DELETE accepts it; operations that create things or start work declare it. */
+        IdempotencyKey: string;
+    };
     requestBodies: never;
     headers: never;
     pathItems: never;
@@ -2315,7 +2318,10 @@ export interface operations {
     rotateTokenSigningKey: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Makes a retry safe (draft-ietf-httpapi-idempotency-key-header): a unique key per operation, 1-255 visible ASCII characters (a UUID is fine), optionally as a quoted string. A retry with the same key and payload gets the first response again, with `Idempotent-Replayed: true`, on any replica, for PGA_IDEMPOTENCY_TTL (24 h by default). While the first attempt still runs: 409 `idempotency_in_progress` (after waiting up to PGA_IDEMPOTENCY_WAIT). The same key with another method, path or body: 422 `idempotency_key_reused`. Malformed: 400 `idempotency_key_invalid`. Keys are scoped to the caller and the route. Every POST, PUT, PATCH and DELETE accepts it; operations that create things or start work declare it. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -2341,6 +2347,24 @@ export interface operations {
             };
             /** @description Not allowed. */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Idempotency-Key already used for another request (`idempotency_key_reused`). */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2382,7 +2406,10 @@ export interface operations {
     createApiKey: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Makes a retry safe (draft-ietf-httpapi-idempotency-key-header): a unique key per operation, 1-255 visible ASCII characters (a UUID is fine), optionally as a quoted string. A retry with the same key and payload gets the first response again, with `Idempotent-Replayed: true`, on any replica, for PGA_IDEMPOTENCY_TTL (24 h by default). While the first attempt still runs: 409 `idempotency_in_progress` (after waiting up to PGA_IDEMPOTENCY_WAIT). The same key with another method, path or body: 422 `idempotency_key_reused`. Malformed: 400 `idempotency_key_invalid`. Keys are scoped to the caller and the route. Every POST, PUT, PATCH and DELETE accepts it; operations that create things or start work declare it. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -2421,6 +2448,24 @@ export interface operations {
             };
             /** @description Not allowed. */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Idempotency-Key already used for another request (`idempotency_key_reused`). */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2518,7 +2563,10 @@ export interface operations {
     createUser: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Makes a retry safe (draft-ietf-httpapi-idempotency-key-header): a unique key per operation, 1-255 visible ASCII characters (a UUID is fine), optionally as a quoted string. A retry with the same key and payload gets the first response again, with `Idempotent-Replayed: true`, on any replica, for PGA_IDEMPOTENCY_TTL (24 h by default). While the first attempt still runs: 409 `idempotency_in_progress` (after waiting up to PGA_IDEMPOTENCY_WAIT). The same key with another method, path or body: 422 `idempotency_key_reused`. Malformed: 400 `idempotency_key_invalid`. Keys are scoped to the caller and the route. Every POST, PUT, PATCH and DELETE accepts it; operations that create things or start work declare it. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -2566,6 +2614,15 @@ export interface operations {
             };
             /** @description Conflict with the current state. */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Idempotency-Key already used for another request (`idempotency_key_reused`). */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3032,7 +3089,10 @@ export interface operations {
     rotateDataKey: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Makes a retry safe (draft-ietf-httpapi-idempotency-key-header): a unique key per operation, 1-255 visible ASCII characters (a UUID is fine), optionally as a quoted string. A retry with the same key and payload gets the first response again, with `Idempotent-Replayed: true`, on any replica, for PGA_IDEMPOTENCY_TTL (24 h by default). While the first attempt still runs: 409 `idempotency_in_progress` (after waiting up to PGA_IDEMPOTENCY_WAIT). The same key with another method, path or body: 422 `idempotency_key_reused`. Malformed: 400 `idempotency_key_invalid`. Keys are scoped to the caller and the route. Every POST, PUT, PATCH and DELETE accepts it; operations that create things or start work declare it. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -3071,6 +3131,24 @@ export interface operations {
             };
             /** @description Not allowed. */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Idempotency-Key already used for another request (`idempotency_key_reused`). */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3133,7 +3211,10 @@ export interface operations {
                 /** @description Test the connection before saving (default true). */
                 test?: "true" | "false";
             };
-            header?: never;
+            header?: {
+                /** @description Makes a retry safe (draft-ietf-httpapi-idempotency-key-header): a unique key per operation, 1-255 visible ASCII characters (a UUID is fine), optionally as a quoted string. A retry with the same key and payload gets the first response again, with `Idempotent-Replayed: true`, on any replica, for PGA_IDEMPOTENCY_TTL (24 h by default). While the first attempt still runs: 409 `idempotency_in_progress` (after waiting up to PGA_IDEMPOTENCY_WAIT). The same key with another method, path or body: 422 `idempotency_key_reused`. Malformed: 400 `idempotency_key_invalid`. Keys are scoped to the caller and the route. Every POST, PUT, PATCH and DELETE accepts it; operations that create things or start work declare it. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -3197,7 +3278,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The connection test failed; `code` says why: connection_dns, connection_refused, connection_timeout, connection_auth, connection_tls, connection_database_missing, connection_privilege, connection_other. */
+            /** @description The connection test failed; `code` says why: connection_dns, connection_refused, connection_timeout, connection_auth, connection_tls, connection_database_missing, connection_privilege, connection_other. Or `idempotency_key_reused`: the Idempotency-Key was used for another request. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -3405,7 +3486,10 @@ export interface operations {
     testInstanceConnection: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Makes a retry safe (draft-ietf-httpapi-idempotency-key-header): a unique key per operation, 1-255 visible ASCII characters (a UUID is fine), optionally as a quoted string. A retry with the same key and payload gets the first response again, with `Idempotent-Replayed: true`, on any replica, for PGA_IDEMPOTENCY_TTL (24 h by default). While the first attempt still runs: 409 `idempotency_in_progress` (after waiting up to PGA_IDEMPOTENCY_WAIT). The same key with another method, path or body: 422 `idempotency_key_reused`. Malformed: 400 `idempotency_key_invalid`. Keys are scoped to the caller and the route. Every POST, PUT, PATCH and DELETE accepts it; operations that create things or start work declare it. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path: {
                 id: string;
             };
@@ -3458,7 +3542,16 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The connection test failed; `code` says why: connection_dns, connection_refused, connection_timeout, connection_auth, connection_tls, connection_database_missing, connection_privilege, connection_other. */
+            /** @description Conflict with the current state. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The connection test failed; `code` says why: connection_dns, connection_refused, connection_timeout, connection_auth, connection_tls, connection_database_missing, connection_privilege, connection_other. Or `idempotency_key_reused`: the Idempotency-Key was used for another request. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4120,7 +4213,10 @@ export interface operations {
     verifyAuditTrail: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Makes a retry safe (draft-ietf-httpapi-idempotency-key-header): a unique key per operation, 1-255 visible ASCII characters (a UUID is fine), optionally as a quoted string. A retry with the same key and payload gets the first response again, with `Idempotent-Replayed: true`, on any replica, for PGA_IDEMPOTENCY_TTL (24 h by default). While the first attempt still runs: 409 `idempotency_in_progress` (after waiting up to PGA_IDEMPOTENCY_WAIT). The same key with another method, path or body: 422 `idempotency_key_reused`. Malformed: 400 `idempotency_key_invalid`. Keys are scoped to the caller and the route. Every POST, PUT, PATCH and DELETE accepts it; operations that create things or start work declare it. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -4159,6 +4255,24 @@ export interface operations {
             };
             /** @description Not allowed. */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Idempotency-Key already used for another request (`idempotency_key_reused`). */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4479,7 +4593,10 @@ export interface operations {
     runAuditArchiving: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Makes a retry safe (draft-ietf-httpapi-idempotency-key-header): a unique key per operation, 1-255 visible ASCII characters (a UUID is fine), optionally as a quoted string. A retry with the same key and payload gets the first response again, with `Idempotent-Replayed: true`, on any replica, for PGA_IDEMPOTENCY_TTL (24 h by default). While the first attempt still runs: 409 `idempotency_in_progress` (after waiting up to PGA_IDEMPOTENCY_WAIT). The same key with another method, path or body: 422 `idempotency_key_reused`. Malformed: 400 `idempotency_key_invalid`. Keys are scoped to the caller and the route. Every POST, PUT, PATCH and DELETE accepts it; operations that create things or start work declare it. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -4514,6 +4631,15 @@ export interface operations {
             };
             /** @description Conflict with the current state. */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Idempotency-Key already used for another request (`idempotency_key_reused`). */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -1,6 +1,7 @@
-// createApp(deps): the whole HTTP surface. Middleware order: request id → client address → observe (in-flight,
-// metrics, access log) → security headers → CORS → body limit (methods with a body) → routes;
-// one error handler.
+// createApp(deps): the whole HTTP surface. Middleware order: request id → client address →
+// observe (in-flight, metrics, access log) → security headers → CORS → body limit (methods with a
+// body) → 503 while starting → Connection: close while draining → authentication →
+// Idempotency-Key (unsafe methods) → routes (permission, validation, handler); one error handler.
 // Construction only stores references to deps (and reads config and build), so the OpenAPI
 // document can be produced without opening any store (see openapi-document.ts).
 import type { OpenAPIHono } from '@hono/zod-openapi'
@@ -12,11 +13,14 @@ import type { AppDeps } from './deps.ts'
 import { clientAddress } from './http/client-address.ts'
 import { docsUiRoutes } from './http/docs-ui.ts'
 import { NotFoundError, ServiceError } from './http/errors.ts'
+import { hourlyPurge, isIdempotentCommitted } from './http/idempotency-commits.ts'
 import { limitRequestBody } from './http/middleware/body-limit.ts'
+import { idempotency } from './http/middleware/idempotency.ts'
+import { notBeforeReady } from './http/middleware/not-before-ready.ts'
 import { observeRequests } from './http/middleware/observe-requests.ts'
 import { requestId } from './http/middleware/request-id.ts'
 import { securityHeaders } from './http/middleware/security-headers.ts'
-import { createRouter } from './http/openapi.ts'
+import { createRouter, idempotencyKeyParameter } from './http/openapi.ts'
 import { problemResponse, toProblem } from './http/problem.ts'
 import { instancesRoutes } from './instances/routes.ts'
 import { keysRoutes } from './keys/routes.ts'
@@ -42,6 +46,7 @@ export function createApp(deps: AppDeps) {
     app.use('*', cors({ origin: [...config.http.corsOrigins], exposeHeaders: ['X-Request-Id'] }))
   }
   app.use('*', limitRequestBody(config.http.bodyLimit))
+  app.use('*', notBeforeReady(deps.lifecycle))
   // While draining, ask keep-alive clients to reconnect (to another replica).
   app.use('*', async (c, next) => {
     await next()
@@ -59,6 +64,20 @@ export function createApp(deps: AppDeps) {
       log: deps.log,
     }),
   )
+  // After authentication: a key belongs to its principal.
+  app.use(
+    '*',
+    idempotency({
+      state: deps.state,
+      keyring: () => deps.keys.keyring(),
+      log: deps.log,
+      ttlMs: config.idempotency.ttlMs,
+      waitMs: config.idempotency.waitMs,
+      isCommitted: (scope) => isIdempotentCommitted(deps.db.sql, scope),
+      onClaim: hourlyPurge(deps.db.sql, config.idempotency.ttlMs, deps.log),
+    }),
+  )
+  app.openAPIRegistry.registerComponent('parameters', 'IdempotencyKey', idempotencyKeyParameter)
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', {
     type: 'http',
     scheme: 'bearer',

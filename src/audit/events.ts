@@ -1,6 +1,7 @@
 // The audit event as services record it, and the one place secrets are kept out of it: every
 // value under a key that names a secret (password, token, secret, private key, ...) is replaced
 // before the event is written, whatever the service passed.
+import { type IdempotencyAttempt, recordIdempotentCommit } from '../http/idempotency-commits.ts'
 import type { Db } from '../platform/db/database.ts'
 
 export type ActorType = 'user' | 'api_key' | 'admin_token' | 'system' | 'anonymous'
@@ -12,6 +13,9 @@ export type AuditContext = {
   requestId?: string | undefined
   ip?: string | undefined
   userAgent?: string | undefined
+  /** Set when the request carries an Idempotency-Key: its first successful event marks the key
+   * as used in the same transaction. */
+  idempotency?: IdempotencyAttempt | undefined
 }
 
 export const systemAudit = (component: string): AuditContext => ({ actor: { type: 'system', id: component } })
@@ -64,8 +68,12 @@ export type OutboxEvent = {
   createdAt: string
 }
 
-/** Writes the event into the outbox; call it inside the transaction of the change it records. */
+/** Writes the event into the outbox; call it inside the transaction of the change it records.
+ * Under an Idempotency-Key, a success also marks the key used (or, if another attempt already
+ * used it, throws so the transaction rolls back). */
 export async function recordAuditEvent(db: Db, ctx: AuditContext, event: AuditEvent): Promise<string> {
+  if (ctx.idempotency && (event.outcome ?? 'success') === 'success')
+    await recordIdempotentCommit(db, ctx.idempotency)
   const doc: OutboxEvent = {
     eventId: crypto.randomUUID(),
     eventType: event.eventType,

@@ -16,5 +16,6 @@ export function auditContextOf(c: Context): AuditContext {
     requestId: c.get('requestId'),
     ip: c.get('clientAddress'),
     userAgent: c.req.header('User-Agent'),
+    idempotency: c.get('idempotency'),
   }
 }

@@ -4,7 +4,7 @@ import { createRoute } from '@hono/zod-openapi'
 import type { Context } from 'hono'
 import { secured } from '../auth/middleware.ts'
 import type { AppDeps } from '../deps.ts'
-import { createRouter, errorResponses, jsonContent } from '../http/openapi.ts'
+import { createRouter, errorResponses, idempotent, jsonContent } from '../http/openapi.ts'
 import { auditContextOf } from './http-context.ts'
 import { complianceReport, reportCsv } from './reports.ts'
 import {
@@ -126,6 +126,7 @@ const verify = createRoute({
   operationId: 'verifyAuditTrail',
   tags,
   ...secured('audit:read'),
+  ...idempotent,
   summary: 'Verify hashes, chain, Merkle roots and signatures (a range or everything)',
   request: { body: { required: false, content: jsonContent(VerifyInputSchema) } },
   responses: {
@@ -133,7 +134,7 @@ const verify = createRoute({
       description: 'The verdict; `problem` names the first broken entry.',
       content: jsonContent(VerifyResultSchema),
     },
-    ...errorResponses(400, 401, 403),
+    ...errorResponses(400, 401, 403, 409, 422),
   },
 })
 const report = createRoute({
@@ -210,10 +211,11 @@ const runArchiving = createRoute({
   operationId: 'runAuditArchiving',
   tags,
   ...secured('audit:manage'),
+  ...idempotent,
   summary: 'Archive the entries due now and delete bundles past retention (when allowed)',
   responses: {
     200: { description: 'What was archived and expired.', content: jsonContent(ArchiveRunSchema) },
-    ...errorResponses(401, 403, 409),
+    ...errorResponses(401, 403, 409, 422),
   },
 })
 

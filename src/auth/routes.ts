@@ -4,7 +4,7 @@ import type { Context } from 'hono'
 import { auditContextOf } from '../audit/http-context.ts'
 import type { AppDeps } from '../deps.ts'
 import { NotFoundError, UnauthorizedError } from '../http/errors.ts'
-import { createRouter, errorResponses, jsonContent } from '../http/openapi.ts'
+import { createRouter, errorResponses, idempotent, jsonContent } from '../http/openapi.ts'
 import * as apiKeys from './api-keys.ts'
 import { clearSessionCookies, refreshTokenFromCookie, setSessionCookies } from './cookies.ts'
 import * as mfa from './mfa.ts'
@@ -235,10 +235,11 @@ const rotateTokenKey = createRoute({
   operationId: 'rotateTokenSigningKey',
   tags,
   ...secured('keys:manage'),
+  ...idempotent,
   summary: 'Sign new access tokens with a new key; tokens signed by the old one stay valid until they expire',
   responses: {
     200: { description: 'The new key id.', content: jsonContent(SigningKeyRotationSchema) },
-    ...errorResponses(401, 403),
+    ...errorResponses(401, 403, 409, 422),
   },
 })
 
@@ -248,11 +249,12 @@ const createKey = createRoute({
   operationId: 'createApiKey',
   tags,
   ...secured('account:self'),
+  ...idempotent,
   summary: 'Create an API key acting for the caller with at most the caller’s rights (shown once)',
   request: { body: { required: true, content: jsonContent(CreateApiKeyInputSchema) } },
   responses: {
     201: { description: 'The key.', content: jsonContent(CreatedApiKeySchema) },
-    ...errorResponses(400, 401, 403),
+    ...errorResponses(400, 401, 403, 409, 422),
   },
 })
 const listKeys = createRoute({
@@ -309,11 +311,12 @@ const createUser = createRoute({
   operationId: 'createUser',
   tags: userTags,
   ...secured('users:manage'),
+  ...idempotent,
   summary: 'Create a local user',
   request: { body: { required: true, content: jsonContent(CreateUserInputSchema) } },
   responses: {
     201: { description: 'The user.', content: jsonContent(UserSchema) },
-    ...errorResponses(400, 401, 403, 409),
+    ...errorResponses(400, 401, 403, 409, 422),
   },
 })
 const updateUser = createRoute({

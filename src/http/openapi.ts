@@ -34,6 +34,10 @@ const standardErrors = {
   404: { description: 'Not found.', content: problemContent },
   409: { description: 'Conflict with the current state.', content: problemContent },
   413: { description: 'Request body too large.', content: problemContent },
+  422: {
+    description: 'Idempotency-Key already used for another request (`idempotency_key_reused`).',
+    content: problemContent,
+  },
   429: { description: 'Too many requests; see Retry-After.', content: problemContent },
   500: { description: 'Unexpected error (opaque; quote the request id).', content: problemContent },
   503: { description: 'Not ready or a dependency is down.', content: problemContent },
@@ -45,6 +49,25 @@ export function errorResponses<S extends keyof typeof standardErrors>(
 ): Pick<typeof standardErrors, S> {
   return Object.fromEntries(statuses.map((s) => [s, standardErrors[s]])) as Pick<typeof standardErrors, S>
 }
+
+/** The Idempotency-Key request header, registered once as a reusable parameter. */
+export const idempotencyKeyParameter = {
+  name: 'Idempotency-Key',
+  in: 'header' as const,
+  required: false,
+  description:
+    'Makes a retry safe (draft-ietf-httpapi-idempotency-key-header): a unique key per operation, 1-255 visible ASCII characters (a UUID is fine), optionally as a quoted string. A retry with the same key and payload gets the first response again, with `Idempotent-Replayed: true`, on any replica, for PGA_IDEMPOTENCY_TTL (24 h by default). While the first attempt still runs: 409 `idempotency_in_progress` (after waiting up to PGA_IDEMPOTENCY_WAIT). The same key with another method, path or body: 422 `idempotency_key_reused`. Malformed: 400 `idempotency_key_invalid`. Keys are scoped to the caller and the route. Every POST, PUT, PATCH and DELETE accepts it; operations that create things or start work declare it.',
+  schema: {
+    type: 'string' as const,
+    minLength: 1,
+    maxLength: 257,
+    example: '8e03978e-40d5-43e8-bc93-6894a57f9324',
+  },
+}
+
+/** Route options of an operation that creates things or starts work: declares Idempotency-Key.
+ * Its responses should include 409 and 422 (errorResponses). */
+export const idempotent = { parameters: [{ $ref: '#/components/parameters/IdempotencyKey' }] }
 
 /** Turns zod issues into field problems like `body.env.PGA_PORT` or `query.limit`. */
 export function fieldProblems(target: string, issues: z.core.$ZodIssue[]): FieldProblem[] {

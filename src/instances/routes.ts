@@ -4,7 +4,7 @@ import type { Context } from 'hono'
 import { auditContextOf } from '../audit/http-context.ts'
 import { secured } from '../auth/middleware.ts'
 import type { AppDeps } from '../deps.ts'
-import { createRouter, errorResponses, jsonContent, problemContent } from '../http/openapi.ts'
+import { createRouter, errorResponses, idempotent, jsonContent, problemContent } from '../http/openapi.ts'
 import {
   ConnectionTestSchema,
   CreateQuery,
@@ -20,7 +20,7 @@ const tags = ['Instances']
 const failedTest = {
   422: {
     description:
-      'The connection test failed; `code` says why: connection_dns, connection_refused, connection_timeout, connection_auth, connection_tls, connection_database_missing, connection_privilege, connection_other.',
+      'The connection test failed; `code` says why: connection_dns, connection_refused, connection_timeout, connection_auth, connection_tls, connection_database_missing, connection_privilege, connection_other. Or `idempotency_key_reused`: the Idempotency-Key was used for another request.',
     content: problemContent,
   },
 }
@@ -43,6 +43,7 @@ const create = createRoute({
   operationId: 'createInstance',
   tags,
   ...secured('instances:write'),
+  ...idempotent,
   summary: 'Add an instance (tests the connection first)',
   request: { query: CreateQuery, body: { required: true, content: jsonContent(InstanceInputSchema) } },
   responses: {
@@ -93,12 +94,13 @@ const test = createRoute({
   operationId: 'testInstanceConnection',
   tags,
   ...secured('instances:write'),
+  ...idempotent,
   summary: 'Connect, probe capabilities and record them',
   request: { params: InstanceIdParams },
   responses: {
     200: { description: 'Connected.', content: jsonContent(ConnectionTestSchema) },
     ...failedTest,
-    ...errorResponses(400, 401, 403, 404),
+    ...errorResponses(400, 401, 403, 404, 409),
   },
 })
 

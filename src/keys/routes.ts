@@ -5,7 +5,7 @@ import { createRoute } from '@hono/zod-openapi'
 import { auditContextOf } from '../audit/http-context.ts'
 import { secured } from '../auth/middleware.ts'
 import type { AppDeps } from '../deps.ts'
-import { createRouter, errorResponses, jsonContent } from '../http/openapi.ts'
+import { createRouter, errorResponses, idempotent, jsonContent } from '../http/openapi.ts'
 import type { RewrapRun } from './repo.ts'
 import { KeyringReportSchema, RotationRequestSchema, RotationResultSchema } from './schemas.ts'
 
@@ -31,10 +31,11 @@ const rotateDataKey = createRoute({
   description:
     'The previous active key becomes decrypt-only at once; its values are re-encrypted in the background (see GET /api/v1/admin/keys), after which it is retired.',
   ...secured('keys:manage'),
+  ...idempotent,
   request: { body: { required: true, content: jsonContent(RotationRequestSchema) } },
   responses: {
     201: { description: 'Rotated.', content: jsonContent(RotationResultSchema) },
-    ...errorResponses(400, 401, 403, 503),
+    ...errorResponses(400, 401, 403, 409, 422, 503),
   },
 })
 

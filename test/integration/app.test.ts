@@ -57,14 +57,22 @@ describe('readiness follows the lifecycle and the dependencies', () => {
     try {
       expect((await other.app.request('/readyz')).status).toBe(503)
       expect(await (await other.app.request('/readyz')).json()).toEqual({ ready: false, phase: 'starting' })
+      // The API refuses work until the replica is ready (a balancer retries elsewhere).
+      const early = await other.app.request('/api/v1/instances')
+      expect([early.status, early.headers.get('Retry-After')]).toEqual([503, '1'])
+      expect(await early.json()).toMatchObject({ code: 'starting' })
+      expect((await other.app.request('/api/v1/version')).status).toBe(200)
       // Not ready is an expected answer: logged as a warning, not an error.
       const logged = other.logs.lines.map((l) => JSON.parse(l)).filter((l) => l.msg === 'request')
       expect(logged.map((l) => [l.status, l.level])).toEqual([
         [503, 'warn'],
         [503, 'warn'],
+        [503, 'warn'],
+        [200, 'info'],
       ])
       other.deps.lifecycle.markReady()
       expect((await other.app.request('/readyz')).status).toBe(200)
+      expect((await other.app.request('/api/v1/instances')).status).toBe(401)
       other.deps.lifecycle.startDraining()
       const draining = await other.app.request('/readyz')
       expect(draining.status).toBe(503)

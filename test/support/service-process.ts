@@ -61,8 +61,10 @@ export async function startService(options: {
   cwd?: string
   waitReady?: boolean
   timeoutMs?: number
+  /** A fixed port (a replica restarted behind a balancer); default: a free one. */
+  port?: number
 }): Promise<ServiceProcess> {
-  const port = await freePort()
+  const port = options.port ?? (await freePort())
   const child = spawn(options.command, [...(options.args ?? []), 'serve'], {
     cwd: options.cwd ?? repoRoot,
     env: {
