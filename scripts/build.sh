@@ -5,8 +5,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-node-deps.sh
 version=$(node -p "require('./package.json').version")
-revision=$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
-if [ -n "$(git status --porcelain 2>/dev/null | grep -v '^??' || true)" ]; then revision="${revision}-dirty"; fi
+# PGA_BUILD_REVISION: the revision when there is no .git (a container build context).
+if [ -n "${PGA_BUILD_REVISION:-}" ]; then
+  revision=$PGA_BUILD_REVISION
+else
+  revision=$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+  if [ -n "$(git status --porcelain 2>/dev/null | grep -v '^??' || true)" ]; then revision="${revision}-dirty"; fi
+fi
 defines=(--define "PGA_BUILD_VERSION=\"$version\"" --define "PGA_BUILD_REVISION=\"$revision\"")
 mkdir -p dist/node
 node_modules/.bin/bun build --compile --bytecode --format=esm --minify --sourcemap=none "${defines[@]}" \

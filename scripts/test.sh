@@ -7,7 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-system.sh
 bash scripts/ensure-node-deps.sh
-# Load, Helm and manifest tools (vegeta, helm, kube-score, kubernetes-validate, cfn-lint).
+# Load, Helm, manifest and Dockerfile tools (vegeta, helm, kube-score, kubernetes-validate,
+# cfn-lint, hadolint).
 PATH="$(bash scripts/ensure-tools.sh):$PATH"
 export PATH
 bin=node_modules/.bin
