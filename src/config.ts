@@ -272,7 +272,7 @@ export const configVariables = {
     schema: z.string().min(1).optional(),
     default: undefined,
     example: '/run/secrets/pga-master-key',
-    doc: 'File holding the master key (base64), mode 0600. Alternative to PGA_MASTER_KEY.',
+    doc: 'File holding the master key (base64): mode 0600, or 0640/0440 when owned by root (a Kubernetes Secret volume with an fsGroup); never readable by others. Alternative to PGA_MASTER_KEY.',
   },
   PGA_MASTER_KEY_PREVIOUS: {
     schema: masterKey.optional(),

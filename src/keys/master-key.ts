@@ -13,10 +13,12 @@ type KeySource = { value?: string; file?: string }
 
 function readKeyFile(path: string, variable: string): string {
   try {
-    const mode = statSync(path).mode & 0o077
-    if (mode !== 0)
+    // As PostgreSQL treats its key files: never readable by others; readable by a group only
+    // when root owns the file (a Kubernetes Secret volume: root:fsGroup, mode 0440).
+    const { mode, uid } = statSync(path)
+    if ((mode & 0o007) !== 0 || ((mode & 0o070) !== 0 && uid !== 0))
       throw new MasterKeyError(
-        `${variable} ${path} is readable by group or others (mode ${(statSync(path).mode & 0o777).toString(8)}); chmod 600 it`,
+        `${variable} ${path} is readable by ${mode & 0o007 ? 'others' : 'its group'} (mode ${(mode & 0o777).toString(8)}); chmod 600 it (or 640 owned by root)`,
       )
     return readFileSync(path, 'utf8')
   } catch (error) {

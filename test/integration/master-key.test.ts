@@ -1,6 +1,6 @@
 // Where the master key comes from: environment, file (private only), or generated in embedded
 // mode; never echoed.
-import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { chmodSync, chownSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { loadConfig } from '../../src/config.ts'
@@ -37,8 +37,17 @@ describe('loadMasterKeys', () => {
     expect(fromFile.kek.id).toBe(fromEnv.kek.id)
     chmodSync(file, 0o644)
     await expect(loadMasterKeys(loadConfig(env), captureLogs().log)).rejects.toThrow(
-      /readable by group or others \(mode 644\); chmod 600/,
+      /readable by others \(mode 644\); chmod 600/,
     )
+    chmodSync(file, 0o604)
+    await expect(loadMasterKeys(loadConfig(env), captureLogs().log)).rejects.toThrow(/readable by others/)
+    // Readable by its group: only when root owns it (a Kubernetes Secret volume with an fsGroup).
+    chmodSync(file, 0o440)
+    if (statSync(file).uid === 0) {
+      expect((await loadMasterKeys(loadConfig(env), captureLogs().log)).kek.id).toBe(fromEnv.kek.id)
+      chownSync(file, 65534, 65534)
+    }
+    await expect(loadMasterKeys(loadConfig(env), captureLogs().log)).rejects.toThrow(/readable by its group/)
   })
 
   it('refuses a key file that is not a 32-byte base64 key, without echoing it', async () => {
