@@ -488,7 +488,11 @@ describe('abuse resistance', () => {
     // The address is the socket peer's, as the runtime passes it to the app.
     const res = await limited.app.request(
       '/api/v1/auth/login',
-      { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ email, password }) },
+      {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ email, password }),
+      },
       { peerAddress: address },
     )
     return { status: res.status, retryAfter: Number(res.headers.get('Retry-After')), body: await res.json() }
