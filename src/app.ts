@@ -21,7 +21,7 @@ import { observeRequests } from './http/middleware/observe-requests.ts'
 import { requestId } from './http/middleware/request-id.ts'
 import { securityHeaders } from './http/middleware/security-headers.ts'
 import { createRouter, idempotencyKeyParameter } from './http/openapi.ts'
-import { problemResponse, toProblem } from './http/problem.ts'
+import { problemResponse, retryAfterOf, toProblem } from './http/problem.ts'
 import { instancesRoutes } from './instances/routes.ts'
 import { keysRoutes } from './keys/routes.ts'
 import { metricsRoutes } from './metrics/routes.ts'
@@ -108,9 +108,11 @@ export function createApp(deps: AppDeps) {
   app.onError((error, c) => {
     const problem = toProblem(c, error)
     if (problem.status >= 500 && !(error instanceof ServiceError)) {
-      c.var.log?.error('unhandled error', { error, stack: (error as Error).stack })
+      if (problem.status === 503)
+        c.var.log?.warn('dependency unavailable', { code: problem.code, error: String(error) })
+      else c.var.log?.error('unhandled error', { error, stack: (error as Error).stack })
     }
-    const retryAfter = error instanceof ServiceError ? error.extra.retryAfterSeconds : undefined
+    const retryAfter = error instanceof ServiceError ? error.extra.retryAfterSeconds : retryAfterOf(problem)
     return problemResponse(c, problem, retryAfter === undefined ? {} : { 'Retry-After': String(retryAfter) })
   })
   return app

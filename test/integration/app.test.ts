@@ -57,22 +57,25 @@ describe('readiness follows the lifecycle and the dependencies', () => {
     try {
       expect((await other.app.request('/readyz')).status).toBe(503)
       expect(await (await other.app.request('/readyz')).json()).toEqual({ ready: false, phase: 'starting' })
-      // The API refuses work until the replica is ready (a balancer retries elsewhere).
-      const early = await other.app.request('/api/v1/instances')
-      expect([early.status, early.headers.get('Retry-After')]).toEqual([503, '1'])
-      expect(await early.json()).toMatchObject({ code: 'starting' })
       expect((await other.app.request('/api/v1/version')).status).toBe(200)
       // Not ready is an expected answer: logged as a warning, not an error.
       const logged = other.logs.lines.map((l) => JSON.parse(l)).filter((l) => l.msg === 'request')
       expect(logged.map((l) => [l.status, l.level])).toEqual([
         [503, 'warn'],
         [503, 'warn'],
-        [503, 'warn'],
         [200, 'info'],
       ])
+      // An API request that arrives while starting waits for the replica, then runs.
+      const early = Promise.resolve(other.app.request('/api/v1/instances'))
+      let answered = false
+      void early.then(() => {
+        answered = true
+      })
+      await new Promise((r) => setTimeout(r, 200))
+      expect(answered).toBe(false)
       other.deps.lifecycle.markReady()
+      expect((await early).status).toBe(401)
       expect((await other.app.request('/readyz')).status).toBe(200)
-      expect((await other.app.request('/api/v1/instances')).status).toBe(401)
       other.deps.lifecycle.startDraining()
       const draining = await other.app.request('/readyz')
       expect(draining.status).toBe(503)
@@ -95,6 +98,38 @@ describe('readiness follows the lifecycle and the dependencies', () => {
       })
       expect(JSON.stringify(body)).not.toMatch(/hunter2|127\.0\.0\.1/)
       expect((await other.app.request('/api/v1/health')).status).toBe(503)
+      // A request that needs the state store: 503 the client may retry, not an opaque 500.
+      const login = await other.app.request(
+        '/api/v1/auth/login',
+        {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json' },
+          body: JSON.stringify({ email: 'a@example.com', password: 'whatever it is' }),
+        },
+        { peerAddress: '192.0.2.1' },
+      )
+      expect([login.status, login.headers.get('Retry-After')]).toEqual([503, '2'])
+      const problem = await login.json()
+      expect(problem).toMatchObject({ code: 'state_store_unavailable' })
+      expect(JSON.stringify(problem)).not.toMatch(/hunter2|127\.0\.0\.1/)
+    } finally {
+      await other.close()
+    }
+  })
+})
+
+describe('a store that went away', () => {
+  it('answers 503 store_unavailable with Retry-After, not an opaque 500', async () => {
+    const token = 'store-gone-admin-token-0123456789abcdef'
+    const other = await startTestApp({ PGA_ADMIN_TOKEN: token })
+    try {
+      await other.deps.db.sql.end()
+      const res = await other.app.request('/api/v1/instances', {
+        headers: { Authorization: `Bearer ${token}` },
+      })
+      expect([res.status, res.headers.get('Retry-After')]).toEqual([503, '2'])
+      expect(await res.json()).toMatchObject({ code: 'store_unavailable', status: 503 })
+      expect(other.logs.lines.some((l) => l.includes('dependency unavailable'))).toBe(true)
     } finally {
       await other.close()
     }

@@ -18,7 +18,7 @@ import {
   toPx,
   toSafeInteger,
 } from './lua-scripts.ts'
-import type { Lease, StateStore } from './state-store.ts'
+import { type Lease, type StateStore, StateStoreUnavailableError } from './state-store.ts'
 
 export type RedisStateStoreOptions = {
   /** redis:// or rediss:// URL: credentials, db index and TLS. Its host is the first Cluster seed
@@ -164,6 +164,9 @@ export function createRedisStateStore(options: RedisStateStoreOptions): StateSto
     })
     try {
       return await Promise.race([run(), deadline])
+    } catch (error) {
+      // A reply error is ours (a script, a wrong type); anything else means Redis is not there.
+      throw (error as Error).name === 'ReplyError' ? error : new StateStoreUnavailableError(error)
     } finally {
       clearTimeout(timer)
     }

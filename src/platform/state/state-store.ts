@@ -5,6 +5,15 @@
 
 export type StateStoreKind = 'memory' | 'redis' | 'upstash'
 
+/** The state store could not be reached (down, restarting, timed out): a request that needed it
+ * answers 503 state_store_unavailable with Retry-After, not an opaque 500. */
+export class StateStoreUnavailableError extends Error {
+  constructor(cause: unknown) {
+    super(`the state store is unavailable: ${(cause as Error)?.message ?? String(cause)}`)
+    this.name = 'StateStoreUnavailableError'
+  }
+}
+
 /** A held lease. `fence` grows with every successful acquisition of the same name, so a writer
  * can reject work from a holder whose lease has since passed to someone else. */
 export type Lease = { name: string; holder: string; fence: number; ttlMs: number }

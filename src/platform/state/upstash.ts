@@ -14,7 +14,7 @@ import {
   toPx,
   toSafeInteger,
 } from './lua-scripts.ts'
-import type { Lease, StateStore } from './state-store.ts'
+import { type Lease, type StateStore, StateStoreUnavailableError } from './state-store.ts'
 
 export type UpstashStateStoreOptions = {
   /** REST endpoint, e.g. https://eu1-x.upstash.io */
@@ -65,7 +65,11 @@ export function createUpstashStateStore(options: UpstashStateStoreOptions): Stat
     try {
       return await run()
     } catch (error) {
-      throw redact(error)
+      // A failed fetch means the service is not there; an error reply is ours.
+      const code = (error as { code?: string }).code ?? ''
+      throw error instanceof TypeError || ['ECONNREFUSED', 'ECONNRESET', 'ConnectionRefused'].includes(code)
+        ? new StateStoreUnavailableError(redact(error))
+        : redact(error)
     }
   }
 
