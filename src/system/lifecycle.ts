@@ -8,6 +8,7 @@ export class Lifecycle {
   private current: Phase = 'starting'
   private active = 0
   private idleWaiters: (() => void)[] = []
+  private readyWaiters: (() => void)[] = []
 
   get phase(): Phase {
     return this.current
@@ -16,11 +17,29 @@ export class Lifecycle {
     return this.active
   }
   markReady() {
-    if (this.current === 'starting') this.current = 'ready'
+    if (this.current !== 'starting') return
+    this.current = 'ready'
+    for (const wake of this.readyWaiters.splice(0)) wake()
+  }
+  /** Resolves true once the process is past starting, or false when timeoutMs passes first. */
+  async waitUntilStarted(timeoutMs: number): Promise<boolean> {
+    if (this.current !== 'starting') return true
+    return new Promise((resolve) => {
+      const wake = () => {
+        clearTimeout(timer)
+        resolve(true)
+      }
+      const timer = setTimeout(() => {
+        this.readyWaiters = this.readyWaiters.filter((w) => w !== wake)
+        resolve(false)
+      }, timeoutMs)
+      this.readyWaiters.push(wake)
+    })
   }
   /** From now on /readyz answers 503 so load balancers stop sending new work. */
   startDraining() {
     this.current = 'draining'
+    for (const wake of this.readyWaiters.splice(0)) wake()
   }
   requestStarted() {
     this.active++
