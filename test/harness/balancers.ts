@@ -1,0 +1,157 @@
+// Debian's HAProxy and nginx, started on free ports in front of given replicas, from the
+// repository's templates rendered by scripts/render-balancer.ts (the same step operators run).
+// Each is validated (`haproxy -c`, `nginx -t`) before it starts; logs are kept for the tests;
+// `reload()` is the graceful reload an operator would do; `stop()` stops only what we started.
+import { type ChildProcess, spawn } from 'node:child_process'
+import { existsSync, mkdirSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { type BalancerKind, type BalancerValues, writeBalancerConfig } from '../../scripts/render-balancer.ts'
+import { makeCertificates } from './certificates.ts'
+import { freePort, run, stopChild, tempDir, waitForPort } from './processes.ts'
+
+export type Balancer = {
+  kind: BalancerKind
+  httpsPort: number
+  httpPort: number
+  /** HAProxy only: its stats / Prometheus port. */
+  statsPort: number
+  /** nginx has no active health checks: how long after a replica is back before nginx tries it
+   * again (its fail_timeout); 0 for HAProxy, whose checks say when (its log's "is UP"). */
+  rejoinMs: number
+  /** PEM of the CA that signed the balancer's certificate (for 127.0.0.1 and localhost). */
+  caFile: string
+  /** Access log and error/event lines so far. */
+  lines: string[]
+  /** The first line matching `pattern` logged at or after `after` (epoch ms; default 0). */
+  waitForLine(
+    pattern: RegExp,
+    options?: { after?: number; timeoutMs?: number },
+  ): Promise<{ line: string; at: number }>
+  reload(): Promise<void>
+  stop(): Promise<void>
+}
+
+/** Starts a balancer in front of `replicas` (host:port), with values overriding the defaults. */
+export async function startBalancer(
+  kind: BalancerKind,
+  replicas: string[],
+  overrides: Partial<BalancerValues> = {},
+): Promise<Balancer> {
+  const dir = tempDir(`lb-${kind}`)
+  const certificates = await makeCertificates(dir)
+  const runDir = join(dir, 'run')
+  mkdirSync(runDir)
+  const [httpsPort, httpPort, statsPort] = [await freePort(), await freePort(), await freePort()]
+  const values: BalancerValues = {
+    replicas: replicas.map((address, i) => ({ name: `replica-${i + 1}`, address })),
+    bindAddress: '127.0.0.1',
+    httpsPort,
+    httpPort,
+    tlsCertificate: certificates.cert,
+    tlsKey: certificates.key,
+    runDir,
+    statsAddress: `127.0.0.1:${statsPort}`,
+    // The tests run as root without a www-data home; nginx workers write temp files in runDir.
+    nginxUser: 'root',
+    // nginx cannot log to a socket (how Node passes stdio), so its access log is a file.
+    ...(kind === 'nginx' ? { accessLog: join(runDir, 'access.log') } : {}),
+    ...overrides,
+  }
+  const config = writeBalancerConfig(kind, values, join(dir, 'conf'))
+  const check = kind === 'haproxy' ? ['haproxy', ['-c', '-f', config]] : ['nginx', ['-t', '-q', '-c', config]]
+  await run(check[0] as string, check[1] as string[])
+
+  const child: ChildProcess =
+    kind === 'haproxy'
+      ? spawn('haproxy', ['-W', '-db', '-f', config], { stdio: ['ignore', 'pipe', 'pipe'] })
+      : spawn('nginx', ['-c', config, '-g', 'daemon off;'], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const lines: { line: string; at: number }[] = []
+  const listeners: (() => void)[] = []
+  const collect = (stream: NodeJS.ReadableStream | null) => {
+    let buffer = ''
+    stream?.on('data', (chunk: Buffer) => {
+      buffer += chunk.toString()
+      const parts = buffer.split('\n')
+      buffer = parts.pop() ?? ''
+      const at = Date.now()
+      lines.push(...parts.map((line) => ({ line, at })))
+      for (const listener of listeners) listener()
+    })
+  }
+  collect(child.stdout)
+  collect(child.stderr)
+  // nginx's access log: read from where the last read stopped, whenever lines are asked for.
+  const accessLog = join(runDir, 'access.log')
+  let accessLogRead = 0
+  const readAccessLog = () => {
+    if (kind !== 'nginx' || !existsSync(accessLog)) return
+    const text = readFileSync(accessLog, 'utf8')
+    const end = text.lastIndexOf('\n') + 1
+    if (end <= accessLogRead) return
+    const at = Date.now()
+    lines.push(
+      ...text
+        .slice(accessLogRead, end - 1)
+        .split('\n')
+        .map((line) => ({ line, at })),
+    )
+    accessLogRead = end
+  }
+  const exited = new Promise<never>((_, reject) =>
+    child.once('exit', (code) =>
+      reject(new Error(`${kind} exited with ${code}: ${lines.map((l) => l.line).join('\n')}`)),
+    ),
+  )
+  exited.catch(() => {})
+  await Promise.race([waitForPort(httpsPort, 15_000), exited])
+  const pidFile = join(runDir, kind === 'haproxy' ? 'haproxy.pid' : 'nginx.pid')
+
+  return {
+    kind,
+    httpsPort,
+    httpPort,
+    statsPort,
+    rejoinMs: kind === 'nginx' ? durationMs(values.failTimeout ?? '2s') : 0,
+    caFile: certificates.ca,
+    get lines() {
+      readAccessLog()
+      return lines.map((l) => l.line)
+    },
+    waitForLine(pattern, { after = 0, timeoutMs = 15_000 } = {}) {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          readAccessLog()
+          const found = lines.find((l) => l.at >= after && pattern.test(l.line))
+          if (found) {
+            clearTimeout(timer)
+            resolve(found)
+            return true
+          }
+          return false
+        }
+        const timer = setTimeout(
+          () => reject(new Error(`${kind}: no line matching ${pattern} within ${timeoutMs} ms`)),
+          timeoutMs,
+        )
+        if (check()) return
+        listeners.push(() => void check())
+        const poll = setInterval(() => check() && clearInterval(poll), 200)
+        setTimeout(() => clearInterval(poll), timeoutMs)
+      })
+    },
+    async reload() {
+      // HAProxy's master re-executes with the listeners handed over; nginx's master starts new
+      // workers and lets the old ones finish their connections. Neither drops a request.
+      const pid = kind === 'haproxy' ? child.pid : Number(readFileSync(pidFile, 'utf8').trim())
+      process.kill(pid as number, kind === 'haproxy' ? 'SIGUSR2' : 'SIGHUP')
+    },
+    async stop() {
+      await stopChild(child, kind === 'haproxy' ? 'SIGUSR1' : 'SIGQUIT', 10_000)
+    },
+  }
+}
+
+const durationMs = (text: string) => {
+  const [, amount, unit] = /^(\d+)(ms|s|m)$/.exec(text) ?? []
+  return Number(amount) * (unit === 'ms' ? 1 : unit === 's' ? 1000 : 60_000)
+}
