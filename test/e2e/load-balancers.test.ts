@@ -10,12 +10,12 @@ import { readFileSync } from 'node:fs'
 import { request as httpRequest } from 'node:http'
 import { connect as http2Connect } from 'node:http2'
 import { request as httpsRequest } from 'node:https'
-import postgres from 'postgres'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { loadScenario } from '../../loadtest/runner.ts'
 import { type Balancer, startBalancer } from '../harness/balancers.ts'
 import { type Cluster, startCluster } from '../harness/cluster.ts'
 import { formatDrill, runFailoverDrill } from '../harness/failover-drill.ts'
+import { loginAddress } from '../support/audit-trail.ts'
 
 let cluster: Cluster
 const balancers: Partial<Record<'haproxy' | 'nginx', Balancer>> = {}
@@ -123,15 +123,7 @@ describe.each(['haproxy', 'nginx'] as const)('%s in front of three replicas', (k
       Forwarded: 'for=6.6.6.7',
       'X-Real-IP': '6.6.6.8',
     })
-    const sql = postgres(cluster.databaseUrl, { max: 1 })
-    try {
-      const [event] = await sql<{ ip: string }[]>`
-        select event->>'ipAddress' as ip from audit_outbox
-        where event->>'eventType' = 'auth.login' and event->>'sessionId' = ${session_id}`
-      expect(event?.ip).toBe('127.0.0.2')
-    } finally {
-      await sql.end()
-    }
+    expect(await loginAddress(cluster.databaseUrl, session_id)).toBe('127.0.0.2')
   })
 
   it('passes the request id through and logs it, keeping a well-formed incoming one', async () => {
