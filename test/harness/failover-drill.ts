@@ -48,6 +48,8 @@ export async function runFailoverDrill(options: {
   rate: number
   /** Load between actions, so each phase has steady-state traffic too. */
   settleMs: number
+  /** How long Redis stays down (default 1 s). */
+  redisDownMs?: number
   log?: (message: string) => void
 }): Promise<DrillReport> {
   const { cluster, balancer, scenario, settleMs } = options
@@ -114,7 +116,7 @@ export async function runFailoverDrill(options: {
       await sleep(settleMs)
     })
     await phase('Redis restart', async () => {
-      await cluster.restartRedis(1000)
+      await cluster.restartRedis(options.redisDownMs ?? 1000)
       await sleep(settleMs * 2)
     })
   } finally {
