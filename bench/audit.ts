@@ -71,6 +71,7 @@ import { nodeRuntime } from '../src/runtime/node.ts'
 import { buildInfo } from '../src/system/build-info.ts'
 import { createTestDatabase, startPostgres, type TestPostgres } from '../test/harness/postgres.ts'
 import { run, tempDir } from '../test/harness/processes.ts'
+import { runBench } from './support.ts'
 
 const root = resolve(import.meta.dir, '..')
 const goal = { eventsPerSecond: 10_000, sealingDelayP99Ms: 1000, verifySecondsPerMillion: 60 }
@@ -1700,28 +1701,4 @@ const modes = options.durability.length
 // Four phases and a catch-up per durability setting, then the verification trail: room to spare.
 const watchdogMs =
   (300 + modes * (4 * (options.warmup + options.seconds + 60) + 600) + options.verifyEntries / 1000) * 1000
-let interrupted = false
-const watchdog = setTimeout(() => {
-  interrupted = true
-  console.error(`bench/audit.ts: still running after ${fmt(watchdogMs / 60_000)} min, stopping everything`)
-  void cleanup().finally(() => process.exit(1))
-}, watchdogMs)
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    interrupted = true
-    console.error(`bench/audit.ts: ${signal}, stopping everything`)
-    void cleanup().finally(() => process.exit(130))
-  })
-}
-
-let exitCode = 0
-try {
-  await main(options)
-} catch (error) {
-  if (!interrupted) console.error('bench/audit.ts failed:', error)
-  exitCode = 1
-} finally {
-  await cleanup()
-  clearTimeout(watchdog)
-}
-process.exit(exitCode)
+await runBench('bench/audit.ts', () => main(options), cleanup, watchdogMs)

@@ -60,6 +60,7 @@ import { buildInfo } from '../src/system/build-info.ts'
 import { startPostgres, type TestPostgres } from '../test/harness/postgres.ts'
 import { freePort, tempDir } from '../test/harness/processes.ts'
 import { startRedis, type TestRedis } from '../test/harness/redis.ts'
+import { runBench } from './support.ts'
 
 const root = resolve(import.meta.dir, '..')
 const bun = join(root, 'node_modules', '.bin', 'bun')
@@ -969,29 +970,4 @@ async function main() {
   process.stdout.write(`${out.join('\n')}\n`)
 }
 
-let interrupted = false
-const watchdog = setTimeout(() => {
-  interrupted = true
-  console.error(`bench/auth.ts: still running after ${watchdogMs / 1000} s, stopping everything`)
-  void cleanup().finally(() => process.exit(1))
-}, watchdogMs)
-
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    interrupted = true
-    console.error(`bench/auth.ts: ${signal}, stopping everything`)
-    void cleanup().finally(() => process.exit(130))
-  })
-}
-
-let exitCode = 0
-try {
-  await main()
-} catch (error) {
-  if (!interrupted) console.error('bench/auth.ts failed:', error)
-  exitCode = 1
-} finally {
-  await cleanup()
-  clearTimeout(watchdog)
-}
-process.exit(exitCode)
+await runBench('bench/auth.ts', main, cleanup, watchdogMs)

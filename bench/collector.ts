@@ -42,6 +42,7 @@ import postgres from 'postgres'
 import { metricGroups } from '../src/collector/catalog/index.ts'
 import { startPostgres } from '../test/harness/postgres.ts'
 import { freePort, run, tempDir } from '../test/harness/processes.ts'
+import { runBench } from './support.ts'
 
 const root = resolve(import.meta.dir, '..')
 const bun = join(root, 'node_modules', '.bin', 'bun')
@@ -1128,29 +1129,4 @@ try {
 // Setup, baseline, warm-up and window, with room to spare.
 const watchdogMs =
   (600 + 2 * options.seconds + 4 * options.interval + options.instances * options.databases) * 1000
-let interrupted = false
-const watchdog = setTimeout(() => {
-  interrupted = true
-  console.error(`bench/collector.ts: still running after ${watchdogMs / 60_000} min, stopping everything`)
-  void cleanup().finally(() => process.exit(1))
-}, watchdogMs)
-
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    interrupted = true
-    console.error(`bench/collector.ts: ${signal}, stopping everything`)
-    void cleanup().finally(() => process.exit(130))
-  })
-}
-
-let exitCode = 0
-try {
-  await main(options)
-} catch (error) {
-  if (!interrupted) console.error('bench/collector.ts failed:', error)
-  exitCode = 1
-} finally {
-  await cleanup()
-  clearTimeout(watchdog)
-}
-process.exit(exitCode)
+await runBench('bench/collector.ts', () => main(options), cleanup, watchdogMs)

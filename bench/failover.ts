@@ -1,5 +1,5 @@
 // Load balancers and failover, measured (docs/PERFORMANCE.md, docs/FAILOVER_PROCEDURES.md):
-//   node_modules/.bin/bun bench/failover.ts [--seconds 20] [--rate 100] [--settle 10]
+//   node_modules/.bin/bun bench/failover.ts [--seconds 20] [--rate 100] [--settle 10] [--redis-down 5]
 // 1. Throughput of authenticated reads (loadtest/scenarios/read-throughput.json, vegeta, as fast
 //    as 64 workers go) through HAProxy and nginx in front of three replicas of the binary, over
 //    TLS + HTTP/2, and straight to one replica over plain HTTP as the reference of the same run.
@@ -24,17 +24,20 @@ import { type Balancer, startBalancer } from '../test/harness/balancers.ts'
 import { type Cluster, startCluster } from '../test/harness/cluster.ts'
 import { type DrillReport, formatDrill, runFailoverDrill } from '../test/harness/failover-drill.ts'
 import { startPostgres, type TestPostgres } from '../test/harness/postgres.ts'
+import { runBench } from './support.ts'
 
 const { values: args } = parseArgs({
   options: {
     seconds: { type: 'string', default: '20' },
     rate: { type: 'string', default: '100' },
     settle: { type: 'string', default: '10' },
+    'redis-down': { type: 'string', default: '5' },
   },
 })
 const seconds = Number(args.seconds)
 const rate = Number(args.rate)
 const settleMs = Number(args.settle) * 1000
+const redisDownMs = Number(args['redis-down']) * 1000
 const watchdogMs = 15 * 60_000
 
 let pg: TestPostgres | undefined
@@ -71,8 +74,10 @@ async function main() {
   )
   pg = await startPostgres()
   cluster = await startCluster({ replicas: 3, pgUrl: pg.url, env: { PGA_LOG_LEVEL: 'warn' } })
-  const haproxy = await startBalancer('haproxy', cluster.addresses())
-  const nginx = await startBalancer('nginx', cluster.addresses())
+  // All load comes from one address here: the per-client limit would measure itself.
+  const unlimited = { rateLimitPerSecond: 1_000_000, rateLimitBurst: 1_000_000 }
+  const haproxy = await startBalancer('haproxy', cluster.addresses(), unlimited)
+  const nginx = await startBalancer('nginx', cluster.addresses(), unlimited)
   balancers.push(haproxy, nginx)
 
   const runs: Throughput[] = [
@@ -99,6 +104,7 @@ async function main() {
       scenario: loadScenario('failover'),
       rate,
       settleMs,
+      redisDownMs,
       log: (message) => console.error(message),
     })
     console.log(`\n${formatDrill(report)}`)
@@ -120,33 +126,13 @@ async function main() {
   mkdirSync(dir, { recursive: true })
   writeFileSync(
     join(dir, 'failover-latest.json'),
-    JSON.stringify({ date: new Date().toISOString(), seconds, rate, settleMs, runs, drills }, null, 2),
+    JSON.stringify(
+      { date: new Date().toISOString(), seconds, rate, settleMs, redisDownMs, runs, drills },
+      null,
+      2,
+    ),
   )
   console.log('\nJSON: bench/results/failover-latest.json')
 }
 
-let interrupted = false
-const watchdog = setTimeout(() => {
-  interrupted = true
-  console.error(`bench/failover.ts: still running after ${watchdogMs / 1000} s, stopping everything`)
-  void cleanup().finally(() => process.exit(1))
-}, watchdogMs)
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    interrupted = true
-    console.error(`bench/failover.ts: ${signal}, stopping everything`)
-    void cleanup().finally(() => process.exit(130))
-  })
-}
-
-let exitCode = 0
-try {
-  await main()
-} catch (error) {
-  if (!interrupted) console.error('bench/failover.ts failed:', error)
-  exitCode = 1
-} finally {
-  await cleanup()
-  clearTimeout(watchdog)
-}
-process.exit(exitCode)
+await runBench('bench/failover.ts', main, cleanup, watchdogMs)

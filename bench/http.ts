@@ -36,6 +36,7 @@ import { freePort, tempDir } from '../test/harness/processes.ts'
 import { startRedis } from '../test/harness/redis.ts'
 import type { BreakdownRow } from './http-breakdown.ts'
 import { configCheckBody } from './service-pieces.ts'
+import { runBench } from './support.ts'
 
 const root = resolve(import.meta.dir, '..')
 const loadSeconds = Number(process.env.BENCH_SECONDS ?? 10)
@@ -1064,29 +1065,4 @@ async function main() {
   process.stdout.write(`${out.join('\n')}\n`)
 }
 
-let interrupted = false
-const watchdog = setTimeout(() => {
-  interrupted = true
-  console.error(`bench/http.ts: still running after ${watchdogMs / 1000} s, stopping everything`)
-  void cleanup().finally(() => process.exit(1))
-}, watchdogMs)
-
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    interrupted = true
-    console.error(`bench/http.ts: ${signal}, stopping everything`)
-    void cleanup().finally(() => process.exit(130))
-  })
-}
-
-let exitCode = 0
-try {
-  await main()
-} catch (error) {
-  if (!interrupted) console.error('bench/http.ts failed:', error)
-  exitCode = 1
-} finally {
-  await cleanup()
-  clearTimeout(watchdog)
-}
-process.exit(exitCode)
+await runBench('bench/http.ts', main, cleanup, watchdogMs)

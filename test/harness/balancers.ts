@@ -7,6 +7,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { type BalancerKind, type BalancerValues, writeBalancerConfig } from '../../scripts/render-balancer.ts'
 import { makeCertificates } from './certificates.ts'
+import { LineLog, type LogLine } from './line-log.ts'
 import { freePort, run, stopChild, tempDir, waitForPort } from './processes.ts'
 
 export type Balancer = {
@@ -21,12 +22,9 @@ export type Balancer = {
   /** PEM of the CA that signed the balancer's certificate (for 127.0.0.1 and localhost). */
   caFile: string
   /** Access log and error/event lines so far. */
-  lines: string[]
+  readonly lines: string[]
   /** The first line matching `pattern` logged at or after `after` (epoch ms; default 0). */
-  waitForLine(
-    pattern: RegExp,
-    options?: { after?: number; timeoutMs?: number },
-  ): Promise<{ line: string; at: number }>
+  waitForLine(pattern: RegExp, options?: { after?: number; timeoutMs?: number }): Promise<LogLine>
   reload(): Promise<void>
   stop(): Promise<void>
 }
@@ -53,7 +51,6 @@ export async function startBalancer(
     statsAddress: `127.0.0.1:${statsPort}`,
     // The tests run as root without a www-data home; nginx workers write temp files in runDir.
     nginxUser: 'root',
-    // nginx cannot log to a socket (how Node passes stdio), so its access log is a file.
     ...(kind === 'nginx' ? { accessLog: join(runDir, 'access.log') } : {}),
     ...overrides,
   }
@@ -65,42 +62,26 @@ export async function startBalancer(
     kind === 'haproxy'
       ? spawn('haproxy', ['-W', '-db', '-f', config], { stdio: ['ignore', 'pipe', 'pipe'] })
       : spawn('nginx', ['-c', config, '-g', 'daemon off;'], { stdio: ['ignore', 'pipe', 'pipe'] })
-  const lines: { line: string; at: number }[] = []
-  const listeners: (() => void)[] = []
-  const collect = (stream: NodeJS.ReadableStream | null) => {
-    let buffer = ''
-    stream?.on('data', (chunk: Buffer) => {
-      buffer += chunk.toString()
-      const parts = buffer.split('\n')
-      buffer = parts.pop() ?? ''
-      const at = Date.now()
-      lines.push(...parts.map((line) => ({ line, at })))
-      for (const listener of listeners) listener()
-    })
-  }
-  collect(child.stdout)
-  collect(child.stderr)
-  // nginx's access log: read from where the last read stopped, whenever lines are asked for.
+  // nginx cannot log to a socket (how Node passes stdio), so its access log is a file, read from
+  // where the last read stopped whenever lines are asked for.
   const accessLog = join(runDir, 'access.log')
   let accessLogRead = 0
-  const readAccessLog = () => {
-    if (kind !== 'nginx' || !existsSync(accessLog)) return
-    const text = readFileSync(accessLog, 'utf8')
-    const end = text.lastIndexOf('\n') + 1
-    if (end <= accessLogRead) return
-    const at = Date.now()
-    lines.push(
-      ...text
-        .slice(accessLogRead, end - 1)
-        .split('\n')
-        .map((line) => ({ line, at })),
-    )
-    accessLogRead = end
-  }
+  const log: LineLog = new LineLog(
+    kind === 'nginx'
+      ? () => {
+          if (!existsSync(accessLog)) return
+          const text = readFileSync(accessLog, 'utf8')
+          const end = text.lastIndexOf('\n') + 1
+          if (end <= accessLogRead) return
+          log.add(text.slice(accessLogRead, end - 1).split('\n'))
+          accessLogRead = end
+        }
+      : undefined,
+  )
+  log.follow(child.stdout)
+  log.follow(child.stderr)
   const exited = new Promise<never>((_, reject) =>
-    child.once('exit', (code) =>
-      reject(new Error(`${kind} exited with ${code}: ${lines.map((l) => l.line).join('\n')}`)),
-    ),
+    child.once('exit', (code) => reject(new Error(`${kind} exited with ${code}: ${log.lines.join('\n')}`))),
   )
   exited.catch(() => {})
   await Promise.race([waitForPort(httpsPort, 15_000), exited])
@@ -114,31 +95,9 @@ export async function startBalancer(
     rejoinMs: kind === 'nginx' ? durationMs(values.failTimeout ?? '2s') : 0,
     caFile: certificates.ca,
     get lines() {
-      readAccessLog()
-      return lines.map((l) => l.line)
+      return log.lines
     },
-    waitForLine(pattern, { after = 0, timeoutMs = 15_000 } = {}) {
-      return new Promise((resolve, reject) => {
-        const check = () => {
-          readAccessLog()
-          const found = lines.find((l) => l.at >= after && pattern.test(l.line))
-          if (found) {
-            clearTimeout(timer)
-            resolve(found)
-            return true
-          }
-          return false
-        }
-        const timer = setTimeout(
-          () => reject(new Error(`${kind}: no line matching ${pattern} within ${timeoutMs} ms`)),
-          timeoutMs,
-        )
-        if (check()) return
-        listeners.push(() => void check())
-        const poll = setInterval(() => check() && clearInterval(poll), 200)
-        setTimeout(() => clearInterval(poll), timeoutMs)
-      })
-    },
+    waitForLine: (pattern, options) => log.waitFor(pattern, { ...options, what: kind }),
     async reload() {
       // HAProxy's master re-executes with the listeners handed over; nginx's master starts new
       // workers and lets the old ones finish their connections. Neither drops a request.

@@ -144,10 +144,10 @@ export function formatDrill(report: DrillReport): string {
     p.summary.latencyMs.max.toFixed(0),
     p.detectionMs === undefined ? '' : String(Math.round(p.detectionMs)),
     `${((p.toMs - p.fromMs) / 1000).toFixed(1)}`,
-    Object.entries(p.summary.statusCounts)
-      .filter(([status]) => !status.startsWith('2'))
-      .map(([status, n]) => `${status}x${n}`)
-      .join(' '),
+    Object.entries(p.summary.byRequest)
+      .filter(([, r]) => r.errors > 0)
+      .map(([name, r]) => `${name} ${r.errors}`)
+      .join(', '),
   ])
   const header = [
     'phase',
@@ -158,12 +158,14 @@ export function formatDrill(report: DrillReport): string {
     'max ms',
     'detected ms',
     'seconds',
-    'other statuses',
+    'failed requests',
   ]
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] as string).length)))
   const line = (cells: string[]) =>
     cells
-      .map((c, i) => (i === 0 ? c.padEnd(widths[i] as number) : c.padStart(widths[i] as number)))
+      .map((c, i) =>
+        i === 0 || i === header.length - 1 ? c.padEnd(widths[i] as number) : c.padStart(widths[i] as number),
+      )
       .join('  ')
   return [
     `${report.balancer}, ${report.ratePerSecond} req/s (reads and idempotent writes over TLS + HTTP/2):`,

@@ -4,6 +4,7 @@ import { type ChildProcess, spawn } from 'node:child_process'
 import { chmodSync, copyFileSync, existsSync, statSync } from 'node:fs'
 import { readdir } from 'node:fs/promises'
 import { join } from 'node:path'
+import { LineLog } from '../harness/line-log.ts'
 import { freePort, run, tempDir } from '../harness/processes.ts'
 
 export const repoRoot = join(import.meta.dirname, '..', '..')
@@ -16,7 +17,7 @@ export type ServiceProcess = {
   port: number
   child: ChildProcess
   /** Everything written to stdout so far, one entry per line. */
-  lines: string[]
+  readonly lines: string[]
   /** Resolves with the exit code once the process ends. */
   exited: Promise<number | null>
   /** Resolves once a line matching the pattern has been logged. */
@@ -75,16 +76,8 @@ export async function startService(options: {
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
-  const lines: string[] = []
-  const listeners: (() => void)[] = []
-  let buffer = ''
-  child.stdout?.on('data', (chunk: Buffer) => {
-    buffer += chunk.toString()
-    const parts = buffer.split('\n')
-    buffer = parts.pop() ?? ''
-    lines.push(...parts)
-    for (const listener of listeners) listener()
-  })
+  const log = new LineLog()
+  log.follow(child.stdout)
   let stderr = ''
   child.stderr?.on('data', (chunk: Buffer) => {
     stderr += chunk.toString()
@@ -95,26 +88,11 @@ export async function startService(options: {
     url,
     port,
     child,
-    lines,
-    exited,
-    waitForLine(pattern, timeoutMs = 15_000) {
-      return new Promise((resolve, reject) => {
-        const check = () => {
-          const found = lines.find((line) => pattern.test(line))
-          if (found) {
-            clearTimeout(timer)
-            resolve(found)
-            return true
-          }
-          return false
-        }
-        const timer = setTimeout(
-          () => reject(new Error(`no log line matching ${pattern} within ${timeoutMs} ms`)),
-          timeoutMs,
-        )
-        if (!check()) listeners.push(() => void check())
-      })
+    get lines() {
+      return log.lines
     },
+    exited,
+    waitForLine: async (pattern, timeoutMs = 15_000) => (await log.waitFor(pattern, { timeoutMs })).line,
     async stop(signal = 'SIGTERM') {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal)
       const timer = setTimeout(() => child.kill('SIGKILL'), 20_000)
@@ -127,7 +105,7 @@ export async function startService(options: {
   const deadline = Date.now() + (options.timeoutMs ?? 30_000)
   while (Date.now() < deadline) {
     if (child.exitCode !== null)
-      throw new Error(`service exited with ${child.exitCode}: ${stderr}${lines.join('\n')}`)
+      throw new Error(`service exited with ${child.exitCode}: ${stderr}${log.lines.join('\n')}`)
     const ok = await fetch(`${url}/readyz`).then(
       (r) => r.status === 200,
       () => false,
@@ -136,5 +114,7 @@ export async function startService(options: {
     await new Promise((r) => setTimeout(r, 25))
   }
   await service.stop('SIGKILL')
-  throw new Error(`service not ready within ${options.timeoutMs ?? 30_000} ms: ${stderr}${lines.join('\n')}`)
+  throw new Error(
+    `service not ready within ${options.timeoutMs ?? 30_000} ms: ${stderr}${log.lines.join('\n')}`,
+  )
 }
