@@ -1,6 +1,6 @@
 // createApp(deps): the whole HTTP surface. Middleware order: request id → client address →
 // observe (in-flight, metrics, access log) → security headers → CORS → body limit (methods with a
-// body) → 503 while starting → Connection: close while draining → authentication →
+// body) → lifecycle gate (wait while starting, Connection: close while draining) → authentication →
 // Idempotency-Key (unsafe methods) → routes (permission, validation, handler); one error handler.
 // Construction only stores references to deps (and reads config and build), so the OpenAPI
 // document can be produced without opening any store (see openapi-document.ts).
@@ -15,8 +15,8 @@ import { docsUiRoutes } from './http/docs-ui.ts'
 import { NotFoundError, ServiceError } from './http/errors.ts'
 import { hourlyPurge, isIdempotentCommitted } from './http/idempotency-commits.ts'
 import { limitRequestBody } from './http/middleware/body-limit.ts'
-import { idempotency } from './http/middleware/idempotency.ts'
-import { notBeforeReady } from './http/middleware/not-before-ready.ts'
+import { idempotency, unsafeMethods } from './http/middleware/idempotency.ts'
+import { lifecycleGate } from './http/middleware/lifecycle-gate.ts'
 import { observeRequests } from './http/middleware/observe-requests.ts'
 import { requestId } from './http/middleware/request-id.ts'
 import { securityHeaders } from './http/middleware/security-headers.ts'
@@ -46,12 +46,7 @@ export function createApp(deps: AppDeps) {
     app.use('*', cors({ origin: [...config.http.corsOrigins], exposeHeaders: ['X-Request-Id'] }))
   }
   app.use('*', limitRequestBody(config.http.bodyLimit))
-  app.use('*', notBeforeReady(deps.lifecycle))
-  // While draining, ask keep-alive clients to reconnect (to another replica).
-  app.use('*', async (c, next) => {
-    await next()
-    if (deps.lifecycle.phase === 'draining') c.header('Connection', 'close')
-  })
+  app.use('*', lifecycleGate(deps.lifecycle))
 
   app.use(
     '*',
@@ -64,8 +59,9 @@ export function createApp(deps: AppDeps) {
       log: deps.log,
     }),
   )
-  // After authentication: a key belongs to its principal.
-  app.use(
+  // After authentication: a key belongs to its principal. Only unsafe methods pass through it.
+  app.on(
+    [...unsafeMethods],
     '*',
     idempotency({
       state: deps.state,

@@ -156,6 +156,17 @@ describe('Idempotency-Key', () => {
     expect(await countInstances(`idem-bad-${key.length}`)).toBe(0)
   })
 
+  it('leaves requests to no route alone (404 each time, nothing kept)', async () => {
+    for (let i = 0; i < 2; i++) {
+      const res = await call('POST', '/api/v1/no-such-route', { body: {}, key: 'key-nowhere' })
+      expect([res.status, res.body.code, res.headers.get('Idempotent-Replayed')]).toEqual([
+        404,
+        'not_found',
+        null,
+      ])
+    }
+  })
+
   it('accepts the key as a structured-field string', async () => {
     const first = await createInstance('idem-sf', '"8e03978e-40d5-43e8-bc93-6894a57f9324"')
     const retry = await createInstance('idem-sf', '"8e03978e-40d5-43e8-bc93-6894a57f9324"')

@@ -37,7 +37,8 @@ export const idempotencyHeader = 'Idempotency-Key'
 export const idempotencyKeyPattern =
   /^(?:"[\x20-\x21\x23-\x2b\x2d-\x5b\x5d-\x7e]{1,255}"|[\x21\x23-\x2b\x2d-\x5b\x5d-\x7e]{1,255})$/
 
-const unsafeMethods = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
+/** The methods the middleware is mounted for (app.ts); others never pass through it. */
+export const unsafeMethods = new Set(['POST', 'PUT', 'PATCH', 'DELETE'])
 /** Statuses that mean the operation did not run: not kept, so a retry can run it. */
 const notRun = new Set([401, 403, 408, 429])
 /** Response headers worth replaying. */
@@ -101,12 +102,9 @@ export type IdempotencyOptions = {
 
 export function idempotency(options: IdempotencyOptions): MiddlewareHandler {
   const lockMs = options.lockMs ?? 3000
-  const pollMs = Math.min(100, lockMs / 10)
 
-  return async (c, next) => {
-    if (!unsafeMethods.has(c.req.method)) return next()
-    const header = c.req.header(idempotencyHeader)
-    if (header === undefined) return next()
+  const keyed: MiddlewareHandler = async (c, next) => {
+    const header = c.req.header(idempotencyHeader) as string
     if (!idempotencyKeyPattern.test(header))
       throw new BadRequestError(
         'idempotency_key_invalid',
@@ -117,27 +115,10 @@ export function idempotency(options: IdempotencyOptions): MiddlewareHandler {
 
     const scope = idempotencyScope(principalKey(c), c.req.method, route, header)
     const key = `idem:${scope}`
-    const fingerprint = await fingerprintOf(c)
-    const running: Running = { s: 'running', fp: fingerprint, attempt: crypto.randomUUID() }
+    const running: Running = { s: 'running', fp: await fingerprintOf(c), attempt: crypto.randomUUID() }
     const claim = JSON.stringify(running)
-    const waitUntil = performance.now() + options.waitMs
-
-    for (;;) {
-      if (await options.state.setIfAbsent(key, claim, { ttlMs: lockMs })) break
-      const current = await options.state.get(key)
-      if (current === null) continue // the lock lapsed between the two calls
-      const record = JSON.parse(current) as Running | Done
-      if (record.fp !== fingerprint) throw new IdempotencyKeyReusedError()
-      if (record.s === 'done') {
-        const replay = await replayOf(c, record, scope, options.keyring())
-        if (replay) return replay
-        // Unreadable (its data key retired): forget it; the durable mark still guards the change.
-        await options.state.compareAndSet(key, current, null)
-        continue
-      }
-      if (performance.now() >= waitUntil) throw new IdempotencyInProgressError(Math.ceil(lockMs / 1000))
-      await sleep(pollMs)
-    }
+    const replay = await claimOrReplay(c, options, { key, scope, claim, running, lockMs })
+    if (replay) return replay
 
     options.onClaim?.()
     // A new claim: either a new key, or its record was lost after a change was made under it.
@@ -155,31 +136,71 @@ export function idempotency(options: IdempotencyOptions): MiddlewareHandler {
     } finally {
       clearInterval(renew)
     }
+    await storeOutcome(c, options, { key, scope, claim, fingerprint: running.fp })
+  }
+  // Not async on the path most requests take (no key): an extra promise each would cost more
+  // than the check.
+  return (c, next) =>
+    unsafeMethods.has(c.req.method) && c.req.header(idempotencyHeader) !== undefined ? keyed(c, next) : next()
+}
 
-    const res = c.res
-    const body = notRun.has(res.status) || res.status >= 500 ? null : await storedBody(res)
-    try {
-      if (body === null) {
-        await options.state.compareAndSet(key, claim, null)
-        return
-      }
-      const done: Done = {
-        s: 'done',
-        fp: fingerprint,
-        status: res.status,
-        headers: replayedHeaders.flatMap((name) => {
-          const value = res.headers.get(name)
-          return value === null ? [] : [[name, value] as [string, string]]
-        }),
-        cookies: res.headers.getSetCookie(),
-        body: await options.keyring().encrypt(Buffer.from(body).toString('base64'), responseField(scope)),
-      }
-      if (!(await options.state.compareAndSet(key, claim, JSON.stringify(done), { ttlMs: options.ttlMs })))
-        c.var.log.warn('idempotency lock lapsed before the response was stored', { route })
-    } catch (error) {
-      // The response itself is fine; only its replay copy is missing (the durable mark remains).
-      c.var.log.error('could not store the idempotent response', { route, error: String(error) })
+type Claim = { key: string; scope: string; claim: string; running: Running; lockMs: number }
+
+/** Claims the key (resolves undefined), or answers from its record: the stored response, 422 for
+ * another payload, or 409 when the first attempt still runs after the wait. */
+async function claimOrReplay(
+  c: Context,
+  options: IdempotencyOptions,
+  k: Claim,
+): Promise<Response | undefined> {
+  const waitUntil = performance.now() + options.waitMs
+  for (;;) {
+    if (await options.state.setIfAbsent(k.key, k.claim, { ttlMs: k.lockMs })) return undefined
+    const current = await options.state.get(k.key)
+    if (current === null) continue // the lock lapsed between the two calls
+    const record = JSON.parse(current) as Running | Done
+    if (record.fp !== k.running.fp) throw new IdempotencyKeyReusedError()
+    if (record.s === 'done') {
+      const replay = await replayOf(c, record, k.scope, options.keyring())
+      if (replay) return replay
+      // Unreadable (its data key retired): forget it; the durable mark still guards the change.
+      await options.state.compareAndSet(k.key, current, null)
+      continue
     }
+    if (performance.now() >= waitUntil) throw new IdempotencyInProgressError(Math.ceil(k.lockMs / 1000))
+    await sleep(Math.min(100, k.lockMs / 10))
+  }
+}
+
+/** Keeps the response for replays, or releases the key when the request did not run. */
+async function storeOutcome(
+  c: Context,
+  options: IdempotencyOptions,
+  k: { key: string; scope: string; claim: string; fingerprint: string },
+): Promise<void> {
+  const res = c.res
+  try {
+    const body = notRun.has(res.status) || res.status >= 500 ? null : await storedBody(res)
+    if (body === null) {
+      await options.state.compareAndSet(k.key, k.claim, null)
+      return
+    }
+    const done: Done = {
+      s: 'done',
+      fp: k.fingerprint,
+      status: res.status,
+      headers: replayedHeaders.flatMap((name) => {
+        const value = res.headers.get(name)
+        return value === null ? [] : [[name, value] as [string, string]]
+      }),
+      cookies: res.headers.getSetCookie(),
+      body: await options.keyring().encrypt(Buffer.from(body).toString('base64'), responseField(k.scope)),
+    }
+    if (!(await options.state.compareAndSet(k.key, k.claim, JSON.stringify(done), { ttlMs: options.ttlMs })))
+      c.var.log.warn('idempotency lock lapsed before the response was stored', { route: routeLabel(c) })
+  } catch (error) {
+    // The response itself is fine; only its replay copy is missing (the durable mark remains).
+    c.var.log.error('could not store the idempotent response', { route: routeLabel(c), error: String(error) })
   }
 }
 

@@ -8,7 +8,8 @@ import type { Lifecycle } from '../../system/lifecycle.ts'
 
 /** The route pattern that answered, or "unmatched" (404s, preflights). */
 export function routeLabel(c: Context): string {
-  const route = matchedRoutes(c).findLast((r) => r.method !== 'ALL')
+  // Middleware are mounted on `*` (Hono's `/*`), for all methods or the unsafe ones: not a route.
+  const route = matchedRoutes(c).findLast((r) => r.method !== 'ALL' && r.path !== '/*')
   return route ? route.path : 'unmatched'
 }
 

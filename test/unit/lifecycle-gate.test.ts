@@ -1,14 +1,15 @@
-// The start-up guard: an API request waits for the replica to finish starting, and answers 503
-// `starting` with Retry-After when start-up takes longer than the wait.
+// The lifecycle gate: an API request waits for the replica to finish starting, and answers 503
+// `starting` with Retry-After when start-up takes longer than the wait; while draining every
+// response says Connection: close.
 import { Hono } from 'hono'
 import { describe, expect, it } from 'vitest'
 import type { ServiceError } from '../../src/http/errors.ts'
-import { notBeforeReady } from '../../src/http/middleware/not-before-ready.ts'
+import { lifecycleGate } from '../../src/http/middleware/lifecycle-gate.ts'
 import { Lifecycle } from '../../src/system/lifecycle.ts'
 
 function appFor(lifecycle: Lifecycle, waitMs: number) {
   const app = new Hono()
-  app.use('*', notBeforeReady(lifecycle, waitMs))
+  app.use('*', lifecycleGate(lifecycle, waitMs))
   app.get('/api/v1/thing', (c) => c.text('ran'))
   app.get('/livez', (c) => c.text('alive'))
   app.onError((error, c) =>
@@ -20,7 +21,7 @@ function appFor(lifecycle: Lifecycle, waitMs: number) {
   return app
 }
 
-describe('notBeforeReady', () => {
+describe('lifecycleGate', () => {
   it('answers 503 starting when the replica is not ready within the wait', async () => {
     const res = await appFor(new Lifecycle(0), 50).request('/api/v1/thing')
     expect(res.status).toBe(503)
@@ -36,10 +37,13 @@ describe('notBeforeReady', () => {
     expect(await (await waiting).text()).toBe('ran')
   })
 
-  it('lets requests through while draining', async () => {
+  it('serves requests while draining, telling the client to reconnect elsewhere', async () => {
     const lifecycle = new Lifecycle(0)
     lifecycle.markReady()
+    const app = appFor(lifecycle, 50)
+    expect((await app.request('/api/v1/thing')).headers.get('Connection')).toBeNull()
     lifecycle.startDraining()
-    expect(await (await appFor(lifecycle, 50).request('/api/v1/thing')).text()).toBe('ran')
+    const res = await app.request('/api/v1/thing')
+    expect([await res.text(), res.headers.get('Connection')]).toEqual(['ran', 'close'])
   })
 })
