@@ -73,8 +73,10 @@ export async function startBalancer(
           const text = readFileSync(accessLog, 'utf8')
           const end = text.lastIndexOf('\n') + 1
           if (end <= accessLogRead) return
-          log.add(text.slice(accessLogRead, end - 1).split('\n'))
+          const fresh = text.slice(accessLogRead, end - 1).split('\n')
+          // Moved on before adding: adding wakes waiters, which read again.
           accessLogRead = end
+          log.add(fresh)
         }
       : undefined,
   )
