@@ -2,81 +2,19 @@
 // Nothing else in the service reads process.env.
 import { z } from 'zod'
 import { groupNames } from './collector/catalog/index.ts'
-import { parseCidr } from './http/client-address.ts'
+import {
+  boolean,
+  cidrList,
+  commaList,
+  defineVariables,
+  duration,
+  hostPortList,
+  integer,
+  masterKey,
+  type ParsedVariables,
+  url,
+} from './config-kit.ts'
 import { type BlobStoreConfig, parseBlobUrl } from './platform/blob/blob-store.ts'
-
-/** Parses "250ms", "30s", "5m", "1h" or a bare number of milliseconds into milliseconds. */
-const duration = z
-  .string()
-  .regex(/^\d+(ms|s|m|h)?$/, 'a duration such as 500ms, 30s, 5m or 1h')
-  .transform((text) => {
-    const match = /^(\d+)(ms|s|m|h)?$/.exec(text) as RegExpExecArray
-    const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(match[2] ?? 'ms') as 'ms' | 's' | 'm' | 'h']
-    return Number(match[1]) * unit
-  })
-
-const integer = (min: number, max: number) =>
-  z
-    .string()
-    .regex(/^\d+$/, `an integer between ${min} and ${max}`)
-    .transform(Number)
-    .pipe(
-      z
-        .number()
-        .int()
-        .min(min, `an integer between ${min} and ${max}`)
-        .max(max, `an integer between ${min} and ${max}`),
-    )
-
-const boolean = z
-  .enum(['true', 'false', '1', '0'], 'true or false')
-  .transform((v) => v === 'true' || v === '1')
-
-const url = (protocols: string[]) =>
-  z.string().refine(
-    (value) => {
-      try {
-        return protocols.includes(new URL(value).protocol)
-      } catch {
-        return false
-      }
-    },
-    `a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`,
-  )
-
-const hostPortList = z
-  .string()
-  .regex(/^[^\s,:]+:\d+(,[^\s,:]+:\d+)*$/, 'a comma-separated list of host:port')
-  .transform((text) =>
-    text.split(',').map((item) => {
-      const [host, port] = item.split(':') as [string, string]
-      return { host, port: Number(port) }
-    }),
-  )
-
-const masterKey = z.string().refine((text) => {
-  const trimmed = text.trim()
-  return /^[A-Za-z0-9+/]+={0,2}$/.test(trimmed) && Buffer.from(trimmed, 'base64').byteLength === 32
-}, 'base64 of exactly 32 bytes (openssl rand -base64 32)')
-
-/** "10.0.0.0/8, 192.168.1.7, fd00::/8": addresses or CIDR blocks, IPv4 or IPv6. */
-const cidrList = z.string().transform((text, ctx) => {
-  const items = text
-    .split(',')
-    .map((part) => part.trim())
-    .filter(Boolean)
-  const blocks = items.map(parseCidr).filter((block) => block !== null)
-  if (blocks.length < items.length)
-    ctx.addIssue({ code: 'custom', message: 'a comma-separated list of IP addresses or CIDR blocks' })
-  return blocks
-})
-
-const commaList = z.string().transform((text) =>
-  text
-    .split(',')
-    .map((item) => item.trim())
-    .filter(Boolean),
-)
 
 /** "statements=7,activity=3": days per metric group, group names checked against the catalog. */
 const groupDays = z
@@ -97,12 +35,8 @@ const groupDays = z
   )
   .refine((days) => Object.values(days).every((d) => d >= 1 && d <= 3650), 'days between 1 and 3650')
 
-/**
- * Every variable the service reads: its schema, its default (as text, exactly as it would be
- * written in the environment), an example and what it does. docs/CONFIGURATION.md mirrors this
- * table; test/unit/config-doc.test.ts keeps the two in step.
- */
-export const configVariables = {
+/** The service's own variables (HTTP, stores, keys, auth, audit, collector). */
+const coreVariables = defineVariables({
   PGA_HOST: {
     schema: z.string().min(1),
     default: '127.0.0.1',
@@ -501,10 +435,20 @@ export const configVariables = {
     example: 'f3c1e0b4a9d2c7e6b5a4f3e2d1c0b9a8',
     doc: 'Break-glass bearer token with the admin role, for automation (API keys come later). Compared in constant time; unset: only signed-in users reach the API.',
   },
-} as const
+})
+
+/**
+ * Every variable the service reads: its schema, its default (as text, exactly as it would be
+ * written in the environment), an example and what it does. docs/CONFIGURATION.md mirrors this
+ * table; test/unit/config-doc.test.ts keeps the two in step.
+ * A domain with settings of its own keeps them in `src/<domain>/config.ts`: it exports its
+ * variables (`defineVariables`) and a function from their parsed values to its section of
+ * `Config`; both are composed here.
+ */
+export const configVariables = { ...coreVariables }
 
 type Variables = typeof configVariables
-type Parsed = { [K in keyof Variables]: z.output<Variables[K]['schema']> }
+type Parsed = ParsedVariables<Variables>
 
 const envSchema = z.object(
   Object.fromEntries(
