@@ -21,12 +21,15 @@ export type TestPostgres = {
   url: string
   port: number
   version: number
+  /** The cluster's data directory and its server binaries. */
+  dataDir: string
+  binDir: string
   /** PEM file of the CA that signed the server certificate (for sslmode verify-full). */
   caFile: string
   stop(): Promise<void>
 }
 
-function postgresBin(): string {
+export function postgresBin(): string {
   const root = '/usr/lib/postgresql'
   const versions = existsSync(root)
     ? readdirSync(root)
@@ -41,8 +44,9 @@ function postgresBin(): string {
   return join(root, String(versions[0]), 'bin')
 }
 
-/** Starts a throwaway cluster and returns a superuser URL to its `postgres` database. */
-export async function startPostgres(): Promise<TestPostgres> {
+/** Starts a throwaway cluster and returns a superuser URL to its `postgres` database.
+ * `settings` are extra `-c name=value` server settings (they win over the defaults below). */
+export async function startPostgres(settings: string[] = []): Promise<TestPostgres> {
   const bin = postgresBin()
   const dir = tempDir('pg')
   const dataDir = join(dir, 'data')
@@ -84,6 +88,7 @@ export async function startPostgres(): Promise<TestPostgres> {
     // The statements group needs the extension loaded; I/O times need track_io_timing.
     '-c shared_preload_libraries=pg_stat_statements',
     '-c track_io_timing=on',
+    ...settings.map((setting) => `-c ${setting}`),
   ].join(' ')
   await as('pg_ctl', ['-D', dataDir, '-o', options, '-l', join(dir, 'server.log'), '-w', '-t', '60', 'start'])
   const url = `postgres://postgres@127.0.0.1:${port}/postgres`
@@ -95,6 +100,8 @@ export async function startPostgres(): Promise<TestPostgres> {
     url,
     port,
     caFile: certificates.ca,
+    dataDir,
+    binDir: bin,
     version: Math.floor(Number(row?.server_version_num) / 10000),
     async stop() {
       await as('pg_ctl', ['-D', dataDir, '-m', 'immediate', '-w', 'stop']).catch(() => {})

@@ -1,0 +1,69 @@
+// WAL in the repository: storing a segment or history file (from the streaming receiver, or from
+// `pganalytics wal-push` as an archive_command), fetching one back for recovery (`wal-fetch` as
+// a restore_command, or a restore copying what it needs), and the continuity of a timeline's
+// segments from a starting point: what makes a point in time restorable.
+import type { Compression } from './compression.ts'
+import { nextSegmentName, parseSegmentName, timelineHex } from './manifest.ts'
+import type { BackupRepository } from './repository.ts'
+
+/** The timeline directory a WAL file belongs to: segments by their first 8 digits, history
+ * files ("00000002.history") by theirs. */
+export function timelineOf(fileName: string): string {
+  const match = /^([0-9A-F]{8})(?:[0-9A-F]{16}(?:\.partial)?|\.history)$/.exec(fileName)
+  if (!match) throw new Error(`not a WAL file name: ${fileName}`)
+  return match[1] as string
+}
+
+export async function storeWalFile(
+  repository: BackupRepository,
+  fileName: string,
+  content: Uint8Array,
+  compression: Compression,
+): Promise<number> {
+  return repository.putWal(timelineOf(fileName), fileName, content, compression)
+}
+
+/** A WAL file for recovery. For a segment the repository only has as `.partial` (the one the
+ * receiver was writing when the server was lost), that partial: its tail is zeros, which replay
+ * reads as the end of WAL. Null when neither exists. */
+export async function fetchWalFile(
+  repository: BackupRepository,
+  fileName: string,
+): Promise<Uint8Array | null> {
+  const timeline = timelineOf(fileName)
+  const exact = await repository.getWal(timeline, fileName)
+  if (exact || fileName.endsWith('.history') || fileName.endsWith('.partial')) return exact
+  return repository.getWal(timeline, `${fileName}.partial`)
+}
+
+export type WalRun = {
+  /** Complete segments from the start, without a gap. */
+  segments: string[]
+  /** The partial segment right after them, when there is one. */
+  partial: string | null
+  /** The first segment missing after the run, when later ones exist (a gap). */
+  gapAt: string | null
+}
+
+/** The contiguous run of stored segments on `timeline` from `firstSegment` on. */
+export async function walRun(
+  repository: BackupRepository,
+  timeline: number,
+  firstSegment: string,
+  segmentSize: number,
+): Promise<WalRun> {
+  const stored = new Set(await repository.listWal(timelineHex(timeline)))
+  const segments: string[] = []
+  let name = firstSegment
+  while (stored.has(name)) {
+    segments.push(name)
+    name = nextSegmentName(name, segmentSize)
+  }
+  const partial = stored.has(`${name}.partial`) ? `${name}.partial` : null
+  const start = parseSegmentName(name, segmentSize)?.segno ?? 0n
+  const later = [...stored].some((s) => {
+    const parsed = parseSegmentName(s, segmentSize)
+    return parsed !== null && !s.endsWith('.partial') && parsed.segno > start
+  })
+  return { segments, partial, gapAt: later ? name : null }
+}
