@@ -1,14 +1,19 @@
 // Object storage behind one small interface: a local directory (embedded default, and any mounted
-// file system) or S3 and S3-compatible servers. Keys are relative paths with `/` separators.
+// file system), S3 and S3-compatible servers, Google Cloud Storage (through its S3-compatible XML
+// API) and Azure Blob Storage. Keys are relative paths with `/` separators. Errors the adapters
+// throw are BlobStoreError (errors.ts), whose text never holds credentials.
 export interface BlobStore {
   /** Where objects go, for logs and records (no credentials). */
   readonly description: string
   put(key: string, body: Uint8Array, contentType?: string): Promise<void>
   /** The object's bytes, or null when it does not exist. */
   get(key: string): Promise<Uint8Array | null>
+  /** Removes the object; removing one that does not exist is not an error. */
   delete(key: string): Promise<void>
-  /** Keys under a prefix, in lexical order. */
+  /** Keys under a prefix (a plain string prefix, not only whole segments), in lexical order. */
   list(prefix: string): Promise<string[]>
+  /** The object's size without reading it, or null when it does not exist. */
+  stat?(key: string): Promise<{ size: number } | null>
 }
 
 export type S3Settings = {
@@ -19,9 +24,42 @@ export type S3Settings = {
   forcePathStyle: boolean
 }
 
+/** Google Cloud Storage HMAC key (used through the S3-compatible XML API). */
+export type GcsSettings = {
+  /** Default https://storage.googleapis.com (another for Private Service Connect). */
+  endpoint?: string
+  accessKeyId?: string
+  secretAccessKey?: string
+}
+
+/** Exactly one of accountKey, sasToken or connectionString. */
+export type AzureSettings = {
+  /**
+   * The account's blob service URL. Default `https://<account>.blob.core.windows.net`; a
+   * sovereign cloud's (`https://<account>.blob.core.usgovcloudapi.net`) or Azurite's
+   * (`http://127.0.0.1:10000/<account>`). Ignored with a connection string (it names its own).
+   */
+  endpoint?: string
+  /** Shared key (base64) of the account. */
+  accountKey?: string
+  /** A SAS token (account or container), with or without the leading `?`. */
+  sasToken?: string
+  /** A connection string with AccountKey or SharedAccessSignature. */
+  connectionString?: string
+}
+
 export type BlobStoreConfig =
   | { kind: 'directory'; path: string }
   | { kind: 's3'; bucket: string; prefix: string; s3: S3Settings }
+  /** Google Cloud Storage: the S3 adapter with Google's endpoint and dialect. */
+  | { kind: 'gcs'; bucket: string; prefix: string; s3: S3Settings }
+  | { kind: 'azure'; account: string; container: string; prefix: string; azure: AzureSettings }
+
+/** Tuning that is not part of a store's address. */
+export type BlobStoreOptions = {
+  /** Keys per listing request (S3 MaxKeys, Azure maxPageSize); the servers' default when unset. */
+  listPageSize?: number
+}
 
 /** Keys are relative, `/`-separated, with no `.` or `..` segment (no escape from the root). */
 export function checkKey(key: string): string {
@@ -31,14 +69,4 @@ export function checkKey(key: string): string {
   return key
 }
 
-/** `s3://bucket/prefix` → S3; `file:///path` or a path → a directory. */
-export function parseBlobUrl(url: string, s3: S3Settings): BlobStoreConfig {
-  if (url.startsWith('s3://')) {
-    const [bucket = '', ...rest] = url.slice('s3://'.length).split('/')
-    if (!bucket) throw new Error(`${url}: no bucket`)
-    return { kind: 's3', bucket, prefix: rest.filter(Boolean).join('/'), s3 }
-  }
-  if (url.startsWith('file://')) return { kind: 'directory', path: decodeURIComponent(new URL(url).pathname) }
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) throw new Error(`${url}: use s3://bucket/prefix or a directory`)
-  return { kind: 'directory', path: url }
-}
+export { parseBlobUrl } from './url.ts'
