@@ -75,6 +75,8 @@ create table backup_metadata (
   cancel_requested boolean not null default false,
   requested_by text,
   schedule_id uuid,
+  -- Set when retention (or an operator) removed the backup's objects; the record stays as history.
+  deleted_at timestamptz,
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now()
 );

@@ -9,6 +9,7 @@ import { cors } from 'hono/cors'
 import { auditRoutes } from './audit/routes.ts'
 import { authenticate } from './auth/middleware.ts'
 import { authRoutes } from './auth/routes.ts'
+import { backupRoutes } from './backup/routes.ts'
 import type { AppDeps } from './deps.ts'
 import { clientAddress } from './http/client-address.ts'
 import { docsUiRoutes } from './http/docs-ui.ts'
@@ -87,6 +88,7 @@ export function createApp(deps: AppDeps) {
   app.route('/', instancesRoutes(deps))
   app.route('/', metricsRoutes(deps))
   app.route('/', auditRoutes(deps))
+  app.route('/', backupRoutes(deps))
   app.route(
     '/',
     docsUiRoutes({ loadAsset: (name) => deps.assets.docsAsset(name), version: deps.build.version }),
@@ -129,6 +131,11 @@ export function openApiDocument(app: OpenAPIHono, version: string) {
       {
         name: 'Instances',
         description: 'Monitored PostgreSQL instances: connection settings, tests and capabilities.',
+      },
+      {
+        name: 'Backups',
+        description:
+          'Backups of monitored instances (physical, incremental, differential, logical), continuous WAL, point-in-time restores, drills, schedules and repositories.',
       },
       {
         name: 'Metrics',

@@ -3,6 +3,7 @@
 import { readFileSync, writeFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { type AuditSubcommand, auditSubcommands, runAuditStoreCommand, verifyArchive } from './audit/cli.ts'
+import { runRestoreCommand, runWalFetch, runWalPush } from './backup/cli.ts'
 import { type Config, ConfigError, loadConfig, unknownVariables } from './config.ts'
 import { type KeysSubcommand, keysSubcommands, runKeysCommand } from './keys/cli.ts'
 import { generateOpenApiDocument, serializeOpenApiDocument } from './openapi-document.ts'
@@ -36,6 +37,12 @@ Usage:
   pganalytics audit export --output F[.gz]   export the audit trail as an archive
   pganalytics audit verify --archive F --public-key K.pem [--public-key ...]
                                     verify an archive offline against keys you trust
+  pganalytics restore --backup ID --to DIR [--repository URL]
+                    [--target-time T | --target-lsn L | --target-xid X | --target-name N]
+                                    restore a backup into DIR (needs only the repository
+                                    and PGA_MASTER_KEY); then pg_ctl -D DIR start
+  pganalytics wal-push %p           archive_command: store a WAL file in PGA_BACKUP_REPOSITORY
+  pganalytics wal-fetch %f %p       restore_command: fetch one (exit 1 when absent)
   pganalytics help | --help         this text
 
 Configuration comes from the environment (PGA_*, DATABASE_URL, REDIS_URL);
@@ -61,6 +68,20 @@ const commands: Record<
       output: { type: 'string' },
     },
   },
+  restore: {
+    options: {
+      repository: { type: 'string' },
+      backup: { type: 'string' },
+      to: { type: 'string' },
+      'target-time': { type: 'string' },
+      'target-lsn': { type: 'string' },
+      'target-xid': { type: 'string' },
+      'target-name': { type: 'string' },
+      action: { type: 'string' },
+    },
+  },
+  'wal-push': { options: {} },
+  'wal-fetch': { options: {} },
   help: { options: {} },
 }
 
@@ -77,7 +98,7 @@ function parse(argv: string[]) {
       args: rest,
       options: { ...spec.options, help: { type: 'boolean', short: 'h' } },
       strict: true,
-      allowPositionals: command === 'keys' || command === 'audit',
+      allowPositionals: ['keys', 'audit', 'wal-push', 'wal-fetch'].includes(command),
     })
     return {
       command: values.help ? 'help' : command,
@@ -196,6 +217,33 @@ export async function runCli(argv: string[], runtime: Runtime, io: CliIo): Promi
         if (subcommand === 'verify' && options.archive) return await verifyArchive(options, io.out)
         const { config, log } = configAndLog(io, 'err')
         return await runAuditStoreCommand(subcommand, options, { config, log, runtime, out: io.out })
+      }
+      case 'restore': {
+        const { config, log } = configAndLog(io, 'err')
+        const text = (name: string) =>
+          typeof values[name] === 'string' ? (values[name] as string) : undefined
+        return await runRestoreCommand(
+          {
+            repository: text('repository'),
+            backup: text('backup'),
+            to: text('to'),
+            targetTime: text('target-time'),
+            targetLsn: text('target-lsn'),
+            targetXid: text('target-xid'),
+            targetName: text('target-name'),
+            action: text('action'),
+          },
+          { config, log, out: io.out },
+        )
+      }
+      case 'wal-push':
+      case 'wal-fetch': {
+        // archive_command and restore_command: stdout stays quiet, errors go to PostgreSQL's log.
+        const { config, log } = configAndLog(io, 'err')
+        const ctx = { config, log, out: io.out }
+        return command === 'wal-push'
+          ? await runWalPush(positionals[0], ctx)
+          : await runWalFetch(positionals[0], positionals[1], ctx)
       }
     }
     return 2

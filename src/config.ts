@@ -1,6 +1,7 @@
 // Configuration: one zod schema over the environment, parsed once at start-up, frozen, passed in.
 // Nothing else in the service reads process.env.
 import { z } from 'zod'
+import { type BackupConfig, backupConfig, backupVariables } from './backup/config.ts'
 import { groupNames } from './collector/catalog/index.ts'
 import {
   boolean,
@@ -14,7 +15,7 @@ import {
   type ParsedVariables,
   url,
 } from './config-kit.ts'
-import { type BlobStoreConfig, parseBlobUrl } from './platform/blob/blob-store.ts'
+import { type BlobStoreConfig, parseBlobUrl, type S3Settings } from './platform/blob/blob-store.ts'
 
 /** "statements=7,activity=3": days per metric group, group names checked against the catalog. */
 const groupDays = z
@@ -445,7 +446,7 @@ const coreVariables = defineVariables({
  * variables (`defineVariables`) and a function from their parsed values to its section of
  * `Config`; both are composed here.
  */
-export const configVariables = { ...coreVariables }
+export const configVariables = { ...coreVariables, ...backupVariables }
 
 type Variables = typeof configVariables
 type Parsed = ParsedVariables<Variables>
@@ -538,6 +539,7 @@ export type Config = Readonly<{
     retentionDays: Record<string, number>
     selfMonitor: boolean
   }
+  backup: BackupConfig
 }>
 
 export type ConfigIssue = { variable: string; expected: string }
@@ -622,6 +624,13 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   }
   if (problems.length > 0) throw new ConfigError(problems)
 
+  const s3: S3Settings = {
+    region: e.PGA_S3_REGION,
+    forcePathStyle: e.PGA_S3_FORCE_PATH_STYLE,
+    ...(e.PGA_S3_ENDPOINT ? { endpoint: e.PGA_S3_ENDPOINT } : {}),
+    ...(e.PGA_S3_ACCESS_KEY_ID ? { accessKeyId: e.PGA_S3_ACCESS_KEY_ID } : {}),
+    ...(e.PGA_S3_SECRET_ACCESS_KEY ? { secretAccessKey: e.PGA_S3_SECRET_ACCESS_KEY } : {}),
+  }
   const config: Config = {
     http: {
       host: e.PGA_HOST,
@@ -698,13 +707,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
           : { checkpointDir: `${e.PGA_DATA_DIR}/audit-checkpoints` }),
       ...(e.PGA_AUDIT_ARCHIVE_URL || !e.DATABASE_URL
         ? {
-            archive: parseBlobUrl(e.PGA_AUDIT_ARCHIVE_URL ?? `${e.PGA_DATA_DIR}/audit-archive`, {
-              region: e.PGA_S3_REGION,
-              forcePathStyle: e.PGA_S3_FORCE_PATH_STYLE,
-              ...(e.PGA_S3_ENDPOINT ? { endpoint: e.PGA_S3_ENDPOINT } : {}),
-              ...(e.PGA_S3_ACCESS_KEY_ID ? { accessKeyId: e.PGA_S3_ACCESS_KEY_ID } : {}),
-              ...(e.PGA_S3_SECRET_ACCESS_KEY ? { secretAccessKey: e.PGA_S3_SECRET_ACCESS_KEY } : {}),
-            }),
+            archive: parseBlobUrl(e.PGA_AUDIT_ARCHIVE_URL ?? `${e.PGA_DATA_DIR}/audit-archive`, s3),
           }
         : {}),
       archiveIntervalMs: e.PGA_AUDIT_ARCHIVE_INTERVAL,
@@ -726,6 +729,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       },
       selfMonitor: e.PGA_SELF_MONITOR === 'auto' ? !e.DATABASE_URL : e.PGA_SELF_MONITOR === 'true',
     },
+    backup: backupConfig(e, { dataDir: e.PGA_DATA_DIR, s3 }),
   }
   return deepFreeze(config)
 }

@@ -8,6 +8,7 @@ import { ApiKeyResolver } from './auth/api-keys.ts'
 import { SignInThrottle } from './auth/rate-limit.ts'
 import { Sessions } from './auth/sessions.ts'
 import type { AccountSettings } from './auth/users.ts'
+import { Backups } from './backup/backups.ts'
 import { Collector } from './collector/service.ts'
 import type { Config } from './config.ts'
 import { loadMasterKeys } from './keys/master-key.ts'
@@ -48,6 +49,7 @@ export type AppDeps = {
   checkpointSink: CheckpointSink | null
   /** This replica's identity as a lease holder. */
   replicaId: string
+  backup: Backups
 }
 
 export type OpenDeps = AppDeps & {
@@ -169,10 +171,20 @@ export async function buildDeps(
     registry: metrics.registry,
     replica: replicaId,
   })
+  const backup = new Backups({
+    db: db.sql,
+    state,
+    log,
+    config: config.backup,
+    keys,
+    replicaId,
+    connectTimeoutMs: config.collector.connectTimeoutMs,
+  })
   return {
     config,
     log,
     clock,
+    backup,
     db,
     state,
     lifecycle,
@@ -188,6 +200,7 @@ export async function buildDeps(
     replicaId,
     async close(timeoutMs = 5000) {
       metrics.stop()
+      await backup.stop(timeoutMs)
       await collector.stop(timeoutMs)
       await auditSealer.stop()
       await keys.stop()

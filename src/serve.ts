@@ -62,6 +62,7 @@ export async function serveCommand(options: {
       log.error('could not prepare sign-in', { error: String(error) }),
     )
     await deps.collector.start()
+    await deps.backup.start({ run: config.backup.enabled })
     deps.auditSealer.start()
   } catch (error) {
     await server?.close(1000)

@@ -15,17 +15,30 @@ export const permissions = [
   'keys:manage',
   'users:read',
   'users:manage',
+  // Backups: see history and recovery status; run backups, verify, schedules; restore; repositories.
+  'backups:read',
+  'backups:run',
+  'backups:restore',
+  'backups:manage',
 ] as const
 export type Permission = (typeof permissions)[number]
 
 export const rolePermissions: Record<Role, readonly Permission[]> = {
   admin: permissions,
   // Runs the monitoring: instances, metrics with query texts.
-  operator: ['account:self', 'instances:read', 'instances:write', 'metrics:read', 'metrics:read_query_text'],
+  operator: [
+    'account:self',
+    'instances:read',
+    'instances:write',
+    'metrics:read',
+    'metrics:read_query_text',
+    'backups:read',
+    'backups:run',
+  ],
   // Reads dashboards: metrics without query texts.
-  viewer: ['account:self', 'instances:read', 'metrics:read'],
+  viewer: ['account:self', 'instances:read', 'metrics:read', 'backups:read'],
   // Reads and verifies the audit trail and who has access; changes nothing.
-  auditor: ['account:self', 'audit:read', 'users:read', 'instances:read'],
+  auditor: ['account:self', 'audit:read', 'users:read', 'instances:read', 'backups:read'],
 }
 
 export const roleMay = (role: Role, permission: Permission) => rolePermissions[role].includes(permission)

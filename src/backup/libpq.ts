@@ -6,7 +6,7 @@ import { type ChildProcessByStdio, spawn } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type { Readable } from 'node:stream'
+import type { Readable, Writable } from 'node:stream'
 import type { ConnectionTarget } from '../instances/connection-test.ts'
 
 /** libpq's quoting of a conninfo value. */
@@ -59,7 +59,7 @@ export function libpqConnection(
 }
 
 export type ToolProcess = {
-  child: ChildProcessByStdio<null, Readable, Readable>
+  child: ChildProcessByStdio<Writable | null, Readable, Readable>
   /** Resolves with the exit code; rejects with the tool's stderr when it failed. */
   finished: Promise<void>
   stderr(): string
@@ -71,8 +71,12 @@ export function runTool(
   args: string[],
   env: NodeJS.ProcessEnv,
   signal?: AbortSignal,
+  options: { stdin?: boolean } = {},
 ): ToolProcess {
-  const child = spawn(path, args, { env, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(path, args, {
+    env,
+    stdio: [options.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+  }) as ChildProcessByStdio<Writable | null, Readable, Readable>
   let stderr = ''
   child.stderr.on('data', (chunk: Buffer) => {
     if (stderr.length < 64 * 1024) stderr += chunk.toString()

@@ -18,6 +18,10 @@ export type InstanceRow = {
   includeDatabases: string[]
   excludeDatabases: string[]
   collectQueryText: boolean
+  /** Login for pg_basebackup and pg_receivewal (null: the monitoring login). */
+  replicationUsername: string | null
+  replicationPasswordEnc: string | null
+  walStreaming: boolean
   isSelf: boolean
   capabilities: Capabilities | null
   probedAt: Date | null
@@ -28,7 +32,8 @@ export type InstanceRow = {
 const columns = (db: Db) => db`
   id, name, host, port, database, username, password_enc as "passwordEnc", sslmode, ssl_root_cert as "sslRootCert",
   tags, enabled, intervals, include_databases as "includeDatabases", exclude_databases as "excludeDatabases",
-  collect_query_text as "collectQueryText", is_self as "isSelf", capabilities, probed_at as "probedAt", created_at as "createdAt", updated_at as "updatedAt"`
+  collect_query_text as "collectQueryText", replication_username as "replicationUsername",
+  replication_password_enc as "replicationPasswordEnc", wal_streaming as "walStreaming", is_self as "isSelf", capabilities, probed_at as "probedAt", created_at as "createdAt", updated_at as "updatedAt"`
 
 export async function insertInstance(
   db: Db,
@@ -36,10 +41,12 @@ export async function insertInstance(
 ): Promise<InstanceRow> {
   const [created] = await db<InstanceRow[]>`
     insert into pga_instances (id, name, host, port, database, username, password_enc, sslmode, ssl_root_cert, tags, enabled,
-                               intervals, include_databases, exclude_databases, collect_query_text, is_self, capabilities, probed_at)
+                               intervals, include_databases, exclude_databases, collect_query_text, replication_username,
+                               replication_password_enc, wal_streaming, is_self, capabilities, probed_at)
     values (${row.id}, ${row.name}, ${row.host}, ${row.port}, ${row.database}, ${row.username}, ${row.passwordEnc},
             ${row.sslmode}, ${row.sslRootCert}, ${db.json(row.tags)}, ${row.enabled}, ${db.json(row.intervals)},
-            ${row.includeDatabases}, ${row.excludeDatabases}, ${row.collectQueryText}, ${row.isSelf},
+            ${row.includeDatabases}, ${row.excludeDatabases}, ${row.collectQueryText}, ${row.replicationUsername},
+            ${row.replicationPasswordEnc}, ${row.walStreaming}, ${row.isSelf},
             ${row.capabilities ? db.json(row.capabilities as never) : null}, ${row.probedAt})
     returning ${columns(db)}`
   return created as InstanceRow
@@ -74,7 +81,8 @@ export async function updateInstance(
       username = ${row.username}, password_enc = ${row.passwordEnc}, sslmode = ${row.sslmode}, ssl_root_cert = ${row.sslRootCert},
       tags = ${db.json(row.tags)}, enabled = ${row.enabled}, intervals = ${db.json(row.intervals)},
       include_databases = ${row.includeDatabases}, exclude_databases = ${row.excludeDatabases},
-      collect_query_text = ${row.collectQueryText},
+      collect_query_text = ${row.collectQueryText}, replication_username = ${row.replicationUsername},
+      replication_password_enc = ${row.replicationPasswordEnc}, wal_streaming = ${row.walStreaming},
       capabilities = ${row.capabilities ? db.json(row.capabilities as never) : null}, probed_at = ${row.probedAt}, updated_at = now()
     where id = ${row.id} returning ${columns(db)}`
   return updated ?? null

@@ -65,6 +65,23 @@ const collectionFields = {
     .openapi({ description: 'Store the text of each statement once per queryid (off: queryids only).' }),
 }
 
+/** How backups reach the instance (src/backup). */
+const backupFields = {
+  replicationUsername: z.string().min(1).max(63).optional().openapi({
+    description:
+      'Login with REPLICATION for pg_basebackup and pg_receivewal; unset: the monitoring login is used (it then needs REPLICATION).',
+    example: 'pga_backup',
+  }),
+  replicationPassword: z
+    .string()
+    .max(1024)
+    .optional()
+    .openapi({ description: 'Write-only; stored encrypted.', format: 'password' }),
+  walStreaming: z.boolean().default(true).openapi({
+    description: 'Stream WAL continuously (through a replication slot) once a full backup exists.',
+  }),
+}
+
 export const InstanceInputSchema = z
   .object({
     name,
@@ -85,6 +102,7 @@ export const InstanceInputSchema = z
     includeDatabases: collectionFields.includeDatabases.default(['*']),
     excludeDatabases: collectionFields.excludeDatabases.default([]),
     collectQueryText: collectionFields.collectQueryText.default(true),
+    ...backupFields,
   })
   .openapi('InstanceInput')
 
@@ -109,6 +127,14 @@ export const InstanceUpdateSchema = z
     includeDatabases: collectionFields.includeDatabases.optional(),
     excludeDatabases: collectionFields.excludeDatabases.optional(),
     collectQueryText: collectionFields.collectQueryText.optional(),
+    replicationUsername: backupFields.replicationUsername.nullable(),
+    replicationPassword: z
+      .string()
+      .max(1024)
+      .nullable()
+      .optional()
+      .openapi({ description: 'Write-only; null removes it.', format: 'password' }),
+    walStreaming: z.boolean().optional(),
   })
   .openapi('InstanceUpdate')
 
@@ -153,6 +179,9 @@ export const InstanceSchema = z
     includeDatabases: z.array(z.string()),
     excludeDatabases: z.array(z.string()),
     collectQueryText: z.boolean(),
+    replicationUsername: z.string().nullable(),
+    hasReplicationPassword: z.boolean(),
+    walStreaming: z.boolean(),
     isSelf: z.boolean().openapi({ description: 'The service’s own store, registered by the service.' }),
     capabilities: CapabilitiesSchema.nullable(),
     probedAt: z.string().nullable(),

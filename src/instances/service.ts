@@ -52,18 +52,26 @@ export type InstanceInput = {
   includeDatabases: string[]
   excludeDatabases: string[]
   collectQueryText: boolean
+  replicationUsername?: string | undefined
+  replicationPassword?: string | undefined
+  walStreaming: boolean
 }
-export type InstanceUpdate = Partial<Omit<InstanceInput, 'password' | 'sslRootCert'>> & {
+export type InstanceUpdate = Partial<
+  Omit<InstanceInput, 'password' | 'sslRootCert' | 'replicationUsername' | 'replicationPassword'>
+> & {
   password?: string | null | undefined
   sslRootCert?: string | null | undefined
+  replicationUsername?: string | null | undefined
+  replicationPassword?: string | null | undefined
 }
 
 /** What the API shows: no password, no certificate body. */
 export function presentInstance(row: InstanceRow) {
-  const { passwordEnc, sslRootCert, probedAt, createdAt, updatedAt, ...rest } = row
+  const { passwordEnc, replicationPasswordEnc, sslRootCert, probedAt, createdAt, updatedAt, ...rest } = row
   return {
     ...rest,
     hasPassword: passwordEnc !== null,
+    hasReplicationPassword: replicationPasswordEnc !== null,
     hasSslRootCert: sslRootCert !== null,
     // Stored as JSON: no undefined values survive.
     intervals: row.intervals as Record<string, number>,
@@ -80,6 +88,11 @@ export function effectiveIntervals(overrides: Partial<Record<string, number>>): 
 }
 
 const passwordField = (id: string) => ({ table: 'pga_instances', column: 'password_enc', rowKey: id })
+const replicationPasswordField = (id: string) => ({
+  table: 'pga_instances',
+  column: 'replication_password_enc',
+  rowKey: id,
+})
 
 async function probeOrThrow(target: ConnectionTarget, timeoutMs?: number): Promise<Capabilities> {
   const result = await testConnection(target, timeoutMs === undefined ? {} : { timeoutMs })
@@ -96,12 +109,18 @@ function nameTaken(error: unknown, name: string): never {
 export async function createInstance(ctx: InstanceContext, input: InstanceInput, options: { test: boolean }) {
   const capabilities = options.test ? await probeOrThrow(input, ctx.connectTimeoutMs) : null
   const id = crypto.randomUUID()
+  const { replicationPassword, ...fields } = input
   const row = await withTransaction(ctx.db, async (tx) => {
     const inserted = await repo.insertInstance(tx, {
-      ...input,
+      ...fields,
       id,
       passwordEnc:
         input.password === undefined ? null : await ctx.keyring.encrypt(input.password, passwordField(id)),
+      replicationUsername: input.replicationUsername ?? null,
+      replicationPasswordEnc:
+        replicationPassword === undefined
+          ? null
+          : await ctx.keyring.encrypt(replicationPassword, replicationPasswordField(id)),
       sslRootCert: input.sslRootCert ?? null,
       isSelf: false,
       capabilities,
@@ -150,13 +169,21 @@ async function targetOf(ctx: InstanceContext, row: InstanceRow): Promise<Connect
 
 export async function updateInstance(ctx: InstanceContext, id: string, update: InstanceUpdate) {
   const current = await load(ctx, id)
-  const { password, sslRootCert, ...plain } = update
+  const { password, sslRootCert, replicationPassword, ...plain } = update
   const merged: InstanceRow = {
     ...current,
     ...Object.fromEntries(Object.entries(plain).filter(([, v]) => v !== undefined)),
     ...(password === undefined
       ? {}
       : { passwordEnc: password === null ? null : await ctx.keyring.encrypt(password, passwordField(id)) }),
+    ...(replicationPassword === undefined
+      ? {}
+      : {
+          replicationPasswordEnc:
+            replicationPassword === null
+              ? null
+              : await ctx.keyring.encrypt(replicationPassword, replicationPasswordField(id)),
+        }),
     ...(sslRootCert === undefined ? {} : { sslRootCert }),
   }
   const row = await withTransaction(ctx.db, async (tx) => {
@@ -170,7 +197,7 @@ export async function updateInstance(ctx: InstanceContext, id: string, update: I
       action: 'update',
       // Which fields the request changed (a new password shows as changed, never its value).
       changes: Object.fromEntries(
-        Object.keys(update).map((key) => [key, key === 'password' ? '[redacted]' : true]),
+        Object.keys(update).map((key) => [key, /password/i.test(key) ? '[redacted]' : true]),
       ),
       oldValues: before,
       newValues: after,
@@ -237,6 +264,26 @@ export async function connectionTargetFor(
   return { target: await targetOf(ctx, row), isSelf: row.isSelf }
 }
 
+/** How backups reach an instance: the replication login when one is set, else the monitoring
+ * one; decrypted. */
+export async function replicationTargetFor(
+  ctx: InstanceContext,
+  id: string,
+): Promise<ConnectionTarget & { name: string }> {
+  const row = await load(ctx, id)
+  const monitoring = await targetOf(ctx, row)
+  if (!row.replicationUsername) return { ...monitoring, name: row.name }
+  return {
+    ...monitoring,
+    name: row.name,
+    username: row.replicationUsername,
+    password:
+      row.replicationPasswordEnc === null
+        ? undefined
+        : await ctx.keyring.decrypt(row.replicationPasswordEnc, replicationPasswordField(row.id)),
+  }
+}
+
 /** Stores what a probe found (the collector probes on every connect). */
 export async function recordInstanceProbe(
   ctx: Pick<InstanceContext, 'db'>,
@@ -275,6 +322,10 @@ export async function registerSelfInstance(
       includeDatabases: ['*'],
       excludeDatabases: [],
       collectQueryText: true,
+      replicationUsername: null,
+      replicationPasswordEnc: null,
+      // The embedded store (PGlite) has no replication protocol.
+      walStreaming: false,
       isSelf: true,
       capabilities: null,
       probedAt: null,

@@ -57,6 +57,12 @@ export class KeyService {
     }
   }
 
+  /** The master keys, the active one first (backups wrap their keys with it directly, so a
+   * repository and the master key are enough to restore). */
+  masterKeys(): KeyEncryptionKey[] {
+    return this.deps.previousKek ? [this.deps.kek, this.deps.previousKek] : [this.deps.kek]
+  }
+
   keyring(): Keyring {
     if (!this.ring) throw new UnavailableError('keyring_not_ready', 'The keyring is not open yet.', 1)
     return this.ring

@@ -1,0 +1,292 @@
+// SQL of backups: repositories, backup records, restore operations, schedules, the execution
+// log and the state of continuous WAL. Nothing else touches these tables.
+import type { Db } from '../platform/db/database.ts'
+import type { Compression } from './compression.ts'
+import type { BackupType } from './manifest.ts'
+
+export type RunStatus = 'pending' | 'running' | 'completed' | 'failed' | 'cancelled'
+
+export type RepositoryRow = {
+  id: string
+  name: string
+  url: string
+  settings: Record<string, string | boolean>
+  credentialsEnc: string | null
+  isDefault: boolean
+  fromEnvironment: boolean
+  createdAt: Date
+}
+
+export type BackupRow = {
+  id: string
+  instanceId: string
+  repositoryId: string
+  backupType: BackupType
+  status: RunStatus
+  parentBackupId: string | null
+  chainId: string | null
+  databaseName: string | null
+  compression: Compression
+  pgVersion: number | null
+  timeline: number | null
+  startLsn: string | null
+  endLsn: string | null
+  consistentAt: Date | null
+  startedAt: Date | null
+  finishedAt: Date | null
+  sourceSizeBytes: string | null
+  storedSizeBytes: string | null
+  fileCount: number | null
+  chunkCount: number | null
+  newChunkCount: number | null
+  manifestSha256: string | null
+  verifiedAt: Date | null
+  verifyResult: unknown
+  progress: {
+    bytesDone: number
+    bytesTotal: number
+    ratePerSecond?: number
+    etaSeconds?: number | null
+  } | null
+  error: string | null
+  runner: string | null
+  cancelRequested: boolean
+  requestedBy: string | null
+  scheduleId: string | null
+  deletedAt: Date | null
+  createdAt: Date
+}
+
+const backupColumns = (db: Db) => db`
+  id, instance_id as "instanceId", repository_id as "repositoryId", backup_type as "backupType", status,
+  parent_backup_id as "parentBackupId", chain_id as "chainId", database_name as "databaseName", compression,
+  pg_version as "pgVersion", timeline, start_lsn::text as "startLsn", end_lsn::text as "endLsn",
+  consistent_at as "consistentAt", started_at as "startedAt", finished_at as "finishedAt",
+  source_size_bytes::text as "sourceSizeBytes", stored_size_bytes::text as "storedSizeBytes", file_count as "fileCount",
+  chunk_count as "chunkCount", new_chunk_count as "newChunkCount", manifest_sha256 as "manifestSha256",
+  verified_at as "verifiedAt", verify_result as "verifyResult", progress, error, runner,
+  cancel_requested as "cancelRequested", requested_by as "requestedBy", schedule_id as "scheduleId",
+  deleted_at as "deletedAt", created_at as "createdAt"`
+
+const repositoryColumns = (db: Db) => db`
+  id, name, url, settings, credentials_enc as "credentialsEnc", is_default as "isDefault",
+  from_environment as "fromEnvironment", created_at as "createdAt"`
+
+export async function upsertEnvironmentRepository(
+  db: Db,
+  row: { id: string; url: string },
+): Promise<RepositoryRow> {
+  const [saved] = await db<RepositoryRow[]>`
+    insert into backup_repositories (id, name, url, is_default, from_environment)
+    values (${row.id}, 'default', ${row.url}, not exists (select 1 from backup_repositories where is_default), true)
+    on conflict (name) do update set url = excluded.url, updated_at = now()
+      where backup_repositories.from_environment
+    returning ${repositoryColumns(db)}`
+  if (saved) return saved
+  const [existing] = await db<
+    RepositoryRow[]
+  >`select ${repositoryColumns(db)} from backup_repositories where name = 'default'`
+  return existing as RepositoryRow
+}
+
+export async function insertRepository(db: Db, row: Omit<RepositoryRow, 'createdAt' | 'fromEnvironment'>) {
+  const [saved] = await db<RepositoryRow[]>`
+    insert into backup_repositories (id, name, url, settings, credentials_enc, is_default)
+    values (${row.id}, ${row.name}, ${row.url}, ${db.json(row.settings)}, ${row.credentialsEnc}, ${row.isDefault})
+    returning ${repositoryColumns(db)}`
+  return saved as RepositoryRow
+}
+
+export const listRepositories = (db: Db) =>
+  db<RepositoryRow[]>`select ${repositoryColumns(db)} from backup_repositories order by name`
+
+export async function findRepository(db: Db, idOrName: string): Promise<RepositoryRow | null> {
+  const byId = /^[0-9a-f-]{36}$/.test(idOrName)
+  const [row] = await db<RepositoryRow[]>`
+    select ${repositoryColumns(db)} from backup_repositories where ${byId ? db`id = ${idOrName}` : db`name = ${idOrName}`}`
+  return row ?? null
+}
+
+export async function defaultRepository(db: Db): Promise<RepositoryRow | null> {
+  const [row] = await db<
+    RepositoryRow[]
+  >`select ${repositoryColumns(db)} from backup_repositories where is_default`
+  return row ?? null
+}
+
+export async function setDefaultRepository(db: Db, id: string) {
+  await db`update backup_repositories set is_default = false where is_default and id <> ${id}`
+  await db`update backup_repositories set is_default = true, updated_at = now() where id = ${id}`
+}
+
+export async function deleteRepository(db: Db, id: string): Promise<boolean> {
+  return (await db`delete from backup_repositories where id = ${id} and not from_environment`).count > 0
+}
+
+export async function insertBackup(
+  db: Db,
+  row: Pick<
+    BackupRow,
+    | 'id'
+    | 'instanceId'
+    | 'repositoryId'
+    | 'backupType'
+    | 'parentBackupId'
+    | 'chainId'
+    | 'databaseName'
+    | 'compression'
+    | 'requestedBy'
+    | 'scheduleId'
+  >,
+): Promise<BackupRow> {
+  const [saved] = await db<BackupRow[]>`
+    insert into backup_metadata (id, instance_id, repository_id, backup_type, status, parent_backup_id, chain_id,
+                                 database_name, compression, requested_by, schedule_id)
+    values (${row.id}, ${row.instanceId}, ${row.repositoryId}, ${row.backupType}, 'pending', ${row.parentBackupId},
+            ${row.chainId}, ${row.databaseName}, ${row.compression}, ${row.requestedBy}, ${row.scheduleId})
+    returning ${backupColumns(db)}`
+  return saved as BackupRow
+}
+
+export async function findBackup(db: Db, id: string): Promise<BackupRow | null> {
+  const [row] = await db<BackupRow[]>`select ${backupColumns(db)} from backup_metadata where id = ${id}`
+  return row ?? null
+}
+
+export type BackupFilter = {
+  instanceId?: string | undefined
+  type?: BackupType | undefined
+  status?: RunStatus | undefined
+  /** Created before this backup (keyset pagination, newest first). */
+  before?: { createdAt: Date; id: string } | undefined
+  limit: number
+}
+
+export async function listBackups(db: Db, filter: BackupFilter): Promise<BackupRow[]> {
+  return db<BackupRow[]>`
+    select ${backupColumns(db)} from backup_metadata
+    where true
+      ${filter.instanceId ? db`and instance_id = ${filter.instanceId}` : db``}
+      ${filter.type ? db`and backup_type = ${filter.type}` : db``}
+      ${filter.status ? db`and status = ${filter.status}` : db``}
+      ${filter.before ? db`and (created_at, id) < (${filter.before.createdAt}, ${filter.before.id})` : db``}
+    order by created_at desc, id desc
+    limit ${filter.limit}`
+}
+
+/** The newest completed backup of these types for an instance in a repository. */
+export async function latestCompleted(
+  db: Db,
+  instanceId: string,
+  repositoryId: string,
+  types: BackupType[],
+): Promise<BackupRow | null> {
+  const [row] = await db<BackupRow[]>`
+    select ${backupColumns(db)} from backup_metadata
+    where instance_id = ${instanceId} and repository_id = ${repositoryId} and status = 'completed'
+      and deleted_at is null and backup_type = any(${types})
+    order by finished_at desc limit 1`
+  return row ?? null
+}
+
+/** Completed physical backups of an instance, oldest first. */
+export const completedPhysical = (db: Db, instanceId: string) => db<BackupRow[]>`
+  select ${backupColumns(db)} from backup_metadata
+  where instance_id = ${instanceId} and status = 'completed' and deleted_at is null and backup_type <> 'logical'
+  order by finished_at`
+
+/** A physical backup running (or about to) for the instance, other than `except`. */
+export async function activePhysical(db: Db, instanceId: string, except: string): Promise<BackupRow | null> {
+  const [row] = await db<BackupRow[]>`
+    select ${backupColumns(db)} from backup_metadata
+    where instance_id = ${instanceId} and status in ('pending', 'running') and backup_type <> 'logical' and id <> ${except}
+    limit 1`
+  return row ?? null
+}
+
+export const unfinishedBackups = (db: Db) =>
+  db<
+    BackupRow[]
+  >`select ${backupColumns(db)} from backup_metadata where status in ('pending', 'running') order by created_at`
+
+export async function markBackupRunning(db: Db, id: string, runner: string): Promise<boolean> {
+  const rows = await db`
+    update backup_metadata set status = 'running', runner = ${runner}, started_at = coalesce(started_at, now()), updated_at = now()
+    where id = ${id} and status = 'pending' returning 1`
+  return rows.length > 0
+}
+
+export async function recordProgress(db: Db, id: string, progress: BackupRow['progress']) {
+  await db`update backup_metadata set progress = ${db.json(progress as never)}, updated_at = now() where id = ${id} and status = 'running'`
+}
+
+export async function completeBackup(
+  db: Db,
+  id: string,
+  done: {
+    pgVersion: number
+    systemIdentifier: string | null
+    timeline: number | null
+    startLsn: string | null
+    endLsn: string | null
+    consistentAt: string
+    sourceSizeBytes: number
+    storedSizeBytes: number
+    fileCount: number
+    chunkCount: number
+    newChunkCount: number
+    manifestSha256: string
+  },
+) {
+  await db`
+    update backup_metadata set status = 'completed', finished_at = now(), updated_at = now(),
+      pg_version = ${done.pgVersion}, system_identifier = ${done.systemIdentifier}, timeline = ${done.timeline},
+      start_lsn = ${done.startLsn}::pg_lsn, end_lsn = ${done.endLsn}::pg_lsn, consistent_at = ${done.consistentAt},
+      source_size_bytes = ${done.sourceSizeBytes}, stored_size_bytes = ${done.storedSizeBytes},
+      file_count = ${done.fileCount}, chunk_count = ${done.chunkCount}, new_chunk_count = ${done.newChunkCount},
+      manifest_sha256 = ${done.manifestSha256}, progress = null
+    where id = ${id}`
+}
+
+export async function finishBackup(db: Db, id: string, status: 'failed' | 'cancelled', error: string | null) {
+  await db`
+    update backup_metadata set status = ${status}, error = ${error}, finished_at = now(), updated_at = now()
+    where id = ${id} and status in ('pending', 'running')`
+}
+
+export async function requestCancel(db: Db, id: string): Promise<boolean> {
+  return (
+    (
+      await db`update backup_metadata set cancel_requested = true, updated_at = now()
+             where id = ${id} and status in ('pending', 'running') returning 1`
+    ).length > 0
+  )
+}
+
+export async function recordVerification(db: Db, id: string, result: unknown) {
+  await db`update backup_metadata set verified_at = now(), verify_result = ${db.json(result as never)}, updated_at = now() where id = ${id}`
+}
+
+/** Backups whose chain includes `id` (later incrementals and differentials). */
+export const dependents = (db: Db, id: string) =>
+  db<{ id: string }[]>`select id from backup_metadata where parent_backup_id = ${id}`
+
+export async function markDeleted(db: Db, id: string) {
+  await db`update backup_metadata set deleted_at = now(), updated_at = now() where id = ${id}`
+}
+
+/** Completed, not deleted backups of an instance in a repository, newest first. */
+export const keptBackups = (db: Db, instanceId: string, repositoryId: string) => db<BackupRow[]>`
+  select ${backupColumns(db)} from backup_metadata
+  where instance_id = ${instanceId} and repository_id = ${repositoryId} and status = 'completed' and deleted_at is null
+  order by finished_at desc`
+
+/** Backup ids a repository may hold objects of: running or completed and not deleted. */
+export const liveBackupIds = async (db: Db, repositoryId: string) =>
+  new Set(
+    (
+      await db<{ id: string }[]>`
+        select id from backup_metadata where repository_id = ${repositoryId}
+          and (status in ('pending', 'running') or (status = 'completed' and deleted_at is null))`
+    ).map((r) => r.id),
+  )

@@ -1,0 +1,115 @@
+// The repositories backups go to: the default one from PGA_BACKUP_REPOSITORY (registered at start,
+// managed by the environment), and those an administrator adds through the API, whose
+// credentials the keyring encrypts. Opens each one once per replica.
+import { resolve } from 'node:path'
+import type { KeyEncryptionKey } from '../keys/kek.ts'
+import type { Keyring } from '../keys/keyring.ts'
+import type { AzureSettings, BlobStoreConfig, S3Settings } from '../platform/blob/blob-store.ts'
+import { parseBlobUrl } from '../platform/blob/blob-store.ts'
+import { openBlobStore } from '../platform/blob/open.ts'
+import type { Db } from '../platform/db/database.ts'
+import type { BackupConfig } from './config.ts'
+import type { RepositoryRow } from './repo.ts'
+import * as repo from './repo.ts'
+import { BackupRepository } from './repository.ts'
+
+/** Secrets of a repository added through the API: whichever its kind needs. */
+export type RepositoryCredentials = {
+  accessKeyId?: string
+  secretAccessKey?: string
+  accountKey?: string
+  sasToken?: string
+  connectionString?: string
+}
+
+export const credentialsField = (id: string) => ({
+  table: 'backup_repositories',
+  column: 'credentials_enc',
+  rowKey: id,
+})
+
+/** The object store behind a repository row, credentials decrypted. */
+export function blobConfigOf(row: RepositoryRow, credentials: RepositoryCredentials): BlobStoreConfig {
+  const settings = row.settings as Record<string, string | boolean | undefined>
+  const s3: S3Settings = {
+    region: (settings.region as string | undefined) ?? 'us-east-1',
+    forcePathStyle: settings.forcePathStyle === true,
+    ...(settings.endpoint ? { endpoint: settings.endpoint as string } : {}),
+    ...(credentials.accessKeyId ? { accessKeyId: credentials.accessKeyId } : {}),
+    ...(credentials.secretAccessKey ? { secretAccessKey: credentials.secretAccessKey } : {}),
+  }
+  const azure: AzureSettings = {
+    ...(settings.endpoint ? { endpoint: settings.endpoint as string } : {}),
+    ...(credentials.accountKey ? { accountKey: credentials.accountKey } : {}),
+    ...(credentials.sasToken ? { sasToken: credentials.sasToken } : {}),
+    ...(credentials.connectionString ? { connectionString: credentials.connectionString } : {}),
+  }
+  return parseBlobUrl(row.url, s3, { azure })
+}
+
+export class RepositoryRegistry {
+  private readonly opened = new Map<string, Promise<BackupRepository>>()
+  private environmentId: string | undefined
+
+  constructor(
+    private readonly deps: {
+      db: Db
+      keyring: () => Keyring
+      masterKeys: () => KeyEncryptionKey[]
+      config: BackupConfig
+    },
+  ) {}
+
+  /** Registers (or updates) the environment's repository as `default`. */
+  async registerEnvironmentRepository(): Promise<RepositoryRow> {
+    const url = describeUrl(this.deps.config.repository)
+    const row = await repo.upsertEnvironmentRepository(this.deps.db, { id: crypto.randomUUID(), url })
+    this.environmentId = row.id
+    return row
+  }
+
+  /** The repository a request names (id or name), or the default one. */
+  async resolve(idOrName?: string): Promise<RepositoryRow | null> {
+    return idOrName ? repo.findRepository(this.deps.db, idOrName) : repo.defaultRepository(this.deps.db)
+  }
+
+  /** Opens a repository (creating its repository.json on first use). */
+  open(row: RepositoryRow): Promise<BackupRepository> {
+    let found = this.opened.get(row.id)
+    if (!found) {
+      found = (async () => {
+        const config =
+          row.fromEnvironment && row.id === this.environmentId
+            ? this.deps.config.repository
+            : blobConfigOf(row, await this.credentialsOf(row))
+        return BackupRepository.open(openBlobStore(config), this.deps.masterKeys(), { create: true })
+      })()
+      found.catch(() => this.opened.delete(row.id))
+      this.opened.set(row.id, found)
+    }
+    return found
+  }
+
+  forget(id: string) {
+    this.opened.delete(id)
+  }
+
+  private async credentialsOf(row: RepositoryRow): Promise<RepositoryCredentials> {
+    if (!row.credentialsEnc) return {}
+    return JSON.parse(await this.deps.keyring().decrypt(row.credentialsEnc, credentialsField(row.id)))
+  }
+}
+
+/** The URL of a repository without credentials, for records and the API. */
+export function describeUrl(config: BlobStoreConfig): string {
+  switch (config.kind) {
+    case 'directory':
+      return `file://${resolve(config.path)}`
+    case 's3':
+      return `s3://${config.bucket}/${config.prefix}`
+    case 'gcs':
+      return `gs://${config.bucket}/${config.prefix}`
+    case 'azure':
+      return `azure://${config.account}/${config.container}/${config.prefix}`
+  }
+}

@@ -1,0 +1,168 @@
+// Which instances stream WAL, and which replica streams each: every instance with WAL streaming
+// on and a completed physical backup streams into the repository of its latest full backup, from
+// one replica at a time (a lease per instance). A replica that loses the lease stops its
+// receiver; one that dies loses it within the lease time and another takes over, resuming from
+// the replication slot, so no WAL is lost while nobody streams (the server keeps it).
+import { mkdirSync } from 'node:fs'
+import { join } from 'node:path'
+import type { ConnectionTarget } from '../instances/connection-test.ts'
+import { openInstanceConnection } from '../instances/connection-test.ts'
+import { replicationTargetFor } from '../instances/service.ts'
+import type { Lease } from '../platform/state/state-store.ts'
+import { compressionAvailable } from './compression.ts'
+import { libpqConnection } from './libpq.ts'
+import { findPgTool } from './pg-tools.ts'
+import * as repo from './repo.ts'
+import * as ops from './repo-ops.ts'
+import type { RunnerDeps } from './runner.ts'
+import { WalStream } from './wal-stream.ts'
+
+const leaseMs = 15_000
+
+/** The replication slot of an instance's continuous WAL. */
+export const slotNameOf = (instanceId: string) => `pganalytics_${instanceId.replaceAll('-', '').slice(0, 20)}`
+
+type Running = { stream: WalStream; lease: Lease; renew: NodeJS.Timeout; close: () => Promise<void> }
+
+export class WalManager {
+  private readonly streams = new Map<string, Running>()
+  private syncing: Promise<void> = Promise.resolve()
+
+  constructor(private readonly deps: RunnerDeps) {}
+
+  /** Instances that should stream now, with the repository to stream into. */
+  private async eligible(): Promise<Map<string, string>> {
+    const rows = await this.deps.db<{ instanceId: string; repositoryId: string }[]>`
+      select distinct on (b.instance_id) b.instance_id as "instanceId", b.repository_id as "repositoryId"
+      from backup_metadata b join pga_instances i on i.id = b.instance_id
+      where i.wal_streaming and not i.is_self and b.status = 'completed' and b.deleted_at is null
+        and b.backup_type = 'full'
+      order by b.instance_id, b.finished_at desc`
+    return new Map(rows.map((r) => [r.instanceId, r.repositoryId]))
+  }
+
+  /** Starts what this replica can lease, stops what it should not stream any more. */
+  sync(): Promise<void> {
+    this.syncing = this.syncing
+      .then(() => this.syncOnce())
+      .catch((error) => this.deps.log.warn('WAL streaming check failed', { error: String(error) }))
+    return this.syncing
+  }
+
+  private async syncOnce() {
+    const wanted = await this.eligible()
+    for (const [instanceId, running] of this.streams)
+      if (!wanted.has(instanceId)) await this.stopOne(instanceId, running)
+    for (const [instanceId, repositoryId] of wanted) {
+      if (this.streams.has(instanceId)) continue
+      const lease = await this.deps.state.acquireLease(
+        `backup:wal:${instanceId}`,
+        this.deps.replicaId,
+        leaseMs,
+      )
+      if (!lease) continue
+      try {
+        await this.startOne(instanceId, repositoryId, lease)
+      } catch (error) {
+        await this.deps.state.releaseLease(lease).catch(() => {})
+        await ops.saveWalProgress(this.deps.db, {
+          instanceId,
+          repositoryId,
+          slotName: slotNameOf(instanceId),
+          error: (error as Error).message,
+        })
+        this.deps.log.warn('could not start WAL streaming', { instanceId, error: (error as Error).message })
+      }
+    }
+  }
+
+  private async startOne(instanceId: string, repositoryId: string, lease: Lease) {
+    const { deps } = this
+    const repositoryRow = await deps.repositories.resolve(repositoryId)
+    if (!repositoryRow) throw new Error('the repository is gone')
+    const repository = await deps.repositories.open(repositoryRow)
+    const target: ConnectionTarget = await replicationTargetFor(deps.instances(), instanceId)
+    const latest = await repo.latestCompleted(deps.db, instanceId, repositoryId, ['full'])
+    const pgReceivewal = await findPgTool('pg_receivewal', latest?.pgVersion ?? 13, {
+      binDir: deps.config.pgBinDir,
+    })
+    const slotName = slotNameOf(instanceId)
+    const status = openInstanceConnection(target, {
+      connectTimeoutMs: deps.connectTimeoutMs,
+      statementTimeoutMs: 10_000,
+      lockTimeoutMs: 1_000,
+      idleTimeoutSeconds: 60,
+      applicationName: 'pganalytics-wal-status',
+    })
+    const connection = libpqConnection(target, {
+      applicationName: 'pganalytics-wal',
+      connectTimeoutMs: deps.connectTimeoutMs,
+    })
+    const spoolDir = join(deps.config.spoolDir, instanceId)
+    mkdirSync(spoolDir, { recursive: true, mode: 0o700 })
+    const stream = new WalStream({
+      repository,
+      pgReceivewal,
+      connection,
+      slotName,
+      spoolDir,
+      compression: repositoryCompression(deps),
+      intervalMs: deps.config.walIntervalMs,
+      slotPosition: async () =>
+        (
+          await status<{ lsn: string | null }[]>`
+          select restart_lsn::text as lsn from pg_replication_slots where slot_name = ${slotName}`
+        )[0]?.lsn ?? null,
+      onProgress: (progress) =>
+        ops.saveWalProgress(deps.db, {
+          instanceId,
+          repositoryId,
+          slotName,
+          storedLsn: progress.storedLsn,
+          lastSegment: progress.lastSegment,
+          error: null,
+        }),
+      onError: (message) =>
+        ops.saveWalProgress(deps.db, { instanceId, repositoryId, slotName, error: message }),
+      log: deps.log.child({ instanceId }),
+    })
+    await stream.start()
+    const renew = setInterval(() => {
+      deps.state.renewLease(lease).then(
+        (held) => {
+          if (!held) void this.stopOne(instanceId, this.streams.get(instanceId))
+        },
+        () => {},
+      )
+    }, leaseMs / 3)
+    const close = async () => {
+      connection.dispose()
+      await status.end({ timeout: 5 })
+    }
+    this.streams.set(instanceId, { stream, lease, renew, close })
+    deps.log.info('streaming WAL', { instanceId, slot: slotName })
+  }
+
+  private async stopOne(instanceId: string, running: Running | undefined) {
+    if (!running) return
+    this.streams.delete(instanceId)
+    clearInterval(running.renew)
+    await running.stream.stop()
+    await running.close()
+    await this.deps.state.releaseLease(running.lease).catch(() => {})
+  }
+
+  /** Streams running on this replica. */
+  get instances(): string[] {
+    return [...this.streams.keys()]
+  }
+
+  async stop(): Promise<void> {
+    await this.syncing
+    for (const [instanceId, running] of [...this.streams]) await this.stopOne(instanceId, running)
+  }
+}
+
+/** The configured compression, or gzip where the runtime lacks it (zstd on Node 20). */
+const repositoryCompression = (deps: RunnerDeps) =>
+  compressionAvailable(deps.config.compression) ? deps.config.compression : 'gzip'
