@@ -891,6 +891,247 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/backups": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Backups, newest first (filter by instance, type, status; cursor pagination) */
+        get: operations["listBackups"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/backups/{backupId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One backup, with its progress while it runs */
+        get: operations["getBackup"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/backups/trigger": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Start a backup (full, incremental, differential or logical) */
+        post: operations["triggerBackup"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/backups/{backupId}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Cancel a pending or running backup (its objects are removed) */
+        post: operations["cancelBackup"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/backups/{backupId}/verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Verify every object of a backup and the continuity of its WAL */
+        post: operations["verifyBackup"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/backups/{backupId}/restore": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Restore a backup: to a directory (PITR), as a drill, or a logical backup into a new database */
+        post: operations["restoreBackup"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/restore-operations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Restore operations, newest first */
+        get: operations["listRestoreOperations"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/restore-operations/{operationId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One restore operation: status, RTO, WAL replayed, achieved target, checks */
+        get: operations["getRestoreOperation"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/backup-schedules": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Backup schedules with their next run */
+        get: operations["listBackupSchedules"];
+        put?: never;
+        /** Create a schedule (cron with a time zone, missed-run policy, retention) */
+        post: operations["createBackupSchedule"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/backup-schedules/{scheduleId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        /** Replace a schedule */
+        put: operations["updateBackupSchedule"];
+        post?: never;
+        /** Delete a schedule (its backups stay) */
+        delete: operations["deleteBackupSchedule"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/backup-schedules/{scheduleId}/executions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** What each run of a schedule did (backup_execution_log) */
+        get: operations["listBackupScheduleExecutions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/backup-repositories": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Backup repositories (no credentials) */
+        get: operations["listBackupRepositories"];
+        put?: never;
+        /** Add a repository (checked by listing it; credentials encrypted, never returned) */
+        post: operations["createBackupRepository"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/backup-repositories/{repositoryId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Remove a repository no backup is recorded in */
+        delete: operations["deleteBackupRepository"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/instances/{id}/recovery": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** What the instance can be restored to: latest backup, WAL continuity, RPO, restorable window */
+        get: operations["getInstanceRecoveryStatus"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1236,6 +1477,9 @@ export interface components {
             includeDatabases: string[];
             excludeDatabases: string[];
             collectQueryText: boolean;
+            replicationUsername: string | null;
+            hasReplicationPassword: boolean;
+            walStreaming: boolean;
             /** @description The service’s own store, registered by the service. */
             isSelf: boolean;
             capabilities: components["schemas"]["Capabilities"];
@@ -1349,6 +1593,21 @@ export interface components {
              * @default true
              */
             collectQueryText: boolean;
+            /**
+             * @description Login with REPLICATION for pg_basebackup and pg_receivewal; unset: the monitoring login is used (it then needs REPLICATION).
+             * @example pga_backup
+             */
+            replicationUsername?: string;
+            /**
+             * Format: password
+             * @description Write-only; stored encrypted.
+             */
+            replicationPassword?: string;
+            /**
+             * @description Stream WAL continuously (through a replication slot) once a full backup exists.
+             * @default true
+             */
+            walStreaming: boolean;
         };
         InstanceUpdate: {
             /** @example orders-primary */
@@ -1422,6 +1681,17 @@ export interface components {
             excludeDatabases?: string[];
             /** @description Store the text of each statement once per queryid (off: queryids only). */
             collectQueryText?: boolean;
+            /**
+             * @description Login with REPLICATION for pg_basebackup and pg_receivewal; unset: the monitoring login is used (it then needs REPLICATION).
+             * @example pga_backup
+             */
+            replicationUsername?: string | null;
+            /**
+             * Format: password
+             * @description Write-only; null removes it.
+             */
+            replicationPassword?: string | null;
+            walStreaming?: boolean;
         };
         ConnectionTest: {
             /** @enum {boolean} */
@@ -1677,6 +1947,280 @@ export interface components {
             archived: components["schemas"]["AuditArchive"][];
             expired: components["schemas"]["AuditArchive"][];
             archivingEnabled: boolean;
+        };
+        BackupList: {
+            items: components["schemas"]["Backup"][];
+            nextCursor: string | null;
+        };
+        Backup: {
+            /** Format: uuid */
+            id: string;
+            /**
+             * Format: uuid
+             * @description Null once the instance was deleted (its backups stay).
+             */
+            instanceId: string | null;
+            instanceName: string;
+            /** Format: uuid */
+            repositoryId: string;
+            /** @enum {string} */
+            type: "full" | "incremental" | "differential" | "logical";
+            /** @enum {string} */
+            status: "pending" | "running" | "completed" | "failed" | "cancelled";
+            /** Format: uuid */
+            parentBackupId: string | null;
+            /** Format: uuid */
+            chainId: string | null;
+            database: string | null;
+            /** @enum {string} */
+            compression: "none" | "gzip" | "zstd" | "lz4";
+            pgVersion: number | null;
+            timeline: number | null;
+            startLsn: string | null;
+            endLsn: string | null;
+            /** @description When the copy was consistent: the earliest point it restores to. */
+            consistentAt: string | null;
+            startedAt: string | null;
+            finishedAt: string | null;
+            /** @description Bytes read from the server. */
+            sourceSizeBytes: number | null;
+            /** @description Bytes this backup added to the repository. */
+            storedSizeBytes: number | null;
+            fileCount: number | null;
+            chunkCount: number | null;
+            newChunkCount: number | null;
+            manifestSha256: string | null;
+            verifiedAt: string | null;
+            verifyResult?: unknown;
+            progress: components["schemas"]["BackupProgress"];
+            error: string | null;
+            cancelRequested: boolean;
+            requestedBy: string | null;
+            /** Format: uuid */
+            scheduleId: string | null;
+            deletedAt: string | null;
+            createdAt: string;
+        };
+        BackupProgress: {
+            bytesDone: number;
+            bytesTotal: number;
+            ratePerSecond?: number;
+            etaSeconds?: number | null;
+        } | null;
+        TriggeredBackup: components["schemas"]["Backup"] & {
+            /** @description An incremental or differential with no full before it, taken as a full. */
+            promoted: boolean;
+        };
+        TriggerBackupInput: {
+            /** Format: uuid */
+            instanceId: string;
+            /**
+             * @default full
+             * @enum {string}
+             */
+            type: "full" | "incremental" | "differential" | "logical";
+            /**
+             * @description Unset: PGA_BACKUP_COMPRESSION.
+             * @enum {string}
+             */
+            compression?: "none" | "gzip" | "zstd" | "lz4";
+            /** @description Name or id; unset: the default repository. */
+            repository?: string;
+            /** @description Logical backups: the database to dump. */
+            database?: string;
+        };
+        BackupVerifyResult: {
+            ok: boolean;
+            manifestSha256: string | null;
+            chunks: number;
+            bytes: number;
+            problems: string[];
+            wal: {
+                from: string | null;
+                segments: number;
+                partial: boolean;
+                gapAt: string | null;
+            } | null;
+        };
+        BackupVerifyAccepted: {
+            /** Format: uuid */
+            backupId: string;
+            /** @enum {string} */
+            status: "running";
+        };
+        RestoreOperation: {
+            /** Format: uuid */
+            id: string;
+            /** Format: uuid */
+            backupId: string;
+            /** @enum {string} */
+            mode: "directory" | "verify" | "database";
+            /** @enum {string} */
+            status: "pending" | "running" | "completed" | "failed" | "cancelled";
+            target: {
+                [key: string]: string;
+            };
+            targetDirectory: string | null;
+            targetDatabase: string | null;
+            achievedTarget?: unknown;
+            /** @description From the request to the restored copy open (drill) or written (directory). */
+            rtoMs: number | null;
+            walSegments: number | null;
+            walBytes: number | null;
+            restoredSizeBytes: number | null;
+            checks?: unknown;
+            error: string | null;
+            requestedBy: string | null;
+            startedAt: string | null;
+            finishedAt: string | null;
+            createdAt: string;
+        };
+        RestoreInput: {
+            /**
+             * @description directory: write a PGDATA that plain pg_ctl starts and recovers to the target; verify: a restore drill (restore, start, check, remove); database: a logical backup into a new database.
+             * @enum {string}
+             */
+            mode: "directory" | "verify" | "database";
+            /** Format: date-time */
+            targetTime?: string;
+            targetLsn?: string;
+            targetXid?: string;
+            /** @description A restore point (pg_create_restore_point). */
+            targetName?: string;
+            targetDirectory?: string;
+            targetDatabase?: string;
+        };
+        RestoreOperationList: {
+            items: components["schemas"]["RestoreOperation"][];
+        };
+        BackupScheduleList: {
+            items: components["schemas"]["BackupSchedule"][];
+        };
+        BackupSchedule: {
+            /** Format: uuid */
+            id: string;
+            name: string;
+            /** Format: uuid */
+            instanceId: string;
+            /** Format: uuid */
+            repositoryId: string | null;
+            /** @enum {string} */
+            backupType: "full" | "incremental" | "differential" | "logical";
+            database: string | null;
+            cronExpression: string;
+            timeZone: string;
+            /** @enum {string|null} */
+            compression: "none" | "gzip" | "zstd" | "lz4" | null;
+            enabled: boolean;
+            /** @enum {string} */
+            missedRunPolicy: "run_once" | "skip";
+            retentionFullCount: number | null;
+            retentionDays: number | null;
+            nextRunAt: string | null;
+            lastRunAt: string | null;
+            createdAt: string;
+            updatedAt: string;
+        };
+        BackupScheduleInput: {
+            name: string;
+            /** Format: uuid */
+            instanceId: string;
+            repository?: string;
+            /** @enum {string} */
+            backupType: "full" | "incremental" | "differential" | "logical";
+            database?: string;
+            /** @example 0 2 * * * */
+            cronExpression: string;
+            /**
+             * @default UTC
+             * @example Europe/Berlin
+             */
+            timeZone: string;
+            /** @enum {string} */
+            compression?: "none" | "gzip" | "zstd" | "lz4";
+            /** @default true */
+            enabled: boolean;
+            /**
+             * @default run_once
+             * @enum {string}
+             */
+            missedRunPolicy: "run_once" | "skip";
+            retentionFullCount?: number;
+            retentionDays?: number;
+        };
+        BackupExecutionLog: {
+            items: {
+                step: string;
+                status: string;
+                message: string | null;
+                /** Format: uuid */
+                backupId: string | null;
+                durationMs: number | null;
+                createdAt: string;
+            }[];
+        };
+        BackupRepositoryList: {
+            items: components["schemas"]["BackupRepository"][];
+        };
+        BackupRepository: {
+            /** Format: uuid */
+            id: string;
+            name: string;
+            url: string;
+            settings: {
+                [key: string]: string | boolean;
+            };
+            hasCredentials: boolean;
+            isDefault: boolean;
+            fromEnvironment: boolean;
+            createdAt: string;
+        };
+        BackupRepositoryInput: {
+            name: string;
+            /** @example s3://pga-backups/prod */
+            url: string;
+            /** Format: uri */
+            endpoint?: string;
+            region?: string;
+            forcePathStyle?: boolean;
+            accessKeyId?: string;
+            /**
+             * Format: password
+             * @description Write-only; stored encrypted.
+             */
+            secretAccessKey?: string;
+            /**
+             * Format: password
+             * @description Write-only; stored encrypted.
+             */
+            accountKey?: string;
+            /**
+             * Format: password
+             * @description Write-only; stored encrypted.
+             */
+            sasToken?: string;
+            /**
+             * Format: password
+             * @description Write-only; stored encrypted.
+             */
+            connectionString?: string;
+            /** @default false */
+            isDefault: boolean;
+        };
+        RecoveryStatus: {
+            /** Format: uuid */
+            instanceId: string;
+            /** Format: uuid */
+            latestBackupId: string | null;
+            backups: number;
+            walContinuous: boolean;
+            walStreaming: boolean;
+            walError: string | null;
+            storedLsn: string | null;
+            /** @description Age of the newest restorable point. */
+            rpoSeconds: number | null;
+            earliestRestorableTime: string | null;
+            latestRestorableTime: string | null;
         };
     };
     responses: never;
@@ -4640,6 +5184,1085 @@ export interface operations {
             };
             /** @description Idempotency-Key already used for another request (`idempotency_key_reused`). */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listBackups: {
+        parameters: {
+            query?: {
+                instanceId?: string;
+                type?: "full" | "incremental" | "differential" | "logical";
+                status?: "pending" | "running" | "completed" | "failed" | "cancelled";
+                limit?: number;
+                /** @description nextCursor of the previous page. */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of backups. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BackupList"];
+                };
+            };
+            /** @description Invalid request (see `errors`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not authenticated. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getBackup: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                backupId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The backup. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Backup"];
+                };
+            };
+            /** @description Invalid request (see `errors`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not authenticated. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    triggerBackup: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes a retry safe (draft-ietf-httpapi-idempotency-key-header): a unique key per operation, 1-255 visible ASCII characters (a UUID is fine), optionally as a quoted string. A retry with the same key and payload gets the first response again, with `Idempotent-Replayed: true`, on any replica, for PGA_IDEMPOTENCY_TTL (24 h by default). While the first attempt still runs: 409 `idempotency_in_progress` (after waiting up to PGA_IDEMPOTENCY_WAIT). The same key with another method, path or body: 422 `idempotency_key_reused`. Malformed: 400 `idempotency_key_invalid`. Keys are scoped to the caller and the route. Every POST, PUT, PATCH and DELETE accepts it; operations that create things or start work declare it. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TriggerBackupInput"];
+            };
+        };
+        responses: {
+            /** @description Accepted: the backup runs in the background. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TriggeredBackup"];
+                };
+            };
+            /** @description Invalid request (see `errors`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not authenticated. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Idempotency-Key already used for another request (`idempotency_key_reused`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    cancelBackup: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                backupId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Cancellation requested. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Backup"];
+                };
+            };
+            /** @description Invalid request (see `errors`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not authenticated. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    verifyBackup: {
+        parameters: {
+            query?: {
+                /** @description Answer with the result (200) instead of 202. */
+                wait?: "true" | "false";
+            };
+            header?: {
+                /** @description Makes a retry safe (draft-ietf-httpapi-idempotency-key-header): a unique key per operation, 1-255 visible ASCII characters (a UUID is fine), optionally as a quoted string. A retry with the same key and payload gets the first response again, with `Idempotent-Replayed: true`, on any replica, for PGA_IDEMPOTENCY_TTL (24 h by default). While the first attempt still runs: 409 `idempotency_in_progress` (after waiting up to PGA_IDEMPOTENCY_WAIT). The same key with another method, path or body: 422 `idempotency_key_reused`. Malformed: 400 `idempotency_key_invalid`. Keys are scoped to the caller and the route. Every POST, PUT, PATCH and DELETE accepts it; operations that create things or start work declare it. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                backupId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The result (wait=true). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BackupVerifyResult"];
+                };
+            };
+            /** @description Started; the result appears on the backup. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BackupVerifyAccepted"];
+                };
+            };
+            /** @description Invalid request (see `errors`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not authenticated. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Idempotency-Key already used for another request (`idempotency_key_reused`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    restoreBackup: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes a retry safe (draft-ietf-httpapi-idempotency-key-header): a unique key per operation, 1-255 visible ASCII characters (a UUID is fine), optionally as a quoted string. A retry with the same key and payload gets the first response again, with `Idempotent-Replayed: true`, on any replica, for PGA_IDEMPOTENCY_TTL (24 h by default). While the first attempt still runs: 409 `idempotency_in_progress` (after waiting up to PGA_IDEMPOTENCY_WAIT). The same key with another method, path or body: 422 `idempotency_key_reused`. Malformed: 400 `idempotency_key_invalid`. Keys are scoped to the caller and the route. Every POST, PUT, PATCH and DELETE accepts it; operations that create things or start work declare it. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                backupId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RestoreInput"];
+            };
+        };
+        responses: {
+            /** @description Accepted: follow it at /api/v1/restore-operations/{id}. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RestoreOperation"];
+                };
+            };
+            /** @description Invalid request (see `errors`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not authenticated. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Idempotency-Key already used for another request (`idempotency_key_reused`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listRestoreOperations: {
+        parameters: {
+            query?: {
+                backupId?: string;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Restore operations. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RestoreOperationList"];
+                };
+            };
+            /** @description Invalid request (see `errors`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not authenticated. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getRestoreOperation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                operationId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The operation. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RestoreOperation"];
+                };
+            };
+            /** @description Invalid request (see `errors`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not authenticated. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listBackupSchedules: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Schedules. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BackupScheduleList"];
+                };
+            };
+            /** @description Not authenticated. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createBackupSchedule: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes a retry safe (draft-ietf-httpapi-idempotency-key-header): a unique key per operation, 1-255 visible ASCII characters (a UUID is fine), optionally as a quoted string. A retry with the same key and payload gets the first response again, with `Idempotent-Replayed: true`, on any replica, for PGA_IDEMPOTENCY_TTL (24 h by default). While the first attempt still runs: 409 `idempotency_in_progress` (after waiting up to PGA_IDEMPOTENCY_WAIT). The same key with another method, path or body: 422 `idempotency_key_reused`. Malformed: 400 `idempotency_key_invalid`. Keys are scoped to the caller and the route. Every POST, PUT, PATCH and DELETE accepts it; operations that create things or start work declare it. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BackupScheduleInput"];
+            };
+        };
+        responses: {
+            /** @description Created. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BackupSchedule"];
+                };
+            };
+            /** @description Invalid request (see `errors`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not authenticated. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Idempotency-Key already used for another request (`idempotency_key_reused`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    updateBackupSchedule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                scheduleId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BackupScheduleInput"];
+            };
+        };
+        responses: {
+            /** @description Updated. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BackupSchedule"];
+                };
+            };
+            /** @description Invalid request (see `errors`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not authenticated. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteBackupSchedule: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                scheduleId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid request (see `errors`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not authenticated. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listBackupScheduleExecutions: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                scheduleId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Log entries, newest first. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BackupExecutionLog"];
+                };
+            };
+            /** @description Invalid request (see `errors`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not authenticated. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listBackupRepositories: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Repositories. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BackupRepositoryList"];
+                };
+            };
+            /** @description Not authenticated. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createBackupRepository: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes a retry safe (draft-ietf-httpapi-idempotency-key-header): a unique key per operation, 1-255 visible ASCII characters (a UUID is fine), optionally as a quoted string. A retry with the same key and payload gets the first response again, with `Idempotent-Replayed: true`, on any replica, for PGA_IDEMPOTENCY_TTL (24 h by default). While the first attempt still runs: 409 `idempotency_in_progress` (after waiting up to PGA_IDEMPOTENCY_WAIT). The same key with another method, path or body: 422 `idempotency_key_reused`. Malformed: 400 `idempotency_key_invalid`. Keys are scoped to the caller and the route. Every POST, PUT, PATCH and DELETE accepts it; operations that create things or start work declare it. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BackupRepositoryInput"];
+            };
+        };
+        responses: {
+            /** @description Created. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BackupRepository"];
+                };
+            };
+            /** @description Invalid request (see `errors`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not authenticated. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Idempotency-Key already used for another request (`idempotency_key_reused`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteBackupRepository: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                repositoryId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Removed. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid request (see `errors`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not authenticated. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getInstanceRecoveryStatus: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Recovery status. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RecoveryStatus"];
+                };
+            };
+            /** @description Invalid request (see `errors`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not authenticated. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found. */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -36,7 +36,9 @@ insert into pga_encrypted_columns (table_name, column_name, key_column)
 
 create table backup_metadata (
   id uuid primary key,
-  instance_id uuid not null references pga_instances (id) on delete restrict,
+  -- Null once the instance is deleted: its backups stay restorable (and subject to retention).
+  instance_id uuid references pga_instances (id) on delete set null,
+  instance_name text not null,
   repository_id uuid not null references backup_repositories (id) on delete restrict,
   backup_type text not null check (backup_type in ('full', 'incremental', 'differential', 'logical')),
   status text not null check (status in ('pending', 'running', 'completed', 'failed', 'cancelled')),

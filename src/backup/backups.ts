@@ -105,12 +105,12 @@ export class Backups {
   /** After a backup: its schedule's retention, and continuous WAL once a full exists. */
   private async afterBackup(backup: {
     id: string
-    instanceId: string
+    instanceId: string | null
     repositoryId: string
     scheduleId: string | null
   }) {
     void this.wal.sync()
-    if (!backup.scheduleId) return
+    if (!backup.scheduleId || !backup.instanceId) return
     const schedule = await ops.findSchedule(this.deps.db, backup.scheduleId)
     if (!schedule) return
     const repositoryRow = await this.repositories.resolve(backup.repositoryId)

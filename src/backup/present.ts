@@ -11,6 +11,7 @@ export function presentBackup(row: BackupRow) {
   return {
     id: row.id,
     instanceId: row.instanceId,
+    instanceName: row.instanceName,
     repositoryId: row.repositoryId,
     type: row.backupType,
     status: row.status,

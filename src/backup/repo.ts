@@ -19,7 +19,9 @@ export type RepositoryRow = {
 
 export type BackupRow = {
   id: string
-  instanceId: string
+  /** Null once the instance was deleted. */
+  instanceId: string | null
+  instanceName: string
   repositoryId: string
   backupType: BackupType
   status: RunStatus
@@ -58,7 +60,7 @@ export type BackupRow = {
 }
 
 const backupColumns = (db: Db) => db`
-  id, instance_id as "instanceId", repository_id as "repositoryId", backup_type as "backupType", status,
+  id, instance_id as "instanceId", instance_name as "instanceName", repository_id as "repositoryId", backup_type as "backupType", status,
   parent_backup_id as "parentBackupId", chain_id as "chainId", database_name as "databaseName", compression,
   pg_version as "pgVersion", timeline, start_lsn::text as "startLsn", end_lsn::text as "endLsn",
   consistent_at as "consistentAt", started_at as "startedAt", finished_at as "finishedAt",
@@ -129,6 +131,7 @@ export async function insertBackup(
     BackupRow,
     | 'id'
     | 'instanceId'
+    | 'instanceName'
     | 'repositoryId'
     | 'backupType'
     | 'parentBackupId'
@@ -140,9 +143,9 @@ export async function insertBackup(
   >,
 ): Promise<BackupRow> {
   const [saved] = await db<BackupRow[]>`
-    insert into backup_metadata (id, instance_id, repository_id, backup_type, status, parent_backup_id, chain_id,
-                                 database_name, compression, requested_by, schedule_id)
-    values (${row.id}, ${row.instanceId}, ${row.repositoryId}, ${row.backupType}, 'pending', ${row.parentBackupId},
+    insert into backup_metadata (id, instance_id, instance_name, repository_id, backup_type, status, parent_backup_id,
+                                 chain_id, database_name, compression, requested_by, schedule_id)
+    values (${row.id}, ${row.instanceId}, ${row.instanceName}, ${row.repositoryId}, ${row.backupType}, 'pending', ${row.parentBackupId},
             ${row.chainId}, ${row.databaseName}, ${row.compression}, ${row.requestedBy}, ${row.scheduleId})
     returning ${backupColumns(db)}`
   return saved as BackupRow

@@ -102,6 +102,8 @@ export async function runRestore(deps: RunnerDeps, id: string): Promise<void> {
       const { manifest } = await repository.getManifest(op.backupId)
       const requested = op.createdAt.getTime()
       if (op.mode === 'database') {
+        if (!backup.instanceId)
+          throw new Error('the instance was deleted: restore the dump with pg_restore yourself')
         const bytes = await restoreLogical(
           deps,
           repository,

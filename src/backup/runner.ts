@@ -111,6 +111,7 @@ export class BackupRunner {
         if (!repositoryRow) throw new Error(`repository ${row.repositoryId} is gone`)
         const repository = await this.deps.repositories.open(repositoryRow)
         const parent = row.parentBackupId ? (await repository.getManifest(row.parentBackupId)).manifest : null
+        if (!row.instanceId) throw new Error('the instance was deleted')
         const target = await replicationTargetFor(this.deps.instances(), row.instanceId)
         let lastWrite = 0
         const started = performance.now()

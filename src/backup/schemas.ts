@@ -41,7 +41,11 @@ const ProgressSchema = z
 export const BackupSchema = z
   .object({
     id: z.uuid(),
-    instanceId: z.uuid(),
+    instanceId: z
+      .uuid()
+      .nullable()
+      .openapi({ description: 'Null once the instance was deleted (its backups stay).' }),
+    instanceName: z.string(),
     repositoryId: z.uuid(),
     type: z.enum(backupTypes),
     status: z.enum(statuses),

@@ -77,8 +77,8 @@ export async function triggerBackup(
     throw new BadRequestError('database_required', 'A logical backup needs `database`.', [
       { path: 'body.database', message: 'the database to dump' },
     ])
-  const [instance] = await ctx.db<{ isSelf: boolean; host: string }[]>`
-    select is_self as "isSelf", host from pga_instances where id = ${input.instanceId}`
+  const [instance] = await ctx.db<{ isSelf: boolean; host: string; name: string }[]>`
+    select is_self as "isSelf", host, name from pga_instances where id = ${input.instanceId}`
   if (!instance) throw new NotFoundError(`Instance ${input.instanceId} does not exist.`)
   if (instance.isSelf && instance.host === 'embedded')
     throw fail(
@@ -119,6 +119,7 @@ export async function triggerBackup(
     const inserted = await repo.insertBackup(tx, {
       id,
       instanceId: input.instanceId,
+      instanceName: instance.name,
       repositoryId: repositoryRow.id,
       backupType: type,
       parentBackupId: parent?.id ?? null,
@@ -186,7 +187,7 @@ export async function restoreBackup(ctx: BackupContext, id: string, input: Resto
     const repository = await ctx.repositories.open(repositoryRow)
     manifest = (await repository.getManifest(id)).manifest
     if (!logical) {
-      const stream = await ops.findWalStream(ctx.db, backup.instanceId)
+      const stream = backup.instanceId ? await ops.findWalStream(ctx.db, backup.instanceId) : null
       const streamed = stream?.repositoryId === backup.repositoryId ? stream : null
       const stored = await walEnd(repository, manifest)
       checkTarget(manifest, input.target, {

@@ -12,10 +12,14 @@ import { prepareFirstAdmin } from '../../src/auth/service.ts'
 import { currentStep, totpCode } from '../../src/auth/totp.ts'
 import { generateOpenApiDocument } from '../../src/openapi-document.ts'
 import { tempDir } from '../harness/processes.ts'
+import { startTcpGate, type TcpGate } from '../harness/tcp-gate.ts'
 import { startTestApp, type TestApp } from '../support/app.ts'
 
 const token = 'audit-api-test-admin-token-0123456789'
 let t: TestApp
+let gate: TcpGate
+/** What the backup fixtures create. */
+const backup = { id: '', scheduleId: '', repositoryId: '', gatedInstanceId: '' }
 let instanceId = ''
 /** The user the auth fixtures create and sign in. */
 const user = { id: '', token: '', session: '', totp: Buffer.alloc(0), backupCodes: [] as string[], keyId: '' }
@@ -26,8 +30,11 @@ beforeAll(async () => {
     PGA_AUDIT_ARCHIVE_URL: tempDir('audit-api-archive'),
     PGA_TRUSTED_PROXIES: '10.0.0.0/8',
   })
+  // An instance behind a shut gate: a backup of it stays running until cancelled.
+  gate = await startTcpGate(Number(new URL(inject('pgUrl')).port))
 })
 afterAll(async () => {
+  await gate?.close()
   await t?.close()
 })
 
@@ -242,6 +249,103 @@ const fixtures: Record<string, { run: () => Promise<{ status: number; body: unkn
   'DELETE /api/v1/users/{id}/sessions': {
     run: () => call('DELETE', `/api/v1/users/${user.id}/sessions`),
     event: 'auth.sessions_ended',
+  },
+  'POST /api/v1/backups/trigger': {
+    run: async () => {
+      const database = new URL(
+        t.deps.config.store.kind === 'postgres' ? t.deps.config.store.url : '',
+      ).pathname.slice(1)
+      const res = await call('POST', '/api/v1/backups/trigger', {
+        instanceId,
+        type: 'logical',
+        database,
+        compression: 'gzip',
+      })
+      backup.id = res.body.id
+      const deadline = Date.now() + 60_000
+      while ((await call('GET', `/api/v1/backups/${backup.id}`)).body.status !== 'completed') {
+        if (Date.now() > deadline) throw new Error('the logical backup did not complete within 60 s')
+        await new Promise((r) => setTimeout(r, 200))
+      }
+      return res
+    },
+    event: 'backup.requested',
+  },
+  'POST /api/v1/backups/{backupId}/verify': {
+    run: () => call('POST', `/api/v1/backups/${backup.id}/verify?wait=true`),
+    event: 'backup.verified',
+  },
+  'POST /api/v1/backups/{backupId}/restore': {
+    run: () =>
+      call('POST', `/api/v1/backups/${backup.id}/restore`, {
+        mode: 'database',
+        targetDatabase: `cov_${Date.now()}`,
+      }),
+    event: 'backup.restore_requested',
+  },
+  'POST /api/v1/backups/{backupId}/cancel': {
+    run: async () => {
+      const gated = await call('POST', '/api/v1/instances?test=false', {
+        name: 'gated',
+        host: '127.0.0.1',
+        port: gate.port,
+        username: 'postgres',
+        sslmode: 'disable',
+        walStreaming: false,
+      })
+      backup.gatedInstanceId = gated.body.id
+      const running = await call('POST', '/api/v1/backups/trigger', {
+        instanceId: gated.body.id,
+        type: 'full',
+      })
+      return call('POST', `/api/v1/backups/${running.body.id}/cancel`)
+    },
+    event: 'backup.cancel_requested',
+  },
+  'POST /api/v1/backup-schedules': {
+    run: async () => {
+      const res = await call('POST', '/api/v1/backup-schedules', {
+        name: 'nightly',
+        instanceId,
+        backupType: 'full',
+        cronExpression: '0 2 * * *',
+        timeZone: 'Europe/Berlin',
+      })
+      backup.scheduleId = res.body.id
+      return res
+    },
+    event: 'backup.schedule_created',
+  },
+  'PUT /api/v1/backup-schedules/{scheduleId}': {
+    run: () =>
+      call('PUT', `/api/v1/backup-schedules/${backup.scheduleId}`, {
+        name: 'nightly',
+        instanceId,
+        backupType: 'full',
+        cronExpression: '30 3 * * *',
+        timeZone: 'UTC',
+        retentionFullCount: 7,
+      }),
+    event: 'backup.schedule_updated',
+  },
+  'DELETE /api/v1/backup-schedules/{scheduleId}': {
+    run: () => call('DELETE', `/api/v1/backup-schedules/${backup.scheduleId}`),
+    event: 'backup.schedule_deleted',
+  },
+  'POST /api/v1/backup-repositories': {
+    run: async () => {
+      const res = await call('POST', '/api/v1/backup-repositories', {
+        name: 'second',
+        url: tempDir('second-repo'),
+      })
+      backup.repositoryId = res.body.id
+      return res
+    },
+    event: 'backup.repository_created',
+  },
+  'DELETE /api/v1/backup-repositories/{repositoryId}': {
+    run: () => call('DELETE', `/api/v1/backup-repositories/${backup.repositoryId}`),
+    event: 'backup.repository_deleted',
   },
   'DELETE /api/v1/instances/{id}': {
     run: () => call('DELETE', `/api/v1/instances/${instanceId}`),

@@ -8,6 +8,7 @@ import { runMigrations } from '../../src/platform/db/migrations.ts'
 import { nodeRuntime } from '../../src/runtime/node.ts'
 import { buildInfo } from '../../src/system/build-info.ts'
 import { createTestDatabase } from '../harness/postgres.ts'
+import { tempDir } from '../harness/processes.ts'
 import { captureLogs } from './logs.ts'
 import { testMasterKey } from './master-key.ts'
 
@@ -28,12 +29,16 @@ export async function startTestApp(
     PGA_MASTER_KEY: testMasterKey,
     REDIS_URL: inject('redisUrl'),
     PGA_REDIS_KEY_PREFIX: `t${Math.random().toString(36).slice(2, 8)}:`,
+    // Backups, drills and WAL spool default under it: never the repository's ./data.
+    PGA_DATA_DIR: tempDir('app-data'),
     ...env,
   })
   const logs = captureLogs()
   const deps = await buildDeps(config, { log: logs.log, assets: nodeRuntime.assets, build: buildInfo })
   await runMigrations(deps.db.sql, await nodeRuntime.assets.migrations(), logs.log)
   await deps.keys.start({ maintenance: false })
+  // The default backup repository is registered; the background work is driven by the tests.
+  await deps.backup.start({ run: false })
   if (options.ready !== false) deps.lifecycle.markReady()
   return { app: createApp(deps), deps, logs, close: () => deps.close() }
 }
