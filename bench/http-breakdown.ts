@@ -74,6 +74,7 @@ function serviceApp() {
     auditSealer: inert('deps.auditSealer') as AppDeps['auditSealer'],
     auditArchiver: null,
     auth: inert('deps.auth') as AppDeps['auth'],
+    backup: inert('deps.backup') as AppDeps['backup'],
     checkpointSink: null,
     replicaId: 'bench',
   }
