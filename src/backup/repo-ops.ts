@@ -169,7 +169,9 @@ export async function advanceSchedule(db: Db, id: string, expected: Date, next: 
   return (
     (
       await db`update backup_schedule set next_run_at = ${next}, last_run_at = case when ${ran} then now() else last_run_at end,
-             updated_at = now() where id = ${id} and next_run_at = ${expected} returning 1`
+             updated_at = now()
+             where id = ${id} and date_trunc('milliseconds', next_run_at) = date_trunc('milliseconds', ${expected}::timestamptz)
+             returning 1`
     ).length > 0
   )
 }

@@ -2,6 +2,8 @@
 // numeric catalog column, named pga_<group>_<column> with the unit made explicit (times in ms
 // become seconds, counters end in _total, timestamps in _timestamp_seconds), labelled with the
 // instance and the row's keys and labels. Staleness is visible through pga_collect_age_seconds.
+
+import { backupExposition } from '../backup/exposition.ts'
 import { type Column, findGroup, type MetricGroup } from '../collector/catalog/index.ts'
 import type { Db } from '../platform/db/database.ts'
 import { formatLabels } from '../platform/metrics/registry.ts'
@@ -146,5 +148,6 @@ export async function renderInstanceMetrics(db: Db, groups: string[]): Promise<s
         ])} ${a.ok ? 1 : 0}`,
       )
   }
+  lines.push(...(await backupExposition(db)))
   return `${lines.join('\n')}\n`
 }
