@@ -107,7 +107,18 @@ export async function startPostgres(settings: string[] = []): Promise<TestPostgr
     version: Math.floor(Number(row?.server_version_num) / 10000),
     async restart() {
       // pg_ctl forgets -l on restart: without it the server would log into our pipe and block.
-      await as('pg_ctl', ['-D', dataDir, '-m', 'fast', '-l', join(dir, 'server.log'), '-w', '-t', '60', 'restart'])
+      await as('pg_ctl', [
+        '-D',
+        dataDir,
+        '-m',
+        'fast',
+        '-l',
+        join(dir, 'server.log'),
+        '-w',
+        '-t',
+        '60',
+        'restart',
+      ])
     },
     async stop() {
       await as('pg_ctl', ['-D', dataDir, '-m', 'immediate', '-w', 'stop']).catch(() => {})
