@@ -9,6 +9,8 @@ import { cors } from 'hono/cors'
 import { auditRoutes } from './audit/routes.ts'
 import { authenticate } from './auth/middleware.ts'
 import { authRoutes } from './auth/routes.ts'
+import { identityProviderRoutes } from './auth/sso/routes.ts'
+import { ssoSignInRoutes } from './auth/sso/sign-in-routes.ts'
 import type { AppDeps } from './deps.ts'
 import { clientAddress } from './http/client-address.ts'
 import { docsUiRoutes } from './http/docs-ui.ts'
@@ -82,6 +84,8 @@ export function createApp(deps: AppDeps) {
       'An access token from POST /api/v1/auth/login, or PGA_ADMIN_TOKEN (role admin, for automation). Each operation names the permission it needs in x-permission.',
   })
   app.route('/', authRoutes(deps))
+  app.route('/', ssoSignInRoutes(deps))
+  app.route('/', identityProviderRoutes(deps))
   app.route('/', systemRoutes(deps))
   app.route('/', keysRoutes(deps))
   app.route('/', instancesRoutes(deps))

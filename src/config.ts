@@ -1,6 +1,7 @@
 // Configuration: one zod schema over the environment, parsed once at start-up, frozen, passed in.
 // Nothing else in the service reads process.env.
 import { z } from 'zod'
+import { type SsoConfig, ssoConfig, ssoVariables } from './auth/sso/config.ts'
 import { groupNames } from './collector/catalog/index.ts'
 import {
   boolean,
@@ -445,7 +446,7 @@ const coreVariables = defineVariables({
  * variables (`defineVariables`) and a function from their parsed values to its section of
  * `Config`; both are composed here.
  */
-export const configVariables = { ...coreVariables }
+export const configVariables = { ...coreVariables, ...ssoVariables }
 
 type Variables = typeof configVariables
 type Parsed = ParsedVariables<Variables>
@@ -538,6 +539,8 @@ export type Config = Readonly<{
     retentionDays: Record<string, number>
     selfMonitor: boolean
   }
+  /** Enterprise sign-in (src/auth/sso/config.ts). */
+  sso: SsoConfig
 }>
 
 export type ConfigIssue = { variable: string; expected: string }
@@ -726,6 +729,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       },
       selfMonitor: e.PGA_SELF_MONITOR === 'auto' ? !e.DATABASE_URL : e.PGA_SELF_MONITOR === 'true',
     },
+    sso: ssoConfig(e),
   }
   return deepFreeze(config)
 }

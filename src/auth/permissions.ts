@@ -15,6 +15,9 @@ export const permissions = [
   'keys:manage',
   'users:read',
   'users:manage',
+  // Identity providers (LDAP, SAML, OIDC): their settings and role mappings, tests and syncs.
+  'identity_providers:read',
+  'identity_providers:manage',
 ] as const
 export type Permission = (typeof permissions)[number]
 
@@ -25,7 +28,7 @@ export const rolePermissions: Record<Role, readonly Permission[]> = {
   // Reads dashboards: metrics without query texts.
   viewer: ['account:self', 'instances:read', 'metrics:read'],
   // Reads and verifies the audit trail and who has access; changes nothing.
-  auditor: ['account:self', 'audit:read', 'users:read', 'instances:read'],
+  auditor: ['account:self', 'audit:read', 'users:read', 'instances:read', 'identity_providers:read'],
 }
 
 export const roleMay = (role: Role, permission: Permission) => rolePermissions[role].includes(permission)
