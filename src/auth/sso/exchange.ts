@@ -58,7 +58,7 @@ export async function exchangeCode(
   code: string,
   binding: string | undefined,
 ): Promise<ExchangeResult> {
-  await ctx.throttle.hit('sso', ctx.audit.ip)
+  await ctx.throttle.hit('sso-exchange', ctx.audit.ip)
   const record = await takeExchangeCode(ctx.state, code)
   const reason = !record ? 'unknown_code' : !sameBinding(record.binding, binding) ? 'browser_mismatch' : null
   const event = {

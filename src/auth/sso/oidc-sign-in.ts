@@ -78,7 +78,7 @@ export async function startOidcLogin(
   binding: string,
 ): Promise<string> {
   const provider = await enabledProvider(ctx, name)
-  await ctx.throttle.hit('sso', ctx.audit.ip)
+  await ctx.throttle.hit('sso-login', ctx.audit.ip)
   const { client, authorize } = await clientOf(ctx, provider)
   const state = generateState()
   const codeVerifier = generateCodeVerifier()
@@ -206,7 +206,7 @@ export async function acceptOidcCallback(
   browser: { binding: string; isNew: boolean },
 ): Promise<string> {
   const provider = await enabledProvider(ctx, name)
-  await ctx.throttle.hit('sso', ctx.audit.ip)
+  await ctx.throttle.hit('sso-response', ctx.audit.ip)
   let identity: ExternalIdentity
   let record: OidcStateRecord | null = null
   try {

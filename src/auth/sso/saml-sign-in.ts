@@ -45,7 +45,7 @@ export async function startSamlLogin(
   binding: string,
 ): Promise<string> {
   const provider = await enabledProvider(ctx, name)
-  await ctx.throttle.hit('sso', ctx.audit.ip)
+  await ctx.throttle.hit('sso-login', ctx.audit.ip)
   const { sp, idp } = entitiesOf(provider, await secretsOf(ctx, provider), ctx.config)
   const request = sp.createLoginRequest(idp, 'redirect') as { id: string; context: string }
   await saveHandshake(
@@ -144,7 +144,7 @@ export async function acceptSamlResponse(
   browser: { binding: string; isNew: boolean },
 ): Promise<string> {
   const provider = await enabledProvider(ctx, name)
-  await ctx.throttle.hit('sso', ctx.audit.ip)
+  await ctx.throttle.hit('sso-response', ctx.audit.ip)
   const secrets = await secretsOf(ctx, provider)
   let identity: ExternalIdentity
   let returnTo: string
