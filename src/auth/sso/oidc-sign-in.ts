@@ -92,6 +92,9 @@ export async function startOidcLogin(
   )
   if (provider.settings.preset !== 'github') url.searchParams.set('nonce', nonce)
   if (provider.settings.hostedDomain) url.searchParams.set('hd', provider.settings.hostedDomain)
+  // Ask for amr and acr when they decide MFA (OIDC Core 5.5); providers that send them anyway ignore it.
+  if (provider.trustProviderMfa && provider.settings.preset !== 'github')
+    url.searchParams.set('claims', JSON.stringify({ id_token: { amr: null, acr: null } }))
   const record: OidcStateRecord = {
     provider: name,
     nonce,
