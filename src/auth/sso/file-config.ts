@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs'
 import { z } from '@hono/zod-openapi'
 import { parse as parseYaml } from 'yaml'
+import { canonicalJson } from '../../platform/canonical-json.ts'
 import type { Logger } from '../../platform/log.ts'
 import * as repo from './repo.ts'
 import { CreateIdentityProviderSchema } from './schemas.ts'
@@ -81,7 +82,8 @@ async function changedSettings(ctx: SsoContext, current: IdentityProvider, decla
   const changed: Record<string, unknown> = {}
   for (const key of new Set([...Object.keys(stored), ...Object.keys(wanted)]))
     if (key !== 'idpMetadataXml' || wanted[key] !== undefined)
-      if (JSON.stringify(stored[key]) !== JSON.stringify(wanted[key])) changed[key] = wanted[key] ?? null
+      if (canonicalJson(stored[key] ?? null) !== canonicalJson(wanted[key] ?? null))
+        changed[key] = wanted[key] ?? null
   // Derived from metadata: not compared when the metadata itself did not change.
   if (!('idpMetadataXml' in changed) && !('idpMetadataUrl' in changed) && wanted.idpMetadataUrl)
     for (const key of ['idpMetadataXml', 'idpEntityId', 'idpSsoUrl', 'idpCertificates']) delete changed[key]
@@ -90,7 +92,7 @@ async function changedSettings(ctx: SsoContext, current: IdentityProvider, decla
 
 function sameFields(current: IdentityProvider, declared: Declared): boolean {
   const pick = (p: Record<string, unknown>) =>
-    JSON.stringify([
+    canonicalJson([
       p.displayName,
       p.enabled,
       p.roleMapping,

@@ -184,7 +184,7 @@ export async function updateProvider(
       action: 'update',
       changes: {
         fields: Object.keys(change).sort(),
-        ...(secretsChanged ? { secretsChanged: Object.keys({ ...secrets, ...secretsBefore }).sort() } : {}),
+        ...(secretsChanged ? { writeOnlyChanged: Object.keys({ ...secrets, ...secretsBefore }).sort() } : {}),
       },
       oldValues: presentProvider(locked, ctx),
       newValues: presentProvider(row, ctx),

@@ -78,6 +78,7 @@ export const LdapSettingsSchema = z
     }),
     timeoutMs: z.number().int().min(100).max(60_000).optional(),
   })
+  .strict()
   .openapi('LdapSettings')
 export type LdapSettings = z.output<typeof LdapSettingsSchema>
 
@@ -147,6 +148,7 @@ export const SamlSettingsSchema = z
       description: 'AuthnContextClassRef values that mean MFA was done (with trustProviderMfa).',
     }),
   })
+  .strict()
   .openapi('SamlSettings')
 export type SamlSettings = z.output<typeof SamlSettingsSchema>
 
@@ -214,6 +216,7 @@ export const OidcSettingsSchema = z
       .default(false)
       .openapi({ description: 'Trust emails without email_verified (never needed when the claim is sent).' }),
   })
+  .strict()
   .openapi('OidcSettings')
 export type OidcSettings = z.output<typeof OidcSettingsSchema>
 
