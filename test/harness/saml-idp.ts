@@ -35,6 +35,8 @@ export type ResponseOptions = {
   recipient?: string
   destination?: string
   issuer?: string
+  /** The top-level StatusCode (default Success). */
+  status?: string
 }
 
 export type SamlIdp = {
@@ -85,7 +87,7 @@ function responseXml(id: string, assertionId: string, entityId: string, o: Respo
   return (
     `<samlp:Response xmlns:samlp="${ns.samlp}" xmlns:saml="${ns.saml}" ID="${id}" Version="2.0" IssueInstant="${now.toISOString()}" Destination="${escapeXml(o.destination ?? o.acsUrl)}"${inResponseTo}>` +
     `<saml:Issuer>${escapeXml(o.issuer ?? entityId)}</saml:Issuer>` +
-    `<samlp:Status><samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Success"/></samlp:Status>` +
+    `<samlp:Status><samlp:StatusCode Value="${o.status ?? 'urn:oasis:names:tc:SAML:2.0:status:Success'}"/></samlp:Status>` +
     `<saml:Assertion xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns:xs="http://www.w3.org/2001/XMLSchema" ID="${assertionId}" Version="2.0" IssueInstant="${now.toISOString()}">` +
     `<saml:Issuer>${escapeXml(o.issuer ?? entityId)}</saml:Issuer>` +
     `<saml:Subject><saml:NameID Format="${o.nameIdFormat ?? 'urn:oasis:names:tc:SAML:2.0:nameid-format:persistent'}">${escapeXml(o.nameId)}</saml:NameID>` +

@@ -385,6 +385,7 @@ describe('refused responses', () => {
       ],
       [{ issuer: idpB.entityId }, 'wrong_issuer'],
       [{ sha1: true }, 'weak_signature'],
+      [{ status: 'urn:oasis:names:tc:SAML:2.0:status:Responder' }, 'idp_status'],
       [{ nameIdFormat: 'urn:oasis:names:tc:SAML:2.0:nameid-format:transient' }, 'transient_name_id'],
     ]
     for (const [change, reason] of cases) {

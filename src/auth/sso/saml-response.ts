@@ -3,7 +3,8 @@
 // the signatures the provider requires (XML-DSig verified with the IdP's certificates only, the
 // reference naming its own parent, no SHA-1), then everything read from the XML that was signed
 // (xml-crypto's signed references), never from the received document: so a wrapped copy
-// (XSW) is never what is read. Finally issuer, audience, recipient, destination and time window.
+// (XSW) is never what is read. Then the status, issuer, audience, recipient, destination and time
+// window.
 // InResponseTo and the replay cache are the caller's (they need the state store).
 import { DOMParser } from '@xmldom/xmldom'
 import { SignedXml } from 'xml-crypto'
@@ -120,6 +121,9 @@ function verifiedParts(xml: string, expect: SamlExpectations) {
   const assertion = child(response, ns.saml, 'Assertion')
   if (assertions.length !== 1 || !assertion || assertions[0] !== assertion)
     reject('assertion_count', 'A response must carry exactly one assertion, directly inside it.')
+  const status = child(child(response, ns.samlp, 'Status'), ns.samlp, 'StatusCode')?.getAttribute('Value')
+  if (status !== 'urn:oasis:names:tc:SAML:2.0:status:Success')
+    reject('idp_status', `The identity provider answered ${status ?? 'no status'}.`)
   const signedResponse = signedContentOf(response, xml, expect.certificates, 'response')
   const signedAssertion = signedContentOf(assertion as Element, xml, expect.certificates, 'assertion')
   const required = {
@@ -215,6 +219,11 @@ export function verifySamlResponse(xml: string, expect: SamlExpectations): Verif
   const nameId = text(nameIdElement)
   if (!nameId) reject('no_name_id', 'The assertion names no subject (NameID).')
   const statements = childElements(assertion, ns.saml, 'AuthnStatement')
+  const sessionEnds = statements
+    .map((s) => time(s.getAttribute('SessionNotOnOrAfter')))
+    .filter((t) => !Number.isNaN(t))
+  if (sessionEnds.some((end) => now - expect.clockSkewMs >= end))
+    reject('expired', 'The IdP session the assertion belongs to has ended (SessionNotOnOrAfter).')
   return {
     assertionId: assertion.getAttribute('ID') ?? '',
     nameId,

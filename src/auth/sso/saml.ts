@@ -14,10 +14,20 @@ import { createSamlSchemaValidator, type SamlSchemaFiles } from './xml-schema.ts
 
 const { binding } = samlify.Constants.namespace
 
-/** Installs the XML Schema validator samlify checks every message with (once per process). */
+let schemaValidator: ReturnType<typeof createSamlSchemaValidator> | undefined
+
+/** Installs the XML Schema validator (once per process): samlify checks every message it parses
+ * with it, and the ACS checks each response. */
 export function useSamlSchemaFiles(files: SamlSchemaFiles): void {
   const validator = createSamlSchemaValidator(files)
+  schemaValidator = validator
   samlify.setSchemaValidator({ validate: (xml: string) => validator.validate(xml) })
+}
+
+/** Validates a message against the SAML 2.0 schemas; rejects when it is not valid. */
+export function validateSamlSchema(xml: string): Promise<'valid'> {
+  if (!schemaValidator) throw new Error('the SAML schema validator is not installed (useSamlSchemaFiles)')
+  return schemaValidator.validate(xml)
 }
 
 /** A PEM certificate from PEM or bare base64 (metadata carries the latter). */
