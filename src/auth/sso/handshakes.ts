@@ -12,7 +12,6 @@ export const bindingCookie = 'pga_sso_binding'
 const exchangeCodeTtlMs = 60_000
 
 const key = (kind: string, id: string) => `auth:sso:${kind}:${id}`
-export const newHandshakeId = () => randomBytes(24).toString('base64url')
 export const hashBinding = (binding: string) => createHash('sha256').update(binding).digest('base64url')
 
 /** Whether a presented browser binding is the one a handshake was started with. */

@@ -54,7 +54,7 @@ const first = (value: Entry[string] | undefined): string | undefined => {
   const v = Array.isArray(value) ? value[0] : value
   return v === undefined ? undefined : Buffer.isBuffer(v) ? v.toString('utf8') : String(v)
 }
-export const all = (value: Entry[string] | undefined): string[] =>
+const all = (value: Entry[string] | undefined): string[] =>
   (Array.isArray(value) ? value : value === undefined ? [] : [value]).map((v) =>
     Buffer.isBuffer(v) ? v.toString('utf8') : String(v),
   )

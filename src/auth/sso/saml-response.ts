@@ -88,6 +88,9 @@ function signedContentOf(element: Element, xml: string, certificates: string[], 
   const id = element.getAttribute('ID')
   for (const certificate of certificates) {
     const verifier = new SignedXml({ publicCert: certificate, getCertFromKeyInfo: () => null })
+    // No SHA-1 anywhere (digests included); HMAC is off in xml-crypto by default (key confusion).
+    delete verifier.HashAlgorithms['http://www.w3.org/2000/09/xmldsig#sha1']
+    delete verifier.SignatureAlgorithms['http://www.w3.org/2000/09/xmldsig#rsa-sha1']
     try {
       verifier.loadSignature(signature)
       if (!verifier.checkSignature(xml)) continue

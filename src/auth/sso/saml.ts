@@ -2,6 +2,7 @@
 // samlify entities (cached per provider version), SP metadata, IdP metadata import (XML given, or
 // fetched from a URL only when an administrator sets it), configuration checks and a test. The
 // browser flow itself is in saml-sign-in.ts, the response checks in saml-response.ts.
+import { X509Certificate } from 'node:crypto'
 import * as samlify from 'samlify'
 import type { FieldProblem } from '../../http/errors.ts'
 import { BadRequestError } from '../../http/errors.ts'
@@ -156,7 +157,6 @@ export const samlAdapter: ProviderAdapter<'saml'> = {
     const ms = () => Math.round(performance.now() - started)
     for (const [index, pem] of (provider.settings.idpCertificates ?? []).entries()) {
       try {
-        const { X509Certificate } = await import('node:crypto')
         const certificate = new X509Certificate(pem)
         const expires = Date.parse(certificate.validTo)
         const days = Math.floor((expires - Date.now()) / 86_400_000)

@@ -72,7 +72,6 @@ export function presentProvider(provider: IdentityProvider, ctx: Pick<SsoContext
     endpoints: endpointsOf(provider, ctx.config),
   }
 }
-export type PresentedProvider = ReturnType<typeof presentProvider>
 
 async function load(ctx: Pick<SsoContext, 'db'>, name: string): Promise<IdentityProvider> {
   const provider = await repo.findProvider(ctx.db, name)
