@@ -5,7 +5,7 @@
 // trusted to), and the same session and `auth.login` event as a password sign-in.
 import { type AuditContext, recordAuditEvent } from '../../audit/events.ts'
 import { ConflictError, ForbiddenError, UnauthorizedError } from '../../http/errors.ts'
-import { withTransaction } from '../../platform/db/database.ts'
+import { type Tx, withTransaction } from '../../platform/db/database.ts'
 import { rolesRequiringMfa, startChallenge } from '../mfa.ts'
 import type { Role } from '../permissions.ts'
 import type { TokenResponse } from '../sessions.ts'
@@ -29,6 +29,17 @@ class Refusal extends Error {
     super(reason)
   }
 }
+
+/** The API's view of a user (no password hash, token version or external id). */
+const shown = ({ externalId: _, ...user }: repo.ProviderUser) => publicUser(user)
+
+const invalidCredentials = () =>
+  new UnauthorizedError('The email or password is not correct.', 'invalid_credentials')
+const accountExists = () =>
+  new ConflictError(
+    'account_exists',
+    'An account with this email exists and is not linked to this identity provider; an administrator decides (linking rule or a different email).',
+  )
 
 /** Records a failed SSO sign-in (`auth.login`, outcome failure) with the provider and the reason. */
 export async function recordSsoFailure(
@@ -71,6 +82,57 @@ function mayLink(provider: IdentityProvider, identity: ExternalIdentity, email: 
   )
 }
 
+/** A user the provider vouches for but this service has not seen: linked by the explicit rule
+ * to an account with the same email, or created (just in time). */
+async function linkOrCreate(
+  tx: Tx,
+  audit: AuditContext,
+  provider: IdentityProvider,
+  identity: ExternalIdentity,
+  profile: { email: string; displayName: string | null; role: Role },
+): Promise<repo.ProviderUser> {
+  const existing = await repo.findUserByEmailForUpdate(tx, profile.email)
+  if (existing) {
+    if (existing.identityProvider || !mayLink(provider, identity, profile.email))
+      throw new Refusal('account_exists_not_linked', accountExists(), existing.id)
+    await repo.linkUser(tx, existing.id, provider.name, identity.externalId)
+    await recordAuditEvent(tx, audit, {
+      eventType: 'user.linked',
+      resourceType: 'user',
+      resourceId: existing.id,
+      action: 'update',
+      changes: { provider: provider.name, externalId: identity.externalId, rule: 'verified email, domain' },
+    })
+    return { ...existing, identityProvider: provider.name, externalId: identity.externalId }
+  }
+  if (!provider.autoProvision)
+    throw new Refusal(
+      'not_provisioned',
+      new ForbiddenError(
+        'account_not_provisioned',
+        'No account exists for you here yet; ask an administrator.',
+      ),
+    )
+  const created = await repo.insertProviderUser(tx, {
+    ...profile,
+    source: provider.type,
+    provider: provider.name,
+    externalId: identity.externalId,
+  })
+  // A concurrent first sign-in of the same user created it a moment ago: use that one.
+  if (!created)
+    return (await repo.findUserByExternalId(tx, provider.name, identity.externalId)) as repo.ProviderUser
+  await recordAuditEvent(tx, audit, {
+    eventType: 'user.created',
+    resourceType: 'user',
+    resourceId: created.id,
+    action: 'create',
+    changes: { provider: provider.name, justInTime: true },
+    newValues: shown(created),
+  })
+  return created
+}
+
 /** Finds, links or creates the user, and brings email, name and role up to date. */
 async function resolveUser(
   ctx: SsoContext,
@@ -82,61 +144,10 @@ async function resolveUser(
   return withTransaction(ctx.db, async (tx) => {
     const email = emailOf(provider, identity)
     const displayName = identity.displayName?.slice(0, 200) ?? null
-    let user = await repo.findUserByExternalId(tx, provider.name, identity.externalId)
-    if (!user) {
-      const existing = await repo.findUserByEmailForUpdate(tx, email)
-      if (existing) {
-        if (existing.identityProvider || !mayLink(provider, identity, email))
-          throw new Refusal(
-            'account_exists_not_linked',
-            new ConflictError(
-              'account_exists',
-              'An account with this email exists and is not linked to this identity provider; an administrator decides (linking rule or a different email).',
-            ),
-            existing.id,
-          )
-        await repo.linkUser(tx, existing.id, provider.name, identity.externalId)
-        await recordAuditEvent(tx, audit, {
-          eventType: 'user.linked',
-          resourceType: 'user',
-          resourceId: existing.id,
-          action: 'update',
-          changes: {
-            provider: provider.name,
-            externalId: identity.externalId,
-            rule: 'verified email, domain',
-          },
-        })
-        user = { ...existing, identityProvider: provider.name, externalId: identity.externalId }
-      } else {
-        if (!provider.autoProvision)
-          throw new Refusal(
-            'not_provisioned',
-            new ForbiddenError(
-              'account_not_provisioned',
-              'No account exists for you here yet; ask an administrator.',
-            ),
-          )
-        user = await repo.insertProviderUser(tx, {
-          email,
-          displayName,
-          role,
-          source: provider.type,
-          provider: provider.name,
-          externalId: identity.externalId,
-        })
-        await recordAuditEvent(tx, audit, {
-          eventType: 'user.created',
-          resourceType: 'user',
-          resourceId: user.id,
-          action: 'create',
-          changes: { provider: provider.name, justInTime: true },
-          newValues: shown(user),
-        })
-        return user
-      }
-    }
-    const found: repo.ProviderUser = user
+    const user =
+      (await repo.findUserByExternalId(tx, provider.name, identity.externalId)) ??
+      (await linkOrCreate(tx, audit, provider, identity, { email, displayName, role }))
+    const found = user
     if (found.disabled) throw new Refusal('disabled', invalidCredentials(), found.id)
     const newEmail =
       email !== found.email && !(await repo.emailTaken(tx, email, found.id)) ? email : found.email
@@ -154,12 +165,6 @@ async function resolveUser(
     return { ...found, ...change }
   })
 }
-
-/** The API's view of a user (no password hash, token version or external id). */
-const shown = ({ externalId: _, ...user }: repo.ProviderUser) => publicUser(user)
-
-const invalidCredentials = () =>
-  new UnauthorizedError('The email or password is not correct.', 'invalid_credentials')
 
 /** Signs in the identity a provider proved: a session (or the MFA challenge), as a password login. */
 export async function completeSignIn(

@@ -150,14 +150,15 @@ export async function insertProviderUser(
     provider: string
     externalId: string
   },
-): Promise<ProviderUser> {
+): Promise<ProviderUser | null> {
   const [row] = await db.unsafe<ProviderUser[]>(
     `insert into auth_users (email, display_name, role, source, identity_provider, external_id)
      values ($1, $2, $3, $4, $5, $6)
+     on conflict do nothing
      returning ${userWithLink}`,
     [user.email, user.displayName, user.role, user.source, user.provider, user.externalId],
   )
-  return row as ProviderUser
+  return row ?? null
 }
 
 export async function linkUser(db: Db, userId: string, provider: string, externalId: string) {
