@@ -61,13 +61,6 @@ beforeAll(async () => {
   await createProvider({ name: 'corp', settings: ldapSettings(), roleMapping: roleMapping(), strict: true })
 })
 afterAll(async () => {
-  if (process.env.SSO_DEBUG)
-    console.log(
-      t.logs.lines
-        .filter((l) => l.includes('"error"'))
-        .slice(0, 5)
-        .join('\n'),
-    )
   await gate?.close()
   await t?.close()
   await slapd?.stop()
