@@ -6,7 +6,13 @@ import { describe, expect, it } from 'vitest'
 import { isSafeRelativePath } from '../../src/auth/sso/config.ts'
 import { safeReturnPath } from '../../src/auth/sso/handshakes.ts'
 import { requireSecureUrl } from '../../src/auth/sso/http-fetch.ts'
-import { escapeDnValue, escapeFilterValue, fillFilter, formatGuid } from '../../src/auth/sso/ldap-client.ts'
+import {
+  escapeDnValue,
+  escapeFilterValue,
+  fillFilter,
+  formatGuid,
+  groupSearchFilter,
+} from '../../src/auth/sso/ldap-client.ts'
 import { effectiveOidc } from '../../src/auth/sso/oidc-presets.ts'
 import { mapRole, normalizeDn } from '../../src/auth/sso/role-mapping.ts'
 import { OidcSettingsSchema } from '../../src/auth/sso/settings.ts'
@@ -41,6 +47,15 @@ describe('LDAP escaping', () => {
     expect(escapeDnValue(' #lead')).toBe('\\ #lead')
     expect(escapeDnValue('#lead')).toBe('\\#lead')
     expect(escapeDnValue('trail ')).toBe('trail\\ ')
+  })
+  it('asks Active Directory for nested groups with LDAP_MATCHING_RULE_IN_CHAIN, the DN escaped', () => {
+    const dn = 'CN=Smith\\, John (ops),OU=Staff,DC=corp'
+    expect(groupSearchFilter({ nestedGroups: 'in-chain', groupFilter: '(member={dn})' }, dn, 'jsmith')).toBe(
+      '(member:1.2.840.113556.1.4.1941:=CN=Smith\\5c, John \\28ops\\29,OU=Staff,DC=corp)',
+    )
+    expect(groupSearchFilter({ nestedGroups: 'walk', groupFilter: '(memberUid={username})' }, dn, 'j*')).toBe(
+      '(memberUid=j\\2a)',
+    )
   })
   it('formats objectGUID as AD prints it (first three fields little-endian)', () => {
     expect(formatGuid(Buffer.from('0f1e2d3c4b5a69788796a5b4c3d2e101', 'hex'))).toBe(

@@ -206,15 +206,24 @@ export function directoryUserOf(entry: Entry, settings: LdapSettings): Directory
 const inChainRule = '1.2.840.113556.1.4.1941'
 const maxWalkDepth = 10
 
+/** The filter finding a user's groups: AD's in-chain rule (every group, at any depth, in one
+ * query), or the configured member filter (direct groups). */
+export function groupSearchFilter(
+  settings: Pick<LdapSettings, 'nestedGroups' | 'groupFilter'>,
+  userDn: string,
+  username: string,
+): string {
+  return settings.nestedGroups === 'in-chain'
+    ? `(member:${inChainRule}:=${escapeFilterValue(userDn)})`
+    : fillFilter(settings.groupFilter, { username, dn: userDn })
+}
+
 /** The group DNs of a user: memberOf, a member search, and nested groups as configured. */
 export async function groupsOf(directory: Directory, entry: Entry, username: string): Promise<string[]> {
   const { settings } = directory
   const groups = new Set(settings.memberOfAttribute ? all(entry[settings.memberOfAttribute]) : [])
   if (settings.groupBaseDn) {
-    const filter =
-      settings.nestedGroups === 'in-chain'
-        ? `(member:${inChainRule}:=${escapeFilterValue(entry.dn)})`
-        : fillFilter(settings.groupFilter, { username, dn: entry.dn })
+    const filter = groupSearchFilter(settings, entry.dn, username)
     for (const group of await search(directory, settings.groupBaseDn, filter, {
       attributes: ['1.1'],
       step: 'the group search',
