@@ -84,13 +84,13 @@ export function createApp(deps: AppDeps) {
       'An access token from POST /api/v1/auth/login, or PGA_ADMIN_TOKEN (role admin, for automation). Each operation names the permission it needs in x-permission.',
   })
   app.route('/', authRoutes(deps))
-  app.route('/', ssoSignInRoutes(deps))
-  app.route('/', identityProviderRoutes(deps))
   app.route('/', systemRoutes(deps))
   app.route('/', keysRoutes(deps))
   app.route('/', instancesRoutes(deps))
   app.route('/', metricsRoutes(deps))
   app.route('/', auditRoutes(deps))
+  app.route('/', ssoSignInRoutes(deps))
+  app.route('/', identityProviderRoutes(deps))
   app.route(
     '/',
     docsUiRoutes({ loadAsset: (name) => deps.assets.docsAsset(name), version: deps.build.version }),

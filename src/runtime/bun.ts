@@ -1,7 +1,8 @@
 // Bun runtime: Bun.serve for HTTP. Files the binary needs are embedded at build time: imports
-// `with { type: 'file' }` (docs UI files, PGlite WASM and fs bundle, the SAML schema validator) and migrations/*.sql passed
-// to `bun build --compile` as extra entry points (Bun.embeddedFiles). From source (`bun run`)
-// the same imports resolve to files on disk and migrations are read from the tree.
+// `with { type: 'file' }` (docs UI files, PGlite WASM and fs bundle, the SAML schema validator's
+// WASM, script and schemas) and migrations/*.sql passed to `bun build --compile` as extra entry
+// points (Bun.embeddedFiles). From source (`bun run`) the same imports resolve to files on disk
+// and migrations are read from the tree.
 import { basename, join } from 'node:path'
 import datatypesDtd from '../../node_modules/@authenio/samlify-xmllint-wasm/schemas/datatypes.dtd' with {
   type: 'file',
