@@ -1132,6 +1132,213 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/auth/providers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Enabled identity providers, for a login page */
+        get: operations["listSignInProviders"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/ldap/{name}/login": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Sign in with a directory username and password (LDAP / Active Directory) */
+        post: operations["loginWithLdap"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/saml/{name}/metadata": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** This service’s SAML SP metadata for the provider (entity id, ACS, signing certificate) */
+        get: operations["samlServiceProviderMetadata"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/saml/{name}/login": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Start an SP-initiated SAML sign-in (HTTP-Redirect to the identity provider) */
+        get: operations["startSamlLogin"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/saml/{name}/acs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** SAML Assertion Consumer Service (HTTP-POST binding) */
+        post: operations["samlAssertionConsumerService"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/oidc/{name}/login": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Start an OAuth 2.0 / OIDC sign-in (authorization code with PKCE) */
+        get: operations["startOidcLogin"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/oidc/{name}/callback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** OAuth 2.0 / OIDC redirect URI */
+        get: operations["oidcCallback"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/exchange": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Exchange the one-time code of a SAML or OIDC sign-in (same browser) for tokens or cookies */
+        post: operations["exchangeSsoCode"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/identity-providers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Identity providers (LDAP / Active Directory, SAML 2.0, OAuth 2.0 / OIDC), without secrets */
+        get: operations["listIdentityProviders"];
+        put?: never;
+        /** Add an identity provider (secrets are write-only and stored encrypted) */
+        post: operations["createIdentityProvider"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/identity-providers/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One identity provider, with the URLs to give it (ACS, entity id, redirect URI) */
+        get: operations["getIdentityProvider"];
+        put?: never;
+        post?: never;
+        /** Remove an identity provider; the users it vouched for are disabled and signed out */
+        delete: operations["deleteIdentityProvider"];
+        options?: never;
+        head?: never;
+        /** Change an identity provider (settings merged and validated as a whole) */
+        patch: operations["updateIdentityProvider"];
+        trace?: never;
+    };
+    "/api/v1/identity-providers/{name}/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Check the provider is reachable and usable (LDAP: optionally a test sign-in showing groups and role) */
+        post: operations["testIdentityProvider"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/identity-providers/{name}/sync": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Sync users with the directory now (LDAP): roles updated, users no longer found disabled */
+        post: operations["syncIdentityProvider"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1144,6 +1351,8 @@ export interface components {
             role: "admin" | "operator" | "viewer" | "auditor";
             /** @enum {string} */
             source: "local" | "ldap" | "saml" | "oidc";
+            /** @description The identity provider that vouches for the user (its name), if any. */
+            identityProvider: string | null;
             disabled: boolean;
             mfaEnabled: boolean;
             lastLoginAt: string | null;
@@ -2221,6 +2430,508 @@ export interface components {
             rpoSeconds: number | null;
             earliestRestorableTime: string | null;
             latestRestorableTime: string | null;
+        };
+        SignInProviderList: {
+            items: {
+                name: string;
+                /** @enum {string} */
+                type: "ldap" | "saml" | "oidc";
+                displayName: string;
+                /** @description LDAP: POST username and password there; SAML, OIDC: send the browser there (GET). */
+                loginUrl: string;
+            }[];
+        };
+        LdapLoginInput: {
+            /** @example jsmith */
+            username: string;
+            password: string;
+            /**
+             * @default token
+             * @enum {string}
+             */
+            session: "token" | "cookie";
+        };
+        SamlAcsForm: {
+            SAMLResponse: string;
+            RelayState?: string;
+        };
+        SsoExchangeInput: {
+            /** @description The sso_code from the URL fragment after sign-in. */
+            code: string;
+            /**
+             * @default token
+             * @enum {string}
+             */
+            session: "token" | "cookie";
+        };
+        IdentityProviderList: {
+            items: components["schemas"]["IdentityProvider"][];
+        };
+        IdentityProvider: {
+            id: string;
+            name: string;
+            /** @enum {string} */
+            type: "ldap" | "saml" | "oidc";
+            displayName: string;
+            enabled: boolean;
+            /** @description Without secrets. */
+            settings: {
+                [key: string]: unknown;
+            };
+            /** @description Secret settings that are set (never shown). */
+            writeOnlySet: string[];
+            roleMapping: {
+                [key: string]: unknown;
+            }[];
+            strict: boolean;
+            /** @enum {string} */
+            defaultRole: "admin" | "operator" | "viewer" | "auditor";
+            autoProvision: boolean;
+            linking: {
+                byVerifiedEmail: boolean;
+                domains: string[];
+            };
+            trustProviderMfa: boolean;
+            sync: {
+                [key: string]: unknown;
+            };
+            lastSync: components["schemas"]["DirectorySyncReport"];
+            /** @enum {string} */
+            managedBy: "api" | "file";
+            /** @description URLs to give the identity provider and a login page (login, acs, metadata, redirectUri). */
+            endpoints: {
+                [key: string]: string | null;
+            };
+            createdAt: string;
+            updatedAt: string;
+        };
+        DirectorySyncReport: {
+            /** @enum {string} */
+            status: "ok" | "failed" | "unsafe";
+            startedAt: string;
+            finishedAt: string;
+            returned: number;
+            known: number;
+            updated: number;
+            disabled: number;
+            detail?: string;
+        } | null;
+        CreateIdentityProvider: components["schemas"]["CreateLdapProvider"] | components["schemas"]["CreateSamlProvider"] | components["schemas"]["CreateOidcProvider"];
+        CreateLdapProvider: {
+            /** @example corp-ad */
+            name: string;
+            /** @description Shown on a login page; default: name. */
+            displayName?: string;
+            /** @default true */
+            enabled: boolean;
+            /**
+             * @description A user no rule matches cannot sign in (otherwise: defaultRole).
+             * @default false
+             */
+            strict: boolean;
+            /**
+             * @default viewer
+             * @enum {string}
+             */
+            defaultRole: "admin" | "operator" | "viewer" | "auditor";
+            /**
+             * @description Create users at their first sign-in.
+             * @default true
+             */
+            autoProvision: boolean;
+            linking?: components["schemas"]["AccountLinking"];
+            /**
+             * @description Skip this service’s own MFA when the provider asserts MFA (SAML AuthnContextClassRef, OIDC amr).
+             * @default false
+             */
+            trustProviderMfa: boolean;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "ldap";
+            settings: components["schemas"]["LdapSettings"];
+            /** @default [] */
+            roleMapping: components["schemas"]["LdapRoleRule"][];
+            sync?: components["schemas"]["LdapSync"];
+        };
+        /**
+         * @description When an account with the same email exists: link it only if byVerifiedEmail is on, the provider verified the email and its domain is listed. Otherwise the sign-in is refused (409 account_exists).
+         * @default {
+         *       "byVerifiedEmail": false,
+         *       "domains": []
+         *     }
+         */
+        AccountLinking: {
+            /** @default false */
+            byVerifiedEmail: boolean;
+            /** @default [] */
+            domains: string[];
+        };
+        LdapSettings: {
+            /** @example ldaps://dc1.corp.example.com:636 */
+            url: string;
+            /**
+             * @description Upgrade ldap:// with StartTLS first.
+             * @default false
+             */
+            startTls: boolean;
+            /** @description CA bundle (PEM) that signed the server. */
+            caCert?: string;
+            /**
+             * @description Verify the server certificate and name (turning it off is for labs only).
+             * @default true
+             */
+            tlsVerify: boolean;
+            /**
+             * @description Allow ldap:// without StartTLS: passwords cross the network in clear.
+             * @default false
+             */
+            allowPlaintext: boolean;
+            /** @description Service account that searches; unset: search anonymously. */
+            bindDn?: string;
+            /**
+             * Format: password
+             * @description Password of bindDn. Write-only.
+             */
+            bindPassword?: string;
+            /** @description Direct bind without a service account: the bind name with {username} (escaped), e.g. uid={username},ou=people,dc=example,dc=org or {username}@corp.example.com. */
+            userDnTemplate?: string;
+            /** @example ou=people,dc=example,dc=org */
+            userBaseDn: string;
+            /**
+             * @description Search filter with {username}, escaped per RFC 4515; AD: (&(objectClass=user)(sAMAccountName={username})).
+             * @default (uid={username})
+             */
+            userFilter: string;
+            groupBaseDn?: string;
+            /**
+             * @description Groups of a member: {dn} is the member’s DN, {username} the name typed.
+             * @default (|(member={dn})(uniqueMember={dn}))
+             */
+            groupFilter: string;
+            /**
+             * @description Attribute of the user entry listing its groups (AD, OpenLDAP memberof); null: none.
+             * @default memberOf
+             */
+            memberOfAttribute: string | null;
+            /**
+             * @description Groups of groups: in-chain (Active Directory LDAP_MATCHING_RULE_IN_CHAIN, one query) or walk (any server, one query per level, at most 10).
+             * @default false
+             */
+            nestedGroups: false | ("in-chain" | "walk");
+            /**
+             * @description Stable id of a user: entryUUID (OpenLDAP), objectGUID (AD). Missing: the DN.
+             * @default entryUUID
+             */
+            uniqueIdAttribute: string;
+            /**
+             * @description AD: sAMAccountName.
+             * @default uid
+             */
+            usernameAttribute: string;
+            /** @default mail */
+            emailAttribute: string;
+            /** @default displayName */
+            displayNameAttribute: string;
+            /**
+             * @description The directory’s email values are managed, so they may link existing accounts.
+             * @default false
+             */
+            emailsVerified: boolean;
+            timeoutMs?: number;
+        };
+        LdapRoleRule: {
+            /** @example cn=pga-admins,ou=groups,dc=example,dc=org */
+            group: string;
+            /** @enum {string} */
+            role: "admin" | "operator" | "viewer" | "auditor";
+        };
+        /**
+         * @default {
+         *       "enabled": false,
+         *       "intervalMinutes": 60,
+         *       "minReturnedPercent": 90
+         *     }
+         */
+        LdapSync: {
+            /** @default false */
+            enabled: boolean;
+            /** @default 60 */
+            intervalMinutes: number;
+            /**
+             * @description A sync that finds fewer of the known users than this changes nothing and reports instead (a wrong filter or a partial answer must not disable everyone).
+             * @default 90
+             */
+            minReturnedPercent: number;
+        };
+        CreateSamlProvider: {
+            /** @example corp-ad */
+            name: string;
+            /** @description Shown on a login page; default: name. */
+            displayName?: string;
+            /** @default true */
+            enabled: boolean;
+            /**
+             * @description A user no rule matches cannot sign in (otherwise: defaultRole).
+             * @default false
+             */
+            strict: boolean;
+            /**
+             * @default viewer
+             * @enum {string}
+             */
+            defaultRole: "admin" | "operator" | "viewer" | "auditor";
+            /**
+             * @description Create users at their first sign-in.
+             * @default true
+             */
+            autoProvision: boolean;
+            linking?: components["schemas"]["AccountLinking"];
+            /**
+             * @description Skip this service’s own MFA when the provider asserts MFA (SAML AuthnContextClassRef, OIDC amr).
+             * @default false
+             */
+            trustProviderMfa: boolean;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "saml";
+            settings: components["schemas"]["SamlSettings"];
+            /** @default [] */
+            roleMapping: components["schemas"]["SamlRoleRule"][];
+        };
+        SamlSettings: {
+            /** @description The IdP’s metadata XML; entity id, SSO URL and certificates are read from it. */
+            idpMetadataXml?: string;
+            /**
+             * Format: uri
+             * @description Fetched once, when the provider is created or updated with it (never otherwise).
+             */
+            idpMetadataUrl?: string;
+            idpEntityId?: string;
+            /** Format: uri */
+            idpSsoUrl?: string;
+            /** @description Certificates whose keys may sign responses (two during an IdP key rollover). */
+            idpCertificates?: string[];
+            spEntityId?: string;
+            /** @default false */
+            signAuthnRequests: boolean;
+            /**
+             * Format: password
+             * @description PEM private key that signs AuthnRequests. Write-only.
+             */
+            spPrivateKey?: string;
+            /** @description Published in the SP metadata. */
+            spCertificate?: string;
+            /**
+             * @description Which signature a response must carry (verified with idpCertificates).
+             * @default assertion
+             * @enum {string}
+             */
+            requireSigned: "assertion" | "response" | "both" | "either";
+            /**
+             * @description Accept unsolicited responses (no AuthnRequest of ours): open to login CSRF.
+             * @default false
+             */
+            allowIdpInitiated: boolean;
+            /** @default urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified */
+            nameIdFormat: string;
+            /**
+             * @description Names of the attributes carrying email, display name and groups.
+             * @default {
+             *       "email": "email",
+             *       "displayName": "displayName",
+             *       "groups": "groups"
+             *     }
+             */
+            attributes: {
+                /** @default email */
+                email: string;
+                /** @default displayName */
+                displayName: string;
+                /** @default groups */
+                groups: string;
+            };
+            /**
+             * @description The IdP vouches for email addresses, so they may link existing accounts.
+             * @default false
+             */
+            emailsVerified: boolean;
+            /**
+             * @description AuthnContextClassRef values that mean MFA was done (with trustProviderMfa).
+             * @default [
+             *       "http://schemas.microsoft.com/claims/multipleauthn",
+             *       "urn:oasis:names:tc:SAML:2.0:ac:classes:MobileTwoFactorContract",
+             *       "https://refeds.org/profile/mfa"
+             *     ]
+             */
+            mfaContextClasses: string[];
+        };
+        SamlRoleRule: {
+            attribute: string;
+            value: string;
+            /** @enum {string} */
+            role: "admin" | "operator" | "viewer" | "auditor";
+        };
+        CreateOidcProvider: {
+            /** @example corp-ad */
+            name: string;
+            /** @description Shown on a login page; default: name. */
+            displayName?: string;
+            /** @default true */
+            enabled: boolean;
+            /**
+             * @description A user no rule matches cannot sign in (otherwise: defaultRole).
+             * @default false
+             */
+            strict: boolean;
+            /**
+             * @default viewer
+             * @enum {string}
+             */
+            defaultRole: "admin" | "operator" | "viewer" | "auditor";
+            /**
+             * @description Create users at their first sign-in.
+             * @default true
+             */
+            autoProvision: boolean;
+            linking?: components["schemas"]["AccountLinking"];
+            /**
+             * @description Skip this service’s own MFA when the provider asserts MFA (SAML AuthnContextClassRef, OIDC amr).
+             * @default false
+             */
+            trustProviderMfa: boolean;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "oidc";
+            settings: components["schemas"]["OidcSettings"];
+            /** @default [] */
+            roleMapping: components["schemas"]["OidcRoleRule"][];
+        };
+        OidcSettings: {
+            /**
+             * @description generic (issuer), google, entra (tenant), okta (domain, authorizationServer), keycloak (baseUrl, realm): OIDC with discovery; github: OAuth 2.0 with the GitHub API (apiBaseUrl, webBaseUrl).
+             * @default generic
+             * @enum {string}
+             */
+            preset: "generic" | "google" | "entra" | "okta" | "keycloak" | "github";
+            /** Format: uri */
+            issuer?: string;
+            tenant?: string;
+            domain?: string;
+            authorizationServer?: string;
+            /** Format: uri */
+            baseUrl?: string;
+            realm?: string;
+            /** Format: uri */
+            apiBaseUrl?: string;
+            /** Format: uri */
+            webBaseUrl?: string;
+            clientId: string;
+            /**
+             * Format: password
+             * @description OAuth client secret (omit for a public client: PKCE alone). Write-only.
+             */
+            clientSecret?: string;
+            scopes?: string[];
+            claims?: {
+                /** @default email */
+                email: string;
+                /** @default name */
+                name: string;
+                /** @default preferred_username */
+                username: string;
+                /** @default groups */
+                groups: string;
+            };
+            /**
+             * @default [
+             *       "RS256",
+             *       "PS256",
+             *       "ES256",
+             *       "EdDSA"
+             *     ]
+             */
+            allowedAlgorithms: ("RS256" | "RS384" | "RS512" | "PS256" | "PS384" | "PS512" | "ES256" | "ES384" | "ES512" | "EdDSA")[];
+            /** @description Google: the hd claim must equal it. */
+            hostedDomain?: string;
+            /** @description GitHub: only members of these organizations may sign in. */
+            allowedOrganizations?: string[];
+            /**
+             * @description amr (or acr) values that mean MFA was done (with trustProviderMfa).
+             * @default [
+             *       "mfa",
+             *       "otp",
+             *       "hwk",
+             *       "swk",
+             *       "fido",
+             *       "sms"
+             *     ]
+             */
+            mfaValues: string[];
+            /**
+             * @description Also read claims from the userinfo endpoint.
+             * @default false
+             */
+            useUserinfo: boolean;
+            /**
+             * @description Trust emails without email_verified (never needed when the claim is sent).
+             * @default false
+             */
+            emailsVerified: boolean;
+        };
+        OidcRoleRule: {
+            /** @example groups */
+            claim: string;
+            /** @example pga-admins */
+            value: string;
+            /** @enum {string} */
+            role: "admin" | "operator" | "viewer" | "auditor";
+        };
+        UpdateIdentityProvider: {
+            displayName?: string;
+            enabled?: boolean;
+            /** @description Settings to change, merged over the current ones and validated as a whole; a secret: a string sets it, null removes it, absent keeps it. */
+            settings?: {
+                [key: string]: unknown;
+            };
+            /** @description Replaces the rules (the shape of the provider’s type). */
+            roleMapping?: {
+                [key: string]: unknown;
+            }[];
+            strict?: boolean;
+            /** @enum {string} */
+            defaultRole?: "admin" | "operator" | "viewer" | "auditor";
+            autoProvision?: boolean;
+            linking?: components["schemas"]["AccountLinking"];
+            trustProviderMfa?: boolean;
+            sync?: components["schemas"]["LdapSync"];
+        };
+        IdentityProviderTestReport: {
+            ok: boolean;
+            steps: {
+                step: string;
+                ok: boolean;
+                detail: string;
+                ms: number;
+            }[];
+            identity?: {
+                externalId: string;
+                email?: string;
+                displayName?: string;
+                groups: string[];
+                /** @enum {string|null} */
+                role: "admin" | "operator" | "viewer" | "auditor" | null;
+            };
+        };
+        /** @description LDAP: a test sign-in shows the groups and role found. */
+        IdentityProviderTestInput: {
+            username?: string;
+            password?: string;
         };
     };
     responses: never;
@@ -6263,6 +6974,979 @@ export interface operations {
             };
             /** @description Not found. */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listSignInProviders: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Providers. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SignInProviderList"];
+                };
+            };
+        };
+    };
+    loginWithLdap: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LdapLoginInput"];
+            };
+        };
+        responses: {
+            /** @description As POST /api/v1/auth/login. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LoginResponse"];
+                };
+            };
+            /** @description Invalid request (see `errors`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not authenticated. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests; see Retry-After. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not ready or a dependency is down. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    samlServiceProviderMetadata: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description SAML metadata. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/samlmetadata+xml": string;
+                };
+            };
+            /** @description Invalid request (see `errors`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    startSamlLogin: {
+        parameters: {
+            query?: {
+                /** @description Relative path to return to after sign-in (within PGA_SSO_RETURN_PATHS). */
+                returnTo?: string;
+            };
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description To the identity provider with an AuthnRequest. */
+            302: {
+                headers: {
+                    /** @description Where the browser goes next. */
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid request (see `errors`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests; see Retry-After. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not ready or a dependency is down. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    samlAssertionConsumerService: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/x-www-form-urlencoded": components["schemas"]["SamlAcsForm"];
+            };
+        };
+        responses: {
+            /** @description Signed in: back to the page asked for, with a one-time `#sso_code=` fragment to POST to /api/v1/auth/exchange. */
+            303: {
+                headers: {
+                    /** @description Where the browser goes next. */
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid request (see `errors`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not authenticated. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests; see Retry-After. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not ready or a dependency is down. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    startOidcLogin: {
+        parameters: {
+            query?: {
+                /** @description Relative path to return to after sign-in (within PGA_SSO_RETURN_PATHS). */
+                returnTo?: string;
+            };
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description To the provider’s authorization endpoint. */
+            302: {
+                headers: {
+                    /** @description Where the browser goes next. */
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid request (see `errors`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests; see Retry-After. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not ready or a dependency is down. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    oidcCallback: {
+        parameters: {
+            query?: {
+                code?: string;
+                state?: string;
+                error?: string;
+                error_description?: string;
+            };
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Signed in: back to the page asked for, with a one-time `#sso_code=` fragment to POST to /api/v1/auth/exchange. */
+            303: {
+                headers: {
+                    /** @description Where the browser goes next. */
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid request (see `errors`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not authenticated. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests; see Retry-After. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not ready or a dependency is down. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    exchangeSsoCode: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SsoExchangeInput"];
+            };
+        };
+        responses: {
+            /** @description As POST /api/v1/auth/login. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LoginResponse"];
+                };
+            };
+            /** @description Invalid request (see `errors`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not authenticated. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests; see Retry-After. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not ready or a dependency is down. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listIdentityProviders: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Providers. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IdentityProviderList"];
+                };
+            };
+            /** @description Not authenticated. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createIdentityProvider: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes a retry safe (draft-ietf-httpapi-idempotency-key-header): a unique key per operation, 1-255 visible ASCII characters (a UUID is fine), optionally as a quoted string. A retry with the same key and payload gets the first response again, with `Idempotent-Replayed: true`, on any replica, for PGA_IDEMPOTENCY_TTL (24 h by default). While the first attempt still runs: 409 `idempotency_in_progress` (after waiting up to PGA_IDEMPOTENCY_WAIT). The same key with another method, path or body: 422 `idempotency_key_reused`. Malformed: 400 `idempotency_key_invalid`. Keys are scoped to the caller and the route. Every POST, PUT, PATCH and DELETE accepts it; operations that create things or start work declare it. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateIdentityProvider"];
+            };
+        };
+        responses: {
+            /** @description Created. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IdentityProvider"];
+                };
+            };
+            /** @description Invalid request (see `errors`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not authenticated. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Idempotency-Key already used for another request (`idempotency_key_reused`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not ready or a dependency is down. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getIdentityProvider: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The provider. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IdentityProvider"];
+                };
+            };
+            /** @description Invalid request (see `errors`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not authenticated. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteIdentityProvider: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Removed. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid request (see `errors`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not authenticated. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    updateIdentityProvider: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateIdentityProvider"];
+            };
+        };
+        responses: {
+            /** @description Updated. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IdentityProvider"];
+                };
+            };
+            /** @description Invalid request (see `errors`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not authenticated. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not ready or a dependency is down. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    testIdentityProvider: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["IdentityProviderTestInput"];
+            };
+        };
+        responses: {
+            /** @description What worked and what did not. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IdentityProviderTestReport"];
+                };
+            };
+            /** @description Invalid request (see `errors`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not authenticated. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    syncIdentityProvider: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes a retry safe (draft-ietf-httpapi-idempotency-key-header): a unique key per operation, 1-255 visible ASCII characters (a UUID is fine), optionally as a quoted string. A retry with the same key and payload gets the first response again, with `Idempotent-Replayed: true`, on any replica, for PGA_IDEMPOTENCY_TTL (24 h by default). While the first attempt still runs: 409 `idempotency_in_progress` (after waiting up to PGA_IDEMPOTENCY_WAIT). The same key with another method, path or body: 422 `idempotency_key_reused`. Malformed: 400 `idempotency_key_invalid`. Keys are scoped to the caller and the route. Every POST, PUT, PATCH and DELETE accepts it; operations that create things or start work declare it. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The report; status unsafe or failed means nothing was changed. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DirectorySyncReport"];
+                };
+            };
+            /** @description Invalid request (see `errors`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not authenticated. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Idempotency-Key already used for another request (`idempotency_key_reused`). */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -9,6 +9,8 @@ import { cors } from 'hono/cors'
 import { auditRoutes } from './audit/routes.ts'
 import { authenticate } from './auth/middleware.ts'
 import { authRoutes } from './auth/routes.ts'
+import { identityProviderRoutes } from './auth/sso/routes.ts'
+import { ssoSignInRoutes } from './auth/sso/sign-in-routes.ts'
 import { backupRoutes } from './backup/routes.ts'
 import type { AppDeps } from './deps.ts'
 import { clientAddress } from './http/client-address.ts'
@@ -89,6 +91,8 @@ export function createApp(deps: AppDeps) {
   app.route('/', metricsRoutes(deps))
   app.route('/', auditRoutes(deps))
   app.route('/', backupRoutes(deps))
+  app.route('/', ssoSignInRoutes(deps))
+  app.route('/', identityProviderRoutes(deps))
   app.route(
     '/',
     docsUiRoutes({ loadAsset: (name) => deps.assets.docsAsset(name), version: deps.build.version }),

@@ -1,6 +1,7 @@
 // Configuration: one zod schema over the environment, parsed once at start-up, frozen, passed in.
 // Nothing else in the service reads process.env.
 import { z } from 'zod'
+import { type SsoConfig, ssoConfig, ssoVariables } from './auth/sso/config.ts'
 import { type BackupConfig, backupConfig, backupVariables } from './backup/config.ts'
 import { groupNames } from './collector/catalog/index.ts'
 import {
@@ -446,7 +447,7 @@ const coreVariables = defineVariables({
  * variables (`defineVariables`) and a function from their parsed values to its section of
  * `Config`; both are composed here.
  */
-export const configVariables = { ...coreVariables, ...backupVariables }
+export const configVariables = { ...coreVariables, ...backupVariables, ...ssoVariables }
 
 type Variables = typeof configVariables
 type Parsed = ParsedVariables<Variables>
@@ -540,6 +541,8 @@ export type Config = Readonly<{
     selfMonitor: boolean
   }
   backup: BackupConfig
+  /** Enterprise sign-in (src/auth/sso/config.ts). */
+  sso: SsoConfig
 }>
 
 export type ConfigIssue = { variable: string; expected: string }
@@ -730,6 +733,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       selfMonitor: e.PGA_SELF_MONITOR === 'auto' ? !e.DATABASE_URL : e.PGA_SELF_MONITOR === 'true',
     },
     backup: backupConfig(e, { dataDir: e.PGA_DATA_DIR, s3 }),
+    sso: ssoConfig(e),
   }
   return deepFreeze(config)
 }

@@ -20,6 +20,9 @@ export const permissions = [
   'backups:run',
   'backups:restore',
   'backups:manage',
+  // Identity providers (LDAP, SAML, OIDC): their settings and role mappings, tests and syncs.
+  'identity_providers:read',
+  'identity_providers:manage',
 ] as const
 export type Permission = (typeof permissions)[number]
 
@@ -38,7 +41,14 @@ export const rolePermissions: Record<Role, readonly Permission[]> = {
   // Reads dashboards: metrics without query texts.
   viewer: ['account:self', 'instances:read', 'metrics:read', 'backups:read'],
   // Reads and verifies the audit trail and who has access; changes nothing.
-  auditor: ['account:self', 'audit:read', 'users:read', 'instances:read', 'backups:read'],
+  auditor: [
+    'account:self',
+    'audit:read',
+    'users:read',
+    'instances:read',
+    'backups:read',
+    'identity_providers:read',
+  ],
 }
 
 export const roleMay = (role: Role, permission: Permission) => rolePermissions[role].includes(permission)

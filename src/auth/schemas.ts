@@ -18,6 +18,10 @@ export const UserSchema = z
     displayName: z.string().nullable(),
     role: z.enum(roles),
     source: z.enum(['local', 'ldap', 'saml', 'oidc']),
+    identityProvider: z
+      .string()
+      .nullable()
+      .openapi({ description: 'The identity provider that vouches for the user (its name), if any.' }),
     disabled: z.boolean(),
     mfaEnabled: z.boolean(),
     lastLoginAt: z.string().nullable(),

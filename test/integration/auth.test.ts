@@ -446,6 +446,14 @@ describe('roles', () => {
       'POST /api/v1/auth/refresh',
       'POST /api/v1/auth/mfa/verify',
       'GET /.well-known/jwks.json',
+      'GET /api/v1/auth/providers',
+      'POST /api/v1/auth/ldap/{name}/login',
+      'GET /api/v1/auth/saml/{name}/metadata',
+      'GET /api/v1/auth/saml/{name}/login',
+      'POST /api/v1/auth/saml/{name}/acs',
+      'GET /api/v1/auth/oidc/{name}/login',
+      'GET /api/v1/auth/oidc/{name}/callback',
+      'POST /api/v1/auth/exchange',
     ])
     const undeclared: string[] = []
     for (const [path, methods] of Object.entries(document.paths))
