@@ -2,7 +2,7 @@
 // numeric catalog column, named pga_<group>_<column> with the unit made explicit (times in ms
 // become seconds, counters end in _total, timestamps in _timestamp_seconds), labelled with the
 // instance and the row's keys and labels. Staleness is visible through pga_collect_age_seconds.
-import { type Column, findGroup, type MetricGroup } from '../collector/catalog/index.ts'
+import { type Column, findGroup, type MetricGroup, systemGroups } from '../collector/catalog/index.ts'
 import type { Db } from '../platform/db/database.ts'
 import { formatLabels } from '../platform/metrics/registry.ts'
 
@@ -20,6 +20,8 @@ export const defaultExportedGroups = [
   'activity',
   'vacuum_progress',
   'storage',
+  // Host groups from the agent: a few devices, mounts and interfaces per host.
+  ...systemGroups.map((g) => g.name),
 ]
 export const exportableGroups = [...defaultExportedGroups, 'tables', 'indexes', 'statements', 'locks']
 
