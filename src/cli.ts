@@ -1,7 +1,8 @@
-// The command line: serve | migrate | openapi | version | help. Exit codes: 0 ok, 1 failure
+// The command line: serve | migrate | openapi | version | keys | audit | agent | help. Exit codes: 0 ok, 1 failure
 // at run time, 2 bad usage or bad configuration (with a one-line reason).
 import { readFileSync, writeFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
+import { agentOptions, runAgentCommand } from './agent/cli.ts'
 import { type AuditSubcommand, auditSubcommands, runAuditStoreCommand, verifyArchive } from './audit/cli.ts'
 import { type Config, ConfigError, loadConfig, unknownVariables } from './config.ts'
 import { type KeysSubcommand, keysSubcommands, runKeysCommand } from './keys/cli.ts'
@@ -36,6 +37,9 @@ Usage:
   pganalytics audit export --output F[.gz]   export the audit trail as an archive
   pganalytics audit verify --archive F --public-key K.pem [--public-key ...]
                                     verify an archive offline against keys you trust
+  pganalytics agent --url U --instance ID [--key-file F] [--data-directory D] [--once]
+                                    on a database host: push CPU, memory, disk, filesystem
+                                    and network metrics (see docs/AGENT.md)
   pganalytics help | --help         this text
 
 Configuration comes from the environment (PGA_*, DATABASE_URL, REDIS_URL);
@@ -61,6 +65,7 @@ const commands: Record<
       output: { type: 'string' },
     },
   },
+  agent: { options: agentOptions },
   help: { options: {} },
 }
 
@@ -197,6 +202,8 @@ export async function runCli(argv: string[], runtime: Runtime, io: CliIo): Promi
         const { config, log } = configAndLog(io, 'err')
         return await runAuditStoreCommand(subcommand, options, { config, log, runtime, out: io.out })
       }
+      case 'agent':
+        return await runAgentCommand(values, io)
     }
     return 2
   } catch (error) {
