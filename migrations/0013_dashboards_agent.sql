@@ -6,6 +6,10 @@
 --    sequence stored, so a batch replayed after a lost acknowledgement is accepted once.
 -- 3. API keys bound to an instance: role `agent` (push host metrics for that instance only).
 -- 4. Read-only roles for Grafana's PostgreSQL data source (grafana/provisioning).
+-- 5. The archiver group's backlog (WAL segments waiting to be archived), for the WAL dashboard
+--    and the archiver alerts.
+
+alter table sn_stat_archiver add column ready_files bigint;
 
 -- system_cpu: CPU time of the host by mode (user, nice, system, idle, iowait, irq, softirq, steal), all CPUs together.
 create table sn_sysstat_cpu (
@@ -165,8 +169,9 @@ create index on auth_api_keys (instance_id) where instance_id is not null;
 
 -- Grafana reads the store through a login that is a member of pganalytics_grafana: SELECT on the
 -- snapshot tables and on the harmless columns of pga_instances (never the encrypted password),
--- nothing else. Statement texts stay out of it: pga_statement_text() shows them only to members
--- of pganalytics_grafana_query_text as well (the API needs metrics:read_query_text for them).
+-- nothing else. Query texts stay out of it: pga_statement_text() and pga_lock_query() show them
+-- only to members of pganalytics_grafana_query_text as well (the API needs
+-- metrics:read_query_text for them).
 -- Roles are cluster-wide: created once (by the first database migrated, when the service's login
 -- may create roles; otherwise a DBA creates them, see docs/DASHBOARDS.md), granted per database.
 do $$
@@ -189,17 +194,35 @@ begin
   end loop;
 end $$;
 
+-- True when the session's login may see query texts in Grafana (a member of
+-- pganalytics_grafana_query_text, or a superuser).
+create function pga_sees_query_text() returns boolean
+  language sql stable set search_path = pg_catalog
+as $$
+  select case when exists (select 1 from pg_roles where rolname = 'pganalytics_grafana_query_text')
+              then pg_has_role(session_user, 'pganalytics_grafana_query_text', 'member')
+              else false end
+$$;
+
 create function pga_statement_text(p_instance_id uuid, p_queryid bigint) returns text
   language sql stable security definer set search_path = pg_catalog, public
 as $$
-  select case
-           when not exists (select 1 from pg_roles where rolname = 'pganalytics_grafana_query_text')
-             or not pg_has_role(session_user, 'pganalytics_grafana_query_text', 'member')
-             then '(query text hidden: grant pganalytics_grafana_query_text to see it)'
-           else (select t.query from sn_statement_texts t where t.instance_id = p_instance_id and t.queryid = p_queryid)
-         end
+  select case when pga_sees_query_text()
+              then (select t.query from sn_statement_texts t where t.instance_id = p_instance_id and t.queryid = p_queryid)
+              else '(query text hidden: grant pganalytics_grafana_query_text to see it)' end
 $$;
 revoke all on function pga_statement_text(uuid, bigint) from public;
+
+-- The query of a session in a blocking chain (sn_lock_waits.query is not granted to Grafana).
+create function pga_lock_query(p_instance_id uuid, p_taken_at timestamptz, p_pid integer) returns text
+  language sql stable security definer set search_path = pg_catalog, public
+as $$
+  select case when pga_sees_query_text()
+              then (select l.query from sn_lock_waits l
+                     where l.instance_id = p_instance_id and l.taken_at = p_taken_at and l.pid = p_pid limit 1)
+              else '(query text hidden: grant pganalytics_grafana_query_text to see it)' end
+$$;
+revoke all on function pga_lock_query(uuid, timestamptz, integer) from public;
 
 do $$
 begin
@@ -212,14 +235,18 @@ begin
     grant usage on schema public to pganalytics_grafana;
     grant select on sn_stat_snapshot, sn_stat_database, sn_stat_tables, sn_stat_indexes, sn_stat_statements,
       sn_settings_changes, sn_stat_bgwriter, sn_stat_checkpointer, sn_stat_archiver, sn_stat_replication,
-      sn_stat_wal_receiver, sn_replication_slots, sn_stat_wal, sn_stat_io, sn_stat_activity, sn_lock_waits,
-      sn_vacuum_progress, sn_storage, sn_sysstat_cpu, sn_sysstat_load, sn_sysstat_memory, sn_sysstat_disk,
-      sn_sysstat_filesystem, sn_sysstat_network, sn_sysstat_pg_volume
+      sn_stat_wal_receiver, sn_replication_slots, sn_stat_wal, sn_stat_io, sn_stat_activity, sn_vacuum_progress,
+      sn_storage, sn_sysstat_cpu, sn_sysstat_load, sn_sysstat_memory, sn_sysstat_disk, sn_sysstat_filesystem,
+      sn_sysstat_network, sn_sysstat_pg_volume
       to pganalytics_grafana;
-    grant select (id, name, host, port, database, tags, enabled, is_self, probed_at, created_at) on pga_instances
-      to pganalytics_grafana;
+    grant select (snap_id, instance_id, taken_at, pid, datname, usename, application_name, state, wait_event_type,
+      wait_event, blocking_pids, blocked_sessions, lock_type, lock_mode, relation, wait_seconds, xact_age_seconds)
+      on sn_lock_waits to pganalytics_grafana;
+    grant select (id, name, host, port, database, tags, enabled, is_self, capabilities, probed_at, created_at)
+      on pga_instances to pganalytics_grafana;
     grant select (instance_id, agent_id, hostname, version, first_seen, last_seen, batches, samples)
       on pga_agent_streams to pganalytics_grafana;
-    grant execute on function pga_statement_text(uuid, bigint) to pganalytics_grafana;
+    grant execute on function pga_statement_text(uuid, bigint), pga_lock_query(uuid, timestamptz, integer)
+      to pganalytics_grafana;
   end if;
 end $$;
