@@ -2,14 +2,10 @@
 // (npm run alerts); with --check, exits 1 when a committed file differs (CI's drift check).
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { alertGroups, renderAlertsDoc, renderRules, renderTests } from '../prometheus/src/render.ts'
+import { renderedFiles } from '../prometheus/src/render.ts'
 
 const root = join(import.meta.dirname, '..')
-const outputs: [string, string][] = [
-  ['prometheus/rules/pganalytics.rules.yml', renderRules()],
-  ['prometheus/tests/pganalytics.test.yml', renderTests()],
-  ['docs/ALERTS.md', renderAlertsDoc(alertGroups)],
-]
+const outputs = renderedFiles()
 const check = process.argv.includes('--check')
 let stale = 0
 for (const [path, text] of outputs) {

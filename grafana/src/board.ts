@@ -55,6 +55,11 @@ export class Board {
   /** Panel title → why it may be empty. */
   readonly mayBeEmpty = new Map<string, string>()
   private readonly titles = new Set<string>()
+  /** Where the next panel goes on Grafana's 24-column grid (the SDK's builder does not wrap a
+   * panel wider than what is left of the line). */
+  private x = 0
+  private y = 0
+  private lineHeight = 0
 
   constructor(meta: {
     uid: string
@@ -84,8 +89,27 @@ export class Board {
   }
 
   row(title: string): this {
-    this.builder.withRow(new RowBuilder(title).id(this.nextId++))
+    this.newLine()
+    this.builder.withRow(new RowBuilder(title).id(this.nextId++).gridPos({ x: 0, y: this.y, w: 24, h: 1 }))
+    this.y += 1
     return this
+  }
+
+  private newLine() {
+    if (this.x === 0) return
+    this.y += this.lineHeight
+    this.x = 0
+    this.lineHeight = 0
+  }
+
+  /** The next free place for a w × h panel. */
+  private place(w: number, h: number) {
+    if (this.x + w > 24) this.newLine()
+    const position = { x: this.x, y: this.y, w, h }
+    this.x += w
+    this.lineHeight = Math.max(this.lineHeight, h)
+    if (this.x >= 24) this.newLine()
+    return position
   }
 
   private add<P extends AnyPanel>(
@@ -101,8 +125,7 @@ export class Board {
       .id(this.nextId++)
       .title(title)
       .description(o.description)
-      .span(o.width ?? 12)
-      .height(o.height ?? 8)
+      .gridPos(this.place(o.width ?? 12, o.height ?? 8))
     if (o.sql) panel.datasource(storeDatasource).withTarget(new SqlQueryBuilder(o.sql, format).refId('A'))
     if (o.promql) panel.datasource(prometheusDatasource).withTarget(promQuery(o.promql.expr, o.promql))
     if (o.unit) panel.unit(o.unit)

@@ -6,8 +6,8 @@ const intro = (count: number) => `# Alerts
 
 ${count} Prometheus alerting rules over the pganalytics exposition (\`/metrics/instances\`: the monitored
 instances and their hosts) and the service's own \`/metrics\`. Generated from \`prometheus/src\`
-(\`npm run alerts\` writes this page, \`prometheus/rules/pganalytics.rules.yml\` and
-\`prometheus/tests/pganalytics.test.yml\`; do not edit them by hand).
+(\`npm run alerts\` writes this page, one rules file per group in \`prometheus/rules/\` and its
+promtool tests in \`prometheus/tests/\`; do not edit them by hand).
 
 - **Load them**: \`prometheus/prometheus.yml\` scrapes \`/metrics/instances\` (an API key with
   \`metrics:read\`, \`honor_labels: true\` so \`instance\` stays the monitored instance's name), the

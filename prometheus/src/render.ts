@@ -34,18 +34,19 @@ const annotations = (a: AlertDefinition) => ({
 const header = (what: string) =>
   `# ${what}\n# Generated from prometheus/src (npm run alerts); do not edit by hand. Runbooks: docs/ALERTS.md.\n`
 
-export function renderRules(): string {
-  const groups = alertGroups.map((g) => ({
-    name: g.name,
-    rules: g.alerts.map((a) => ({
-      alert: a.alert,
-      expr: a.expr,
-      ...(a.for ? { for: a.for } : {}),
-      labels: { severity: a.severity },
-      annotations: annotations(a),
-    })),
+/** The rules file of one group (prometheus/rules/<group>.yml). */
+export function renderRules(group: AlertGroup): string {
+  const rules = group.alerts.map((a) => ({
+    alert: a.alert,
+    expr: a.expr,
+    ...(a.for ? { for: a.for } : {}),
+    labels: { severity: a.severity },
+    annotations: annotations(a),
   }))
-  return header('pganalytics alerting rules') + stringify({ groups }, { lineWidth: 0 })
+  return (
+    header(`pganalytics alerting rules: ${group.title}`) +
+    stringify({ groups: [{ name: group.name, rules }] }, { lineWidth: 0 })
+  )
 }
 
 /** Go's %.4g for the values the tests use (trailing zeros dropped, no exponent below 1e21). */
@@ -117,8 +118,10 @@ export function renderTemplate(text: string, labels: Record<string, string>, val
   )
 }
 
-export function renderTests(): string {
-  const tests = allAlerts().map((a) => {
+/** The promtool tests of one group (prometheus/tests/<group>.test.yml), against its rules only:
+ * promtool evaluates every rule of its files at every step, so one file per group keeps it fast. */
+export function renderTests(group: AlertGroup): string {
+  const tests = group.alerts.map((a) => {
     const labels = { ...a.test.labels, severity: a.severity }
     const expected = annotations(a)
     return {
@@ -143,15 +146,26 @@ export function renderTests(): string {
       ],
     }
   })
+  // The evaluation step: the smallest series interval of the group (long backup tests step 5m).
+  const step = group.alerts.some((a) => (a.test.interval ?? '1m') === '1m') ? '1m' : '5m'
   return (
-    header(
-      'promtool unit tests of the pganalytics alerting rules: promtool test rules prometheus/tests/pganalytics.test.yml',
-    ) +
+    header(`promtool unit tests: promtool test rules prometheus/tests/${group.name}.test.yml`) +
     stringify(
-      { rule_files: ['../rules/pganalytics.rules.yml'], evaluation_interval: '1m', tests },
+      { rule_files: [`../rules/${group.name}.yml`], evaluation_interval: step, tests },
       { lineWidth: 0 },
     )
   )
+}
+
+/** Every generated file, by path from the repository root. */
+export function renderedFiles(): [string, string][] {
+  return [
+    ...alertGroups.flatMap((g): [string, string][] => [
+      [`prometheus/rules/${g.name}.yml`, renderRules(g)],
+      [`prometheus/tests/${g.name}.test.yml`, renderTests(g)],
+    ]),
+    ['docs/ALERTS.md', renderAlertsDoc(alertGroups)],
+  ]
 }
 
 export { renderAlertsDoc }

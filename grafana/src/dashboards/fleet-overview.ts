@@ -138,6 +138,8 @@ export const fleetOverview: DashboardDefinition = {
         fieldLinks: {
           instance: {
             title: 'Instance overview',
+            // Grafana's data link variables, not a template string.
+            // biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana syntax
             url: '/d/pga-instance-overview?var-instance=${__data.fields.id}&${__url_time_range}',
           },
         },
