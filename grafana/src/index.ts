@@ -1,5 +1,5 @@
 // Every generated dashboard, in the order docs/DASHBOARDS.md lists them. `npm run dashboards`
-// writes each to grafana/dashboards/<file>; test/integration/dashboards.test.ts checks the
+// writes each to grafana/dashboards/<file> and the doc; test/integration/dashboards.test.ts checks the
 // committed files against this (drift) and runs every query against a populated store.
 import type { DashboardDefinition } from './board.ts'
 import { activityLocks } from './dashboards/activity-locks.ts'
@@ -11,6 +11,7 @@ import { queryPerformance } from './dashboards/query-performance.ts'
 import { replicationMonitoring } from './dashboards/replication-monitoring.ts'
 import { tablesIndexes } from './dashboards/tables-indexes.ts'
 import { walArchiver } from './dashboards/wal-archiver.ts'
+import { renderDashboardsDoc } from './docs.ts'
 
 export const dashboards: readonly DashboardDefinition[] = [
   fleetOverview,
@@ -28,3 +29,6 @@ export const dashboards: readonly DashboardDefinition[] = [
 export function dashboardJson(definition: DashboardDefinition): string {
   return `${JSON.stringify(definition.build().build(), null, 2)}\n`
 }
+
+/** docs/DASHBOARDS.md, generated with the dashboards. */
+export const dashboardsDoc = () => renderDashboardsDoc(dashboards)

@@ -9,7 +9,7 @@ import type { Dashboard, Panel, RowPanel } from '@grafana/grafana-foundation-sdk
 import { defaultDashboard } from '@grafana/grafana-foundation-sdk/dashboard'
 import { describe, expect, it } from 'vitest'
 import { parse } from 'yaml'
-import { dashboardJson, dashboards } from '../../grafana/src/index.ts'
+import { dashboardJson, dashboards, dashboardsDoc } from '../../grafana/src/index.ts'
 
 const root = join(import.meta.dirname, '..', '..')
 const sdk = join(root, 'node_modules', '@grafana', 'grafana-foundation-sdk', 'dist')
@@ -41,6 +41,7 @@ const panelsOf = (d: Dashboard) => (d.panels ?? []).filter((p): p is Panel => p.
 describe('grafana/dashboards', () => {
   it('are exactly what grafana/src generates (npm run dashboards)', () => {
     for (const d of dashboards) expect(committed(d.file), d.file).toBe(dashboardJson(d))
+    expect(readFileSync(join(root, 'docs', 'DASHBOARDS.md'), 'utf8')).toBe(dashboardsDoc())
     const files = readdirSync(join(root, 'grafana', 'dashboards')).sort()
     expect(files).toEqual(dashboards.map((d) => d.file).sort())
   })
