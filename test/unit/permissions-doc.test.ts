@@ -19,11 +19,11 @@ describe('docs/AUTHENTICATION.md permission matrix', () => {
         .filter(Boolean),
     }))
     expect(rows.map((r) => r.permission)).toEqual([...permissions])
-    for (const { permission, cells } of rows)
-      apiKeyRoles.forEach((role, i) =>
-        expect(cells[i], `${permission} for ${role}`).toBe(
-          rolePermissions[role].includes(permission as never) ? 'yes' : '—',
-        ),
+    for (const { permission, cells } of rows) {
+      const expected = apiKeyRoles.map((role) =>
+        rolePermissions[role].includes(permission as never) ? 'yes' : '—',
       )
+      expect(cells, permission).toEqual(expected)
+    }
   })
 })
