@@ -165,6 +165,8 @@ describe('grafana/provisioning', () => {
     expect(providers.apiVersion).toBe(1)
     expect(providers.providers[0]).toMatchObject({
       type: 'file',
+      // Grafana's environment interpolation, not a template string.
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana syntax
       options: { path: '${PGA_GRAFANA_DASHBOARDS_DIR}' },
     })
   })
