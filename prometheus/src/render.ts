@@ -6,18 +6,26 @@ import { stringify } from 'yaml'
 import { backupAlerts } from './alerts/backup.ts'
 import { engineAlerts } from './alerts/engine.ts'
 import { hostAlerts } from './alerts/host.ts'
+import { instanceAlerts } from './alerts/instances.ts'
+import { machineAlerts } from './alerts/machine.ts'
 import { replicationAlerts } from './alerts/replication.ts'
 import { serviceAlerts } from './alerts/service.ts'
-import { sessionAlerts } from './alerts/sessions.ts'
+import { transactionAlerts } from './alerts/transactions.ts'
+import { vacuumAlerts } from './alerts/vacuum.ts'
+import { walAlerts } from './alerts/wal.ts'
 import { renderAlertsDoc } from './render-doc.ts'
 import type { AlertDefinition, AlertGroup } from './types.ts'
 
 export const alertGroups: readonly AlertGroup[] = [
   serviceAlerts,
-  sessionAlerts,
+  instanceAlerts,
+  transactionAlerts,
   engineAlerts,
+  vacuumAlerts,
+  walAlerts,
   replicationAlerts,
   hostAlerts,
+  machineAlerts,
   backupAlerts,
 ]
 
