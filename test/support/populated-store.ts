@@ -59,7 +59,8 @@ async function addInstance(t: TestApp, token: string, body: Record<string, unkno
   return json.id
 }
 
-export async function populateStore(t: TestApp, rig: ReplicationRig, token: string): Promise<PopulatedStore> {
+/** On the primary: pg_stat_statements, a pg_monitor login, a database with a table and an unused index. */
+async function prepareMonitoredServer(rig: ReplicationRig) {
   const role = `pga_dash_${Math.random().toString(36).slice(2, 8)}`
   const admin = postgres(rig.primaryUrl, { max: 1, onnotice: () => {} })
   await admin`create extension if not exists pg_stat_statements`
@@ -70,38 +71,73 @@ export async function populateStore(t: TestApp, rig: ReplicationRig, token: stri
   await shop`create table orders (id bigint primary key, note text, amount int)`
   await shop`create index orders_note on orders (note)`
   await shop`insert into orders select g, 'n' || g, g % 100 from generate_series(1, 2000) g`
+  return { role, admin, shop, shopUrl }
+}
+
+/** The primary's host agent, pushing in-process to the app (this machine's /proc). */
+async function hostAgent(t: TestApp, token: string, instanceId: string) {
+  const keyRes = await t.app.request('/api/v1/api-keys', {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${token}` },
+    body: JSON.stringify({ name: 'dashboards agent', role: 'agent', instanceId }),
+  })
+  const key = ((await keyRes.json()) as { key: string }).key
+  const directories = {
+    queueDir: tempDir('dash-agent'),
+    dataDirectory: tempDir('dash-pgdata'),
+    walDirectory: tempDir('dash-wal'),
+  }
+  const settings = {
+    url: 'http://pganalytics.test',
+    instanceId,
+    key,
+    intervalMs: 15_000,
+    queueMaxBytes: 1 << 24,
+    timeoutMs: 10_000,
+  }
+  const hostTrees = { procfs: '/proc', sysfs: '/sys', rootfs: '/' }
+  const fetchApp = ((input: string | URL | Request, init?: RequestInit) =>
+    t.app.request(String(input), init)) as typeof fetch
+  return { key, agent: new Agent({ ...settings, ...directories, ...hostTrees }, t.deps.log, fetchApp) }
+}
+
+/** Holds an exclusive lock on orders in one session and starts a query that waits for it. */
+async function blockingChain(shopUrl: string, shop: postgres.Sql, admin: postgres.Sql) {
+  let release = () => {}
+  let locked = () => {}
+  const held = new Promise<void>((resolve) => {
+    release = resolve
+  })
+  const lockTaken = new Promise<void>((resolve) => {
+    locked = resolve
+  })
+  const holder = postgres(shopUrl, { max: 1, onnotice: () => {} })
+  const holding = holder.begin(async (sql) => {
+    await sql`lock table orders in access exclusive mode`
+    locked()
+    await held
+  })
+  await lockTaken
+  const waiting = shop`select count(*) from orders`.catch(() => null)
+  await waitFor(
+    () => admin`select 1 from pg_stat_activity where wait_event_type = 'Lock' and datname = 'shop'`,
+  )
+  return async () => {
+    release()
+    await Promise.all([holding, waiting])
+    await holder.end()
+  }
+}
+
+export async function populateStore(t: TestApp, rig: ReplicationRig, token: string): Promise<PopulatedStore> {
+  const { role, admin, shop, shopUrl } = await prepareMonitoredServer(rig)
   const port = (url: string) => Number(new URL(url).port)
   const login = { host: '127.0.0.1', username: role, password: 'Dash-board-pass', sslmode: 'disable' }
   const primaryId = await addInstance(t, token, { name: 'primary', port: port(rig.primaryUrl), ...login })
   const standbyId = await addInstance(t, token, { name: 'standby', port: port(rig.standbyUrl), ...login })
   const downId = await addInstance(t, token, { name: 'unreachable', port: await freePort(), ...login }, false)
   const ids = [primaryId, standbyId, downId]
-
-  const keyRes = await t.app.request('/api/v1/api-keys', {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${token}` },
-    body: JSON.stringify({ name: 'dashboards agent', role: 'agent', instanceId: primaryId }),
-  })
-  const agentKey = ((await keyRes.json()) as { key: string }).key
-  const agent = new Agent(
-    {
-      url: 'http://pganalytics.test',
-      instanceId: primaryId,
-      key: agentKey,
-      intervalMs: 15_000,
-      queueDir: tempDir('dash-agent'),
-      queueMaxBytes: 1 << 24,
-      timeoutMs: 10_000,
-      dataDirectory: tempDir('dash-pgdata'),
-      walDirectory: tempDir('dash-wal'),
-      procfs: '/proc',
-      sysfs: '/sys',
-      rootfs: '/',
-    },
-    t.deps.log,
-    ((input: string | URL | Request, init?: RequestInit) =>
-      t.app.request(String(input), init)) as typeof fetch,
-  )
+  const { key: agentKey, agent } = await hostAgent(t, token, primaryId)
   try {
     await t.deps.collector.maintainPartitions()
     await collectRounds(t, ids, 1)
@@ -111,31 +147,11 @@ export async function populateStore(t: TestApp, rig: ReplicationRig, token: stri
     await shop`update orders set amount = amount + 1 where id <= 500`
     const [last] = await t.deps.db.sql<{ at: Date }[]>`select max(taken_at) as at from sn_stat_snapshot`
     await nextInterval(last?.at.getTime() ?? Date.now())
-    // A blocking chain during the second round: one session holds a lock, another waits for it.
-    let release = () => {}
-    let locked = () => {}
-    const held = new Promise<void>((resolve) => {
-      release = resolve
-    })
-    const lockTaken = new Promise<void>((resolve) => {
-      locked = resolve
-    })
-    const holder = postgres(shopUrl, { max: 1, onnotice: () => {} })
-    const holding = holder.begin(async (sql) => {
-      await sql`lock table orders in access exclusive mode`
-      locked()
-      await held
-    })
-    await lockTaken
-    const waiting = shop`select count(*) from orders`.catch(() => null)
-    await waitFor(
-      () => admin`select 1 from pg_stat_activity where wait_event_type = 'Lock' and datname = 'shop'`,
-    )
+    // The second round sees a blocking chain: one session holds a lock, another waits for it.
+    const releaseChain = await blockingChain(shopUrl, shop, admin)
     dueNow(t, ids)
     await collectRounds(t, ids, 2)
-    release()
-    await Promise.all([holding, waiting])
-    await holder.end()
+    await releaseChain()
     await agent.sample()
     expect((await agent.flush()).waiting).toBe(0)
   } finally {

@@ -77,43 +77,33 @@ ${select}
  where r.time >= $__timeFrom()::timestamptz
  group by r.time, i.name order by r.time`
 
-export const fleetOverview: DashboardDefinition = {
-  file: 'fleet-overview.json',
-  answers:
-    'Is every instance collected and healthy right now? Which are busiest, closest to max_connections, lagging, or firing alerts?',
-  build: () =>
-    new Board({
-      uid: 'pga-fleet-overview',
-      title: 'pganalytics / Fleet overview',
-      description:
-        'Every monitored instance: collection, load, connections, replication lag, host CPU, alerts.',
-      variables: [],
+const instancesNow = (board: Board): Board =>
+  board
+    .stat('Instances monitored', {
+      description: 'Monitored instances that are enabled.',
+      sql: 'select count(*) as instances from pga_instances where enabled',
     })
-      .stat('Instances monitored', {
-        description: 'Monitored instances that are enabled.',
-        sql: 'select count(*) as instances from pga_instances where enabled',
-      })
-      .stat('Not collected', {
-        description: 'Enabled instances without a successful database snapshot in the last 5 minutes.',
-        sql: `select count(*) as "not collected" from pga_instances i
+    .stat('Not collected', {
+      description: 'Enabled instances without a successful database snapshot in the last 5 minutes.',
+      sql: `select count(*) as "not collected" from pga_instances i
                where i.enabled and not exists (
                  select 1 from sn_stat_snapshot s where s.instance_id = i.id and s.group_name = 'database'
                     and s.status = 'ok' and s.taken_at > now() - interval '5 minutes')`,
-        thresholds: [[1, 'red']],
-      })
-      .stat('Collections failed', {
-        description: 'Group collections that failed in the range (see the table below for why).',
-        sql: `select count(*) as failed from sn_stat_snapshot where status = 'failed' and $__timeFilter(taken_at)`,
-        thresholds: [[1, 'orange']],
-      })
-      .stat('Agents reporting', {
-        description: 'Instances whose host agent pushed in the last 2 minutes.',
-        sql: `select count(distinct instance_id) as agents from pga_agent_streams where last_seen > now() - interval '2 minutes'`,
-      })
-      .stat('Transactions/s (fleet)', {
-        description:
-          'Commits and rollbacks per second over all instances, from their last two database samples.',
-        sql: `with db as (
+      thresholds: [[1, 'red']],
+    })
+    .stat('Collections failed', {
+      description: 'Group collections that failed in the range (see the table below for why).',
+      sql: `select count(*) as failed from sn_stat_snapshot where status = 'failed' and $__timeFilter(taken_at)`,
+      thresholds: [[1, 'orange']],
+    })
+    .stat('Agents reporting', {
+      description: 'Instances whose host agent pushed in the last 2 minutes.',
+      sql: `select count(distinct instance_id) as agents from pga_agent_streams where last_seen > now() - interval '2 minutes'`,
+    })
+    .stat('Transactions/s (fleet)', {
+      description:
+        'Commits and rollbacks per second over all instances, from their last two database samples.',
+      sql: `with db as (
                 select instance_id, datname, taken_at, xact_commit + xact_rollback as xacts, stats_reset,
                        row_number() over (partition by instance_id, datname order by taken_at desc) as n
                   from sn_stat_database where taken_at > now() - interval '15 minutes')
@@ -122,58 +112,63 @@ export const fleetOverview: DashboardDefinition = {
                        as "transactions/s"
                 from db a left join db b on b.instance_id = a.instance_id and b.datname = a.datname and b.n = 2
                where a.n = 1`,
-        unit: 'ops',
-      })
-      .stat('Firing alerts', {
-        description: 'Alerts firing now in Prometheus (rules in prometheus/rules).',
-        promql: { expr: 'count(ALERTS{alertstate="firing"}) or vector(0)' },
-        thresholds: [[1, 'red']],
-      })
-      .table('Instances', {
-        description:
-          'Per instance: collection status and age, transactions/s and connections from the last two samples, max_connections, standbys and the worst replication lag, the oldest open transaction.',
-        sql: instancesTable,
-        height: 10,
-        hiddenFields: ['id'],
-        fieldLinks: {
-          instance: {
-            title: 'Instance overview',
-            // Grafana's data link variables, not a template string.
-            // biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana syntax
-            url: '/d/pga-instance-overview?var-instance=${__data.fields.id}&${__url_time_range}',
-          },
+      unit: 'ops',
+    })
+    .stat('Firing alerts', {
+      description: 'Alerts firing now in Prometheus (rules in prometheus/rules).',
+      promql: { expr: 'count(ALERTS{alertstate="firing"}) or vector(0)' },
+      thresholds: [[1, 'red']],
+    })
+    .table('Instances', {
+      description:
+        'Per instance: collection status and age, transactions/s and connections from the last two samples, max_connections, standbys and the worst replication lag, the oldest open transaction.',
+      sql: instancesTable,
+      height: 10,
+      hiddenFields: ['id'],
+      fieldLinks: {
+        instance: {
+          title: 'Instance overview',
+          // Grafana's data link variables, not a template string.
+          // biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana syntax
+          url: '/d/pga-instance-overview?var-instance=${__data.fields.id}&${__url_time_range}',
         },
-        fieldUnits: {
-          'collected (s ago)': 's',
-          'transactions/s': 'ops',
-          'connections used': 'percentunit',
-          'standby lag (bytes)': 'bytes',
-          'replication lag (s)': 's',
-          'oldest transaction (s)': 's',
-        },
-      })
-      .table('Worst alerts firing', {
-        description: 'Firing alerts, critical first (rules and runbooks: docs/ALERTS.md).',
-        promql: {
-          expr: 'sort_desc((ALERTS{alertstate="firing",severity="critical"} * 3) or (ALERTS{alertstate="firing",severity="warning"} * 2) or ALERTS{alertstate="firing"})',
-          instant: true,
-        },
-        mayBeEmpty: 'nothing fires in a healthy fleet',
-        height: 8,
-      })
-      .row('Load')
-      .timeseries('Transactions per second', {
-        description: 'Commits and rollbacks per second per instance (all databases).',
-        sql: perInstance(
-          `with ${ratedCtes({ table: 'sn_stat_database', keys: ['instance_id', 'datname'], counters: ['xact_commit', 'xact_rollback'], reset: true, instance: enabled }, 'r')}
+      },
+      fieldUnits: {
+        'collected (s ago)': 's',
+        'transactions/s': 'ops',
+        'connections used': 'percentunit',
+        'standby lag (bytes)': 'bytes',
+        'replication lag (s)': 's',
+        'oldest transaction (s)': 's',
+      },
+    })
+
+const firingAlerts = (board: Board): Board =>
+  board.table('Worst alerts firing', {
+    description: 'Firing alerts, critical first (rules and runbooks: docs/ALERTS.md).',
+    promql: {
+      expr: 'sort_desc((ALERTS{alertstate="firing",severity="critical"} * 3) or (ALERTS{alertstate="firing",severity="warning"} * 2) or ALERTS{alertstate="firing"})',
+      instant: true,
+    },
+    mayBeEmpty: 'nothing fires in a healthy fleet',
+    height: 8,
+  })
+
+const load = (board: Board): Board =>
+  board
+    .row('Load')
+    .timeseries('Transactions per second', {
+      description: 'Commits and rollbacks per second per instance (all databases).',
+      sql: perInstance(
+        `with ${ratedCtes({ table: 'sn_stat_database', keys: ['instance_id', 'datname'], counters: ['xact_commit', 'xact_rollback'], reset: true, instance: enabled }, 'r')}
 select r.time, i.name as metric, sum(r.xact_commit + r.xact_rollback) as value`,
-          'r',
-        ),
-        unit: 'ops',
-      })
-      .timeseries('Connections', {
-        description: 'Backends connected per instance (all databases).',
-        sql: `with s as (
+        'r',
+      ),
+      unit: 'ops',
+    })
+    .timeseries('Connections', {
+      description: 'Backends connected per instance (all databases).',
+      sql: `with s as (
   select distinct on (instance_id, datname, bucket) instance_id, datname, numbackends, $__timeGroup(taken_at, $__interval) as bucket
     from sn_stat_database where ${enabled} and ${widenedRange()}
    order by instance_id, datname, bucket, taken_at desc)
@@ -181,10 +176,10 @@ select to_timestamp(s.bucket) as time, i.name as metric, sum(s.numbackends) as v
   from s join pga_instances i on i.id = s.instance_id
  where to_timestamp(s.bucket) >= $__timeFrom()::timestamptz
  group by 1, 2 order by 1`,
-      })
-      .timeseries('Replication lag (worst standby)', {
-        description: 'Per primary, the largest replay lag of its standbys, in seconds.',
-        sql: `with s as (
+    })
+    .timeseries('Replication lag (worst standby)', {
+      description: 'Per primary, the largest replay lag of its standbys, in seconds.',
+      sql: `with s as (
   select distinct on (instance_id, application_name, client_addr, bucket) instance_id, replay_lag_seconds,
          $__timeGroup(taken_at, $__interval) as bucket
     from sn_stat_replication where ${enabled} and $__timeFilter(taken_at)
@@ -192,26 +187,42 @@ select to_timestamp(s.bucket) as time, i.name as metric, sum(s.numbackends) as v
 select to_timestamp(s.bucket) as time, i.name as metric, max(coalesce(s.replay_lag_seconds, 0)) as value
   from s join pga_instances i on i.id = s.instance_id
  group by 1, 2 order by 1`,
-        unit: 's',
-      })
-      .timeseries('Host CPU busy', {
-        description: 'Per instance with an agent: share of CPU time not idle (iowait counts as busy).',
-        sql: perInstance(
-          `with ${ratedCtes({ table: 'sn_sysstat_cpu', keys: ['instance_id', 'mode'], counters: ['seconds'], instance: enabled }, 'r')}
+      unit: 's',
+    })
+    .timeseries('Host CPU busy', {
+      description: 'Per instance with an agent: share of CPU time not idle (iowait counts as busy).',
+      sql: perInstance(
+        `with ${ratedCtes({ table: 'sn_sysstat_cpu', keys: ['instance_id', 'mode'], counters: ['seconds'], instance: enabled }, 'r')}
 select r.time, i.name as metric, 1 - sum(r.seconds) filter (where r.mode = 'idle') / nullif(sum(r.seconds), 0) as value`,
-          'r',
-        ),
-        unit: 'percentunit',
-        min: 0,
-        max: 1,
-      })
-      .table('Failed collections', {
-        description: 'Collections in the range that failed or could not run, by instance, group and reason.',
-        sql: `select i.name as instance, s.group_name as "group", coalesce(s.error_code, s.status) as reason,
+        'r',
+      ),
+      unit: 'percentunit',
+      min: 0,
+      max: 1,
+    })
+    .table('Failed collections', {
+      description: 'Collections in the range that failed or could not run, by instance, group and reason.',
+      sql: `select i.name as instance, s.group_name as "group", coalesce(s.error_code, s.status) as reason,
                      count(*) as times, max(s.taken_at) as last, (array_agg(s.error order by s.taken_at desc))[1] as "last error"
                 from sn_stat_snapshot s join pga_instances i on i.id = s.instance_id
                where s.status <> 'ok' and $__timeFilter(s.taken_at)
                group by 1, 2, 3 order by times desc limit 100`,
-        mayBeEmpty: 'nothing failed in the range',
+      mayBeEmpty: 'nothing failed in the range',
+    })
+
+export const fleetOverview: DashboardDefinition = {
+  file: 'fleet-overview.json',
+  answers:
+    'Is every instance collected and healthy right now? Which are busiest, closest to max_connections, lagging, or firing alerts?',
+  build: () =>
+    [instancesNow, firingAlerts, load].reduce(
+      (board, part) => part(board),
+      new Board({
+        uid: 'pga-fleet-overview',
+        title: 'pganalytics / Fleet overview',
+        description:
+          'Every monitored instance: collection, load, connections, replication lag, host CPU, alerts.',
+        variables: [],
       }),
+    ),
 }
