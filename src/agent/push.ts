@@ -34,8 +34,9 @@ export async function pushBatch(target: PushTarget, body: string): Promise<PushO
       signal: AbortSignal.timeout(target.timeoutMs),
     })
   } catch (error) {
-    const e = error as Error & { cause?: { code?: string } }
-    return { kind: 'unavailable', reason: e.cause?.code ?? e.name ?? 'network error' }
+    // Node puts the system error in `cause` (ECONNREFUSED), Bun on the error (ConnectionRefused).
+    const e = error as Error & { code?: string; cause?: { code?: string } }
+    return { kind: 'unavailable', reason: e.cause?.code ?? e.code ?? e.name ?? 'network error' }
   }
   if (response.status === 200) {
     const result = (await response.json()) as { status: 'stored' | 'duplicate'; rows: number }
