@@ -1339,6 +1339,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/agent/metrics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Push a batch of host metrics (pganalytics agent); a batch already stored is acknowledged, not stored again */
+        post: operations["pushAgentMetrics"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1498,7 +1515,9 @@ export interface components {
             /** @description The first characters of the key, to tell keys apart. */
             displayPrefix: string;
             /** @enum {string} */
-            role: "admin" | "operator" | "viewer" | "auditor";
+            role: "admin" | "operator" | "viewer" | "auditor" | "agent";
+            /** @description The instance an agent key pushes host metrics for (null for other keys). */
+            instanceId: string | null;
             ownerUserId: string | null;
             expiresAt: string | null;
             lastUsedAt: string | null;
@@ -1508,10 +1527,15 @@ export interface components {
         CreateApiKeyInput: {
             name: string;
             /**
-             * @description At most the rights of the caller.
+             * @description At most the rights of the caller. `agent`: pushes host metrics for instanceId only.
              * @enum {string}
              */
-            role: "admin" | "operator" | "viewer" | "auditor";
+            role: "admin" | "operator" | "viewer" | "auditor" | "agent";
+            /**
+             * Format: uuid
+             * @description With role agent (and only then): the instance the agent runs for.
+             */
+            instanceId?: string;
             expiresInDays?: number;
         };
         ApiKeyList: {
@@ -1913,6 +1937,11 @@ export interface components {
                 name: string;
                 /** @enum {string} */
                 scope: "instance" | "database";
+                /**
+                 * @description collector: queried over SQL; agent: pushed by `pganalytics agent` from the host.
+                 * @enum {string}
+                 */
+                source: "collector" | "agent";
                 help: string;
                 defaultIntervalSeconds: number;
                 defaultRetentionDays: number;
@@ -2932,6 +2961,164 @@ export interface components {
         IdentityProviderTestInput: {
             username?: string;
             password?: string;
+        };
+        AgentBatchResult: {
+            /**
+             * @description <agentId>:<sequence>.
+             * @example 3f0c…:42
+             */
+            batchId: string;
+            /**
+             * @description duplicate: this batch (or a later one) was stored before; nothing was written again.
+             * @enum {string}
+             */
+            status: "stored" | "duplicate";
+            /** @description Samples stored. */
+            samples: number;
+            /** @description Rows stored, all groups together. */
+            rows: number;
+            /** @description Group samples not stored: older than the group’s retention or more than a day ahead. */
+            skipped: number;
+        };
+        AgentBatch: {
+            /**
+             * Format: uuid
+             * @description The instance this host runs; must be the one the key is bound to.
+             */
+            instanceId: string;
+            /**
+             * Format: uuid
+             * @description Identity of the agent’s queue (chosen when its queue directory is created).
+             */
+            agentId: string;
+            /** @description Counts up from 1 in the agent’s queue. (agentId, sequence) is the batch id: a batch at or below the last sequence stored is a duplicate. */
+            sequence: number;
+            agent: {
+                version: string;
+                hostname: string;
+            };
+            samples: components["schemas"]["AgentSample"][];
+        };
+        AgentSample: {
+            /**
+             * Format: date-time
+             * @description When the host was read (its clock).
+             */
+            takenAt: string;
+            /**
+             * @description Time reading the host.
+             * @default 0
+             */
+            durationMs: number;
+            groups: components["schemas"]["AgentSampleGroups"];
+        };
+        /** @description Rows per host group (see GET /api/v1/metric-groups, source agent); absent groups are not stored. */
+        AgentSampleGroups: {
+            system_cpu?: components["schemas"]["AgentRow_system_cpu"][];
+            system_load?: components["schemas"]["AgentRow_system_load"][];
+            system_memory?: components["schemas"]["AgentRow_system_memory"][];
+            system_disk?: components["schemas"]["AgentRow_system_disk"][];
+            system_filesystem?: components["schemas"]["AgentRow_system_filesystem"][];
+            system_network?: components["schemas"]["AgentRow_system_network"][];
+            system_pg_volume?: components["schemas"]["AgentRow_system_pg_volume"][];
+        };
+        /** @description CPU time of the host by mode (user, nice, system, idle, iowait, irq, softirq, steal), all CPUs together. */
+        AgentRow_system_cpu: {
+            mode: string;
+            seconds?: number | null;
+        };
+        /** @description Load averages, CPUs, processes and threads, context switches, interrupts and forks, uptime. */
+        AgentRow_system_load: {
+            cpus?: number | null;
+            load1?: number | null;
+            load5?: number | null;
+            load15?: number | null;
+            processes?: number | null;
+            threads?: number | null;
+            procs_running?: number | null;
+            procs_blocked?: number | null;
+            context_switches?: number | null;
+            interrupts?: number | null;
+            forks?: number | null;
+            uptime_seconds?: number | null;
+        };
+        /** @description Memory and swap: total, available, page cache, dirty, commit, huge pages; swap and page-fault activity, OOM kills. */
+        AgentRow_system_memory: {
+            total_bytes?: number | null;
+            free_bytes?: number | null;
+            available_bytes?: number | null;
+            buffers_bytes?: number | null;
+            cached_bytes?: number | null;
+            shmem_bytes?: number | null;
+            slab_reclaimable_bytes?: number | null;
+            dirty_bytes?: number | null;
+            writeback_bytes?: number | null;
+            committed_bytes?: number | null;
+            commit_limit_bytes?: number | null;
+            swap_total_bytes?: number | null;
+            swap_free_bytes?: number | null;
+            swap_cached_bytes?: number | null;
+            hugepages?: number | null;
+            hugepages_free?: number | null;
+            hugepage_size_bytes?: number | null;
+            swap_in?: number | null;
+            swap_out?: number | null;
+            major_faults?: number | null;
+            oom_kills?: number | null;
+        };
+        /** @description Disk I/O per block device: operations, bytes, time reading and writing, busy time, queue. */
+        AgentRow_system_disk: {
+            device: string;
+            reads?: number | null;
+            reads_merged?: number | null;
+            read_bytes?: number | null;
+            read_time?: number | null;
+            writes?: number | null;
+            writes_merged?: number | null;
+            write_bytes?: number | null;
+            write_time?: number | null;
+            io_in_progress?: number | null;
+            io_time?: number | null;
+            weighted_io_time?: number | null;
+            discards?: number | null;
+            flushes?: number | null;
+        };
+        /** @description Space and inodes per mounted filesystem, and whether it is read-only. */
+        AgentRow_system_filesystem: {
+            mountpoint: string;
+            device?: string | null;
+            fstype?: string | null;
+            size_bytes?: number | null;
+            free_bytes?: number | null;
+            avail_bytes?: number | null;
+            used_bytes?: number | null;
+            files?: number | null;
+            files_free?: number | null;
+            readonly?: boolean | null;
+        };
+        /** @description Network traffic per interface: bytes, packets, errors and drops each way. */
+        AgentRow_system_network: {
+            interface: string;
+            receive_bytes?: number | null;
+            receive_packets?: number | null;
+            receive_errors?: number | null;
+            receive_drops?: number | null;
+            transmit_bytes?: number | null;
+            transmit_packets?: number | null;
+            transmit_errors?: number | null;
+            transmit_drops?: number | null;
+        };
+        /** @description The volumes holding the PostgreSQL data directory and the WAL (pg_wal): space and inodes left. */
+        AgentRow_system_pg_volume: {
+            kind: string;
+            path?: string | null;
+            mountpoint?: string | null;
+            device?: string | null;
+            size_bytes?: number | null;
+            avail_bytes?: number | null;
+            used_bytes?: number | null;
+            files?: number | null;
+            files_free?: number | null;
         };
     };
     responses: never;
@@ -4872,7 +5059,7 @@ export interface operations {
             header?: never;
             path: {
                 id: string;
-                /** @description database, tables, indexes, statements, settings, bgwriter, checkpointer, archiver, replication, wal_receiver, replication_slots, wal, io, activity, locks, vacuum_progress, storage */
+                /** @description database, tables, indexes, statements, settings, bgwriter, checkpointer, archiver, replication, wal_receiver, replication_slots, wal, io, activity, locks, vacuum_progress, storage, system_cpu, system_load, system_memory, system_disk, system_filesystem, system_network, system_pg_volume */
                 group: string;
             };
             cookie?: never;
@@ -4932,7 +5119,7 @@ export interface operations {
             header?: never;
             path: {
                 id: string;
-                /** @description database, tables, indexes, statements, settings, bgwriter, checkpointer, archiver, replication, wal_receiver, replication_slots, wal, io, activity, locks, vacuum_progress, storage */
+                /** @description database, tables, indexes, statements, settings, bgwriter, checkpointer, archiver, replication, wal_receiver, replication_slots, wal, io, activity, locks, vacuum_progress, storage, system_cpu, system_load, system_memory, system_disk, system_filesystem, system_network, system_pg_volume */
                 group: string;
             };
             cookie?: never;
@@ -7947,6 +8134,66 @@ export interface operations {
             };
             /** @description Idempotency-Key already used for another request (`idempotency_key_reused`). */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    pushAgentMetrics: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AgentBatch"];
+            };
+        };
+        responses: {
+            /** @description Stored, or a duplicate of a stored batch. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AgentBatchResult"];
+                };
+            };
+            /** @description Invalid request (see `errors`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not authenticated. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request body too large. */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -1,7 +1,8 @@
-// The command line: serve | migrate | openapi | version | help. Exit codes: 0 ok, 1 failure
+// The command line: serve | migrate | openapi | version | keys | audit | agent | help. Exit codes: 0 ok, 1 failure
 // at run time, 2 bad usage or bad configuration (with a one-line reason).
 import { readFileSync, writeFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
+import { agentOptions, runAgentCommand } from './agent/cli.ts'
 import { type AuditSubcommand, auditSubcommands, runAuditStoreCommand, verifyArchive } from './audit/cli.ts'
 import { runRestoreCommand, runWalFetch, runWalPush } from './backup/cli.ts'
 import { type Config, ConfigError, loadConfig, unknownVariables } from './config.ts'
@@ -43,6 +44,9 @@ Usage:
                                     and PGA_MASTER_KEY); then pg_ctl -D DIR start
   pganalytics wal-push %p           archive_command: store a WAL file in PGA_BACKUP_REPOSITORY
   pganalytics wal-fetch %f %p       restore_command: fetch one (exit 1 when absent)
+  pganalytics agent --url U --instance ID [--key-file F] [--data-directory D] [--once]
+                                    on a database host: push CPU, memory, disk, filesystem
+                                    and network metrics (see docs/AGENT.md)
   pganalytics help | --help         this text
 
 Configuration comes from the environment (PGA_*, DATABASE_URL, REDIS_URL);
@@ -82,6 +86,7 @@ const commands: Record<
   },
   'wal-push': { options: {} },
   'wal-fetch': { options: {} },
+  agent: { options: agentOptions },
   help: { options: {} },
 }
 
@@ -245,6 +250,8 @@ export async function runCli(argv: string[], runtime: Runtime, io: CliIo): Promi
           ? await runWalPush(positionals[0], ctx)
           : await runWalFetch(positionals[0], positionals[1], ctx)
       }
+      case 'agent':
+        return await runAgentCommand(values, io)
     }
     return 2
   } catch (error) {

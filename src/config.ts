@@ -3,7 +3,7 @@
 import { z } from 'zod'
 import { type SsoConfig, ssoConfig, ssoVariables } from './auth/sso/config.ts'
 import { type BackupConfig, backupConfig, backupVariables } from './backup/config.ts'
-import { groupNames } from './collector/catalog/index.ts'
+import { allGroupNames } from './collector/catalog/index.ts'
 import {
   boolean,
   cidrList,
@@ -32,8 +32,8 @@ const groupDays = z
     ),
   )
   .refine(
-    (days) => Object.keys(days).every((group) => groupNames.includes(group)),
-    `known group names (${groupNames.join(', ')}) with days`,
+    (days) => Object.keys(days).every((group) => allGroupNames.includes(group)),
+    `known group names (${allGroupNames.join(', ')}) with days`,
   )
   .refine((days) => Object.values(days).every((d) => d >= 1 && d <= 3650), 'days between 1 and 3650')
 
@@ -726,7 +726,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       backoffMaxMs: e.PGA_COLLECTOR_BACKOFF_MAX,
       retentionDays: {
         ...(e.PGA_RETENTION_DAYS
-          ? Object.fromEntries(groupNames.map((g) => [g, e.PGA_RETENTION_DAYS as number]))
+          ? Object.fromEntries(allGroupNames.map((g) => [g, e.PGA_RETENTION_DAYS as number]))
           : {}),
         ...e.PGA_RETENTION_DAYS_BY_GROUP,
       },

@@ -2,6 +2,7 @@
 // Embedded defaults are announced loudly: they are for one replica only.
 import { hostname } from 'node:os'
 import { AuditArchiver } from './audit/archiver.ts'
+import { registerAuditMetrics } from './audit/audit-metrics.ts'
 import { type CheckpointSink, FileCheckpointSink } from './audit/checkpoint-sink.ts'
 import { systemAudit } from './audit/events.ts'
 import { AuditSealer } from './audit/sealer.ts'
@@ -123,6 +124,7 @@ export async function buildDeps(
     ...(options.keys ? { options: options.keys } : {}),
   })
   const metrics = createServiceMetrics({ db, state, lifecycle, build: options.build })
+  registerAuditMetrics(metrics.registry, db.sql)
   const checkpointSink = config.audit.checkpointDir
     ? new FileCheckpointSink(config.audit.checkpointDir)
     : null

@@ -374,6 +374,8 @@ const exempt: Record<string, string> = {
     'stores nothing durable until POST /api/v1/auth/mfa/confirm, which is audited',
   'POST /api/v1/auth/refresh':
     'rotates the refresh token of a session whose start and end are events; a reused token is an event (auth.test.ts)',
+  'POST /api/v1/agent/metrics':
+    'host-metric ingestion (data, every 15 s per host): the agent key’s creation and revocation are events, a push for another instance is auth.access_denied (agent.test.ts); docs/AGENT.md',
 }
 
 const outboxTypes = async () =>

@@ -474,7 +474,19 @@ describe('the token is bound to this service', () => {
       .slice(0, 2)
       .map((part) => JSON.parse(Buffer.from(part, 'base64url').toString()))
     expect(header).toMatchObject({ alg: 'EdDSA', typ: 'at+jwt' })
-    expect(Object.keys(claims).sort()).toEqual(['aud', 'exp', 'iat', 'iss', 'jti', 'sid', 'sub', 'tv'])
+    // email and role serve relying parties such as Grafana's auth.jwt (docs/DASHBOARDS.md).
+    expect(Object.keys(claims).sort()).toEqual([
+      'aud',
+      'email',
+      'exp',
+      'iat',
+      'iss',
+      'jti',
+      'role',
+      'sid',
+      'sub',
+      'tv',
+    ])
     expect(claims).toMatchObject({ iss: 'pganalytics', aud: 'pganalytics-api' })
   })
 })
