@@ -128,15 +128,11 @@ There is no Grafana package in Debian 12 nor on npm, and none can be downloaded 
   the interval being Grafana's: range / 1000 points, rounded to a nice interval, at least 15 s.
   Each query must succeed (a missing table or column fails the test), time series must have a
   \`time\` column, a numeric value and be in time order, and every panel must return rows for the
-  primary or the standby, except the few the test cannot produce (named in the test with why: no
+  primary or the standby (the primary also has a full and an incremental backup, continuous WAL
+  and a restore drill), except the few the test cannot produce (named in the test with why: no
   alert firing long enough, no vacuum running at a sample, \`pg_stat_io\` before 16). The login
-  is shown to be refused the encrypted passwords, the users and the raw query texts.
+  is shown to be refused the encrypted passwords and repository credentials, the users, who
+  requested backups and the raw query texts.
 - The same test starts a real Prometheus with \`prometheus/prometheus.yml\` pointed at the service
   (API key, \`honor_labels\`, the tables job), loads the rules, and runs the Prometheus panels.
-
-## Not included
-
-- **Backups dashboard**: the backup work is being built in another branch and its
-  \`backup_metadata\` table does not exist here, so there is nothing to query yet; the backup alerts
-  are written already ([ALERTS.md](ALERTS.md)). The dashboard comes with that work.
 `

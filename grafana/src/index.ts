@@ -3,6 +3,7 @@
 // committed files against this (drift) and runs every query against a populated store.
 import type { DashboardDefinition } from './board.ts'
 import { activityLocks } from './dashboards/activity-locks.ts'
+import { backups } from './dashboards/backups.ts'
 import { checkpointRecovery } from './dashboards/checkpoint-recovery.ts'
 import { fleetOverview } from './dashboards/fleet-overview.ts'
 import { hostSystem } from './dashboards/host-system.ts'
@@ -23,6 +24,7 @@ export const dashboards: readonly DashboardDefinition[] = [
   replicationMonitoring,
   activityLocks,
   hostSystem,
+  backups,
 ]
 
 /** The JSON text of a dashboard as committed (stable key order, two-space indent). */

@@ -16,13 +16,9 @@ promtool tests in \`prometheus/tests/\`; do not edit them by hand).
 - **Tested**: \`npm test\` runs \`promtool check rules\` and \`promtool test rules\`: each alert fires
   on a series that should fire it (\`db-bad\`) and stays silent on one that should not (\`db-good\`),
   with its exact labels and annotations. Another test checks that every metric a rule names is
-  one the exposition or the service exports (the backup metrics excepted, below).
+  one the exposition or the service exports.
 - **Thresholds** are starting points for a typical OLTP fleet; change them in \`prometheus/src\`
   and regenerate, so the tests move with them.
-- **Backups**: the rules of the last group are written against
-  \`pganalytics_backup_last_success_timestamp_seconds{instance}\` and
-  \`pganalytics_backup_failures_total{instance}\`, which the backup work (in progress) exports: they
-  go live with it and find no series until then.
 - **Not covered**: certificate expiry. pganalytics does not record the TLS certificates of the
   monitored servers (nor its own), so no metric exists to alert on; use the blackbox exporter's
   \`probe_ssl_earliest_cert_expiry\` for them.

@@ -4,7 +4,7 @@
 // catching a flipped byte, a missing chunk, a chunk swapped from another backup, a missing WAL
 // segment and a deleted parent; unreachable targets, a non-empty directory and a wrong master key
 // refused; cancel; permissions.
-import { chmodSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import postgres from 'postgres'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -77,15 +77,11 @@ beforeAll(async () => {
   sql = postgres(monitored.url, { max: 1, onnotice: () => {} })
   await sql`create table events (id serial primary key, label text)`
   repositoryDir = tempDir('backup-api-repo')
-  // As root the drill's server runs as `postgres`: its scratch space must be reachable.
-  const workDir = tempDir('backup-drills')
-  chmodSync(workDir, 0o711)
   t = await startTestApp({
     PGA_ADMIN_TOKEN: adminToken,
     PGA_BACKUP_REPOSITORY: repositoryDir,
     PGA_BACKUP_CHUNK_SIZE: '262144',
     PGA_DATA_DIR: tempDir('backup-api-data'),
-    PGA_BACKUP_WORK_DIR: workDir,
   })
   await t.deps.backup.start({ run: false })
   const created = await call('POST', '/api/v1/instances?test=false', {

@@ -1,7 +1,8 @@
 // A store filled by real collection, for the dashboard and alert tests: a streaming primary and
 // standby (replication rig) added with a pg_monitor-only login, pg_stat_statements, a table with an
 // unused index, a blocking chain held open during the second round, an unreachable instance (its
-// collections fail), and host samples pushed by the agent (this machine's /proc). Two collection
+// collections fail), host samples pushed by the agent (this machine's /proc), and backups of the
+// primary with continuous WAL and a restore drill. Two collection
 // rounds fall in different 15 s intervals (Grafana's smallest here), so counters have rates.
 import postgres from 'postgres'
 import { expect } from 'vitest'
@@ -133,7 +134,14 @@ export async function populateStore(t: TestApp, rig: ReplicationRig, token: stri
   const { role, admin, shop, shopUrl } = await prepareMonitoredServer(rig)
   const port = (url: string) => Number(new URL(url).port)
   const login = { host: '127.0.0.1', username: role, password: 'Dash-board-pass', sslmode: 'disable' }
-  const primaryId = await addInstance(t, token, { name: 'primary', port: port(rig.primaryUrl), ...login })
+  const primaryId = await addInstance(t, token, {
+    name: 'primary',
+    port: port(rig.primaryUrl),
+    ...login,
+    // The rig trusts replication connections from loopback: backups and continuous WAL.
+    replicationUsername: 'postgres',
+    walStreaming: true,
+  })
   const standbyId = await addInstance(t, token, { name: 'standby', port: port(rig.standbyUrl), ...login })
   const downId = await addInstance(t, token, { name: 'unreachable', port: await freePort(), ...login }, false)
   const ids = [primaryId, standbyId, downId]
@@ -154,12 +162,49 @@ export async function populateStore(t: TestApp, rig: ReplicationRig, token: stri
     await releaseChain()
     await agent.sample()
     expect((await agent.flush()).waiting).toBe(0)
+    await backupAndDrill(t, token, primaryId)
   } finally {
     agent.close()
     await shop.end()
     await admin.end()
   }
   return { primaryId, standbyId, downId, agentKey }
+}
+
+/** A full and an incremental backup of the primary, its continuous WAL stored, and a restore drill. */
+async function backupAndDrill(t: TestApp, token: string, instanceId: string) {
+  const call = async (path: string, body?: unknown) => {
+    const res = await t.app.request(path, {
+      method: body === undefined ? 'GET' : 'POST',
+      headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${token}` },
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    })
+    return (await res.json()) as Record<string, unknown>
+  }
+  const settle = async (path: string) => {
+    const deadline = Date.now() + 120_000
+    for (;;) {
+      const record = await call(path)
+      if (record.status !== 'pending' && record.status !== 'running') return record
+      if (Date.now() > deadline) throw new Error(`${path} still ${record.status}`)
+      await new Promise((r) => setTimeout(r, 250))
+    }
+  }
+  let last: Record<string, unknown> = {}
+  for (const type of ['full', 'incremental']) {
+    const started = await call('/api/v1/backups/trigger', { instanceId, type, compression: 'gzip' })
+    last = await settle(`/api/v1/backups/${started.id}`)
+    expect(last.status, JSON.stringify(last)).toBe('completed')
+  }
+  await t.deps.backup.wal.sync()
+  await waitFor(
+    () =>
+      t.deps.db
+        .sql`select 1 from backup_wal_streams where instance_id = ${instanceId} and stored_at is not null`,
+  )
+  const drill = await call(`/api/v1/backups/${last.id}/restore`, { mode: 'verify' })
+  const restored = await settle(`/api/v1/restore-operations/${drill.id}`)
+  expect(restored.status, JSON.stringify(restored)).toBe('completed')
 }
 
 async function waitFor(query: () => PromiseLike<readonly unknown[]>, timeoutMs = 20_000) {

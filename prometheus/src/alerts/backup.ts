@@ -1,18 +1,17 @@
-// Alerts on backups. The metrics do not exist yet: the backup work (being built now) is to export
-// pganalytics_backup_last_success_timestamp_seconds{instance} and
-// pganalytics_backup_failures_total{instance}; these rules are written against those names and go
-// live with it (docs/ALERTS.md says so).
+// Alerts on backups, from the backup figures of /metrics/instances (src/backup/exposition.ts):
+// the age of the last successful backup, failed backups, and the age of the continuous WAL in the
+// repository (the recovery point a restore can reach now).
 import { type AlertGroup, bad, good, series } from '../types.ts'
 
 export const backupAlerts: AlertGroup = {
   name: 'postgresql-backups',
-  title: 'Backups (live with the backup work)',
+  title: 'Backups',
   intro:
-    'Written against `pganalytics_backup_last_success_timestamp_seconds{instance}` and `pganalytics_backup_failures_total{instance}`, which the backup capability (in progress) exports; until then these rules find no series and stay silent.',
+    'From the backup figures of `/metrics/instances`: `pga_backup_last_success_timestamp_seconds`, `pga_backup_failures_total` and `pga_wal_stored_timestamp_seconds` (instances with continuous WAL). See docs/BACKUP_GUIDE.md.',
   alerts: [
     {
       alert: 'PostgreSQLBackupTooOld',
-      expr: 'time() - pganalytics_backup_last_success_timestamp_seconds > 93600',
+      expr: 'time() - pga_backup_last_success_timestamp_seconds > 93600',
       for: '15m',
       severity: 'warning',
       summary: 'The last backup of {{ $labels.instance }} is {{ $value | humanizeDuration }} old',
@@ -26,15 +25,15 @@ export const backupAlerts: AlertGroup = {
       test: {
         interval: '5m',
         at: '27h',
-        fires: [series('pganalytics_backup_last_success_timestamp_seconds', bad, '0x400')],
-        silent: [series('pganalytics_backup_last_success_timestamp_seconds', good, '90000x400')],
+        fires: [series('pga_backup_last_success_timestamp_seconds', bad, '0x400')],
+        silent: [series('pga_backup_last_success_timestamp_seconds', good, '90000x400')],
         labels: bad,
         value: 97_200,
       },
     },
     {
       alert: 'PostgreSQLBackupMissing',
-      expr: 'time() - pganalytics_backup_last_success_timestamp_seconds > 180000',
+      expr: 'time() - pga_backup_last_success_timestamp_seconds > 180000',
       for: '15m',
       severity: 'critical',
       summary: 'No backup of {{ $labels.instance }} for {{ $value | humanizeDuration }}',
@@ -45,15 +44,15 @@ export const backupAlerts: AlertGroup = {
       test: {
         interval: '5m',
         at: '52h',
-        fires: [series('pganalytics_backup_last_success_timestamp_seconds', bad, '0x700')],
-        silent: [series('pganalytics_backup_last_success_timestamp_seconds', good, '100000x700')],
+        fires: [series('pga_backup_last_success_timestamp_seconds', bad, '0x700')],
+        silent: [series('pga_backup_last_success_timestamp_seconds', good, '100000x700')],
         labels: bad,
         value: 187_200,
       },
     },
     {
       alert: 'PostgreSQLBackupFailing',
-      expr: 'increase(pganalytics_backup_failures_total[1h]) > 0',
+      expr: 'increase(pga_backup_failures_total[1h]) > 0',
       severity: 'warning',
       summary: 'Backups of {{ $labels.instance }} fail',
       description: 'At least one backup of {{ $labels.instance }} failed in the last hour.',
@@ -64,10 +63,33 @@ export const backupAlerts: AlertGroup = {
       ],
       test: {
         at: '60m',
-        fires: [series('pganalytics_backup_failures_total', bad, '0x30 1x40')],
-        silent: [series('pganalytics_backup_failures_total', good, '2x70')],
+        fires: [series('pga_backup_failures_total', bad, '0x30 1x40')],
+        silent: [series('pga_backup_failures_total', good, '2x70')],
         labels: bad,
         value: 1,
+      },
+    },
+    {
+      alert: 'PostgreSQLWalArchiveBehind',
+      expr: 'time() - pga_wal_stored_timestamp_seconds > 300',
+      for: '2m',
+      severity: 'critical',
+      summary: 'Continuous WAL of {{ $labels.instance }} is {{ $value | humanizeDuration }} behind',
+      description:
+        'The newest WAL of {{ $labels.instance }} in the backup repository is {{ $value | humanizeDuration }} old: a restore now would lose more than the 5-minute recovery point objective, and the replication slot holds WAL on the server meanwhile.',
+      cause:
+        'No replica streams the instance (all down, or the lease is stuck), pg_receivewal cannot connect (replication role, pg_hba), or the repository refuses writes.',
+      runbook: [
+        'GET /api/v1/instances/{id}/recovery shows `walError`; the service log names the receiver failure.',
+        'Check the slot `pganalytics_<id>` on the server (`pg_replication_slots`): its retained WAL grows until streaming resumes.',
+        'See docs/BACKUP_TROUBLESHOOTING.md.',
+      ],
+      test: {
+        at: '30m',
+        fires: [series('pga_wal_stored_timestamp_seconds', bad, '0x40')],
+        silent: [series('pga_wal_stored_timestamp_seconds', good, '0+60x40')],
+        labels: bad,
+        value: 1_800,
       },
     },
   ],
