@@ -35,6 +35,8 @@ export function libpqConnection(
     ['application_name', options.applicationName],
     ['connect_timeout', String(Math.max(2, Math.ceil(options.connectTimeoutMs / 1000)))],
   ]
+  // A physical walsender connection: replication commands (CREATE_REPLICATION_SLOT ...) via psql.
+  if (options.replication) parts.push(['replication', 'true'])
   if (target.sslRootCert) {
     dir = mkdtempSync(join(tmpdir(), 'pga-libpq-'))
     const file = join(dir, 'root.crt')

@@ -63,7 +63,8 @@ export async function walRun(
   const start = parseSegmentName(name, segmentSize)?.segno ?? 0n
   const later = [...stored].some((s) => {
     const parsed = parseSegmentName(s, segmentSize)
-    return parsed !== null && !s.endsWith('.partial') && parsed.segno > start
+    // A later segment, complete or partial, means this one is missing, not yet to come.
+    return parsed !== null && parsed.segno > start
   })
   return { segments, partial, gapAt: later ? name : null }
 }

@@ -246,6 +246,62 @@ describe('running backups', () => {
   }, 240_000)
 })
 
+describe('continuous WAL from the first backup on', () => {
+  it('reserves WAL before the first full backup, reports the RPO growing while the receiver fails, and drops the slot when switched off', async () => {
+    const id = await addInstance('ops-fresh', monitored.port, true)
+    const slot = `pganalytics_${id.replaceAll('-', '').slice(0, 20)}`
+    const started = await call('POST', '/api/v1/backups/trigger', {
+      instanceId: id,
+      type: 'full',
+      compression: 'gzip',
+    })
+    expect((await settled(started.body.id)).status).toBe('completed')
+    await t.deps.backup.wal.sync()
+    await sql`insert into marks (label) values ('after the first backup')`
+    const [row] = await sql<{ lsn: string }[]>`select pg_current_wal_lsn()::text as lsn`
+    await until('WAL after the first backup in the repository', async () => {
+      const { body } = await call('GET', `/api/v1/instances/${id}/recovery`)
+      if (!body.storedLsn) return null
+      const [cmp] = await sql<
+        { ok: boolean }[]
+      >`select ${body.storedLsn as string}::pg_lsn >= ${row?.lsn as string}::pg_lsn as ok`
+      return cmp?.ok
+    })
+    // pg_backup_stop switched segments: without the reserved slot the stream would begin after
+    // the backup's first segment, and nothing after the backup could be restored.
+    const verified = await call('POST', `/api/v1/backups/${started.body.id}/verify?wait=true`)
+    expect(verified.body, JSON.stringify(verified.body)).toMatchObject({ ok: true, wal: { gapAt: null } })
+    expect(verified.body.wal.segments).toBeGreaterThanOrEqual(1)
+
+    // A login without REPLICATION: the status query works, pg_receivewal cannot stream.
+    await sql`create role pga_no_replication login`
+    expect(
+      (await call('PATCH', `/api/v1/instances/${id}`, { replicationUsername: 'pga_no_replication' })).status,
+    ).toBe(200)
+    await t.deps.backup.wal.sync()
+    const stale = await until('the RPO to grow with the receiver failing', async () => {
+      const { body } = await call('GET', `/api/v1/instances/${id}/recovery`)
+      return body.walError && body.rpoSeconds >= 5 ? body : null
+    })
+    expect(stale.walContinuous).toBe(false)
+
+    expect(
+      (
+        await call('PATCH', `/api/v1/instances/${id}`, {
+          replicationUsername: 'postgres',
+          walStreaming: false,
+        })
+      ).status,
+    ).toBe(200)
+    await t.deps.backup.wal.sync()
+    await until('the slot to be dropped', async () => {
+      await t.deps.backup.wal.sync()
+      return (await sql`select 1 from pg_replication_slots where slot_name = ${slot}`).length === 0
+    })
+    expect((await call('GET', `/api/v1/instances/${id}/recovery`)).body.walStreaming).toBe(false)
+  }, 240_000)
+})
+
 describe('repositories in object storage', () => {
   it('backs up into S3 and Azure Blob repositories added through the API, and verifies', async () => {
     const container = BlobServiceClient.fromConnectionString(azurite.connectionString).getContainerClient(

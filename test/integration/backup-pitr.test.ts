@@ -81,9 +81,9 @@ beforeAll(async () => {
     slotPosition: async () =>
       (
         await sql<
-          { lsn: string }[]
-        >`select restart_lsn::text as lsn from pg_replication_slots where slot_name = 'pga_test_slot'`
-      )[0]?.lsn ?? null,
+          { lsn: string; active: boolean }[]
+        >`select restart_lsn::text as lsn, active from pg_replication_slots where slot_name = 'pga_test_slot'`
+      )[0] ?? null,
     onProgress: async () => {},
     onError: async () => {},
     log: createLogger({ level: 'error' }),
