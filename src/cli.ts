@@ -40,8 +40,10 @@ Usage:
                                     verify an archive offline against keys you trust
   pganalytics restore --backup ID --to DIR [--repository URL]
                     [--target-time T | --target-lsn L | --target-xid X | --target-name N]
+                    [--action promote|pause|shutdown]
                                     restore a backup into DIR (needs only the repository
-                                    and PGA_MASTER_KEY); then pg_ctl -D DIR start
+                                    and PGA_MASTER_KEY); then pg_ctl -D DIR start; at the
+                                    target recovery promotes (default), pauses or shuts down
   pganalytics wal-push %p           archive_command: store a WAL file in PGA_BACKUP_REPOSITORY
   pganalytics wal-fetch %f %p       restore_command: fetch one (exit 1 when absent)
   pganalytics agent --url U --instance ID [--key-file F] [--data-directory D] [--once]

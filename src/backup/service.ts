@@ -73,10 +73,7 @@ export async function triggerBackup(
       'compression_unavailable',
       `${compression} is not available in this runtime; use gzip or the binary`,
     )
-  if (input.type === 'logical' && !input.database)
-    throw new BadRequestError('database_required', 'A logical backup needs `database`.', [
-      { path: 'body.database', message: 'the database to dump' },
-    ])
+  requireDatabaseOfLogical(input.type, input.database)
   const [instance] = await ctx.db<{ isSelf: boolean; host: string; name: string }[]>`
     select is_self as "isSelf", host, name from pga_instances where id = ${input.instanceId}`
   if (!instance) throw new NotFoundError(`Instance ${input.instanceId} does not exist.`)
@@ -292,4 +289,12 @@ async function checkDirectory(directory: string | undefined) {
       'restore_directory_not_empty',
       `${directory} is not empty; restores never overwrite anything.`,
     )
+}
+
+/** A logical backup (triggered or scheduled) dumps one named database. */
+export function requireDatabaseOfLogical(type: string, database: string | undefined | null) {
+  if (type === 'logical' && !database)
+    throw new BadRequestError('database_required', 'A logical backup needs `database`.', [
+      { path: 'body.database', message: 'the database to dump' },
+    ])
 }

@@ -162,7 +162,7 @@ describe('schedules and retention', () => {
     await call('DELETE', `/api/v1/backup-schedules/${created.body.id}`)
   })
 
-  it('refuses a cron expression or time zone it cannot use', async () => {
+  it('refuses a cron expression or time zone it cannot use, and a logical schedule without its database', async () => {
     const bad = await call('POST', '/api/v1/backup-schedules', {
       name: 'bad',
       instanceId,
@@ -178,6 +178,13 @@ describe('schedules and retention', () => {
       timeZone: 'Mars/Olympus',
     })
     expect([zone.status, zone.body.code]).toEqual([400, 'invalid_time_zone'])
+    const logical = await call('POST', '/api/v1/backup-schedules', {
+      name: 'logical-without-database',
+      instanceId,
+      backupType: 'logical',
+      cronExpression: '0 2 * * *',
+    })
+    expect([logical.status, logical.body.code]).toEqual([400, 'database_required'])
   })
 })
 
