@@ -40,6 +40,14 @@ export class Backups {
       masterKeys: () => options.keys.masterKeys(),
       config: options.config,
     })
+    // Repository secrets and backup keys are wrapped by the master key: a rotation re-wraps them.
+    options.keys.addMasterKeyHolder({
+      name: 'backupRepositories',
+      rewrap: async () => {
+        const detail = await this.repositories.rewrapKeys()
+        return { complete: detail.every((r) => 'unopened' in r && r.unopened.length === 0), detail }
+      },
+    })
     const instances = (): InstanceContext => ({ db: options.db, keyring: options.keys.keyring() })
     this.deps = {
       db: options.db,

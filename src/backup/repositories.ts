@@ -47,9 +47,24 @@ export function blobConfigOf(row: RepositoryRow, credentials: RepositoryCredenti
   return parseBlobUrl(row.url, s3, { azure })
 }
 
+/** A URL read with the settings (credentials, endpoint) of `environment` when of its kind: an
+ * earlier PGA_BACKUP_REPOSITORY location, or the CLI's --repository. */
+export function withEnvironmentSettings(environment: BlobStoreConfig, url: string): BlobStoreConfig {
+  const s3 =
+    environment.kind === 's3' || environment.kind === 'gcs'
+      ? environment.s3
+      : { region: 'us-east-1', forcePathStyle: false }
+  return parseBlobUrl(url, s3, environment.kind === 'azure' ? { azure: environment.azure } : {})
+}
+
+/** What re-wrapping one repository's keys did (see BackupRepository.rewrapKeys). */
+export type RepositoryRewrap = { repository: string; url: string } & (
+  | { secret: boolean; backupKeys: number; unopened: string[] }
+  | { error: string }
+)
+
 export class RepositoryRegistry {
   private readonly opened = new Map<string, Promise<BackupRepository>>()
-  private environmentId: string | undefined
 
   constructor(
     private readonly deps: {
@@ -63,9 +78,7 @@ export class RepositoryRegistry {
   /** Registers (or updates) the environment's repository as `default`. */
   async registerEnvironmentRepository(): Promise<RepositoryRow> {
     const url = describeUrl(this.deps.config.repository)
-    const row = await repo.upsertEnvironmentRepository(this.deps.db, { id: crypto.randomUUID(), url })
-    this.environmentId = row.id
-    return row
+    return repo.upsertEnvironmentRepository(this.deps.db, { id: crypto.randomUUID(), url })
   }
 
   /** The repository a request names (id or name), or the default one. */
@@ -77,13 +90,10 @@ export class RepositoryRegistry {
   open(row: RepositoryRow): Promise<BackupRepository> {
     let found = this.opened.get(row.id)
     if (!found) {
-      found = (async () => {
-        const config =
-          row.fromEnvironment && row.id === this.environmentId
-            ? this.deps.config.repository
-            : blobConfigOf(row, await this.credentialsOf(row))
-        return BackupRepository.open(openBlobStore(config), this.deps.masterKeys(), { create: true })
-      })()
+      found = (async () =>
+        BackupRepository.open(openBlobStore(await this.storeConfigOf(row)), this.deps.masterKeys(), {
+          create: true,
+        }))()
       found.catch(() => this.opened.delete(row.id))
       this.opened.set(row.id, found)
     }
@@ -92,6 +102,47 @@ export class RepositoryRegistry {
 
   forget(id: string) {
     this.opened.delete(id)
+  }
+
+  /**
+   * After a master-key rotation: re-wraps under the active master key what an older one wraps in
+   * every registered repository (and the environment's, registered or not). One repository that
+   * fails does not stop the others; its error is in the result.
+   */
+  async rewrapKeys(): Promise<RepositoryRewrap[]> {
+    const environment = this.deps.config.repository
+    const rows = await repo.listRepositories(this.deps.db)
+    const places: { repository: string; url: string; config: () => Promise<BlobStoreConfig> }[] = rows.map(
+      (row) => ({ repository: row.name, url: row.url, config: () => this.storeConfigOf(row) }),
+    )
+    if (!rows.some((row) => row.url === describeUrl(environment)))
+      places.push({
+        repository: 'PGA_BACKUP_REPOSITORY',
+        url: describeUrl(environment),
+        config: async () => environment,
+      })
+    const results: RepositoryRewrap[] = []
+    for (const place of places) {
+      const { repository, url } = place
+      try {
+        const store = openBlobStore(await place.config())
+        results.push({
+          repository,
+          url,
+          ...(await BackupRepository.rewrapKeys(store, this.deps.masterKeys())),
+        })
+      } catch (error) {
+        results.push({ repository, url, error: (error as Error).message })
+      }
+    }
+    return results
+  }
+
+  /** Where a repository's objects are. Those from the environment use its settings (credentials). */
+  private async storeConfigOf(row: RepositoryRow): Promise<BlobStoreConfig> {
+    const environment = this.deps.config.repository
+    if (!row.fromEnvironment) return blobConfigOf(row, await this.credentialsOf(row))
+    return row.url === describeUrl(environment) ? environment : withEnvironmentSettings(environment, row.url)
   }
 
   private async credentialsOf(row: RepositoryRow): Promise<RepositoryCredentials> {
