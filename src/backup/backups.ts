@@ -39,6 +39,7 @@ export class Backups {
       keyring: () => options.keys.keyring(),
       masterKeys: () => options.keys.masterKeys(),
       config: options.config,
+      log: options.log.child({ component: 'backup' }),
     })
     // Repository secrets and backup keys are wrapped by the master key: a rotation re-wraps them.
     options.keys.addMasterKeyHolder({

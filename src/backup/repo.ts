@@ -74,21 +74,56 @@ const repositoryColumns = (db: Db) => db`
   id, name, url, settings, credentials_enc as "credentialsEnc", is_default as "isDefault",
   from_environment as "fromEnvironment", created_at as "createdAt"`
 
-export async function upsertEnvironmentRepository(
+// A constant shared by all replicas for pg_advisory_xact_lock: "pgarepo" in hex.
+const environmentRepositoryLockKey = '31638865620332655'
+
+/** Serializes the registration of the environment's repository between replicas starting. */
+export async function lockEnvironmentRepository(tx: Db) {
+  await tx`select pg_advisory_xact_lock(${environmentRepositoryLockKey}::bigint)`
+}
+
+/** A record of an earlier PGA_BACKUP_REPOSITORY at `url`, other than `default`. */
+export async function earlierEnvironmentRepository(db: Db, url: string): Promise<RepositoryRow | null> {
+  const [row] = await db<RepositoryRow[]>`
+    select ${repositoryColumns(db)} from backup_repositories
+    where from_environment and url = ${url} and name <> 'default' order by created_at desc limit 1`
+  return row ?? null
+}
+
+export async function insertEnvironmentRepository(
   db: Db,
-  row: { id: string; url: string },
+  row: { id: string; url: string; isDefault: boolean },
 ): Promise<RepositoryRow> {
   const [saved] = await db<RepositoryRow[]>`
     insert into backup_repositories (id, name, url, is_default, from_environment)
-    values (${row.id}, 'default', ${row.url}, not exists (select 1 from backup_repositories where is_default), true)
-    on conflict (name) do update set url = excluded.url, updated_at = now()
-      where backup_repositories.from_environment
+    values (${row.id}, 'default', ${row.url}, ${row.isDefault}, true)
     returning ${repositoryColumns(db)}`
-  if (saved) return saved
-  const [existing] = await db<
-    RepositoryRow[]
-  >`select ${repositoryColumns(db)} from backup_repositories where name = 'default'`
-  return existing as RepositoryRow
+  return saved as RepositoryRow
+}
+
+export async function setRepositoryUrl(db: Db, id: string, url: string): Promise<RepositoryRow> {
+  const [saved] = await db<RepositoryRow[]>`
+    update backup_repositories set url = ${url}, updated_at = now() where id = ${id}
+    returning ${repositoryColumns(db)}`
+  return saved as RepositoryRow
+}
+
+export async function renameRepository(
+  db: Db,
+  id: string,
+  name: string,
+  isDefault: boolean,
+): Promise<RepositoryRow> {
+  const [saved] = await db<RepositoryRow[]>`
+    update backup_repositories set name = ${name}, is_default = ${isDefault}, updated_at = now()
+    where id = ${id} returning ${repositoryColumns(db)}`
+  return saved as RepositoryRow
+}
+
+/** Whether any backup (of any status) is recorded in the repository. */
+export async function hasBackups(db: Db, repositoryId: string): Promise<boolean> {
+  const rows = await db`select 1 from backup_metadata where repository_id = ${repositoryId} limit 1`
+  return rows.length > 0
 }
 
 export async function insertRepository(db: Db, row: Omit<RepositoryRow, 'createdAt' | 'fromEnvironment'>) {

@@ -1,13 +1,15 @@
 // The repositories backups go to: the default one from PGA_BACKUP_REPOSITORY (registered at start,
-// managed by the environment), and those an administrator adds through the API, whose
-// credentials the keyring encrypts. Opens each one once per replica.
+// managed by the environment; its earlier locations stay registered while backups are recorded
+// there), and those an administrator adds through the API, whose credentials the keyring
+// encrypts. Opens each one once per replica.
 import { resolve } from 'node:path'
 import type { KeyEncryptionKey } from '../keys/kek.ts'
 import type { Keyring } from '../keys/keyring.ts'
 import type { AzureSettings, BlobStoreConfig, S3Settings } from '../platform/blob/blob-store.ts'
 import { parseBlobUrl } from '../platform/blob/blob-store.ts'
 import { openBlobStore } from '../platform/blob/open.ts'
-import type { Db } from '../platform/db/database.ts'
+import { type Db, withTransaction } from '../platform/db/database.ts'
+import type { Logger } from '../platform/log.ts'
 import type { BackupConfig } from './config.ts'
 import type { RepositoryRow } from './repo.ts'
 import * as repo from './repo.ts'
@@ -72,13 +74,41 @@ export class RepositoryRegistry {
       keyring: () => Keyring
       masterKeys: () => KeyEncryptionKey[]
       config: BackupConfig
+      log: Logger
     },
   ) {}
 
-  /** Registers (or updates) the environment's repository as `default`. */
+  /**
+   * Registers the environment's repository as `default`. When PGA_BACKUP_REPOSITORY names another
+   * location than `default` had and backups are recorded there, that record keeps its location
+   * under another name (and stops being the default), so its backups are still found; the new
+   * location becomes `default`, taking back its earlier record if it had one.
+   */
   async registerEnvironmentRepository(): Promise<RepositoryRow> {
     const url = describeUrl(this.deps.config.repository)
-    return repo.upsertEnvironmentRepository(this.deps.db, { id: crypto.randomUUID(), url })
+    const { row, kept } = await withTransaction(this.deps.db, async (tx) => {
+      await repo.lockEnvironmentRepository(tx)
+      const current = await repo.findRepository(tx, 'default')
+      // A repository added through the API under that name is left alone, as before.
+      if (current && (!current.fromEnvironment || current.url === url)) return { row: current, kept: null }
+      const earlier = await repo.earlierEnvironmentRepository(tx, url)
+      if (current && !earlier && !(await repo.hasBackups(tx, current.id)))
+        return { row: await repo.setRepositoryUrl(tx, current.id, url), kept: null }
+      const isDefault = current ? current.isDefault : !(await repo.defaultRepository(tx))
+      const kept = current
+        ? await repo.renameRepository(tx, current.id, `default-${current.id.slice(0, 8)}`, false)
+        : null
+      const row = earlier
+        ? await repo.renameRepository(tx, earlier.id, 'default', isDefault)
+        : await repo.insertEnvironmentRepository(tx, { id: crypto.randomUUID(), url, isDefault })
+      return { row, kept }
+    })
+    if (kept)
+      this.deps.log.warn(
+        `PGA_BACKUP_REPOSITORY changed: the backups recorded at ${kept.url} stay there, in repository ${kept.name}; new backups go to ${url}`,
+        { previous: { id: kept.id, name: kept.name, url: kept.url }, url },
+      )
+    return row
   }
 
   /** The repository a request names (id or name), or the default one. */

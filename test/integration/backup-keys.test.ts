@@ -2,7 +2,7 @@
 // a master-key rotation re-wraps every repository's secret and backup keys, so that once the old
 // key is removed the backups still verify, restore (CLI, new key only) and take incrementals; and
 // a changed PGA_BACKUP_REPOSITORY leaves the backups recorded at the old location findable there.
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import postgres from 'postgres'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
@@ -18,6 +18,8 @@ import { newMasterKey } from '../support/master-key.ts'
 const adminToken = 'backup-keys-admin-token-0123456789abcdef'
 const oldKey = newMasterKey()
 const newKey = newMasterKey()
+/** The master key the store's data keys are under now. */
+let currentKey = oldKey
 let t: TestApp | undefined
 let monitored: TestPostgres
 let sql: postgres.Sql
@@ -124,6 +126,7 @@ describe('master-key rotation', () => {
     }
     const rotated = await cli(['keys', 'rotate-master-key'], env)
     expect(rotated.code, rotated.err).toBe(0)
+    currentKey = newKey
     const report = JSON.parse(rotated.out)
     expect(report.complete).toBe(true)
     expect(report.backupRepositories).toEqual([
@@ -166,4 +169,37 @@ describe('master-key rotation', () => {
       await server.stop()
     }
   }, 400_000)
+})
+
+describe('a changed PGA_BACKUP_REPOSITORY', () => {
+  const repositories = async () => (await call('GET', '/api/v1/backup-repositories')).body.items as Json[]
+
+  it('keeps the record of the old location for its backups, and takes it back when set again', async () => {
+    const before = await backup('full')
+    const first = (await repositories()).find((r) => r.name === 'default') as Json
+    expect(before.repositoryId).toBe(first.id)
+
+    const movedDir = tempDir('backup-keys-moved')
+    await restart({ key: currentKey, repository: movedDir })
+    expect((t as TestApp).logs.text()).toMatch(/PGA_BACKUP_REPOSITORY changed: the backups recorded at/)
+    const moved = await repositories()
+    const second = moved.find((r) => r.name === 'default') as Json
+    expect(second).toMatchObject({ url: `file://${movedDir}`, isDefault: true, fromEnvironment: true })
+    expect(moved.find((r) => r.id === first.id)).toMatchObject({
+      name: `default-${first.id.slice(0, 8)}`,
+      url: first.url,
+      isDefault: false,
+    })
+    expect(await verify(before.id)).toMatchObject({ ok: true })
+    // New backups go to the new location; no chain there yet, so an incremental starts one.
+    const after = await backup('incremental')
+    expect(after).toMatchObject({ repositoryId: second.id, type: 'full' })
+    expect(existsSync(join(movedDir, 'backups', after.id, 'manifest.json'))).toBe(true)
+
+    await restart({ key: currentKey, repository: repositoryDir })
+    const back = await repositories()
+    expect(back.find((r) => r.name === 'default')).toMatchObject({ id: first.id, isDefault: true })
+    expect(back.find((r) => r.id === second.id)).toMatchObject({ url: second.url, isDefault: false })
+    for (const id of [before.id, after.id]) expect(await verify(id)).toMatchObject({ ok: true })
+  }, 300_000)
 })
