@@ -111,7 +111,8 @@ export class Backups {
     void this.ticker.tick().catch(() => {})
   }
 
-  /** After a backup: its schedule's retention, and continuous WAL once a full exists. */
+  /** After a backup: its schedule's retention (over the kind of backups it takes), and
+   * continuous WAL once a full exists. */
   private async afterBackup(backup: {
     id: string
     instanceId: string | null
@@ -134,6 +135,9 @@ export class Backups {
         fullCount: schedule.retentionFullCount,
         days: schedule.retentionDays,
       },
+      schedule.backupType === 'logical'
+        ? { kind: 'logical', database: schedule.databaseName }
+        : { kind: 'physical' },
     )
     if (!outcome) return
     await ops.logExecution(this.deps.db, {

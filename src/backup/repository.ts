@@ -147,8 +147,15 @@ export class BackupRepository {
 
   /** The manifest of a backup and the SHA-256 of its object. */
   async getManifest(backupId: string): Promise<{ manifest: BackupManifest; sha256: string }> {
+    const found = await this.findManifest(backupId)
+    if (!found) throw new BackupIntegrityError(`the manifest of backup ${backupId} is missing`)
+    return found
+  }
+
+  /** As getManifest, but null when the backup has no manifest (yet: it is written last). */
+  async findManifest(backupId: string): Promise<{ manifest: BackupManifest; sha256: string } | null> {
     const body = await this.store.get(manifestKey(backupId))
-    if (!body) throw new BackupIntegrityError(`the manifest of backup ${backupId} is missing`)
+    if (!body) return null
     const envelope = parse<ManifestEnvelope>(body)
     if (envelope.backupId !== backupId)
       throw new BackupIntegrityError(`the manifest stored for ${backupId} belongs to ${envelope.backupId}`)
@@ -228,6 +235,15 @@ export class BackupRepository {
     for (const key of keys) await this.store.delete(key)
     this.backupKeys.delete(backupId)
     return keys.length
+  }
+
+  /** Deletes the chunks of a backup except `keep` (ids), leaving its manifest and key: the
+   * chunks other backups still reuse stay readable. Returns how many went. */
+  async deleteChunksExcept(backupId: string, keep: Set<string>): Promise<number> {
+    const prefix = `backups/${backupId}/chunks/`
+    const doomed = (await this.store.list(prefix)).filter((key) => !keep.has(key.split('/').at(-1) as string))
+    for (const key of doomed) await this.store.delete(key)
+    return doomed.length
   }
 
   /** Backup ids that have objects in the repository (manifest or chunks). */
