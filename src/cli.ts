@@ -32,8 +32,8 @@ Usage:
   pganalytics keys status           data keys and re-encryption progress (JSON)
   pganalytics keys rotate [--reason R]   new active data key (see docs/ENCRYPTION.md)
   pganalytics keys rewrap [--batch-size N]  re-encrypt values under older keys now
-  pganalytics keys rotate-master-key   re-wrap data keys from PGA_MASTER_KEY_PREVIOUS
-                                    to PGA_MASTER_KEY
+  pganalytics keys rotate-master-key   re-wrap data keys and backup repositories' keys from
+                                    PGA_MASTER_KEY_PREVIOUS to PGA_MASTER_KEY
   pganalytics audit verify          verify the store's audit trail (exit 1 when broken)
   pganalytics audit export --output F[.gz]   export the audit trail as an archive
   pganalytics audit verify --archive F --public-key K.pem [--public-key ...]

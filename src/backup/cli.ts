@@ -11,12 +11,12 @@ import { basename, join, resolve } from 'node:path'
 import type { Config } from '../config.ts'
 import type { KeyEncryptionKey } from '../keys/kek.ts'
 import { loadMasterKeys } from '../keys/master-key.ts'
-import { parseBlobUrl } from '../platform/blob/blob-store.ts'
 import { openBlobStore } from '../platform/blob/open.ts'
 import type { Logger } from '../platform/log.ts'
 import { compressionAvailable } from './compression.ts'
 import type { RecoveryTarget } from './recovery.ts'
 import { restoreToDirectory } from './recovery.ts'
+import { withEnvironmentSettings } from './repositories.ts'
 import { BackupRepository } from './repository.ts'
 import { fetchWalFile, storeWalFile, timelineOf } from './wal-archive.ts'
 
@@ -47,18 +47,10 @@ async function masterKeys(ctx: Ctx): Promise<KeyEncryptionKey[]> {
 }
 
 async function openRepository(ctx: Ctx, url: string | undefined): Promise<BackupRepository> {
-  const config = url ? parseBlobUrl(url, s3Of(ctx.config), azureOf(ctx.config)) : ctx.config.backup.repository
+  const environment = ctx.config.backup.repository
+  const config = url ? withEnvironmentSettings(environment, url) : environment
   return BackupRepository.open(openBlobStore(config), await masterKeys(ctx), { create: false })
 }
-
-const s3Of = (config: Config) => {
-  const repository = config.backup.repository
-  return repository.kind === 's3' || repository.kind === 'gcs'
-    ? repository.s3
-    : { region: 'us-east-1', forcePathStyle: false }
-}
-const azureOf = (config: Config) =>
-  config.backup.repository.kind === 'azure' ? { azure: config.backup.repository.azure } : {}
 
 function targetOf(options: BackupCliOptions): RecoveryTarget {
   const given = [options.targetTime, options.targetLsn, options.targetXid, options.targetName].filter(Boolean)

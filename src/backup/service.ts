@@ -229,6 +229,9 @@ export async function restoreBackup(ctx: BackupContext, id: string, input: Resto
     )
   const opId = crypto.randomUUID()
   const op = await withTransaction(ctx.db, async (tx) => {
+    // Retention may have deleted it since it was read; from here on it waits for this restore.
+    if (!(await repo.lockRestorable(tx, id)))
+      throw new ConflictError('backup_not_restorable', `Backup ${id} is deleted.`)
     const inserted = await ops.insertRestore(tx, {
       id: opId,
       backupId: id,
