@@ -44,8 +44,12 @@ Usage:
                                     restore a backup into DIR (needs only the repository
                                     and PGA_MASTER_KEY); then pg_ctl -D DIR start; at the
                                     target recovery promotes (default), pauses or shuts down
-  pganalytics wal-push %p           archive_command: store a WAL file in PGA_BACKUP_REPOSITORY
-  pganalytics wal-fetch %f %p       restore_command: fetch one (exit 1 when absent)
+  pganalytics wal-push %p [--pgdata D]
+                                    archive_command: store a WAL file in PGA_BACKUP_REPOSITORY,
+                                    under the cluster of the data directory (default: the
+                                    current directory, where PostgreSQL runs the command)
+  pganalytics wal-fetch %f %p [--pgdata D]
+                                    restore_command: fetch one (exit 1 when absent)
   pganalytics agent --url U --instance ID [--key-file F] [--data-directory D] [--once]
                                     on a database host: push CPU, memory, disk, filesystem
                                     and network metrics (see docs/AGENT.md)
@@ -86,8 +90,8 @@ const commands: Record<
       action: { type: 'string' },
     },
   },
-  'wal-push': { options: {} },
-  'wal-fetch': { options: {} },
+  'wal-push': { options: { pgdata: { type: 'string' } } },
+  'wal-fetch': { options: { pgdata: { type: 'string' } } },
   agent: { options: agentOptions },
   help: { options: {} },
 }
@@ -247,10 +251,12 @@ export async function runCli(argv: string[], runtime: Runtime, io: CliIo): Promi
       case 'wal-fetch': {
         // archive_command and restore_command: stdout stays quiet, errors go to PostgreSQL's log.
         const { config, log } = configAndLog(io, 'err')
+        // PostgreSQL runs both in the data directory, whose pg_control names the cluster.
+        const dataDirectory = typeof values.pgdata === 'string' ? values.pgdata : process.cwd()
         const ctx = { config, log, out: io.out }
         return command === 'wal-push'
-          ? await runWalPush(positionals[0], ctx)
-          : await runWalFetch(positionals[0], positionals[1], ctx)
+          ? await runWalPush(positionals[0], dataDirectory, ctx)
+          : await runWalFetch(positionals[0], positionals[1], dataDirectory, ctx)
       }
       case 'agent':
         return await runAgentCommand(values, io)

@@ -30,6 +30,8 @@ export type BackupRow = {
   databaseName: string | null
   compression: Compression
   pgVersion: number | null
+  /** The cluster's system identifier (physical backups): where its WAL lives in the repository. */
+  systemIdentifier: string | null
   timeline: number | null
   startLsn: string | null
   endLsn: string | null
@@ -62,7 +64,7 @@ export type BackupRow = {
 const backupColumns = (db: Db) => db`
   id, instance_id as "instanceId", instance_name as "instanceName", repository_id as "repositoryId", backup_type as "backupType", status,
   parent_backup_id as "parentBackupId", chain_id as "chainId", database_name as "databaseName", compression,
-  pg_version as "pgVersion", timeline, start_lsn::text as "startLsn", end_lsn::text as "endLsn",
+  pg_version as "pgVersion", system_identifier as "systemIdentifier", timeline, start_lsn::text as "startLsn", end_lsn::text as "endLsn",
   consistent_at as "consistentAt", started_at as "startedAt", finished_at as "finishedAt",
   source_size_bytes::text as "sourceSizeBytes", stored_size_bytes::text as "storedSizeBytes", file_count as "fileCount",
   chunk_count as "chunkCount", new_chunk_count as "newChunkCount", manifest_sha256 as "manifestSha256",

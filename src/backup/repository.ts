@@ -4,7 +4,9 @@
 //   backups/<backup>/manifest.json        the backup's key (wrapped) and its sealed manifest
 //   backups/<backup>/key.json             the backup's key re-wrapped by a master-key rotation
 //   backups/<backup>/chunks/<ab>/<id>     chunks this backup stored first (sealed, compressed)
-//   wal/<timeline>/<segment>[.partial]    WAL segments (sealed, compressed); history files too
+//   wal/<system>/<timeline>/<segment>[.partial]  WAL segments (sealed, compressed), history files
+//                                         too, per cluster (its system identifier): instances
+//                                         sharing a repository have segments of the same names
 // A restore needs nothing but these objects and the master key (sealing.ts says how each one
 // is protected). Chunks live under the backup that stored them, so deleting a backup chain
 // deletes its prefixes, and an incremental's manifest names the backups whose chunks it reuses.
@@ -47,7 +49,7 @@ const parse = <T>(bytes: Uint8Array): T => JSON.parse(new TextDecoder().decode(b
 export const chunkKey = (owner: string, id: string) => `backups/${owner}/chunks/${id.slice(0, 2)}/${id}`
 export const manifestKey = (backupId: string) => `backups/${backupId}/manifest.json`
 export const backupKeyFile = (backupId: string) => `backups/${backupId}/key.json`
-export const walKey = (timeline: string, name: string) => `wal/${timeline}/${name}`
+export const walKey = (system: string, timeline: string, name: string) => `wal/${system}/${timeline}/${name}`
 
 /** The data key of one backup, ready to seal and open its chunks. */
 export type BackupKey = { backupId: string; key: CryptoKey; wrapped: WrappedKey }
@@ -195,36 +197,45 @@ export class BackupRepository {
     return key
   }
 
-  async putWal(timeline: string, name: string, content: Uint8Array, compression: Compression) {
-    const body = await sealObject(this.keys.walKey, content, walAad(name), compression)
-    await this.store.put(walKey(timeline, name), body)
+  async putWal(
+    system: string,
+    timeline: string,
+    name: string,
+    content: Uint8Array,
+    compression: Compression,
+  ) {
+    const body = await sealObject(this.keys.walKey, content, walAad(system, name), compression)
+    await this.store.put(walKey(system, timeline, name), body)
     return body.byteLength
   }
 
   /** A WAL file, or null when the repository does not have it. */
-  async getWal(timeline: string, name: string): Promise<Uint8Array | null> {
-    const body = await this.store.get(walKey(timeline, name))
+  async getWal(system: string, timeline: string, name: string): Promise<Uint8Array | null> {
+    const body = await this.store.get(walKey(system, timeline, name))
     if (!body) return null
     try {
-      return await openObject(this.keys.walKey, body, walAad(name))
+      return await openObject(this.keys.walKey, body, walAad(system, name))
     } catch (error) {
       if (error instanceof DecryptionError) throw new BackupIntegrityError(`WAL file ${name} was altered`)
       throw error
     }
   }
 
-  /** WAL file names stored for a timeline (8 hex digits), in order. */
-  async listWal(timeline: string): Promise<string[]> {
-    return (await this.store.list(`wal/${timeline}/`)).map((key) => key.slice(`wal/${timeline}/`.length))
+  /** WAL file names stored for a cluster's timeline (8 hex digits), in order. */
+  async listWal(system: string, timeline: string): Promise<string[]> {
+    const prefix = `wal/${system}/${timeline}/`
+    return (await this.store.list(prefix)).map((key) => key.slice(prefix.length))
   }
 
-  /** Timelines that have WAL. */
-  async walTimelines(): Promise<string[]> {
-    return [...new Set((await this.store.list('wal/')).map((key) => key.split('/')[1] as string))].sort()
+  /** Timelines of a cluster that have WAL. */
+  async walTimelines(system: string): Promise<string[]> {
+    return [
+      ...new Set((await this.store.list(`wal/${system}/`)).map((key) => key.split('/')[2] as string)),
+    ].sort()
   }
 
-  async deleteWal(timeline: string, name: string) {
-    await this.store.delete(walKey(timeline, name))
+  async deleteWal(system: string, timeline: string, name: string) {
+    await this.store.delete(walKey(system, timeline, name))
   }
 
   /** Removes every object of a backup (its manifest last would leave chunks behind on a crash:

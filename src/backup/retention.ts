@@ -115,33 +115,41 @@ async function pruneWal(
   kept: repo.BackupRow[],
   unknown: BackupManifest[],
 ): Promise<number> {
-  type Start = { id: string; timeline: number; lsn: bigint; manifest?: BackupManifest }
+  type Start = { id: string; cluster: string; timeline: number; lsn: bigint; manifest?: BackupManifest }
   const starts: Start[] = [
     ...kept
-      .filter((b) => b.startLsn && b.timeline)
-      .map((b) => ({ id: b.id, timeline: b.timeline as number, lsn: parseLsn(b.startLsn as string) })),
+      .filter((b) => b.startLsn && b.timeline && b.systemIdentifier)
+      .map((b) => ({
+        id: b.id,
+        cluster: b.systemIdentifier as string,
+        timeline: b.timeline as number,
+        lsn: parseLsn(b.startLsn as string),
+      })),
     ...unknown
-      .filter((m) => m.type !== 'logical' && m.startLsn)
+      .filter((m) => m.type !== 'logical' && m.startLsn && m.instance.systemIdentifier)
       .map((m) => ({
         id: m.backupId,
+        cluster: m.instance.systemIdentifier as string,
         timeline: m.timeline,
         lsn: parseLsn(m.startLsn as string),
         manifest: m,
       })),
   ]
-  if (starts.length === 0) return 0
-  const oldest = starts.reduce((a, b) => (a.lsn < b.lsn ? a : b))
-  const manifest = oldest.manifest ?? (await repository.getManifest(oldest.id)).manifest
-  const first = segmentName(oldest.timeline, oldest.lsn, manifest.walSegmentSize)
-  const firstSegno = parseSegmentName(first, manifest.walSegmentSize)?.segno ?? 0n
+  // Each cluster's WAL is pruned below the oldest start of its own kept backups only.
   let deleted = 0
-  for (const timeline of await repository.walTimelines()) {
-    if (Number.parseInt(timeline, 16) > oldest.timeline) continue
-    for (const name of await repository.listWal(timeline)) {
-      const parsed = parseSegmentName(name, manifest.walSegmentSize)
-      if (!parsed || parsed.segno >= firstSegno) continue
-      await repository.deleteWal(timelineHex(parsed.timeline), name)
-      deleted++
+  for (const cluster of new Set(starts.map((s) => s.cluster))) {
+    const oldest = starts.filter((s) => s.cluster === cluster).reduce((a, b) => (a.lsn < b.lsn ? a : b))
+    const manifest = oldest.manifest ?? (await repository.getManifest(oldest.id)).manifest
+    const first = segmentName(oldest.timeline, oldest.lsn, manifest.walSegmentSize)
+    const firstSegno = parseSegmentName(first, manifest.walSegmentSize)?.segno ?? 0n
+    for (const timeline of await repository.walTimelines(cluster)) {
+      if (Number.parseInt(timeline, 16) > oldest.timeline) continue
+      for (const name of await repository.listWal(cluster, timeline)) {
+        const parsed = parseSegmentName(name, manifest.walSegmentSize)
+        if (!parsed || parsed.segno >= firstSegno) continue
+        await repository.deleteWal(cluster, timelineHex(parsed.timeline), name)
+        deleted++
+      }
     }
   }
   return deleted

@@ -80,6 +80,8 @@ export async function openObject(key: CryptoKey, body: Uint8Array, aad: string):
 
 export const chunkAad = (ownerBackupId: string, chunkId: string) => `pga-chunk:${ownerBackupId}:${chunkId}`
 export const manifestAad = (backupId: string) => `pga-manifest:${backupId}`
-export const walAad = (fileName: string) => `pga-wal:${fileName}`
+/** Binds a WAL file to its cluster and name: a segment moved to another cluster's area or renamed
+ * does not open. */
+export const walAad = (system: string, fileName: string) => `pga-wal:${system}:${fileName}`
 export const backupKeyContext = (backupId: string) => `pga-backup-key:${backupId}`
 export const repositoryKeyContext = (repositoryId: string) => `pga-backup-repository:${repositoryId}`

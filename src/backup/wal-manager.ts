@@ -173,8 +173,10 @@ export class WalManager {
     })
     const spoolDir = join(deps.config.spoolDir, instanceId)
     mkdirSync(spoolDir, { recursive: true, mode: 0o700 })
+    if (!latest?.systemIdentifier) throw new Error('the latest full backup does not name its cluster')
     const stream = new WalStream({
       repository,
+      cluster: latest.systemIdentifier,
       pgReceivewal,
       connection,
       slotName,

@@ -25,6 +25,8 @@ export type WalProgress = {
 
 export type WalStreamOptions = {
   repository: BackupRepository
+  /** The cluster's system identifier: the area of the repository its WAL goes to. */
+  cluster: string
   pgReceivewal: string
   connection: LibpqConnection
   slotName: string
@@ -103,16 +105,16 @@ export class WalStream {
 
   /** Moves what is complete into the repository, and the partial segment when it changed. */
   async uploadOnce(): Promise<void> {
-    const { repository, spoolDir, compression } = this.options
+    const { repository, cluster, spoolDir, compression } = this.options
     const position = await this.options.slotPosition().catch(() => null)
     const names = (await readdir(spoolDir)).sort()
     let lastSegment: string | null = null
     for (const name of names.filter((n) => historyFile.test(n) || segmentFile.test(n))) {
-      await storeWalFile(repository, name, await readFile(join(spoolDir, name)), compression)
+      await storeWalFile(repository, cluster, name, await readFile(join(spoolDir, name)), compression)
       if (segmentFile.test(name)) {
         lastSegment = name
         // The partial copy of this segment is superseded by the complete one.
-        await repository.deleteWal(timelineOf(name), `${name}.partial`)
+        await repository.deleteWal(cluster, timelineOf(name), `${name}.partial`)
         this.partialSeen.delete(`${name}.partial`)
       }
       await rm(join(spoolDir, name))
@@ -122,7 +124,7 @@ export class WalStream {
       if (!info) continue
       const version = `${info.size}:${info.mtimeMs}`
       if (this.partialSeen.get(name) === version) continue
-      await storeWalFile(repository, name, await readFile(join(spoolDir, name)), compression)
+      await storeWalFile(repository, cluster, name, await readFile(join(spoolDir, name)), compression)
       this.partialSeen.set(name, version)
     }
     // The repository holds what the server committed only while a receiver streams: otherwise

@@ -283,7 +283,7 @@ describe('verification finds damage', () => {
       await t.deps.backup.repositories.open((await t.deps.backup.repositories.resolve())!)
     ).getManifest(base.id)
     const timeline = manifest.timeline.toString(16).toUpperCase().padStart(8, '0')
-    const walDir = join(repositoryDir, 'wal', timeline)
+    const walDir = join(repositoryDir, 'wal', manifest.instance.systemIdentifier as string, timeline)
     // Three WAL segments after the backup, as wal-push would archive them; the middle one lost.
     const out: string[] = []
     const env = {
@@ -301,7 +301,7 @@ describe('verification finds damage', () => {
     const pgWal = join(monitored.dataDir, 'pg_wal')
     for (const name of segments)
       expect(
-        await runCli(['wal-push', join(pgWal, name)], nodeRuntime, {
+        await runCli(['wal-push', join(pgWal, name), '--pgdata', monitored.dataDir], nodeRuntime, {
           env,
           out: (x) => out.push(x),
           err: () => {},
@@ -315,9 +315,24 @@ describe('verification finds damage', () => {
       (n) => /^[0-9A-F]{24}$/.test(n) && n >= (start?.name as string) && n < (segments[0] as string),
     ))
       expect(
-        await runCli(['wal-push', join(pgWal, name)], nodeRuntime, { env, out: () => {}, err: () => {} }),
+        await runCli(['wal-push', join(pgWal, name), '--pgdata', monitored.dataDir], nodeRuntime, {
+          env,
+          out: () => {},
+          err: () => {},
+        }),
       ).toBe(0)
     expect((await verify(base.id)).ok).toBe(true)
+    // restore_command: the same bytes back, under the cluster of the data directory; 1 when absent.
+    const fetched = join(tempDir('wal-fetch'), 'segment')
+    const fetch = (name: string) =>
+      runCli(['wal-fetch', name, fetched, '--pgdata', monitored.dataDir], nodeRuntime, {
+        env,
+        out: () => {},
+        err: () => {},
+      })
+    expect(await fetch(segments[0] as string)).toBe(0)
+    expect(readFileSync(fetched).equals(readFileSync(join(pgWal, segments[0] as string)))).toBe(true)
+    expect(await fetch('0000000100000000000000FF')).toBe(1)
     rmSync(join(walDir, segments[1] as string))
     const result = await verify(base.id)
     expect(result.problems.join()).toMatch(new RegExp(`WAL segment ${segments[1]} is missing`))

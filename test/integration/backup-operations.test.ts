@@ -309,6 +309,48 @@ describe('continuous WAL from the first backup on', () => {
   }, 240_000)
 })
 
+describe('two clusters in one repository', () => {
+  it('keeps each cluster’s WAL apart: both restore to their latest point', async () => {
+    const other = await startPostgres(['wal_level=replica'])
+    try {
+      const otherSql = postgres(other.url, { max: 1, onnotice: () => {} })
+      await otherSql`create table only_here (id int)`
+      const otherId = await addInstance('ops-other-cluster', other.port, true)
+      const started = await call('POST', '/api/v1/backups/trigger', { instanceId: otherId, type: 'full' })
+      expect((await settled(started.body.id)).status).toBe('completed')
+      await t.deps.backup.wal.sync()
+      await otherSql`insert into only_here values (1)`
+      const [row] = await otherSql<{ lsn: string }[]>`select pg_current_wal_lsn()::text as lsn`
+      await until('the other cluster’s WAL in the repository', async () => {
+        const { body } = await call('GET', `/api/v1/instances/${otherId}/recovery`)
+        if (!body.storedLsn) return null
+        const [cmp] = await otherSql<
+          { ok: boolean }[]
+        >`select ${body.storedLsn as string}::pg_lsn >= ${row?.lsn as string}::pg_lsn as ok`
+        return cmp?.ok
+      })
+      await otherSql.end()
+      // Segments of the same names from both clusters, each under its own system identifier.
+      expect(readdirSync(join(repositoryDir, 'wal')).length).toBeGreaterThanOrEqual(2)
+      const latestOf = async (id: string) =>
+        (await call('GET', `/api/v1/instances/${id}/recovery`)).body.latestBackupId
+      for (const backupId of [await latestOf(otherId), await latestOf(instanceId)]) {
+        const drill = await call('POST', `/api/v1/backups/${backupId}/restore`, { mode: 'verify' })
+        expect(drill.status, JSON.stringify(drill.body)).toBe(202)
+        const done = await until('the drill', async () => {
+          const { body } = await call('GET', `/api/v1/restore-operations/${drill.body.id}`)
+          return body.status === 'pending' || body.status === 'running' ? null : body
+        })
+        expect(done.status, JSON.stringify(done)).toBe('completed')
+      }
+      expect((await call('PATCH', `/api/v1/instances/${otherId}`, { walStreaming: false })).status).toBe(200)
+      await t.deps.backup.wal.sync()
+    } finally {
+      await other.stop()
+    }
+  }, 240_000)
+})
+
 describe('repositories in object storage', () => {
   it('backs up into S3 and Azure Blob repositories added through the API, and verifies', async () => {
     const container = BlobServiceClient.fromConnectionString(azurite.connectionString).getContainerClient(

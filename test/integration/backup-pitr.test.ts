@@ -70,8 +70,10 @@ beforeAll(async () => {
     create: true,
   })
   const connection = libpqConnection(target(), { applicationName: 'pga-test', connectTimeoutMs: 10_000 })
+  const [system] = await sql<{ id: string }[]>`select system_identifier::text as id from pg_control_system()`
   stream = new WalStream({
     repository,
+    cluster: system?.id as string,
     pgReceivewal: await findPgTool('pg_receivewal', server.version),
     connection,
     slotName: 'pga_test_slot',

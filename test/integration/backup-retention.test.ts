@@ -9,6 +9,7 @@ import { join } from 'node:path'
 import postgres from 'postgres'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { verifyBackup } from '../../src/backup/verify.ts'
+import { clusterOfDataDirectory } from '../../src/backup/wal-archive.ts'
 import { runCli } from '../../src/cli.ts'
 import { nodeRuntime } from '../../src/runtime/node.ts'
 import { startPostgres, type TestPostgres } from '../harness/postgres.ts'
@@ -199,9 +200,14 @@ describe('retention', () => {
       (n) => /^[0-9A-F]{24}$/.test(n) && n >= startSegment && n < (current?.name as string),
     ))
       expect(
-        await runCli(['wal-push', join(pgWal, name)], nodeRuntime, { env, out: () => {}, err: () => {} }),
+        await runCli(['wal-push', join(pgWal, name), '--pgdata', monitored.dataDir], nodeRuntime, {
+          env,
+          out: () => {},
+          err: () => {},
+        }),
       ).toBe(0)
-    const startWal = join(repositoryDir, 'wal', startSegment.slice(0, 8), startSegment)
+    const cluster = clusterOfDataDirectory(monitored.dataDir)
+    const startWal = join(repositoryDir, 'wal', cluster, startSegment.slice(0, 8), startSegment)
     expect(existsSync(startWal)).toBe(true)
 
     const finishRestore = await restoreRunningElsewhere(child.id, 'verify')
