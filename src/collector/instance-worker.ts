@@ -15,7 +15,7 @@ import {
   planQueryTexts,
 } from './catalog/index.ts'
 import type { CollectorMetrics } from './collector-metrics.ts'
-import { withDeadline } from './deadline.ts'
+import { withDeadline } from '../platform/deadline.ts'
 import { type CollectionFailure, classifyFailure } from './failures.ts'
 import { saveQueryTexts, writeFailedSnapshot, writeSnapshot } from './snapshot-repo.ts'
 import { type Fetched, fetchRows, globToRegExp, phaseOf } from './worker-helpers.ts'

@@ -1,5 +1,7 @@
-// A client-side limit on a promise: server-side timeouts cannot help when the server never
-// answers at all (a half-open TCP connection, a stopped VM), so the collector gives up itself.
+// A client-side limit on a promise: server-side timeouts cannot help when the peer never answers
+// at all (a half-open TCP connection, a stopped VM, something that is not the expected server),
+// so the caller gives up itself and tears the connection down. Shared by the collector, the
+// instance connection test and the SSO clients.
 
 export class DeadlineExceededError extends Error {
   readonly code = 'DEADLINE_EXCEEDED'
