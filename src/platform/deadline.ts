@@ -11,15 +11,21 @@ export class DeadlineExceededError extends Error {
   }
 }
 
-/** Resolves like `work`, or rejects after `ms` having called `onTimeout` (to tear down the connection). */
-export async function withDeadline<T>(work: Promise<T>, ms: number, onTimeout: () => void): Promise<T> {
+/** Resolves like `work`, or rejects after `ms` having called `onTimeout` with the error (to tear
+ * down the connection). */
+export async function withDeadline<T>(
+  work: Promise<T>,
+  ms: number,
+  onTimeout: (error: DeadlineExceededError) => void,
+): Promise<T> {
   // The abandoned work may still reject later; that must not become an unhandled rejection.
   work.catch(() => {})
   let timer: ReturnType<typeof setTimeout> | undefined
   const deadline = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
-      onTimeout()
-      reject(new DeadlineExceededError(ms))
+      const error = new DeadlineExceededError(ms)
+      onTimeout(error)
+      reject(error)
     }, ms)
   })
   try {

@@ -209,7 +209,10 @@ describe('connection test', () => {
       )
       expect(result).toEqual({
         ok: false,
-        failure: { reason: 'timeout', detail: `no answer from 127.0.0.1:${port} in time` },
+        failure: {
+          reason: 'timeout',
+          detail: `no complete PostgreSQL answer from 127.0.0.1:${port} within 1000 ms`,
+        },
       })
     } finally {
       silent.close()
