@@ -9,12 +9,46 @@ const name = z
     'letters, digits, ".", "_" or "-", up to 63, starting with a letter or digit',
   )
   .openapi({ example: 'orders-primary' })
+const ipv4 = z.ipv4()
+const ipv6 = z.ipv6()
+/** An RFC 1123 label, `_` tolerated (container platforms name services with it). */
+const hostLabel = /^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$/
+
+/** Why `value` is not a host to connect to, or undefined when it is one: a host name, an IPv4
+ * address, or an IPv6 address in brackets. Unbracketed IPv6 is refused (with a hint) so one
+ * address has one spelling and `host:port` in messages stays unambiguous. */
+export function hostProblem(value: string): string | undefined {
+  if (value.startsWith('['))
+    return value.endsWith(']') && ipv6.safeParse(value.slice(1, -1)).success
+      ? undefined
+      : 'an IPv6 address in brackets, such as [2001:db8::1]'
+  if (value.includes(':'))
+    return ipv6.safeParse(value).success
+      ? `an IPv6 address must be written in brackets: [${value}]`
+      : 'a host name, an IPv4 address or an IPv6 address in brackets'
+  const labels = value.split('.')
+  // RFC 1123: a name whose last label is numeric would read as an address, so it must be one.
+  if (/^\d+$/.test(labels[labels.length - 1] as string))
+    return ipv4.safeParse(value).success ? undefined : 'an IPv4 address: four numbers from 0 to 255'
+  return labels.every((label) => hostLabel.test(label))
+    ? undefined
+    : 'a host name: dot-separated labels of 1 to 63 letters, digits, "-" or "_", not starting or ending with "-"'
+}
+
 const host = z
   .string()
   .min(1)
   .max(253)
-  .regex(/^[A-Za-z0-9._:-]+$/, 'a host name or IP address')
-  .openapi({ example: 'db1.internal' })
+  .superRefine((value, ctx) => {
+    const problem = hostProblem(value)
+    if (problem) ctx.addIssue({ code: 'custom', message: problem })
+  })
+  .openapi({
+    description: 'A host name, an IPv4 address, or an IPv6 address in brackets ([2001:db8::1]).',
+    // The shape only; hostProblem() has the exact rules.
+    pattern: '^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?)$',
+    example: 'db1.internal',
+  })
 const sslmode = z
   .enum(['disable', 'prefer', 'require', 'verify-ca', 'verify-full'])
   .openapi({ description: 'As libpq sslmode.' })

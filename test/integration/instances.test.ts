@@ -190,6 +190,60 @@ describe('instances API', () => {
     }
   })
 
+  it('takes a host name, an IPv4 address or a bracketed IPv6 address, and refuses anything else with 400 on body.host', async () => {
+    for (const host of ['db1.internal', 'localhost', 'pg_primary', '10.0.0.1', '[::1]', '[2001:db8::5]']) {
+      const res = await call('POST', '/api/v1/instances?test=false', instance({ host }))
+      expect(res.status, host).toBe(201)
+      expect((await res.json()).host).toBe(host)
+    }
+    const created = await (await call('POST', '/api/v1/instances?test=false', instance())).json()
+    for (const [host, message] of [
+      ['g:G', 'a host name, an IPv4 address or an IPv6 address in brackets'],
+      ['::1', 'an IPv6 address must be written in brackets: [::1]'],
+      ['2001:db8::5', 'an IPv6 address must be written in brackets: [2001:db8::5]'],
+      ['[g::1]', 'an IPv6 address in brackets, such as [2001:db8::1]'],
+      ['[::1', 'an IPv6 address in brackets, such as [2001:db8::1]'],
+      ['999.1.1.1', 'an IPv4 address: four numbers from 0 to 255'],
+      ['1.2.3', 'an IPv4 address: four numbers from 0 to 255'],
+      ['-db', 'a host name'],
+      ['a..b', 'a host name'],
+      ['db host', 'a host name'],
+      ['db,other', 'a host name'],
+      ['/var/run/postgresql', 'a host name'],
+      [`${'a'.repeat(64)}.internal`, 'a host name'],
+    ] as const) {
+      // Refused before any connection is tried: no connection_timeout seconds later.
+      const started = performance.now()
+      const res = await call('POST', '/api/v1/instances', instance({ host }))
+      expect(res.status, host).toBe(400)
+      const problem = await res.json()
+      expect(problem.code).toBe('validation_failed')
+      expect(problem.errors, host).toEqual([{ path: 'body.host', message: expect.stringContaining(message) }])
+      expect(performance.now() - started).toBeLessThan(2000)
+      const patched = await call('PATCH', `/api/v1/instances/${created.id}`, { host })
+      expect(patched.status, host).toBe(400)
+      expect((await patched.json()).errors[0].path).toBe('body.host')
+    }
+  })
+
+  it('connects to a bracketed IPv6 address without the brackets', async () => {
+    const server = createServer((socket) =>
+      socket.once('data', () => socket.end('HTTP/1.1 400 Bad Request\r\n\r\n')),
+    )
+    await new Promise<void>((resolve) => server.listen(0, '::1', resolve))
+    const { port } = server.address() as { port: number }
+    try {
+      const res = await call('POST', '/api/v1/instances', instance({ host: '[::1]', port }))
+      expect(res.status).toBe(422)
+      expect(await res.json()).toMatchObject({
+        code: 'connection_protocol_error',
+        detail: `[::1]:${port}: the server does not speak the PostgreSQL protocol`,
+      })
+    } finally {
+      server.close()
+    }
+  })
+
   it('deletes an instance', async () => {
     const created = await (await call('POST', '/api/v1/instances?test=false', instance())).json()
     expect((await call('DELETE', `/api/v1/instances/${created.id}`)).status).toBe(204)
