@@ -69,13 +69,16 @@ export const idempotencyKeyParameter = {
  * Its responses should include 409 and 422 (errorResponses). */
 export const idempotent = { parameters: [{ $ref: '#/components/parameters/IdempotencyKey' }] }
 
-/** Turns zod issues into field problems like `body.env.PGA_PORT` or `query.limit`. */
+/** Turns zod issues into field problems like `body.env.PGA_PORT` or `query.limit`; a field the
+ * schema does not know is named by its own path (`body.isSelf`). */
 export function fieldProblems(target: string, issues: z.core.$ZodIssue[]): FieldProblem[] {
   const location = target === 'json' || target === 'form' ? 'body' : target
-  return issues.map((issue) => ({
-    path: [location, ...issue.path.map(String)].join('.'),
-    message: issue.message,
-  }))
+  const at = (path: PropertyKey[]) => [location, ...path.map(String)].join('.')
+  return issues.flatMap((issue) =>
+    issue.code === 'unrecognized_keys'
+      ? issue.keys.map((key) => ({ path: at([...issue.path, key]), message: 'unknown field' }))
+      : [{ path: at(issue.path), message: issue.message }],
+  )
 }
 
 /** An OpenAPIHono router whose invalid inputs become ValidationError (400 problem+json). */

@@ -57,6 +57,7 @@ const pem = z
   .max(65_536)
   .regex(/-----BEGIN CERTIFICATE-----/, 'a PEM certificate bundle')
   .openapi({ description: 'CA bundle (PEM) for verify-ca / verify-full.' })
+// An open map by nature (the operator's own tag names); names and values are bounded.
 const tags = z
   .record(z.string().regex(/^[a-z][a-z0-9_]{0,31}$/, 'a lower-case tag name'), z.string().max(128))
   .refine((t) => Object.keys(t).length <= 32, 'at most 32 tags')
@@ -72,6 +73,8 @@ const intervals = z
       .refine((s) => s === 0 || (s >= 5 && s <= 86_400), '0 (off) or 5 to 86400 seconds'),
   )
   .openapi({
+    // zod already refuses other keys (the keys are an enum); say so in the document too.
+    additionalProperties: false,
     description: 'Seconds between collections of a metric group, overriding its default; 0 turns it off.',
     example: { statements: 600, locks: 0 },
   })
@@ -138,6 +141,8 @@ export const InstanceInputSchema = z
     collectQueryText: collectionFields.collectQueryText.default(true),
     ...backupFields,
   })
+  // Closed: an unknown field (isSelf, id, ...) is a 400 naming it, never silently dropped.
+  .strict()
   .openapi('InstanceInput')
 
 export const InstanceUpdateSchema = z
@@ -170,6 +175,7 @@ export const InstanceUpdateSchema = z
       .openapi({ description: 'Write-only; null removes it.', format: 'password' }),
     walStreaming: z.boolean().optional(),
   })
+  .strict()
   .openapi('InstanceUpdate')
 
 export const CapabilitiesSchema = z

@@ -178,7 +178,7 @@ describe('instances API', () => {
       collectQueryText: true,
     })
     for (const [intervals, path] of [
-      [{ nope: 60 }, 'body.intervals'],
+      [{ nope: 60 }, 'body.intervals.nope'],
       [{ activity: 3 }, 'body.intervals.activity'],
       [{ activity: 90_000 }, 'body.intervals.activity'],
     ] as const) {
@@ -242,6 +242,54 @@ describe('instances API', () => {
     } finally {
       server.close()
     }
+  })
+
+  it('refuses unknown fields with 400 naming them: isSelf and id cannot be set through the API', async () => {
+    const before = (await (await call('GET', '/api/v1/instances')).json()).items.length
+    const chosenId = crypto.randomUUID()
+    const forged = await call(
+      'POST',
+      '/api/v1/instances?test=false',
+      instance({ isSelf: true, id: chosenId }),
+    )
+    expect(forged.status).toBe(400)
+    const problem = await forged.json()
+    expect(problem.code).toBe('validation_failed')
+    expect(problem.errors).toEqual([
+      { path: 'body.isSelf', message: 'unknown field' },
+      { path: 'body.id', message: 'unknown field' },
+    ])
+    // __proto__ as JSON text (an object literal would set the prototype, not send the key).
+    const proto = await t.app.request('/api/v1/instances?test=false', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${token}` },
+      body: JSON.stringify(instance()).replace(/}$/, ',"__proto__":{"isSelf":true}}'),
+    })
+    expect(proto.status).toBe(400)
+    expect((await proto.json()).errors).toEqual([{ path: 'body.__proto__', message: 'unknown field' }])
+    expect((await (await call('GET', '/api/v1/instances')).json()).items.length).toBe(before)
+    expect((await call('GET', `/api/v1/instances/${chosenId}`)).status).toBe(404)
+
+    const created = await (await call('POST', '/api/v1/instances?test=false', instance())).json()
+    for (const body of [
+      { isSelf: true },
+      { id: chosenId },
+      { enabled: false, isSelf: true },
+      { capabilities: null },
+    ]) {
+      const res = await call('PATCH', `/api/v1/instances/${created.id}`, body)
+      expect(res.status, JSON.stringify(body)).toBe(400)
+      const paths = (await res.json()).errors.map((e: { path: string }) => e.path)
+      expect(paths, JSON.stringify(body)).toEqual(
+        Object.keys(body)
+          .filter((k) => k !== 'enabled')
+          .map((k) => `body.${k}`),
+      )
+    }
+    const after = await (await call('GET', `/api/v1/instances/${created.id}`)).json()
+    expect(after).toMatchObject({ id: created.id, isSelf: false, enabled: true })
+    const [row] = await t.deps.db.sql`select id::text, is_self from pga_instances where id = ${created.id}`
+    expect(row).toEqual({ id: created.id, is_self: false })
   })
 
   it('deletes an instance', async () => {
