@@ -1743,7 +1743,10 @@ export interface components {
         InstanceInput: {
             /** @example orders-primary */
             name: string;
-            /** @example db1.internal */
+            /**
+             * @description A host name, an IPv4 address, or an IPv6 address in brackets ([2001:db8::1]).
+             * @example db1.internal
+             */
             host: string;
             /** @default 5432 */
             port: number;
@@ -1845,7 +1848,10 @@ export interface components {
         InstanceUpdate: {
             /** @example orders-primary */
             name?: string;
-            /** @example db1.internal */
+            /**
+             * @description A host name, an IPv4 address, or an IPv6 address in brackets ([2001:db8::1]).
+             * @example db1.internal
+             */
             host?: string;
             port?: number;
             database?: string;
@@ -4720,7 +4726,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The connection test failed; `code` says why: connection_dns, connection_refused, connection_timeout, connection_auth, connection_tls, connection_database_missing, connection_privilege, connection_other. Or `idempotency_key_reused`: the Idempotency-Key was used for another request. */
+            /** @description The connection test failed; `code` says why: connection_dns, connection_refused, connection_timeout (no complete answer within PGA_COLLECTOR_CONNECT_TIMEOUT), connection_protocol_error (the server does not speak PostgreSQL), connection_auth, connection_tls, connection_database_missing, connection_privilege, connection_other. Or `idempotency_key_reused`: the Idempotency-Key was used for another request. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4993,7 +4999,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The connection test failed; `code` says why: connection_dns, connection_refused, connection_timeout, connection_auth, connection_tls, connection_database_missing, connection_privilege, connection_other. Or `idempotency_key_reused`: the Idempotency-Key was used for another request. */
+            /** @description The connection test failed; `code` says why: connection_dns, connection_refused, connection_timeout (no complete answer within PGA_COLLECTOR_CONNECT_TIMEOUT), connection_protocol_error (the server does not speak PostgreSQL), connection_auth, connection_tls, connection_database_missing, connection_privilege, connection_other. Or `idempotency_key_reused`: the Idempotency-Key was used for another request. */
             422: {
                 headers: {
                     [name: string]: unknown;

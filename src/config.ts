@@ -250,7 +250,7 @@ const coreVariables = defineVariables({
     schema: duration,
     default: '5s',
     example: '10s',
-    doc: 'Connection timeout to monitored instances.',
+    doc: 'Deadline of connecting to a monitored instance: TCP connect, TLS, start-up and the capability probe together, after which the socket is destroyed (the connection test of the instances API, the collector); backups use it as their connect timeout.',
   },
   PGA_COLLECTOR_STATEMENT_TIMEOUT: {
     schema: duration,

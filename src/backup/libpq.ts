@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Readable, Writable } from 'node:stream'
 import type { ConnectionTarget } from '../instances/connection-test.ts'
+import { socketHost } from '../instances/instance-socket.ts'
 
 /** libpq's quoting of a conninfo value. */
 const quote = (value: string) => `'${value.replaceAll('\\', '\\\\').replaceAll("'", "\\'")}'`
@@ -27,7 +28,8 @@ export function libpqConnection(
 ): LibpqConnection {
   let dir: string | undefined
   const parts: [string, string][] = [
-    ['host', target.host],
+    // libpq takes IPv6 addresses without the brackets the API stores them with.
+    ['host', socketHost(target.host)],
     ['port', String(target.port)],
     ['user', target.username],
     ['dbname', options.database ?? target.database],

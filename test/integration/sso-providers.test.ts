@@ -93,7 +93,7 @@ describe('administration', () => {
   it('validates settings as a whole, naming the field', async () => {
     const cases: [Record<string, unknown>, string][] = [
       [{ ...ldap('a'), settings: { url: 'http://x' } }, 'body.settings.url'],
-      [{ ...ldap('b'), settings: { ...ldap('b').settings, colour: 'blue' } }, 'body.settings'],
+      [{ ...ldap('b'), settings: { ...ldap('b').settings, colour: 'blue' } }, 'body.settings.colour'],
       [
         { ...ldap('c'), settings: { ...ldap('c').settings, bindPassword: undefined } },
         'body.settings.bindPassword',

@@ -5,8 +5,8 @@
 // and nested groups: AD's in-chain rule or a bounded walk).
 import { isIP } from 'node:net'
 import { Client, type Entry, ResultCodeError, SizeLimitExceededError } from 'ldapts'
-import { withDeadline } from '../../collector/deadline.ts'
 import { UnavailableError } from '../../http/errors.ts'
+import { withDeadline } from '../../platform/deadline.ts'
 import type { LdapSettings } from './settings.ts'
 import { hasControlCharacters, mapCharacters } from './text.ts'
 

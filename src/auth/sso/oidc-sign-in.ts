@@ -15,8 +15,8 @@ import {
   type OAuth2Tokens,
 } from 'arctic'
 import type { JWTPayload } from 'jose'
-import { withDeadline } from '../../collector/deadline.ts'
 import { NotFoundError, UnauthorizedError } from '../../http/errors.ts'
+import { withDeadline } from '../../platform/deadline.ts'
 import { completeSignIn, recordSsoFailure } from './complete-sign-in.ts'
 import { redirectWithCode } from './exchange.ts'
 import { GitHubOrganizationError, githubIdentity } from './github.ts'

@@ -94,6 +94,8 @@ export const UpdateIdentityProviderSchema = z
   .object({
     displayName: z.string().min(1).max(100).optional(),
     enabled: z.boolean().optional(),
+    // Open maps here: the service validates them, merged, against the provider type's closed
+    // schemas (settings.ts), so an unknown key is still a 400 naming body.settings.<key>.
     settings: z.record(z.string(), z.unknown()).optional().openapi({
       description:
         'Settings to change, merged over the current ones and validated as a whole; a secret: a string sets it, null removes it, absent keeps it.',
@@ -229,6 +231,8 @@ export const OidcCallbackQuery = z.object({
   error: z.string().max(256).optional(),
   error_description: z.string().max(1024).optional(),
 })
+// Open on purpose: the IdP's auto-submitting form posts it, and some IdPs add fields of their
+// own; only these two are read.
 export const SamlAcsFormSchema = z
   .object({
     SAMLResponse: z.string().min(1).max(2_000_000),

@@ -138,6 +138,7 @@ export const SamlSettingsSchema = z
         displayName: z.string().max(256).default('displayName'),
         groups: z.string().max(256).default('groups'),
       })
+      .strict()
       .default({ email: 'email', displayName: 'displayName', groups: 'groups' })
       .openapi({ description: 'Names of the attributes carrying email, display name and groups.' }),
     emailsVerified: z
@@ -185,6 +186,7 @@ export const OidcSettingsSchema = z
         username: z.string().max(128).default('preferred_username'),
         groups: z.string().max(128).default('groups'),
       })
+      .strict()
       .optional(),
     allowedAlgorithms: z
       .array(
