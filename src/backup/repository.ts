@@ -244,6 +244,8 @@ export class BackupRepository {
     await this.store.delete(manifestKey(backupId))
     const keys = await this.store.list(`backups/${backupId}/`)
     for (const key of keys) await this.store.delete(key)
+    // A runner killed mid-put leaves a temporary file the listing does not show.
+    await this.store.clearPrefix?.(`backups/${backupId}/`)
     this.backupKeys.delete(backupId)
     return keys.length
   }

@@ -107,7 +107,7 @@ describe('backups through the API', () => {
   let full: Json
   let incremental: Json
 
-  it('takes a full backup, then an incremental that stores a small fraction', async () => {
+  it('takes a full backup, then an incremental and a differential that store a small fraction', async () => {
     full = await backup('full')
     expect(full.sourceSizeBytes).toBeGreaterThan(20 << 20)
     expect(full.manifestSha256).toMatch(/^[0-9a-f]{64}$/)
@@ -123,6 +123,14 @@ describe('backups through the API', () => {
       `/api/v1/backups?instanceId=${instanceId}&limit=1&cursor=${listed.body.nextCursor}`,
     )
     expect(next.body.items[0].id).toBe(full.id)
+    // A differential stores what changed since the full, whatever incrementals came between.
+    await sql`update pgbench_accounts set abalance = abalance + 1 where aid > 199980`
+    await sql`checkpoint`
+    const differential = await backup('differential')
+    expect(differential.parentBackupId).toBe(full.id)
+    expect(differential.storedSizeBytes).toBeLessThan(full.storedSizeBytes * 0.25)
+    const verified = await call('POST', `/api/v1/backups/${differential.id}/verify?wait=true`)
+    expect(verified.body).toMatchObject({ ok: true, problems: [] })
   }, 240_000)
 
   it('verifies both, and a restore drill of the incremental opens with every row', async () => {

@@ -3,7 +3,7 @@
 // Azure Blob emulator (Azurite) with each kind of credential. Then what only some of them have:
 // credentials kept out of errors, missing containers, the directory's walk and durable puts.
 import { randomBytes } from 'node:crypto'
-import { readdirSync, rmSync, statSync } from 'node:fs'
+import { existsSync, readdirSync, rmSync, statSync } from 'node:fs'
 import { createServer, type IncomingHttpHeaders } from 'node:http'
 import { createRequire } from 'node:module'
 import type { AddressInfo } from 'node:net'
@@ -372,6 +372,13 @@ describe('the directory store', () => {
     expect(await store.list('backups/b')).toEqual(['backups/b1/chunks/ab/1', 'backups/b2/m'])
     expect(fsCalls.readdir.every((p) => p.startsWith(`${root}/backups`))).toBe(true)
     expect(await openBlobStore(parseBlobUrl(`${dir}/never-made`, s3.settings)).list('')).toEqual([])
+    // What a writer that died left under a prefix goes with clearPrefix, and nothing beside it.
+    await store.delete('wal/1/a')
+    await store.delete('wal/1/b')
+    await store.clearPrefix?.('wal/1/')
+    expect(existsSync(`${root}/wal/1`)).toBe(false)
+    expect(await store.list('backups/')).toEqual(['backups/b1/chunks/ab/1', 'backups/b2/m'])
+    await expect(store.clearPrefix?.('wal/../')).rejects.toThrow(/invalid object key/)
   })
 
   it('writes objects readable by the service user only, syncs the directories it changed', async () => {

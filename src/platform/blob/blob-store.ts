@@ -14,6 +14,9 @@ export interface BlobStore {
   list(prefix: string): Promise<string[]>
   /** The object's size without reading it, or null when it does not exist. */
   stat?(key: string): Promise<{ size: number } | null>
+  /** Removes what is left under a directory-like prefix that `list` does not show (the temporary
+   * files of writers that died), after its objects were deleted. */
+  clearPrefix?(prefix: string): Promise<void>
 }
 
 export type S3Settings = {

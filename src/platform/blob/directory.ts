@@ -78,6 +78,11 @@ export class DirectoryBlobStore implements BlobStore {
     await rm(join(this.root, checkKey(key)), { force: true })
   }
 
+  async clearPrefix(prefix: string): Promise<void> {
+    if (!prefix.endsWith('/')) throw new Error(`clearPrefix needs a directory prefix: ${prefix}`)
+    await rm(join(this.root, checkKey(prefix.slice(0, -1))), { recursive: true, force: true })
+  }
+
   /**
    * The walk starts at the deepest directory the prefix names (`backups/b1/` → that directory,
    * `backups/b` → `backups`, keeping only entries starting with `b`); files ending in `.tmp`
