@@ -36,8 +36,8 @@ async function writeFile(
     let next = 0
     const fetchMore = () => {
       while (next < chunks.length && pending.length < prefetch) {
-        const [o, id] = chunks[next++] as [number, string, number]
-        const fetched = repository.getChunk(owner(o), id)
+        const [o, id, size] = chunks[next++] as [number, string, number]
+        const fetched = repository.getChunk(owner(o), id, size)
         fetched.catch(() => {})
         pending.push(fetched)
       }
