@@ -3,8 +3,8 @@
 // (docs/PERFORMANCE.md, "Backup and restore"). Run as root from the repository root:
 //   npm run bench:backup -- [--scales 20,80] [--repeat 2] [--extra gzip,lz4] [--markers 30]
 //     [--rpo-rate 100] [--wal-interval 1s] [--skip-rpo]
-// About 9 minutes with the defaults on 2 shared vCPUs (pgbench scale 1 ≈ 15 MB of database);
-// --scales 20,80,200 takes about 20.
+// About 6 minutes with the defaults on 2 vCPUs, more when shared (pgbench scale 1 ≈ 15 MB);
+// --scales 20,80,200 took 18 on a busy machine.
 //
 // For each scale: a throwaway PostgreSQL 15 (test/harness/postgres.ts; wal_level=replica,
 // full_page_writes=on, synchronous_commit=on, archive_mode=on with an archive_command that pushes
