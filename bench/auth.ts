@@ -21,6 +21,10 @@
 //      with the token. All connections share one token (one session, one user). req/s, p50/p99,
 //      server CPU per request, and the ratio against the same route without a token. A logout of
 //      another session then checks that a revoked token gets 401;
+//   4. enterprise sign-in (bench/auth-sso.ts): a throwaway slapd and a samlify IdP on CPU 1, an LDAP
+//      and a SAML provider created through the API; --sso-logins sequential LDAP sign-ins and SAML
+//      ACS posts, then twice as many LDAP sign-ins and as many ACS posts from --clients clients.
+//      Latency p50/p95/p99, sign-ins/s, the server's CPU per sign-in (--only sso: this part alone);
 //   5. stops the service, moves this process to CPU 0 (PostgreSQL and Redis stay on CPU 1) and
 //      measures in-process, over the same database and Redis, with the service's own pieces
 //      (buildDeps as test/support/app.ts): one argon2id hash and one verify (hash-wasm, default
@@ -39,7 +43,7 @@
 // error, Ctrl-C or the watchdog (10 min).
 // Run from the repository root:
 //   node_modules/.bin/bun bench/auth.ts [--seconds 10] [--warmup 2] [--connections 32] [--rounds 2]
-//     [--logins 40] [--clients 8] [--login-seconds 10]
+//     [--logins 40] [--clients 8] [--login-seconds 10] [--sso-logins 60] [--only all|sso]
 // About 2 to 3 minutes with the defaults.
 import { randomBytes } from 'node:crypto'
 import { existsSync, readFileSync, rmSync } from 'node:fs'
@@ -60,6 +64,7 @@ import { buildInfo } from '../src/system/build-info.ts'
 import { startPostgres, type TestPostgres } from '../test/harness/postgres.ts'
 import { freePort, tempDir } from '../test/harness/processes.ts'
 import { startRedis, type TestRedis } from '../test/harness/redis.ts'
+import { type SsoRow, samlPieces, ssoSignInBench } from './auth-sso.ts'
 import { runBench } from './support.ts'
 
 const root = resolve(import.meta.dir, '..')
@@ -80,6 +85,8 @@ type Options = {
   logins: number
   clients: number
   loginSeconds: number
+  ssoLogins: number
+  only: 'all' | 'sso'
 }
 
 function parseOptions(argv: string[]): Options {
@@ -92,7 +99,17 @@ function parseOptions(argv: string[]): Options {
     if (value === undefined) throw new Error(`${arg} needs a value`)
     values.set(match[1] as string, value)
   }
-  const known = ['seconds', 'warmup', 'connections', 'rounds', 'logins', 'clients', 'login-seconds']
+  const known = [
+    'seconds',
+    'warmup',
+    'connections',
+    'rounds',
+    'logins',
+    'clients',
+    'login-seconds',
+    'sso-logins',
+    'only',
+  ]
   for (const name of values.keys()) if (!known.includes(name)) throw new Error(`unknown option --${name}`)
   const int = (name: string, fallback: number, min: number, max: number) => {
     const text = values.get(name)
@@ -109,6 +126,8 @@ function parseOptions(argv: string[]): Options {
     logins: int('logins', 40, 5, 1000),
     clients: int('clients', 8, 1, 64),
     loginSeconds: int('login-seconds', 10, 1, 60),
+    ssoLogins: int('sso-logins', 60, 5, 1000),
+    only: values.get('only') === 'sso' ? 'sso' : 'all',
   }
 }
 
@@ -657,6 +676,65 @@ async function inProcess(
 }
 
 // ---------------------------------------------------------------------------------------------
+// Enterprise sign-in (bench/auth-sso.ts), against the running service.
+
+const ssoAdminToken = randomBytes(24).toString('hex')
+const ssoPublicUrl = 'https://pga.bench.test'
+
+async function ssoSection(
+  server: Server,
+  options: Options,
+): Promise<{ rows: SsoRow[]; pieces: Awaited<ReturnType<typeof samlPieces>> }> {
+  note(
+    `enterprise sign-in: ${options.ssoLogins} sequential, then ${options.clients} clients (slapd and a SAML IdP on CPU 1)`,
+  )
+  await waitForQuiet()
+  const rows = await ssoSignInBench(
+    { base: server.base, cpuSeconds: () => cpuSeconds(server.pid) },
+    {
+      logins: options.ssoLogins,
+      clients: options.clients,
+      adminToken: ssoAdminToken,
+      publicUrl: ssoPublicUrl,
+    },
+    (name, stop) => cleanups.push({ name, run: stop }),
+  )
+  await waitForQuiet()
+  return { rows, pieces: await samlPieces() }
+}
+
+const ssoPiecesLine = (pieces: Awaited<ReturnType<typeof samlPieces>>) =>
+  `SAML ACS pieces in this process (CPU 1, median of 30): XML Schema validation ${fmt(pieces.schemaMs)} ms, structure + XML-DSig + checks ${fmt(pieces.signatureAndChecksMs)} ms`
+
+function ssoTable(rows: SsoRow[]): string {
+  return table(
+    ['flow', 'mode', 'clients', 'sign-ins', 'per s', 'p50 ms', 'p95 ms', 'p99 ms', 'server CPU ms/sign-in'],
+    rows.map((r) => [
+      r.flow,
+      r.mode,
+      String(r.clients),
+      String(r.count),
+      fmt(r.perSecond, 1),
+      fmt(r.p50Ms),
+      fmt(r.p95Ms),
+      fmt(r.p99Ms),
+      fmt(r.serverCpuMsPerSignIn),
+    ]),
+    [2, 3, 4, 5, 6, 7, 8],
+  )
+}
+
+const ssoSummary = (rows: SsoRow[]) =>
+  rows.map((r) => ({
+    ...r,
+    perSecond: round(r.perSecond, 2),
+    p50Ms: round(r.p50Ms),
+    p95Ms: round(r.p95Ms),
+    p99Ms: round(r.p99Ms),
+    serverCpuMsPerSignIn: round(r.serverCpuMsPerSignIn),
+  }))
+
+// ---------------------------------------------------------------------------------------------
 // Main.
 
 async function main() {
@@ -688,6 +766,9 @@ async function main() {
     PGA_AUDIT_CHECKPOINT_DIR: join(work, 'checkpoints'),
     // All logins come from one address: lift the per-address limit, which would answer 429.
     PGA_AUTH_RATE_PER_ADDRESS: '100000',
+    // Enterprise sign-in (section 4): providers are created with the admin token.
+    PGA_ADMIN_TOKEN: ssoAdminToken,
+    PGA_PUBLIC_URL: ssoPublicUrl,
   }
 
   note('starting the service (bun src/main.ts serve, CPU 0)...')
@@ -697,6 +778,24 @@ async function main() {
     PGA_ADMIN_PASSWORD: credentials.password,
   })
   note(`  ready in ${fmt(server.readyMs, 0)} ms`)
+  if (options.only === 'sso') {
+    const { rows, pieces } = await ssoSection(server, options)
+    process.stdout.write(
+      [
+        `pgAnalytics enterprise sign-in benchmark, ${startedAt.toISOString()}`,
+        `command: node_modules/.bin/bun bench/auth.ts ${process.argv.slice(2).join(' ')}`,
+        `revision: ${rev}; machine: ${machine.nproc} CPUs, ${machine.cpu}, Linux ${machine.kernel}; bun ${machine.bun}; PostgreSQL ${pg.version}`,
+        'service on CPU 0; this script, slapd, PostgreSQL and Redis on CPU 1',
+        '',
+        ssoTable(rows),
+        ssoPiecesLine(pieces),
+        '',
+        `JSON ${JSON.stringify({ date: startedAt.toISOString(), revision: rev, machine, sso: ssoSummary(rows), samlPieces: pieces })}`,
+        '',
+      ].join('\n'),
+    )
+    return
+  }
 
   // 1. Logins.
   note(
@@ -758,6 +857,9 @@ async function main() {
   const logout = await status(server, '/api/v1/auth/logout', other.access_token, 'POST')
   const after = await status(server, '/api/v1/auth/me', other.access_token)
   const revocation = { meBefore: before, logout, meAfter: after }
+
+  // 4. Enterprise sign-in, while the service runs.
+  const sso = await ssoSection(server, options)
 
   // A fresh token for the in-process part (the service is gone by then; Redis and PostgreSQL stay).
   const fresh = await login(server)
@@ -905,6 +1007,13 @@ async function main() {
     `app.fetch (no sockets), ${options.connections} in flight: GET /api/v1/version ${fmt(appToken.concurrentCpuUs)} µs CPU with the token vs ${fmt(appPublic.concurrentCpuUs)} without (+${fmt(appToken.concurrentCpuUs - appPublic.concurrentCpuUs)} µs); over HTTP the service spent +${fmt(authCpu - pubCpu)} µs`,
   )
 
+  out.push('')
+  out.push(
+    '4. Enterprise sign-in (bench/auth-sso.ts): LDAP over ldaps:// (service-account search, user bind, nested-group walk) and the SAML ACS (XML Schema, XML-DSig, request and replay checks), each ending in a session and an audit event',
+  )
+  out.push(ssoTable(sso.rows))
+  out.push(ssoPiecesLine(sso.pieces))
+
   const summary = {
     date: startedAt.toISOString(),
     revision: rev,
@@ -954,6 +1063,8 @@ async function main() {
       instancesOverPublic: round(instances.rps / pubRps, 3),
     },
     revocation,
+    sso: ssoSummary(sso.rows),
+    samlPieces: sso.pieces,
     authenticateUs: Object.fromEntries(
       inproc.pieces.map((p) => [
         p.name,

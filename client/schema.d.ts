@@ -1132,6 +1132,230 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/auth/providers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Enabled identity providers, for a login page */
+        get: operations["listSignInProviders"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/ldap/{name}/login": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Sign in with a directory username and password (LDAP / Active Directory) */
+        post: operations["loginWithLdap"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/saml/{name}/metadata": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** This service’s SAML SP metadata for the provider (entity id, ACS, signing certificate) */
+        get: operations["samlServiceProviderMetadata"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/saml/{name}/login": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Start an SP-initiated SAML sign-in (HTTP-Redirect to the identity provider) */
+        get: operations["startSamlLogin"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/saml/{name}/acs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** SAML Assertion Consumer Service (HTTP-POST binding) */
+        post: operations["samlAssertionConsumerService"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/oidc/{name}/login": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Start an OAuth 2.0 / OIDC sign-in (authorization code with PKCE) */
+        get: operations["startOidcLogin"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/oidc/{name}/callback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** OAuth 2.0 / OIDC redirect URI */
+        get: operations["oidcCallback"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/exchange": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Exchange the one-time code of a SAML or OIDC sign-in (same browser) for tokens or cookies */
+        post: operations["exchangeSsoCode"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/identity-providers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Identity providers (LDAP / Active Directory, SAML 2.0, OAuth 2.0 / OIDC), without secrets */
+        get: operations["listIdentityProviders"];
+        put?: never;
+        /** Add an identity provider (secrets are write-only and stored encrypted) */
+        post: operations["createIdentityProvider"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/identity-providers/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One identity provider, with the URLs to give it (ACS, entity id, redirect URI) */
+        get: operations["getIdentityProvider"];
+        put?: never;
+        post?: never;
+        /** Remove an identity provider; the users it vouched for are disabled and signed out */
+        delete: operations["deleteIdentityProvider"];
+        options?: never;
+        head?: never;
+        /** Change an identity provider (settings merged and validated as a whole) */
+        patch: operations["updateIdentityProvider"];
+        trace?: never;
+    };
+    "/api/v1/identity-providers/{name}/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Check the provider is reachable and usable (LDAP: optionally a test sign-in showing groups and role) */
+        post: operations["testIdentityProvider"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/identity-providers/{name}/sync": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Sync users with the directory now (LDAP): roles updated, users no longer found disabled */
+        post: operations["syncIdentityProvider"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/agent/metrics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Push a batch of host metrics (pganalytics agent); a batch already stored is acknowledged, not stored again */
+        post: operations["pushAgentMetrics"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1144,6 +1368,8 @@ export interface components {
             role: "admin" | "operator" | "viewer" | "auditor";
             /** @enum {string} */
             source: "local" | "ldap" | "saml" | "oidc";
+            /** @description The identity provider that vouches for the user (its name), if any. */
+            identityProvider: string | null;
             disabled: boolean;
             mfaEnabled: boolean;
             lastLoginAt: string | null;
@@ -1289,7 +1515,9 @@ export interface components {
             /** @description The first characters of the key, to tell keys apart. */
             displayPrefix: string;
             /** @enum {string} */
-            role: "admin" | "operator" | "viewer" | "auditor";
+            role: "admin" | "operator" | "viewer" | "auditor" | "agent";
+            /** @description The instance an agent key pushes host metrics for (null for other keys). */
+            instanceId: string | null;
             ownerUserId: string | null;
             expiresAt: string | null;
             lastUsedAt: string | null;
@@ -1299,10 +1527,15 @@ export interface components {
         CreateApiKeyInput: {
             name: string;
             /**
-             * @description At most the rights of the caller.
+             * @description At most the rights of the caller. `agent`: pushes host metrics for instanceId only.
              * @enum {string}
              */
-            role: "admin" | "operator" | "viewer" | "auditor";
+            role: "admin" | "operator" | "viewer" | "auditor" | "agent";
+            /**
+             * Format: uuid
+             * @description With role agent (and only then): the instance the agent runs for.
+             */
+            instanceId?: string;
             expiresInDays?: number;
         };
         ApiKeyList: {
@@ -1510,7 +1743,10 @@ export interface components {
         InstanceInput: {
             /** @example orders-primary */
             name: string;
-            /** @example db1.internal */
+            /**
+             * @description A host name, an IPv4 address, or an IPv6 address in brackets ([2001:db8::1]).
+             * @example db1.internal
+             */
             host: string;
             /** @default 5432 */
             port: number;
@@ -1612,7 +1848,10 @@ export interface components {
         InstanceUpdate: {
             /** @example orders-primary */
             name?: string;
-            /** @example db1.internal */
+            /**
+             * @description A host name, an IPv4 address, or an IPv6 address in brackets ([2001:db8::1]).
+             * @example db1.internal
+             */
             host?: string;
             port?: number;
             database?: string;
@@ -1704,6 +1943,11 @@ export interface components {
                 name: string;
                 /** @enum {string} */
                 scope: "instance" | "database";
+                /**
+                 * @description collector: queried over SQL; agent: pushed by `pganalytics agent` from the host.
+                 * @enum {string}
+                 */
+                source: "collector" | "agent";
                 help: string;
                 defaultIntervalSeconds: number;
                 defaultRetentionDays: number;
@@ -2221,6 +2465,666 @@ export interface components {
             rpoSeconds: number | null;
             earliestRestorableTime: string | null;
             latestRestorableTime: string | null;
+        };
+        SignInProviderList: {
+            items: {
+                name: string;
+                /** @enum {string} */
+                type: "ldap" | "saml" | "oidc";
+                displayName: string;
+                /** @description LDAP: POST username and password there; SAML, OIDC: send the browser there (GET). */
+                loginUrl: string;
+            }[];
+        };
+        LdapLoginInput: {
+            /** @example jsmith */
+            username: string;
+            password: string;
+            /**
+             * @default token
+             * @enum {string}
+             */
+            session: "token" | "cookie";
+        };
+        SamlAcsForm: {
+            SAMLResponse: string;
+            RelayState?: string;
+        };
+        SsoExchangeInput: {
+            /** @description The sso_code from the URL fragment after sign-in. */
+            code: string;
+            /**
+             * @default token
+             * @enum {string}
+             */
+            session: "token" | "cookie";
+        };
+        IdentityProviderList: {
+            items: components["schemas"]["IdentityProvider"][];
+        };
+        IdentityProvider: {
+            id: string;
+            name: string;
+            /** @enum {string} */
+            type: "ldap" | "saml" | "oidc";
+            displayName: string;
+            enabled: boolean;
+            /** @description Without secrets. */
+            settings: {
+                [key: string]: unknown;
+            };
+            /** @description Secret settings that are set (never shown). */
+            writeOnlySet: string[];
+            roleMapping: {
+                [key: string]: unknown;
+            }[];
+            strict: boolean;
+            /** @enum {string} */
+            defaultRole: "admin" | "operator" | "viewer" | "auditor";
+            autoProvision: boolean;
+            linking: {
+                byVerifiedEmail: boolean;
+                domains: string[];
+            };
+            trustProviderMfa: boolean;
+            sync: {
+                [key: string]: unknown;
+            };
+            lastSync: components["schemas"]["DirectorySyncReport"];
+            /** @enum {string} */
+            managedBy: "api" | "file";
+            /** @description URLs to give the identity provider and a login page (login, acs, metadata, redirectUri). */
+            endpoints: {
+                [key: string]: string | null;
+            };
+            createdAt: string;
+            updatedAt: string;
+        };
+        DirectorySyncReport: {
+            /** @enum {string} */
+            status: "ok" | "failed" | "unsafe";
+            startedAt: string;
+            finishedAt: string;
+            returned: number;
+            known: number;
+            updated: number;
+            disabled: number;
+            detail?: string;
+        } | null;
+        CreateIdentityProvider: components["schemas"]["CreateLdapProvider"] | components["schemas"]["CreateSamlProvider"] | components["schemas"]["CreateOidcProvider"];
+        CreateLdapProvider: {
+            /** @example corp-ad */
+            name: string;
+            /** @description Shown on a login page; default: name. */
+            displayName?: string;
+            /** @default true */
+            enabled: boolean;
+            /**
+             * @description A user no rule matches cannot sign in (otherwise: defaultRole).
+             * @default false
+             */
+            strict: boolean;
+            /**
+             * @default viewer
+             * @enum {string}
+             */
+            defaultRole: "admin" | "operator" | "viewer" | "auditor";
+            /**
+             * @description Create users at their first sign-in.
+             * @default true
+             */
+            autoProvision: boolean;
+            linking?: components["schemas"]["AccountLinking"];
+            /**
+             * @description Skip this service’s own MFA when the provider asserts MFA (SAML AuthnContextClassRef, OIDC amr).
+             * @default false
+             */
+            trustProviderMfa: boolean;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "ldap";
+            settings: components["schemas"]["LdapSettings"];
+            /** @default [] */
+            roleMapping: components["schemas"]["LdapRoleRule"][];
+            sync?: components["schemas"]["LdapSync"];
+        };
+        /**
+         * @description When an account with the same email exists: link it only if byVerifiedEmail is on, the provider verified the email and its domain is listed. Otherwise the sign-in is refused (409 account_exists).
+         * @default {
+         *       "byVerifiedEmail": false,
+         *       "domains": []
+         *     }
+         */
+        AccountLinking: {
+            /** @default false */
+            byVerifiedEmail: boolean;
+            /** @default [] */
+            domains: string[];
+        };
+        LdapSettings: {
+            /** @example ldaps://dc1.corp.example.com:636 */
+            url: string;
+            /**
+             * @description Upgrade ldap:// with StartTLS first.
+             * @default false
+             */
+            startTls: boolean;
+            /** @description CA bundle (PEM) that signed the server. */
+            caCert?: string;
+            /**
+             * @description Verify the server certificate and name (turning it off is for labs only).
+             * @default true
+             */
+            tlsVerify: boolean;
+            /**
+             * @description Allow ldap:// without StartTLS: passwords cross the network in clear.
+             * @default false
+             */
+            allowPlaintext: boolean;
+            /** @description Service account that searches; unset: search anonymously. */
+            bindDn?: string;
+            /**
+             * Format: password
+             * @description Password of bindDn. Write-only.
+             */
+            bindPassword?: string;
+            /** @description Direct bind without a service account: the bind name with {username} (escaped), e.g. uid={username},ou=people,dc=example,dc=org or {username}@corp.example.com. */
+            userDnTemplate?: string;
+            /** @example ou=people,dc=example,dc=org */
+            userBaseDn: string;
+            /**
+             * @description Search filter with {username}, escaped per RFC 4515; AD: (&(objectClass=user)(sAMAccountName={username})).
+             * @default (uid={username})
+             */
+            userFilter: string;
+            groupBaseDn?: string;
+            /**
+             * @description Groups of a member: {dn} is the member’s DN, {username} the name typed.
+             * @default (|(member={dn})(uniqueMember={dn}))
+             */
+            groupFilter: string;
+            /**
+             * @description Attribute of the user entry listing its groups (AD, OpenLDAP memberof); null: none.
+             * @default memberOf
+             */
+            memberOfAttribute: string | null;
+            /**
+             * @description Groups of groups: in-chain (Active Directory LDAP_MATCHING_RULE_IN_CHAIN, one query) or walk (any server, one query per level, at most 10).
+             * @default false
+             */
+            nestedGroups: false | ("in-chain" | "walk");
+            /**
+             * @description Stable id of a user: entryUUID (OpenLDAP), objectGUID (AD). Missing: the DN.
+             * @default entryUUID
+             */
+            uniqueIdAttribute: string;
+            /**
+             * @description AD: sAMAccountName.
+             * @default uid
+             */
+            usernameAttribute: string;
+            /** @default mail */
+            emailAttribute: string;
+            /** @default displayName */
+            displayNameAttribute: string;
+            /**
+             * @description The directory’s email values are managed, so they may link existing accounts.
+             * @default false
+             */
+            emailsVerified: boolean;
+            timeoutMs?: number;
+        };
+        LdapRoleRule: {
+            /** @example cn=pga-admins,ou=groups,dc=example,dc=org */
+            group: string;
+            /** @enum {string} */
+            role: "admin" | "operator" | "viewer" | "auditor";
+        };
+        /**
+         * @default {
+         *       "enabled": false,
+         *       "intervalMinutes": 60,
+         *       "minReturnedPercent": 90
+         *     }
+         */
+        LdapSync: {
+            /** @default false */
+            enabled: boolean;
+            /** @default 60 */
+            intervalMinutes: number;
+            /**
+             * @description A sync that finds fewer of the known users than this changes nothing and reports instead (a wrong filter or a partial answer must not disable everyone).
+             * @default 90
+             */
+            minReturnedPercent: number;
+        };
+        CreateSamlProvider: {
+            /** @example corp-ad */
+            name: string;
+            /** @description Shown on a login page; default: name. */
+            displayName?: string;
+            /** @default true */
+            enabled: boolean;
+            /**
+             * @description A user no rule matches cannot sign in (otherwise: defaultRole).
+             * @default false
+             */
+            strict: boolean;
+            /**
+             * @default viewer
+             * @enum {string}
+             */
+            defaultRole: "admin" | "operator" | "viewer" | "auditor";
+            /**
+             * @description Create users at their first sign-in.
+             * @default true
+             */
+            autoProvision: boolean;
+            linking?: components["schemas"]["AccountLinking"];
+            /**
+             * @description Skip this service’s own MFA when the provider asserts MFA (SAML AuthnContextClassRef, OIDC amr).
+             * @default false
+             */
+            trustProviderMfa: boolean;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "saml";
+            settings: components["schemas"]["SamlSettings"];
+            /** @default [] */
+            roleMapping: components["schemas"]["SamlRoleRule"][];
+        };
+        SamlSettings: {
+            /** @description The IdP’s metadata XML; entity id, SSO URL and certificates are read from it. */
+            idpMetadataXml?: string;
+            /**
+             * Format: uri
+             * @description Fetched once, when the provider is created or updated with it (never otherwise).
+             */
+            idpMetadataUrl?: string;
+            idpEntityId?: string;
+            /** Format: uri */
+            idpSsoUrl?: string;
+            /** @description Certificates whose keys may sign responses (two during an IdP key rollover). */
+            idpCertificates?: string[];
+            spEntityId?: string;
+            /** @default false */
+            signAuthnRequests: boolean;
+            /**
+             * Format: password
+             * @description PEM private key that signs AuthnRequests. Write-only.
+             */
+            spPrivateKey?: string;
+            /** @description Published in the SP metadata. */
+            spCertificate?: string;
+            /**
+             * @description Which signature a response must carry (verified with idpCertificates).
+             * @default assertion
+             * @enum {string}
+             */
+            requireSigned: "assertion" | "response" | "both" | "either";
+            /**
+             * @description Accept unsolicited responses (no AuthnRequest of ours): open to login CSRF.
+             * @default false
+             */
+            allowIdpInitiated: boolean;
+            /** @default urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified */
+            nameIdFormat: string;
+            /**
+             * @description Names of the attributes carrying email, display name and groups.
+             * @default {
+             *       "email": "email",
+             *       "displayName": "displayName",
+             *       "groups": "groups"
+             *     }
+             */
+            attributes: {
+                /** @default email */
+                email: string;
+                /** @default displayName */
+                displayName: string;
+                /** @default groups */
+                groups: string;
+            };
+            /**
+             * @description The IdP vouches for email addresses, so they may link existing accounts.
+             * @default false
+             */
+            emailsVerified: boolean;
+            /**
+             * @description AuthnContextClassRef values that mean MFA was done (with trustProviderMfa).
+             * @default [
+             *       "http://schemas.microsoft.com/claims/multipleauthn",
+             *       "urn:oasis:names:tc:SAML:2.0:ac:classes:MobileTwoFactorContract",
+             *       "https://refeds.org/profile/mfa"
+             *     ]
+             */
+            mfaContextClasses: string[];
+        };
+        SamlRoleRule: {
+            attribute: string;
+            value: string;
+            /** @enum {string} */
+            role: "admin" | "operator" | "viewer" | "auditor";
+        };
+        CreateOidcProvider: {
+            /** @example corp-ad */
+            name: string;
+            /** @description Shown on a login page; default: name. */
+            displayName?: string;
+            /** @default true */
+            enabled: boolean;
+            /**
+             * @description A user no rule matches cannot sign in (otherwise: defaultRole).
+             * @default false
+             */
+            strict: boolean;
+            /**
+             * @default viewer
+             * @enum {string}
+             */
+            defaultRole: "admin" | "operator" | "viewer" | "auditor";
+            /**
+             * @description Create users at their first sign-in.
+             * @default true
+             */
+            autoProvision: boolean;
+            linking?: components["schemas"]["AccountLinking"];
+            /**
+             * @description Skip this service’s own MFA when the provider asserts MFA (SAML AuthnContextClassRef, OIDC amr).
+             * @default false
+             */
+            trustProviderMfa: boolean;
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "oidc";
+            settings: components["schemas"]["OidcSettings"];
+            /** @default [] */
+            roleMapping: components["schemas"]["OidcRoleRule"][];
+        };
+        OidcSettings: {
+            /**
+             * @description generic (issuer), google, entra (tenant), okta (domain, authorizationServer), keycloak (baseUrl, realm): OIDC with discovery; github: OAuth 2.0 with the GitHub API (apiBaseUrl, webBaseUrl).
+             * @default generic
+             * @enum {string}
+             */
+            preset: "generic" | "google" | "entra" | "okta" | "keycloak" | "github";
+            /** Format: uri */
+            issuer?: string;
+            tenant?: string;
+            domain?: string;
+            authorizationServer?: string;
+            /** Format: uri */
+            baseUrl?: string;
+            realm?: string;
+            /** Format: uri */
+            apiBaseUrl?: string;
+            /** Format: uri */
+            webBaseUrl?: string;
+            clientId: string;
+            /**
+             * Format: password
+             * @description OAuth client secret (omit for a public client: PKCE alone). Write-only.
+             */
+            clientSecret?: string;
+            scopes?: string[];
+            claims?: {
+                /** @default email */
+                email: string;
+                /** @default name */
+                name: string;
+                /** @default preferred_username */
+                username: string;
+                /** @default groups */
+                groups: string;
+            };
+            /**
+             * @default [
+             *       "RS256",
+             *       "PS256",
+             *       "ES256",
+             *       "EdDSA"
+             *     ]
+             */
+            allowedAlgorithms: ("RS256" | "RS384" | "RS512" | "PS256" | "PS384" | "PS512" | "ES256" | "ES384" | "ES512" | "EdDSA")[];
+            /** @description Google: the hd claim must equal it. */
+            hostedDomain?: string;
+            /** @description GitHub: only members of these organizations may sign in. */
+            allowedOrganizations?: string[];
+            /**
+             * @description amr (or acr) values that mean MFA was done (with trustProviderMfa).
+             * @default [
+             *       "mfa",
+             *       "otp",
+             *       "hwk",
+             *       "swk",
+             *       "fido",
+             *       "sms"
+             *     ]
+             */
+            mfaValues: string[];
+            /**
+             * @description Also read claims from the userinfo endpoint.
+             * @default false
+             */
+            useUserinfo: boolean;
+            /**
+             * @description Trust emails without email_verified (never needed when the claim is sent).
+             * @default false
+             */
+            emailsVerified: boolean;
+        };
+        OidcRoleRule: {
+            /** @example groups */
+            claim: string;
+            /** @example pga-admins */
+            value: string;
+            /** @enum {string} */
+            role: "admin" | "operator" | "viewer" | "auditor";
+        };
+        UpdateIdentityProvider: {
+            displayName?: string;
+            enabled?: boolean;
+            /** @description Settings to change, merged over the current ones and validated as a whole; a secret: a string sets it, null removes it, absent keeps it. */
+            settings?: {
+                [key: string]: unknown;
+            };
+            /** @description Replaces the rules (the shape of the provider’s type). */
+            roleMapping?: {
+                [key: string]: unknown;
+            }[];
+            strict?: boolean;
+            /** @enum {string} */
+            defaultRole?: "admin" | "operator" | "viewer" | "auditor";
+            autoProvision?: boolean;
+            linking?: components["schemas"]["AccountLinking"];
+            trustProviderMfa?: boolean;
+            sync?: components["schemas"]["LdapSync"];
+        };
+        IdentityProviderTestReport: {
+            ok: boolean;
+            steps: {
+                step: string;
+                ok: boolean;
+                detail: string;
+                ms: number;
+            }[];
+            identity?: {
+                externalId: string;
+                email?: string;
+                displayName?: string;
+                groups: string[];
+                /** @enum {string|null} */
+                role: "admin" | "operator" | "viewer" | "auditor" | null;
+            };
+        };
+        /** @description LDAP: a test sign-in shows the groups and role found. */
+        IdentityProviderTestInput: {
+            username?: string;
+            password?: string;
+        };
+        AgentBatchResult: {
+            /**
+             * @description <agentId>:<sequence>.
+             * @example 3f0c…:42
+             */
+            batchId: string;
+            /**
+             * @description duplicate: this batch (or a later one) was stored before; nothing was written again.
+             * @enum {string}
+             */
+            status: "stored" | "duplicate";
+            /** @description Samples stored. */
+            samples: number;
+            /** @description Rows stored, all groups together. */
+            rows: number;
+            /** @description Group samples not stored: older than the group’s retention or more than a day ahead. */
+            skipped: number;
+        };
+        AgentBatch: {
+            /**
+             * Format: uuid
+             * @description The instance this host runs; must be the one the key is bound to.
+             */
+            instanceId: string;
+            /**
+             * Format: uuid
+             * @description Identity of the agent’s queue (chosen when its queue directory is created).
+             */
+            agentId: string;
+            /** @description Counts up from 1 in the agent’s queue. (agentId, sequence) is the batch id: a batch at or below the last sequence stored is a duplicate. */
+            sequence: number;
+            agent: {
+                version: string;
+                hostname: string;
+            };
+            samples: components["schemas"]["AgentSample"][];
+        };
+        AgentSample: {
+            /**
+             * Format: date-time
+             * @description When the host was read (its clock).
+             */
+            takenAt: string;
+            /**
+             * @description Time reading the host.
+             * @default 0
+             */
+            durationMs: number;
+            groups: components["schemas"]["AgentSampleGroups"];
+        };
+        /** @description Rows per host group (see GET /api/v1/metric-groups, source agent); absent groups are not stored. */
+        AgentSampleGroups: {
+            system_cpu?: components["schemas"]["AgentRow_system_cpu"][];
+            system_load?: components["schemas"]["AgentRow_system_load"][];
+            system_memory?: components["schemas"]["AgentRow_system_memory"][];
+            system_disk?: components["schemas"]["AgentRow_system_disk"][];
+            system_filesystem?: components["schemas"]["AgentRow_system_filesystem"][];
+            system_network?: components["schemas"]["AgentRow_system_network"][];
+            system_pg_volume?: components["schemas"]["AgentRow_system_pg_volume"][];
+        };
+        /** @description CPU time of the host by mode (user, nice, system, idle, iowait, irq, softirq, steal), all CPUs together. */
+        AgentRow_system_cpu: {
+            mode: string;
+            seconds?: number | null;
+        };
+        /** @description Load averages, CPUs, processes and threads, context switches, interrupts and forks, uptime. */
+        AgentRow_system_load: {
+            cpus?: number | null;
+            load1?: number | null;
+            load5?: number | null;
+            load15?: number | null;
+            processes?: number | null;
+            threads?: number | null;
+            procs_running?: number | null;
+            procs_blocked?: number | null;
+            context_switches?: number | null;
+            interrupts?: number | null;
+            forks?: number | null;
+            uptime_seconds?: number | null;
+        };
+        /** @description Memory and swap: total, available, page cache, dirty, commit, huge pages; swap and page-fault activity, OOM kills. */
+        AgentRow_system_memory: {
+            total_bytes?: number | null;
+            free_bytes?: number | null;
+            available_bytes?: number | null;
+            buffers_bytes?: number | null;
+            cached_bytes?: number | null;
+            shmem_bytes?: number | null;
+            slab_reclaimable_bytes?: number | null;
+            dirty_bytes?: number | null;
+            writeback_bytes?: number | null;
+            committed_bytes?: number | null;
+            commit_limit_bytes?: number | null;
+            swap_total_bytes?: number | null;
+            swap_free_bytes?: number | null;
+            swap_cached_bytes?: number | null;
+            hugepages?: number | null;
+            hugepages_free?: number | null;
+            hugepage_size_bytes?: number | null;
+            swap_in?: number | null;
+            swap_out?: number | null;
+            major_faults?: number | null;
+            oom_kills?: number | null;
+        };
+        /** @description Disk I/O per block device: operations, bytes, time reading and writing, busy time, queue. */
+        AgentRow_system_disk: {
+            device: string;
+            reads?: number | null;
+            reads_merged?: number | null;
+            read_bytes?: number | null;
+            read_time?: number | null;
+            writes?: number | null;
+            writes_merged?: number | null;
+            write_bytes?: number | null;
+            write_time?: number | null;
+            io_in_progress?: number | null;
+            io_time?: number | null;
+            weighted_io_time?: number | null;
+            discards?: number | null;
+            flushes?: number | null;
+        };
+        /** @description Space and inodes per mounted filesystem, and whether it is read-only. */
+        AgentRow_system_filesystem: {
+            mountpoint: string;
+            device?: string | null;
+            fstype?: string | null;
+            size_bytes?: number | null;
+            free_bytes?: number | null;
+            avail_bytes?: number | null;
+            used_bytes?: number | null;
+            files?: number | null;
+            files_free?: number | null;
+            readonly?: boolean | null;
+        };
+        /** @description Network traffic per interface: bytes, packets, errors and drops each way. */
+        AgentRow_system_network: {
+            interface: string;
+            receive_bytes?: number | null;
+            receive_packets?: number | null;
+            receive_errors?: number | null;
+            receive_drops?: number | null;
+            transmit_bytes?: number | null;
+            transmit_packets?: number | null;
+            transmit_errors?: number | null;
+            transmit_drops?: number | null;
+        };
+        /** @description The volumes holding the PostgreSQL data directory and the WAL (pg_wal): space and inodes left. */
+        AgentRow_system_pg_volume: {
+            kind: string;
+            path?: string | null;
+            mountpoint?: string | null;
+            device?: string | null;
+            size_bytes?: number | null;
+            avail_bytes?: number | null;
+            used_bytes?: number | null;
+            files?: number | null;
+            files_free?: number | null;
         };
     };
     responses: never;
@@ -3822,7 +4726,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The connection test failed; `code` says why: connection_dns, connection_refused, connection_timeout, connection_auth, connection_tls, connection_database_missing, connection_privilege, connection_other. Or `idempotency_key_reused`: the Idempotency-Key was used for another request. */
+            /** @description The connection test failed; `code` says why: connection_dns, connection_refused, connection_timeout (no complete answer within PGA_COLLECTOR_CONNECT_TIMEOUT), connection_protocol_error (the server does not speak PostgreSQL), connection_auth, connection_tls, connection_database_missing, connection_privilege, connection_other. Or `idempotency_key_reused`: the Idempotency-Key was used for another request. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4095,7 +4999,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The connection test failed; `code` says why: connection_dns, connection_refused, connection_timeout, connection_auth, connection_tls, connection_database_missing, connection_privilege, connection_other. Or `idempotency_key_reused`: the Idempotency-Key was used for another request. */
+            /** @description The connection test failed; `code` says why: connection_dns, connection_refused, connection_timeout (no complete answer within PGA_COLLECTOR_CONNECT_TIMEOUT), connection_protocol_error (the server does not speak PostgreSQL), connection_auth, connection_tls, connection_database_missing, connection_privilege, connection_other. Or `idempotency_key_reused`: the Idempotency-Key was used for another request. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4161,7 +5065,7 @@ export interface operations {
             header?: never;
             path: {
                 id: string;
-                /** @description database, tables, indexes, statements, settings, bgwriter, checkpointer, archiver, replication, wal_receiver, replication_slots, wal, io, activity, locks, vacuum_progress, storage */
+                /** @description database, tables, indexes, statements, settings, bgwriter, checkpointer, archiver, replication, wal_receiver, replication_slots, wal, io, activity, locks, vacuum_progress, storage, system_cpu, system_load, system_memory, system_disk, system_filesystem, system_network, system_pg_volume */
                 group: string;
             };
             cookie?: never;
@@ -4221,7 +5125,7 @@ export interface operations {
             header?: never;
             path: {
                 id: string;
-                /** @description database, tables, indexes, statements, settings, bgwriter, checkpointer, archiver, replication, wal_receiver, replication_slots, wal, io, activity, locks, vacuum_progress, storage */
+                /** @description database, tables, indexes, statements, settings, bgwriter, checkpointer, archiver, replication, wal_receiver, replication_slots, wal, io, activity, locks, vacuum_progress, storage, system_cpu, system_load, system_memory, system_disk, system_filesystem, system_network, system_pg_volume */
                 group: string;
             };
             cookie?: never;
@@ -6263,6 +7167,1039 @@ export interface operations {
             };
             /** @description Not found. */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listSignInProviders: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Providers. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SignInProviderList"];
+                };
+            };
+        };
+    };
+    loginWithLdap: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["LdapLoginInput"];
+            };
+        };
+        responses: {
+            /** @description As POST /api/v1/auth/login. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LoginResponse"];
+                };
+            };
+            /** @description Invalid request (see `errors`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not authenticated. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests; see Retry-After. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not ready or a dependency is down. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    samlServiceProviderMetadata: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description SAML metadata. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/samlmetadata+xml": string;
+                };
+            };
+            /** @description Invalid request (see `errors`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    startSamlLogin: {
+        parameters: {
+            query?: {
+                /** @description Relative path to return to after sign-in (within PGA_SSO_RETURN_PATHS). */
+                returnTo?: string;
+            };
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description To the identity provider with an AuthnRequest. */
+            302: {
+                headers: {
+                    /** @description Where the browser goes next. */
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid request (see `errors`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests; see Retry-After. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not ready or a dependency is down. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    samlAssertionConsumerService: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/x-www-form-urlencoded": components["schemas"]["SamlAcsForm"];
+            };
+        };
+        responses: {
+            /** @description Signed in: back to the page asked for, with a one-time `#sso_code=` fragment to POST to /api/v1/auth/exchange. */
+            303: {
+                headers: {
+                    /** @description Where the browser goes next. */
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid request (see `errors`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not authenticated. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests; see Retry-After. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not ready or a dependency is down. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    startOidcLogin: {
+        parameters: {
+            query?: {
+                /** @description Relative path to return to after sign-in (within PGA_SSO_RETURN_PATHS). */
+                returnTo?: string;
+            };
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description To the provider’s authorization endpoint. */
+            302: {
+                headers: {
+                    /** @description Where the browser goes next. */
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid request (see `errors`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests; see Retry-After. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not ready or a dependency is down. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    oidcCallback: {
+        parameters: {
+            query?: {
+                code?: string;
+                state?: string;
+                error?: string;
+                error_description?: string;
+            };
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Signed in: back to the page asked for, with a one-time `#sso_code=` fragment to POST to /api/v1/auth/exchange. */
+            303: {
+                headers: {
+                    /** @description Where the browser goes next. */
+                    Location?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid request (see `errors`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not authenticated. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests; see Retry-After. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not ready or a dependency is down. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    exchangeSsoCode: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SsoExchangeInput"];
+            };
+        };
+        responses: {
+            /** @description As POST /api/v1/auth/login. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LoginResponse"];
+                };
+            };
+            /** @description Invalid request (see `errors`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not authenticated. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Too many requests; see Retry-After. */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not ready or a dependency is down. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listIdentityProviders: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Providers. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IdentityProviderList"];
+                };
+            };
+            /** @description Not authenticated. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createIdentityProvider: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes a retry safe (draft-ietf-httpapi-idempotency-key-header): a unique key per operation, 1-255 visible ASCII characters (a UUID is fine), optionally as a quoted string. A retry with the same key and payload gets the first response again, with `Idempotent-Replayed: true`, on any replica, for PGA_IDEMPOTENCY_TTL (24 h by default). While the first attempt still runs: 409 `idempotency_in_progress` (after waiting up to PGA_IDEMPOTENCY_WAIT). The same key with another method, path or body: 422 `idempotency_key_reused`. Malformed: 400 `idempotency_key_invalid`. Keys are scoped to the caller and the route. Every POST, PUT, PATCH and DELETE accepts it; operations that create things or start work declare it. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateIdentityProvider"];
+            };
+        };
+        responses: {
+            /** @description Created. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IdentityProvider"];
+                };
+            };
+            /** @description Invalid request (see `errors`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not authenticated. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Idempotency-Key already used for another request (`idempotency_key_reused`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not ready or a dependency is down. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getIdentityProvider: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The provider. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IdentityProvider"];
+                };
+            };
+            /** @description Invalid request (see `errors`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not authenticated. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteIdentityProvider: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Removed. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Invalid request (see `errors`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not authenticated. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    updateIdentityProvider: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateIdentityProvider"];
+            };
+        };
+        responses: {
+            /** @description Updated. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IdentityProvider"];
+                };
+            };
+            /** @description Invalid request (see `errors`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not authenticated. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not ready or a dependency is down. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    testIdentityProvider: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["IdentityProviderTestInput"];
+            };
+        };
+        responses: {
+            /** @description What worked and what did not. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["IdentityProviderTestReport"];
+                };
+            };
+            /** @description Invalid request (see `errors`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not authenticated. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    syncIdentityProvider: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Makes a retry safe (draft-ietf-httpapi-idempotency-key-header): a unique key per operation, 1-255 visible ASCII characters (a UUID is fine), optionally as a quoted string. A retry with the same key and payload gets the first response again, with `Idempotent-Replayed: true`, on any replica, for PGA_IDEMPOTENCY_TTL (24 h by default). While the first attempt still runs: 409 `idempotency_in_progress` (after waiting up to PGA_IDEMPOTENCY_WAIT). The same key with another method, path or body: 422 `idempotency_key_reused`. Malformed: 400 `idempotency_key_invalid`. Keys are scoped to the caller and the route. Every POST, PUT, PATCH and DELETE accepts it; operations that create things or start work declare it. */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
+            path: {
+                name: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The report; status unsafe or failed means nothing was changed. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DirectorySyncReport"];
+                };
+            };
+            /** @description Invalid request (see `errors`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not authenticated. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not found. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Conflict with the current state. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Idempotency-Key already used for another request (`idempotency_key_reused`). */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    pushAgentMetrics: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AgentBatch"];
+            };
+        };
+        responses: {
+            /** @description Stored, or a duplicate of a stored batch. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AgentBatchResult"];
+                };
+            };
+            /** @description Invalid request (see `errors`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not authenticated. */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not allowed. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request body too large. */
+            413: {
                 headers: {
                     [name: string]: unknown;
                 };

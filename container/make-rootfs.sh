@@ -19,7 +19,7 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 binary=${PGA_ROOTFS_BINARY:-$repo/dist/pganalytics}
 pg_bin=${PGA_ROOTFS_PG_BIN:-$(printf '%s\n' /usr/lib/postgresql/*/bin | sort -V | tail -n 1)}
 # The real ELF programs, not Debian's perl wrappers in /usr/bin (no perl in the image).
-pg_tools=(pg_basebackup pg_receivewal pg_dump pg_restore pg_dumpall psql pg_verifybackup pg_waldump)
+pg_tools=(pg_basebackup pg_receivewal pg_dump pg_restore pg_dumpall psql pg_verifybackup pg_waldump pg_controldata)
 app_uid=10001
 app_gid=10001
 manifest_path=/usr/share/pganalytics/rootfs.manifest

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite talks to, when missing: PostgreSQL, Redis,
 # promtool (prometheus), openssl, Chromium (renders /docs in a real browser), HAProxy and nginx
-# (the balancers of the failover tests), curl. Uses sudo when
-# not root. Does nothing when all are present.
+# (the balancers of the failover tests), curl, OpenLDAP (slapd and ldap-utils: the directory the
+# LDAP sign-in tests start). Uses sudo when not root. Does nothing when all are present.
 set -euo pipefail
 missing=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql postgresql-contrib)
@@ -16,6 +16,8 @@ command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 command -v haproxy >/dev/null 2>&1 || missing+=(haproxy)
 command -v nginx >/dev/null 2>&1 || missing+=(nginx)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
+[ -x /usr/sbin/slapd ] || command -v slapd >/dev/null 2>&1 || missing+=(slapd)
+command -v ldapmodify >/dev/null 2>&1 || missing+=(ldap-utils)
 [ ${#missing[@]} -eq 0 ] && exit 0
 echo "installing Debian packages: ${missing[*]}" >&2
 sudo=""

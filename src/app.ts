@@ -6,9 +6,12 @@
 // document can be produced without opening any store (see openapi-document.ts).
 import type { OpenAPIHono } from '@hono/zod-openapi'
 import { cors } from 'hono/cors'
+import { agentRoutes } from './agent/routes.ts'
 import { auditRoutes } from './audit/routes.ts'
 import { authenticate } from './auth/middleware.ts'
 import { authRoutes } from './auth/routes.ts'
+import { identityProviderRoutes } from './auth/sso/routes.ts'
+import { ssoSignInRoutes } from './auth/sso/sign-in-routes.ts'
 import { backupRoutes } from './backup/routes.ts'
 import type { AppDeps } from './deps.ts'
 import { clientAddress } from './http/client-address.ts'
@@ -89,6 +92,9 @@ export function createApp(deps: AppDeps) {
   app.route('/', metricsRoutes(deps))
   app.route('/', auditRoutes(deps))
   app.route('/', backupRoutes(deps))
+  app.route('/', ssoSignInRoutes(deps))
+  app.route('/', identityProviderRoutes(deps))
+  app.route('/', agentRoutes(deps))
   app.route(
     '/',
     docsUiRoutes({ loadAsset: (name) => deps.assets.docsAsset(name), version: deps.build.version }),
@@ -142,6 +148,7 @@ export function openApiDocument(app: OpenAPIHono, version: string) {
         description:
           'Collected history: series, latest values, snapshots, top statements, reports, Prometheus.',
       },
+      { name: 'Agent', description: 'Host metrics pushed by `pganalytics agent` from the database hosts.' },
     ],
   })
 }

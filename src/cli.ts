@@ -1,7 +1,8 @@
-// The command line: serve | migrate | openapi | version | help. Exit codes: 0 ok, 1 failure
+// The command line: serve | migrate | openapi | version | keys | audit | agent | help. Exit codes: 0 ok, 1 failure
 // at run time, 2 bad usage or bad configuration (with a one-line reason).
 import { readFileSync, writeFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
+import { agentOptions, runAgentCommand } from './agent/cli.ts'
 import { type AuditSubcommand, auditSubcommands, runAuditStoreCommand, verifyArchive } from './audit/cli.ts'
 import { runRestoreCommand, runWalFetch, runWalPush } from './backup/cli.ts'
 import { type Config, ConfigError, loadConfig, unknownVariables } from './config.ts'
@@ -31,18 +32,27 @@ Usage:
   pganalytics keys status           data keys and re-encryption progress (JSON)
   pganalytics keys rotate [--reason R]   new active data key (see docs/ENCRYPTION.md)
   pganalytics keys rewrap [--batch-size N]  re-encrypt values under older keys now
-  pganalytics keys rotate-master-key   re-wrap data keys from PGA_MASTER_KEY_PREVIOUS
-                                    to PGA_MASTER_KEY
+  pganalytics keys rotate-master-key   re-wrap data keys and backup repositories' keys from
+                                    PGA_MASTER_KEY_PREVIOUS to PGA_MASTER_KEY
   pganalytics audit verify          verify the store's audit trail (exit 1 when broken)
   pganalytics audit export --output F[.gz]   export the audit trail as an archive
   pganalytics audit verify --archive F --public-key K.pem [--public-key ...]
                                     verify an archive offline against keys you trust
   pganalytics restore --backup ID --to DIR [--repository URL]
                     [--target-time T | --target-lsn L | --target-xid X | --target-name N]
+                    [--action promote|pause|shutdown]
                                     restore a backup into DIR (needs only the repository
-                                    and PGA_MASTER_KEY); then pg_ctl -D DIR start
-  pganalytics wal-push %p           archive_command: store a WAL file in PGA_BACKUP_REPOSITORY
-  pganalytics wal-fetch %f %p       restore_command: fetch one (exit 1 when absent)
+                                    and PGA_MASTER_KEY); then pg_ctl -D DIR start; at the
+                                    target recovery promotes (default), pauses or shuts down
+  pganalytics wal-push %p [--pgdata D]
+                                    archive_command: store a WAL file in PGA_BACKUP_REPOSITORY,
+                                    under the cluster of the data directory (default: the
+                                    current directory, where PostgreSQL runs the command)
+  pganalytics wal-fetch %f %p [--pgdata D]
+                                    restore_command: fetch one (exit 1 when absent)
+  pganalytics agent --url U --instance ID [--key-file F] [--data-directory D] [--once]
+                                    on a database host: push CPU, memory, disk, filesystem
+                                    and network metrics (see docs/AGENT.md)
   pganalytics help | --help         this text
 
 Configuration comes from the environment (PGA_*, DATABASE_URL, REDIS_URL);
@@ -80,8 +90,9 @@ const commands: Record<
       action: { type: 'string' },
     },
   },
-  'wal-push': { options: {} },
-  'wal-fetch': { options: {} },
+  'wal-push': { options: { pgdata: { type: 'string' } } },
+  'wal-fetch': { options: { pgdata: { type: 'string' } } },
+  agent: { options: agentOptions },
   help: { options: {} },
 }
 
@@ -240,11 +251,15 @@ export async function runCli(argv: string[], runtime: Runtime, io: CliIo): Promi
       case 'wal-fetch': {
         // archive_command and restore_command: stdout stays quiet, errors go to PostgreSQL's log.
         const { config, log } = configAndLog(io, 'err')
+        // PostgreSQL runs both in the data directory, whose pg_control names the cluster.
+        const dataDirectory = typeof values.pgdata === 'string' ? values.pgdata : process.cwd()
         const ctx = { config, log, out: io.out }
         return command === 'wal-push'
-          ? await runWalPush(positionals[0], ctx)
-          : await runWalFetch(positionals[0], positionals[1], ctx)
+          ? await runWalPush(positionals[0], dataDirectory, ctx)
+          : await runWalFetch(positionals[0], positionals[1], dataDirectory, ctx)
       }
+      case 'agent':
+        return await runAgentCommand(values, io)
     }
     return 2
   } catch (error) {

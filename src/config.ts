@@ -1,8 +1,9 @@
 // Configuration: one zod schema over the environment, parsed once at start-up, frozen, passed in.
 // Nothing else in the service reads process.env.
 import { z } from 'zod'
+import { type SsoConfig, ssoConfig, ssoVariables } from './auth/sso/config.ts'
 import { type BackupConfig, backupConfig, backupVariables } from './backup/config.ts'
-import { groupNames } from './collector/catalog/index.ts'
+import { allGroupNames } from './collector/catalog/index.ts'
 import {
   boolean,
   cidrList,
@@ -31,8 +32,8 @@ const groupDays = z
     ),
   )
   .refine(
-    (days) => Object.keys(days).every((group) => groupNames.includes(group)),
-    `known group names (${groupNames.join(', ')}) with days`,
+    (days) => Object.keys(days).every((group) => allGroupNames.includes(group)),
+    `known group names (${allGroupNames.join(', ')}) with days`,
   )
   .refine((days) => Object.values(days).every((d) => d >= 1 && d <= 3650), 'days between 1 and 3650')
 
@@ -249,7 +250,7 @@ const coreVariables = defineVariables({
     schema: duration,
     default: '5s',
     example: '10s',
-    doc: 'Connection timeout to monitored instances.',
+    doc: 'Deadline of connecting to a monitored instance: TCP connect, TLS, start-up and the capability probe together, after which the socket is destroyed (the connection test of the instances API, the collector); backups use it as their connect timeout.',
   },
   PGA_COLLECTOR_STATEMENT_TIMEOUT: {
     schema: duration,
@@ -446,7 +447,7 @@ const coreVariables = defineVariables({
  * variables (`defineVariables`) and a function from their parsed values to its section of
  * `Config`; both are composed here.
  */
-export const configVariables = { ...coreVariables, ...backupVariables }
+export const configVariables = { ...coreVariables, ...backupVariables, ...ssoVariables }
 
 type Variables = typeof configVariables
 type Parsed = ParsedVariables<Variables>
@@ -540,6 +541,8 @@ export type Config = Readonly<{
     selfMonitor: boolean
   }
   backup: BackupConfig
+  /** Enterprise sign-in (src/auth/sso/config.ts). */
+  sso: SsoConfig
 }>
 
 export type ConfigIssue = { variable: string; expected: string }
@@ -723,13 +726,14 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       backoffMaxMs: e.PGA_COLLECTOR_BACKOFF_MAX,
       retentionDays: {
         ...(e.PGA_RETENTION_DAYS
-          ? Object.fromEntries(groupNames.map((g) => [g, e.PGA_RETENTION_DAYS as number]))
+          ? Object.fromEntries(allGroupNames.map((g) => [g, e.PGA_RETENTION_DAYS as number]))
           : {}),
         ...e.PGA_RETENTION_DAYS_BY_GROUP,
       },
       selfMonitor: e.PGA_SELF_MONITOR === 'auto' ? !e.DATABASE_URL : e.PGA_SELF_MONITOR === 'true',
     },
     backup: backupConfig(e, { dataDir: e.PGA_DATA_DIR, s3 }),
+    sso: ssoConfig(e),
   }
   return deepFreeze(config)
 }

@@ -2,11 +2,16 @@
 // Embedded defaults are announced loudly: they are for one replica only.
 import { hostname } from 'node:os'
 import { AuditArchiver } from './audit/archiver.ts'
+import { registerAuditMetrics } from './audit/audit-metrics.ts'
 import { type CheckpointSink, FileCheckpointSink } from './audit/checkpoint-sink.ts'
+import { systemAudit } from './audit/events.ts'
 import { AuditSealer } from './audit/sealer.ts'
 import { ApiKeyResolver } from './auth/api-keys.ts'
 import { SignInThrottle } from './auth/rate-limit.ts'
 import { Sessions } from './auth/sessions.ts'
+import { ssoContextFrom } from './auth/sso/context.ts'
+import { DirectorySyncScheduler } from './auth/sso/ldap-sync.ts'
+import { useSamlSchemaFiles } from './auth/sso/saml.ts'
 import type { AccountSettings } from './auth/users.ts'
 import { Backups } from './backup/backups.ts'
 import { Collector } from './collector/service.ts'
@@ -42,6 +47,8 @@ export type AppDeps = {
     accountSettings: AccountSettings
     throttle: SignInThrottle
     apiKeys: ApiKeyResolver
+    /** Scheduled LDAP directory syncs (src/auth/sso/ldap-sync.ts). */
+    ssoSync: DirectorySyncScheduler
   }
   /** Null when no archive store is configured (entries stay in the database). */
   auditArchiver: AuditArchiver | null
@@ -117,6 +124,7 @@ export async function buildDeps(
     ...(options.keys ? { options: options.keys } : {}),
   })
   const metrics = createServiceMetrics({ db, state, lifecycle, build: options.build })
+  registerAuditMetrics(metrics.registry, db.sql)
   const checkpointSink = config.audit.checkpointDir
     ? new FileCheckpointSink(config.audit.checkpointDir)
     : null
@@ -146,6 +154,8 @@ export async function buildDeps(
       ? { archiver: { run: () => auditArchiver.run(), intervalMs: config.audit.archiveIntervalMs } }
       : {}),
   })
+  // samlify validates every SAML message against the schemas with this (files from the runtime).
+  useSamlSchemaFiles(options.assets.samlSchemaFile)
   const auth = {
     sessions: new Sessions(
       { db: db.sql, state, keyring: () => keys.keyring() },
@@ -161,6 +171,7 @@ export async function buildDeps(
     accountSettings: { argon2: config.auth.argon2, password: { minLength: config.auth.passwordMinLength } },
     throttle: new SignInThrottle(state, config.auth.rateLimits),
     apiKeys: new ApiKeyResolver(db.sql, config.auth.userCacheMs),
+    ssoSync: undefined as unknown as DirectorySyncScheduler,
   }
   const collector = new Collector({
     config: config.collector,
@@ -180,7 +191,7 @@ export async function buildDeps(
     replicaId,
     connectTimeoutMs: config.collector.connectTimeoutMs,
   })
-  return {
+  const deps: OpenDeps = {
     config,
     log,
     clock,
@@ -201,10 +212,17 @@ export async function buildDeps(
     async close(timeoutMs = 5000) {
       metrics.stop()
       await backup.stop(timeoutMs)
+      await auth.ssoSync.stop()
       await collector.stop(timeoutMs)
       await auditSealer.stop()
       await keys.stop()
       await Promise.allSettled([state.close(), db.close(timeoutMs)])
     },
   }
+  auth.ssoSync = new DirectorySyncScheduler({
+    context: () => ssoContextFrom(deps, systemAudit('directory-sync')),
+    holder: replicaId,
+    log,
+  })
+  return deps
 }

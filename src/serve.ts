@@ -5,7 +5,10 @@
 // refused. Once nothing is in flight (or PGA_SHUTDOWN_GRACE has passed) the listener closes,
 // letting the last responses flush, then pools close and the process exits 0.
 import { createApp } from './app.ts'
+import { systemAudit } from './audit/events.ts'
 import { prepareFirstAdmin, warmUpSignIn } from './auth/service.ts'
+import { ssoContextFrom } from './auth/sso/context.ts'
+import { applyProvidersFileWithLease } from './auth/sso/file-config.ts'
 import type { Config } from './config.ts'
 import { buildDeps } from './deps.ts'
 import { registerSelfInstance } from './instances/service.ts'
@@ -57,6 +60,19 @@ export async function serveCommand(options: {
       )
       log.warn('no users yet: a one-time setup token was printed to the console')
     }
+    if (config.sso.providersFile) {
+      const applied = await applyProvidersFileWithLease(
+        ssoContextFrom(deps, systemAudit('identity-providers-file')),
+        {
+          path: config.sso.providersFile,
+          env: process.env,
+          log,
+          holder: deps.replicaId,
+        },
+      )
+      log.info('identity providers file applied', { file: config.sso.providersFile, ...applied })
+    }
+    if (config.sso.syncEnabled) deps.auth.ssoSync.start()
     // In the background: a sign-in before it finishes awaits the same hash.
     warmUpSignIn(deps.auth.accountSettings).catch((error) =>
       log.error('could not prepare sign-in', { error: String(error) }),

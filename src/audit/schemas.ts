@@ -76,6 +76,7 @@ export const VerifyInputSchema = z
         'Also fetch every archive bundle still kept and verify its bytes, entries, signatures and links.',
     }),
   })
+  .strict()
   .refine((r) => r.fromId === undefined || r.toId === undefined || r.fromId <= r.toId, {
     message: 'fromId must not exceed toId',
     path: ['fromId'],

@@ -2,11 +2,12 @@
 // by secret scanners), shown once, stored as SHA-256. A key has a role (never more than its
 // creator's), an optional expiry, a last-used time (written at most once a minute), and is revoked
 // at once on this replica and within `cacheMs` on the others. A key of a disabled user stops working.
+// An `agent` key is bound to one instance and may only push that instance's host metrics.
 import { createHash, randomBytes } from 'node:crypto'
 import { type AuditContext, recordAuditEvent } from '../audit/events.ts'
-import { ForbiddenError, NotFoundError } from '../http/errors.ts'
+import { BadRequestError, ForbiddenError, NotFoundError } from '../http/errors.ts'
 import { type Db, isoTimestamp, withTransaction } from '../platform/db/database.ts'
-import { type Role, rolePermissions } from './permissions.ts'
+import { type ApiKeyRole, rolePermissions } from './permissions.ts'
 
 export const apiKeyPrefix = 'pgak_'
 const alphabet = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz'
@@ -15,7 +16,9 @@ export type ApiKey = {
   id: string
   name: string
   displayPrefix: string
-  role: Role
+  role: ApiKeyRole
+  /** The instance an agent key pushes for (null for every other key). */
+  instanceId: string | null
   ownerUserId: string | null
   expiresAt: string | null
   lastUsedAt: string | null
@@ -23,9 +26,16 @@ export type ApiKey = {
   createdAt: string
 }
 
-type KeyState = { id: string; role: Role; ownerUserId: string | null; usable: boolean }
+type KeyState = {
+  id: string
+  role: ApiKeyRole
+  ownerUserId: string | null
+  instanceId: string | null
+  usable: boolean
+}
 
-const columns = `id::text, name, display_prefix as "displayPrefix", role, owner_user_id::text as "ownerUserId",
+const columns = `id::text, name, display_prefix as "displayPrefix", role, instance_id::text as "instanceId",
+  owner_user_id::text as "ownerUserId",
   ${isoTimestamp('expires_at')} as "expiresAt", ${isoTimestamp('last_used_at')} as "lastUsedAt", ${isoTimestamp('revoked_at')} as "revokedAt",
   ${isoTimestamp('created_at')} as "createdAt"`
 const hashOf = (key: string) => createHash('sha256').update(key).digest('hex')
@@ -36,35 +46,65 @@ function newKey(): string {
 }
 
 /** True when every permission of `wanted` is one `holder` has. */
-export const roleCovers = (holder: Role, wanted: Role) =>
+export const roleCovers = (holder: ApiKeyRole, wanted: ApiKeyRole) =>
   rolePermissions[wanted].every((p) => rolePermissions[holder].includes(p))
+
+/** An agent key names its instance; no other key may. */
+function checkInstanceBinding(input: { role: ApiKeyRole; instanceId?: string | undefined }) {
+  if (input.role === 'agent' && !input.instanceId)
+    throw new BadRequestError(
+      'agent_key_needs_instance',
+      'An agent key is bound to one instance: give instanceId.',
+      [{ path: 'body.instanceId', message: 'required when role is agent' }],
+    )
+  if (input.role !== 'agent' && input.instanceId)
+    throw new BadRequestError(
+      'instance_binding_agent_only',
+      'Only agent keys are bound to an instance; leave instanceId out or use role agent.',
+      [{ path: 'body.instanceId', message: 'only with role agent' }],
+    )
+}
 
 export async function createApiKey(
   db: Db,
   audit: AuditContext,
-  creator: { role: Role; userId: string | null },
-  input: { name: string; role: Role; expiresInDays?: number | undefined },
+  creator: { role: ApiKeyRole; userId: string | null },
+  input: {
+    name: string
+    role: ApiKeyRole
+    instanceId?: string | undefined
+    expiresInDays?: number | undefined
+  },
 ): Promise<ApiKey & { key: string }> {
   if (!roleCovers(creator.role, input.role))
     throw new ForbiddenError(
       'role_exceeds_own',
       `A key cannot have more rights than its creator (${creator.role}).`,
     )
+  checkInstanceBinding(input)
   const key = newKey()
   return withTransaction(db, async (tx) => {
-    const [row] = await tx.unsafe<ApiKey[]>(
-      `insert into auth_api_keys (name, display_prefix, secret_hash, role, owner_user_id, expires_at)
-       values ($1, $2, $3, $4, $5, case when $6::int is null then null else now() + make_interval(days => $6::int) end)
-       returning ${columns}`,
-      [
-        input.name,
-        key.slice(0, apiKeyPrefix.length + 6),
-        hashOf(key),
-        input.role,
-        creator.userId,
-        input.expiresInDays ?? null,
-      ],
-    )
+    const [row] = await tx
+      .unsafe<ApiKey[]>(
+        `insert into auth_api_keys (name, display_prefix, secret_hash, role, owner_user_id, expires_at, instance_id)
+         values ($1, $2, $3, $4, $5, case when $6::int is null then null else now() + make_interval(days => $6::int) end,
+                 $7::uuid)
+         returning ${columns}`,
+        [
+          input.name,
+          key.slice(0, apiKeyPrefix.length + 6),
+          hashOf(key),
+          input.role,
+          creator.userId,
+          input.expiresInDays ?? null,
+          input.instanceId ?? null,
+        ],
+      )
+      .catch((error) => {
+        if ((error as { code?: string }).code === '23503')
+          throw new NotFoundError(`Instance ${input.instanceId} does not exist.`)
+        throw error
+      })
     const created = row as ApiKey
     await recordAuditEvent(tx, audit, {
       eventType: 'api_key.created',
@@ -123,7 +163,7 @@ export class ApiKeyResolver {
     let state = cached && Date.now() - cached.at < this.cacheMs ? cached.state : undefined
     if (state === undefined) {
       const [row] = await this.db<KeyState[]>`
-        select k.id::text, k.role, k.owner_user_id::text as "ownerUserId",
+        select k.id::text, k.role, k.owner_user_id::text as "ownerUserId", k.instance_id::text as "instanceId",
                k.revoked_at is null and (k.expires_at is null or k.expires_at > now())
                  and (u.id is null or u.disabled_at is null) as usable
           from auth_api_keys k left join auth_users u on u.id = k.owner_user_id

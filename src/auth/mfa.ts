@@ -34,7 +34,14 @@ const enrollKey = (userId: string) => `auth:mfa-enroll:${userId}`
 const challengeKey = (id: string) => `auth:mfa-challenge:${id}`
 const secretField = (userId: string) => ({ table: 'auth_users', column: 'mfa_secret_enc', rowKey: userId })
 
-type Challenge = { userId: string; attempts: number; ip?: string | undefined }
+type Challenge = {
+  userId: string
+  attempts: number
+  ip?: string | undefined
+  /** How the first step was done (password, ldap, saml, oidc) and through which provider. */
+  firstFactor?: string
+  provider?: string
+}
 
 /** Starts enrollment: a new secret, its otpauth URI and QR codes. Nothing changes until confirmed. */
 export async function startEnrollment(
@@ -86,10 +93,14 @@ export async function confirmEnrollment(
   return { backupCodes }
 }
 
-/** After a correct password: a challenge for the second step. */
-export async function startChallenge(ctx: MfaContext, userId: string) {
+/** After a correct password (or an identity provider's word): a challenge for the second step. */
+export async function startChallenge(
+  ctx: Pick<MfaContext, 'state' | 'audit'>,
+  userId: string,
+  via: { firstFactor: string; provider: string } | undefined = undefined,
+) {
   const id = randomBytes(24).toString('base64url')
-  const challenge: Challenge = { userId, attempts: 0, ip: ctx.audit.ip }
+  const challenge: Challenge = { userId, attempts: 0, ip: ctx.audit.ip, ...via }
   await ctx.state.set(challengeKey(id), JSON.stringify(challenge), { ttlMs: challengeTtlMs })
   return { mfa_required: true as const, mfa_token: id, expires_in: challengeTtlMs / 1000 }
 }
@@ -111,7 +122,7 @@ export async function completeChallenge(
   // Failed codes count per account too: new challenges (each needing the password) do not reset it.
   const account = `mfa:${challenge.userId}`
   await ctx.throttle.checkAccount(account)
-  const method = input.code ? 'password+totp' : 'password+backup_code'
+  const method = `${challenge.firstFactor ?? 'password'}+${input.code ? 'totp' : 'backup_code'}`
   const accepted = input.code
     ? await acceptTotp(ctx, challenge.userId, input.code)
     : await acceptBackupCode(ctx, challenge.userId, input.backup_code ?? '')
@@ -142,7 +153,7 @@ export async function completeChallenge(
   const user = await ctx.sessions.user(challenge.userId, { fresh: true })
   if (!user || user.disabled)
     throw new UnauthorizedError('The email or password is not correct.', 'invalid_credentials')
-  return openSession(ctx, user, method)
+  return openSession(ctx, user, method, { provider: challenge.provider })
 }
 
 async function userSecret(ctx: MfaContext, userId: string): Promise<Uint8Array | null> {

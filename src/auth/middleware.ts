@@ -14,13 +14,13 @@ import type { Logger } from '../platform/log.ts'
 import type { StateStore } from '../platform/state/state-store.ts'
 import { type ApiKeyResolver, apiKeyPrefix } from './api-keys.ts'
 import { accessTokenFromCookie } from './cookies.ts'
-import { type Permission, type Role, roleMay } from './permissions.ts'
+import { type ApiKeyRole, type Permission, type Role, roleMay } from './permissions.ts'
 import type { AuthenticatedUser, Sessions } from './sessions.ts'
 
 export type Principal =
   | { type: 'user'; id: string; role: Role; session: AuthenticatedUser }
   | { type: 'admin_token'; id: 'admin'; role: 'admin' }
-  | { type: 'api_key'; id: string; role: Role; ownerUserId: string | null }
+  | { type: 'api_key'; id: string; role: ApiKeyRole; ownerUserId: string | null; instanceId: string | null }
 
 type AuthState = {
   principal?: Principal
@@ -78,7 +78,13 @@ export function authenticate(deps: {
     if (token.startsWith(apiKeyPrefix)) {
       const key = await deps.apiKeys.resolve(token)
       if (!key) throw new UnauthorizedError('The API key is unknown, revoked or expired.', 'invalid_token')
-      return { type: 'api_key', id: key.id, role: key.role, ownerUserId: key.ownerUserId }
+      return {
+        type: 'api_key',
+        id: key.id,
+        role: key.role,
+        ownerUserId: key.ownerUserId,
+        instanceId: key.instanceId,
+      }
     }
     if (token.split('.').length !== 3)
       throw new UnauthorizedError('The bearer token is not valid.', 'invalid_token')

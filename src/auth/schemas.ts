@@ -1,7 +1,7 @@
 // Schemas of the authentication and users API. Token responses follow OAuth 2.0 (RFC 6749 5.1).
 import { z } from '@hono/zod-openapi'
 import { maxPasswordLength } from './passwords.ts'
-import { roles } from './permissions.ts'
+import { apiKeyRoles, roles } from './permissions.ts'
 
 const email = z.string().trim().toLowerCase().pipe(z.email().max(254))
 // No composition rules; length and the common-password list are checked by the service, so the
@@ -18,6 +18,10 @@ export const UserSchema = z
     displayName: z.string().nullable(),
     role: z.enum(roles),
     source: z.enum(['local', 'ldap', 'saml', 'oidc']),
+    identityProvider: z
+      .string()
+      .nullable()
+      .openapi({ description: 'The identity provider that vouches for the user (its name), if any.' }),
     disabled: z.boolean(),
     mfaEnabled: z.boolean(),
     lastLoginAt: z.string().nullable(),
@@ -179,7 +183,11 @@ export const ApiKeySchema = z
     displayPrefix: z
       .string()
       .openapi({ description: 'The first characters of the key, to tell keys apart.' }),
-    role: z.enum(roles),
+    role: z.enum(apiKeyRoles),
+    instanceId: z
+      .string()
+      .nullable()
+      .openapi({ description: 'The instance an agent key pushes host metrics for (null for other keys).' }),
     ownerUserId: z.string().nullable(),
     expiresAt: z.string().nullable(),
     lastUsedAt: z.string().nullable(),
@@ -194,7 +202,13 @@ export const ApiKeyListSchema = z.object({ items: z.array(ApiKeySchema) }).opena
 export const CreateApiKeyInputSchema = z
   .object({
     name: z.string().min(1).max(200),
-    role: z.enum(roles).openapi({ description: 'At most the rights of the caller.' }),
+    role: z.enum(apiKeyRoles).openapi({
+      description: 'At most the rights of the caller. `agent`: pushes host metrics for instanceId only.',
+    }),
+    instanceId: z
+      .uuid()
+      .optional()
+      .openapi({ description: 'With role agent (and only then): the instance the agent runs for.' }),
     expiresInDays: z.number().int().min(1).max(3650).optional(),
   })
   .strict()

@@ -153,7 +153,15 @@ export class Sessions {
     if (!this.keys.byKid.has(key.kid)) this.keys.at = 0
     const now = Math.floor(Date.now() / 1000)
     const ttl = Math.min(this.settings.accessTokenTtlMs, record.expiresAt - Date.now())
-    const accessToken = await new SignJWT({ sid: sessionId, tv: record.tokenVersion })
+    // email and role are for relying parties such as Grafana (docs/DASHBOARDS.md); this service
+    // re-reads the role from the store on every request and never trusts the claim.
+    const [profile] = await this.deps.db<{ email: string; role: Role }[]>`
+      select email, role from auth_users where id::text = ${record.userId}`
+    const accessToken = await new SignJWT({
+      sid: sessionId,
+      tv: record.tokenVersion,
+      ...(profile ? { email: profile.email, role: profile.role } : {}),
+    })
       .setProtectedHeader({ alg: tokenAlgorithm, kid: key.kid, typ: 'at+jwt' })
       .setIssuer(this.settings.issuer)
       .setAudience(this.settings.audience)

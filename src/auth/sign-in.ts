@@ -1,5 +1,6 @@
-// The last step of every sign-in (password, password + MFA, and SSO later): start the session and
-// record `auth.login` as the signed-in user, with how they signed in.
+// The last step of every sign-in (password, password + MFA, LDAP, SAML, OIDC): start the session
+// and record `auth.login` as the signed-in user, with how they signed in (and the identity
+// provider that vouched for them).
 import { type AuditContext, recordAuditEvent } from '../audit/events.ts'
 import type { Db } from '../platform/db/database.ts'
 import type { Sessions, TokenResponse, UserState } from './sessions.ts'
@@ -8,7 +9,7 @@ export async function openSession(
   ctx: { db: Db; sessions: Sessions; audit: AuditContext },
   user: UserState,
   method: string,
-  options: { restricted?: boolean } = {},
+  options: { restricted?: boolean; provider?: string | undefined } = {},
 ): Promise<TokenResponse> {
   const tokens = await ctx.sessions.start(user, {
     method,
@@ -24,7 +25,11 @@ export async function openSession(
       resourceType: 'user',
       resourceId: user.id,
       action: 'login',
-      changes: { method, ...(options.restricted ? { restrictedUntilMfaEnrollment: true } : {}) },
+      changes: {
+        method,
+        ...(options.provider ? { provider: options.provider } : {}),
+        ...(options.restricted ? { restrictedUntilMfaEnrollment: true } : {}),
+      },
     },
   )
   return tokens

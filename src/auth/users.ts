@@ -14,6 +14,8 @@ export type User = {
   displayName: string | null
   role: Role
   source: 'local' | 'ldap' | 'saml' | 'oidc'
+  /** The identity provider (by name) that vouches for the user, if any. */
+  identityProvider: string | null
   disabled: boolean
   mfaEnabled: boolean
   lastLoginAt: string | null
@@ -25,7 +27,7 @@ export type UserWithSecret = User & { passwordHash: string | null; tokenVersion:
 export type AccountSettings = { argon2: Argon2Params; password: PasswordRules }
 
 export const userColumns = `id::text, email, display_name as "displayName", role, source,
-  disabled_at is not null as disabled, mfa_enabled_at is not null as "mfaEnabled",
+  identity_provider as "identityProvider", disabled_at is not null as disabled, mfa_enabled_at is not null as "mfaEnabled",
   ${isoTimestamp('last_login_at')} as "lastLoginAt", ${isoTimestamp('created_at')} as "createdAt"`
 
 export const publicUser = ({ passwordHash: _, tokenVersion: __, ...user }: UserWithSecret): User => user

@@ -39,6 +39,15 @@ export class Backups {
       keyring: () => options.keys.keyring(),
       masterKeys: () => options.keys.masterKeys(),
       config: options.config,
+      log: options.log.child({ component: 'backup' }),
+    })
+    // Repository secrets and backup keys are wrapped by the master key: a rotation re-wraps them.
+    options.keys.addMasterKeyHolder({
+      name: 'backupRepositories',
+      rewrap: async () => {
+        const detail = await this.repositories.rewrapKeys()
+        return { complete: detail.every((r) => 'unopened' in r && r.unopened.length === 0), detail }
+      },
     })
     const instances = (): InstanceContext => ({ db: options.db, keyring: options.keys.keyring() })
     this.deps = {
@@ -102,7 +111,8 @@ export class Backups {
     void this.ticker.tick().catch(() => {})
   }
 
-  /** After a backup: its schedule's retention, and continuous WAL once a full exists. */
+  /** After a backup: its schedule's retention (over the kind of backups it takes), and
+   * continuous WAL once a full exists. */
   private async afterBackup(backup: {
     id: string
     instanceId: string | null
@@ -125,6 +135,9 @@ export class Backups {
         fullCount: schedule.retentionFullCount,
         days: schedule.retentionDays,
       },
+      schedule.backupType === 'logical'
+        ? { kind: 'logical', database: schedule.databaseName }
+        : { kind: 'physical' },
     )
     if (!outcome) return
     await ops.logExecution(this.deps.db, {

@@ -11,14 +11,14 @@ import { basename, join, resolve } from 'node:path'
 import type { Config } from '../config.ts'
 import type { KeyEncryptionKey } from '../keys/kek.ts'
 import { loadMasterKeys } from '../keys/master-key.ts'
-import { parseBlobUrl } from '../platform/blob/blob-store.ts'
 import { openBlobStore } from '../platform/blob/open.ts'
 import type { Logger } from '../platform/log.ts'
 import { compressionAvailable } from './compression.ts'
 import type { RecoveryTarget } from './recovery.ts'
 import { restoreToDirectory } from './recovery.ts'
+import { withEnvironmentSettings } from './repositories.ts'
 import { BackupRepository } from './repository.ts'
-import { fetchWalFile, storeWalFile, timelineOf } from './wal-archive.ts'
+import { clusterOfDataDirectory, fetchWalFile, storeWalFile, timelineOf } from './wal-archive.ts'
 
 export type BackupCliOptions = {
   repository?: string | undefined
@@ -47,18 +47,10 @@ async function masterKeys(ctx: Ctx): Promise<KeyEncryptionKey[]> {
 }
 
 async function openRepository(ctx: Ctx, url: string | undefined): Promise<BackupRepository> {
-  const config = url ? parseBlobUrl(url, s3Of(ctx.config), azureOf(ctx.config)) : ctx.config.backup.repository
+  const environment = ctx.config.backup.repository
+  const config = url ? withEnvironmentSettings(environment, url) : environment
   return BackupRepository.open(openBlobStore(config), await masterKeys(ctx), { create: false })
 }
-
-const s3Of = (config: Config) => {
-  const repository = config.backup.repository
-  return repository.kind === 's3' || repository.kind === 'gcs'
-    ? repository.s3
-    : { region: 'us-east-1', forcePathStyle: false }
-}
-const azureOf = (config: Config) =>
-  config.backup.repository.kind === 'azure' ? { azure: config.backup.repository.azure } : {}
 
 function targetOf(options: BackupCliOptions): RecoveryTarget {
   const given = [options.targetTime, options.targetLsn, options.targetXid, options.targetName].filter(Boolean)
@@ -95,13 +87,14 @@ export async function runRestoreCommand(options: BackupCliOptions, ctx: Ctx): Pr
 
 /** archive_command: stores the file; storing the same content twice is fine, other content under
  * an existing name is refused (PostgreSQL's rule for archive commands). */
-export async function runWalPush(path: string | undefined, ctx: Ctx): Promise<number> {
+export async function runWalPush(path: string | undefined, dataDirectory: string, ctx: Ctx): Promise<number> {
   if (!path) throw new Error('wal-push needs the path of the WAL file (%p)')
   const name = basename(path)
   timelineOf(name)
   const repository = await openRepository(ctx, undefined)
   const content = new Uint8Array(readFileSync(path))
-  const existing = await repository.getWal(timelineOf(name), name)
+  const cluster = clusterOfDataDirectory(dataDirectory)
+  const existing = await repository.getWal(cluster, timelineOf(name), name)
   if (existing && !name.endsWith('.partial')) {
     if (Buffer.from(existing).equals(Buffer.from(content))) return 0
     ctx.log.error('a different WAL file of this name is already archived', { file: name })
@@ -110,7 +103,7 @@ export async function runWalPush(path: string | undefined, ctx: Ctx): Promise<nu
   const compression = compressionAvailable(ctx.config.backup.compression)
     ? ctx.config.backup.compression
     : 'gzip'
-  await storeWalFile(repository, name, content, compression)
+  await storeWalFile(repository, cluster, name, content, compression)
   return 0
 }
 
@@ -119,11 +112,12 @@ export async function runWalPush(path: string | undefined, ctx: Ctx): Promise<nu
 export async function runWalFetch(
   name: string | undefined,
   destination: string | undefined,
+  dataDirectory: string,
   ctx: Ctx,
 ): Promise<number> {
   if (!name || !destination) throw new Error('wal-fetch needs the file name (%f) and the destination (%p)')
   const repository = await openRepository(ctx, undefined)
-  const content = await fetchWalFile(repository, basename(name))
+  const content = await fetchWalFile(repository, clusterOfDataDirectory(dataDirectory), basename(name))
   if (!content) return 1
   writeFileSync(destination, content)
   return 0

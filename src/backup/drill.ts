@@ -55,6 +55,13 @@ export async function runDrill(options: DrillOptions): Promise<DrillChecks & { o
     const uid = Number((await run('id', ['-u', options.osUser])).stdout.trim())
     const gid = Number((await run('id', ['-g', options.osUser])).stdout.trim())
     chownTree(scratch, uid, gid)
+    // PostgreSQL refuses to run as root; the drill's user must be able to pass through every
+    // parent of the scratch directory, or pg_ctl fails with a bare "Permission denied".
+    await run('runuser', ['-u', options.osUser, '--', 'test', '-x', scratch]).catch(() => {
+      throw new Error(
+        `the drill runs PostgreSQL as ${options.osUser}, who cannot reach ${scratch}: give it search permission (chmod o+x) on each parent directory, or set PGA_BACKUP_WORK_DIR to a directory it can reach`,
+      )
+    })
   }
   const port = 5432
   const log = join(scratch, 'drill.log')

@@ -11,6 +11,36 @@ type Line = {
   samples: [Record<string, string>, number][]
 }
 
+/** The backup families, in exposition order (a family without samples is left out). */
+export const backupFamilies: readonly Omit<Line, 'samples'>[] = [
+  {
+    name: 'pga_backup_last_success_timestamp_seconds',
+    help: 'When the last backup of the instance completed.',
+    type: 'gauge',
+  },
+  {
+    name: 'pga_backup_last_size_bytes',
+    help: 'Bytes read by the last completed backup.',
+    type: 'gauge',
+  },
+  {
+    name: 'pga_backup_failures_total',
+    help: 'Backups of the instance that failed (as recorded).',
+    type: 'counter',
+  },
+  { name: 'pga_backup_running', help: 'Backups of the instance running now.', type: 'gauge' },
+  {
+    name: 'pga_backup_progress_ratio',
+    help: 'Share of the running backup done (bytes read / database size).',
+    type: 'gauge',
+  },
+  {
+    name: 'pga_wal_stored_timestamp_seconds',
+    help: 'When continuous WAL last reached the repository: time() minus this is the RPO.',
+    type: 'gauge',
+  },
+]
+
 export async function backupExposition(db: Db): Promise<string[]> {
   const rows = await db<
     {
@@ -36,39 +66,7 @@ export async function backupExposition(db: Db): Promise<string[]> {
       (select extract(epoch from stored_at)::float8 from backup_wal_streams w where w.instance_id = i.id) as "walStoredAt"
     from pga_instances i
     where exists (select 1 from backup_metadata b where b.instance_id = i.id)`
-  const families: Line[] = [
-    {
-      name: 'pga_backup_last_success_timestamp_seconds',
-      help: 'When the last backup of the instance completed.',
-      type: 'gauge',
-      samples: [],
-    },
-    {
-      name: 'pga_backup_last_size_bytes',
-      help: 'Bytes read by the last completed backup.',
-      type: 'gauge',
-      samples: [],
-    },
-    {
-      name: 'pga_backup_failures_total',
-      help: 'Backups of the instance that failed (as recorded).',
-      type: 'counter',
-      samples: [],
-    },
-    { name: 'pga_backup_running', help: 'Backups of the instance running now.', type: 'gauge', samples: [] },
-    {
-      name: 'pga_backup_progress_ratio',
-      help: 'Share of the running backup done (bytes read / database size).',
-      type: 'gauge',
-      samples: [],
-    },
-    {
-      name: 'pga_wal_stored_timestamp_seconds',
-      help: 'When continuous WAL last reached the repository: time() minus this is the RPO.',
-      type: 'gauge',
-      samples: [],
-    },
-  ]
+  const families: Line[] = backupFamilies.map((f) => ({ ...f, samples: [] }))
   const [last, size, failures, running, progress, wal] = families as [Line, Line, Line, Line, Line, Line]
   for (const row of rows) {
     const l = { instance: row.instance, instance_id: row.instanceId }

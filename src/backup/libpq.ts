@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Readable, Writable } from 'node:stream'
 import type { ConnectionTarget } from '../instances/connection-test.ts'
+import { socketHost } from '../instances/instance-socket.ts'
 
 /** libpq's quoting of a conninfo value. */
 const quote = (value: string) => `'${value.replaceAll('\\', '\\\\').replaceAll("'", "\\'")}'`
@@ -27,7 +28,8 @@ export function libpqConnection(
 ): LibpqConnection {
   let dir: string | undefined
   const parts: [string, string][] = [
-    ['host', target.host],
+    // libpq takes IPv6 addresses without the brackets the API stores them with.
+    ['host', socketHost(target.host)],
     ['port', String(target.port)],
     ['user', target.username],
     ['dbname', options.database ?? target.database],
@@ -35,6 +37,8 @@ export function libpqConnection(
     ['application_name', options.applicationName],
     ['connect_timeout', String(Math.max(2, Math.ceil(options.connectTimeoutMs / 1000)))],
   ]
+  // A physical walsender connection: replication commands (CREATE_REPLICATION_SLOT ...) via psql.
+  if (options.replication) parts.push(['replication', 'true'])
   if (target.sslRootCert) {
     dir = mkdtempSync(join(tmpdir(), 'pga-libpq-'))
     const file = join(dir, 'root.crt')

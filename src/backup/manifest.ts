@@ -85,3 +85,10 @@ export function nextSegmentName(name: string, segmentSize: number): string {
   if (!parsed) throw new Error(`not a WAL segment name: ${name}`)
   return segmentName(parsed.timeline, (parsed.segno + 1n) * BigInt(segmentSize), segmentSize)
 }
+
+/** The cluster (system identifier) of a physical backup: its WAL's area in the repository. */
+export function clusterOf(manifest: BackupManifest): string {
+  const system = manifest.instance.systemIdentifier
+  if (!system) throw new Error(`backup ${manifest.backupId} does not name its cluster's system identifier`)
+  return system
+}

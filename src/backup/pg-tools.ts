@@ -1,7 +1,7 @@
 // The PostgreSQL programs backups and restores run, found by major version: pg_basebackup,
-// pg_receivewal and pg_dump of at least the server's major version (they read older servers, not
-// newer ones); postgres, pg_ctl, pg_restore and pg_verifybackup of exactly the backup's version
-// for a restore drill. Looked up in PGA_PG_BIN_DIR, then /usr/lib/postgresql/<major>/bin
+// pg_receivewal, pg_dump and pg_restore of at least the server's major version (they read older
+// servers and dumps, not newer ones); pg_controldata, postgres and pg_ctl of exactly the backup's
+// version for a restore into a directory and a drill. Looked up in PGA_PG_BIN_DIR, then /usr/lib/postgresql/<major>/bin
 // (Debian, Ubuntu), /usr/pgsql-<major>/bin (RHEL), then PATH; a missing one is named plainly.
 import { execFile } from 'node:child_process'
 import { existsSync, readdirSync } from 'node:fs'

@@ -7,7 +7,7 @@ import { access, appendFile, mkdir, readdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import type { BackupManifest } from './manifest.ts'
-import { parseLsn, segmentName, timelineHex } from './manifest.ts'
+import { clusterOf, parseLsn, segmentName, timelineHex } from './manifest.ts'
 import { findPgTool } from './pg-tools.ts'
 import type { BackupRepository } from './repository.ts'
 import { restoreFiles } from './restore-files.ts'
@@ -97,7 +97,7 @@ export function checkTarget(
 export async function walEnd(repository: BackupRepository, manifest: BackupManifest): Promise<bigint | null> {
   if (!manifest.startLsn) return null
   const first = segmentName(manifest.timeline, parseLsn(manifest.startLsn), manifest.walSegmentSize)
-  const run = await walRun(repository, manifest.timeline, first, manifest.walSegmentSize)
+  const run = await walRun(repository, clusterOf(manifest), manifest.timeline, first, manifest.walSegmentSize)
   if (run.segments.length === 0) return null
   return (
     (parseLsn(manifest.startLsn) / BigInt(manifest.walSegmentSize) + BigInt(run.segments.length)) *
@@ -136,7 +136,7 @@ export async function restoreToDirectory(options: {
   let walFiles = 0
   let walBytes = 0
   const copy = async (stored: string, as: string) => {
-    const content = await fetchWalFile(repository, stored)
+    const content = await fetchWalFile(repository, clusterOf(manifest), stored)
     if (!content) return
     await writeFile(join(walDir, as), content, { mode: 0o600 })
     walFiles++
@@ -144,13 +144,19 @@ export async function restoreToDirectory(options: {
   }
   if (manifest.startLsn) {
     const first = segmentName(manifest.timeline, parseLsn(manifest.startLsn), manifest.walSegmentSize)
-    const run = await walRun(repository, manifest.timeline, first, manifest.walSegmentSize)
+    const run = await walRun(
+      repository,
+      clusterOf(manifest),
+      manifest.timeline,
+      first,
+      manifest.walSegmentSize,
+    )
     for (const name of run.segments) {
       options.signal?.throwIfAborted()
       await copy(name, name)
     }
     if (run.partial) await copy(run.partial, run.partial.replace(/\.partial$/, ''))
-    for (const name of await repository.listWal(timelineHex(manifest.timeline)))
+    for (const name of await repository.listWal(clusterOf(manifest), timelineHex(manifest.timeline)))
       if (name.endsWith('.history')) await copy(name, name)
   }
   const settings = [

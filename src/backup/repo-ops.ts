@@ -237,14 +237,36 @@ export async function saveWalProgress(
     error?: string | null
   },
 ) {
+  // A segment's name starts with its timeline (8 hex digits).
+  const timeline = row.lastSegment ? Number.parseInt(row.lastSegment.slice(0, 8), 16) : null
   await db`
-    insert into backup_wal_streams (instance_id, repository_id, slot_name, stored_lsn, stored_at, first_segment, last_error)
-    values (${row.instanceId}, ${row.repositoryId}, ${row.slotName}, ${row.storedLsn ?? null}::pg_lsn,
+    insert into backup_wal_streams (instance_id, repository_id, slot_name, timeline, stored_lsn, stored_at, first_segment, last_error)
+    values (${row.instanceId}, ${row.repositoryId}, ${row.slotName}, ${timeline}, ${row.storedLsn ?? null}::pg_lsn,
             ${row.storedLsn ? new Date() : null}, ${row.lastSegment ?? null}, ${row.error ?? null})
     on conflict (instance_id) do update set
       repository_id = excluded.repository_id, slot_name = excluded.slot_name,
+      timeline = coalesce(excluded.timeline, backup_wal_streams.timeline),
       stored_lsn = coalesce(excluded.stored_lsn, backup_wal_streams.stored_lsn),
       stored_at = coalesce(excluded.stored_at, backup_wal_streams.stored_at),
       first_segment = coalesce(backup_wal_streams.first_segment, excluded.first_segment),
       last_error = excluded.last_error, updated_at = now()`
+}
+
+/** Streams of instances whose continuous WAL was switched off: their slots are to be dropped. */
+export async function switchedOffWalStreams(db: Db): Promise<{ instanceId: string; slotName: string }[]> {
+  return db<{ instanceId: string; slotName: string }[]>`
+    select w.instance_id as "instanceId", w.slot_name as "slotName"
+    from backup_wal_streams w join pga_instances i on i.id = w.instance_id where not i.wal_streaming`
+}
+
+export async function deleteWalStream(db: Db, instanceId: string) {
+  await db`delete from backup_wal_streams where instance_id = ${instanceId}`
+}
+
+/** Whether the instance streams WAL continuously (its slot is reserved before physical backups). */
+export async function instanceStreamsWal(db: Db, instanceId: string): Promise<boolean> {
+  const [row] = await db<
+    { on: boolean }[]
+  >`select wal_streaming as on from pga_instances where id = ${instanceId}`
+  return row?.on ?? false
 }

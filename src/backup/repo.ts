@@ -30,6 +30,8 @@ export type BackupRow = {
   databaseName: string | null
   compression: Compression
   pgVersion: number | null
+  /** The cluster's system identifier (physical backups): where its WAL lives in the repository. */
+  systemIdentifier: string | null
   timeline: number | null
   startLsn: string | null
   endLsn: string | null
@@ -62,7 +64,7 @@ export type BackupRow = {
 const backupColumns = (db: Db) => db`
   id, instance_id as "instanceId", instance_name as "instanceName", repository_id as "repositoryId", backup_type as "backupType", status,
   parent_backup_id as "parentBackupId", chain_id as "chainId", database_name as "databaseName", compression,
-  pg_version as "pgVersion", timeline, start_lsn::text as "startLsn", end_lsn::text as "endLsn",
+  pg_version as "pgVersion", system_identifier as "systemIdentifier", timeline, start_lsn::text as "startLsn", end_lsn::text as "endLsn",
   consistent_at as "consistentAt", started_at as "startedAt", finished_at as "finishedAt",
   source_size_bytes::text as "sourceSizeBytes", stored_size_bytes::text as "storedSizeBytes", file_count as "fileCount",
   chunk_count as "chunkCount", new_chunk_count as "newChunkCount", manifest_sha256 as "manifestSha256",
@@ -74,21 +76,56 @@ const repositoryColumns = (db: Db) => db`
   id, name, url, settings, credentials_enc as "credentialsEnc", is_default as "isDefault",
   from_environment as "fromEnvironment", created_at as "createdAt"`
 
-export async function upsertEnvironmentRepository(
+// A constant shared by all replicas for pg_advisory_xact_lock: "pgarepo" in hex.
+const environmentRepositoryLockKey = '31638865620332655'
+
+/** Serializes the registration of the environment's repository between replicas starting. */
+export async function lockEnvironmentRepository(tx: Db) {
+  await tx`select pg_advisory_xact_lock(${environmentRepositoryLockKey}::bigint)`
+}
+
+/** A record of an earlier PGA_BACKUP_REPOSITORY at `url`, other than `default`. */
+export async function earlierEnvironmentRepository(db: Db, url: string): Promise<RepositoryRow | null> {
+  const [row] = await db<RepositoryRow[]>`
+    select ${repositoryColumns(db)} from backup_repositories
+    where from_environment and url = ${url} and name <> 'default' order by created_at desc limit 1`
+  return row ?? null
+}
+
+export async function insertEnvironmentRepository(
   db: Db,
-  row: { id: string; url: string },
+  row: { id: string; url: string; isDefault: boolean },
 ): Promise<RepositoryRow> {
   const [saved] = await db<RepositoryRow[]>`
     insert into backup_repositories (id, name, url, is_default, from_environment)
-    values (${row.id}, 'default', ${row.url}, not exists (select 1 from backup_repositories where is_default), true)
-    on conflict (name) do update set url = excluded.url, updated_at = now()
-      where backup_repositories.from_environment
+    values (${row.id}, 'default', ${row.url}, ${row.isDefault}, true)
     returning ${repositoryColumns(db)}`
-  if (saved) return saved
-  const [existing] = await db<
-    RepositoryRow[]
-  >`select ${repositoryColumns(db)} from backup_repositories where name = 'default'`
-  return existing as RepositoryRow
+  return saved as RepositoryRow
+}
+
+export async function setRepositoryUrl(db: Db, id: string, url: string): Promise<RepositoryRow> {
+  const [saved] = await db<RepositoryRow[]>`
+    update backup_repositories set url = ${url}, updated_at = now() where id = ${id}
+    returning ${repositoryColumns(db)}`
+  return saved as RepositoryRow
+}
+
+export async function renameRepository(
+  db: Db,
+  id: string,
+  name: string,
+  isDefault: boolean,
+): Promise<RepositoryRow> {
+  const [saved] = await db<RepositoryRow[]>`
+    update backup_repositories set name = ${name}, is_default = ${isDefault}, updated_at = now()
+    where id = ${id} returning ${repositoryColumns(db)}`
+  return saved as RepositoryRow
+}
+
+/** Whether any backup (of any status) is recorded in the repository. */
+export async function hasBackups(db: Db, repositoryId: string): Promise<boolean> {
+  const rows = await db`select 1 from backup_metadata where repository_id = ${repositoryId} limit 1`
+  return rows.length > 0
 }
 
 export async function insertRepository(db: Db, row: Omit<RepositoryRow, 'createdAt' | 'fromEnvironment'>) {
@@ -274,22 +311,48 @@ export async function recordVerification(db: Db, id: string, result: unknown) {
 export const dependents = (db: Db, id: string) =>
   db<{ id: string }[]>`select id from backup_metadata where parent_backup_id = ${id}`
 
-export async function markDeleted(db: Db, id: string) {
-  await db`update backup_metadata set deleted_at = now(), updated_at = now() where id = ${id}`
-}
-
 /** Completed, not deleted backups of an instance in a repository, newest first. */
 export const keptBackups = (db: Db, instanceId: string, repositoryId: string) => db<BackupRow[]>`
   select ${backupColumns(db)} from backup_metadata
   where instance_id = ${instanceId} and repository_id = ${repositoryId} and status = 'completed' and deleted_at is null
   order by finished_at desc`
 
-/** Backup ids a repository may hold objects of: running or completed and not deleted. */
-export const liveBackupIds = async (db: Db, repositoryId: string) =>
-  new Set(
-    (
-      await db<{ id: string }[]>`
-        select id from backup_metadata where repository_id = ${repositoryId}
-          and (status in ('pending', 'running') or (status = 'completed' and deleted_at is null))`
-    ).map((r) => r.id),
-  )
+const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
+
+/** What the store records of these backup ids: `gone` (deleted, failed or cancelled: its objects
+ * may go) or `live`. Ids without a record are absent from the map. */
+export async function recordedStates(db: Db, ids: string[]): Promise<Map<string, 'live' | 'gone'>> {
+  const rows = await db<{ id: string; gone: boolean }[]>`
+    select id, (deleted_at is not null or status in ('failed', 'cancelled')) as gone
+    from backup_metadata where id = any(${ids.filter((id) => uuid.test(id))}::uuid[])`
+  return new Map(rows.map((row) => [row.id, row.gone ? 'gone' : 'live']))
+}
+
+/** Locks backup rows (in id order) until the transaction ends: a restore recorded meanwhile
+ * (lockRestorable) is then seen by the next statement. */
+export async function lockBackups(tx: Db, ids: string[]) {
+  await tx`select id from backup_metadata where id = any(${ids}::uuid[]) order by id for update`
+}
+
+/** Marks backups deleted, except those a pending or running restore uses: the backup itself or,
+ * for a physical one, any backup of its chain. Returns the ids marked. */
+export async function markDeletedUnlessRestoring(tx: Db, ids: string[]): Promise<string[]> {
+  const rows = await tx<{ id: string }[]>`
+    update backup_metadata b set deleted_at = now(), updated_at = now()
+    where b.id = any(${ids}::uuid[]) and b.deleted_at is null
+      and not exists (
+        select 1 from restore_operations r join backup_metadata used on used.id = r.backup_id
+        where r.status in ('pending', 'running')
+          and (used.id = b.id or (b.backup_type <> 'logical' and used.chain_id = b.chain_id)))
+    returning b.id`
+  return rows.map((row) => row.id)
+}
+
+/** Locks a backup that may be restored (completed, not deleted) until the transaction ends, so
+ * retention cannot mark it deleted before the restore is recorded; false when it may not be. */
+export async function lockRestorable(tx: Db, id: string): Promise<boolean> {
+  const rows = await tx`
+    select 1 from backup_metadata where id = ${id} and status = 'completed' and deleted_at is null
+    for key share`
+  return rows.length > 0
+}

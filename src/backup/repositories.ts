@@ -1,13 +1,15 @@
 // The repositories backups go to: the default one from PGA_BACKUP_REPOSITORY (registered at start,
-// managed by the environment), and those an administrator adds through the API, whose
-// credentials the keyring encrypts. Opens each one once per replica.
+// managed by the environment; its earlier locations stay registered while backups are recorded
+// there), and those an administrator adds through the API, whose credentials the keyring
+// encrypts. Opens each one once per replica.
 import { resolve } from 'node:path'
 import type { KeyEncryptionKey } from '../keys/kek.ts'
 import type { Keyring } from '../keys/keyring.ts'
 import type { AzureSettings, BlobStoreConfig, S3Settings } from '../platform/blob/blob-store.ts'
 import { parseBlobUrl } from '../platform/blob/blob-store.ts'
 import { openBlobStore } from '../platform/blob/open.ts'
-import type { Db } from '../platform/db/database.ts'
+import { type Db, withTransaction } from '../platform/db/database.ts'
+import type { Logger } from '../platform/log.ts'
 import type { BackupConfig } from './config.ts'
 import type { RepositoryRow } from './repo.ts'
 import * as repo from './repo.ts'
@@ -47,9 +49,24 @@ export function blobConfigOf(row: RepositoryRow, credentials: RepositoryCredenti
   return parseBlobUrl(row.url, s3, { azure })
 }
 
+/** A URL read with the settings (credentials, endpoint) of `environment` when of its kind: an
+ * earlier PGA_BACKUP_REPOSITORY location, or the CLI's --repository. */
+export function withEnvironmentSettings(environment: BlobStoreConfig, url: string): BlobStoreConfig {
+  const s3 =
+    environment.kind === 's3' || environment.kind === 'gcs'
+      ? environment.s3
+      : { region: 'us-east-1', forcePathStyle: false }
+  return parseBlobUrl(url, s3, environment.kind === 'azure' ? { azure: environment.azure } : {})
+}
+
+/** What re-wrapping one repository's keys did (see BackupRepository.rewrapKeys). */
+export type RepositoryRewrap = { repository: string; url: string } & (
+  | { secret: boolean; backupKeys: number; unopened: string[] }
+  | { error: string }
+)
+
 export class RepositoryRegistry {
   private readonly opened = new Map<string, Promise<BackupRepository>>()
-  private environmentId: string | undefined
 
   constructor(
     private readonly deps: {
@@ -57,14 +74,40 @@ export class RepositoryRegistry {
       keyring: () => Keyring
       masterKeys: () => KeyEncryptionKey[]
       config: BackupConfig
+      log: Logger
     },
   ) {}
 
-  /** Registers (or updates) the environment's repository as `default`. */
+  /**
+   * Registers the environment's repository as `default`. When PGA_BACKUP_REPOSITORY names another
+   * location than `default` had and backups are recorded there, that record keeps its location
+   * under another name (and stops being the default), so its backups are still found; the new
+   * location becomes `default`, taking back its earlier record if it had one.
+   */
   async registerEnvironmentRepository(): Promise<RepositoryRow> {
     const url = describeUrl(this.deps.config.repository)
-    const row = await repo.upsertEnvironmentRepository(this.deps.db, { id: crypto.randomUUID(), url })
-    this.environmentId = row.id
+    const { row, kept } = await withTransaction(this.deps.db, async (tx) => {
+      await repo.lockEnvironmentRepository(tx)
+      const current = await repo.findRepository(tx, 'default')
+      // A repository added through the API under that name is left alone, as before.
+      if (current && (!current.fromEnvironment || current.url === url)) return { row: current, kept: null }
+      const earlier = await repo.earlierEnvironmentRepository(tx, url)
+      if (current && !earlier && !(await repo.hasBackups(tx, current.id)))
+        return { row: await repo.setRepositoryUrl(tx, current.id, url), kept: null }
+      const isDefault = current ? current.isDefault : !(await repo.defaultRepository(tx))
+      const kept = current
+        ? await repo.renameRepository(tx, current.id, `default-${current.id.slice(0, 8)}`, false)
+        : null
+      const row = earlier
+        ? await repo.renameRepository(tx, earlier.id, 'default', isDefault)
+        : await repo.insertEnvironmentRepository(tx, { id: crypto.randomUUID(), url, isDefault })
+      return { row, kept }
+    })
+    if (kept)
+      this.deps.log.warn(
+        `PGA_BACKUP_REPOSITORY changed: the backups recorded at ${kept.url} stay there, in repository ${kept.name}; new backups go to ${url}`,
+        { previous: { id: kept.id, name: kept.name, url: kept.url }, url },
+      )
     return row
   }
 
@@ -77,13 +120,10 @@ export class RepositoryRegistry {
   open(row: RepositoryRow): Promise<BackupRepository> {
     let found = this.opened.get(row.id)
     if (!found) {
-      found = (async () => {
-        const config =
-          row.fromEnvironment && row.id === this.environmentId
-            ? this.deps.config.repository
-            : blobConfigOf(row, await this.credentialsOf(row))
-        return BackupRepository.open(openBlobStore(config), this.deps.masterKeys(), { create: true })
-      })()
+      found = (async () =>
+        BackupRepository.open(openBlobStore(await this.storeConfigOf(row)), this.deps.masterKeys(), {
+          create: true,
+        }))()
       found.catch(() => this.opened.delete(row.id))
       this.opened.set(row.id, found)
     }
@@ -92,6 +132,47 @@ export class RepositoryRegistry {
 
   forget(id: string) {
     this.opened.delete(id)
+  }
+
+  /**
+   * After a master-key rotation: re-wraps under the active master key what an older one wraps in
+   * every registered repository (and the environment's, registered or not). One repository that
+   * fails does not stop the others; its error is in the result.
+   */
+  async rewrapKeys(): Promise<RepositoryRewrap[]> {
+    const environment = this.deps.config.repository
+    const rows = await repo.listRepositories(this.deps.db)
+    const places: { repository: string; url: string; config: () => Promise<BlobStoreConfig> }[] = rows.map(
+      (row) => ({ repository: row.name, url: row.url, config: () => this.storeConfigOf(row) }),
+    )
+    if (!rows.some((row) => row.url === describeUrl(environment)))
+      places.push({
+        repository: 'PGA_BACKUP_REPOSITORY',
+        url: describeUrl(environment),
+        config: async () => environment,
+      })
+    const results: RepositoryRewrap[] = []
+    for (const place of places) {
+      const { repository, url } = place
+      try {
+        const store = openBlobStore(await place.config())
+        results.push({
+          repository,
+          url,
+          ...(await BackupRepository.rewrapKeys(store, this.deps.masterKeys())),
+        })
+      } catch (error) {
+        results.push({ repository, url, error: (error as Error).message })
+      }
+    }
+    return results
+  }
+
+  /** Where a repository's objects are. Those from the environment use its settings (credentials). */
+  private async storeConfigOf(row: RepositoryRow): Promise<BlobStoreConfig> {
+    const environment = this.deps.config.repository
+    if (!row.fromEnvironment) return blobConfigOf(row, await this.credentialsOf(row))
+    return row.url === describeUrl(environment) ? environment : withEnvironmentSettings(environment, row.url)
   }
 
   private async credentialsOf(row: RepositoryRow): Promise<RepositoryCredentials> {

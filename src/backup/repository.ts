@@ -2,8 +2,11 @@
 // writes them.
 //   repository.json                       id, format, the repository secret (wrapped)
 //   backups/<backup>/manifest.json        the backup's key (wrapped) and its sealed manifest
+//   backups/<backup>/key.json             the backup's key re-wrapped by a master-key rotation
 //   backups/<backup>/chunks/<ab>/<id>     chunks this backup stored first (sealed, compressed)
-//   wal/<timeline>/<segment>[.partial]    WAL segments (sealed, compressed); history files too
+//   wal/<system>/<timeline>/<segment>[.partial]  WAL segments (sealed, compressed), history files
+//                                         too, per cluster (its system identifier): instances
+//                                         sharing a repository have segments of the same names
 // A restore needs nothing but these objects and the master key (sealing.ts says how each one
 // is protected). Chunks live under the backup that stored them, so deleting a backup chain
 // deletes its prefixes, and an incremental's manifest names the backups whose chunks it reuses.
@@ -45,7 +48,8 @@ const parse = <T>(bytes: Uint8Array): T => JSON.parse(new TextDecoder().decode(b
 
 export const chunkKey = (owner: string, id: string) => `backups/${owner}/chunks/${id.slice(0, 2)}/${id}`
 export const manifestKey = (backupId: string) => `backups/${backupId}/manifest.json`
-export const walKey = (timeline: string, name: string) => `wal/${timeline}/${name}`
+export const backupKeyFile = (backupId: string) => `backups/${backupId}/key.json`
+export const walKey = (system: string, timeline: string, name: string) => `wal/${system}/${timeline}/${name}`
 
 /** The data key of one backup, ready to seal and open its chunks. */
 export type BackupKey = { backupId: string; key: CryptoKey; wrapped: WrappedKey }
@@ -146,8 +150,15 @@ export class BackupRepository {
 
   /** The manifest of a backup and the SHA-256 of its object. */
   async getManifest(backupId: string): Promise<{ manifest: BackupManifest; sha256: string }> {
+    const found = await this.findManifest(backupId)
+    if (!found) throw new BackupIntegrityError(`the manifest of backup ${backupId} is missing`)
+    return found
+  }
+
+  /** As getManifest, but null when the backup has no manifest (yet: it is written last). */
+  async findManifest(backupId: string): Promise<{ manifest: BackupManifest; sha256: string } | null> {
     const body = await this.store.get(manifestKey(backupId))
-    if (!body) throw new BackupIntegrityError(`the manifest of backup ${backupId} is missing`)
+    if (!body) return null
     const envelope = parse<ManifestEnvelope>(body)
     if (envelope.backupId !== backupId)
       throw new BackupIntegrityError(`the manifest stored for ${backupId} belongs to ${envelope.backupId}`)
@@ -172,11 +183,7 @@ export class BackupRepository {
     let key = this.backupKeys.get(backupId)
     if (!key) {
       key = (async () => {
-        const stored =
-          wrapped ??
-          (await this.store
-            .get(manifestKey(backupId))
-            .then((b) => (b ? parse<ManifestEnvelope>(b).key : null)))
+        const stored = await wrappedKeyOf(this.store, backupId, wrapped)
         if (!stored) throw new BackupIntegrityError(`backup ${backupId} is missing (its manifest is gone)`)
         const raw = await unwrapKey(this.keks, stored, backupKeyContext(backupId)).catch(() => null)
         if (!raw)
@@ -191,38 +198,47 @@ export class BackupRepository {
     return key
   }
 
-  async putWal(timeline: string, name: string, content: Uint8Array, compression: Compression) {
-    const body = await sealObject(this.keys.walKey, content, walAad(name), compression)
-    await this.store.put(walKey(timeline, name), body)
+  async putWal(
+    system: string,
+    timeline: string,
+    name: string,
+    content: Uint8Array,
+    compression: Compression,
+  ) {
+    const body = await sealObject(this.keys.walKey, content, walAad(system, name), compression)
+    await this.store.put(walKey(system, timeline, name), body)
     return body.byteLength
   }
 
   /** A WAL file, or null when the repository does not have it. */
-  async getWal(timeline: string, name: string): Promise<Uint8Array | null> {
-    const body = await this.store.get(walKey(timeline, name))
+  async getWal(system: string, timeline: string, name: string): Promise<Uint8Array | null> {
+    const body = await this.store.get(walKey(system, timeline, name))
     if (!body) return null
     try {
       // Segments (and partial ones, padded by pg_receivewal) are 16 MiB unless initdb said otherwise.
       const segment = /^[0-9A-F]{24}(\.partial)?$/.test(name) ? 16 << 20 : undefined
-      return await openObject(this.keys.walKey, body, walAad(name), segment)
+      return await openObject(this.keys.walKey, body, walAad(system, name), segment)
     } catch (error) {
       if (error instanceof DecryptionError) throw new BackupIntegrityError(`WAL file ${name} was altered`)
       throw error
     }
   }
 
-  /** WAL file names stored for a timeline (8 hex digits), in order. */
-  async listWal(timeline: string): Promise<string[]> {
-    return (await this.store.list(`wal/${timeline}/`)).map((key) => key.slice(`wal/${timeline}/`.length))
+  /** WAL file names stored for a cluster's timeline (8 hex digits), in order. */
+  async listWal(system: string, timeline: string): Promise<string[]> {
+    const prefix = `wal/${system}/${timeline}/`
+    return (await this.store.list(prefix)).map((key) => key.slice(prefix.length))
   }
 
-  /** Timelines that have WAL. */
-  async walTimelines(): Promise<string[]> {
-    return [...new Set((await this.store.list('wal/')).map((key) => key.split('/')[1] as string))].sort()
+  /** Timelines of a cluster that have WAL. */
+  async walTimelines(system: string): Promise<string[]> {
+    return [
+      ...new Set((await this.store.list(`wal/${system}/`)).map((key) => key.split('/')[2] as string)),
+    ].sort()
   }
 
-  async deleteWal(timeline: string, name: string) {
-    await this.store.delete(walKey(timeline, name))
+  async deleteWal(system: string, timeline: string, name: string) {
+    await this.store.delete(walKey(system, timeline, name))
   }
 
   /** Removes every object of a backup (its manifest last would leave chunks behind on a crash:
@@ -235,8 +251,79 @@ export class BackupRepository {
     return keys.length
   }
 
-  /** Backup ids that have objects in the repository (manifest or chunks). */
-  async storedBackupIds(): Promise<string[]> {
-    return [...new Set((await this.store.list('backups/')).map((key) => key.split('/')[1] as string))].sort()
+  /** Deletes the chunks of a backup except `keep` (ids), leaving its manifest and key: the
+   * chunks other backups still reuse stay readable. Returns how many went. */
+  async deleteChunksExcept(backupId: string, keep: Set<string>): Promise<number> {
+    const prefix = `backups/${backupId}/chunks/`
+    const doomed = (await this.store.list(prefix)).filter((key) => !keep.has(key.split('/').at(-1) as string))
+    for (const key of doomed) await this.store.delete(key)
+    return doomed.length
   }
+
+  /** Backup ids that have objects in the repository (manifest or chunks). */
+  storedBackupIds(): Promise<string[]> {
+    return storedBackupIds(this.store)
+  }
+
+  /**
+   * Re-wraps under the active master key (keks[0]) what an older one wraps here: the repository
+   * secret, and each backup's data key (into key.json: the manifest is never rewritten, since its
+   * SHA-256 is on record). Idempotent: what the active key already wraps is left alone. Backups
+   * whose key no configured master key opens are returned in `unopened`.
+   */
+  static async rewrapKeys(
+    store: BlobStore,
+    keks: KeyEncryptionKey[],
+  ): Promise<{ secret: boolean; backupKeys: number; unopened: string[] }> {
+    const active = keks[0]
+    if (!active) throw new BackupKeyMismatchError('no master key')
+    const found = await store.get('repository.json')
+    if (!found) return { secret: false, backupKeys: 0, unopened: [] }
+    const file = parse<RepositoryFile>(found)
+    let secret = false
+    if (file.secret.kekId !== active.id) {
+      const raw = await unwrapKey(keks, file.secret, repositoryKeyContext(file.id)).catch(() => null)
+      if (!raw)
+        throw new BackupKeyMismatchError(
+          `the repository at ${store.description} was created with master key ${file.secret.kekId}, which is not configured`,
+        )
+      const rewrapped = { ...file, secret: await wrapKey(active, raw, repositoryKeyContext(file.id)) }
+      await store.put('repository.json', json(rewrapped), 'application/json')
+      secret = true
+    }
+    let backupKeys = 0
+    const unopened: string[] = []
+    for (const backupId of await storedBackupIds(store)) {
+      const stored = await wrappedKeyOf(store, backupId)
+      // No key: a backup still running (its manifest comes last), or leftovers.
+      if (!stored || stored.kekId === active.id) continue
+      const raw = await unwrapKey(keks, stored, backupKeyContext(backupId)).catch(() => null)
+      if (!raw) {
+        unopened.push(backupId)
+        continue
+      }
+      const rewrapped = await wrapKey(active, raw, backupKeyContext(backupId))
+      await store.put(backupKeyFile(backupId), json(rewrapped), 'application/json')
+      backupKeys++
+    }
+    return { secret, backupKeys, unopened }
+  }
+}
+
+async function storedBackupIds(store: BlobStore): Promise<string[]> {
+  return [...new Set((await store.list('backups/')).map((key) => key.split('/')[1] as string))].sort()
+}
+
+/** A backup's wrapped data key: key.json once a master-key rotation re-wrapped it, else the one
+ * in its manifest (`inManifest` when already read); null when the backup has neither. */
+async function wrappedKeyOf(
+  store: BlobStore,
+  backupId: string,
+  inManifest?: WrappedKey,
+): Promise<WrappedKey | null> {
+  const rewrapped = await store.get(backupKeyFile(backupId))
+  if (rewrapped) return parse<WrappedKey>(rewrapped)
+  if (inManifest) return inManifest
+  const body = await store.get(manifestKey(backupId))
+  return body ? parse<ManifestEnvelope>(body).key : null
 }

@@ -18,6 +18,7 @@ import * as ops from './repo-ops.ts'
 import type { RepositoryRegistry } from './repositories.ts'
 import { runRestore } from './restore-job.ts'
 import { type VerifyResult, verifyBackup } from './verify.ts'
+import { reserveWalSlot } from './wal-manager.ts'
 
 export type RunnerDeps = {
   db: Sql
@@ -75,12 +76,13 @@ export class BackupRunner {
 
   /** Starts a backup that is pending, in the background. */
   startBackup(id: string): void {
-    this.track(this.runBackup(id))
+    // A replica with backups switched off leaves the job to the others' sweep.
+    if (this.deps.config.enabled) this.track(this.runBackup(id))
   }
 
   /** Starts a restore operation that is pending, in the background. */
   startRestore(id: string): void {
-    if (this.activeRestores.has(id)) return
+    if (!this.deps.config.enabled || this.activeRestores.has(id)) return
     this.activeRestores.add(id)
     this.track(runRestore(this.deps, id).finally(() => this.activeRestores.delete(id)))
   }
@@ -117,6 +119,13 @@ export class BackupRunner {
         const parent = row.parentBackupId ? (await repository.getManifest(row.parentBackupId)).manifest : null
         if (!row.instanceId) throw new Error('the instance was deleted')
         const target = await replicationTargetFor(this.deps.instances(), row.instanceId)
+        if (row.backupType !== 'logical' && (await ops.instanceStreamsWal(db, row.instanceId)))
+          await reserveWalSlot(this.deps, row.instanceId, target).catch((error) =>
+            log.warn('could not reserve the WAL slot: this backup may not reach later points in time', {
+              backupId: id,
+              error: String(error),
+            }),
+          )
         let lastWrite = 0
         const started = performance.now()
         const { manifest, sha256 } = await takeBackup({

@@ -3,9 +3,10 @@
 // - the repository secret (random, wrapped by the master key in repository.json) keys the chunk
 //   ids (HMAC-SHA-256 of the plaintext: equal chunks dedupe without the storage learning which
 //   ones are equal) and the WAL key;
-// - each backup has its own data key, wrapped by the master key in its manifest; its chunks are
-//   sealed with it (AES-256-GCM) and bound to their owner backup and id (associated data), so a
-//   chunk swapped in from another backup, or another chunk of the same one, fails to open;
+// - each backup has its own data key, wrapped by the master key in its manifest (and into
+//   key.json beside it when the master key is rotated); its chunks are sealed with it
+//   (AES-256-GCM) and bound to their owner backup and id (associated data), so a chunk swapped
+//   in from another backup, or another chunk of the same one, fails to open;
 // - the manifest is sealed with the backup key and bound to the backup id; it fixes the order
 //   and the number of chunks of every file, so reordering and truncation are detected;
 // - WAL segments are sealed with the WAL key, bound to their file name.
@@ -85,6 +86,8 @@ export async function openObject(
 
 export const chunkAad = (ownerBackupId: string, chunkId: string) => `pga-chunk:${ownerBackupId}:${chunkId}`
 export const manifestAad = (backupId: string) => `pga-manifest:${backupId}`
-export const walAad = (fileName: string) => `pga-wal:${fileName}`
+/** Binds a WAL file to its cluster and name: a segment moved to another cluster's area or renamed
+ * does not open. */
+export const walAad = (system: string, fileName: string) => `pga-wal:${system}:${fileName}`
 export const backupKeyContext = (backupId: string) => `pga-backup-key:${backupId}`
 export const repositoryKeyContext = (repositoryId: string) => `pga-backup-repository:${repositoryId}`

@@ -11,7 +11,7 @@ import * as repo from './repo.ts'
 import * as ops from './repo-ops.ts'
 import { blobConfigOf, credentialsField, type RepositoryCredentials } from './repositories.ts'
 import { checkCron, nextRun } from './schedules.ts'
-import type { BackupContext } from './service.ts'
+import { type BackupContext, requireDatabaseOfLogical } from './service.ts'
 
 async function audited(
   ctx: BackupContext,
@@ -49,6 +49,7 @@ export type ScheduleInput = {
 
 async function scheduleFields(ctx: BackupContext, input: ScheduleInput): Promise<ops.ScheduleFields> {
   checkCron(input.cronExpression, input.timeZone)
+  requireDatabaseOfLogical(input.backupType, input.database)
   const repositoryRow = input.repository ? await ctx.repositories.resolve(input.repository) : null
   if (input.repository && !repositoryRow)
     throw new NotFoundError(`Repository ${input.repository} does not exist.`, 'repository_not_found')

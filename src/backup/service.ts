@@ -73,10 +73,7 @@ export async function triggerBackup(
       'compression_unavailable',
       `${compression} is not available in this runtime; use gzip or the binary`,
     )
-  if (input.type === 'logical' && !input.database)
-    throw new BadRequestError('database_required', 'A logical backup needs `database`.', [
-      { path: 'body.database', message: 'the database to dump' },
-    ])
+  requireDatabaseOfLogical(input.type, input.database)
   const [instance] = await ctx.db<{ isSelf: boolean; host: string; name: string }[]>`
     select is_self as "isSelf", host, name from pga_instances where id = ${input.instanceId}`
   if (!instance) throw new NotFoundError(`Instance ${input.instanceId} does not exist.`)
@@ -232,6 +229,9 @@ export async function restoreBackup(ctx: BackupContext, id: string, input: Resto
     )
   const opId = crypto.randomUUID()
   const op = await withTransaction(ctx.db, async (tx) => {
+    // Retention may have deleted it since it was read; from here on it waits for this restore.
+    if (!(await repo.lockRestorable(tx, id)))
+      throw new ConflictError('backup_not_restorable', `Backup ${id} is deleted.`)
     const inserted = await ops.insertRestore(tx, {
       id: opId,
       backupId: id,
@@ -292,4 +292,12 @@ async function checkDirectory(directory: string | undefined) {
       'restore_directory_not_empty',
       `${directory} is not empty; restores never overwrite anything.`,
     )
+}
+
+/** A logical backup (triggered or scheduled) dumps one named database. */
+export function requireDatabaseOfLogical(type: string, database: string | undefined | null) {
+  if (type === 'logical' && !database)
+    throw new BadRequestError('database_required', 'A logical backup needs `database`.', [
+      { path: 'body.database', message: 'the database to dump' },
+    ])
 }

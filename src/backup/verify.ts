@@ -5,7 +5,7 @@
 // missing segment is named). The restore drill (drill.ts) is the deeper check an operator
 // schedules; verify is what runs after every backup.
 import type { BackupManifest } from './manifest.ts'
-import { parseLsn, segmentName } from './manifest.ts'
+import { clusterOf, parseLsn, segmentName } from './manifest.ts'
 import { BackupIntegrityError, BackupKeyMismatchError, type BackupRepository } from './repository.ts'
 import { walRun } from './wal-archive.ts'
 
@@ -82,7 +82,13 @@ export async function verifyBackup(
   let wal: VerifyResult['wal'] = null
   if (manifest.startLsn) {
     const from = segmentName(manifest.timeline, parseLsn(manifest.startLsn), manifest.walSegmentSize)
-    const run = await walRun(repository, manifest.timeline, from, manifest.walSegmentSize)
+    const run = await walRun(
+      repository,
+      clusterOf(manifest),
+      manifest.timeline,
+      from,
+      manifest.walSegmentSize,
+    )
     wal = { from, segments: run.segments.length, partial: run.partial !== null, gapAt: run.gapAt }
     if (run.gapAt)
       problems.push(`WAL segment ${run.gapAt} is missing: points in time after it cannot be restored`)

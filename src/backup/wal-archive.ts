@@ -2,6 +2,8 @@
 // `pganalytics wal-push` as an archive_command), fetching one back for recovery (`wal-fetch` as
 // a restore_command, or a restore copying what it needs), and the continuity of a timeline's
 // segments from a starting point: what makes a point in time restorable.
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
 import type { Compression } from './compression.ts'
 import { nextSegmentName, parseSegmentName, timelineHex } from './manifest.ts'
 import type { BackupRepository } from './repository.ts'
@@ -14,13 +16,24 @@ export function timelineOf(fileName: string): string {
   return match[1] as string
 }
 
+/** Stores a WAL file of the cluster `system` (its system identifier). */
+/** The system identifier of the cluster whose data directory is `dir` (PostgreSQL runs
+ * archive_command and restore_command in it): pg_control begins with it, a 64-bit integer in the
+ * server's byte order (little-endian on every platform the binary ships for). */
+export function clusterOfDataDirectory(dir: string): string {
+  return readFileSync(join(dir, 'global', 'pg_control'))
+    .readBigUInt64LE(0)
+    .toString()
+}
+
 export async function storeWalFile(
   repository: BackupRepository,
+  system: string,
   fileName: string,
   content: Uint8Array,
   compression: Compression,
 ): Promise<number> {
-  return repository.putWal(timelineOf(fileName), fileName, content, compression)
+  return repository.putWal(system, timelineOf(fileName), fileName, content, compression)
 }
 
 /** A WAL file for recovery. For a segment the repository only has as `.partial` (the one the
@@ -28,12 +41,13 @@ export async function storeWalFile(
  * reads as the end of WAL. Null when neither exists. */
 export async function fetchWalFile(
   repository: BackupRepository,
+  system: string,
   fileName: string,
 ): Promise<Uint8Array | null> {
   const timeline = timelineOf(fileName)
-  const exact = await repository.getWal(timeline, fileName)
+  const exact = await repository.getWal(system, timeline, fileName)
   if (exact || fileName.endsWith('.history') || fileName.endsWith('.partial')) return exact
-  return repository.getWal(timeline, `${fileName}.partial`)
+  return repository.getWal(system, timeline, `${fileName}.partial`)
 }
 
 export type WalRun = {
@@ -48,11 +62,12 @@ export type WalRun = {
 /** The contiguous run of stored segments on `timeline` from `firstSegment` on. */
 export async function walRun(
   repository: BackupRepository,
+  system: string,
   timeline: number,
   firstSegment: string,
   segmentSize: number,
 ): Promise<WalRun> {
-  const stored = new Set(await repository.listWal(timelineHex(timeline)))
+  const stored = new Set(await repository.listWal(system, timelineHex(timeline)))
   const segments: string[] = []
   let name = firstSegment
   while (stored.has(name)) {
@@ -63,7 +78,8 @@ export async function walRun(
   const start = parseSegmentName(name, segmentSize)?.segno ?? 0n
   const later = [...stored].some((s) => {
     const parsed = parseSegmentName(s, segmentSize)
-    return parsed !== null && !s.endsWith('.partial') && parsed.segno > start
+    // A later segment, complete or partial, means this one is missing, not yet to come.
+    return parsed !== null && parsed.segno > start
   })
   return { segments, partial, gapAt: later ? name : null }
 }

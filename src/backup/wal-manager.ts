@@ -2,7 +2,11 @@
 // on and a completed physical backup streams into the repository of its latest full backup, from
 // one replica at a time (a lease per instance). A replica that loses the lease stops its
 // receiver; one that dies loses it within the lease time and another takes over, resuming from
-// the replication slot, so no WAL is lost while nobody streams (the server keeps it).
+// the replication slot, so no WAL is lost while nobody streams (the server keeps it). The slot is
+// created reserving WAL before the first physical backup (reserveWalSlot), so the WAL from that
+// backup's start on reaches the repository; it is dropped when streaming is switched off. A
+// stream restarts when the instance's connection settings change.
+import { createHash } from 'node:crypto'
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import type { ConnectionTarget } from '../instances/connection-test.ts'
@@ -10,7 +14,7 @@ import { openInstanceConnection } from '../instances/connection-test.ts'
 import { replicationTargetFor } from '../instances/service.ts'
 import type { Lease } from '../platform/state/state-store.ts'
 import { compressionAvailable } from './compression.ts'
-import { libpqConnection } from './libpq.ts'
+import { libpqConnection, runTool } from './libpq.ts'
 import { findPgTool } from './pg-tools.ts'
 import * as repo from './repo.ts'
 import * as ops from './repo-ops.ts'
@@ -22,7 +26,67 @@ const leaseMs = 15_000
 /** The replication slot of an instance's continuous WAL. */
 export const slotNameOf = (instanceId: string) => `pganalytics_${instanceId.replaceAll('-', '').slice(0, 20)}`
 
-type Running = { stream: WalStream; lease: Lease; renew: NodeJS.Timeout; close: () => Promise<void> }
+type Running = {
+  stream: WalStream
+  lease: Lease
+  renew: NodeJS.Timeout
+  /** Of the connection settings it streams with: a change restarts the stream. */
+  fingerprint: string
+  close: () => Promise<void>
+}
+
+const fingerprintOf = (target: ConnectionTarget) =>
+  createHash('sha256')
+    .update(
+      JSON.stringify([
+        target.host,
+        target.port,
+        target.username,
+        target.password ?? null,
+        target.sslmode,
+        target.sslRootCert ?? null,
+      ]),
+    )
+    .digest('hex')
+
+/** Runs one replication command (CREATE_REPLICATION_SLOT, DROP_REPLICATION_SLOT) through psql on
+ * a walsender connection of the instance's replication login. */
+async function replicationCommand(
+  deps: RunnerDeps,
+  target: ConnectionTarget,
+  command: string,
+): Promise<void> {
+  const psql = await findPgTool('psql', 13, { binDir: deps.config.pgBinDir })
+  const connection = libpqConnection(target, {
+    replication: true,
+    applicationName: 'pganalytics-wal-slot',
+    connectTimeoutMs: deps.connectTimeoutMs,
+  })
+  try {
+    await runTool(
+      psql,
+      ['-X', '-q', '-v', 'ON_ERROR_STOP=1', '-d', connection.conninfo, '-c', command],
+      connection.env,
+    ).finished
+  } finally {
+    connection.dispose()
+  }
+}
+
+/** Creates the instance's slot reserving WAL from now, unless it exists: called before a physical
+ * backup, so the server keeps the WAL from the backup's start until the stream has stored it
+ * (pg_receivewal --create-slot does not reserve, and would begin at the then current segment). */
+export async function reserveWalSlot(deps: RunnerDeps, instanceId: string, target: ConnectionTarget) {
+  try {
+    await replicationCommand(
+      deps,
+      target,
+      `CREATE_REPLICATION_SLOT ${slotNameOf(instanceId)} PHYSICAL RESERVE_WAL`,
+    )
+  } catch (error) {
+    if (!/already exists/.test((error as Error).message)) throw error
+  }
+}
 
 export class WalManager {
   private readonly streams = new Map<string, Running>()
@@ -51,8 +115,17 @@ export class WalManager {
 
   private async syncOnce() {
     const wanted = await this.eligible()
-    for (const [instanceId, running] of this.streams)
+    for (const [instanceId, running] of this.streams) {
       if (!wanted.has(instanceId)) await this.stopOne(instanceId, running)
+      else {
+        const target = await replicationTargetFor(this.deps.instances(), instanceId).catch(() => null)
+        if (target && fingerprintOf(target) !== running.fingerprint) {
+          this.deps.log.info('instance connection changed: restarting its WAL stream', { instanceId })
+          await this.stopOne(instanceId, running)
+        }
+      }
+    }
+    await this.dropSwitchedOff()
     for (const [instanceId, repositoryId] of wanted) {
       if (this.streams.has(instanceId)) continue
       const lease = await this.deps.state.acquireLease(
@@ -100,8 +173,10 @@ export class WalManager {
     })
     const spoolDir = join(deps.config.spoolDir, instanceId)
     mkdirSync(spoolDir, { recursive: true, mode: 0o700 })
+    if (!latest?.systemIdentifier) throw new Error('the latest full backup does not name its cluster')
     const stream = new WalStream({
       repository,
+      cluster: latest.systemIdentifier,
       pgReceivewal,
       connection,
       slotName,
@@ -110,9 +185,9 @@ export class WalManager {
       intervalMs: deps.config.walIntervalMs,
       slotPosition: async () =>
         (
-          await status<{ lsn: string | null }[]>`
-          select restart_lsn::text as lsn from pg_replication_slots where slot_name = ${slotName}`
-        )[0]?.lsn ?? null,
+          await status<{ lsn: string | null; active: boolean }[]>`
+          select restart_lsn::text as lsn, active from pg_replication_slots where slot_name = ${slotName}`
+        )[0] ?? null,
       onProgress: (progress) =>
         ops.saveWalProgress(deps.db, {
           instanceId,
@@ -139,7 +214,7 @@ export class WalManager {
       connection.dispose()
       await status.end({ timeout: 5 })
     }
-    this.streams.set(instanceId, { stream, lease, renew, close })
+    this.streams.set(instanceId, { stream, lease, renew, close, fingerprint: fingerprintOf(target) })
     deps.log.info('streaming WAL', { instanceId, slot: slotName })
   }
 
@@ -150,6 +225,37 @@ export class WalManager {
     await running.stream.stop()
     await running.close()
     await this.deps.state.releaseLease(running.lease).catch(() => {})
+  }
+
+  /** Drops the slots of instances whose streaming was switched off (else the server keeps WAL
+   * for them until its disk fills), one replica at a time. */
+  private async dropSwitchedOff() {
+    for (const { instanceId, slotName } of await ops.switchedOffWalStreams(this.deps.db)) {
+      const lease = await this.deps.state.acquireLease(
+        `backup:wal:${instanceId}`,
+        this.deps.replicaId,
+        leaseMs,
+      )
+      if (!lease) continue
+      try {
+        const target = await replicationTargetFor(this.deps.instances(), instanceId)
+        await replicationCommand(this.deps, target, `DROP_REPLICATION_SLOT ${slotName}`).catch(
+          (error: Error) => {
+            if (!/does not exist/.test(error.message)) throw error
+          },
+        )
+        await ops.deleteWalStream(this.deps.db, instanceId)
+        this.deps.log.info('continuous WAL switched off: slot dropped', { instanceId, slot: slotName })
+      } catch (error) {
+        this.deps.log.warn('could not drop the WAL slot', {
+          instanceId,
+          slot: slotName,
+          error: String(error),
+        })
+      } finally {
+        await this.deps.state.releaseLease(lease).catch(() => {})
+      }
+    }
   }
 
   /** Streams running on this replica. */

@@ -4,6 +4,7 @@
 // committed is in the repository within about one interval (the RPO). The slot keeps the server
 // from removing WAL the repository does not have yet, also while no receiver runs. The receiver
 // is restarted with back-off when it exits; the service runs one per instance under a lease.
+// Progress (and so the RPO) is reported only while a receiver is connected to the slot.
 import { mkdirSync } from 'node:fs'
 import { readdir, readFile, rm, stat } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -24,6 +25,8 @@ export type WalProgress = {
 
 export type WalStreamOptions = {
   repository: BackupRepository
+  /** The cluster's system identifier: the area of the repository its WAL goes to. */
+  cluster: string
   pgReceivewal: string
   connection: LibpqConnection
   slotName: string
@@ -31,8 +34,9 @@ export type WalStreamOptions = {
   compression: Compression
   /** How often the partial segment is uploaded: the RPO. */
   intervalMs: number
-  /** The slot's flushed position, read just before the files are (a safe lower bound). */
-  slotPosition: () => Promise<string | null>
+  /** The slot's flushed position, read just before the files are (a safe lower bound), and
+   * whether a receiver is connected to it now. */
+  slotPosition: () => Promise<{ lsn: string | null; active: boolean } | null>
   onProgress: (progress: WalProgress) => Promise<void>
   onError: (message: string) => Promise<void>
   log: Logger
@@ -49,6 +53,7 @@ export class WalStream {
   private uploading: Promise<void> = Promise.resolve()
   private partialSeen = new Map<string, string>()
   private failures = 0
+  private receiverStartedAt = 0
 
   constructor(private readonly options: WalStreamOptions) {
     mkdirSync(options.spoolDir, { recursive: true, mode: 0o700 })
@@ -78,6 +83,7 @@ export class WalStream {
       connection.env,
     )
     this.receiver = tool
+    this.receiverStartedAt = Date.now()
     tool.child.stdout.resume()
     tool.finished.then(
       () => this.restartLater('pg_receivewal stopped'),
@@ -86,7 +92,10 @@ export class WalStream {
   }
 
   private restartLater(reason: string) {
+    this.receiver = undefined
     if (this.stopped) return
+    // Back-off grows while the receiver keeps failing; a run of a minute or more starts afresh.
+    if (Date.now() - this.receiverStartedAt > 60_000) this.failures = 0
     this.failures++
     const delay = Math.min(30_000, 500 * 2 ** Math.min(this.failures, 6))
     this.options.log.warn('WAL receiver stopped; restarting', { reason, retryInMs: delay })
@@ -96,16 +105,16 @@ export class WalStream {
 
   /** Moves what is complete into the repository, and the partial segment when it changed. */
   async uploadOnce(): Promise<void> {
-    const { repository, spoolDir, compression } = this.options
+    const { repository, cluster, spoolDir, compression } = this.options
     const position = await this.options.slotPosition().catch(() => null)
     const names = (await readdir(spoolDir)).sort()
     let lastSegment: string | null = null
     for (const name of names.filter((n) => historyFile.test(n) || segmentFile.test(n))) {
-      await storeWalFile(repository, name, await readFile(join(spoolDir, name)), compression)
+      await storeWalFile(repository, cluster, name, await readFile(join(spoolDir, name)), compression)
       if (segmentFile.test(name)) {
         lastSegment = name
         // The partial copy of this segment is superseded by the complete one.
-        await repository.deleteWal(timelineOf(name), `${name}.partial`)
+        await repository.deleteWal(cluster, timelineOf(name), `${name}.partial`)
         this.partialSeen.delete(`${name}.partial`)
       }
       await rm(join(spoolDir, name))
@@ -115,11 +124,13 @@ export class WalStream {
       if (!info) continue
       const version = `${info.size}:${info.mtimeMs}`
       if (this.partialSeen.get(name) === version) continue
-      await storeWalFile(repository, name, await readFile(join(spoolDir, name)), compression)
+      await storeWalFile(repository, cluster, name, await readFile(join(spoolDir, name)), compression)
       this.partialSeen.set(name, version)
     }
-    this.failures = 0
-    if (position) await this.options.onProgress({ storedLsn: position, lastSegment, storedAt: new Date() })
+    // The repository holds what the server committed only while a receiver streams: otherwise
+    // the stored time stands still and the RPO grows, as it does.
+    if (position?.lsn && position.active && this.receiver)
+      await this.options.onProgress({ storedLsn: position.lsn, lastSegment, storedAt: new Date() })
   }
 
   /** Stops the receiver and uploads what it left (the last partial included). */

@@ -18,6 +18,7 @@ const connectionCodes = new Set([
   'CONNECTION_ENDED',
   'CONNECTION_DESTROYED',
   'DEADLINE_EXCEEDED',
+  'PGA_PROTOCOL_ERROR', // not a PostgreSQL server (instances/instance-socket.ts)
   '28P01',
   '28000',
   '3D000',
@@ -28,8 +29,6 @@ const connectionCodes = new Set([
 
 export function classifyFailure(error: unknown, target: ConnectionTarget): CollectionFailure {
   const code = String((error as { code?: unknown }).code ?? '')
-  if (code === 'DEADLINE_EXCEEDED')
-    return { code: 'connection_timeout', message: (error as Error).message, connectionLost: true }
   if (connectionCodes.has(code) || code.startsWith('08')) {
     const failure = classifyConnectionError(error, target)
     return { code: `connection_${failure.reason}`, message: failure.detail, connectionLost: true }

@@ -3,9 +3,10 @@
 // the due time of each group, and exponential back-off while the instance is unreachable.
 // A failing query is recorded and the next group runs; a lost connection stops this round.
 import type postgres from 'postgres'
-import type { ConnectionTarget } from '../instances/connection-test.ts'
+import { type ConnectionTarget, destroyInstanceConnection } from '../instances/connection-test.ts'
 import { type Capabilities, probeCapabilities } from '../instances/probe.ts'
 import type { Db } from '../platform/db/database.ts'
+import { withDeadline } from '../platform/deadline.ts'
 import type { Logger } from '../platform/log.ts'
 import {
   type MetricGroup,
@@ -15,7 +16,6 @@ import {
   planQueryTexts,
 } from './catalog/index.ts'
 import type { CollectorMetrics } from './collector-metrics.ts'
-import { withDeadline } from './deadline.ts'
 import { type CollectionFailure, classifyFailure } from './failures.ts'
 import { saveQueryTexts, writeFailedSnapshot, writeSnapshot } from './snapshot-repo.ts'
 import { type Fetched, fetchRows, globToRegExp, phaseOf } from './worker-helpers.ts'
@@ -187,7 +187,10 @@ export class InstanceWorker {
     if (this.main && this.capabilities) return this.capabilities
     this.main = this.connector.open(this.connector.target.database)
     const main = this.main
-    this.capabilities = await this.bounded(main, probeCapabilities(main))
+    // TCP, TLS, start-up and the probe under the one connect deadline, as the API's test has it.
+    this.capabilities = await withDeadline(probeCapabilities(main), this.ctx.connectTimeoutMs, (error) =>
+      this.tearDown(main, error),
+    )
     await this.ctx
       .recordProbe(this.instance.id, this.capabilities)
       .catch((error) =>
@@ -345,9 +348,12 @@ export class InstanceWorker {
   /** Client-side limit: statement_timeout plus the time a connect may take, then the socket is torn down. */
   private bounded<T>(sql: postgres.Sql, work: Promise<T>): Promise<T> {
     const ms = this.ctx.statementTimeoutMs + this.ctx.connectTimeoutMs + 1000
-    return withDeadline(work, ms, () => {
-      if (this.connector.owned) void sql.end({ timeout: 0 }).catch(() => {})
-    })
+    return withDeadline(work, ms, (error) => this.tearDown(sql, error))
+  }
+
+  /** Destroys the sockets of a connection of ours at once (a borrowed pool is left alone). */
+  private tearDown(sql: postgres.Sql, error: Error) {
+    if (this.connector.owned) destroyInstanceConnection(sql, error)
   }
 
   async close(): Promise<void> {

@@ -9,7 +9,7 @@ import type { Database } from '../platform/db/database.ts'
 import type { Logger } from '../platform/log.ts'
 import type { MetricsRegistry } from '../platform/metrics/registry.ts'
 import type { StateStore } from '../platform/state/state-store.ts'
-import { metricGroups } from './catalog/index.ts'
+import { allGroups } from './catalog/index.ts'
 import { createCollectorMetrics } from './collector-metrics.ts'
 import type { InstanceConnector } from './instance-worker.ts'
 import { dropExpiredPartitions, ensurePartitions, type PartitionedTable } from './partitions.ts'
@@ -26,9 +26,10 @@ export type CollectorDeps = {
   replica: string
 }
 
-/** Days kept per snapshot table; sn_stat_snapshot keeps as long as the longest row-storing group. */
+/** Days kept per snapshot table (host groups the agent pushes included); sn_stat_snapshot keeps
+ * as long as the longest row-storing group. */
 export function retentionPlan(config: Config['collector']): PartitionedTable[] {
-  const groups = metricGroups.map((g) => ({
+  const groups = allGroups.map((g) => ({
     table: g.table,
     retentionDays: config.retentionDays[g.name] ?? g.defaultRetentionDays,
     changesOnly: g.storage === 'changes',

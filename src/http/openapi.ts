@@ -69,20 +69,52 @@ export const idempotencyKeyParameter = {
  * Its responses should include 409 and 422 (errorResponses). */
 export const idempotent = { parameters: [{ $ref: '#/components/parameters/IdempotencyKey' }] }
 
-/** Turns zod issues into field problems like `body.env.PGA_PORT` or `query.limit`. */
+/** Turns zod issues into field problems like `body.env.PGA_PORT` or `query.limit`; a field the
+ * schema does not know is named by its own path (`body.isSelf`). */
 export function fieldProblems(target: string, issues: z.core.$ZodIssue[]): FieldProblem[] {
   const location = target === 'json' || target === 'form' ? 'body' : target
-  return issues.map((issue) => ({
-    path: [location, ...issue.path.map(String)].join('.'),
-    message: issue.message,
-  }))
+  const at = (path: PropertyKey[]) => [location, ...path.map(String)].join('.')
+  return issues.flatMap((issue) =>
+    issue.code === 'unrecognized_keys'
+      ? issue.keys.map((key) => ({ path: at([...issue.path, key]), message: 'unknown field' }))
+      : [{ path: at(issue.path), message: issue.message }],
+  )
 }
 
-/** An OpenAPIHono router whose invalid inputs become ValidationError (400 problem+json). */
+/** Field problems for every string (value or object key) in validated input that contains
+ * U+0000. PostgreSQL text cannot hold it ("invalid byte sequence"), so it is refused here, once
+ * for every body, query, path and form field of every route, rather than per schema. */
+export function nulProblems(target: string, data: unknown): FieldProblem[] {
+  const location = target === 'json' || target === 'form' ? 'body' : target
+  const found: FieldProblem[] = []
+  const message = 'must not contain the NUL character (U+0000)'
+  const visit = (value: unknown, path: string) => {
+    if (typeof value === 'string') {
+      if (value.includes('\u0000')) found.push({ path, message })
+    } else if (Array.isArray(value)) {
+      for (const [i, item] of value.entries()) visit(item, `${path}.${i}`)
+    } else if (value !== null && typeof value === 'object') {
+      // Plain objects only: parsed JSON, query and form records (not dates or files).
+      const proto = Object.getPrototypeOf(value)
+      if (proto !== Object.prototype && proto !== null) return
+      for (const [key, item] of Object.entries(value)) {
+        if (key.includes('\u0000')) found.push({ path, message: `a key ${message}` })
+        else visit(item, `${path}.${key}`)
+      }
+    }
+  }
+  visit(data, location)
+  return found
+}
+
+/** An OpenAPIHono router whose invalid inputs become ValidationError (400 problem+json). Every
+ * route's request validation passes this hook, which is why input-wide rules live here. */
 export function createRouter<E extends Env = Env>() {
   return new OpenAPIHono<E>({
     defaultHook: (result) => {
       if (!result.success) throw new ValidationError(fieldProblems(result.target, result.error.issues))
+      const nul = nulProblems(result.target, result.data)
+      if (nul.length > 0) throw new ValidationError(nul)
     },
   })
 }

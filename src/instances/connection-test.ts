@@ -1,7 +1,9 @@
 // Connects to a monitored instance once and says precisely what is wrong when it cannot: DNS,
-// refused, timeout, authentication, TLS, missing database or missing privilege. On success it
-// probes the instance's capabilities. Messages never carry the password.
+// refused, timeout, not PostgreSQL, authentication, TLS, missing database or missing privilege.
+// On success it probes the instance's capabilities. Messages never carry the password.
 import postgres from 'postgres'
+import { withDeadline } from '../platform/deadline.ts'
+import { InstanceSockets } from './instance-socket.ts'
 import { type Capabilities, probeCapabilities } from './probe.ts'
 
 export type SslMode = 'disable' | 'prefer' | 'require' | 'verify-ca' | 'verify-full'
@@ -19,6 +21,7 @@ export type ConnectionFailureReason =
   | 'dns'
   | 'refused'
   | 'timeout'
+  | 'protocol_error'
   | 'auth'
   | 'tls'
   | 'database_missing'
@@ -58,6 +61,12 @@ export function classifyConnectionError(error: unknown, target: ConnectionTarget
   if (code === 'ECONNREFUSED') return { reason: 'refused', detail: `nothing accepts connections on ${where}` }
   if (code === 'CONNECT_TIMEOUT' || code === 'ETIMEDOUT')
     return { reason: 'timeout', detail: `no answer from ${where} in time` }
+  if (code === 'DEADLINE_EXCEEDED')
+    return {
+      reason: 'timeout',
+      detail: `no complete PostgreSQL answer from ${where} ${message.replace(/^no answer /, '')}`,
+    }
+  if (code === 'PGA_PROTOCOL_ERROR') return { reason: 'protocol_error', detail: `${where}: ${message}` }
   if (code === '28P01')
     return { reason: 'auth', detail: `password authentication failed for user ${target.username}` }
   if (code === '28000')
@@ -88,12 +97,18 @@ export type ConnectionOptions = {
   applicationName: string
 }
 
+const socketsOf = new WeakMap<postgres.Sql, InstanceSockets>()
+
 /** A one-connection postgres.js client for a monitored instance, with server-side timeouts set
- * at connection start so no query of ours can run or wait on a lock for long. */
+ * at connection start so no query of ours can run or wait on a lock for long. Its sockets are
+ * ours (see instance-socket.ts): `destroyInstanceConnection` ends them at any stage. */
 export function openInstanceConnection(target: ConnectionTarget, options: ConnectionOptions): postgres.Sql {
-  return postgres({
-    host: target.host,
-    port: target.port,
+  const sockets = new InstanceSockets(target.host, target.port, options.connectTimeoutMs)
+  // The typings lack the documented `socket` option and host arrays (a string host would be
+  // split at ':' and ',', breaking IPv6 addresses).
+  const connectVia = { host: [target.host], port: [target.port], socket: sockets.connect } as object
+  const sql = postgres({
+    ...connectVia,
     database: target.database,
     username: target.username,
     ...(target.password !== undefined ? { password: target.password } : {}),
@@ -109,9 +124,19 @@ export function openInstanceConnection(target: ConnectionTarget, options: Connec
       idle_in_transaction_session_timeout: options.statementTimeoutMs,
     },
   })
+  socketsOf.set(sql, sockets)
+  return sql
 }
 
-/** Opens one connection, probes, closes. Never throws: failures are returned, classified. */
+/** Destroys the client's sockets whatever they are doing; its pending queries reject with
+ * `error` and it opens no new connection. For deadlines: `sql.end()` only asks politely. */
+export function destroyInstanceConnection(sql: postgres.Sql, error: Error): void {
+  socketsOf.get(sql)?.destroy(error)
+  void sql.end({ timeout: 0 }).catch(() => {})
+}
+
+/** Opens one connection, probes, closes. TCP connect, TLS, start-up and the probe run under one
+ * deadline of `timeoutMs`. Never throws: failures are returned, classified. */
 export async function testConnection(
   target: ConnectionTarget,
   options: { timeoutMs?: number } = {},
@@ -126,7 +151,9 @@ export async function testConnection(
   })
   const started = performance.now()
   try {
-    const capabilities = await probeCapabilities(sql)
+    const capabilities = await withDeadline(probeCapabilities(sql), timeoutMs, (error) =>
+      destroyInstanceConnection(sql, error),
+    )
     return { ok: true, latencyMs: Math.round((performance.now() - started) * 10) / 10, capabilities }
   } catch (error) {
     return { ok: false, failure: classifyConnectionError(error, target) }

@@ -20,7 +20,7 @@ const tags = ['Instances']
 const failedTest = {
   422: {
     description:
-      'The connection test failed; `code` says why: connection_dns, connection_refused, connection_timeout, connection_auth, connection_tls, connection_database_missing, connection_privilege, connection_other. Or `idempotency_key_reused`: the Idempotency-Key was used for another request.',
+      'The connection test failed; `code` says why: connection_dns, connection_refused, connection_timeout (no complete answer within PGA_COLLECTOR_CONNECT_TIMEOUT), connection_protocol_error (the server does not speak PostgreSQL), connection_auth, connection_tls, connection_database_missing, connection_privilege, connection_other. Or `idempotency_key_reused`: the Idempotency-Key was used for another request.',
     content: problemContent,
   },
 }
@@ -106,7 +106,12 @@ const test = createRoute({
 
 export function instancesRoutes(deps: AppDeps) {
   const router = createRouter()
-  const ctx = (c: Context) => ({ db: deps.db.sql, keyring: deps.keys.keyring(), audit: auditContextOf(c) })
+  const ctx = (c: Context) => ({
+    db: deps.db.sql,
+    keyring: deps.keys.keyring(),
+    connectTimeoutMs: deps.config.collector.connectTimeoutMs,
+    audit: auditContextOf(c),
+  })
 
   router.openapi(list, async (c) => c.json({ items: await instances.listInstances(ctx(c)) }, 200))
   router.openapi(create, async (c) =>

@@ -9,12 +9,46 @@ const name = z
     'letters, digits, ".", "_" or "-", up to 63, starting with a letter or digit',
   )
   .openapi({ example: 'orders-primary' })
+const ipv4 = z.ipv4()
+const ipv6 = z.ipv6()
+/** An RFC 1123 label, `_` tolerated (container platforms name services with it). */
+const hostLabel = /^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$/
+
+/** Why `value` is not a host to connect to, or undefined when it is one: a host name, an IPv4
+ * address, or an IPv6 address in brackets. Unbracketed IPv6 is refused (with a hint) so one
+ * address has one spelling and `host:port` in messages stays unambiguous. */
+export function hostProblem(value: string): string | undefined {
+  if (value.startsWith('['))
+    return value.endsWith(']') && ipv6.safeParse(value.slice(1, -1)).success
+      ? undefined
+      : 'an IPv6 address in brackets, such as [2001:db8::1]'
+  if (value.includes(':'))
+    return ipv6.safeParse(value).success
+      ? `an IPv6 address must be written in brackets: [${value}]`
+      : 'a host name, an IPv4 address or an IPv6 address in brackets'
+  const labels = value.split('.')
+  // RFC 1123: a name whose last label is numeric would read as an address, so it must be one.
+  if (/^\d+$/.test(labels[labels.length - 1] as string))
+    return ipv4.safeParse(value).success ? undefined : 'an IPv4 address: four numbers from 0 to 255'
+  return labels.every((label) => hostLabel.test(label))
+    ? undefined
+    : 'a host name: dot-separated labels of 1 to 63 letters, digits, "-" or "_", not starting or ending with "-"'
+}
+
 const host = z
   .string()
   .min(1)
   .max(253)
-  .regex(/^[A-Za-z0-9._:-]+$/, 'a host name or IP address')
-  .openapi({ example: 'db1.internal' })
+  .superRefine((value, ctx) => {
+    const problem = hostProblem(value)
+    if (problem) ctx.addIssue({ code: 'custom', message: problem })
+  })
+  .openapi({
+    description: 'A host name, an IPv4 address, or an IPv6 address in brackets ([2001:db8::1]).',
+    // The shape only; hostProblem() has the exact rules.
+    pattern: '^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?)$',
+    example: 'db1.internal',
+  })
 const sslmode = z
   .enum(['disable', 'prefer', 'require', 'verify-ca', 'verify-full'])
   .openapi({ description: 'As libpq sslmode.' })
@@ -23,6 +57,7 @@ const pem = z
   .max(65_536)
   .regex(/-----BEGIN CERTIFICATE-----/, 'a PEM certificate bundle')
   .openapi({ description: 'CA bundle (PEM) for verify-ca / verify-full.' })
+// An open map by nature (the operator's own tag names); names and values are bounded.
 const tags = z
   .record(z.string().regex(/^[a-z][a-z0-9_]{0,31}$/, 'a lower-case tag name'), z.string().max(128))
   .refine((t) => Object.keys(t).length <= 32, 'at most 32 tags')
@@ -38,6 +73,8 @@ const intervals = z
       .refine((s) => s === 0 || (s >= 5 && s <= 86_400), '0 (off) or 5 to 86400 seconds'),
   )
   .openapi({
+    // zod already refuses other keys (the keys are an enum); say so in the document too.
+    additionalProperties: false,
     description: 'Seconds between collections of a metric group, overriding its default; 0 turns it off.',
     example: { statements: 600, locks: 0 },
   })
@@ -104,6 +141,8 @@ export const InstanceInputSchema = z
     collectQueryText: collectionFields.collectQueryText.default(true),
     ...backupFields,
   })
+  // Closed: an unknown field (isSelf, id, ...) is a 400 naming it, never silently dropped.
+  .strict()
   .openapi('InstanceInput')
 
 export const InstanceUpdateSchema = z
@@ -136,6 +175,7 @@ export const InstanceUpdateSchema = z
       .openapi({ description: 'Write-only; null removes it.', format: 'password' }),
     walStreaming: z.boolean().optional(),
   })
+  .strict()
   .openapi('InstanceUpdate')
 
 export const CapabilitiesSchema = z

@@ -49,9 +49,15 @@ export async function runKeysCommand(
         print(outcome)
         return outcome.status === 'busy' || outcome.status === 'lease-lost' ? 1 : 0
       }
-      case 'rotate-master-key':
-        print({ rewrappedDataKeys: await deps.keys.rotateMasterKey() })
-        return 0
+      case 'rotate-master-key': {
+        const rotation = await deps.keys.rotateMasterKey()
+        print({
+          rewrappedDataKeys: rotation.rewrappedDataKeys,
+          ...rotation.holders,
+          complete: rotation.complete,
+        })
+        return rotation.complete ? 0 : 1
+      }
     }
   } finally {
     await deps.close()

@@ -41,6 +41,7 @@ export const KeyringReportSchema = z
 
 export const RotationRequestSchema = z
   .object({ reason: z.string().min(1).max(200).openapi({ example: 'yearly rotation' }) })
+  .strict()
   .openapi('KeyRotationRequest')
 
 export const RotationResultSchema = z

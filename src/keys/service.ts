@@ -21,10 +21,28 @@ export type KeyServiceOptions = KeyringOptions & {
 
 export type KeyringReport = { activeVersion: number; keys: DataKeyStatus[]; rewrap: RewrapRun | null }
 
+/** Something outside the keyring that the master key wraps (backup repositories hold their own
+ * wrapped keys so that they restore without the store): re-wrapped on master-key rotation. */
+export type MasterKeyHolder = {
+  name: string
+  /** Re-wraps under the active master key; idempotent. `complete` false: something still needs
+   * an older key. */
+  rewrap(): Promise<{ complete: boolean; detail: unknown }>
+}
+
+export type MasterKeyRotation = {
+  rewrappedDataKeys: number[]
+  /** Per holder, what its rewrap did. */
+  holders: Record<string, unknown>
+  /** False when anything still needs the old key: keep PGA_MASTER_KEY_PREVIOUS. */
+  complete: boolean
+}
+
 export class KeyService {
   private ring: Keyring | undefined
   private timer: ReturnType<typeof setInterval> | undefined
   private running: Promise<unknown> | undefined
+  private readonly holders: MasterKeyHolder[] = []
 
   constructor(
     private readonly deps: {
@@ -110,8 +128,27 @@ export class KeyService {
     })
   }
 
-  rotateMasterKey(): Promise<number[]> {
-    return this.keyring().rotateMasterKey()
+  /** Registers what else the master key wraps, for rotateMasterKey. */
+  addMasterKeyHolder(holder: MasterKeyHolder): void {
+    this.holders.push(holder)
+  }
+
+  /** Re-wraps the data keys, then what every holder keeps, under the active master key. Safe to
+   * run again: what is already under it stays as it is. */
+  async rotateMasterKey(): Promise<MasterKeyRotation> {
+    const rewrappedDataKeys = await this.keyring().rotateMasterKey()
+    const holders: Record<string, unknown> = {}
+    let complete = true
+    for (const holder of this.holders) {
+      const outcome = await holder.rewrap()
+      holders[holder.name] = outcome.detail
+      complete &&= outcome.complete
+    }
+    if (!complete)
+      this.deps.log.error('master key rotation incomplete: keep the old key as PGA_MASTER_KEY_PREVIOUS', {
+        holders,
+      })
+    return { rewrappedDataKeys, holders, complete }
   }
 
   /** Starts a background rewrap pass unless one is running in this process. */

@@ -2,11 +2,13 @@
 // numeric catalog column, named pga_<group>_<column> with the unit made explicit (times in ms
 // become seconds, counters end in _total, timestamps in _timestamp_seconds), labelled with the
 // instance and the row's keys and labels. Staleness is visible through pga_collect_age_seconds.
+// Settings are the exception: a few numeric ones as pga_setting{name} (prometheus-settings.ts).
 
 import { backupExposition } from '../backup/exposition.ts'
-import { type Column, findGroup, type MetricGroup } from '../collector/catalog/index.ts'
+import { type Column, findGroup, type MetricGroup, systemGroups } from '../collector/catalog/index.ts'
 import type { Db } from '../platform/db/database.ts'
 import { formatLabels } from '../platform/metrics/registry.ts'
+import { settingLines } from './prometheus-settings.ts'
 
 /** Groups exported by default; tables, indexes and statements are opt-in (cardinality). */
 export const defaultExportedGroups = [
@@ -22,6 +24,10 @@ export const defaultExportedGroups = [
   'activity',
   'vacuum_progress',
   'storage',
+  // Numeric settings alerts compare against (pga_setting{name}).
+  'settings',
+  // Host groups from the agent: a few devices, mounts and interfaces per host.
+  ...systemGroups.map((g) => g.name),
 ]
 export const exportableGroups = [...defaultExportedGroups, 'tables', 'indexes', 'statements', 'locks']
 
@@ -88,6 +94,10 @@ async function latestRows(db: Db, group: MetricGroup): Promise<LatestRow[]> {
 export async function renderInstanceMetrics(db: Db, groups: string[]): Promise<string> {
   const lines: string[] = []
   for (const name of groups) {
+    if (name === 'settings') {
+      lines.push(...(await settingLines(db)))
+      continue
+    }
     const group = findGroup(name) as MetricGroup
     const rows = await latestRows(db, group)
     const labelColumns = group.columns.filter(

@@ -5,7 +5,7 @@ import type { Context } from 'hono'
 import { recordAuditEvent } from '../audit/events.ts'
 import { auditContextOf } from '../audit/http-context.ts'
 import { secured } from '../auth/middleware.ts'
-import { metricGroups } from '../collector/catalog/index.ts'
+import { allGroups } from '../collector/catalog/index.ts'
 import type { AppDeps } from '../deps.ts'
 import { BadRequestError } from '../http/errors.ts'
 import { createRouter, errorResponses, jsonContent } from '../http/openapi.ts'
@@ -140,14 +140,15 @@ export function metricsRoutes(deps: AppDeps) {
   router.openapi(groups, (c) =>
     c.json(
       {
-        items: metricGroups.map((g) => ({
+        items: allGroups.map((g) => ({
           name: g.name,
           scope: g.scope,
+          source: g.agentSource ? ('agent' as const) : ('collector' as const),
           help: g.help,
           defaultIntervalSeconds: g.defaultIntervalSeconds,
           defaultRetentionDays: deps.config.collector.retentionDays[g.name] ?? g.defaultRetentionDays,
           privileges: g.privileges,
-          sources: g.variants.map((v) => v.source),
+          sources: g.agentSource ? [g.agentSource] : g.variants.map((v) => v.source),
           columns: g.columns.map(({ name, type, kind, unit, help }) => ({
             name,
             type,

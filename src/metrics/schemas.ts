@@ -1,6 +1,6 @@
 // Schemas of the read API over snapshots.
 import { z } from '@hono/zod-openapi'
-import { groupNames } from '../collector/catalog/index.ts'
+import { allGroupNames } from '../collector/catalog/index.ts'
 
 const iso = (description: string) =>
   z.iso.datetime({ offset: true }).optional().openapi({ description, example: '2026-11-21T10:00:00Z' })
@@ -10,7 +10,7 @@ export const GroupParams = z.object({
   group: z.string().openapi({
     param: { name: 'group', in: 'path' },
     example: 'database',
-    description: groupNames.join(', '),
+    description: allGroupNames.join(', '),
   }),
 })
 
@@ -113,6 +113,9 @@ export const MetricGroupListSchema = z
       z.object({
         name: z.string(),
         scope: z.enum(['instance', 'database']),
+        source: z.enum(['collector', 'agent']).openapi({
+          description: 'collector: queried over SQL; agent: pushed by `pganalytics agent` from the host.',
+        }),
         help: z.string(),
         defaultIntervalSeconds: z.number().int(),
         defaultRetentionDays: z.number().int(),

@@ -1,6 +1,6 @@
 // Service verbs of the read API: series of a group (raw, deltas, rates), the latest values,
 // snapshots, top statements in a window, and a two-point comparison report of one instance.
-import { findGroup, groupNames, type MetricGroup } from '../collector/catalog/index.ts'
+import { allGroupNames, findGroup, type MetricGroup } from '../collector/catalog/index.ts'
 import { BadRequestError, NotFoundError } from '../http/errors.ts'
 import * as instances from '../instances/service.ts'
 import type { Keyring } from '../keys/keyring.ts'
@@ -17,7 +17,7 @@ function groupOrThrow(name: string): MetricGroup {
   const group = findGroup(name)
   if (!group)
     throw new NotFoundError(
-      `No metric group ${name}; groups: ${groupNames.join(', ')}.`,
+      `No metric group ${name}; groups: ${allGroupNames.join(', ')}.`,
       'unknown_metric_group',
     )
   return group

@@ -1,14 +1,36 @@
 // Bun runtime: Bun.serve for HTTP. Files the binary needs are embedded at build time: imports
-// `with { type: 'file' }` (docs UI files, PGlite WASM and fs bundle) and migrations/*.sql passed
-// to `bun build --compile` as extra entry points (Bun.embeddedFiles). From source (`bun run`)
-// the same imports resolve to files on disk and migrations are read from the tree.
+// `with { type: 'file' }` (docs UI files, PGlite WASM and fs bundle, the SAML schema validator's
+// WASM, script and schemas) and migrations/*.sql passed to `bun build --compile` as extra entry
+// points (Bun.embeddedFiles). From source (`bun run`) the same imports resolve to files on disk
+// and migrations are read from the tree.
 import { basename, join } from 'node:path'
+import datatypesDtd from '../../node_modules/@authenio/samlify-xmllint-wasm/schemas/datatypes.dtd' with {
+  type: 'file',
+}
+import samlAssertionXsd from '../../node_modules/@authenio/samlify-xmllint-wasm/schemas/saml-schema-assertion-2.0.xsd' with {
+  type: 'file',
+}
+import samlProtocolXsd from '../../node_modules/@authenio/samlify-xmllint-wasm/schemas/saml-schema-protocol-2.0.xsd' with {
+  type: 'file',
+}
+import xmlSchemaDtd from '../../node_modules/@authenio/samlify-xmllint-wasm/schemas/XMLSchema.dtd' with {
+  type: 'file',
+}
+import xencXsd from '../../node_modules/@authenio/samlify-xmllint-wasm/schemas/xenc-schema.xsd' with {
+  type: 'file',
+}
+import xmldsigXsd from '../../node_modules/@authenio/samlify-xmllint-wasm/schemas/xmldsig-core-schema.xsd' with {
+  type: 'file',
+}
 import initdbPath from '../../node_modules/@electric-sql/pglite/dist/initdb.wasm' with { type: 'file' }
 import fsBundlePath from '../../node_modules/@electric-sql/pglite/dist/pglite.data' with { type: 'file' }
 import pgliteWasmPath from '../../node_modules/@electric-sql/pglite/dist/pglite.wasm' with { type: 'file' }
 import swaggerFavicon from '../../node_modules/swagger-ui-dist/favicon-32x32.png' with { type: 'file' }
 import swaggerCss from '../../node_modules/swagger-ui-dist/swagger-ui.css' with { type: 'file' }
 import swaggerBundle from '../../node_modules/swagger-ui-dist/swagger-ui-bundle.js' with { type: 'file' }
+import xmllintWasm from '../../node_modules/xmllint-wasm/xmllint.wasm' with { type: 'file' }
+import xmllintScript from '../../node_modules/xmllint-wasm/xmllint-node.js' with { type: 'file' }
+import type { SamlSchemaFileName } from '../auth/sso/xml-schema.ts'
 import type { DocsAssetName } from '../http/docs-ui.ts'
 import { readMigrationsDir } from '../platform/db/migration-files.ts'
 import { parseMigrationFiles } from '../platform/db/migrations.ts'
@@ -19,6 +41,17 @@ const docsFiles: Record<DocsAssetName, string> = {
   'swagger-ui-bundle.js': swaggerBundle,
   'swagger-ui.css': swaggerCss,
   'favicon-32x32.png': swaggerFavicon,
+}
+
+const samlSchemaFiles: Record<SamlSchemaFileName, string> = {
+  'xmllint-node.js': xmllintScript,
+  'xmllint.wasm': xmllintWasm,
+  'XMLSchema.dtd': xmlSchemaDtd,
+  'datatypes.dtd': datatypesDtd,
+  'saml-schema-assertion-2.0.xsd': samlAssertionXsd,
+  'saml-schema-protocol-2.0.xsd': samlProtocolXsd,
+  'xenc-schema.xsd': xencXsd,
+  'xmldsig-core-schema.xsd': xmldsigXsd,
 }
 
 async function embeddedMigrations() {
@@ -42,6 +75,7 @@ export const bunRuntime: Runtime = {
         ? embeddedMigrations()
         : Promise.resolve(readMigrationsDir(join(import.meta.dir, '..', '..', 'migrations'))),
     docsAsset: async (name) => new Uint8Array(await Bun.file(docsFiles[name]).arrayBuffer()),
+    samlSchemaFile: async (name) => new Uint8Array(await Bun.file(samlSchemaFiles[name]).arrayBuffer()),
     ...(compiled
       ? {
           embeddedStore: async () => {

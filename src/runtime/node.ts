@@ -20,6 +20,12 @@ export const nodeRuntime: Runtime = {
       const dist = dirname(require.resolve('swagger-ui-dist/package.json'))
       return new Uint8Array(await readFile(join(dist, name)))
     },
+    samlSchemaFile: async (name) => {
+      const base = name.startsWith('xmllint')
+        ? dirname(require.resolve('xmllint-wasm/package.json'))
+        : join(dirname(require.resolve('@authenio/samlify-xmllint-wasm/package.json')), 'schemas')
+      return new Uint8Array(await readFile(join(base, name)))
+    },
   },
   serve(fetch, { host, port }) {
     return new Promise((resolve) => {

@@ -1,5 +1,8 @@
 // What the service needs from its runtime: an HTTP listener and the files it ships with
-// (migrations, the docs UI files, PGlite's WASM). bun.ts and node.ts implement it.
+// (migrations, the docs UI files, PGlite's WASM, the SAML schema validator's WASM and schemas).
+// bun.ts and node.ts implement it.
+
+import type { SamlSchemaFiles } from '../auth/sso/xml-schema.ts'
 import type { ConnectionEnv } from '../http/client-address.ts'
 import type { DocsAssetName } from '../http/docs-ui.ts'
 import type { EmbeddedAssets } from '../platform/db/embedded.ts'
@@ -8,6 +11,8 @@ import type { Migration } from '../platform/db/migrations.ts'
 export type RuntimeAssets = {
   migrations(): Promise<Migration[]>
   docsAsset(name: DocsAssetName): Promise<Uint8Array>
+  /** xmllint's WASM and script and the SAML schemas (src/auth/sso/xml-schema.ts). */
+  samlSchemaFile: SamlSchemaFiles
   /** Only where PGlite cannot find its own files (the compiled binary). */
   embeddedStore?: () => Promise<EmbeddedAssets>
 }

@@ -54,6 +54,8 @@ export const ConfigCheckRequestSchema = z
         example: { PGA_PORT: '8080', DATABASE_URL: 'postgres://pga:secret@db:5432/pganalytics' },
       }),
   })
+  // Closed; `env` is an open map by nature (variables by name, unknown PGA_* ones are warned about).
+  .strict()
   .openapi('ConfigCheckRequest')
 
 export const ConfigCheckResultSchema = z

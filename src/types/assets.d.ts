@@ -19,3 +19,15 @@ declare module '*.png' {
   const path: string
   export default path
 }
+declare module '*.xsd' {
+  const path: string
+  export default path
+}
+declare module '*.dtd' {
+  const path: string
+  export default path
+}
+declare module '*/xmllint-node.js' {
+  const path: string
+  export default path
+}

@@ -42,6 +42,7 @@ const pgTools = [
   'psql',
   'pg_verifybackup',
   'pg_waldump',
+  'pg_controldata',
 ]
 
 type Instruction = { keyword: string; args: string }

@@ -1,10 +1,20 @@
 // The same service built for Node (dist/node/main.js, @hono/node-server), against the real
 // PostgreSQL and Redis, driven through the typed client.
+import { execFile } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { createPgAnalyticsClient } from '../../client/index.ts'
 import { createTestDatabase } from '../harness/postgres.ts'
 import { testMasterKey } from '../support/master-key.ts'
-import { ensureBuilt, nodeBundlePath, type ServiceProcess, startService } from '../support/service-process.ts'
+import {
+  ensureBuilt,
+  nodeBundlePath,
+  repoRoot,
+  type ServiceProcess,
+  startService,
+} from '../support/service-process.ts'
 
 let service: ServiceProcess
 beforeAll(async () => {
@@ -39,6 +49,13 @@ describe('Node build', () => {
       code: 'validation_failed',
       errors: [{ path: 'body.env.PGA_DB_SSL' }],
     })
+  })
+
+  it('prints the whole OpenAPI document through a pipe', async () => {
+    const { stdout } = await promisify(execFile)(process.execPath, [nodeBundlePath, 'openapi'], {
+      maxBuffer: 8 * 1024 * 1024,
+    })
+    expect(stdout).toBe(readFileSync(join(repoRoot, 'openapi', 'openapi.json'), 'utf8'))
   })
 
   it('serves the docs UI files from node_modules', async () => {

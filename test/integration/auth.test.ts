@@ -446,6 +446,14 @@ describe('roles', () => {
       'POST /api/v1/auth/refresh',
       'POST /api/v1/auth/mfa/verify',
       'GET /.well-known/jwks.json',
+      'GET /api/v1/auth/providers',
+      'POST /api/v1/auth/ldap/{name}/login',
+      'GET /api/v1/auth/saml/{name}/metadata',
+      'GET /api/v1/auth/saml/{name}/login',
+      'POST /api/v1/auth/saml/{name}/acs',
+      'GET /api/v1/auth/oidc/{name}/login',
+      'GET /api/v1/auth/oidc/{name}/callback',
+      'POST /api/v1/auth/exchange',
     ])
     const undeclared: string[] = []
     for (const [path, methods] of Object.entries(document.paths))
@@ -466,7 +474,19 @@ describe('the token is bound to this service', () => {
       .slice(0, 2)
       .map((part) => JSON.parse(Buffer.from(part, 'base64url').toString()))
     expect(header).toMatchObject({ alg: 'EdDSA', typ: 'at+jwt' })
-    expect(Object.keys(claims).sort()).toEqual(['aud', 'exp', 'iat', 'iss', 'jti', 'sid', 'sub', 'tv'])
+    // email and role serve relying parties such as Grafana's auth.jwt (docs/DASHBOARDS.md).
+    expect(Object.keys(claims).sort()).toEqual([
+      'aud',
+      'email',
+      'exp',
+      'iat',
+      'iss',
+      'jti',
+      'role',
+      'sid',
+      'sub',
+      'tv',
+    ])
     expect(claims).toMatchObject({ iss: 'pganalytics', aud: 'pganalytics-api' })
   })
 })

@@ -4,7 +4,7 @@
 // catching a flipped byte, a missing chunk, a chunk swapped from another backup, a missing WAL
 // segment and a deleted parent; unreachable targets, a non-empty directory and a wrong master key
 // refused; cancel; permissions.
-import { chmodSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import postgres from 'postgres'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -77,15 +77,11 @@ beforeAll(async () => {
   sql = postgres(monitored.url, { max: 1, onnotice: () => {} })
   await sql`create table events (id serial primary key, label text)`
   repositoryDir = tempDir('backup-api-repo')
-  // As root the drill's server runs as `postgres`: its scratch space must be reachable.
-  const workDir = tempDir('backup-drills')
-  chmodSync(workDir, 0o711)
   t = await startTestApp({
     PGA_ADMIN_TOKEN: adminToken,
     PGA_BACKUP_REPOSITORY: repositoryDir,
     PGA_BACKUP_CHUNK_SIZE: '262144',
     PGA_DATA_DIR: tempDir('backup-api-data'),
-    PGA_BACKUP_WORK_DIR: workDir,
   })
   await t.deps.backup.start({ run: false })
   const created = await call('POST', '/api/v1/instances?test=false', {
@@ -302,7 +298,7 @@ describe('verification finds damage', () => {
       await t.deps.backup.repositories.open((await t.deps.backup.repositories.resolve())!)
     ).getManifest(base.id)
     const timeline = manifest.timeline.toString(16).toUpperCase().padStart(8, '0')
-    const walDir = join(repositoryDir, 'wal', timeline)
+    const walDir = join(repositoryDir, 'wal', manifest.instance.systemIdentifier as string, timeline)
     // Three WAL segments after the backup, as wal-push would archive them; the middle one lost.
     const out: string[] = []
     const env = {
@@ -320,7 +316,7 @@ describe('verification finds damage', () => {
     const pgWal = join(monitored.dataDir, 'pg_wal')
     for (const name of segments)
       expect(
-        await runCli(['wal-push', join(pgWal, name)], nodeRuntime, {
+        await runCli(['wal-push', join(pgWal, name), '--pgdata', monitored.dataDir], nodeRuntime, {
           env,
           out: (x) => out.push(x),
           err: () => {},
@@ -334,9 +330,24 @@ describe('verification finds damage', () => {
       (n) => /^[0-9A-F]{24}$/.test(n) && n >= (start?.name as string) && n < (segments[0] as string),
     ))
       expect(
-        await runCli(['wal-push', join(pgWal, name)], nodeRuntime, { env, out: () => {}, err: () => {} }),
+        await runCli(['wal-push', join(pgWal, name), '--pgdata', monitored.dataDir], nodeRuntime, {
+          env,
+          out: () => {},
+          err: () => {},
+        }),
       ).toBe(0)
     expect((await verify(base.id)).ok).toBe(true)
+    // restore_command: the same bytes back, under the cluster of the data directory; 1 when absent.
+    const fetched = join(tempDir('wal-fetch'), 'segment')
+    const fetch = (name: string) =>
+      runCli(['wal-fetch', name, fetched, '--pgdata', monitored.dataDir], nodeRuntime, {
+        env,
+        out: () => {},
+        err: () => {},
+      })
+    expect(await fetch(segments[0] as string)).toBe(0)
+    expect(readFileSync(fetched).equals(readFileSync(join(pgWal, segments[0] as string)))).toBe(true)
+    expect(await fetch('0000000100000000000000FF')).toBe(1)
     rmSync(join(walDir, segments[1] as string))
     const result = await verify(base.id)
     expect(result.problems.join()).toMatch(new RegExp(`WAL segment ${segments[1]} is missing`))

@@ -89,13 +89,9 @@ describe('backup engine', () => {
 
   it('stores a small fraction for an incremental after a few changes', async () => {
     const sql = postgres(server.url, { max: 1 })
-    process.stderr.write('dbg update\n')
     await sql`update pgbench_accounts set abalance = abalance + 1 where aid <= 50`
-    process.stderr.write('dbg checkpoint\n')
     await sql`checkpoint`
-    process.stderr.write('dbg end\n')
     await sql.end()
-    process.stderr.write('dbg backup\n')
     const { manifest } = await takeBackup(request(crypto.randomUUID(), 'incremental', full))
     expect(manifest.parentBackupId).toBe(full.backupId)
     expect(manifest.owners).toContain(full.backupId)

@@ -162,7 +162,7 @@ describe('schedules and retention', () => {
     await call('DELETE', `/api/v1/backup-schedules/${created.body.id}`)
   })
 
-  it('refuses a cron expression or time zone it cannot use', async () => {
+  it('refuses a cron expression or time zone it cannot use, and a logical schedule without its database', async () => {
     const bad = await call('POST', '/api/v1/backup-schedules', {
       name: 'bad',
       instanceId,
@@ -178,6 +178,13 @@ describe('schedules and retention', () => {
       timeZone: 'Mars/Olympus',
     })
     expect([zone.status, zone.body.code]).toEqual([400, 'invalid_time_zone'])
+    const logical = await call('POST', '/api/v1/backup-schedules', {
+      name: 'logical-without-database',
+      instanceId,
+      backupType: 'logical',
+      cronExpression: '0 2 * * *',
+    })
+    expect([logical.status, logical.body.code]).toEqual([400, 'database_required'])
   })
 })
 
@@ -243,6 +250,104 @@ describe('running backups', () => {
     )
     expect(metrics).toMatch(/pga_wal_stored_timestamp_seconds\{instance="ops-target"/)
     expect(metrics).toMatch(/pga_backup_failures_total\{instance="ops-gated"[^}]*\} 0/)
+  }, 240_000)
+})
+
+describe('continuous WAL from the first backup on', () => {
+  it('reserves WAL before the first full backup, reports the RPO growing while the receiver fails, and drops the slot when switched off', async () => {
+    const id = await addInstance('ops-fresh', monitored.port, true)
+    const slot = `pganalytics_${id.replaceAll('-', '').slice(0, 20)}`
+    const started = await call('POST', '/api/v1/backups/trigger', {
+      instanceId: id,
+      type: 'full',
+      compression: 'gzip',
+    })
+    expect((await settled(started.body.id)).status).toBe('completed')
+    await t.deps.backup.wal.sync()
+    await sql`insert into marks (label) values ('after the first backup')`
+    const [row] = await sql<{ lsn: string }[]>`select pg_current_wal_lsn()::text as lsn`
+    await until('WAL after the first backup in the repository', async () => {
+      const { body } = await call('GET', `/api/v1/instances/${id}/recovery`)
+      if (!body.storedLsn) return null
+      const [cmp] = await sql<
+        { ok: boolean }[]
+      >`select ${body.storedLsn as string}::pg_lsn >= ${row?.lsn as string}::pg_lsn as ok`
+      return cmp?.ok
+    })
+    // pg_backup_stop switched segments: without the reserved slot the stream would begin after
+    // the backup's first segment, and nothing after the backup could be restored.
+    const verified = await call('POST', `/api/v1/backups/${started.body.id}/verify?wait=true`)
+    expect(verified.body, JSON.stringify(verified.body)).toMatchObject({ ok: true, wal: { gapAt: null } })
+    expect(verified.body.wal.segments).toBeGreaterThanOrEqual(1)
+
+    // A login without REPLICATION: the status query works, pg_receivewal cannot stream.
+    await sql`create role pga_no_replication login`
+    expect(
+      (await call('PATCH', `/api/v1/instances/${id}`, { replicationUsername: 'pga_no_replication' })).status,
+    ).toBe(200)
+    await t.deps.backup.wal.sync()
+    const stale = await until('the RPO to grow with the receiver failing', async () => {
+      const { body } = await call('GET', `/api/v1/instances/${id}/recovery`)
+      return body.walError && body.rpoSeconds >= 5 ? body : null
+    })
+    expect(stale.walContinuous).toBe(false)
+
+    expect(
+      (
+        await call('PATCH', `/api/v1/instances/${id}`, {
+          replicationUsername: 'postgres',
+          walStreaming: false,
+        })
+      ).status,
+    ).toBe(200)
+    await t.deps.backup.wal.sync()
+    await until('the slot to be dropped', async () => {
+      await t.deps.backup.wal.sync()
+      return (await sql`select 1 from pg_replication_slots where slot_name = ${slot}`).length === 0
+    })
+    expect((await call('GET', `/api/v1/instances/${id}/recovery`)).body.walStreaming).toBe(false)
+  }, 240_000)
+})
+
+describe('two clusters in one repository', () => {
+  it('keeps each cluster’s WAL apart: both restore to their latest point', async () => {
+    const other = await startPostgres(['wal_level=replica'])
+    try {
+      const otherSql = postgres(other.url, { max: 1, onnotice: () => {} })
+      await otherSql`create table only_here (id int)`
+      const otherId = await addInstance('ops-other-cluster', other.port, true)
+      const started = await call('POST', '/api/v1/backups/trigger', { instanceId: otherId, type: 'full' })
+      expect((await settled(started.body.id)).status).toBe('completed')
+      await t.deps.backup.wal.sync()
+      await otherSql`insert into only_here values (1)`
+      const [row] = await otherSql<{ lsn: string }[]>`select pg_current_wal_lsn()::text as lsn`
+      await until('the other cluster’s WAL in the repository', async () => {
+        const { body } = await call('GET', `/api/v1/instances/${otherId}/recovery`)
+        if (!body.storedLsn) return null
+        const [cmp] = await otherSql<
+          { ok: boolean }[]
+        >`select ${body.storedLsn as string}::pg_lsn >= ${row?.lsn as string}::pg_lsn as ok`
+        return cmp?.ok
+      })
+      await otherSql.end()
+      // Segments of the same names from both clusters, each under its own system identifier.
+      expect(readdirSync(join(repositoryDir, 'wal')).length).toBeGreaterThanOrEqual(2)
+      const latestOf = async (id: string) =>
+        (await call('GET', `/api/v1/instances/${id}/recovery`)).body.latestBackupId
+      for (const backupId of [await latestOf(otherId), await latestOf(instanceId)]) {
+        const drill = await call('POST', `/api/v1/backups/${backupId}/restore`, { mode: 'verify' })
+        expect(drill.status, JSON.stringify(drill.body)).toBe(202)
+        const done = await until('the drill', async () => {
+          const { body } = await call('GET', `/api/v1/restore-operations/${drill.body.id}`)
+          return body.status === 'pending' || body.status === 'running' ? null : body
+        })
+        expect(done.status, JSON.stringify(done)).toBe('completed')
+      }
+      expect((await call('PATCH', `/api/v1/instances/${otherId}`, { walStreaming: false })).status).toBe(200)
+      await t.deps.backup.wal.sync()
+    } finally {
+      await other.stop()
+    }
   }, 240_000)
 })
 

@@ -70,8 +70,10 @@ beforeAll(async () => {
     create: true,
   })
   const connection = libpqConnection(target(), { applicationName: 'pga-test', connectTimeoutMs: 10_000 })
+  const [system] = await sql<{ id: string }[]>`select system_identifier::text as id from pg_control_system()`
   stream = new WalStream({
     repository,
+    cluster: system?.id as string,
     pgReceivewal: await findPgTool('pg_receivewal', server.version),
     connection,
     slotName: 'pga_test_slot',
@@ -81,9 +83,9 @@ beforeAll(async () => {
     slotPosition: async () =>
       (
         await sql<
-          { lsn: string }[]
-        >`select restart_lsn::text as lsn from pg_replication_slots where slot_name = 'pga_test_slot'`
-      )[0]?.lsn ?? null,
+          { lsn: string; active: boolean }[]
+        >`select restart_lsn::text as lsn, active from pg_replication_slots where slot_name = 'pga_test_slot'`
+      )[0] ?? null,
     onProgress: async () => {},
     onError: async () => {},
     log: createLogger({ level: 'error' }),

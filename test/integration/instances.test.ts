@@ -178,7 +178,7 @@ describe('instances API', () => {
       collectQueryText: true,
     })
     for (const [intervals, path] of [
-      [{ nope: 60 }, 'body.intervals'],
+      [{ nope: 60 }, 'body.intervals.nope'],
       [{ activity: 3 }, 'body.intervals.activity'],
       [{ activity: 90_000 }, 'body.intervals.activity'],
     ] as const) {
@@ -188,6 +188,108 @@ describe('instances API', () => {
       expect(problem.code).toBe('validation_failed')
       expect(problem.errors.map((e: { path: string }) => e.path)).toContain(path)
     }
+  })
+
+  it('takes a host name, an IPv4 address or a bracketed IPv6 address, and refuses anything else with 400 on body.host', async () => {
+    for (const host of ['db1.internal', 'localhost', 'pg_primary', '10.0.0.1', '[::1]', '[2001:db8::5]']) {
+      const res = await call('POST', '/api/v1/instances?test=false', instance({ host }))
+      expect(res.status, host).toBe(201)
+      expect((await res.json()).host).toBe(host)
+    }
+    const created = await (await call('POST', '/api/v1/instances?test=false', instance())).json()
+    for (const [host, message] of [
+      ['g:G', 'a host name, an IPv4 address or an IPv6 address in brackets'],
+      ['::1', 'an IPv6 address must be written in brackets: [::1]'],
+      ['2001:db8::5', 'an IPv6 address must be written in brackets: [2001:db8::5]'],
+      ['[g::1]', 'an IPv6 address in brackets, such as [2001:db8::1]'],
+      ['[::1', 'an IPv6 address in brackets, such as [2001:db8::1]'],
+      ['999.1.1.1', 'an IPv4 address: four numbers from 0 to 255'],
+      ['1.2.3', 'an IPv4 address: four numbers from 0 to 255'],
+      ['-db', 'a host name'],
+      ['a..b', 'a host name'],
+      ['db host', 'a host name'],
+      ['db,other', 'a host name'],
+      ['/var/run/postgresql', 'a host name'],
+      [`${'a'.repeat(64)}.internal`, 'a host name'],
+    ] as const) {
+      // Refused before any connection is tried: no connection_timeout seconds later.
+      const started = performance.now()
+      const res = await call('POST', '/api/v1/instances', instance({ host }))
+      expect(res.status, host).toBe(400)
+      const problem = await res.json()
+      expect(problem.code).toBe('validation_failed')
+      expect(problem.errors, host).toEqual([{ path: 'body.host', message: expect.stringContaining(message) }])
+      expect(performance.now() - started).toBeLessThan(2000)
+      const patched = await call('PATCH', `/api/v1/instances/${created.id}`, { host })
+      expect(patched.status, host).toBe(400)
+      expect((await patched.json()).errors[0].path).toBe('body.host')
+    }
+  })
+
+  it('connects to a bracketed IPv6 address without the brackets', async () => {
+    const server = createServer((socket) =>
+      socket.once('data', () => socket.end('HTTP/1.1 400 Bad Request\r\n\r\n')),
+    )
+    await new Promise<void>((resolve) => server.listen(0, '::1', resolve))
+    const { port } = server.address() as { port: number }
+    try {
+      const res = await call('POST', '/api/v1/instances', instance({ host: '[::1]', port }))
+      expect(res.status).toBe(422)
+      expect(await res.json()).toMatchObject({
+        code: 'connection_protocol_error',
+        detail: `[::1]:${port}: the server does not speak the PostgreSQL protocol`,
+      })
+    } finally {
+      server.close()
+    }
+  })
+
+  it('refuses unknown fields with 400 naming them: isSelf and id cannot be set through the API', async () => {
+    const before = (await (await call('GET', '/api/v1/instances')).json()).items.length
+    const chosenId = crypto.randomUUID()
+    const forged = await call(
+      'POST',
+      '/api/v1/instances?test=false',
+      instance({ isSelf: true, id: chosenId }),
+    )
+    expect(forged.status).toBe(400)
+    const problem = await forged.json()
+    expect(problem.code).toBe('validation_failed')
+    expect(problem.errors).toEqual([
+      { path: 'body.isSelf', message: 'unknown field' },
+      { path: 'body.id', message: 'unknown field' },
+    ])
+    // __proto__ as JSON text (an object literal would set the prototype, not send the key).
+    const proto = await t.app.request('/api/v1/instances?test=false', {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${token}` },
+      body: JSON.stringify(instance()).replace(/}$/, ',"__proto__":{"isSelf":true}}'),
+    })
+    expect(proto.status).toBe(400)
+    expect((await proto.json()).errors).toEqual([{ path: 'body.__proto__', message: 'unknown field' }])
+    expect((await (await call('GET', '/api/v1/instances')).json()).items.length).toBe(before)
+    expect((await call('GET', `/api/v1/instances/${chosenId}`)).status).toBe(404)
+
+    const created = await (await call('POST', '/api/v1/instances?test=false', instance())).json()
+    for (const body of [
+      { isSelf: true },
+      { id: chosenId },
+      { enabled: false, isSelf: true },
+      { capabilities: null },
+    ]) {
+      const res = await call('PATCH', `/api/v1/instances/${created.id}`, body)
+      expect(res.status, JSON.stringify(body)).toBe(400)
+      const paths = (await res.json()).errors.map((e: { path: string }) => e.path)
+      expect(paths, JSON.stringify(body)).toEqual(
+        Object.keys(body)
+          .filter((k) => k !== 'enabled')
+          .map((k) => `body.${k}`),
+      )
+    }
+    const after = await (await call('GET', `/api/v1/instances/${created.id}`)).json()
+    expect(after).toMatchObject({ id: created.id, isSelf: false, enabled: true })
+    const [row] = await t.deps.db.sql`select id::text, is_self from pga_instances where id = ${created.id}`
+    expect(row).toEqual({ id: created.id, is_self: false })
   })
 
   it('deletes an instance', async () => {
@@ -209,7 +311,10 @@ describe('connection test', () => {
       )
       expect(result).toEqual({
         ok: false,
-        failure: { reason: 'timeout', detail: `no answer from 127.0.0.1:${port} in time` },
+        failure: {
+          reason: 'timeout',
+          detail: `no complete PostgreSQL answer from 127.0.0.1:${port} within 1000 ms`,
+        },
       })
     } finally {
       silent.close()

@@ -1,5 +1,6 @@
 // Builds the real app in-process over real dependencies (a fresh database on the test cluster,
 // the test Redis or in-process memory), with logs captured for inspection.
+import { chmodSync } from 'node:fs'
 import { inject } from 'vitest'
 import { createApp } from '../../src/app.ts'
 import { loadConfig } from '../../src/config.ts'
@@ -20,6 +21,13 @@ export type TestApp = {
 }
 
 /** The app over a fresh database and (by default) the test Redis, migrated and ready. */
+/** A temporary directory other users may pass through (not list). */
+function reachableDir(prefix: string) {
+  const dir = tempDir(prefix)
+  chmodSync(dir, 0o711)
+  return dir
+}
+
 export async function startTestApp(
   env: Record<string, string> = {},
   options: { ready?: boolean } = {},
@@ -31,6 +39,8 @@ export async function startTestApp(
     PGA_REDIS_KEY_PREFIX: `t${Math.random().toString(36).slice(2, 8)}:`,
     // Backups, drills and WAL spool default under it: never the repository's ./data.
     PGA_DATA_DIR: tempDir('app-data'),
+    // As root the drill's server runs as `postgres`: its scratch space must be reachable.
+    PGA_BACKUP_WORK_DIR: reachableDir('app-drills'),
     ...env,
   })
   const logs = captureLogs()

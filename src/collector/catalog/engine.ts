@@ -97,7 +97,7 @@ export const archiver: MetricGroup = {
   name: 'archiver',
   scope: 'instance',
   table: 'sn_stat_archiver',
-  help: 'WAL archiving: segments archived and failed (rates on the read side), the last of each.',
+  help: 'WAL archiving: segments archived and failed (rates on the read side), the last of each, and the backlog.',
   defaultIntervalSeconds: 60,
   defaultRetentionDays: 30,
   privileges: 'None beyond connecting.',
@@ -110,13 +110,27 @@ export const archiver: MetricGroup = {
     info('last_failed_wal', 'text', 'WAL file of the last failure.'),
     info('last_failed_time', 'timestamptz', 'When the last failure happened.'),
     statsReset,
+    gauge(
+      'ready_files',
+      'bigint',
+      'WAL segments waiting to be archived (.ready in pg_wal/archive_status; null without pg_monitor or before 12).',
+    ),
   ],
   variants: [
     {
-      when: () => true,
-      source: 'pg_stat_archiver',
+      when: (c) => (c.superuser || c.pgMonitor) && c.serverVersionNum >= 120000,
+      source: 'pg_stat_archiver, pg_ls_archive_statusdir (PostgreSQL ≥ 12, pg_monitor)',
       sql: `select current_setting('archive_mode') as archive_mode, archived_count, last_archived_wal,
-                   last_archived_time, failed_count, last_failed_wal, last_failed_time, stats_reset
+                   last_archived_time, failed_count, last_failed_wal, last_failed_time, stats_reset,
+                   (select count(*) from pg_ls_archive_statusdir() where name like '%.ready')::bigint as ready_files
+              from pg_stat_archiver`,
+    },
+    {
+      when: () => true,
+      source: 'pg_stat_archiver (without pg_monitor, or before 12: no backlog)',
+      sql: `select current_setting('archive_mode') as archive_mode, archived_count, last_archived_wal,
+                   last_archived_time, failed_count, last_failed_wal, last_failed_time, stats_reset,
+                   null::bigint as ready_files
               from pg_stat_archiver`,
     },
   ],

@@ -1,4 +1,5 @@
-// The metric catalog: every group the collector knows, and the choice of SQL for an instance.
+// The metric catalog: every group the collector knows, and the choice of SQL for an instance;
+// and the host groups the agent pushes (system.ts), which the read side serves alike.
 import type { Capabilities } from '../../instances/probe.ts'
 import { database, indexes, storage, tables } from './databases.ts'
 import {
@@ -13,6 +14,7 @@ import {
 } from './engine.ts'
 import { activity, locks, vacuumProgress } from './sessions.ts'
 import { settings, statements } from './statements.ts'
+import { systemGroups } from './system.ts'
 import type { MetricGroup } from './types.ts'
 
 export type { Column, ColumnKind, MetricGroup } from './types.ts'
@@ -37,10 +39,19 @@ export const metricGroups: readonly MetricGroup[] = [
   storage,
 ]
 
-const byName = new Map(metricGroups.map((g) => [g.name, g]))
+export { systemGroups }
 
+/** Every group with history in the store: collected over SQL, then pushed by the host agent. */
+export const allGroups: readonly MetricGroup[] = [...metricGroups, ...systemGroups]
+
+const byName = new Map(allGroups.map((g) => [g.name, g]))
+
+/** Names of the groups the collector collects (what instance `intervals` may name). */
 export const groupNames = metricGroups.map((g) => g.name)
+/** Names of every group, host groups included (read API, retention settings). */
+export const allGroupNames = allGroups.map((g) => g.name)
 
+/** A group by name, host groups included. */
 export function findGroup(name: string): MetricGroup | undefined {
   return byName.get(name)
 }

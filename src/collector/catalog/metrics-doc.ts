@@ -1,6 +1,6 @@
 // docs/METRICS.md, rendered from the catalog so the reference cannot drift from the code
 // (test/unit/metrics-doc.test.ts compares; `npm run docs:metrics` rewrites it).
-import { metricGroups } from './index.ts'
+import { allGroups } from './index.ts'
 
 const intro = `# Metrics
 
@@ -21,20 +21,24 @@ hand: run \`npm run docs:metrics\`). A group is one query per instance (or per d
 - **Prometheus**: \`GET /metrics/instances\` exports numeric columns as
   \`pga_<group>_<column>\` (counters end in \`_total\`, times in ms become \`_seconds_total\`,
   timestamps \`_timestamp_seconds\`), labelled with \`instance\`, \`instance_id\` and the row's keys
-  and labels; tables, indexes, statements and locks only when asked for (\`?groups=\`).
+  and labels; tables, indexes, statements and locks only when asked for (\`?groups=\`). Settings
+  are not exported as such: a few numeric ones that alerts compare against are, as
+  \`pga_setting{name}\` (sizes in bytes, times in seconds; \`src/metrics/prometheus-settings.ts\`).
+- **Host groups** (\`system_*\`) are not collected over SQL: \`pganalytics agent\` reads them on the
+  database host and pushes them (see [AGENT.md](AGENT.md)); their interval is the agent's.
 
 | Group | Scope | Table | Default interval | Retention |
 |---|---|---|---|---|
 `
 
 export function renderMetricsDoc(): string {
-  const summary = metricGroups
+  const summary = allGroups
     .map(
       (g) =>
         `| [${g.name}](#${g.name}) | ${g.scope} | \`${g.table}\` | ${g.defaultIntervalSeconds} s | ${g.defaultRetentionDays} d |`,
     )
     .join('\n')
-  const sections = metricGroups.map((g) => {
+  const sections = allGroups.map((g) => {
     const columns = g.columns
       .map((c) => `| \`${c.name}\` | ${c.type} | ${c.kind} | ${c.unit ?? ''} | ${c.help} |`)
       .join('\n')
@@ -48,8 +52,11 @@ ${g.help}
 
 - Scope: ${g.scope}; table \`${g.table}\`; every ${g.defaultIntervalSeconds} s; kept ${g.defaultRetentionDays} days.
 - Privileges: ${g.privileges}
-${notes.length > 0 ? `${notes.join('\n')}\n` : ''}- Sources, first match wins:
-${g.variants.map((v) => `  - ${v.source}`).join('\n')}
+${notes.length > 0 ? `${notes.join('\n')}\n` : ''}${
+  g.agentSource
+    ? `- Source: pushed by \`pganalytics agent\` from ${g.agentSource}.`
+    : `- Sources, first match wins:\n${g.variants.map((v) => `  - ${v.source}`).join('\n')}`
+}
 
 | Column | Type | Kind | Unit | Meaning |
 |---|---|---|---|---|

@@ -58,6 +58,8 @@ export type MetricGroup = {
   queryTexts?: string
   /** How rows are stored: every snapshot, or only what changed since the last one. */
   storage?: 'rows' | 'changes'
+  /** Set for host groups, which `pganalytics agent` pushes (no SQL): what it reads them from. */
+  agentSource?: string
 }
 
 export const hasView = (c: Capabilities, view: string) => c.views.includes(view)

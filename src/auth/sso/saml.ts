@@ -1,0 +1,192 @@
+// The SAML 2.0 adapter (samlify): our service provider and the configured identity provider as
+// samlify entities (cached per provider version), SP metadata, IdP metadata import (XML given, or
+// fetched from a URL only when an administrator sets it), configuration checks and a test. The
+// browser flow itself is in saml-sign-in.ts, the response checks in saml-response.ts.
+import { X509Certificate } from 'node:crypto'
+import * as samlify from 'samlify'
+import type { FieldProblem } from '../../http/errors.ts'
+import { BadRequestError } from '../../http/errors.ts'
+import type { SsoConfig } from './config.ts'
+import { fetchWithTimeout, requireSecureUrl } from './http-fetch.ts'
+import type { SamlSettings } from './settings.ts'
+import type { IdentityProvider, ProviderAdapter, TestStep } from './types.ts'
+import { acsUrlOf, samlPath, spEntityIdOf } from './urls.ts'
+import { createSamlSchemaValidator, type SamlSchemaFiles } from './xml-schema.ts'
+
+const { binding } = samlify.Constants.namespace
+
+let schemaValidator: ReturnType<typeof createSamlSchemaValidator> | undefined
+
+/** Installs the XML Schema validator (once per process): samlify checks every message it parses
+ * with it, and the ACS checks each response. */
+export function useSamlSchemaFiles(files: SamlSchemaFiles): void {
+  const validator = createSamlSchemaValidator(files)
+  schemaValidator = validator
+  samlify.setSchemaValidator({ validate: (xml: string) => validator.validate(xml) })
+}
+
+/** Validates a message against the SAML 2.0 schemas; rejects when it is not valid. */
+export function validateSamlSchema(xml: string): Promise<'valid'> {
+  if (!schemaValidator) throw new Error('the SAML schema validator is not installed (useSamlSchemaFiles)')
+  return schemaValidator.validate(xml)
+}
+
+/** A PEM certificate from PEM or bare base64 (metadata carries the latter). */
+export function toPem(certificate: string): string {
+  if (certificate.includes('-----BEGIN CERTIFICATE-----')) return certificate.trim()
+  const body = certificate.replace(/\s+/g, '')
+  return `-----BEGIN CERTIFICATE-----\n${body.match(/.{1,64}/g)?.join('\n') ?? ''}\n-----END CERTIFICATE-----`
+}
+const bareCertificate = (pem: string) => pem.replace(/-----(BEGIN|END) CERTIFICATE-----|\s+/g, '')
+
+type Entities = {
+  sp: ReturnType<typeof samlify.ServiceProvider>
+  idp: ReturnType<typeof samlify.IdentityProvider>
+}
+const entityCache = new Map<string, Entities>()
+
+/** samlify's view of the provider: our SP and their IdP, rebuilt when the provider changes. */
+export function entitiesOf(
+  provider: IdentityProvider<'saml'>,
+  secrets: Record<string, string>,
+  config: SsoConfig,
+): Entities {
+  const cacheKey = `${provider.id}:${provider.updatedAt}`
+  const cached = entityCache.get(cacheKey)
+  if (cached) return cached
+  const s = provider.settings
+  const sp = samlify.ServiceProvider({
+    entityID: spEntityIdOf(provider, config) as string,
+    assertionConsumerService: [
+      { Binding: binding.post, Location: acsUrlOf(provider.name, config) as string },
+    ],
+    authnRequestsSigned: s.signAuthnRequests,
+    wantAssertionsSigned: s.requireSigned === 'assertion' || s.requireSigned === 'both',
+    nameIDFormat: [s.nameIdFormat],
+    requestSignatureAlgorithm: 'http://www.w3.org/2001/04/xmldsig-more#rsa-sha256',
+    clockDrifts: [-config.clockSkewMs, config.clockSkewMs],
+    ...(s.signAuthnRequests && secrets.spPrivateKey ? { privateKey: secrets.spPrivateKey } : {}),
+    ...(s.spCertificate ? { signingCert: s.spCertificate } : {}),
+  })
+  const idp = samlify.IdentityProvider({
+    entityID: s.idpEntityId as string,
+    signingCert: (s.idpCertificates ?? []).map(bareCertificate),
+    wantAuthnRequestsSigned: s.signAuthnRequests,
+    singleSignOnService: [{ Binding: binding.redirect, Location: s.idpSsoUrl as string }],
+  })
+  if (entityCache.size > 100) entityCache.clear()
+  entityCache.set(cacheKey, { sp, idp })
+  return { sp, idp }
+}
+
+/** Reads entity id, HTTP-Redirect SSO URL and signing certificates from IdP metadata XML. */
+export function parseIdpMetadata(
+  xml: string,
+): Pick<SamlSettings, 'idpEntityId' | 'idpSsoUrl' | 'idpCertificates'> {
+  if (/<!DOCTYPE|<!ENTITY/i.test(xml))
+    throw new BadRequestError('metadata_invalid', 'Metadata with a DOCTYPE is refused.')
+  try {
+    const meta = samlify.IdentityProvider({ metadata: xml }).entityMeta
+    const sso = meta.getSingleSignOnService('redirect')
+    const certificates = [meta.getX509Certificate('signing') ?? []].flat(2).filter(Boolean) as string[]
+    if (typeof sso !== 'string' || !sso) throw new Error('no HTTP-Redirect SingleSignOnService')
+    if (certificates.length === 0) throw new Error('no signing certificate')
+    return { idpEntityId: meta.getEntityID(), idpSsoUrl: sso, idpCertificates: certificates.map(toPem) }
+  } catch (error) {
+    throw new BadRequestError(
+      'metadata_invalid',
+      `The IdP metadata cannot be used: ${(error as Error).message}.`,
+      [{ path: 'body.settings.idpMetadataXml', message: (error as Error).message }],
+    )
+  }
+}
+
+function checkSaml(
+  settings: SamlSettings,
+  secrets: Record<string, string>,
+  config: SsoConfig,
+): FieldProblem[] {
+  const problems: FieldProblem[] = []
+  const problem = (path: string, message: string) => problems.push({ path: `body.settings.${path}`, message })
+  if (!config.publicUrl)
+    problems.push({
+      path: 'PGA_PUBLIC_URL',
+      message: 'set PGA_PUBLIC_URL: the ACS URL and entity id are built from it',
+    })
+  if (!settings.idpEntityId) problem('idpEntityId', 'required (or idpMetadataXml / idpMetadataUrl)')
+  if (!settings.idpSsoUrl) problem('idpSsoUrl', 'required (or idpMetadataXml / idpMetadataUrl)')
+  if (!settings.idpCertificates?.length)
+    problem('idpCertificates', 'at least one (or idpMetadataXml / idpMetadataUrl)')
+  if (settings.idpSsoUrl && requireSecureUrl(settings.idpSsoUrl) !== null)
+    problem('idpSsoUrl', requireSecureUrl(settings.idpSsoUrl) as string)
+  if (settings.signAuthnRequests && (!secrets.spPrivateKey || !settings.spCertificate))
+    problem('spPrivateKey', 'signAuthnRequests needs spPrivateKey and spCertificate')
+  return problems
+}
+
+/** Metadata XML given, or fetched from the URL when this change sets it: fills the IdP fields. */
+async function prepareSaml(settings: SamlSettings, config: SsoConfig, changed: Record<string, unknown>) {
+  let xml = 'idpMetadataXml' in changed ? settings.idpMetadataXml : undefined
+  if ('idpMetadataUrl' in changed && settings.idpMetadataUrl) {
+    const problem = requireSecureUrl(settings.idpMetadataUrl)
+    if (problem) throw new BadRequestError('metadata_invalid', `idpMetadataUrl: ${problem}`)
+    const response = await fetchWithTimeout(
+      settings.idpMetadataUrl,
+      {},
+      config.httpTimeoutMs,
+      'the metadata URL',
+    )
+    if (!response.ok)
+      throw new BadRequestError('metadata_invalid', `The metadata URL answered ${response.status}.`)
+    xml = await response.text()
+    if (xml.length > 1_048_576)
+      throw new BadRequestError('metadata_invalid', 'The metadata is larger than 1 MiB.')
+  }
+  if (!xml) return settings
+  return { ...settings, idpMetadataXml: xml, ...parseIdpMetadata(xml) }
+}
+
+export const samlAdapter: ProviderAdapter<'saml'> = {
+  type: 'saml',
+  check: checkSaml,
+  prepare: prepareSaml,
+  loginPath: (name) => samlPath(name, 'login'),
+  async test(ctx, provider, secrets) {
+    const steps: TestStep[] = []
+    const started = performance.now()
+    const ms = () => Math.round(performance.now() - started)
+    for (const [index, pem] of (provider.settings.idpCertificates ?? []).entries()) {
+      try {
+        const certificate = new X509Certificate(pem)
+        const expires = Date.parse(certificate.validTo)
+        const days = Math.floor((expires - Date.now()) / 86_400_000)
+        steps.push({
+          step: `certificate ${index + 1}`,
+          ok: days > 0,
+          detail: `${certificate.subject.replace(/\n/g, ', ')}, expires ${new Date(expires).toISOString()} (${days} days)`,
+          ms: ms(),
+        })
+      } catch (error) {
+        steps.push({
+          step: `certificate ${index + 1}`,
+          ok: false,
+          detail: (error as Error).message,
+          ms: ms(),
+        })
+      }
+    }
+    try {
+      const { sp, idp } = entitiesOf(provider, secrets, ctx.config)
+      const request = sp.createLoginRequest(idp, 'redirect') as { id: string; context: string }
+      steps.push({
+        step: 'AuthnRequest',
+        ok: true,
+        detail: `${new URL(request.context).origin} (HTTP-Redirect)`,
+        ms: ms(),
+      })
+    } catch (error) {
+      steps.push({ step: 'AuthnRequest', ok: false, detail: (error as Error).message, ms: ms() })
+    }
+    return { ok: steps.every((s) => s.ok), steps }
+  },
+}
