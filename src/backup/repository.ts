@@ -117,13 +117,14 @@ export class BackupRepository {
     return body.byteLength
   }
 
-  /** A chunk's plaintext, checked against its id; BackupIntegrityError when missing or altered. */
-  async getChunk(owner: string, id: string): Promise<Uint8Array> {
+  /** A chunk's plaintext, checked against its id; BackupIntegrityError when missing or altered.
+   * `size`: the chunk's size from the manifest, when the caller has it (it speeds decompression). */
+  async getChunk(owner: string, id: string, size?: number): Promise<Uint8Array> {
     const body = await this.store.get(chunkKey(owner, id))
     if (!body) throw new BackupIntegrityError(`chunk ${id} of backup ${owner} is missing`)
     let plaintext: Uint8Array
     try {
-      plaintext = await openObject(await this.keyOf(owner), body, chunkAad(owner, id))
+      plaintext = await openObject(await this.keyOf(owner), body, chunkAad(owner, id), size)
     } catch (error) {
       if (error instanceof DecryptionError)
         throw new BackupIntegrityError(`chunk ${id} of backup ${owner} was altered or does not belong there`)
@@ -214,7 +215,9 @@ export class BackupRepository {
     const body = await this.store.get(walKey(system, timeline, name))
     if (!body) return null
     try {
-      return await openObject(this.keys.walKey, body, walAad(system, name))
+      // Segments (and partial ones, padded by pg_receivewal) are 16 MiB unless initdb said otherwise.
+      const segment = /^[0-9A-F]{24}(\.partial)?$/.test(name) ? 16 << 20 : undefined
+      return await openObject(this.keys.walKey, body, walAad(system, name), segment)
     } catch (error) {
       if (error instanceof DecryptionError) throw new BackupIntegrityError(`WAL file ${name} was altered`)
       throw error

@@ -59,9 +59,9 @@ async function restoreLogical(
   if (!file) throw new Error('the logical backup holds no dump')
   const chunks = file.chunks ?? []
   async function* dump() {
-    for (const [owner, id] of chunks) {
+    for (const [owner, id, size] of chunks) {
       signal.throwIfAborted()
-      yield await repository.getChunk(manifest.owners[owner] as string, id)
+      yield await repository.getChunk(manifest.owners[owner] as string, id, size)
     }
   }
   try {

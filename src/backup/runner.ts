@@ -63,6 +63,8 @@ export async function withLease<T>(
 export class BackupRunner {
   /** Jobs running here, by id: their abort controllers. */
   private readonly active = new Map<string, AbortController>()
+  /** Restores running here: the sweeper leaves them alone (leases are re-entrant for a holder). */
+  private readonly activeRestores = new Set<string>()
   private readonly running = new Set<Promise<unknown>>()
 
   constructor(private readonly deps: RunnerDeps) {}
@@ -80,7 +82,9 @@ export class BackupRunner {
 
   /** Starts a restore operation that is pending, in the background. */
   startRestore(id: string): void {
-    if (this.deps.config.enabled) this.track(runRestore(this.deps, id))
+    if (!this.deps.config.enabled || this.activeRestores.has(id)) return
+    this.activeRestores.add(id)
+    this.track(runRestore(this.deps, id).finally(() => this.activeRestores.delete(id)))
   }
 
   /** Aborts a job running here; false when it runs elsewhere (its runner polls the flag). */
@@ -262,6 +266,7 @@ export class BackupRunner {
   async sweepRestores(): Promise<void> {
     const { db, state, replicaId } = this.deps
     for (const row of await ops.unfinishedRestores(db)) {
+      if (this.activeRestores.has(row.id)) continue
       if (row.status === 'pending') {
         if (Date.now() - row.createdAt.getTime() > 5000) this.startRestore(row.id)
         continue

@@ -71,11 +71,17 @@ export async function sealObject(
   return out
 }
 
-/** Opens and decompresses an object; DecryptionError when it was altered or moved. */
-export async function openObject(key: CryptoKey, body: Uint8Array, aad: string): Promise<Uint8Array> {
+/** Opens and decompresses an object; DecryptionError when it was altered or moved.
+ * `expectedBytes`: the plaintext's size when known (see decompress). */
+export async function openObject(
+  key: CryptoKey,
+  body: Uint8Array,
+  aad: string,
+  expectedBytes?: number,
+): Promise<Uint8Array> {
   if (body.byteLength < 1) throw new DecryptionError('empty object')
   const compression = compressionOf(body[0] as number)
-  return decompress(await open(key, body.subarray(1), text(aad)), compression)
+  return decompress(await open(key, body.subarray(1), text(aad)), compression, expectedBytes)
 }
 
 export const chunkAad = (ownerBackupId: string, chunkId: string) => `pga-chunk:${ownerBackupId}:${chunkId}`

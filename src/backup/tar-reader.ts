@@ -13,7 +13,8 @@ export type TarEntry = {
   linkTarget: string
 }
 
-/** Exact-size reads over an async stream of byte arrays. */
+/** Exact-size reads over an async stream of byte arrays. What read() returns is never written to
+ * again (a view of a piece the stream gave, or a new array), so callers may keep it. */
 export class ByteReader {
   private buffers: Uint8Array[] = []
   private buffered = 0

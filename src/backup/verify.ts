@@ -65,7 +65,7 @@ export async function verifyBackup(
       const [key, [owner, size]] = next
       const id = key.slice(key.indexOf(':') + 1)
       try {
-        const data = await repository.getChunk(owner, id)
+        const data = await repository.getChunk(owner, id, size)
         if (data.byteLength !== size)
           problems.push(`chunk ${id} holds ${data.byteLength} bytes, ${size} expected`)
         chunks++

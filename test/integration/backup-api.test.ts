@@ -175,6 +175,21 @@ describe('backups through the API', () => {
     }
   }, 240_000)
 
+  it('leaves a restore running on this replica alone when sweeping for dead ones', async () => {
+    const op = await call('POST', `/api/v1/backups/${incremental.id}/restore`, {
+      mode: 'directory',
+      targetDirectory: join(tempDir('api-restore'), 'data'),
+    })
+    expect(op.status, JSON.stringify(op.body)).toBe(202)
+    const path = `/api/v1/restore-operations/${op.body.id}`
+    for (let i = 0; i < 500 && (await call('GET', path)).body.status === 'pending'; i++)
+      await new Promise((r) => setTimeout(r, 10))
+    // Leases are re-entrant for their holder: the sweeper must not take this replica's own job.
+    await t.deps.backup.runner.sweepRestores()
+    const done = await settled(path)
+    expect(done.status, done.error).toBe('completed')
+  }, 120_000)
+
   it('takes a logical backup and restores it into a new database', async () => {
     const logical = await backup('logical', { database: 'postgres' })
     const op = await call('POST', `/api/v1/backups/${logical.id}/restore`, {

@@ -108,7 +108,9 @@ beforeAll(async () => {
   await sql`insert into events (label) select 'before-' || g from generate_series(1, 100) g`
   await sql`insert into events (label) values ('marker')`
   const [now] = await sql<{ t: Date }[]>`select clock_timestamp() as t`
-  markerTime = (now as { t: Date }).t.toISOString()
+  // A Date keeps milliseconds, the commit time microseconds: rounded down, T could fall before the
+  // marker's commit (less than 1 ms earlier) and recovery rightly stop before it. Round up.
+  markerTime = new Date((now as { t: Date }).t.getTime() + 1).toISOString()
   // Later commits must be clearly after T.
   await new Promise((r) => setTimeout(r, 1100))
   await sql`insert into events (label) select 'after-' || g from generate_series(1, 100) g`
