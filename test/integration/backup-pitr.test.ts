@@ -20,10 +20,12 @@ import {
 } from '../../src/backup/recovery.ts'
 import { BackupRepository } from '../../src/backup/repository.ts'
 import { WalStream } from '../../src/backup/wal-stream.ts'
+import { runCli } from '../../src/cli.ts'
 import { createLocalKek } from '../../src/keys/kek.ts'
 import { DirectoryBlobStore } from '../../src/platform/blob/directory.ts'
 import { randomBytes } from '../../src/platform/crypto/aes-gcm.ts'
 import { createLogger } from '../../src/platform/log.ts'
+import { nodeRuntime } from '../../src/runtime/node.ts'
 import { startPostgres, type TestPostgres } from '../harness/postgres.ts'
 import { run, tempDir } from '../harness/processes.ts'
 import { startRestoredServer } from '../harness/restored-server.ts'
@@ -34,6 +36,9 @@ let stream: WalStream
 let full: BackupManifest
 let sql: postgres.Sql
 let markerTime = ''
+// The master key, as PGA_MASTER_KEY gives it to the CLI; the repository's directory.
+const masterKey = Buffer.from(randomBytes(32))
+const repositoryDir = tempDir('pitr-repo')
 const target = () => ({
   host: '127.0.0.1',
   port: server.port,
@@ -65,8 +70,8 @@ beforeAll(async () => {
   await run(join(server.binDir, 'pgbench'), ['-i', '-s', '1', '-q', server.url])
   sql = postgres(server.url, { max: 1, onnotice: () => {} })
   await sql`create table events (id serial primary key, label text not null, at timestamptz default clock_timestamp())`
-  const kek = await createLocalKek(randomBytes(32))
-  repository = await BackupRepository.open(new DirectoryBlobStore(tempDir('pitr-repo')), [kek], {
+  const kek = await createLocalKek(masterKey)
+  repository = await BackupRepository.open(new DirectoryBlobStore(repositoryDir), [kek], {
     create: true,
   })
   const connection = libpqConnection(target(), { applicationName: 'pga-test', connectTimeoutMs: 10_000 })
@@ -134,6 +139,41 @@ const labels = async (url: string) => {
 }
 
 describe('point-in-time recovery', () => {
+  it('restores to a time T through the CLI, with only the repository and the master key', async () => {
+    const directory = join(tempDir('pitr-cli'), 'data')
+    const code = await runCli(
+      [
+        'restore',
+        '--backup',
+        full.backupId,
+        '--to',
+        directory,
+        '--repository',
+        repositoryDir,
+        '--target-time',
+        markerTime,
+      ],
+      nodeRuntime,
+      {
+        env: {
+          PGA_MASTER_KEY: masterKey.toString('base64'),
+          DATABASE_URL: 'postgres://unused@127.0.0.1:1/x',
+        },
+        out: () => {},
+        err: () => {},
+      },
+    )
+    expect(code).toBe(0)
+    const restored = await startRestoredServer(directory)
+    try {
+      const rows = await labels(restored.url)
+      expect(rows).toContain('marker')
+      expect(rows.filter((l) => l.startsWith('after-'))).toEqual([])
+    } finally {
+      await restored.stop()
+    }
+  }, 180_000)
+
   it('restores to a time T: the marker is there, nothing committed later is', async () => {
     const directory = join(tempDir('pitr-time'), 'data')
     const result = await restoreToDirectory({
