@@ -7,6 +7,7 @@ import { type CheckpointSink, FileCheckpointSink } from './audit/checkpoint-sink
 import { systemAudit } from './audit/events.ts'
 import { AuditSealer } from './audit/sealer.ts'
 import { ApiKeyResolver } from './auth/api-keys.ts'
+import { AuthCacheEpoch } from './auth/cache-epoch.ts'
 import { SignInThrottle } from './auth/rate-limit.ts'
 import { Sessions } from './auth/sessions.ts'
 import { ssoContextFrom } from './auth/sso/context.ts'
@@ -47,6 +48,8 @@ export type AppDeps = {
     accountSettings: AccountSettings
     throttle: SignInThrottle
     apiKeys: ApiKeyResolver
+    /** Drops the cached users and keys on every replica after access is taken away. */
+    cacheEpoch: AuthCacheEpoch
     /** Scheduled LDAP directory syncs (src/auth/sso/ldap-sync.ts). */
     ssoSync: DirectorySyncScheduler
   }
@@ -171,8 +174,17 @@ export async function buildDeps(
     accountSettings: { argon2: config.auth.argon2, password: { minLength: config.auth.passwordMinLength } },
     throttle: new SignInThrottle(state, config.auth.rateLimits),
     apiKeys: new ApiKeyResolver(db.sql, config.auth.userCacheMs),
+    cacheEpoch: undefined as unknown as AuthCacheEpoch,
     ssoSync: undefined as unknown as DirectorySyncScheduler,
   }
+  auth.cacheEpoch = new AuthCacheEpoch(
+    state,
+    () => {
+      auth.apiKeys.forget()
+      auth.sessions.forgetAllUsers()
+    },
+    log,
+  )
   const collector = new Collector({
     config: config.collector,
     db,
@@ -212,6 +224,7 @@ export async function buildDeps(
     async close(timeoutMs = 5000) {
       metrics.stop()
       await backup.stop(timeoutMs)
+      auth.cacheEpoch.stop()
       await auth.ssoSync.stop()
       await collector.stop(timeoutMs)
       await auditSealer.stop()

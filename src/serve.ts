@@ -72,6 +72,7 @@ export async function serveCommand(options: {
       )
       log.info('identity providers file applied', { file: config.sso.providersFile, ...applied })
     }
+    deps.auth.cacheEpoch.start()
     if (config.sso.syncEnabled) deps.auth.ssoSync.start()
     // In the background: a sign-in before it finishes awaits the same hash.
     warmUpSignIn(deps.auth.accountSettings).catch((error) =>

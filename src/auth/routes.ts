@@ -488,7 +488,7 @@ export function authRoutes(deps: AppDeps) {
       c.req.valid('param').id,
       owner.seesAll ? null : owner.userId,
     )
-    deps.auth.apiKeys.forget()
+    await deps.auth.cacheEpoch.bump()
     return c.body(null, 204)
   })
 
@@ -511,6 +511,8 @@ export function authRoutes(deps: AppDeps) {
     )
     if (endSessions) await sessions.revokeAllOf(id, 'user_disabled')
     else sessions.forgetUser(id)
+    // A disabled user's API keys, or a lowered role, must not outlive the other replicas' caches.
+    await deps.auth.cacheEpoch.bump()
     return c.json(user, 200)
   })
   router.openapi(resetPassword, async (c) => {

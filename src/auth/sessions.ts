@@ -266,6 +266,11 @@ export class Sessions {
     this.users.delete(id)
   }
 
+  /** Forgets every cached user (another replica changed someone's access). */
+  forgetAllUsers() {
+    this.users.clear()
+  }
+
   /** Ends one session: the record goes, the row is marked; its refresh tokens then fail. */
   async revoke(sessionId: string, reason: string): Promise<void> {
     await this.deps.db`

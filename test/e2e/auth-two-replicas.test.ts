@@ -27,7 +27,7 @@ type Reply = { status: number; body: Record<string, unknown> | null; text: strin
 
 async function call(
   service: ServiceProcess,
-  method: 'GET' | 'POST',
+  method: 'GET' | 'POST' | 'PATCH',
   path: string,
   options: { token?: string; json?: unknown } = {},
 ): Promise<Reply> {
@@ -59,6 +59,8 @@ async function login(service: ServiceProcess): Promise<Tokens & { user: { email:
 }
 
 const me = (service: ServiceProcess, token: string) => call(service, 'GET', '/api/v1/auth/me', { token })
+const instances = (service: ServiceProcess, key: string) =>
+  call(service, 'GET', '/api/v1/instances', { token: key })
 const refresh = (service: ServiceProcess, refreshToken: string) =>
   call(service, 'POST', '/api/v1/auth/refresh', { json: { refresh_token: refreshToken } })
 
@@ -81,6 +83,8 @@ beforeAll(async () => {
     PGA_ADMIN_EMAIL: email,
     PGA_ADMIN_PASSWORD: password,
     PGA_COLLECTOR_ENABLED: 'false',
+    // Long enough that only the shared cache epoch can end a disabled user's key in time.
+    PGA_AUTH_USER_CACHE: '120s',
   }
   // One after the other: the first creates the administrator, the second finds it there.
   a = await startService({ command: binary, cwd: tempDir('auth-a'), env, timeoutMs: 60_000 })
@@ -159,5 +163,41 @@ describe('auth across two replicas sharing one Redis', () => {
     const users = await call(a, 'GET', '/api/v1/users', { token: tokens.access_token })
     expect(users.status, show('GET /users on A', users)).toBe(200)
     expect(((users.body?.items ?? []) as { email: string }[]).map((u) => u.email)).toEqual([email])
+  })
+  it('stops a disabled user’s API key at once on the replica that disabled them, and soon on the other', async () => {
+    const admin = await login(a)
+    const userEmail = `keys-${Math.random().toString(36).slice(2, 8)}@example.com`
+    const userPassword = 'a long passphrase for the key owner'
+    const created = await call(a, 'POST', '/api/v1/users', {
+      token: admin.access_token,
+      json: { email: userEmail, password: userPassword, role: 'operator' },
+    })
+    expect(created.status, show('create user', created)).toBe(201)
+    const owner = await call(a, 'POST', '/api/v1/auth/login', {
+      json: { email: userEmail, password: userPassword },
+    })
+    expect(owner.status, show('owner login', owner)).toBe(200)
+    const key = await call(a, 'POST', '/api/v1/api-keys', {
+      token: (owner.body as { access_token: string }).access_token,
+      json: { name: 'owner key', role: 'operator' },
+    })
+    expect(key.status, show('create key', key)).toBe(201)
+    const secret = (key.body as { key: string }).key
+    // Both replicas have the key cached as usable.
+    for (const service of [a, b]) expect((await instances(service, secret)).status).toBe(200)
+    const disabled = await call(a, 'PATCH', `/api/v1/users/${created.body?.id}`, {
+      token: admin.access_token,
+      json: { disabled: true },
+    })
+    expect(disabled.status, show('disable', disabled)).toBe(200)
+    expect((await instances(a, secret)).status).toBe(401)
+    // B learns it from the shared epoch, long before its 120 s cache would have expired.
+    const deadline = Date.now() + 30_000
+    let onB = await instances(b, secret)
+    while (onB.status === 200 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 200))
+      onB = await instances(b, secret)
+    }
+    expect(onB.status, show('GET /instances on B with the disabled owner’s key', onB)).toBe(401)
   })
 })
