@@ -7,11 +7,11 @@ import { access, appendFile, mkdir, readdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import type { BackupManifest } from './manifest.ts'
-import { clusterOf, parseLsn, segmentName, timelineHex } from './manifest.ts'
+import { clusterOf, parseLsn, timelineHex } from './manifest.ts'
 import { findPgTool } from './pg-tools.ts'
 import type { BackupRepository } from './repository.ts'
 import { restoreFiles } from './restore-files.ts'
-import { fetchWalFile, walRun } from './wal-archive.ts'
+import { backupWalRun, fetchWalFile } from './wal-archive.ts'
 
 const run = promisify(execFile)
 
@@ -95,10 +95,8 @@ export function checkTarget(
 
 /** Where the repository's WAL for this backup ends (complete segments only), or null. */
 export async function walEnd(repository: BackupRepository, manifest: BackupManifest): Promise<bigint | null> {
-  if (!manifest.startLsn) return null
-  const first = segmentName(manifest.timeline, parseLsn(manifest.startLsn), manifest.walSegmentSize)
-  const run = await walRun(repository, clusterOf(manifest), manifest.timeline, first, manifest.walSegmentSize)
-  if (run.segments.length === 0) return null
+  const run = await backupWalRun(repository, manifest)
+  if (!run || run.segments.length === 0 || !manifest.startLsn) return null
   return (
     (parseLsn(manifest.startLsn) / BigInt(manifest.walSegmentSize) + BigInt(run.segments.length)) *
     BigInt(manifest.walSegmentSize)
@@ -142,15 +140,8 @@ export async function restoreToDirectory(options: {
     walFiles++
     walBytes += content.byteLength
   }
-  if (manifest.startLsn) {
-    const first = segmentName(manifest.timeline, parseLsn(manifest.startLsn), manifest.walSegmentSize)
-    const run = await walRun(
-      repository,
-      clusterOf(manifest),
-      manifest.timeline,
-      first,
-      manifest.walSegmentSize,
-    )
+  const run = await backupWalRun(repository, manifest)
+  if (run) {
     for (const name of run.segments) {
       options.signal?.throwIfAborted()
       await copy(name, name)

@@ -5,9 +5,8 @@
 // missing segment is named). The restore drill (drill.ts) is the deeper check an operator
 // schedules; verify is what runs after every backup.
 import type { BackupManifest } from './manifest.ts'
-import { clusterOf, parseLsn, segmentName } from './manifest.ts'
 import { BackupIntegrityError, BackupKeyMismatchError, type BackupRepository } from './repository.ts'
-import { walRun } from './wal-archive.ts'
+import { backupWalRun } from './wal-archive.ts'
 
 export type VerifyResult = {
   ok: boolean
@@ -80,16 +79,9 @@ export async function verifyBackup(
   await Promise.all(Array.from({ length: options.concurrency ?? 4 }, worker))
 
   let wal: VerifyResult['wal'] = null
-  if (manifest.startLsn) {
-    const from = segmentName(manifest.timeline, parseLsn(manifest.startLsn), manifest.walSegmentSize)
-    const run = await walRun(
-      repository,
-      clusterOf(manifest),
-      manifest.timeline,
-      from,
-      manifest.walSegmentSize,
-    )
-    wal = { from, segments: run.segments.length, partial: run.partial !== null, gapAt: run.gapAt }
+  const run = await backupWalRun(repository, manifest)
+  if (run) {
+    wal = { from: run.from, segments: run.segments.length, partial: run.partial !== null, gapAt: run.gapAt }
     if (run.gapAt)
       problems.push(`WAL segment ${run.gapAt} is missing: points in time after it cannot be restored`)
   }

@@ -5,7 +5,15 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Compression } from './compression.ts'
-import { nextSegmentName, parseSegmentName, timelineHex } from './manifest.ts'
+import {
+  type BackupManifest,
+  clusterOf,
+  nextSegmentName,
+  parseLsn,
+  parseSegmentName,
+  segmentName,
+  timelineHex,
+} from './manifest.ts'
 import type { BackupRepository } from './repository.ts'
 
 /** The timeline directory a WAL file belongs to: segments by their first 8 digits, history
@@ -82,4 +90,16 @@ export async function walRun(
     return parsed !== null && parsed.segno > start
   })
   return { segments, partial, gapAt: later ? name : null }
+}
+
+/** A physical backup's WAL in the repository from the segment it started in (`from`); null for a
+ * backup without a start position (logical). */
+export async function backupWalRun(
+  repository: BackupRepository,
+  manifest: BackupManifest,
+): Promise<(WalRun & { from: string }) | null> {
+  if (!manifest.startLsn) return null
+  const from = segmentName(manifest.timeline, parseLsn(manifest.startLsn), manifest.walSegmentSize)
+  const run = await walRun(repository, clusterOf(manifest), manifest.timeline, from, manifest.walSegmentSize)
+  return { ...run, from }
 }

@@ -128,11 +128,7 @@ export class WalManager {
     await this.dropSwitchedOff()
     for (const [instanceId, repositoryId] of wanted) {
       if (this.streams.has(instanceId)) continue
-      const lease = await this.deps.state.acquireLease(
-        `backup:wal:${instanceId}`,
-        this.deps.replicaId,
-        leaseMs,
-      )
+      const lease = await this.leaseOf(instanceId)
       if (!lease) continue
       try {
         await this.startOne(instanceId, repositoryId, lease)
@@ -227,15 +223,16 @@ export class WalManager {
     await this.deps.state.releaseLease(running.lease).catch(() => {})
   }
 
+  /** The lease of one instance's continuous WAL: who streams it, or drops its slot. */
+  private leaseOf(instanceId: string) {
+    return this.deps.state.acquireLease(`backup:wal:${instanceId}`, this.deps.replicaId, leaseMs)
+  }
+
   /** Drops the slots of instances whose streaming was switched off (else the server keeps WAL
    * for them until its disk fills), one replica at a time. */
   private async dropSwitchedOff() {
     for (const { instanceId, slotName } of await ops.switchedOffWalStreams(this.deps.db)) {
-      const lease = await this.deps.state.acquireLease(
-        `backup:wal:${instanceId}`,
-        this.deps.replicaId,
-        leaseMs,
-      )
+      const lease = await this.leaseOf(instanceId)
       if (!lease) continue
       try {
         const target = await replicationTargetFor(this.deps.instances(), instanceId)
