@@ -1656,13 +1656,23 @@ export interface components {
         RewrapRun: {
             id: string;
             targetVersion: number;
-            /** @enum {string} */
-            state: "running" | "done";
+            /**
+             * @description `superseded`: a newer rotation started another run, which took over its work.
+             * @enum {string}
+             */
+            state: "running" | "done" | "superseded";
             done: string;
             total: string;
             startedAt: string;
             updatedAt: string;
             finishedAt: string | null;
+            /** @description The replica that last worked on the run. */
+            holder: string | null;
+            /** @description Why the last pass stopped (for a value that cannot be moved: its table, column and row), until a pass gets through. */
+            lastError: string | null;
+            lastErrorAt: string | null;
+            /** @description Running, but no replica has touched it for three maintenance intervals: no replica is working on it (check their logs and lastError). */
+            stalled: boolean;
         } | null;
         KeyRotationResult: {
             activeVersion: number;
