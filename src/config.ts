@@ -264,6 +264,12 @@ const coreVariables = defineVariables({
     example: '500ms',
     doc: 'lock_timeout of every collection query.',
   },
+  PGA_COLLECTOR_DATABASE_CONNECTIONS: {
+    schema: integer(0, 1000),
+    default: '16',
+    example: '0',
+    doc: 'Connections to other databases of an instance kept open between rounds of the per-database groups (the first N databases; the rest connect each round). Each closes after twice the slowest per-database interval unused. 0: connect each round.',
+  },
   PGA_COLLECTOR_BACKOFF_MAX: {
     schema: duration,
     default: '5m',
@@ -536,6 +542,8 @@ export type Config = Readonly<{
     statementTimeoutMs: number
     lockTimeoutMs: number
     backoffMaxMs: number
+    /** Per-database connections kept between rounds, per instance. */
+    keptDatabaseConnections: number
     /** Days of history per group, where configured (the catalog default applies otherwise). */
     retentionDays: Record<string, number>
     selfMonitor: boolean
@@ -724,6 +732,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       statementTimeoutMs: e.PGA_COLLECTOR_STATEMENT_TIMEOUT,
       lockTimeoutMs: e.PGA_COLLECTOR_LOCK_TIMEOUT,
       backoffMaxMs: e.PGA_COLLECTOR_BACKOFF_MAX,
+      keptDatabaseConnections: e.PGA_COLLECTOR_DATABASE_CONNECTIONS,
       retentionDays: {
         ...(e.PGA_RETENTION_DAYS
           ? Object.fromEntries(allGroupNames.map((g) => [g, e.PGA_RETENTION_DAYS as number]))

@@ -1,5 +1,5 @@
-// One monitored instance, as its owning replica collects it: a reused connection (plus short-lived
-// ones to other databases for per-database groups), the capability probe on every (re)connect,
+// One monitored instance, as its owning replica collects it: a reused connection (plus kept ones
+// to other databases for per-database groups), the capability probe on every (re)connect,
 // the due time of each group, and exponential back-off while the instance is unreachable.
 // A failing query is recorded and the next group runs; a lost connection stops this round.
 import type postgres from 'postgres'
@@ -16,6 +16,7 @@ import {
   planQueryTexts,
 } from './catalog/index.ts'
 import type { CollectorMetrics } from './collector-metrics.ts'
+import { DatabaseConnections } from './database-connections.ts'
 import { type CollectionFailure, classifyFailure } from './failures.ts'
 import { saveQueryTexts, writeFailedSnapshot, writeSnapshot } from './snapshot-repo.ts'
 import { type Fetched, fetchRows, globToRegExp, phaseOf } from './worker-helpers.ts'
@@ -33,7 +34,8 @@ export type CollectedInstance = {
 /** How the worker reaches the instance: its own connections, or the store's pool (self-monitoring). */
 export type InstanceConnector = {
   target: ConnectionTarget
-  open(database: string): postgres.Sql
+  /** idleTimeoutSeconds: close the socket after this long unused (0: never). */
+  open(database: string, idleTimeoutSeconds?: number): postgres.Sql
   /** False when the connection is borrowed and must not be closed, nor other databases opened. */
   owned: boolean
 }
@@ -44,6 +46,8 @@ export type WorkerContext = {
   statementTimeoutMs: number
   connectTimeoutMs: number
   backoffMaxMs: number
+  /** Per-database connections kept between rounds, per instance (0: one per round). */
+  keptDatabaseConnections: number
   metrics: CollectorMetrics
   log: Logger
   /** Ensures partitions exist after a write found none for its day, then the write is retried. */
@@ -53,6 +57,7 @@ export type WorkerContext = {
 
 export class InstanceWorker {
   private main: postgres.Sql | undefined
+  private readonly otherDatabases: DatabaseConnections
   private capabilities: Capabilities | undefined
   private readonly nextDue = new Map<string, number>()
   private failures = 0
@@ -69,6 +74,13 @@ export class InstanceWorker {
   ) {
     // Every group once right away (a new instance, or this replica just took it over).
     for (const group of metricGroups) if (this.intervalOf(group) > 0) this.nextDue.set(group.name, now)
+    // A kept connection outlives the gap between two rounds of the slowest per-database group.
+    const perDatabase = metricGroups.filter((g) => g.scope === 'database').map((g) => this.intervalOf(g))
+    this.otherDatabases = new DatabaseConnections(
+      (database, idleSeconds) => connector.open(database, idleSeconds),
+      ctx.keptDatabaseConnections,
+      2 * Math.max(0, ...perDatabase),
+    )
   }
 
   private intervalOf(group: MetricGroup): number {
@@ -163,9 +175,12 @@ export class InstanceWorker {
     runs: { group: MetricGroup; plan: PlannedQuery }[],
     main: postgres.Sql,
   ): Promise<CollectionFailure | undefined> {
-    for (const datname of await this.databases(main)) {
+    const databases = await this.databases(main)
+    await this.otherDatabases.retain(databases)
+    for (const datname of databases) {
       const own = datname === this.connector.target.database
-      const sql = own ? main : this.connector.open(datname)
+      const { sql, kept } = own ? { sql: main, kept: true } : this.otherDatabases.get(datname)
+      let lost = false
       try {
         for (const { group, plan } of runs) {
           if (this.closed) return undefined
@@ -173,11 +188,13 @@ export class InstanceWorker {
           // Losing another database's connection does not mean the instance is gone.
           if (failure?.connectionLost) {
             if (own) return failure
+            lost = true
             break
           }
         }
       } finally {
-        if (!own) await sql.end({ timeout: 1 }).catch(() => {})
+        if (!kept) await sql.end({ timeout: 1 }).catch(() => {})
+        else if (lost) await this.otherDatabases.drop(datname)
       }
     }
     return undefined
@@ -219,6 +236,7 @@ export class InstanceWorker {
     this.main = undefined
     this.capabilities = undefined
     if (main && this.connector.owned) await main.end({ timeout: 0 }).catch(() => {})
+    await this.otherDatabases.closeAll()
   }
 
   private async collectInto(

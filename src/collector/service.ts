@@ -61,6 +61,7 @@ export class Collector {
         store: deps.db.sql,
         statementTimeoutMs: deps.config.statementTimeoutMs,
         connectTimeoutMs: deps.config.connectTimeoutMs,
+        keptDatabaseConnections: deps.config.keptDatabaseConnections,
         backoffMaxMs: deps.config.backoffMaxMs,
         onMissingPartition: async () => {
           await ensurePartitions(deps.db.sql, this.tables, Date.now())
@@ -81,14 +82,14 @@ export class Collector {
     return {
       target,
       owned: true,
-      open: (database) =>
+      open: (database, idleTimeoutSeconds = 0) =>
         openInstanceConnection(
           { ...target, database },
           {
             connectTimeoutMs,
             statementTimeoutMs,
             lockTimeoutMs,
-            idleTimeoutSeconds: 0,
+            idleTimeoutSeconds,
             applicationName: 'pganalytics collector',
           },
         ),
