@@ -5,7 +5,7 @@
 import { PGlite } from '@electric-sql/pglite'
 import postgres from 'postgres'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
-import { metricGroups, planGroup } from '../../src/collector/catalog/index.ts'
+import { metricGroups, planGroup, queryParams } from '../../src/collector/catalog/index.ts'
 import type { Capabilities } from '../../src/instances/probe.ts'
 import { probeCapabilities } from '../../src/instances/probe.ts'
 import { readMigrationsDir } from '../../src/platform/db/migration-files.ts'
@@ -13,13 +13,13 @@ import { runMigrations } from '../../src/platform/db/migrations.ts'
 import { createLogger } from '../../src/platform/log.ts'
 import { createTestDatabase } from '../harness/postgres.ts'
 
-type Runner = { probe(): Promise<Capabilities>; columnsOf(sql: string, limit?: number): Promise<string[]> }
+type Runner = { probe(): Promise<Capabilities>; columnsOf(sql: string, params: string[]): Promise<string[]> }
 
 function postgresRunner(sql: postgres.Sql): Runner {
   return {
     probe: () => probeCapabilities(sql),
-    async columnsOf(text, limit) {
-      const result = await sql.unsafe(text, limit === undefined ? [] : [limit])
+    async columnsOf(text, params) {
+      const result = await sql.unsafe(text, params)
       return result.columns.map((c) => c.name)
     },
   }
@@ -54,8 +54,10 @@ async function checkEveryGroup(runner: Runner) {
       outcome[group.name] = `unavailable: ${plan.unavailable}`
       continue
     }
-    const columns = await runner.columnsOf(plan.sql, group.rowLimit)
+    const columns = await runner.columnsOf(plan.sql, queryParams(group, plan))
     expect(columns, `${group.name} (${plan.source})`).toEqual(group.columns.map((c) => c.name))
+    // A group ranked by change also yields the counters its next run ranks against.
+    if (plan.counters) expect(await runner.columnsOf(plan.counters, [])).toHaveLength(1)
     outcome[group.name] = plan.source
   }
   return { capabilities, outcome }
@@ -119,8 +121,8 @@ describe('metric catalog against real servers', () => {
           }, {}) as unknown as postgres.Sql
           return probeCapabilities(sql)
         },
-        async columnsOf(text, limit) {
-          return (await db.query(text, limit === undefined ? [] : [limit])).fields.map((f) => f.name)
+        async columnsOf(text, params) {
+          return (await db.query(text, params)).fields.map((f) => f.name)
         },
       }
       const { capabilities, outcome } = await checkEveryGroup(runner)
