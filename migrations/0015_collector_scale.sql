@@ -12,7 +12,7 @@ create table sn_database_size (
   instance_id uuid not null,
   taken_at timestamptz not null,
   datname text,
-  size_bytes bigint
+  bytes bigint
 ) partition by range (taken_at);
 create index on sn_database_size (instance_id, taken_at);
 

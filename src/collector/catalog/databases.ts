@@ -95,16 +95,15 @@ export const databaseSize: MetricGroup = {
   defaultRetentionDays: 90,
   privileges:
     'Sizes of databases the login may not CONNECT to need pg_monitor (pg_read_all_stats); without it they are null.',
-  columns: [key('datname', 'text', 'Database.'), gauge('size_bytes', 'bigint', 'Database size.', 'bytes')],
+  columns: [key('datname', 'text', 'Database.'), gauge('bytes', 'bigint', 'Database size on disk.', 'bytes')],
   variants: [
     {
       when: () => true,
       source: 'pg_database, pg_database_size',
       sql: `select datname::text,
                    case when has_database_privilege(oid, 'CONNECT') or pg_has_role('pg_read_all_stats', 'member')
-                        then pg_database_size(oid) end as size_bytes
-              from pg_database
-`,
+                        then pg_database_size(oid) end as bytes
+              from pg_database`,
     },
   ],
 }

@@ -50,7 +50,8 @@ const countersSelect = (p: Shape) => `
  * (countersSelect's JSON, '[]' on the first run): each statement is ranked by its change since
  * then in five rankings (time, calls, I/O, WAL, temp), only where it changed, and the cut ($1
  * rows) takes the top of each ranking in turn. A statement new since then, or whose calls went
- * down (reset, evicted and back), counts from zero. */
+ * down (reset, evicted and back), counts from zero. A statement that did not change is not
+ * stored again: its counters are those of its last row. */
 const statementsSelect = (p: Shape) => `
   with cur as (
     select s.*, ${rankingColumns(p).replace('s.queryid, s.userid, s.dbid, ', '')}
@@ -84,6 +85,7 @@ const statementsSelect = (p: Shape) => `
     from ranked s
     left join pg_roles r on r.oid = s.userid
     left join pg_database db on db.oid = s.dbid
+   where s.best is not null
    order by s.best, s.d_time desc`
 
 /** Columns named as in pg_stat_statements 1.8 and later. */
