@@ -63,6 +63,14 @@ async function checkEveryGroup(runner: Runner) {
   return { capabilities, outcome }
 }
 
+describe('units', () => {
+  it('counts buffer reads and hits of databases in blocks', () => {
+    const database = metricGroups.find((g) => g.name === 'database')
+    const units = Object.fromEntries(database?.columns.map((c) => [c.name, c.unit]) ?? [])
+    expect(units).toMatchObject({ blks_read: 'blocks', blks_hit: 'blocks', xact_commit: 'count' })
+  })
+})
+
 describe('snapshot tables', () => {
   it('have exactly the catalog columns and types, after snap_id, instance_id and taken_at', async () => {
     const url = await createTestDatabase(inject('pgUrl'))
