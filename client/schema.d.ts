@@ -1737,6 +1737,8 @@ export interface components {
                 [key: string]: string;
             };
             statementsSchema: string | null;
+            /** @description pg_stat_statements is loaded (shared_preload_libraries); absent in probes recorded before it was probed. */
+            statementsLoaded?: boolean;
             /** @description What monitoring cannot do on this instance, and why. */
             limitations: string[];
         } | null;
@@ -1789,9 +1791,11 @@ export interface components {
              */
             intervals: {
                 database?: number;
+                database_size?: number;
                 tables?: number;
                 indexes?: number;
                 statements?: number;
+                statements_info?: number;
                 settings?: number;
                 bgwriter?: number;
                 checkpointer?: number;
@@ -1887,9 +1891,11 @@ export interface components {
              */
             intervals?: {
                 database?: number;
+                database_size?: number;
                 tables?: number;
                 indexes?: number;
                 statements?: number;
+                statements_info?: number;
                 settings?: number;
                 bgwriter?: number;
                 checkpointer?: number;
@@ -5065,7 +5071,7 @@ export interface operations {
             header?: never;
             path: {
                 id: string;
-                /** @description database, tables, indexes, statements, settings, bgwriter, checkpointer, archiver, replication, wal_receiver, replication_slots, wal, io, activity, locks, vacuum_progress, storage, system_cpu, system_load, system_memory, system_disk, system_filesystem, system_network, system_pg_volume */
+                /** @description database, database_size, tables, indexes, statements, statements_info, settings, bgwriter, checkpointer, archiver, replication, wal_receiver, replication_slots, wal, io, activity, locks, vacuum_progress, storage, system_cpu, system_load, system_memory, system_disk, system_filesystem, system_network, system_pg_volume */
                 group: string;
             };
             cookie?: never;
@@ -5125,7 +5131,7 @@ export interface operations {
             header?: never;
             path: {
                 id: string;
-                /** @description database, tables, indexes, statements, settings, bgwriter, checkpointer, archiver, replication, wal_receiver, replication_slots, wal, io, activity, locks, vacuum_progress, storage, system_cpu, system_load, system_memory, system_disk, system_filesystem, system_network, system_pg_volume */
+                /** @description database, database_size, tables, indexes, statements, statements_info, settings, bgwriter, checkpointer, archiver, replication, wal_receiver, replication_slots, wal, io, activity, locks, vacuum_progress, storage, system_cpu, system_load, system_memory, system_disk, system_filesystem, system_network, system_pg_volume */
                 group: string;
             };
             cookie?: never;
