@@ -231,10 +231,12 @@ describe('statements ranked by change', () => {
       const [hotId] = await queryids('%pga_hot_statement')
       const oldIds = await queryids('select count(*),%from generate_series(%')
       expect(oldIds).toHaveLength(10)
-      // Ranked by change since the first run: the hot statement is in, the idle old ones are out.
+      // Ranked by change since the first run: the hot statement comes before every idle old one
+      // (which may still fill the rest of the cut when few statements changed).
       const second = idsOf((await run(first.counters)).rows)
       expect(second).toContain(hotId)
-      expect(second.filter((id) => oldIds.includes(id))).toEqual([])
+      const after = second.slice(second.indexOf(hotId as string) + 1)
+      expect(oldIds.filter((id) => second.includes(id) && !after.includes(id))).toEqual([])
       // Ranked by totals (no previous run) the old statements fill the cut and it is left out.
       expect(idsOf((await run()).rows)).not.toContain(hotId)
     } finally {

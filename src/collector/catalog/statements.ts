@@ -50,8 +50,9 @@ const countersSelect = (p: Shape) => `
  * (countersSelect's JSON, '[]' on the first run): each statement is ranked by its change since
  * then in five rankings (time, calls, I/O, WAL, temp), only where it changed, and the cut ($1
  * rows) takes the top of each ranking in turn. A statement new since then, or whose calls went
- * down (reset, evicted and back), counts from zero. A statement that did not change is not
- * stored again: its counters are those of its last row. */
+ * down (reset, evicted and back), counts from zero. Statements that did not change fill the
+ * rest of the cut, largest total time first, so a server with fewer statements than the cut
+ * still has every one in every snapshot (the read side's deltas need consecutive rows). */
 const statementsSelect = (p: Shape) => `
   with cur as (
     select s.*, ${rankingColumns(p).replace('s.queryid, s.userid, s.dbid, ', '')}
@@ -76,7 +77,7 @@ const statementsSelect = (p: Shape) => `
                     case when d_wal > 0 then row_number() over (order by d_wal desc) end,
                     case when d_temp > 0 then row_number() over (order by d_temp desc) end) as best
       from changed
-     order by best, d_time desc
+     order by best, d_time desc, r_time desc
      limit $1)
   select s.queryid, r.rolname::text as usename, db.datname::text, ${p.toplevel} as toplevel, s.calls,
          ${p.exec} as total_exec_time, ${p.plan} as total_plan_time, ${p.plans} as plans, s.rows,
@@ -85,8 +86,7 @@ const statementsSelect = (p: Shape) => `
     from ranked s
     left join pg_roles r on r.oid = s.userid
     left join pg_database db on db.oid = s.dbid
-   where s.best is not null
-   order by s.best, s.d_time desc`
+   order by s.best, s.d_time desc, s.r_time desc`
 
 /** Columns named as in pg_stat_statements 1.8 and later. */
 const shape18 = {
