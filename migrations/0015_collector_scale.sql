@@ -3,7 +3,8 @@
 -- longer cost the database counters a round (sizes collected before this migration are not
 -- carried over). Tables and indexes say when their sizes were skipped because the relation was
 -- under an AccessExclusiveLock. statements_info records pg_stat_statements' own state: entries
--- tracked, its maximum, and evictions.
+-- tracked, its maximum, and evictions. statements gains the columns of pg_stat_statements it did
+-- not keep.
 alter table sn_stat_database drop column size_bytes;
 
 -- database_size: Size of each database on disk.
@@ -30,6 +31,35 @@ create table sn_statements_info (
   stats_reset timestamptz
 ) partition by range (taken_at);
 create index on sn_statements_info (instance_id, taken_at);
+
+-- statements: the rest of what pg_stat_statements keeps (time statistics, temp I/O times, JIT,
+-- stats_since, WAL buffers full and parallel workers), null where the extension is older.
+alter table sn_stat_statements
+  add column min_exec_time double precision,
+  add column max_exec_time double precision,
+  add column mean_exec_time double precision,
+  add column stddev_exec_time double precision,
+  add column min_plan_time double precision,
+  add column max_plan_time double precision,
+  add column mean_plan_time double precision,
+  add column stddev_plan_time double precision,
+  add column temp_blk_read_time double precision,
+  add column temp_blk_write_time double precision,
+  add column jit_functions bigint,
+  add column jit_generation_time double precision,
+  add column jit_inlining_count bigint,
+  add column jit_inlining_time double precision,
+  add column jit_optimization_count bigint,
+  add column jit_optimization_time double precision,
+  add column jit_emission_count bigint,
+  add column jit_emission_time double precision,
+  add column jit_deform_count bigint,
+  add column jit_deform_time double precision,
+  add column stats_since timestamptz,
+  add column minmax_stats_since timestamptz,
+  add column wal_buffers_full bigint,
+  add column parallel_workers_to_launch bigint,
+  add column parallel_workers_launched bigint;
 
 -- Grafana's read-only role reads the new tables too: pga_grant_grafana() (0014) is redefined
 -- with them and run again.

@@ -74,35 +74,37 @@ describe('storage', () => {
 
 describe('locks', () => {
   it('names the table of a row wait and gives a root blocker no wait time', async () => {
-    const blocker = await admin.reserve()
-    const waiterSql = postgres(cluster.url, { max: 1, onnotice: () => {} })
+    const blocker = postgres(cluster.url, { max: 1, onnotice: () => {} })
+    const waiter = postgres(cluster.url, { max: 1, onnotice: () => {} })
+    const observer = postgres(cluster.url, { max: 1, onnotice: () => {} })
+    let waiting: Promise<unknown> | undefined
     try {
-      await blocker`begin`
-      await blocker`update t set v = 'blocker' where id = 1`
-      const waiting = waiterSql`update t set v = 'waiter' where id = 1`.execute()
-      const observer = postgres(cluster.url, { max: 1, onnotice: () => {} })
-      try {
-        let rows: Record<string, unknown>[] = []
-        for (const deadline = Date.now() + 20_000; rows.length < 2 && Date.now() < deadline; ) {
-          rows = await observer.unsafe(sqlOf('locks'))
-          if (rows.length < 2) await new Promise((r) => setTimeout(r, 100))
-        }
-        const waits = rows.find((r) => (r.blocking_pids as number[]).length > 0)
-        const root = rows.find((r) => (r.blocking_pids as number[]).length === 0)
-        expect(waits).toMatchObject({ lock_type: 'transactionid', relation: 't', lock_mode: 'ShareLock' })
-        expect(waits?.wait_seconds).toBeGreaterThanOrEqual(0)
-        expect(root).toMatchObject({ state: 'idle in transaction', blocked_sessions: 1, relation: null })
-        expect(root?.wait_seconds).toBeNull()
-      } finally {
-        await observer.end()
+      const [{ pid: blockerPid }] = (await blocker`select pg_backend_pid() as pid`) as unknown as [
+        { pid: number },
+      ]
+      const [{ pid: waiterPid }] = (await waiter`select pg_backend_pid() as pid`) as unknown as [
+        { pid: number },
+      ]
+      await blocker.unsafe(`begin; update t set v = 'blocker' where id = 1`)
+      waiting = waiter`update t set v = 'waiter' where id = 1`.execute()
+      let rows: Record<string, unknown>[] = []
+      for (const deadline = Date.now() + 30_000; Date.now() < deadline; ) {
+        rows = await observer.unsafe(sqlOf('locks'))
+        if (rows.some((r) => r.pid === waiterPid && r.lock_type === 'transactionid')) break
+        await new Promise((r) => setTimeout(r, 100))
       }
-      await blocker`rollback`
-      await waiting
+      const waits = rows.find((r) => r.pid === waiterPid)
+      const root = rows.find((r) => r.pid === blockerPid)
+      expect(waits).toMatchObject({ lock_type: 'transactionid', relation: 't', lock_mode: 'ShareLock' })
+      expect(waits?.wait_seconds).toBeGreaterThanOrEqual(0)
+      expect(root).toMatchObject({ state: 'idle in transaction', blocked_sessions: 1, relation: null })
+      expect(root?.wait_seconds).toBeNull()
     } finally {
-      blocker.release()
-      await waiterSql.end()
+      await blocker.unsafe('rollback').catch(() => {})
+      await waiting?.catch(() => {})
+      await Promise.all([blocker.end(), waiter.end(), observer.end()])
     }
-  })
+  }, 90_000)
 })
 
 describe('replication', () => {
@@ -135,7 +137,7 @@ describe('replication', () => {
     } finally {
       backup.kill('SIGTERM')
     }
-  })
+  }, 90_000)
 })
 
 describe('a standby that does not stream', () => {
@@ -195,7 +197,7 @@ describe('a standby that does not stream', () => {
     } finally {
       await sql.end()
     }
-  })
+  }, 120_000)
 })
 
 async function pgTool(tool: string, args: string[]) {

@@ -5,7 +5,13 @@
 import { PGlite } from '@electric-sql/pglite'
 import postgres from 'postgres'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
-import { metricGroups, planGroup, queryParams } from '../../src/collector/catalog/index.ts'
+import {
+  type MetricGroup,
+  metricGroups,
+  type PlannedQuery,
+  planGroup,
+  queryParams,
+} from '../../src/collector/catalog/index.ts'
 import type { Capabilities } from '../../src/instances/probe.ts'
 import { probeCapabilities } from '../../src/instances/probe.ts'
 import { readMigrationsDir } from '../../src/platform/db/migration-files.ts'
@@ -108,6 +114,15 @@ describe('metric catalog against real servers', () => {
     expect(outcome.checkpointer).toContain(
       capabilities.serverVersionNum >= 170000 ? 'pg_stat_checkpointer' : 'pg_stat_bgwriter',
     )
+    // Statements carry the time statistics, and from 1.10 (PostgreSQL 15) temp times and JIT.
+    const statements = metricGroups.find((g) => g.name === 'statements') as MetricGroup
+    const plan = planGroup(statements, capabilities) as PlannedQuery
+    const [row] = await superuser.unsafe(plan.sql, queryParams(statements, plan))
+    expect(row?.mean_exec_time).toEqual(expect.any(Number))
+    if (capabilities.serverVersionNum >= 150000) {
+      expect(row?.temp_blk_read_time).toEqual(expect.any(Number))
+      expect(row?.jit_functions).not.toBeNull()
+    }
   })
 
   it('every group runs with a login that has only pg_monitor', async () => {
@@ -142,5 +157,5 @@ describe('metric catalog against real servers', () => {
     } finally {
       await db.close()
     }
-  })
+  }, 120_000)
 })

@@ -153,7 +153,7 @@ describe('a server with thousands of tables', () => {
       await held`rollback`
       held.release()
     }
-  })
+  }, 120_000)
 
   it('builds table and index rows that equal the pg_stat and pg_statio views', async () => {
     await monitored`select count(*) from hot where id = 7`
@@ -190,7 +190,7 @@ describe('a server with thousands of tables', () => {
       expect(index).toMatchObject(indexView as object)
       expect(indexes).toHaveLength(tableCount + 1)
     })
-  })
+  }, 120_000)
 })
 
 /** Queryids of the rows as the server wrote them (bigints: JSON.parse would round them). */
@@ -242,5 +242,5 @@ describe('statements ranked by change', () => {
     } finally {
       await sql.end()
     }
-  })
+  }, 120_000)
 })

@@ -3,8 +3,8 @@
 // change). pg_stat_statements renamed total_time to total_exec_time in 1.8 and blk_read_time to
 // shared_blk_read_time in 1.11; the variants keep the 1.8 names.
 import type { Capabilities } from '../../instances/probe.ts'
-import { counter, gauge, key, label, statsReset } from './columns.ts'
-import { hasColumn, type MetricGroup } from './types.ts'
+import { counter, gauge, info, key, label, statsReset } from './columns.ts'
+import { type Column, hasColumn, type MetricGroup } from './types.ts'
 
 const blockCounters = [
   'shared_blks_hit',
@@ -30,7 +30,88 @@ type Shape = {
   walFpi: string
   ioTimes: string
   reset: string
+  /** Extension version as a level: 0 ≤ 1.7, 1 = 1.8, 2 = 1.9, 3 = 1.10, 4 = 1.11, 5 ≥ 1.12. */
+  level: number
 }
+
+/** Columns kept since a version (level as in Shape), appended after the core ones; null before.
+ * Min/max/mean/stddev cover the time since minmax_stats_since (1.11) or the last reset. */
+const ms = 'ms' as const
+const depth: { column: Column; since: number; before18?: string }[] = [
+  ...['min', 'max', 'mean', 'stddev'].flatMap((stat) => [
+    {
+      column: gauge(`${stat}_exec_time`, 'double precision', `${stat} execution time.`, ms),
+      since: 1,
+      before18: `s.${stat}_time`,
+    },
+  ]),
+  ...['min', 'max', 'mean', 'stddev'].map((stat) => ({
+    column: gauge(
+      `${stat}_plan_time`,
+      'double precision',
+      `${stat} planning time, with track_planning (null before 1.8).`,
+      ms,
+    ),
+    since: 1,
+  })),
+  {
+    column: counter(
+      'temp_blk_read_time',
+      'Time reading temp blocks, track_io_timing (null before 1.10).',
+      ms,
+    ),
+    since: 3,
+  },
+  {
+    column: counter(
+      'temp_blk_write_time',
+      'Time writing temp blocks, track_io_timing (null before 1.10).',
+      ms,
+    ),
+    since: 3,
+  },
+  { column: counter('jit_functions', 'Functions JIT-compiled (null before 1.10).'), since: 3 },
+  { column: counter('jit_generation_time', 'Time generating JIT code (null before 1.10).', ms), since: 3 },
+  ...['inlining', 'optimization', 'emission'].flatMap((phase) => [
+    { column: counter(`jit_${phase}_count`, `Times JIT ${phase} ran (null before 1.10).`), since: 3 },
+    { column: counter(`jit_${phase}_time`, `Time in JIT ${phase} (null before 1.10).`, ms), since: 3 },
+  ]),
+  {
+    column: counter('jit_deform_count', 'Tuple deform functions JIT-compiled (null before 1.11).'),
+    since: 4,
+  },
+  {
+    column: counter('jit_deform_time', 'Time JIT-compiling tuple deform functions (null before 1.11).', ms),
+    since: 4,
+  },
+  {
+    column: info(
+      'stats_since',
+      'timestamptz',
+      'Since when this statement’s counters run (null before 1.11).',
+    ),
+    since: 4,
+  },
+  {
+    column: info('minmax_stats_since', 'timestamptz', 'Since when its min/max times run (null before 1.11).'),
+    since: 4,
+  },
+  { column: counter('wal_buffers_full', 'Times WAL buffers were full (null before 1.12).'), since: 5 },
+  {
+    column: counter('parallel_workers_to_launch', 'Parallel workers planned (null before 1.12).'),
+    since: 5,
+  },
+  { column: counter('parallel_workers_launched', 'Parallel workers launched (null before 1.12).'), since: 5 },
+]
+
+const depthSelect = (level: number) =>
+  depth
+    .map(({ column, since, before18 }) => {
+      if (level >= since) return `s.${column.name}`
+      if (level === 0 && before18) return `${before18} as ${column.name}`
+      return `null::${column.type} as ${column.name}`
+    })
+    .join(', ')
 
 /** What a statement is ranked by: total time, calls, blocks read and written, WAL bytes, temp
  * blocks. Named r_* so they never collide with the view's own columns. */
@@ -82,7 +163,8 @@ const statementsSelect = (p: Shape) => `
   select s.queryid, r.rolname::text as usename, db.datname::text, ${p.toplevel} as toplevel, s.calls,
          ${p.exec} as total_exec_time, ${p.plan} as total_plan_time, ${p.plans} as plans, s.rows,
          ${blockCounters.map((c) => `s.${c}`).join(', ')}, ${p.ioTimes},
-         ${p.walRecords} as wal_records, ${p.walFpi} as wal_fpi, ${p.wal} as wal_bytes, ${p.reset} as stats_reset
+         ${p.walRecords} as wal_records, ${p.walFpi} as wal_fpi, ${p.wal} as wal_bytes, ${p.reset} as stats_reset,
+         ${depthSelect(p.level)}
     from ranked s
     left join pg_roles r on r.oid = s.userid
     left join pg_database db on db.oid = s.dbid
@@ -98,26 +180,39 @@ const shape18 = {
   walFpi: 's.wal_fpi',
 }
 const resetInfo = '(select stats_reset from {{pg_stat_statements}}_info)'
+const io111 = `s.shared_blk_read_time + s.local_blk_read_time as blk_read_time,
+                s.shared_blk_write_time + s.local_blk_write_time as blk_write_time`
 const shapes: { when: (c: Capabilities) => boolean; source: string; shape: Shape }[] = [
   {
-    when: (c) => hasColumn(c, pss, 'shared_blk_read_time'),
-    source: 'pg_stat_statements ≥ 1.11 (PostgreSQL ≥ 17)',
-    shape: {
-      ...shape18,
-      toplevel: 's.toplevel',
-      ioTimes: `s.shared_blk_read_time + s.local_blk_read_time as blk_read_time,
-                s.shared_blk_write_time + s.local_blk_write_time as blk_write_time`,
-      reset: resetInfo,
-    },
+    when: (c) => hasColumn(c, pss, 'parallel_workers_launched'),
+    source: 'pg_stat_statements ≥ 1.12 (PostgreSQL ≥ 18)',
+    shape: { ...shape18, toplevel: 's.toplevel', ioTimes: io111, reset: resetInfo, level: 5 },
   },
   {
-    when: (c) => hasColumn(c, pss, 'toplevel'),
-    source: 'pg_stat_statements 1.9–1.10 (PostgreSQL 14–16)',
+    when: (c) => hasColumn(c, pss, 'shared_blk_read_time'),
+    source: 'pg_stat_statements 1.11 (PostgreSQL 17)',
+    shape: { ...shape18, toplevel: 's.toplevel', ioTimes: io111, reset: resetInfo, level: 4 },
+  },
+  {
+    when: (c) => hasColumn(c, pss, 'jit_functions'),
+    source: 'pg_stat_statements 1.10 (PostgreSQL 15–16)',
     shape: {
       ...shape18,
       toplevel: 's.toplevel',
       ioTimes: 's.blk_read_time, s.blk_write_time',
       reset: resetInfo,
+      level: 3,
+    },
+  },
+  {
+    when: (c) => hasColumn(c, pss, 'toplevel'),
+    source: 'pg_stat_statements 1.9 (PostgreSQL 14)',
+    shape: {
+      ...shape18,
+      toplevel: 's.toplevel',
+      ioTimes: 's.blk_read_time, s.blk_write_time',
+      reset: resetInfo,
+      level: 2,
     },
   },
   {
@@ -128,6 +223,7 @@ const shapes: { when: (c: Capabilities) => boolean; source: string; shape: Shape
       toplevel: 'null::boolean',
       ioTimes: 's.blk_read_time, s.blk_write_time',
       reset: 'null::timestamptz',
+      level: 1,
     },
   },
   {
@@ -143,6 +239,7 @@ const shapes: { when: (c: Capabilities) => boolean; source: string; shape: Shape
       walFpi: 'null::bigint',
       ioTimes: 's.blk_read_time, s.blk_write_time',
       reset: 'null::timestamptz',
+      level: 0,
     },
   },
 ]
@@ -161,7 +258,7 @@ export const statements: MetricGroup = {
   name: 'statements',
   scope: 'instance',
   table: 'sn_stat_statements',
-  help: 'pg_stat_statements: the statements that changed most since the previous collection (by total time, calls, block I/O, WAL and temp blocks in turn, per-instance cap), with calls, rows, block I/O, I/O time and WAL.',
+  help: 'pg_stat_statements: the statements that changed most since the previous collection (by total time, calls, block I/O, WAL and temp blocks in turn, per-instance cap), with calls, rows, block I/O, I/O and temp times, execution and planning time statistics, JIT, WAL and parallel workers.',
   defaultIntervalSeconds: 300,
   defaultRetentionDays: 14,
   rowLimit: 500,
@@ -190,6 +287,7 @@ export const statements: MetricGroup = {
     counter('wal_fpi', 'WAL full-page images (null before 1.8).'),
     counter('wal_bytes', 'WAL bytes generated (null before 1.8).', 'bytes'),
     statsReset,
+    ...depth.map((d) => d.column),
   ],
   variants: shapes.map(({ when, source, shape }) => ({
     when,
