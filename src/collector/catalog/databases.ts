@@ -146,8 +146,8 @@ const exclusivelyLocked = `locked as (
        and l.database = (select oid from pg_database where datname = current_database()))`
 
 /** The cut ($1 rows) is chosen from catalog and statistics values only, never touching a
- * relation: a table's best rank among four rankings (pages of heap and TOAST, rows read, rows
- * changed, dead rows) orders it, so the cut takes the top of each ranking in turn. Columns come
+ * relation: a table's best rank among five rankings (pages of heap and TOAST, rows read, rows
+ * changed, dead rows, age of relfrozenxid) orders it, so the cut takes the top of each ranking in turn. Columns come
  * from the statistics functions behind the pg_stat/pg_statio views (the views aggregate every
  * table's indexes before any limit applies). Sizes, which lock the relations they measure, are
  * read for the kept tables only, and not for a table, its TOAST table or an index of either
@@ -159,7 +159,8 @@ const tablesSelect = (insSinceVacuum: string) => `
            pg_stat_get_tuples_returned(c.oid) + pg_stat_get_tuples_fetched(c.oid) as reads,
            pg_stat_get_tuples_inserted(c.oid) + pg_stat_get_tuples_updated(c.oid)
              + pg_stat_get_tuples_deleted(c.oid) as changes,
-           pg_stat_get_dead_tuples(c.oid) as dead
+           pg_stat_get_dead_tuples(c.oid) as dead,
+           case when c.relkind <> 'p' then age(c.relfrozenxid) end as frozen
       from pg_class c
       join pg_namespace n on n.oid = c.relnamespace
       left join pg_class t on t.oid = c.reltoastrelid
@@ -168,7 +169,9 @@ const tablesSelect = (insSinceVacuum: string) => `
     select oid, least(row_number() over (order by pages desc),
                       case when reads > 0 then row_number() over (order by reads desc) end,
                       case when changes > 0 then row_number() over (order by changes desc) end,
-                      case when dead > 0 then row_number() over (order by dead desc) end) as best
+                      case when dead > 0 then row_number() over (order by dead desc) end,
+                      case when frozen is not null then row_number() over (order by frozen desc nulls last) end)
+             as best
       from stats
      order by best, oid
      limit $1),
@@ -225,7 +228,7 @@ export const tables: MetricGroup = {
   name: 'tables',
   scope: 'database',
   table: 'sn_stat_tables',
-  help: 'User tables of each database: scans, tuple changes, live and dead tuples, vacuum and analyze, block I/O and sizes. Above the row limit, the tables ranked highest by size (pages), rows read, rows changed or dead rows.',
+  help: 'User tables of each database: scans, tuple changes, live and dead tuples, vacuum and analyze, block I/O and sizes. Above the row limit, the tables ranked highest by size (pages), rows read, rows changed, dead rows or transaction ID age, in turn.',
   defaultIntervalSeconds: 300,
   defaultRetentionDays: 30,
   rowLimit: 1000,
@@ -302,7 +305,7 @@ export const indexes: MetricGroup = {
   name: 'indexes',
   scope: 'database',
   table: 'sn_stat_indexes',
-  help: 'User indexes of each database: scans, tuples, block I/O, size, and an unused flag. Above the row limit, the indexes ranked highest by size (pages) or scans.',
+  help: 'User indexes of each database: scans, tuples, block I/O, size, and an unused flag. Above the row limit, the indexes ranked highest by size (pages) or scans, in turn.',
   defaultIntervalSeconds: 300,
   defaultRetentionDays: 30,
   rowLimit: 2000,
