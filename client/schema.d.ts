@@ -1747,6 +1747,8 @@ export interface components {
                 [key: string]: string;
             };
             statementsSchema: string | null;
+            /** @description pg_stat_statements is loaded (shared_preload_libraries); absent in probes recorded before it was probed. */
+            statementsLoaded?: boolean;
             /** @description What monitoring cannot do on this instance, and why. */
             limitations: string[];
         } | null;
@@ -1799,9 +1801,11 @@ export interface components {
              */
             intervals: {
                 database?: number;
+                database_size?: number;
                 tables?: number;
                 indexes?: number;
                 statements?: number;
+                statements_info?: number;
                 settings?: number;
                 bgwriter?: number;
                 checkpointer?: number;
@@ -1897,9 +1901,11 @@ export interface components {
              */
             intervals?: {
                 database?: number;
+                database_size?: number;
                 tables?: number;
                 indexes?: number;
                 statements?: number;
+                statements_info?: number;
                 settings?: number;
                 bgwriter?: number;
                 checkpointer?: number;
@@ -5129,7 +5135,7 @@ export interface operations {
             header?: never;
             path: {
                 id: string;
-                /** @description database, tables, indexes, statements, settings, bgwriter, checkpointer, archiver, replication, wal_receiver, replication_slots, wal, io, activity, locks, vacuum_progress, storage, system_cpu, system_load, system_memory, system_disk, system_filesystem, system_network, system_pg_volume */
+                /** @description database, database_size, tables, indexes, statements, statements_info, settings, bgwriter, checkpointer, archiver, replication, wal_receiver, replication_slots, wal, io, activity, locks, vacuum_progress, storage, system_cpu, system_load, system_memory, system_disk, system_filesystem, system_network, system_pg_volume */
                 group: string;
             };
             cookie?: never;
@@ -5189,7 +5195,7 @@ export interface operations {
             header?: never;
             path: {
                 id: string;
-                /** @description database, tables, indexes, statements, settings, bgwriter, checkpointer, archiver, replication, wal_receiver, replication_slots, wal, io, activity, locks, vacuum_progress, storage, system_cpu, system_load, system_memory, system_disk, system_filesystem, system_network, system_pg_volume */
+                /** @description database, database_size, tables, indexes, statements, statements_info, settings, bgwriter, checkpointer, archiver, replication, wal_receiver, replication_slots, wal, io, activity, locks, vacuum_progress, storage, system_cpu, system_load, system_memory, system_disk, system_filesystem, system_network, system_pg_volume */
                 group: string;
             };
             cookie?: never;

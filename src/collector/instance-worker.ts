@@ -14,6 +14,7 @@ import {
   type PlannedQuery,
   planGroup,
   planQueryTexts,
+  queryParams,
 } from './catalog/index.ts'
 import type { CollectorMetrics } from './collector-metrics.ts'
 import { DatabaseConnections } from './database-connections.ts'
@@ -60,6 +61,8 @@ export class InstanceWorker {
   private readonly otherDatabases: DatabaseConnections
   private capabilities: Capabilities | undefined
   private readonly nextDue = new Map<string, number>()
+  /** Per group ranked by change: the counters of its last run, as the server produced them. */
+  private readonly previousCounters = new Map<string, string>()
   private failures = 0
   private blockedUntil = 0
   private closed = false
@@ -239,16 +242,34 @@ export class InstanceWorker {
     await this.otherDatabases.closeAll()
   }
 
+  /** Runs a group's query. A lock taken between the catalog's lock check and the size functions
+   * (the race lock_timeout ends) is retried once: by then pg_locks shows it and it is skipped. */
+  private async fetch(
+    group: MetricGroup,
+    plan: PlannedQuery,
+    sql: postgres.Sql,
+    memo: string,
+  ): Promise<Fetched> {
+    const params = queryParams(group, plan, this.previousCounters.get(memo))
+    try {
+      return await this.bounded(sql, fetchRows(sql, plan, params))
+    } catch (error) {
+      if ((error as { code?: string }).code !== '55P03' || this.closed) throw error
+      return await this.bounded(sql, fetchRows(sql, plan, params))
+    }
+  }
+
   private async collectInto(
     group: MetricGroup,
-    plan: { sql: string; source: string },
+    plan: PlannedQuery,
     sql: postgres.Sql,
     datname: string | null,
   ): Promise<CollectionFailure | undefined> {
     const started = performance.now()
+    const memo = `${group.name}:${datname ?? ''}`
     let fetched: Fetched
     try {
-      fetched = await this.bounded(sql, fetchRows(sql, plan.sql, group.rowLimit))
+      fetched = await this.fetch(group, plan, sql, memo)
     } catch (error) {
       if (this.closed) return undefined
       const failure = classifyFailure(error, {
@@ -260,6 +281,7 @@ export class InstanceWorker {
     }
     // Another worker (or replica) owns the instance now: its snapshot, not ours.
     if (this.closed) return undefined
+    if (fetched.counters !== undefined) this.previousCounters.set(memo, fetched.counters)
     const header = {
       instanceId: this.instance.id,
       group: group.name,

@@ -13,6 +13,8 @@ import { settingLines } from './prometheus-settings.ts'
 /** Groups exported by default; tables, indexes and statements are opt-in (cardinality). */
 export const defaultExportedGroups = [
   'database',
+  'database_size',
+  'statements_info',
   'bgwriter',
   'checkpointer',
   'archiver',

@@ -1,7 +1,7 @@
 // The metric catalog: every group the collector knows, and the choice of SQL for an instance;
 // and the host groups the agent pushes (system.ts), which the read side serves alike.
 import type { Capabilities } from '../../instances/probe.ts'
-import { database, indexes, storage, tables } from './databases.ts'
+import { database, databaseSize, indexes, storage, tables } from './databases.ts'
 import {
   archiver,
   bgwriter,
@@ -13,7 +13,7 @@ import {
   walReceiver,
 } from './engine.ts'
 import { activity, locks, vacuumProgress } from './sessions.ts'
-import { settings, statements } from './statements.ts'
+import { settings, statements, statementsInfo } from './statements.ts'
 import { systemGroups } from './system.ts'
 import type { MetricGroup } from './types.ts'
 
@@ -21,9 +21,11 @@ export type { Column, ColumnKind, MetricGroup } from './types.ts'
 
 export const metricGroups: readonly MetricGroup[] = [
   database,
+  databaseSize,
   tables,
   indexes,
   statements,
+  statementsInfo,
   settings,
   bgwriter,
   checkpointer,
@@ -56,7 +58,7 @@ export function findGroup(name: string): MetricGroup | undefined {
   return byName.get(name)
 }
 
-export type PlannedQuery = { sql: string; source: string }
+export type PlannedQuery = { sql: string; source: string; counters?: string }
 
 /** The SQL this instance needs for a group, or why the group cannot run there. */
 export function planGroup(group: MetricGroup, c: Capabilities): PlannedQuery | { unavailable: string } {
@@ -64,7 +66,19 @@ export function planGroup(group: MetricGroup, c: Capabilities): PlannedQuery | {
   if (reason) return { unavailable: reason }
   const variant = group.variants.find((v) => v.when(c))
   if (!variant) return { unavailable: 'no SQL variant fits this server' }
-  return { sql: qualify(variant.sql, c), source: variant.source }
+  return {
+    sql: qualify(variant.sql, c),
+    source: variant.source,
+    ...(variant.counters ? { counters: qualify(variant.counters, c) } : {}),
+  }
+}
+
+/** The parameters of a planned query: the row cap ($1) where the group has one, and for a
+ * query ranked by change the previous run's counters ($2; none yet: '[]'). */
+export function queryParams(group: MetricGroup, plan: PlannedQuery, previousCounters?: string): string[] {
+  if (group.rowLimit === undefined) return []
+  const limit = String(group.rowLimit)
+  return plan.counters ? [limit, previousCounters ?? '[]'] : [limit]
 }
 
 /** Query texts of statements, for the same instance. */
