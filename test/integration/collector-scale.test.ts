@@ -101,6 +101,7 @@ async function collectRound(intervals: Record<string, number>) {
       statementTimeoutMs: 30_000,
       connectTimeoutMs: 10_000,
       backoffMaxMs: 1000,
+      keptDatabaseConnections: 0,
       metrics: createCollectorMetrics(new MetricsRegistry(), () => 1),
       log,
       onMissingPartition: async () => {},
