@@ -1,6 +1,7 @@
 // Why a collection failed, as a stable code for snapshots and metrics, and whether the failure
 // concerns the whole connection (reconnect and back off) or only one query (record and go on).
 import { type ConnectionTarget, classifyConnectionError } from '../instances/connection-test.ts'
+import { HostNotAllowedError } from '../instances/host-policy.ts'
 
 export type CollectionFailure = { code: string; message: string; connectionLost: boolean }
 
@@ -28,6 +29,10 @@ const connectionCodes = new Set([
 ])
 
 export function classifyFailure(error: unknown, target: ConnectionTarget): CollectionFailure {
+  // The host policy refused the host (it changed since the instance was saved, or the name now
+  // resolves elsewhere): nothing was connected to.
+  if (error instanceof HostNotAllowedError)
+    return { code: error.code, message: error.message, connectionLost: true }
   const code = String((error as { code?: unknown }).code ?? '')
   if (connectionCodes.has(code) || code.startsWith('08')) {
     const failure = classifyConnectionError(error, target)
