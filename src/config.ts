@@ -16,6 +16,7 @@ import {
   type ParsedVariables,
   url,
 } from './config-kit.ts'
+import { type InstancesConfig, instancesConfig, instanceVariables } from './instances/config.ts'
 import { type BlobStoreConfig, parseBlobUrl, type S3Settings } from './platform/blob/blob-store.ts'
 
 /** "statements=7,activity=3": days per metric group, group names checked against the catalog. */
@@ -453,7 +454,7 @@ const coreVariables = defineVariables({
  * variables (`defineVariables`) and a function from their parsed values to its section of
  * `Config`; both are composed here.
  */
-export const configVariables = { ...coreVariables, ...backupVariables, ...ssoVariables }
+export const configVariables = { ...coreVariables, ...instanceVariables, ...backupVariables, ...ssoVariables }
 
 type Variables = typeof configVariables
 type Parsed = ParsedVariables<Variables>
@@ -548,6 +549,8 @@ export type Config = Readonly<{
     retentionDays: Record<string, number>
     selfMonitor: boolean
   }
+  /** Which hosts instances may be on (src/instances/config.ts). */
+  instances: InstancesConfig
   backup: BackupConfig
   /** Enterprise sign-in (src/auth/sso/config.ts). */
   sso: SsoConfig
@@ -741,6 +744,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       },
       selfMonitor: e.PGA_SELF_MONITOR === 'auto' ? !e.DATABASE_URL : e.PGA_SELF_MONITOR === 'true',
     },
+    instances: instancesConfig(e),
     backup: backupConfig(e, { dataDir: e.PGA_DATA_DIR, s3 }),
     sso: ssoConfig(e),
   }

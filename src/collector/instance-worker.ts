@@ -115,7 +115,8 @@ export class InstanceWorker {
         capabilities = await this.connect()
       } catch (error) {
         // A worker closed meanwhile (lease lost, instance changed) records nothing.
-        if (!this.closed) await this.connectionLost(due, classifyFailure(error, this.connector.target))
+        if (!this.closed)
+          await this.connectionLost(due, classifyFailure(error, this.connector.target, { connecting: true }))
         return
       }
       const plans = due.map((group) => ({ group, plan: planGroup(group, capabilities) }))
