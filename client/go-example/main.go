@@ -65,6 +65,11 @@ func main() {
 		os.Exit(1)
 	}
 	ctx = context.WithValue(ctx, pga.ContextAccessToken, session.AccessToken)
+	// A browser-style sign-in answers with the other member of the same union.
+	cookieInput := pga.NewLoginInput(env("PGA_EMAIL"), env("PGA_PASSWORD"))
+	cookieInput.SetSession("cookie")
+	cookieLogin := must(client.AuthenticationAPI.Login(context.Background()).LoginInput(*cookieInput).Execute())(
+		"cookie sign in")
 
 	port, err := strconv.Atoi(env("PG_PORT"))
 	if err != nil {
@@ -124,6 +129,7 @@ func main() {
 		"client":           "go",
 		"signedInAs":       session.User.Email,
 		"role":             session.User.Role,
+		"cookieSignIn":     memberOf(cookieLogin),
 		"instanceId":       instance.Id,
 		"readBackId":       readBack.Id,
 		"tags":             readBack.Tags,
@@ -140,6 +146,19 @@ func main() {
 		},
 	})
 	fmt.Println(string(out))
+}
+
+// memberOf names the member of the sign-in union the response was decoded into.
+func memberOf(response *pga.LoginResponse) string {
+	switch {
+	case response.TokenSession != nil:
+		return "TokenSession"
+	case response.MfaChallenge != nil:
+		return "MfaChallenge"
+	case response.CookieSession != nil:
+		return "CookieSession"
+	}
+	return "none"
 }
 
 func deref(value *interface{}) interface{} {

@@ -31,6 +31,7 @@ from pganalytics_client.models import (
     InstanceInputTags,
     LatestMetrics,
     LoginInput,
+    LoginInputSession,
     Problem,
     TokenSession,
 )
@@ -66,6 +67,11 @@ def main():
         "sign in",
     )
     api = AuthenticatedClient(base_url=url, token=signed_in.access_token, timeout=30.0)
+    # A browser-style sign-in answers with the other member of the same union.
+    cookie_session = login.sync(
+        client=Client(base_url=url),
+        body=LoginInput(email=env["PGA_EMAIL"], password=env["PGA_PASSWORD"], session=LoginInputSession.COOKIE),
+    )
 
     intervals = InstanceInputIntervals(database=5)
     tags = InstanceInputTags()
@@ -113,6 +119,7 @@ def main():
                 "client": "python",
                 "signedInAs": signed_in.user.email,
                 "role": signed_in.user.role.value,
+                "cookieSignIn": type(cookie_session).__name__,
                 "instanceId": str(instance.id),
                 "readBackId": str(read_back.id),
                 "tags": read_back.tags.to_dict(),

@@ -376,7 +376,8 @@ export function authRoutes(deps: AppDeps) {
     const { session, ...credentials } = c.req.valid('json')
     const result = await account.login(ctx(c), credentials)
     if (session === 'cookie' && 'access_token' in result) {
-      const { access_token: _, refresh_token: __, ...rest } = result
+      // The CookieSession shape: the tokens (and their type) went into the cookies.
+      const { access_token: _, refresh_token: __, token_type: ___, ...rest } = result
       return c.json({ ...rest, ...setSessionCookies(c, result, refreshMaxAge()) }, 200)
     }
     return c.json(result, 200)

@@ -177,6 +177,7 @@ type ExampleReport = {
   client: string
   signedInAs: string
   role: string
+  cookieSignIn: string
   instanceId: string
   readBackId: string
   tags: Record<string, string>
@@ -199,6 +200,7 @@ async function expectReportMatchesStore(report: ExampleReport, language: string)
     client: language,
     signedInAs: email,
     role: 'admin',
+    cookieSignIn: 'CookieSession',
     readBackId: report.instanceId,
     tags: { sdk: language },
     intervalDatabase: 5,
