@@ -226,7 +226,8 @@ export function ssoSignInRoutes(deps: AppDeps) {
     const { code, session } = c.req.valid('json')
     const result = await exchangeCode(ctx(c), code, getCookie(c, bindingCookie))
     if (session === 'cookie' && 'access_token' in result) {
-      const { access_token: _, refresh_token: __, ...rest } = result
+      // The CookieSession shape: the tokens (and their type) went into the cookies.
+      const { access_token: _, refresh_token: __, token_type: ___, ...rest } = result
       return c.json({ ...rest, ...setSessionCookies(c, result, refreshMaxAge()) } as never, 200)
     }
     return c.json(result, 200)
