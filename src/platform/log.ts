@@ -21,7 +21,9 @@ const urlCredentials = /([a-z][a-z0-9+.-]*:\/\/)([^\s/@:]*):([^\s/@]*)@/gi
 
 /** Replaces secret-looking values; leaves the shape of the object intact for readers of the log. */
 export function redact(value: unknown, depth = 0): unknown {
-  if (typeof value === 'string') return value.replace(urlCredentials, '$1$2:[redacted]@')
+  // Only a URL can carry credentials; most strings skip the regular expression.
+  if (typeof value === 'string')
+    return value.includes('://') ? value.replace(urlCredentials, '$1$2:[redacted]@') : value
   if (value instanceof Error) return { name: value.name, message: redact(value.message) }
   if (!value || typeof value !== 'object' || depth > 6) return value
   if (Array.isArray(value)) return value.map((item) => redact(item, depth + 1))
