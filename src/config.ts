@@ -762,8 +762,9 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   return deepFreeze(config)
 }
 
+// A frozen value was frozen here, children first (the defaults shared between calls): skip it.
 function deepFreeze<T>(value: T): T {
-  if (value && typeof value === 'object') {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
     for (const inner of Object.values(value)) deepFreeze(inner)
     Object.freeze(value)
   }
