@@ -28,13 +28,24 @@ const conflictCounters = [
   'confl_deadlock',
 ]
 
-const databaseSelect = (sessions: string) => `
+/** Columns added after the first release, at the end of the row: checksums (12), the logical
+ * slot conflict (16), parallel workers (18). */
+const databaseTail = (c: { conflictSlot: boolean; parallel: boolean }) =>
+  [
+    'd.checksum_failures',
+    'd.checksum_last_failure',
+    c.conflictSlot ? 'c.confl_active_logicalslot' : 'null::bigint as confl_active_logicalslot',
+    c.parallel ? 'd.parallel_workers_to_launch' : 'null::bigint as parallel_workers_to_launch',
+    c.parallel ? 'd.parallel_workers_launched' : 'null::bigint as parallel_workers_launched',
+  ].join(', ')
+
+const databaseSelect = (sessions: string, tail: string) => `
   select d.datname::text, d.numbackends, ${databaseCounters.map((c) => `d.${c}`).join(', ')}, d.temp_bytes,
          d.blk_read_time, d.blk_write_time, ${sessions},
          ${conflictCounters.map((c) => `c.${c}`).join(', ')},
          case when has_database_privilege(d.datid, 'CONNECT') or pg_has_role('pg_read_all_stats', 'member')
               then pg_database_size(d.datid) end as size_bytes,
-         age(db.datfrozenxid) as xid_age, mxid_age(db.datminmxid) as mxid_age, d.stats_reset
+         age(db.datfrozenxid) as xid_age, mxid_age(db.datminmxid) as mxid_age, d.stats_reset, ${tail}
     from pg_stat_database d
     join pg_database db on db.oid = d.datid
     left join pg_stat_database_conflicts c on c.datid = d.datid
@@ -63,12 +74,39 @@ export const database: MetricGroup = {
     gauge('xid_age', 'integer', 'Age of datfrozenxid: transactions until wraparound protection.'),
     gauge('mxid_age', 'integer', 'Age of datminmxid (multixacts).'),
     statsReset,
+    counter('checksum_failures', 'Data page checksum failures (null when data checksums are off).'),
+    info('checksum_last_failure', 'timestamptz', 'When the last checksum failure was detected.'),
+    counter(
+      'confl_active_logicalslot',
+      'Queries cancelled on a standby: logical slot conflicts (null before 16).',
+    ),
+    counter('parallel_workers_to_launch', 'Parallel workers planned (null before 18).'),
+    counter('parallel_workers_launched', 'Parallel workers launched (null before 18).'),
   ],
   variants: [
     {
+      when: (c) => hasColumn(c, 'pg_stat_database', 'parallel_workers_launched'),
+      source: 'pg_stat_database, pg_stat_database_conflicts, pg_database (PostgreSQL ≥ 18)',
+      sql: databaseSelect(
+        [...sessionCounters, ...sessionTimes].map((c) => `d.${c}`).join(', '),
+        databaseTail({ conflictSlot: true, parallel: true }),
+      ),
+    },
+    {
+      when: (c) => hasColumn(c, 'pg_stat_database_conflicts', 'confl_active_logicalslot'),
+      source: 'pg_stat_database, pg_stat_database_conflicts, pg_database (PostgreSQL 16–17)',
+      sql: databaseSelect(
+        [...sessionCounters, ...sessionTimes].map((c) => `d.${c}`).join(', '),
+        databaseTail({ conflictSlot: true, parallel: false }),
+      ),
+    },
+    {
       when: (c) => hasColumn(c, 'pg_stat_database', 'sessions'),
-      source: 'pg_stat_database, pg_stat_database_conflicts, pg_database (PostgreSQL ≥ 14)',
-      sql: databaseSelect([...sessionCounters, ...sessionTimes].map((c) => `d.${c}`).join(', ')),
+      source: 'pg_stat_database, pg_stat_database_conflicts, pg_database (PostgreSQL 14–15)',
+      sql: databaseSelect(
+        [...sessionCounters, ...sessionTimes].map((c) => `d.${c}`).join(', '),
+        databaseTail({ conflictSlot: false, parallel: false }),
+      ),
     },
     {
       when: () => true,
@@ -78,6 +116,7 @@ export const database: MetricGroup = {
           ...sessionCounters.map((c) => `null::bigint as ${c}`),
           ...sessionTimes.map((c) => `null::double precision as ${c}`),
         ].join(', '),
+        databaseTail({ conflictSlot: false, parallel: false }),
       ),
     },
   ],
@@ -107,8 +146,24 @@ const tableBlocks = [
 ]
 const tableTimes = ['last_vacuum', 'last_autovacuum', 'last_analyze', 'last_autoanalyze']
 
+/** Columns added after the first release, at the end of the row: last scans and new-page
+ * updates (16), time spent vacuuming and analyzing (18). */
+const tableScans = ['last_seq_scan', 'last_idx_scan']
+const tableMaintenanceTimes = [
+  'total_vacuum_time',
+  'total_autovacuum_time',
+  'total_analyze_time',
+  'total_autoanalyze_time',
+]
+const tablesTail = (c: { scans: boolean; times: boolean }) =>
+  [
+    ...tableScans.map((n) => (c.scans ? `s.${n}` : `null::timestamptz as ${n}`)),
+    c.scans ? 's.n_tup_newpage_upd' : 'null::bigint as n_tup_newpage_upd',
+    ...tableMaintenanceTimes.map((n) => (c.times ? `s.${n}` : `null::double precision as ${n}`)),
+  ].join(', ')
+
 /** Largest tables first, capped by $1. */
-const tablesSelect = (insSinceVacuum: string) => `
+const tablesSelect = (insSinceVacuum: string, tail: string) => `
   select current_database()::text as datname, s.schemaname::text, s.relname::text,
          ${tableCounters.map((c) => `s.${c}`).join(', ')},
          s.n_live_tup, s.n_dead_tup, s.n_mod_since_analyze, ${insSinceVacuum},
@@ -116,7 +171,7 @@ const tablesSelect = (insSinceVacuum: string) => `
          pg_total_relation_size(s.relid) as total_bytes, pg_relation_size(s.relid) as table_bytes,
          pg_indexes_size(s.relid) as indexes_bytes,
          coalesce(pg_total_relation_size(nullif(c.reltoastrelid, 0)), 0) as toast_bytes,
-         age(c.relfrozenxid) as frozenxid_age
+         age(c.relfrozenxid) as frozenxid_age, ${tail}
     from pg_stat_user_tables s
     join pg_statio_user_tables io on io.relid = s.relid
     join pg_class c on c.oid = s.relid
@@ -148,17 +203,33 @@ export const tables: MetricGroup = {
     gauge('indexes_bytes', 'bigint', 'All indexes.', 'bytes'),
     gauge('toast_bytes', 'bigint', 'TOAST table and its index.', 'bytes'),
     gauge('frozenxid_age', 'integer', 'Age of relfrozenxid.'),
+    info('last_seq_scan', 'timestamptz', 'Last sequential scan (null before 16).'),
+    info('last_idx_scan', 'timestamptz', 'Last index scan (null before 16).'),
+    counter('n_tup_newpage_upd', 'Updates that moved the row to a new heap page (null before 16).'),
+    ...tableMaintenanceTimes.map((name) =>
+      counter(name, `Time spent in ${name.slice(6, -5)} of this table (null before 18).`, 'ms'),
+    ),
   ],
   variants: [
     {
+      when: (c) => hasColumn(c, 'pg_stat_user_tables', 'total_vacuum_time'),
+      source: 'pg_stat_user_tables, pg_statio_user_tables, pg_class, size functions (PostgreSQL ≥ 18)',
+      sql: tablesSelect('s.n_ins_since_vacuum', tablesTail({ scans: true, times: true })),
+    },
+    {
+      when: (c) => hasColumn(c, 'pg_stat_user_tables', 'last_seq_scan'),
+      source: 'pg_stat_user_tables, pg_statio_user_tables, pg_class, size functions (PostgreSQL 16–17)',
+      sql: tablesSelect('s.n_ins_since_vacuum', tablesTail({ scans: true, times: false })),
+    },
+    {
       when: (c) => hasColumn(c, 'pg_stat_user_tables', 'n_ins_since_vacuum'),
-      source: 'pg_stat_user_tables, pg_statio_user_tables, pg_class, size functions (PostgreSQL ≥ 13)',
-      sql: tablesSelect('s.n_ins_since_vacuum'),
+      source: 'pg_stat_user_tables, pg_statio_user_tables, pg_class, size functions (PostgreSQL 13–15)',
+      sql: tablesSelect('s.n_ins_since_vacuum', tablesTail({ scans: false, times: false })),
     },
     {
       when: () => true,
       source: 'pg_stat_user_tables, pg_statio_user_tables, pg_class, size functions (PostgreSQL ≤ 12)',
-      sql: tablesSelect('null::bigint as n_ins_since_vacuum'),
+      sql: tablesSelect('null::bigint as n_ins_since_vacuum', tablesTail({ scans: false, times: false })),
     },
   ],
 }

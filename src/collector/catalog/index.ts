@@ -1,6 +1,7 @@
 // The metric catalog: every group the collector knows, and the choice of SQL for an instance;
 // and the host groups the agent pushes (system.ts), which the read side serves alike.
 import type { Capabilities } from '../../instances/probe.ts'
+import { checkpointState, recoveryPrefetch, slru } from './control.ts'
 import { database, indexes, storage, tables } from './databases.ts'
 import {
   archiver,
@@ -12,6 +13,9 @@ import {
   wal,
   walReceiver,
 } from './engine.ts'
+import { tableAges, xminHorizon } from './horizon.ts'
+import { replicationSlotStats, subscriptions, subscriptionTables } from './replication-logical.ts'
+import { sequences } from './sequences.ts'
 import { activity, locks, vacuumProgress } from './sessions.ts'
 import { settings, statements } from './statements.ts'
 import { systemGroups } from './system.ts'
@@ -37,6 +41,15 @@ export const metricGroups: readonly MetricGroup[] = [
   locks,
   vacuumProgress,
   storage,
+  xminHorizon,
+  tableAges,
+  sequences,
+  checkpointState,
+  slru,
+  recoveryPrefetch,
+  subscriptions,
+  subscriptionTables,
+  replicationSlotStats,
 ]
 
 export { systemGroups }
