@@ -1805,6 +1805,15 @@ export interface components {
                 locks?: number;
                 vacuum_progress?: number;
                 storage?: number;
+                xmin_horizon?: number;
+                table_ages?: number;
+                sequences?: number;
+                checkpoint_state?: number;
+                slru?: number;
+                recovery_prefetch?: number;
+                subscriptions?: number;
+                subscription_tables?: number;
+                replication_slot_stats?: number;
             };
             /**
              * @description Databases (globs) whose tables and indexes are collected.
@@ -1903,6 +1912,15 @@ export interface components {
                 locks?: number;
                 vacuum_progress?: number;
                 storage?: number;
+                xmin_horizon?: number;
+                table_ages?: number;
+                sequences?: number;
+                checkpoint_state?: number;
+                slru?: number;
+                recovery_prefetch?: number;
+                subscriptions?: number;
+                subscription_tables?: number;
+                replication_slot_stats?: number;
             };
             /**
              * @description Databases (globs) whose tables and indexes are collected.
@@ -5065,7 +5083,7 @@ export interface operations {
             header?: never;
             path: {
                 id: string;
-                /** @description database, tables, indexes, statements, settings, bgwriter, checkpointer, archiver, replication, wal_receiver, replication_slots, wal, io, activity, locks, vacuum_progress, storage, system_cpu, system_load, system_memory, system_disk, system_filesystem, system_network, system_pg_volume */
+                /** @description database, tables, indexes, statements, settings, bgwriter, checkpointer, archiver, replication, wal_receiver, replication_slots, wal, io, activity, locks, vacuum_progress, storage, xmin_horizon, table_ages, sequences, checkpoint_state, slru, recovery_prefetch, subscriptions, subscription_tables, replication_slot_stats, system_cpu, system_load, system_memory, system_disk, system_filesystem, system_network, system_pg_volume */
                 group: string;
             };
             cookie?: never;
@@ -5125,7 +5143,7 @@ export interface operations {
             header?: never;
             path: {
                 id: string;
-                /** @description database, tables, indexes, statements, settings, bgwriter, checkpointer, archiver, replication, wal_receiver, replication_slots, wal, io, activity, locks, vacuum_progress, storage, system_cpu, system_load, system_memory, system_disk, system_filesystem, system_network, system_pg_volume */
+                /** @description database, tables, indexes, statements, settings, bgwriter, checkpointer, archiver, replication, wal_receiver, replication_slots, wal, io, activity, locks, vacuum_progress, storage, xmin_horizon, table_ages, sequences, checkpoint_state, slru, recovery_prefetch, subscriptions, subscription_tables, replication_slot_stats, system_cpu, system_load, system_memory, system_disk, system_filesystem, system_network, system_pg_volume */
                 group: string;
             };
             cookie?: never;
@@ -5377,7 +5395,7 @@ export interface operations {
     instanceMetricsExposition: {
         parameters: {
             query?: {
-                /** @description Comma-separated groups (default: all but tables, indexes, statements, locks). */
+                /** @description Comma-separated groups (default: all but tables, indexes, statements, locks, xmin_horizon, table_ages, sequences). */
                 groups?: string;
             };
             header?: never;

@@ -27,7 +27,7 @@ export const checkpointState: MetricGroup = {
   columns: [
     info('checkpoint_lsn', 'pg_lsn', 'Position of the last checkpoint record.'),
     info('redo_lsn', 'pg_lsn', 'Where recovery would start replaying.'),
-    label('redo_wal_file', 'text', 'WAL file holding the redo position.'),
+    info('redo_wal_file', 'text', 'WAL file holding the redo position.'),
     gauge('timeline_id', 'integer', 'Timeline of the checkpoint.'),
     label('full_page_writes', 'boolean', 'full_page_writes at that checkpoint.'),
     info('checkpoint_time', 'timestamptz', 'When the checkpoint started.'),
