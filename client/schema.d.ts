@@ -1814,6 +1814,7 @@ export interface components {
                 subscriptions?: number;
                 subscription_tables?: number;
                 replication_slot_stats?: number;
+                index_hygiene?: number;
             };
             /**
              * @description Databases (globs) whose tables and indexes are collected.
@@ -1921,6 +1922,7 @@ export interface components {
                 subscriptions?: number;
                 subscription_tables?: number;
                 replication_slot_stats?: number;
+                index_hygiene?: number;
             };
             /**
              * @description Databases (globs) whose tables and indexes are collected.
@@ -5083,7 +5085,7 @@ export interface operations {
             header?: never;
             path: {
                 id: string;
-                /** @description database, tables, indexes, statements, settings, bgwriter, checkpointer, archiver, replication, wal_receiver, replication_slots, wal, io, activity, locks, vacuum_progress, storage, xmin_horizon, table_ages, sequences, checkpoint_state, slru, recovery_prefetch, subscriptions, subscription_tables, replication_slot_stats, system_cpu, system_load, system_memory, system_disk, system_filesystem, system_network, system_pg_volume */
+                /** @description database, tables, indexes, statements, settings, bgwriter, checkpointer, archiver, replication, wal_receiver, replication_slots, wal, io, activity, locks, vacuum_progress, storage, xmin_horizon, table_ages, sequences, checkpoint_state, slru, recovery_prefetch, subscriptions, subscription_tables, replication_slot_stats, index_hygiene, system_cpu, system_load, system_memory, system_disk, system_filesystem, system_network, system_pg_volume */
                 group: string;
             };
             cookie?: never;
@@ -5143,7 +5145,7 @@ export interface operations {
             header?: never;
             path: {
                 id: string;
-                /** @description database, tables, indexes, statements, settings, bgwriter, checkpointer, archiver, replication, wal_receiver, replication_slots, wal, io, activity, locks, vacuum_progress, storage, xmin_horizon, table_ages, sequences, checkpoint_state, slru, recovery_prefetch, subscriptions, subscription_tables, replication_slot_stats, system_cpu, system_load, system_memory, system_disk, system_filesystem, system_network, system_pg_volume */
+                /** @description database, tables, indexes, statements, settings, bgwriter, checkpointer, archiver, replication, wal_receiver, replication_slots, wal, io, activity, locks, vacuum_progress, storage, xmin_horizon, table_ages, sequences, checkpoint_state, slru, recovery_prefetch, subscriptions, subscription_tables, replication_slot_stats, index_hygiene, system_cpu, system_load, system_memory, system_disk, system_filesystem, system_network, system_pg_volume */
                 group: string;
             };
             cookie?: never;
@@ -5395,7 +5397,7 @@ export interface operations {
     instanceMetricsExposition: {
         parameters: {
             query?: {
-                /** @description Comma-separated groups (default: all but tables, indexes, statements, locks, xmin_horizon, table_ages, sequences). */
+                /** @description Comma-separated groups (default: all but tables, indexes, statements, locks, xmin_horizon, table_ages, sequences, index_hygiene). */
                 groups?: string;
             };
             header?: never;

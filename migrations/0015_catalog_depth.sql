@@ -1,6 +1,6 @@
 -- Monitoring depth (issue 15): the groups that answer who holds the xmin horizon back, which
--- tables near forced anti-wraparound vacuum, which sequences near their maximum, logical
--- replication, SLRU caches, recovery prefetch and the checkpoint in pg_control; and the columns
+-- tables near forced anti-wraparound vacuum, which sequences near their maximum, which indexes
+-- are invalid, duplicate or unused, logical replication, SLRU caches, recovery prefetch and the checkpoint in pg_control; and the columns
 -- PostgreSQL 12-18 added to views already read. Columns mirror src/collector/catalog (a test
 -- compares them); new columns of existing groups go at the end, in catalog order.
 
@@ -170,6 +170,23 @@ create table sn_stat_replication_slots (
   stats_reset timestamptz
 ) partition by range (taken_at);
 create index on sn_stat_replication_slots (instance_id, taken_at);
+
+-- index_hygiene: Indexes of each database that are invalid, duplicate another index, or were never scanned since the statistics reset and enforce no constraint, with their size (largest first).
+create table sn_index_hygiene (
+  snap_id bigint not null,
+  instance_id uuid not null,
+  taken_at timestamptz not null,
+  datname text,
+  schemaname text,
+  relname text,
+  indexrelname text,
+  problem text,
+  duplicate_of text,
+  size_bytes bigint,
+  idx_scan bigint,
+  stats_age_seconds double precision
+) partition by range (taken_at);
+create index on sn_index_hygiene (instance_id, taken_at);
 
 alter table sn_stat_database
   add column checksum_failures bigint,

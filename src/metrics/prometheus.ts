@@ -45,6 +45,7 @@ export const exportableGroups = [
   'xmin_horizon',
   'table_ages',
   'sequences',
+  'index_hygiene',
 ]
 
 type Family = { name: string; help: string; type: 'counter' | 'gauge'; value: (v: unknown) => number | null }

@@ -154,6 +154,49 @@ describe('sequences', () => {
   })
 })
 
+describe('index_hygiene', () => {
+  it('finds the invalid index a failed CREATE INDEX CONCURRENTLY left, duplicates and unused indexes', async () => {
+    await app`create table accounts (id int primary key, email text, region text)`
+    await app`insert into accounts select g, 'u' || (g % 500), 'r' || (g % 7) from generate_series(1, 2000) g`
+    await app`create index accounts_email on accounts (email)`
+    await app`create index accounts_email_again on accounts (email)`
+    await app`create index accounts_id_plain on accounts (id)`
+    await app`create index accounts_region on accounts (region)`
+    await expect(
+      app`create unique index concurrently accounts_email_unique on accounts (email)`,
+    ).rejects.toThrow(/could not create unique index/)
+    await app`analyze accounts`
+    // One scan of accounts_region: used, so not reported as unused.
+    await app`set enable_seqscan = off`
+    await app`select count(*) from accounts where region = 'r3'`
+    await app`reset enable_seqscan`
+    await until('the index scan to be counted', async () => {
+      const [row] = await app<{ n: string }[]>`
+        select idx_scan::text as n from pg_stat_user_indexes where indexrelname = 'accounts_region'`
+      return row?.n !== '0' ? true : undefined
+    })
+    for (const sql of [app, appAsMonitor]) {
+      const rows = (await collect(sql, 'index_hygiene')).filter((r) => r.relname === 'accounts')
+      const found = rows.map((r) => `${r.indexrelname}:${r.problem}:${r.duplicate_of ?? ''}`).sort()
+      expect(found).toEqual([
+        'accounts_email:unused:',
+        'accounts_email_again:duplicate:accounts_email',
+        'accounts_email_again:unused:',
+        'accounts_email_unique:invalid:',
+        // A non-unique index on the primary key's column repeats it.
+        'accounts_id_plain:duplicate:accounts_pkey',
+        'accounts_id_plain:unused:',
+      ])
+      const email = rows.find((r) => r.indexrelname === 'accounts_email')
+      expect(Number(email?.size_bytes)).toBeGreaterThan(8192)
+      expect(email?.stats_age_seconds).toBeNull()
+    }
+    await app`select pg_stat_reset()`
+    const [afterReset] = await collect(app, 'index_hygiene')
+    expect(Number(afterReset?.stats_age_seconds)).toBeGreaterThanOrEqual(0)
+  })
+})
+
 describe('logical replication', () => {
   let pub: postgres.Sql
   let sub: postgres.Sql

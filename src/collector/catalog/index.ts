@@ -14,6 +14,7 @@ import {
   walReceiver,
 } from './engine.ts'
 import { tableAges, xminHorizon } from './horizon.ts'
+import { indexHygiene } from './hygiene.ts'
 import { replicationSlotStats, subscriptions, subscriptionTables } from './replication-logical.ts'
 import { sequences } from './sequences.ts'
 import { activity, locks, vacuumProgress } from './sessions.ts'
@@ -50,6 +51,7 @@ export const metricGroups: readonly MetricGroup[] = [
   subscriptions,
   subscriptionTables,
   replicationSlotStats,
+  indexHygiene,
 ]
 
 export { systemGroups }
