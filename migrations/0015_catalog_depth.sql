@@ -1,8 +1,9 @@
 -- Monitoring depth (issue 15): the groups that answer who holds the xmin horizon back, which
 -- tables near forced anti-wraparound vacuum, which sequences near their maximum, which indexes
--- are invalid, duplicate or unused, logical replication, SLRU caches, recovery prefetch and the checkpoint in pg_control; and the columns
--- PostgreSQL 12-18 added to views already read. Columns mirror src/collector/catalog (a test
--- compares them); new columns of existing groups go at the end, in catalog order.
+-- are invalid, duplicate or unused, what maintenance is running, logical replication, SLRU
+-- caches, recovery prefetch and the checkpoint in pg_control; and the columns PostgreSQL 12-18
+-- added to views already read. Columns mirror src/collector/catalog (a test compares them); new
+-- columns of existing groups go at the end, in catalog order.
 
 -- xmin_horizon: Who holds the xmin horizon back: backends with a snapshot or transaction id, standbys (hot_standby_feedback), replication slots and prepared transactions, oldest first.
 create table sn_xmin_horizon (
@@ -187,6 +188,26 @@ create table sn_index_hygiene (
   stats_age_seconds double precision
 ) partition by range (taken_at);
 create index on sn_index_hygiene (instance_id, taken_at);
+
+-- maintenance_progress: Maintenance running now besides vacuum: CREATE INDEX and REINDEX, CLUSTER and VACUUM FULL, ANALYZE, base backups, COPY (PostgreSQL 13+; COPY from 14): phase and how far along.
+create table sn_maintenance_progress (
+  snap_id bigint not null,
+  instance_id uuid not null,
+  taken_at timestamptz not null,
+  pid integer,
+  command text,
+  datname text,
+  relation text,
+  phase text,
+  blocks_total bigint,
+  blocks_done bigint,
+  tuples_total bigint,
+  tuples_done bigint,
+  bytes_total bigint,
+  bytes_done bigint,
+  running_seconds double precision
+) partition by range (taken_at);
+create index on sn_maintenance_progress (instance_id, taken_at);
 
 alter table sn_stat_database
   add column checksum_failures bigint,

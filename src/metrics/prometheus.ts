@@ -24,6 +24,7 @@ export const defaultExportedGroups = [
   'io',
   'activity',
   'vacuum_progress',
+  'maintenance_progress',
   'storage',
   'checkpoint_state',
   'slru',

@@ -6,6 +6,10 @@
 // sequences near their limit, a subscription synchronizing, a checkpoint. Each group is read as
 // the catalog plans it, as superuser and as a login with only pg_monitor (catalog.test.ts checks
 // the column shapes on every server, PGlite 18 included).
+import { spawn } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import postgres from 'postgres'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { findGroup, planGroup } from '../../src/collector/catalog/index.ts'
@@ -195,6 +199,66 @@ describe('index_hygiene', () => {
     const [afterReset] = await collect(app, 'index_hygiene')
     expect(Number(afterReset?.stats_age_seconds)).toBeGreaterThanOrEqual(0)
   })
+})
+
+describe('maintenance_progress', () => {
+  it('shows a COPY, a CREATE INDEX CONCURRENTLY waiting for a writer, and a base backup as they run', async () => {
+    await app`create table loads (id int, note text)`
+    // COPY FROM STDIN stays in progress until the client ends the stream.
+    const loader = connect('app')
+    const copy = await loader`copy loads from stdin`.writable()
+    await new Promise<void>((resolve, reject) =>
+      copy.write('1\tfirst\n2\tsecond\n', (error) => (error ? reject(error) : resolve())),
+    )
+    // A writer's open transaction makes CREATE INDEX CONCURRENTLY wait before building.
+    const writer = connect('app')
+    await writer.unsafe('begin')
+    await writer`insert into accounts values (100000, 'w', 'w')`
+    const indexer = connect('app')
+    const building = indexer`create index concurrently accounts_late on accounts (region, email)`.then(
+      () => 'done',
+    )
+    const runs = await until('the COPY and the CREATE INDEX to show', async () => {
+      const rows = await collect(appAsMonitor, 'maintenance_progress')
+      const copyRow = rows.find((r) => String(r.command).startsWith('COPY FROM'))
+      const indexRow = rows.find((r) => r.command === 'CREATE INDEX CONCURRENTLY')
+      return copyRow && Number(copyRow.bytes_done) > 0 && indexRow ? { copyRow, indexRow } : undefined
+    })
+    expect(runs.copyRow).toMatchObject({
+      command: 'COPY FROM (PIPE)',
+      datname: 'app',
+      relation: 'loads',
+      phase: null,
+    })
+    expect(runs.indexRow).toMatchObject({
+      datname: 'app',
+      relation: 'accounts',
+      phase: 'waiting for writers before build',
+    })
+    await new Promise<void>((resolve) => copy.end(resolve))
+    await writer.unsafe('commit')
+    expect(await building).toBe('done')
+    const backupDir = mkdtempSync(join(tmpdir(), 'pga-depth-backup-'))
+    // The slowest rate pg_basebackup allows keeps it streaming long enough to be seen.
+    const backup = spawn(
+      join(pg.binDir, 'pg_basebackup'),
+      ['-d', pg.url, '-D', backupDir, '-X', 'none', '-c', 'fast', '--max-rate=32k', '--no-sync'],
+      { stdio: 'ignore' },
+    )
+    try {
+      const row = await until('the base backup to show', async () =>
+        (await collect(monitor, 'maintenance_progress')).find(
+          (r) => r.command === 'BASE_BACKUP' && Number(r.bytes_done) > 0,
+        ),
+      )
+      expect(row).toMatchObject({ datname: null, relation: null, phase: 'streaming database files' })
+      expect(Number(row?.bytes_total)).toBeGreaterThan(Number(row?.bytes_done))
+    } finally {
+      backup.kill('SIGTERM')
+      await new Promise((resolve) => backup.once('exit', resolve))
+      rmSync(backupDir, { recursive: true, force: true })
+    }
+  }, 120_000)
 })
 
 describe('logical replication', () => {

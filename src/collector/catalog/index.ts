@@ -15,6 +15,7 @@ import {
 } from './engine.ts'
 import { tableAges, xminHorizon } from './horizon.ts'
 import { indexHygiene } from './hygiene.ts'
+import { maintenanceProgress } from './maintenance.ts'
 import { replicationSlotStats, subscriptions, subscriptionTables } from './replication-logical.ts'
 import { sequences } from './sequences.ts'
 import { activity, locks, vacuumProgress } from './sessions.ts'
@@ -52,6 +53,7 @@ export const metricGroups: readonly MetricGroup[] = [
   subscriptionTables,
   replicationSlotStats,
   indexHygiene,
+  maintenanceProgress,
 ]
 
 export { systemGroups }
