@@ -1816,6 +1816,7 @@ export interface components {
                 replication_slot_stats?: number;
                 index_hygiene?: number;
                 maintenance_progress?: number;
+                functions?: number;
             };
             /**
              * @description Databases (globs) whose tables and indexes are collected.
@@ -1925,6 +1926,7 @@ export interface components {
                 replication_slot_stats?: number;
                 index_hygiene?: number;
                 maintenance_progress?: number;
+                functions?: number;
             };
             /**
              * @description Databases (globs) whose tables and indexes are collected.
@@ -5087,7 +5089,7 @@ export interface operations {
             header?: never;
             path: {
                 id: string;
-                /** @description database, tables, indexes, statements, settings, bgwriter, checkpointer, archiver, replication, wal_receiver, replication_slots, wal, io, activity, locks, vacuum_progress, storage, xmin_horizon, table_ages, sequences, checkpoint_state, slru, recovery_prefetch, subscriptions, subscription_tables, replication_slot_stats, index_hygiene, maintenance_progress, system_cpu, system_load, system_memory, system_disk, system_filesystem, system_network, system_pg_volume */
+                /** @description database, tables, indexes, statements, settings, bgwriter, checkpointer, archiver, replication, wal_receiver, replication_slots, wal, io, activity, locks, vacuum_progress, storage, xmin_horizon, table_ages, sequences, checkpoint_state, slru, recovery_prefetch, subscriptions, subscription_tables, replication_slot_stats, index_hygiene, maintenance_progress, functions, system_cpu, system_load, system_memory, system_disk, system_filesystem, system_network, system_pg_volume */
                 group: string;
             };
             cookie?: never;
@@ -5147,7 +5149,7 @@ export interface operations {
             header?: never;
             path: {
                 id: string;
-                /** @description database, tables, indexes, statements, settings, bgwriter, checkpointer, archiver, replication, wal_receiver, replication_slots, wal, io, activity, locks, vacuum_progress, storage, xmin_horizon, table_ages, sequences, checkpoint_state, slru, recovery_prefetch, subscriptions, subscription_tables, replication_slot_stats, index_hygiene, maintenance_progress, system_cpu, system_load, system_memory, system_disk, system_filesystem, system_network, system_pg_volume */
+                /** @description database, tables, indexes, statements, settings, bgwriter, checkpointer, archiver, replication, wal_receiver, replication_slots, wal, io, activity, locks, vacuum_progress, storage, xmin_horizon, table_ages, sequences, checkpoint_state, slru, recovery_prefetch, subscriptions, subscription_tables, replication_slot_stats, index_hygiene, maintenance_progress, functions, system_cpu, system_load, system_memory, system_disk, system_filesystem, system_network, system_pg_volume */
                 group: string;
             };
             cookie?: never;
@@ -5399,7 +5401,7 @@ export interface operations {
     instanceMetricsExposition: {
         parameters: {
             query?: {
-                /** @description Comma-separated groups (default: all but tables, indexes, statements, locks, xmin_horizon, table_ages, sequences, index_hygiene). */
+                /** @description Comma-separated groups (default: all but tables, indexes, statements, locks, xmin_horizon, table_ages, sequences, index_hygiene, functions). */
                 groups?: string;
             };
             header?: never;

@@ -1,7 +1,8 @@
 -- Monitoring depth (issue 15): the groups that answer who holds the xmin horizon back, which
 -- tables near forced anti-wraparound vacuum, which sequences near their maximum, which indexes
 -- are invalid, duplicate or unused, what maintenance is running, logical replication, SLRU
--- caches, recovery prefetch and the checkpoint in pg_control; and the columns PostgreSQL 12-18
+-- caches, recovery prefetch, the checkpoint in pg_control and user functions; and the columns
+-- PostgreSQL 12-18
 -- added to views already read. Columns mirror src/collector/catalog (a test compares them); new
 -- columns of existing groups go at the end, in catalog order.
 
@@ -208,6 +209,20 @@ create table sn_maintenance_progress (
   running_seconds double precision
 ) partition by range (taken_at);
 create index on sn_maintenance_progress (instance_id, taken_at);
+
+-- functions: User functions of each database (needs track_functions = pl or all): calls, total time and time in the function itself (busiest first).
+create table sn_stat_user_functions (
+  snap_id bigint not null,
+  instance_id uuid not null,
+  taken_at timestamptz not null,
+  datname text,
+  schemaname text,
+  funcname text,
+  calls bigint,
+  total_time double precision,
+  self_time double precision
+) partition by range (taken_at);
+create index on sn_stat_user_functions (instance_id, taken_at);
 
 alter table sn_stat_database
   add column checksum_failures bigint,

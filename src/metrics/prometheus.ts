@@ -47,6 +47,7 @@ export const exportableGroups = [
   'table_ages',
   'sequences',
   'index_hygiene',
+  'functions',
 ]
 
 type Family = { name: string; help: string; type: 'counter' | 'gauge'; value: (v: unknown) => number | null }

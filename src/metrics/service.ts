@@ -154,6 +154,7 @@ const reportSections: { group: string; orderBy: string; limit: number }[] = [
   { group: 'table_ages', orderBy: repo.byLastValue('frozenxid_age'), limit: 20 },
   { group: 'sequences', orderBy: repo.byLastValue('used_fraction'), limit: 20 },
   { group: 'index_hygiene', orderBy: repo.byLastValue('size_bytes'), limit: 50 },
+  { group: 'functions', orderBy: repo.byField('total_time'), limit: 20 },
   { group: 'slru', orderBy: `${repo.byField('blks_read')} + ${repo.byField('blks_hit')}`, limit: 20 },
   { group: 'subscriptions', orderBy: repo.byLastValue('receipt_age_seconds'), limit: 20 },
   { group: 'replication_slot_stats', orderBy: repo.byField('total_bytes'), limit: 20 },

@@ -261,6 +261,34 @@ describe('maintenance_progress', () => {
   }, 120_000)
 })
 
+describe('functions', () => {
+  it('counts calls and time of user functions once track_functions is on', async () => {
+    await app`create function slow_double(x int) returns int language plpgsql as $$
+                begin perform pg_sleep(0.01); return x * 2; end $$`
+    await app`create function slow_double(x text) returns text language plpgsql as $$
+                begin return x || x; end $$`
+    expect(await collect(app, 'functions')).toEqual([])
+    await app`set track_functions = 'pl'`
+    for (let i = 0; i < 5; i++) await app`select slow_double(${i}::int)`
+    await app`select slow_double('a'::text)`
+    await app`select pg_stat_force_next_flush()`
+    await app`select 1`
+    for (const sql of [app, appAsMonitor]) {
+      const rows = await until('the calls to be counted', async () => {
+        const seen = await collect(sql, 'functions')
+        return seen.length === 2 ? seen : undefined
+      })
+      expect(rows.map((r) => [r.funcname, r.calls])).toEqual([
+        ['slow_double(x integer)', '5'],
+        ['slow_double(x text)', '1'],
+      ])
+      expect(Number(rows[0]?.total_time)).toBeGreaterThanOrEqual(50)
+      expect(rows[0]).toMatchObject({ datname: 'app', schemaname: 'public' })
+    }
+    await app`reset track_functions`
+  })
+})
+
 describe('logical replication', () => {
   let pub: postgres.Sql
   let sub: postgres.Sql

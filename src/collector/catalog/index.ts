@@ -13,6 +13,7 @@ import {
   wal,
   walReceiver,
 } from './engine.ts'
+import { functions } from './functions.ts'
 import { tableAges, xminHorizon } from './horizon.ts'
 import { indexHygiene } from './hygiene.ts'
 import { maintenanceProgress } from './maintenance.ts'
@@ -54,6 +55,7 @@ export const metricGroups: readonly MetricGroup[] = [
   replicationSlotStats,
   indexHygiene,
   maintenanceProgress,
+  functions,
 ]
 
 export { systemGroups }
