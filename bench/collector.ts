@@ -33,6 +33,8 @@
 //   node_modules/.bin/bun bench/collector.ts [--instances 50] [--seconds 60] [--interval 15]
 //     [--concurrency 16] [--databases 2] [--clusters 1] [--sslmode prefer]
 // About 2 × --seconds plus one to two minutes of setup and warm-up.
+// `--scenario large-server` runs bench/collector-large-server.ts instead (one cluster with very
+// many tables, a few of them locked; per-group cost against a 1,000-table database).
 import { randomBytes } from 'node:crypto'
 import { cpSync, existsSync, readdirSync, readFileSync, rmSync, symlinkSync, unlinkSync } from 'node:fs'
 import { cpus, loadavg, release, totalmem, userInfo } from 'node:os'
@@ -1116,6 +1118,13 @@ async function main(options: Options) {
   out.push('')
   out.push(`JSON ${JSON.stringify(summary)}`)
   process.stdout.write(`${out.join('\n')}\n`)
+}
+
+// The large-server scenario (one cluster with very many tables) is a script of its own.
+if (process.argv.includes('--scenario')) {
+  rmSync(work, { recursive: true, force: true })
+  const { runLargeServer } = await import('./collector-large-server.ts')
+  await runLargeServer(process.argv.slice(2))
 }
 
 let options: Options

@@ -75,6 +75,7 @@ function serviceApp() {
     auditArchiver: null,
     auth: inert('deps.auth') as AppDeps['auth'],
     backup: inert('deps.backup') as AppDeps['backup'],
+    hostPolicy: inert('deps.hostPolicy') as AppDeps['hostPolicy'],
     checkpointSink: null,
     replicaId: 'bench',
   }

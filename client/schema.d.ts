@@ -1656,13 +1656,23 @@ export interface components {
         RewrapRun: {
             id: string;
             targetVersion: number;
-            /** @enum {string} */
-            state: "running" | "done";
+            /**
+             * @description `superseded`: a newer rotation started another run, which took over its work.
+             * @enum {string}
+             */
+            state: "running" | "done" | "superseded";
             done: string;
             total: string;
             startedAt: string;
             updatedAt: string;
             finishedAt: string | null;
+            /** @description The replica that last worked on the run. */
+            holder: string | null;
+            /** @description Why the last pass stopped (for a value that cannot be moved: its table, column and row), until a pass gets through. */
+            lastError: string | null;
+            lastErrorAt: string | null;
+            /** @description Running, but no replica has touched it for three maintenance intervals: no replica is working on it (check their logs and lastError). */
+            stalled: boolean;
         } | null;
         KeyRotationResult: {
             activeVersion: number;
@@ -1737,6 +1747,8 @@ export interface components {
                 [key: string]: string;
             };
             statementsSchema: string | null;
+            /** @description pg_stat_statements is loaded (shared_preload_libraries); absent in probes recorded before it was probed. */
+            statementsLoaded?: boolean;
             /** @description What monitoring cannot do on this instance, and why. */
             limitations: string[];
         } | null;
@@ -1789,9 +1801,11 @@ export interface components {
              */
             intervals: {
                 database?: number;
+                database_size?: number;
                 tables?: number;
                 indexes?: number;
                 statements?: number;
+                statements_info?: number;
                 settings?: number;
                 bgwriter?: number;
                 checkpointer?: number;
@@ -1899,9 +1913,11 @@ export interface components {
              */
             intervals?: {
                 database?: number;
+                database_size?: number;
                 tables?: number;
                 indexes?: number;
                 statements?: number;
+                statements_info?: number;
                 settings?: number;
                 bgwriter?: number;
                 checkpointer?: number;
@@ -3211,6 +3227,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Not ready or a dependency is down. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     login: {
@@ -3246,6 +3271,15 @@ export interface operations {
             };
             /** @description Not authenticated. */
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not ready or a dependency is down. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3404,6 +3438,15 @@ export interface operations {
             };
             /** @description Not allowed. */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not ready or a dependency is down. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3689,6 +3732,15 @@ export interface operations {
             };
             /** @description Not allowed. */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not ready or a dependency is down. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4102,6 +4154,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Not ready or a dependency is down. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     getUser: {
@@ -4275,6 +4336,15 @@ export interface operations {
             };
             /** @description Not found. */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not ready or a dependency is down. */
+            503: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4750,7 +4820,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The connection test failed; `code` says why: connection_dns, connection_refused, connection_timeout (no complete answer within PGA_COLLECTOR_CONNECT_TIMEOUT), connection_protocol_error (the server does not speak PostgreSQL), connection_auth, connection_tls, connection_database_missing, connection_privilege, connection_other. Or `idempotency_key_reused`: the Idempotency-Key was used for another request. */
+            /** @description The connection test failed; `code` says why: instance_host_not_allowed (PGA_INSTANCE_HOSTS_ALLOW/_DENY refuse the host as written or an address it resolves to; nothing was connected to), connection_dns, connection_refused, connection_timeout (no complete answer within PGA_COLLECTOR_CONNECT_TIMEOUT), connection_protocol_error (the server does not speak PostgreSQL), connection_auth, connection_tls, connection_database_missing, connection_privilege, connection_other. Or `idempotency_key_reused`: the Idempotency-Key was used for another request. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -4953,6 +5023,15 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description `instance_host_not_allowed`: PGA_INSTANCE_HOSTS_ALLOW/_DENY refuse the new host as written (the detail names the rule). Or `idempotency_key_reused`: the Idempotency-Key was used for another request. */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     testInstanceConnection: {
@@ -5023,7 +5102,7 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            /** @description The connection test failed; `code` says why: connection_dns, connection_refused, connection_timeout (no complete answer within PGA_COLLECTOR_CONNECT_TIMEOUT), connection_protocol_error (the server does not speak PostgreSQL), connection_auth, connection_tls, connection_database_missing, connection_privilege, connection_other. Or `idempotency_key_reused`: the Idempotency-Key was used for another request. */
+            /** @description The connection test failed; `code` says why: instance_host_not_allowed (PGA_INSTANCE_HOSTS_ALLOW/_DENY refuse the host as written or an address it resolves to; nothing was connected to), connection_dns, connection_refused, connection_timeout (no complete answer within PGA_COLLECTOR_CONNECT_TIMEOUT), connection_protocol_error (the server does not speak PostgreSQL), connection_auth, connection_tls, connection_database_missing, connection_privilege, connection_other. Or `idempotency_key_reused`: the Idempotency-Key was used for another request. */
             422: {
                 headers: {
                     [name: string]: unknown;
@@ -5089,7 +5168,7 @@ export interface operations {
             header?: never;
             path: {
                 id: string;
-                /** @description database, tables, indexes, statements, settings, bgwriter, checkpointer, archiver, replication, wal_receiver, replication_slots, wal, io, activity, locks, vacuum_progress, storage, xmin_horizon, table_ages, sequences, checkpoint_state, slru, recovery_prefetch, subscriptions, subscription_tables, replication_slot_stats, index_hygiene, maintenance_progress, functions, system_cpu, system_load, system_memory, system_disk, system_filesystem, system_network, system_pg_volume */
+                /** @description database, database_size, tables, indexes, statements, statements_info, settings, bgwriter, checkpointer, archiver, replication, wal_receiver, replication_slots, wal, io, activity, locks, vacuum_progress, storage, xmin_horizon, table_ages, sequences, checkpoint_state, slru, recovery_prefetch, subscriptions, subscription_tables, replication_slot_stats, index_hygiene, maintenance_progress, functions, system_cpu, system_load, system_memory, system_disk, system_filesystem, system_network, system_pg_volume */
                 group: string;
             };
             cookie?: never;
@@ -5149,7 +5228,7 @@ export interface operations {
             header?: never;
             path: {
                 id: string;
-                /** @description database, tables, indexes, statements, settings, bgwriter, checkpointer, archiver, replication, wal_receiver, replication_slots, wal, io, activity, locks, vacuum_progress, storage, xmin_horizon, table_ages, sequences, checkpoint_state, slru, recovery_prefetch, subscriptions, subscription_tables, replication_slot_stats, index_hygiene, maintenance_progress, functions, system_cpu, system_load, system_memory, system_disk, system_filesystem, system_network, system_pg_volume */
+                /** @description database, database_size, tables, indexes, statements, statements_info, settings, bgwriter, checkpointer, archiver, replication, wal_receiver, replication_slots, wal, io, activity, locks, vacuum_progress, storage, xmin_horizon, table_ages, sequences, checkpoint_state, slru, recovery_prefetch, subscriptions, subscription_tables, replication_slot_stats, index_hygiene, maintenance_progress, functions, system_cpu, system_load, system_memory, system_disk, system_filesystem, system_network, system_pg_volume */
                 group: string;
             };
             cookie?: never;

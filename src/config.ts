@@ -16,6 +16,7 @@ import {
   type ParsedVariables,
   url,
 } from './config-kit.ts'
+import { type InstancesConfig, instancesConfig, instanceVariables } from './instances/config.ts'
 import { type BlobStoreConfig, parseBlobUrl, type S3Settings } from './platform/blob/blob-store.ts'
 
 /** "statements=7,activity=3": days per metric group, group names checked against the catalog. */
@@ -264,6 +265,12 @@ const coreVariables = defineVariables({
     example: '500ms',
     doc: 'lock_timeout of every collection query.',
   },
+  PGA_COLLECTOR_DATABASE_CONNECTIONS: {
+    schema: integer(0, 1000),
+    default: '16',
+    example: '0',
+    doc: 'Connections to other databases of an instance kept open between rounds of the per-database groups (the first N databases; the rest connect each round). Each closes after twice the slowest per-database interval unused. 0: connect each round.',
+  },
   PGA_COLLECTOR_BACKOFF_MAX: {
     schema: duration,
     default: '5m',
@@ -447,7 +454,7 @@ const coreVariables = defineVariables({
  * variables (`defineVariables`) and a function from their parsed values to its section of
  * `Config`; both are composed here.
  */
-export const configVariables = { ...coreVariables, ...backupVariables, ...ssoVariables }
+export const configVariables = { ...coreVariables, ...instanceVariables, ...backupVariables, ...ssoVariables }
 
 type Variables = typeof configVariables
 type Parsed = ParsedVariables<Variables>
@@ -536,10 +543,14 @@ export type Config = Readonly<{
     statementTimeoutMs: number
     lockTimeoutMs: number
     backoffMaxMs: number
+    /** Per-database connections kept between rounds, per instance. */
+    keptDatabaseConnections: number
     /** Days of history per group, where configured (the catalog default applies otherwise). */
     retentionDays: Record<string, number>
     selfMonitor: boolean
   }
+  /** Which hosts instances may be on (src/instances/config.ts). */
+  instances: InstancesConfig
   backup: BackupConfig
   /** Enterprise sign-in (src/auth/sso/config.ts). */
   sso: SsoConfig
@@ -724,6 +735,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       statementTimeoutMs: e.PGA_COLLECTOR_STATEMENT_TIMEOUT,
       lockTimeoutMs: e.PGA_COLLECTOR_LOCK_TIMEOUT,
       backoffMaxMs: e.PGA_COLLECTOR_BACKOFF_MAX,
+      keptDatabaseConnections: e.PGA_COLLECTOR_DATABASE_CONNECTIONS,
       retentionDays: {
         ...(e.PGA_RETENTION_DAYS
           ? Object.fromEntries(allGroupNames.map((g) => [g, e.PGA_RETENTION_DAYS as number]))
@@ -732,6 +744,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       },
       selfMonitor: e.PGA_SELF_MONITOR === 'auto' ? !e.DATABASE_URL : e.PGA_SELF_MONITOR === 'true',
     },
+    instances: instancesConfig(e),
     backup: backupConfig(e, { dataDir: e.PGA_DATA_DIR, s3 }),
     sso: ssoConfig(e),
   }

@@ -17,6 +17,7 @@ import type { AccountSettings } from './auth/users.ts'
 import { Backups } from './backup/backups.ts'
 import { Collector } from './collector/service.ts'
 import type { Config } from './config.ts'
+import { HostPolicy } from './instances/host-policy.ts'
 import { loadMasterKeys } from './keys/master-key.ts'
 import { KeyService, type KeyServiceOptions } from './keys/service.ts'
 import { openBlobStore } from './platform/blob/open.ts'
@@ -60,6 +61,8 @@ export type AppDeps = {
   /** This replica's identity as a lease holder. */
   replicaId: string
   backup: Backups
+  /** Which hosts instances may be on, checked on every connection to one (PGA_INSTANCE_HOSTS_*). */
+  hostPolicy: HostPolicy
 }
 
 export type OpenDeps = AppDeps & {
@@ -185,8 +188,10 @@ export async function buildDeps(
     },
     log,
   )
+  const hostPolicy = new HostPolicy(config.instances.hosts)
   const collector = new Collector({
     config: config.collector,
+    hostPolicy,
     db,
     state,
     keyring: () => keys.keyring(),
@@ -202,9 +207,11 @@ export async function buildDeps(
     keys,
     replicaId,
     connectTimeoutMs: config.collector.connectTimeoutMs,
+    hostPolicy,
   })
   const deps: OpenDeps = {
     config,
+    hostPolicy,
     log,
     clock,
     backup,

@@ -6,6 +6,7 @@
 // letting the last responses flush, then pools close and the process exits 0.
 import { createApp } from './app.ts'
 import { systemAudit } from './audit/events.ts'
+import { closePasswordHashing, usePasswordHasher } from './auth/passwords.ts'
 import { prepareFirstAdmin, warmUpSignIn } from './auth/service.ts'
 import { ssoContextFrom } from './auth/sso/context.ts'
 import { applyProvidersFileWithLease } from './auth/sso/file-config.ts'
@@ -33,6 +34,7 @@ export async function serveCommand(options: {
 }): Promise<number> {
   const { config, log, runtime } = options
   const started = performance.now()
+  await usePasswordHasher(runtime.passwordHasher())
   const deps = await buildDeps(config, { log, assets: runtime.assets, build: options.build })
   let server: HttpServer | undefined
   try {
@@ -84,6 +86,7 @@ export async function serveCommand(options: {
   } catch (error) {
     await server?.close(1000)
     await deps.close()
+    await closePasswordHashing()
     throw error
   }
   deps.lifecycle.markReady()
@@ -115,6 +118,7 @@ export async function serveCommand(options: {
   await server.close(Math.max(1000, graceEnds - performance.now()))
   await deps.collector.stop(Math.max(1000, graceEnds - performance.now()))
   await deps.close()
+  await closePasswordHashing()
   log.info('stopped', { drained })
   return 0
 }

@@ -55,7 +55,7 @@ const setup = createRoute({
   request: { body: { required: true, content: jsonContent(SetupInputSchema) } },
   responses: {
     201: { description: 'The administrator.', content: jsonContent(UserSchema) },
-    ...errorResponses(400, 403, 429),
+    ...errorResponses(400, 403, 429, 503),
   },
 })
 const login = createRoute({
@@ -71,7 +71,7 @@ const login = createRoute({
       description: 'Tokens (OAuth 2.0 token response) and the user.',
       content: jsonContent(LoginResponseSchema),
     },
-    ...errorResponses(400, 401),
+    ...errorResponses(400, 401, 503),
   },
 })
 const refresh = createRoute({
@@ -118,7 +118,7 @@ const changePassword = createRoute({
   request: { body: { required: true, content: jsonContent(ChangePasswordInputSchema) } },
   responses: {
     200: { description: 'New tokens for this session.', content: jsonContent(TokenResponseSchema) },
-    ...errorResponses(400, 401, 403),
+    ...errorResponses(400, 401, 403, 503),
   },
 })
 const mySessions = createRoute({
@@ -202,7 +202,7 @@ const mfaDisable = createRoute({
   ...secured('account:self'),
   summary: 'Turn MFA off (the password and a code are required)',
   request: { body: { required: true, content: jsonContent(MfaDisableInputSchema) } },
-  responses: { 204: { description: 'MFA is off.' }, ...errorResponses(400, 401, 403) },
+  responses: { 204: { description: 'MFA is off.' }, ...errorResponses(400, 401, 403, 503) },
 })
 const getMfaPolicy = createRoute({
   method: 'get',
@@ -316,7 +316,7 @@ const createUser = createRoute({
   request: { body: { required: true, content: jsonContent(CreateUserInputSchema) } },
   responses: {
     201: { description: 'The user.', content: jsonContent(UserSchema) },
-    ...errorResponses(400, 401, 403, 409, 422),
+    ...errorResponses(400, 401, 403, 409, 422, 503),
   },
 })
 const updateUser = createRoute({
@@ -340,7 +340,7 @@ const resetPassword = createRoute({
   ...secured('users:manage'),
   summary: 'Set a new password for a user; their sessions end',
   request: { params: IdParams, body: { required: true, content: jsonContent(ResetPasswordInputSchema) } },
-  responses: { 204: { description: 'Set.' }, ...errorResponses(400, 401, 403, 404) },
+  responses: { 204: { description: 'Set.' }, ...errorResponses(400, 401, 403, 404, 503) },
 })
 const endUserSessions = createRoute({
   method: 'delete',

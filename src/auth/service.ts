@@ -33,8 +33,14 @@ let dummy: { params: string; hash: Promise<string> } | undefined
 /** A hash with the configured parameters, verified when there is no user, so timing does not tell. */
 function dummyHash(settings: AccountSettings) {
   const params = JSON.stringify(settings.argon2)
-  if (dummy?.params !== params)
-    dummy = { params, hash: hashPassword(randomBytes(16).toString('hex'), settings.argon2) }
+  if (dummy?.params !== params) {
+    const hash = hashPassword(randomBytes(16).toString('hex'), settings.argon2)
+    dummy = { params, hash }
+    // Refused (busy) or failed: the next sign-in tries again rather than failing forever.
+    hash.catch(() => {
+      if (dummy?.hash === hash) dummy = undefined
+    })
+  }
   return dummy.hash
 }
 

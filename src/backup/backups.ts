@@ -2,7 +2,8 @@
 // jobs, continuous WAL and the schedule ticker, and the timers that drive them. start() after
 // migrations (registers the environment's repository); stop() on shutdown.
 import { systemAudit } from '../audit/events.ts'
-import type { InstanceContext } from '../instances/service.ts'
+import type { HostPolicy } from '../instances/host-policy.ts'
+import type { InstanceReader } from '../instances/service.ts'
 import type { KeyService } from '../keys/service.ts'
 import type { Sql } from '../platform/db/database.ts'
 import type { Logger } from '../platform/log.ts'
@@ -33,6 +34,7 @@ export class Backups {
     keys: KeyService
     replicaId: string
     connectTimeoutMs: number
+    hostPolicy: HostPolicy
   }) {
     this.repositories = new RepositoryRegistry({
       db: options.db,
@@ -49,7 +51,7 @@ export class Backups {
         return { complete: detail.every((r) => 'unopened' in r && r.unopened.length === 0), detail }
       },
     })
-    const instances = (): InstanceContext => ({ db: options.db, keyring: options.keys.keyring() })
+    const instances = (): InstanceReader => ({ db: options.db, keyring: options.keys.keyring() })
     this.deps = {
       db: options.db,
       state: options.state,
@@ -59,6 +61,7 @@ export class Backups {
       instances,
       replicaId: options.replicaId,
       connectTimeoutMs: options.connectTimeoutMs,
+      hostPolicy: options.hostPolicy,
       onBackupCompleted: (backup) => this.afterBackup(backup),
     }
     this.runner = new BackupRunner(this.deps)

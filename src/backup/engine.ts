@@ -5,6 +5,7 @@
 // the manifest. It knows nothing of records, leases or HTTP: service.ts does.
 import type { ConnectionTarget } from '../instances/connection-test.ts'
 import { openInstanceConnection } from '../instances/connection-test.ts'
+import type { HostPolicy } from '../instances/host-policy.ts'
 import { ChunkWriter } from './chunk-writer.ts'
 import type { Compression } from './compression.ts'
 import { libpqConnection } from './libpq.ts'
@@ -25,13 +26,14 @@ export type ServerFacts = {
 /** What the engine needs to know about the server before copying. */
 export async function serverFacts(
   target: ConnectionTarget,
-  connectTimeoutMs: number,
+  connect: { connectTimeoutMs: number; hostPolicy: HostPolicy },
   database?: string,
 ): Promise<ServerFacts> {
   const sql = openInstanceConnection(
     { ...target, ...(database ? { database } : {}) },
     {
-      connectTimeoutMs,
+      connectTimeoutMs: connect.connectTimeoutMs,
+      hostPolicy: connect.hostPolicy,
       statementTimeoutMs: 60_000,
       lockTimeoutMs: 5_000,
       idleTimeoutSeconds: 0,
@@ -95,6 +97,7 @@ export type BackupRequest = {
   chunkSize: number
   concurrency: number
   connectTimeoutMs: number
+  hostPolicy: HostPolicy
   signal?: AbortSignal | undefined
   onProgress?: (progress: { bytesDone: number; bytesTotal: number }) => void
 }
@@ -104,11 +107,7 @@ export async function takeBackup(
 ): Promise<{ manifest: BackupManifest; sha256: string }> {
   const startedAt = new Date().toISOString()
   const logical = request.type === 'logical'
-  const facts = await serverFacts(
-    request.target,
-    request.connectTimeoutMs,
-    logical ? request.database : undefined,
-  )
+  const facts = await serverFacts(request.target, request, logical ? request.database : undefined)
   const key = await request.repository.newBackupKey(request.backupId)
   const { owners, known } = reusable(logical ? null : request.parent)
   owners[0] = request.backupId
@@ -120,9 +119,10 @@ export async function takeBackup(
     signal: request.signal,
   })
   const onProgress = (bytesDone: number) => request.onProgress?.({ bytesDone, bytesTotal: facts.sizeBytes })
-  const connection = libpqConnection(request.target, {
+  const connection = await libpqConnection(request.target, {
     applicationName: 'pganalytics-backup',
     connectTimeoutMs: request.connectTimeoutMs,
+    hostPolicy: request.hostPolicy,
     ...(logical ? { database: request.database } : {}),
   })
   let files: ManifestFile[]
@@ -159,11 +159,7 @@ export async function takeBackup(
   } finally {
     connection.dispose()
   }
-  const finished = await serverFacts(
-    request.target,
-    request.connectTimeoutMs,
-    logical ? request.database : undefined,
-  )
+  const finished = await serverFacts(request.target, request, logical ? request.database : undefined)
   const manifest: BackupManifest = {
     format: 1,
     backupId: request.backupId,

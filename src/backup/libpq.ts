@@ -1,5 +1,7 @@
 // Running PostgreSQL's own programs against a monitored instance: the connection string (no
-// password in it: PGPASSWORD in the child's environment only), the CA certificate written to a
+// password in it: PGPASSWORD in the child's environment only; the host checked against the
+// instance host policy and resolved here, so the program connects to the checked addresses
+// through `hostaddr` rather than resolving the name again), the CA certificate written to a
 // private temporary file, and a child process that is killed on abort and whose stderr is kept
 // (without secrets) for the error message.
 import { type ChildProcessByStdio, spawn } from 'node:child_process'
@@ -8,6 +10,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Readable, Writable } from 'node:stream'
 import type { ConnectionTarget } from '../instances/connection-test.ts'
+import type { HostPolicy } from '../instances/host-policy.ts'
 import { socketHost } from '../instances/instance-socket.ts'
 
 /** libpq's quoting of a conninfo value. */
@@ -22,14 +25,25 @@ export type LibpqConnection = {
   dispose(): void
 }
 
-export function libpqConnection(
+/** Rejects with HostNotAllowedError (or the resolver's error) before any program runs. */
+export async function libpqConnection(
   target: ConnectionTarget,
-  options: { database?: string; replication?: boolean; applicationName: string; connectTimeoutMs: number },
-): LibpqConnection {
+  options: {
+    database?: string
+    replication?: boolean
+    applicationName: string
+    connectTimeoutMs: number
+    hostPolicy: HostPolicy
+  },
+): Promise<LibpqConnection> {
+  const addresses = await options.hostPolicy.resolve(target.host)
   let dir: string | undefined
   const parts: [string, string][] = [
-    // libpq takes IPv6 addresses without the brackets the API stores them with.
-    ['host', socketHost(target.host)],
+    // libpq takes IPv6 addresses without the brackets the API stores them with. One host entry per
+    // checked address: libpq tries them in order, as it would the name's addresses, and keeps the
+    // name for TLS verification.
+    ['host', addresses.map(() => socketHost(target.host)).join(',')],
+    ['hostaddr', addresses.join(',')],
     ['port', String(target.port)],
     ['user', target.username],
     ['dbname', options.database ?? target.database],

@@ -39,6 +39,7 @@ async function restoreLogical(
   const target = await replicationTargetFor(deps.instances(), instanceId)
   const admin = openInstanceConnection(target, {
     connectTimeoutMs: deps.connectTimeoutMs,
+    hostPolicy: deps.hostPolicy,
     statementTimeoutMs: 60_000,
     lockTimeoutMs: 10_000,
     idleTimeoutSeconds: 0,
@@ -50,10 +51,11 @@ async function restoreLogical(
     await admin.end({ timeout: 5 })
   }
   const pgRestore = await findPgTool('pg_restore', manifest.pgVersion, { binDir: deps.config.pgBinDir })
-  const connection = libpqConnection(target, {
+  const connection = await libpqConnection(target, {
     database,
     applicationName: 'pganalytics-restore',
     connectTimeoutMs: deps.connectTimeoutMs,
+    hostPolicy: deps.hostPolicy,
   })
   const file = manifest.files[0]
   if (!file) throw new Error('the logical backup holds no dump')

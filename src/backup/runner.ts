@@ -5,7 +5,8 @@
 import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { recordAuditEvent, systemAudit } from '../audit/events.ts'
-import type { InstanceContext } from '../instances/service.ts'
+import type { HostPolicy } from '../instances/host-policy.ts'
+import type { InstanceReader } from '../instances/service.ts'
 import { replicationTargetFor } from '../instances/service.ts'
 import type { Sql } from '../platform/db/database.ts'
 import type { Logger } from '../platform/log.ts'
@@ -26,9 +27,11 @@ export type RunnerDeps = {
   log: Logger
   config: BackupConfig
   repositories: RepositoryRegistry
-  instances: () => InstanceContext
+  instances: () => InstanceReader
   replicaId: string
   connectTimeoutMs: number
+  /** Checked before every connection to an instance, libpq programs included. */
+  hostPolicy: HostPolicy
   /** After a backup completed: retention, WAL streaming (backups.ts). */
   onBackupCompleted?: (backup: repo.BackupRow) => Promise<void>
 }
@@ -142,6 +145,7 @@ export class BackupRunner {
           chunkSize: this.deps.config.chunkSize,
           concurrency: this.deps.config.concurrency,
           connectTimeoutMs: this.deps.connectTimeoutMs,
+          hostPolicy: this.deps.hostPolicy,
           signal: controller.signal,
           onProgress: ({ bytesDone, bytesTotal }) => {
             if (performance.now() - lastWrite < 1000) return

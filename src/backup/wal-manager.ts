@@ -57,10 +57,11 @@ async function replicationCommand(
   command: string,
 ): Promise<void> {
   const psql = await findPgTool('psql', 13, { binDir: deps.config.pgBinDir })
-  const connection = libpqConnection(target, {
+  const connection = await libpqConnection(target, {
     replication: true,
     applicationName: 'pganalytics-wal-slot',
     connectTimeoutMs: deps.connectTimeoutMs,
+    hostPolicy: deps.hostPolicy,
   })
   try {
     await runTool(
@@ -156,16 +157,19 @@ export class WalManager {
       binDir: deps.config.pgBinDir,
     })
     const slotName = slotNameOf(instanceId)
+    const connection = () =>
+      libpqConnection(target, {
+        applicationName: 'pganalytics-wal',
+        connectTimeoutMs: deps.connectTimeoutMs,
+        hostPolicy: deps.hostPolicy,
+      })
     const status = openInstanceConnection(target, {
       connectTimeoutMs: deps.connectTimeoutMs,
+      hostPolicy: deps.hostPolicy,
       statementTimeoutMs: 10_000,
       lockTimeoutMs: 1_000,
       idleTimeoutSeconds: 60,
       applicationName: 'pganalytics-wal-status',
-    })
-    const connection = libpqConnection(target, {
-      applicationName: 'pganalytics-wal',
-      connectTimeoutMs: deps.connectTimeoutMs,
     })
     const spoolDir = join(deps.config.spoolDir, instanceId)
     mkdirSync(spoolDir, { recursive: true, mode: 0o700 })
@@ -207,7 +211,6 @@ export class WalManager {
       )
     }, leaseMs / 3)
     const close = async () => {
-      connection.dispose()
       await status.end({ timeout: 5 })
     }
     this.streams.set(instanceId, { stream, lease, renew, close, fingerprint: fingerprintOf(target) })

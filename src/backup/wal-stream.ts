@@ -28,7 +28,9 @@ export type WalStreamOptions = {
   /** The cluster's system identifier: the area of the repository its WAL goes to. */
   cluster: string
   pgReceivewal: string
-  connection: LibpqConnection
+  /** A fresh connection per pg_receivewal run: the host is resolved and checked against the host
+   * policy each time (a name may move to another address between runs). */
+  connection: () => Promise<LibpqConnection>
   slotName: string
   spoolDir: string
   compression: Compression
@@ -60,14 +62,19 @@ export class WalStream {
   }
 
   async start(): Promise<void> {
-    const { pgReceivewal, connection, slotName } = this.options
+    const { pgReceivewal, slotName } = this.options
     // The slot first (idempotent): from now on the server keeps what we have not received.
-    const create = runTool(
-      pgReceivewal,
-      ['-d', connection.conninfo, '-S', slotName, '--create-slot', '--if-not-exists', '-w'],
-      connection.env,
-    )
-    await create.finished
+    const connection = await this.options.connection()
+    try {
+      const create = runTool(
+        pgReceivewal,
+        ['-d', connection.conninfo, '-S', slotName, '--create-slot', '--if-not-exists', '-w'],
+        connection.env,
+      )
+      await create.finished
+    } finally {
+      connection.dispose()
+    }
     this.spawn()
     this.timer = setInterval(() => {
       this.uploading = this.uploading.then(() => this.uploadOnce()).catch(() => {})
@@ -76,7 +83,16 @@ export class WalStream {
 
   private spawn() {
     if (this.stopped) return
-    const { pgReceivewal, connection, slotName, spoolDir } = this.options
+    this.receiverStartedAt = Date.now()
+    this.options.connection().then(
+      (connection) => this.run(connection),
+      (error: Error) => this.restartLater(error.message),
+    )
+  }
+
+  private run(connection: LibpqConnection) {
+    if (this.stopped) return connection.dispose()
+    const { pgReceivewal, slotName, spoolDir } = this.options
     const tool = runTool(
       pgReceivewal,
       ['-d', connection.conninfo, '-D', spoolDir, '-S', slotName, '--synchronous', '-n', '-w'],
@@ -86,8 +102,14 @@ export class WalStream {
     this.receiverStartedAt = Date.now()
     tool.child.stdout.resume()
     tool.finished.then(
-      () => this.restartLater('pg_receivewal stopped'),
-      (error: Error) => this.restartLater(error.message),
+      () => {
+        connection.dispose()
+        this.restartLater('pg_receivewal stopped')
+      },
+      (error: Error) => {
+        connection.dispose()
+        this.restartLater(error.message)
+      },
     )
   }
 

@@ -1,6 +1,7 @@
 // Why a collection failed, as a stable code for snapshots and metrics, and whether the failure
 // concerns the whole connection (reconnect and back off) or only one query (record and go on).
 import { type ConnectionTarget, classifyConnectionError } from '../instances/connection-test.ts'
+import { HostNotAllowedError } from '../instances/host-policy.ts'
 
 export type CollectionFailure = { code: string; message: string; connectionLost: boolean }
 
@@ -27,9 +28,20 @@ const connectionCodes = new Set([
   '57P03', // cannot connect now (starting up, shutting down)
 ])
 
-export function classifyFailure(error: unknown, target: ConnectionTarget): CollectionFailure {
+/** `connecting`: the error ended the connection attempt (start-up, the probe), so it is a
+ * connection failure whatever its code, and its text is never recorded as is (a peer that is not
+ * PostgreSQL may have chosen it). */
+export function classifyFailure(
+  error: unknown,
+  target: ConnectionTarget,
+  options: { connecting?: boolean } = {},
+): CollectionFailure {
+  // The host policy refused the host (it changed since the instance was saved, or the name now
+  // resolves elsewhere): nothing was connected to.
+  if (error instanceof HostNotAllowedError)
+    return { code: error.code, message: error.message, connectionLost: true }
   const code = String((error as { code?: unknown }).code ?? '')
-  if (connectionCodes.has(code) || code.startsWith('08')) {
+  if (options.connecting || connectionCodes.has(code) || code.startsWith('08')) {
     const failure = classifyConnectionError(error, target)
     return { code: `connection_${failure.reason}`, message: failure.detail, connectionLost: true }
   }

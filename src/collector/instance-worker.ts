@@ -1,5 +1,5 @@
-// One monitored instance, as its owning replica collects it: a reused connection (plus short-lived
-// ones to other databases for per-database groups), the capability probe on every (re)connect,
+// One monitored instance, as its owning replica collects it: a reused connection (plus kept ones
+// to other databases for per-database groups), the capability probe on every (re)connect,
 // the due time of each group, and exponential back-off while the instance is unreachable.
 // A failing query is recorded and the next group runs; a lost connection stops this round.
 import type postgres from 'postgres'
@@ -14,8 +14,10 @@ import {
   type PlannedQuery,
   planGroup,
   planQueryTexts,
+  queryParams,
 } from './catalog/index.ts'
 import type { CollectorMetrics } from './collector-metrics.ts'
+import { DatabaseConnections } from './database-connections.ts'
 import { type CollectionFailure, classifyFailure } from './failures.ts'
 import { saveQueryTexts, writeFailedSnapshot, writeSnapshot } from './snapshot-repo.ts'
 import { type Fetched, fetchRows, globToRegExp, phaseOf } from './worker-helpers.ts'
@@ -33,7 +35,8 @@ export type CollectedInstance = {
 /** How the worker reaches the instance: its own connections, or the store's pool (self-monitoring). */
 export type InstanceConnector = {
   target: ConnectionTarget
-  open(database: string): postgres.Sql
+  /** idleTimeoutSeconds: close the socket after this long unused (0: never). */
+  open(database: string, idleTimeoutSeconds?: number): postgres.Sql
   /** False when the connection is borrowed and must not be closed, nor other databases opened. */
   owned: boolean
 }
@@ -44,6 +47,8 @@ export type WorkerContext = {
   statementTimeoutMs: number
   connectTimeoutMs: number
   backoffMaxMs: number
+  /** Per-database connections kept between rounds, per instance (0: one per round). */
+  keptDatabaseConnections: number
   metrics: CollectorMetrics
   log: Logger
   /** Ensures partitions exist after a write found none for its day, then the write is retried. */
@@ -53,8 +58,11 @@ export type WorkerContext = {
 
 export class InstanceWorker {
   private main: postgres.Sql | undefined
+  private readonly otherDatabases: DatabaseConnections
   private capabilities: Capabilities | undefined
   private readonly nextDue = new Map<string, number>()
+  /** Per group ranked by change: the counters of its last run, as the server produced them. */
+  private readonly previousCounters = new Map<string, string>()
   private failures = 0
   private blockedUntil = 0
   private closed = false
@@ -69,6 +77,13 @@ export class InstanceWorker {
   ) {
     // Every group once right away (a new instance, or this replica just took it over).
     for (const group of metricGroups) if (this.intervalOf(group) > 0) this.nextDue.set(group.name, now)
+    // A kept connection outlives the gap between two rounds of the slowest per-database group.
+    const perDatabase = metricGroups.filter((g) => g.scope === 'database').map((g) => this.intervalOf(g))
+    this.otherDatabases = new DatabaseConnections(
+      (database, idleSeconds) => connector.open(database, idleSeconds),
+      ctx.keptDatabaseConnections,
+      2 * Math.max(0, ...perDatabase),
+    )
   }
 
   private intervalOf(group: MetricGroup): number {
@@ -100,7 +115,8 @@ export class InstanceWorker {
         capabilities = await this.connect()
       } catch (error) {
         // A worker closed meanwhile (lease lost, instance changed) records nothing.
-        if (!this.closed) await this.connectionLost(due, classifyFailure(error, this.connector.target))
+        if (!this.closed)
+          await this.connectionLost(due, classifyFailure(error, this.connector.target, { connecting: true }))
         return
       }
       const plans = due.map((group) => ({ group, plan: planGroup(group, capabilities) }))
@@ -163,9 +179,12 @@ export class InstanceWorker {
     runs: { group: MetricGroup; plan: PlannedQuery }[],
     main: postgres.Sql,
   ): Promise<CollectionFailure | undefined> {
-    for (const datname of await this.databases(main)) {
+    const databases = await this.databases(main)
+    await this.otherDatabases.retain(databases)
+    for (const datname of databases) {
       const own = datname === this.connector.target.database
-      const sql = own ? main : this.connector.open(datname)
+      const { sql, kept } = own ? { sql: main, kept: true } : this.otherDatabases.get(datname)
+      let lost = false
       try {
         for (const { group, plan } of runs) {
           if (this.closed) return undefined
@@ -173,11 +192,13 @@ export class InstanceWorker {
           // Losing another database's connection does not mean the instance is gone.
           if (failure?.connectionLost) {
             if (own) return failure
+            lost = true
             break
           }
         }
       } finally {
-        if (!own) await sql.end({ timeout: 1 }).catch(() => {})
+        if (!kept) await sql.end({ timeout: 1 }).catch(() => {})
+        else if (lost) await this.otherDatabases.drop(datname)
       }
     }
     return undefined
@@ -219,18 +240,37 @@ export class InstanceWorker {
     this.main = undefined
     this.capabilities = undefined
     if (main && this.connector.owned) await main.end({ timeout: 0 }).catch(() => {})
+    await this.otherDatabases.closeAll()
+  }
+
+  /** Runs a group's query. A lock taken between the catalog's lock check and the size functions
+   * (the race lock_timeout ends) is retried once: by then pg_locks shows it and it is skipped. */
+  private async fetch(
+    group: MetricGroup,
+    plan: PlannedQuery,
+    sql: postgres.Sql,
+    memo: string,
+  ): Promise<Fetched> {
+    const params = queryParams(group, plan, this.previousCounters.get(memo))
+    try {
+      return await this.bounded(sql, fetchRows(sql, plan, params))
+    } catch (error) {
+      if ((error as { code?: string }).code !== '55P03' || this.closed) throw error
+      return await this.bounded(sql, fetchRows(sql, plan, params))
+    }
   }
 
   private async collectInto(
     group: MetricGroup,
-    plan: { sql: string; source: string },
+    plan: PlannedQuery,
     sql: postgres.Sql,
     datname: string | null,
   ): Promise<CollectionFailure | undefined> {
     const started = performance.now()
+    const memo = `${group.name}:${datname ?? ''}`
     let fetched: Fetched
     try {
-      fetched = await this.bounded(sql, fetchRows(sql, plan.sql, group.rowLimit))
+      fetched = await this.fetch(group, plan, sql, memo)
     } catch (error) {
       if (this.closed) return undefined
       const failure = classifyFailure(error, {
@@ -242,6 +282,7 @@ export class InstanceWorker {
     }
     // Another worker (or replica) owns the instance now: its snapshot, not ours.
     if (this.closed) return undefined
+    if (fetched.counters !== undefined) this.previousCounters.set(memo, fetched.counters)
     const header = {
       instanceId: this.instance.id,
       group: group.name,

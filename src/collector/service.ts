@@ -3,6 +3,7 @@
 // service; snapshots go to the store.
 import type { Config } from '../config.ts'
 import { openInstanceConnection } from '../instances/connection-test.ts'
+import type { HostPolicy } from '../instances/host-policy.ts'
 import * as instances from '../instances/service.ts'
 import type { Keyring } from '../keys/keyring.ts'
 import type { Database } from '../platform/db/database.ts'
@@ -18,6 +19,8 @@ import { forgetStatementTexts } from './snapshot-repo.ts'
 
 export type CollectorDeps = {
   config: Config['collector']
+  /** Checked on every connection to an instance: a policy that now refuses its host fails it. */
+  hostPolicy: HostPolicy
   db: Database
   state: StateStore
   keyring: () => Keyring
@@ -61,6 +64,7 @@ export class Collector {
         store: deps.db.sql,
         statementTimeoutMs: deps.config.statementTimeoutMs,
         connectTimeoutMs: deps.config.connectTimeoutMs,
+        keptDatabaseConnections: deps.config.keptDatabaseConnections,
         backoffMaxMs: deps.config.backoffMaxMs,
         onMissingPartition: async () => {
           await ensurePartitions(deps.db.sql, this.tables, Date.now())
@@ -81,15 +85,16 @@ export class Collector {
     return {
       target,
       owned: true,
-      open: (database) =>
+      open: (database, idleTimeoutSeconds = 0) =>
         openInstanceConnection(
           { ...target, database },
           {
             connectTimeoutMs,
             statementTimeoutMs,
             lockTimeoutMs,
-            idleTimeoutSeconds: 0,
+            idleTimeoutSeconds,
             applicationName: 'pganalytics collector',
+            hostPolicy: this.deps.hostPolicy,
           },
         ),
     }

@@ -2,18 +2,20 @@
 // match of database names, and the stable phase that spreads due times.
 import type postgres from 'postgres'
 
-export type Fetched = { takenAt: string; rows: string }
+export type Fetched = { takenAt: string; rows: string; counters?: string }
 
-/** One round trip: the rows as one JSON array (never parsed here) and the server's clock. */
+/** One round trip: the rows as one JSON array (never parsed here) and the server's clock; for a
+ * query ranked by change, also the counters the next run ranks against (JSON text, kept as is). */
 export async function fetchRows(
   sql: postgres.Sql,
-  query: string,
-  rowLimit: number | undefined,
+  plan: { sql: string; counters?: string },
+  params: string[],
 ): Promise<Fetched> {
+  const counters = plan.counters ? `, (${plan.counters}) as counters` : ''
   const [row] = await sql.unsafe<Fetched[]>(
     `select to_char(clock_timestamp() at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as "takenAt",
-            coalesce((select jsonb_agg(t) from (${query}) t), '[]')::text as rows`,
-    rowLimit === undefined ? [] : [rowLimit],
+            coalesce((select jsonb_agg(t) from (${plan.sql}) t), '[]')::text as rows${counters}`,
+    params,
     { prepare: true },
   )
   return row as Fetched

@@ -1,8 +1,11 @@
 // Connects to a monitored instance once and says precisely what is wrong when it cannot: DNS,
 // refused, timeout, not PostgreSQL, authentication, TLS, missing database or missing privilege.
-// On success it probes the instance's capabilities. Messages never carry the password.
+// On success it probes the instance's capabilities. Messages never carry the password, and never
+// anything a peer that is not PostgreSQL sent (no banners): a failure says which of these classes
+// it is and no more, so the test is not a tool to fingerprint other services.
 import postgres from 'postgres'
 import { withDeadline } from '../platform/deadline.ts'
+import { HostNotAllowedError, type HostPolicy } from './host-policy.ts'
 import { InstanceSockets } from './instance-socket.ts'
 import { type Capabilities, probeCapabilities } from './probe.ts'
 
@@ -18,6 +21,7 @@ export type ConnectionTarget = {
 }
 
 export type ConnectionFailureReason =
+  | 'host_not_allowed'
   | 'dns'
   | 'refused'
   | 'timeout'
@@ -51,8 +55,34 @@ function sslOption(target: ConnectionTarget) {
   }
 }
 
+/** TLS failures in words of our own: Node's messages for some of them quote the certificate
+ * (the names it holds), which is the peer's text. */
+const tlsFailures: Record<string, string> = {
+  ERR_TLS_CERT_ALTNAME_INVALID: 'the certificate does not name this host',
+  DEPTH_ZERO_SELF_SIGNED_CERT: 'the certificate is self-signed',
+  SELF_SIGNED_CERT_IN_CHAIN: 'the certificate chain ends in an untrusted self-signed certificate',
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'the certificate chain does not lead to a trusted CA',
+  UNABLE_TO_GET_ISSUER_CERT: 'the certificate chain does not lead to a trusted CA',
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: 'the certificate chain does not lead to a trusted CA',
+  CERT_HAS_EXPIRED: 'the certificate has expired',
+  CERT_NOT_YET_VALID: 'the certificate is not valid yet',
+  ERR_SSL_WRONG_VERSION_NUMBER: 'the server did not answer with TLS',
+}
+
+function tlsReason(code: string, message: string): string {
+  const known = tlsFailures[code]
+  if (known) return known
+  if (/server does not support SSL/i.test(message)) return 'the server does not support TLS'
+  if (/socket disconnected before secure TLS connection/i.test(message))
+    return 'the server closed the connection during the TLS handshake'
+  // An OpenSSL reason ("...:SSL routines::wrong version number") is ours, not the peer's.
+  const openssl = /SSL routines:[^:]*:([a-z0-9 ]+)$/i.exec(message.trim())
+  return openssl ? (openssl[1] as string) : 'the TLS handshake failed'
+}
+
 /** Sorts a driver error into a reason an operator can act on. */
 export function classifyConnectionError(error: unknown, target: ConnectionTarget): ConnectionFailure {
+  if (error instanceof HostNotAllowedError) return { reason: 'host_not_allowed', detail: error.message }
   const code = String((error as { code?: unknown }).code ?? '')
   const message = String((error as Error).message ?? '')
   const where = `${target.host}:${target.port}`
@@ -78,14 +108,18 @@ export function classifyConnectionError(error: unknown, target: ConnectionTarget
   if (
     /certificate|self[- ]signed|SSL|TLS|secure TLS/i.test(message) ||
     code.startsWith('ERR_TLS') ||
+    code.startsWith('ERR_SSL') ||
     code.includes('CERT')
   ) {
     return {
       reason: 'tls',
-      detail: `TLS with ${where} failed (sslmode ${target.sslmode}): ${message.replace(/\s+/g, ' ').slice(0, 160)}`,
+      detail: `TLS with ${where} failed (sslmode ${target.sslmode}): ${tlsReason(code, message)}`,
     }
   }
-  return { reason: 'other', detail: `connection to ${where} failed${code ? ` (${code})` : ''}` }
+  // Only a code of ours or Node's (EHOSTUNREACH, CONNECTION_CLOSED) or an SQLSTATE: a peer that
+  // merely looked like PostgreSQL chooses the text of an error response's code field.
+  const shown = /^(E[A-Z]{2,20}|[A-Z_]{3,40}|[0-9A-Z]{5})$/.test(code) ? ` (${code})` : ''
+  return { reason: 'other', detail: `connection to ${where} failed${shown}` }
 }
 
 export type ConnectionOptions = {
@@ -95,6 +129,8 @@ export type ConnectionOptions = {
   /** Seconds an idle connection stays open (0: until closed). */
   idleTimeoutSeconds: number
   applicationName: string
+  /** Which hosts may be connected to (PGA_INSTANCE_HOSTS_ALLOW/_DENY), checked on every connect. */
+  hostPolicy: HostPolicy
 }
 
 const socketsOf = new WeakMap<postgres.Sql, InstanceSockets>()
@@ -103,7 +139,7 @@ const socketsOf = new WeakMap<postgres.Sql, InstanceSockets>()
  * at connection start so no query of ours can run or wait on a lock for long. Its sockets are
  * ours (see instance-socket.ts): `destroyInstanceConnection` ends them at any stage. */
 export function openInstanceConnection(target: ConnectionTarget, options: ConnectionOptions): postgres.Sql {
-  const sockets = new InstanceSockets(target.host, target.port, options.connectTimeoutMs)
+  const sockets = new InstanceSockets(target.host, target.port, options.connectTimeoutMs, options.hostPolicy)
   // The typings lack the documented `socket` option and host arrays (a string host would be
   // split at ':' and ',', breaking IPv6 addresses).
   const connectVia = { host: [target.host], port: [target.port], socket: sockets.connect } as object
@@ -139,7 +175,7 @@ export function destroyInstanceConnection(sql: postgres.Sql, error: Error): void
  * deadline of `timeoutMs`. Never throws: failures are returned, classified. */
 export async function testConnection(
   target: ConnectionTarget,
-  options: { timeoutMs?: number } = {},
+  options: { timeoutMs?: number; hostPolicy: HostPolicy },
 ): Promise<ConnectionTestResult> {
   const timeoutMs = options.timeoutMs ?? 5000
   const sql = openInstanceConnection(target, {
@@ -148,6 +184,7 @@ export async function testConnection(
     lockTimeoutMs: 1000,
     idleTimeoutSeconds: 1,
     applicationName: 'pganalytics',
+    hostPolicy: options.hostPolicy,
   })
   const started = performance.now()
   try {

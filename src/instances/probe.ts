@@ -20,6 +20,9 @@ export type Capabilities = {
   extensions: Record<string, string>
   /** Schema of pg_stat_statements when installed in the connected database. */
   statementsSchema: string | null
+  /** pg_stat_statements is loaded (in shared_preload_libraries): without it every query of the
+   * extension fails even where it is created. Absent in probes stored before it was probed. */
+  statementsLoaded?: boolean
   /** What the monitoring cannot do on this instance, and why. */
   limitations: string[]
 }
@@ -84,7 +87,9 @@ export async function probeCapabilities(sql: postgres.Sql): Promise<Capabilities
                group by c.relname) v) as columns,
            (select jsonb_object_agg(extname, extversion) from pg_extension) as extensions,
            (select n.nspname::text from pg_extension e join pg_namespace n on n.oid = e.extnamespace
-             where e.extname = 'pg_stat_statements') as "statementsSchema"`
+             where e.extname = 'pg_stat_statements') as "statementsSchema",
+           -- The library defines this setting only when preloaded; readable by any login.
+           current_setting('pg_stat_statements.max', true) is not null as "statementsLoaded"`
   const probe = row as ProbeRow
   const capabilities = {
     ...probe,

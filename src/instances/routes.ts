@@ -20,7 +20,15 @@ const tags = ['Instances']
 const failedTest = {
   422: {
     description:
-      'The connection test failed; `code` says why: connection_dns, connection_refused, connection_timeout (no complete answer within PGA_COLLECTOR_CONNECT_TIMEOUT), connection_protocol_error (the server does not speak PostgreSQL), connection_auth, connection_tls, connection_database_missing, connection_privilege, connection_other. Or `idempotency_key_reused`: the Idempotency-Key was used for another request.',
+      'The connection test failed; `code` says why: instance_host_not_allowed (PGA_INSTANCE_HOSTS_ALLOW/_DENY refuse the host as written or an address it resolves to; nothing was connected to), connection_dns, connection_refused, connection_timeout (no complete answer within PGA_COLLECTOR_CONNECT_TIMEOUT), connection_protocol_error (the server does not speak PostgreSQL), connection_auth, connection_tls, connection_database_missing, connection_privilege, connection_other. Or `idempotency_key_reused`: the Idempotency-Key was used for another request.',
+    content: problemContent,
+  },
+}
+
+const hostRefused = {
+  422: {
+    description:
+      '`instance_host_not_allowed`: PGA_INSTANCE_HOSTS_ALLOW/_DENY refuse the new host as written (the detail names the rule). Or `idempotency_key_reused`: the Idempotency-Key was used for another request.',
     content: problemContent,
   },
 }
@@ -75,6 +83,7 @@ const update = createRoute({
   request: { params: InstanceIdParams, body: { required: true, content: jsonContent(InstanceUpdateSchema) } },
   responses: {
     200: { description: 'Updated.', content: jsonContent(InstanceSchema) },
+    ...hostRefused,
     ...errorResponses(400, 401, 403, 404, 409, 413),
   },
 })
@@ -110,6 +119,7 @@ export function instancesRoutes(deps: AppDeps) {
     db: deps.db.sql,
     keyring: deps.keys.keyring(),
     connectTimeoutMs: deps.config.collector.connectTimeoutMs,
+    hostPolicy: deps.hostPolicy,
     audit: auditContextOf(c),
   })
 

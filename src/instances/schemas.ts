@@ -193,6 +193,10 @@ export const CapabilitiesSchema = z
       .openapi({ description: 'Columns of each statistics view, as found in the catalog.' }),
     extensions: z.record(z.string(), z.string()),
     statementsSchema: z.string().nullable(),
+    statementsLoaded: z.boolean().optional().openapi({
+      description:
+        'pg_stat_statements is loaded (shared_preload_libraries); absent in probes recorded before it was probed.',
+    }),
     limitations: z
       .array(z.string())
       .openapi({ description: 'What monitoring cannot do on this instance, and why.' }),

@@ -8,14 +8,18 @@ import { ConflictError, NotFoundError, ServiceError } from '../http/errors.ts'
 import type { Keyring } from '../keys/keyring.ts'
 import { type Db, withTransaction } from '../platform/db/database.ts'
 import { type ConnectionFailure, type ConnectionTarget, testConnection } from './connection-test.ts'
+import type { HostPolicy } from './host-policy.ts'
 import { type Capabilities, probeCapabilities } from './probe.ts'
 import type { InstanceRow } from './repo.ts'
 import * as repo from './repo.ts'
 
-/** The instance could not be reached or used; `code` names the reason (connection_refused, ...). */
+/** The instance could not be reached or used; `code` names the reason (connection_refused, ...),
+ * or instance_host_not_allowed when the host policy refused to connect at all. */
 export class ConnectionFailedError extends ServiceError {
   constructor(failure: ConnectionFailure) {
-    super(`connection_${failure.reason}`, 422, 'Connection test failed', failure.detail)
+    if (failure.reason === 'host_not_allowed')
+      super('instance_host_not_allowed', 422, 'Host not allowed', failure.detail)
+    else super(`connection_${failure.reason}`, 422, 'Connection test failed', failure.detail)
   }
 }
 
@@ -23,9 +27,14 @@ export type InstanceContext = {
   db: Db
   keyring: Keyring
   connectTimeoutMs?: number
+  /** Which hosts instances may be on (PGA_INSTANCE_HOSTS_ALLOW/_DENY). */
+  hostPolicy: HostPolicy
   /** Who changes instances: every change is recorded with its audit event in one transaction. */
   audit?: AuditContext
 }
+
+/** What reading instances (and their decrypted connection settings) needs. */
+export type InstanceReader = Pick<InstanceContext, 'db' | 'keyring'>
 
 /** Records the event of an instance change inside its transaction. */
 async function audited(
@@ -94,8 +103,11 @@ const replicationPasswordField = (id: string) => ({
   rowKey: id,
 })
 
-async function probeOrThrow(target: ConnectionTarget, timeoutMs?: number): Promise<Capabilities> {
-  const result = await testConnection(target, timeoutMs === undefined ? {} : { timeoutMs })
+async function probeOrThrow(ctx: InstanceContext, target: ConnectionTarget): Promise<Capabilities> {
+  const result = await testConnection(target, {
+    hostPolicy: ctx.hostPolicy,
+    ...(ctx.connectTimeoutMs === undefined ? {} : { timeoutMs: ctx.connectTimeoutMs }),
+  })
   if (!result.ok) throw new ConnectionFailedError(result.failure)
   return result.capabilities
 }
@@ -107,7 +119,9 @@ function nameTaken(error: unknown, name: string): never {
 }
 
 export async function createInstance(ctx: InstanceContext, input: InstanceInput, options: { test: boolean }) {
-  const capabilities = options.test ? await probeOrThrow(input, ctx.connectTimeoutMs) : null
+  // Saved untested or not, a host the policy refuses as written is refused now.
+  ctx.hostPolicy.checkWritten(input.host)
+  const capabilities = options.test ? await probeOrThrow(ctx, input) : null
   const id = crypto.randomUUID()
   const { replicationPassword, ...fields } = input
   const row = await withTransaction(ctx.db, async (tx) => {
@@ -137,22 +151,22 @@ export async function createInstance(ctx: InstanceContext, input: InstanceInput,
   return presentInstance(row)
 }
 
-export async function listInstances(ctx: InstanceContext) {
+export async function listInstances(ctx: InstanceReader) {
   return (await repo.listInstances(ctx.db)).map(presentInstance)
 }
 
-async function load(ctx: InstanceContext, id: string): Promise<InstanceRow> {
+async function load(ctx: InstanceReader, id: string): Promise<InstanceRow> {
   const row = await repo.findInstance(ctx.db, id)
   if (!row) throw new NotFoundError(`Instance ${id} does not exist.`)
   return row
 }
 
-export async function getInstance(ctx: InstanceContext, id: string) {
+export async function getInstance(ctx: InstanceReader, id: string) {
   return presentInstance(await load(ctx, id))
 }
 
 /** The connection settings of a saved instance, password decrypted. */
-async function targetOf(ctx: InstanceContext, row: InstanceRow): Promise<ConnectionTarget> {
+async function targetOf(ctx: InstanceReader, row: InstanceRow): Promise<ConnectionTarget> {
   return {
     host: row.host,
     port: row.port,
@@ -168,6 +182,7 @@ async function targetOf(ctx: InstanceContext, row: InstanceRow): Promise<Connect
 }
 
 export async function updateInstance(ctx: InstanceContext, id: string, update: InstanceUpdate) {
+  if (update.host !== undefined) ctx.hostPolicy.checkWritten(update.host)
   const current = await load(ctx, id)
   const { password, sslRootCert, replicationPassword, ...plain } = update
   const merged: InstanceRow = {
@@ -228,7 +243,7 @@ export async function testInstanceConnection(ctx: InstanceContext, id: string) {
   // The self-monitored store is reached through the service's own pool, not stored credentials.
   const capabilities = row.isSelf
     ? await probeCapabilities(ctx.db as postgres.Sql)
-    : await probeOrThrow(await targetOf(ctx, row), ctx.connectTimeoutMs)
+    : await probeOrThrow(ctx, await targetOf(ctx, row))
   const latencyMs = Math.round((performance.now() - started) * 10) / 10
   await withTransaction(ctx.db, async (tx) => {
     await repo.recordProbe(tx, id, capabilities)
@@ -257,7 +272,7 @@ export async function listCollectedInstances(ctx: Pick<InstanceContext, 'db'>) {
 
 /** How to reach an instance: its decrypted connection settings, or `self` for the service's store. */
 export async function connectionTargetFor(
-  ctx: InstanceContext,
+  ctx: InstanceReader,
   id: string,
 ): Promise<{ target: ConnectionTarget; isSelf: boolean }> {
   const row = await load(ctx, id)
@@ -267,7 +282,7 @@ export async function connectionTargetFor(
 /** How backups reach an instance: the replication login when one is set, else the monitoring
  * one; decrypted. */
 export async function replicationTargetFor(
-  ctx: InstanceContext,
+  ctx: InstanceReader,
   id: string,
 ): Promise<ConnectionTarget & { name: string }> {
   const row = await load(ctx, id)

@@ -13,11 +13,13 @@ import {
   currentRewrapRun,
   type EncryptedColumn,
   finishRewrapRun,
+  getRewrapRun,
   listDataKeys,
   listEncryptedColumns,
   type RewrapRun,
+  recordRewrapFailure,
   recordRewrapProgress,
-  setRewrapTotal,
+  resumeRewrapRun,
   startRewrapRun,
 } from './repo.ts'
 
@@ -40,6 +42,22 @@ export type RewrapOutcome =
   | { status: 'nothing-to-do' }
   | { status: 'rewrapped'; run: RewrapRun; retired: number[]; waitingToRetire: number[] }
   | { status: 'lease-lost'; done: number }
+
+/** A value that cannot be moved, named by its place (never its content) so an operator can find
+ * it: the run stops there and reports it until the row is fixed. */
+export class RewrapValueError extends Error {
+  override name = 'RewrapValueError'
+  constructor(place: { table: string; column: string; rowKey: string }, cause: unknown) {
+    const reason = cause instanceof Error ? cause.message : String(cause)
+    super(`${place.table}.${place.column} row ${place.rowKey}: ${reason}`, { cause })
+  }
+}
+
+/** What the run record keeps of a failure: the message only (no values, no stack), bounded. */
+function describeFailure(error: unknown): string {
+  const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error)
+  return text.slice(0, 500)
+}
 
 const leaseName = 'keys:rewrap'
 const leaseTtlMs = 30_000
@@ -89,16 +107,22 @@ export async function rewrapStaleValues(options: RewrapOptions): Promise<RewrapO
     let run = await currentRewrapRun(db.sql)
     const remaining = await countStale(db.sql, columns, active)
     if (run?.state === 'running' && run.targetVersion === active) {
-      await setRewrapTotal(db.sql, run.id, remaining)
+      await resumeRewrapRun(db.sql, run.id, remaining, options.holder)
       log.info('rewrap resumed', { runId: run.id, targetVersion: active, done: run.done, remaining })
     } else {
-      if (run?.state === 'running') await finishRewrapRun(db.sql, run.id)
-      run = await startRewrapRun(db.sql, active, remaining)
+      // A run for an older target (rotations came faster than rewrap) is superseded: every value
+      // not under the active key is this run's work, whichever key it is under.
+      run = await startRewrapRun(db.sql, active, remaining, options.holder)
       log.info('rewrap started', { runId: run.id, targetVersion: active, total: remaining })
     }
-    const moved = await moveStaleValues({ ...options, lease, columns, active, run })
+    const runId = run.id
+    const moved = await moveStaleValues({ ...options, lease, columns, active, run }).catch(async (error) => {
+      await recordRewrapFailure(db.sql, runId, describeFailure(error)).catch(() => {})
+      throw error
+    })
     if (moved === 'lease-lost')
-      return { status: 'lease-lost', done: Number((await currentRewrapRun(db.sql))?.done ?? 0) }
+      return { status: 'lease-lost', done: Number((await getRewrapRun(db.sql, runId))?.done ?? 0) }
+    if (run.lastError) await recordRewrapFailure(db.sql, runId, null)
 
     // Retire older keys that have settled and hold no value any more.
     const settleMs = options.settleMs ?? 120_000
@@ -115,8 +139,8 @@ export async function rewrapStaleValues(options: RewrapOptions): Promise<RewrapO
       }
       if (await keyring.retire(key.version)) retired.push(key.version)
     }
-    if (waiting.length === 0) await finishRewrapRun(db.sql, run.id)
-    const finished = (await currentRewrapRun(db.sql)) as RewrapRun
+    if (waiting.length === 0) await finishRewrapRun(db.sql, runId)
+    const finished = (await getRewrapRun(db.sql, runId)) as RewrapRun
     log.info('rewrap pass complete', {
       runId: run.id,
       done: finished.done,
@@ -155,7 +179,10 @@ async function moveStaleValues(
         const fresh = await Promise.all(
           rows.map(async (row) => {
             const place = { table: column.tableName, column: column.columnName, rowKey: row.key }
-            return keyring.encrypt(await keyring.decrypt(row.value, place), place)
+            const plaintext = await keyring.decrypt(row.value, place).catch((error) => {
+              throw new RewrapValueError(place, error)
+            })
+            return keyring.encrypt(plaintext, place)
           }),
         )
         // One statement per batch; each row changes only if it still holds the value read.

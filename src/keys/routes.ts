@@ -39,12 +39,13 @@ const rotateDataKey = createRoute({
   },
 })
 
-const serializeRun = (run: RewrapRun | null) =>
+const serializeRun = (run: (RewrapRun & { stalled: boolean }) | null) =>
   run && {
     ...run,
     startedAt: run.startedAt.toISOString(),
     updatedAt: run.updatedAt.toISOString(),
     finishedAt: run.finishedAt?.toISOString() ?? null,
+    lastErrorAt: run.lastErrorAt?.toISOString() ?? null,
   }
 
 export function keysRoutes(deps: AppDeps) {

@@ -20,12 +20,24 @@ const RewrapRunSchema = z
   .object({
     id: z.string(),
     targetVersion: z.number().int(),
-    state: z.enum(['running', 'done']),
+    state: z.enum(['running', 'done', 'superseded']).openapi({
+      description: '`superseded`: a newer rotation started another run, which took over its work.',
+    }),
     done: z.string(),
     total: z.string(),
     startedAt: z.string(),
     updatedAt: z.string(),
     finishedAt: z.string().nullable(),
+    holder: z.string().nullable().openapi({ description: 'The replica that last worked on the run.' }),
+    lastError: z.string().nullable().openapi({
+      description:
+        'Why the last pass stopped (for a value that cannot be moved: its table, column and row), until a pass gets through.',
+    }),
+    lastErrorAt: z.string().nullable(),
+    stalled: z.boolean().openapi({
+      description:
+        'Running, but no replica has touched it for three maintenance intervals: no replica is working on it (check their logs and lastError).',
+    }),
   })
   .openapi('RewrapRun')
 

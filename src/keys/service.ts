@@ -19,7 +19,11 @@ export type KeyServiceOptions = KeyringOptions & {
   batchSize?: number
 }
 
-export type KeyringReport = { activeVersion: number; keys: DataKeyStatus[]; rewrap: RewrapRun | null }
+export type KeyringReport = {
+  activeVersion: number
+  keys: DataKeyStatus[]
+  rewrap: (RewrapRun & { stalled: boolean }) | null
+}
 
 /** Something outside the keyring that the master key wraps (backup repositories hold their own
  * wrapped keys so that they restore without the store): re-wrapped on master-key rotation. */
@@ -42,6 +46,8 @@ export class KeyService {
   private ring: Keyring | undefined
   private timer: ReturnType<typeof setInterval> | undefined
   private running: Promise<unknown> | undefined
+  private kickAgain = false
+  private stopped = false
   private readonly holders: MasterKeyHolder[] = []
 
   constructor(
@@ -89,10 +95,15 @@ export class KeyService {
   async report(): Promise<KeyringReport> {
     const ring = this.keyring()
     await ring.reload()
+    const run = await currentRewrapRun(this.deps.db.sql)
+    // Every pass touches its run (each batch, and each maintenance tick while keys settle), so a
+    // running run left alone for three ticks has nobody working on it.
+    const stallAfterMs = 3 * (this.deps.options?.maintenanceIntervalMs ?? 30_000)
+    const stalled = run?.state === 'running' && Date.now() - run.updatedAt.getTime() > stallAfterMs
     return {
       activeVersion: ring.activeVersion(),
       keys: await ring.status(),
-      rewrap: await currentRewrapRun(this.deps.db.sql),
+      rewrap: run && { ...run, stalled },
     }
   }
 
@@ -151,18 +162,28 @@ export class KeyService {
     return { rewrappedDataKeys, holders, complete }
   }
 
-  /** Starts a background rewrap pass unless one is running in this process. */
+  /** Starts a background rewrap pass; while one runs in this process, queues one more after it
+   * (a rotation during a pass must not wait for the next maintenance tick). */
   kick(): void {
-    if (this.running || !this.ring) return
+    if (!this.ring || this.stopped) return
+    if (this.running) {
+      this.kickAgain = true
+      return
+    }
     this.running = this.rewrap()
       .catch((error) => this.deps.log.warn('background rewrap failed; will retry', { error }))
       .finally(() => {
         this.running = undefined
+        if (this.kickAgain) {
+          this.kickAgain = false
+          this.kick()
+        }
       })
   }
 
   async stop(): Promise<void> {
+    this.stopped = true
     clearInterval(this.timer)
-    await this.running
+    while (this.running) await this.running
   }
 }

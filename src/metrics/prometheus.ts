@@ -14,6 +14,8 @@ import { settingLines } from './prometheus-settings.ts'
  * (cardinality). */
 export const defaultExportedGroups = [
   'database',
+  'database_size',
+  'statements_info',
   'bgwriter',
   'checkpointer',
   'archiver',

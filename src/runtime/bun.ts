@@ -1,4 +1,4 @@
-// Bun runtime: Bun.serve for HTTP. Files the binary needs are embedded at build time: imports
+// Bun runtime: Bun.serve for HTTP, Bun.password for argon2id (native, on Bun's thread pool). Files the binary needs are embedded at build time: imports
 // `with { type: 'file' }` (docs UI files, PGlite WASM and fs bundle, the SAML schema validator's
 // WASM, script and schemas) and migrations/*.sql passed to `bun build --compile` as extra entry
 // points (Bun.embeddedFiles). From source (`bun run`) the same imports resolve to files on disk
@@ -30,6 +30,7 @@ import swaggerCss from '../../node_modules/swagger-ui-dist/swagger-ui.css' with 
 import swaggerBundle from '../../node_modules/swagger-ui-dist/swagger-ui-bundle.js' with { type: 'file' }
 import xmllintWasm from '../../node_modules/xmllint-wasm/xmllint.wasm' with { type: 'file' }
 import xmllintScript from '../../node_modules/xmllint-wasm/xmllint-node.js' with { type: 'file' }
+import type { Argon2Params, PasswordHasher } from '../auth/password-hashing.ts'
 import type { SamlSchemaFileName } from '../auth/sso/xml-schema.ts'
 import type { DocsAssetName } from '../http/docs-ui.ts'
 import { readMigrationsDir } from '../platform/db/migration-files.ts'
@@ -67,8 +68,25 @@ async function embeddedMigrations() {
   )
 }
 
+// Same algorithm, version, m, t, p and 32-byte output as the Node pool; Bun's salt is 32 bytes
+// where hash-wasm's is 16, and each verifies the other's hashes (test/e2e/binary.test.ts). Bun
+// hashes with one lane only, which is what the configuration sets.
+const bunPasswordHasher: PasswordHasher = {
+  async hash(password: string, params: Argon2Params) {
+    if (params.parallelism !== 1) throw new Error('Bun.password hashes argon2id with one lane (p=1) only')
+    return Bun.password.hash(password, {
+      algorithm: 'argon2id',
+      memoryCost: params.memoryKib,
+      timeCost: params.iterations,
+    })
+  },
+  verify: (password, encoded) => Bun.password.verify(password, encoded, 'argon2id'),
+  close: async () => {},
+}
+
 export const bunRuntime: Runtime = {
   name: 'bun',
+  passwordHasher: () => bunPasswordHasher,
   assets: {
     migrations: () =>
       compiled

@@ -1,10 +1,12 @@
-// Node runtime: @hono/node-server for HTTP, files from the source tree and node_modules.
+// Node runtime: @hono/node-server for HTTP, argon2id on a worker_threads pool (hash-wasm), files
+// from the source tree and node_modules.
 import { readFile } from 'node:fs/promises'
 import type { Server } from 'node:http'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { type Http2Bindings, type HttpBindings, serve } from '@hono/node-server'
+import { workerPoolHasher } from '../auth/password-hashing.ts'
 import { readMigrationsDir } from '../platform/db/migration-files.ts'
 import { closeWithin, type Runtime } from './runtime.ts'
 
@@ -14,6 +16,7 @@ const require = createRequire(import.meta.url)
 
 export const nodeRuntime: Runtime = {
   name: 'node',
+  passwordHasher: () => workerPoolHasher(),
   assets: {
     migrations: async () => readMigrationsDir(join(root, 'migrations')),
     docsAsset: async (name) => {

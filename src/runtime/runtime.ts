@@ -1,7 +1,9 @@
-// What the service needs from its runtime: an HTTP listener and the files it ships with
-// (migrations, the docs UI files, PGlite's WASM, the SAML schema validator's WASM and schemas).
+// What the service needs from its runtime: an HTTP listener, argon2id off the event loop and the
+// files it ships with (migrations, the docs UI files, PGlite's WASM, the SAML schema validator's
+// WASM and schemas).
 // bun.ts and node.ts implement it.
 
+import type { PasswordHasher } from '../auth/password-hashing.ts'
 import type { SamlSchemaFiles } from '../auth/sso/xml-schema.ts'
 import type { ConnectionEnv } from '../http/client-address.ts'
 import type { DocsAssetName } from '../http/docs-ui.ts'
@@ -43,6 +45,8 @@ export async function closeWithin(
 export type Runtime = {
   readonly name: 'bun' | 'node'
   readonly assets: RuntimeAssets
+  /** Password hashing on other threads (src/auth/password-hashing.ts); started on first use. */
+  passwordHasher(): PasswordHasher
   serve(
     fetch: (request: Request, env: ConnectionEnv) => Response | Promise<Response>,
     options: { host: string; port: number },

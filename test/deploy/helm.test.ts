@@ -555,6 +555,31 @@ describe("the container's environment against the service's configuration schema
   })
 })
 
+describe('the instance host policy from values', () => {
+  it('renders instances.hostsAllow/hostsDeny as PGA_INSTANCE_HOSTS_ALLOW/_DENY the service accepts', async () => {
+    const render = await helmTemplate('values-prod.yaml', [
+      '--set',
+      'instances.hostsAllow={10.0.0.0/8,fd00::/8,*.db.internal}',
+      '--set',
+      'instances.hostsDeny={10.9.0.0/16}',
+    ])
+    expect(render.code, render.stderr).toBe(0)
+    const { env } = containerEnvironment(render.docs)
+    expect(env.PGA_INSTANCE_HOSTS_ALLOW).toBe('10.0.0.0/8,fd00::/8,*.db.internal')
+    expect(env.PGA_INSTANCE_HOSTS_DENY).toBe('10.9.0.0/16')
+    expect(configProblems(env)).toEqual([])
+  })
+
+  it('refuses setting them through `config`', async () => {
+    const render = await helmTemplate('values-prod.yaml', [
+      '--set',
+      'config.PGA_INSTANCE_HOSTS_DENY=10.0.0.0/8',
+    ])
+    expect(render.code).not.toBe(0)
+    expect(render.stderr).toContain('PGA_INSTANCE_HOSTS_DENY')
+  })
+})
+
 describe('rules the chart enforces', () => {
   it.each([
     [{ graceSeconds: 20, preStop: 10, margin: 5 }, []],

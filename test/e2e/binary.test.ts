@@ -7,6 +7,7 @@ import { dirname, join } from 'node:path'
 import postgres from 'postgres'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { createPgAnalyticsClient } from '../../client/index.ts'
+import { closePasswordHashing, hashPassword, verifyPassword } from '../../src/auth/passwords.ts'
 import { readMigrationsDir } from '../../src/platform/db/migration-files.ts'
 import { createTestDatabase } from '../harness/postgres.ts'
 import { run, tempDir } from '../harness/processes.ts'
@@ -130,6 +131,14 @@ describe('pganalytics binary: embedded defaults', () => {
   })
 })
 
+const admin = { email: 'binary-admin@example.com', password: 'a binary admin passphrase' }
+const signIn = (url: string, email: string, password: string) =>
+  fetch(`${url}/api/v1/auth/login`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ email, password }),
+  })
+
 describe('pganalytics binary: external PostgreSQL and Redis', () => {
   let service: ServiceProcess
   let databaseUrl: string
@@ -143,11 +152,14 @@ describe('pganalytics binary: external PostgreSQL and Redis', () => {
         REDIS_URL: inject('redisUrl'),
         PGA_REDIS_KEY_PREFIX: 'bin:',
         PGA_MASTER_KEY: testMasterKey,
+        PGA_ADMIN_EMAIL: admin.email,
+        PGA_ADMIN_PASSWORD: admin.password,
       },
     })
   }, 60_000)
   afterAll(async () => {
     await service?.stop()
+    await closePasswordHashing()
   })
 
   it('is ready with both external dependencies and says it can run as many replicas', async () => {
@@ -254,6 +266,47 @@ describe('pganalytics binary: external PostgreSQL and Redis', () => {
     const rows = await sql`select name from pga_schema_migrations order by version`
     await sql.end()
     expect(rows.map((r) => r.name)).toContain('0001_service_info')
+  })
+
+  it('hashes with Bun.password, and signs in with hashes made by hash-wasm on Node, refusing bcrypt', async () => {
+    const sql = postgres(databaseUrl, { max: 1 })
+    try {
+      // The administrator's hash was made by the binary at start: Bun.password (a 32-byte salt),
+      // same argon2id parameters; hash-wasm (on this Node process's worker pool) verifies it.
+      const signedIn = await signIn(service.url, admin.email, admin.password)
+      expect(signedIn.status).toBe(200)
+      const token = ((await signedIn.json()) as { access_token: string }).access_token
+      const [own] = await sql<{ hash: string }[]>`
+        select password_hash as hash from auth_users where email = ${admin.email}`
+      expect(own?.hash).toMatch(/^\$argon2id\$v=19\$m=19456,t=2,p=1\$[A-Za-z0-9+/]{43}\$[A-Za-z0-9+/]{43}$/)
+      expect(await verifyPassword(admin.password, own?.hash as string)).toBe(true)
+      expect(await verifyPassword(`${admin.password}!`, own?.hash as string)).toBe(false)
+
+      // A user whose hash hash-wasm made (every hash stored before this change): the binary verifies it.
+      const email = 'hash-wasm@example.com'
+      const password = 'Grüße aus der Wüste, horse'
+      const created = await fetch(`${service.url}/api/v1/users`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${token}` },
+        body: JSON.stringify({ email, role: 'viewer', password: 'a placeholder passphrase' }),
+      })
+      expect(created.status).toBe(201)
+      const fromNode = await hashPassword(password, { memoryKib: 19456, iterations: 2, parallelism: 1 })
+      expect(fromNode).toMatch(/\$[A-Za-z0-9+/]{22}\$[A-Za-z0-9+/]{43}$/)
+      await sql`update auth_users set password_hash = ${fromNode} where email = ${email}`
+      expect((await signIn(service.url, email, password.normalize('NFD'))).status).toBe(200)
+      expect((await signIn(service.url, email, 'Grüße aus der Wüste, hors')).status).toBe(401)
+
+      // Bun.password would accept a bcrypt hash; the service refuses anything but argon2id.
+      const bcrypt = '$2b$10$flaV5J.iizZlOmL1A6MyM.1n8GQT9EFX01o8F4SY4OZq.6FLRoGoq'
+      await sql`update auth_users set password_hash = ${bcrypt} where email = ${email}`
+      const refused = await signIn(service.url, email, password)
+      expect(refused.status).toBe(401)
+      expect(((await refused.json()) as { code: string }).code).toBe('invalid_credentials')
+      expect((await signIn(service.url, 'nobody@example.com', password)).status).toBe(401)
+    } finally {
+      await sql.end()
+    }
   })
 })
 

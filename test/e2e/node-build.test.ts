@@ -4,6 +4,7 @@ import { execFile } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
+import postgres from 'postgres'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { createPgAnalyticsClient } from '../../client/index.ts'
 import { createTestDatabase } from '../harness/postgres.ts'
@@ -17,13 +18,18 @@ import {
 } from '../support/service-process.ts'
 
 let service: ServiceProcess
+let databaseUrl: string
+const admin = { email: 'node-admin@example.com', password: 'a node admin passphrase' }
 beforeAll(async () => {
   await ensureBuilt()
+  databaseUrl = await createTestDatabase(inject('pgUrl'))
   service = await startService({
     command: process.execPath,
     args: [nodeBundlePath],
     env: {
-      DATABASE_URL: await createTestDatabase(inject('pgUrl')),
+      DATABASE_URL: databaseUrl,
+      PGA_ADMIN_EMAIL: admin.email,
+      PGA_ADMIN_PASSWORD: admin.password,
       PGA_MASTER_KEY: testMasterKey,
       REDIS_URL: inject('redisUrl'),
       PGA_REDIS_KEY_PREFIX: 'node:',
@@ -62,6 +68,23 @@ describe('Node build', () => {
     const res = await fetch(`${service.url}/docs/swagger-ui-bundle.js`)
     expect(res.status).toBe(200)
     expect((await res.arrayBuffer()).byteLength).toBeGreaterThan(1_000_000)
+  })
+
+  it('signs in, hashing on its worker pool (hash-wasm: a 16-byte salt)', async () => {
+    const signIn = (password: string) =>
+      fetch(`${service.url}/api/v1/auth/login`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ email: admin.email, password }),
+      })
+    const results = await Promise.all([admin.password, 'not the passphrase', admin.password].map(signIn))
+    expect(results.map((r) => r.status)).toEqual([200, 401, 200])
+    const sql = postgres(databaseUrl, { max: 1 })
+    const [row] = await sql<
+      { hash: string }[]
+    >`select password_hash as hash from auth_users where email = ${admin.email}`
+    await sql.end()
+    expect(row?.hash).toMatch(/^\$argon2id\$v=19\$m=19456,t=2,p=1\$[A-Za-z0-9+/]{22}\$[A-Za-z0-9+/]{43}$/)
   })
 
   it('drains and exits 0 on SIGTERM', async () => {

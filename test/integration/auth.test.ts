@@ -4,6 +4,8 @@
 import { decodeBase32IgnorePadding } from '@oslojs/encoding'
 import { base64url, SignJWT } from 'jose'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { type PasswordHasher, workerPoolHasher } from '../../src/auth/password-hashing.ts'
+import { closePasswordHashing, usePasswordHasher } from '../../src/auth/passwords.ts'
 import { SignInThrottle } from '../../src/auth/rate-limit.ts'
 import { prepareFirstAdmin } from '../../src/auth/service.ts'
 import { currentSigningKey } from '../../src/auth/token-keys.ts'
@@ -851,5 +853,64 @@ describe('cookie sessions (browsers)', () => {
     expect(out.status).toBe(204)
     expect(cookiesOf(out).pga_access?.attributes).toContain('Max-Age=0')
     expect((await request('GET', '/api/v1/auth/me', nextAccess)).status).toBe(401)
+  })
+})
+
+describe('password hashing off the event loop', () => {
+  // The real worker pool behind a gate that holds each verification until the test lets it go,
+  // so "one sign-in is being verified while another arrives" happens for sure.
+  const held: { encoded: string; release: () => void }[] = []
+  let arrived: () => void = () => {}
+  const gated = (inner: PasswordHasher): PasswordHasher => ({
+    hash: (password, params) => inner.hash(password, params),
+    async verify(password, encoded) {
+      await new Promise<void>((release) => {
+        held.push({ encoded, release })
+        arrived()
+      })
+      return inner.verify(password, encoded)
+    },
+    close: () => inner.close(),
+  })
+  const nextArrival = () => new Promise<void>((resolve) => (arrived = resolve))
+
+  beforeAll(async () => {
+    await usePasswordHasher(gated(workerPoolHasher({ size: 1 })), 1)
+  })
+  afterAll(async () => {
+    for (const h of held.splice(0)) h.release()
+    await closePasswordHashing()
+  })
+
+  it('verifies an unknown user’s password against the dummy hash, as much work as a real one', async () => {
+    const arrival = nextArrival()
+    const unknown = call('POST', '/api/v1/auth/login', {
+      email: 'nobody@example.com',
+      password: adminPassword,
+    })
+    await arrival
+    const [{ encoded, release }] = held.splice(0) as [(typeof held)[number]]
+    expect(encoded).toMatch(/^\$argon2id\$v=19\$m=19456,t=2,p=1\$/)
+    release()
+    expect((await unknown).body.code).toBe('invalid_credentials')
+  })
+
+  it('refuses a sign-in with 503 password_hashing_busy and Retry-After while the bound is full', async () => {
+    const arrival = nextArrival()
+    const first = call('POST', '/api/v1/auth/login', { email: adminEmail, password: adminPassword })
+    await arrival
+    const second = await call('POST', '/api/v1/auth/login', { email: adminEmail, password: adminPassword })
+    expect(second.status).toBe(503)
+    expect(second.headers.get('Content-Type')).toBe('application/problem+json')
+    expect(second.headers.get('Retry-After')).toBe('1')
+    expect(second.body.code).toBe('password_hashing_busy')
+    for (const h of held.splice(0)) h.release()
+    expect((await first).status).toBe(200)
+    // Room again: the next sign-in goes through.
+    const arrival2 = nextArrival()
+    const third = call('POST', '/api/v1/auth/login', { email: adminEmail, password: adminPassword })
+    await arrival2
+    for (const h of held.splice(0)) h.release()
+    expect((await third).status).toBe(200)
   })
 })

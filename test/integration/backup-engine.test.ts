@@ -10,6 +10,7 @@ import { takeBackup } from '../../src/backup/engine.ts'
 import type { BackupManifest } from '../../src/backup/manifest.ts'
 import { BackupKeyMismatchError, BackupRepository } from '../../src/backup/repository.ts'
 import { restoreFiles } from '../../src/backup/restore-files.ts'
+import { HostPolicy } from '../../src/instances/host-policy.ts'
 import { createLocalKek } from '../../src/keys/kek.ts'
 import { DirectoryBlobStore } from '../../src/platform/blob/directory.ts'
 import { randomBytes } from '../../src/platform/crypto/aes-gcm.ts'
@@ -43,6 +44,7 @@ const request = (
   chunkSize: 1 << 20,
   concurrency: 4,
   connectTimeoutMs: 10_000,
+  hostPolicy: new HostPolicy({ allow: [], deny: [] }),
 })
 
 beforeAll(async () => {

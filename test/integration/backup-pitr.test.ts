@@ -21,6 +21,7 @@ import {
 import { BackupRepository } from '../../src/backup/repository.ts'
 import { WalStream } from '../../src/backup/wal-stream.ts'
 import { runCli } from '../../src/cli.ts'
+import { HostPolicy } from '../../src/instances/host-policy.ts'
 import { createLocalKek } from '../../src/keys/kek.ts'
 import { DirectoryBlobStore } from '../../src/platform/blob/directory.ts'
 import { randomBytes } from '../../src/platform/crypto/aes-gcm.ts'
@@ -65,6 +66,8 @@ async function walCaughtUp() {
   }
 }
 
+const hostPolicy = new HostPolicy({ allow: [], deny: [] })
+
 beforeAll(async () => {
   server = await startPostgres(['wal_level=replica', 'full_page_writes=on'])
   await run(join(server.binDir, 'pgbench'), ['-i', '-s', '1', '-q', server.url])
@@ -74,7 +77,8 @@ beforeAll(async () => {
   repository = await BackupRepository.open(new DirectoryBlobStore(repositoryDir), [kek], {
     create: true,
   })
-  const connection = libpqConnection(target(), { applicationName: 'pga-test', connectTimeoutMs: 10_000 })
+  const connection = () =>
+    libpqConnection(target(), { applicationName: 'pga-test', connectTimeoutMs: 10_000, hostPolicy })
   const [system] = await sql<{ id: string }[]>`select system_identifier::text as id from pg_control_system()`
   stream = new WalStream({
     repository,
@@ -108,6 +112,7 @@ beforeAll(async () => {
       chunkSize: 1 << 20,
       concurrency: 4,
       connectTimeoutMs: 10_000,
+      hostPolicy,
     })
   ).manifest
   await sql`insert into events (label) select 'before-' || g from generate_series(1, 100) g`

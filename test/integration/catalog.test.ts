@@ -5,7 +5,13 @@
 import { PGlite } from '@electric-sql/pglite'
 import postgres from 'postgres'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
-import { metricGroups, planGroup } from '../../src/collector/catalog/index.ts'
+import {
+  type MetricGroup,
+  metricGroups,
+  type PlannedQuery,
+  planGroup,
+  queryParams,
+} from '../../src/collector/catalog/index.ts'
 import type { Capabilities } from '../../src/instances/probe.ts'
 import { probeCapabilities } from '../../src/instances/probe.ts'
 import { readMigrationsDir } from '../../src/platform/db/migration-files.ts'
@@ -13,13 +19,13 @@ import { runMigrations } from '../../src/platform/db/migrations.ts'
 import { createLogger } from '../../src/platform/log.ts'
 import { createTestDatabase } from '../harness/postgres.ts'
 
-type Runner = { probe(): Promise<Capabilities>; columnsOf(sql: string, limit?: number): Promise<string[]> }
+type Runner = { probe(): Promise<Capabilities>; columnsOf(sql: string, params: string[]): Promise<string[]> }
 
 function postgresRunner(sql: postgres.Sql): Runner {
   return {
     probe: () => probeCapabilities(sql),
-    async columnsOf(text, limit) {
-      const result = await sql.unsafe(text, limit === undefined ? [] : [limit])
+    async columnsOf(text, params) {
+      const result = await sql.unsafe(text, params)
       return result.columns.map((c) => c.name)
     },
   }
@@ -54,12 +60,22 @@ async function checkEveryGroup(runner: Runner) {
       outcome[group.name] = `unavailable: ${plan.unavailable}`
       continue
     }
-    const columns = await runner.columnsOf(plan.sql, group.rowLimit)
+    const columns = await runner.columnsOf(plan.sql, queryParams(group, plan))
     expect(columns, `${group.name} (${plan.source})`).toEqual(group.columns.map((c) => c.name))
+    // A group ranked by change also yields the counters its next run ranks against.
+    if (plan.counters) expect(await runner.columnsOf(plan.counters, [])).toHaveLength(1)
     outcome[group.name] = plan.source
   }
   return { capabilities, outcome }
 }
+
+describe('units', () => {
+  it('counts buffer reads and hits of databases in blocks', () => {
+    const database = metricGroups.find((g) => g.name === 'database')
+    const units = Object.fromEntries(database?.columns.map((c) => [c.name, c.unit]) ?? [])
+    expect(units).toMatchObject({ blks_read: 'blocks', blks_hit: 'blocks', xact_commit: 'count' })
+  })
+})
 
 describe('snapshot tables', () => {
   it('have exactly the catalog columns and types, after snap_id, instance_id and taken_at', async () => {
@@ -98,6 +114,15 @@ describe('metric catalog against real servers', () => {
     expect(outcome.checkpointer).toContain(
       capabilities.serverVersionNum >= 170000 ? 'pg_stat_checkpointer' : 'pg_stat_bgwriter',
     )
+    // Statements carry the time statistics, and from 1.10 (PostgreSQL 15) temp times and JIT.
+    const statements = metricGroups.find((g) => g.name === 'statements') as MetricGroup
+    const plan = planGroup(statements, capabilities) as PlannedQuery
+    const [row] = await superuser.unsafe(plan.sql, queryParams(statements, plan))
+    expect(row?.mean_exec_time).toEqual(expect.any(Number))
+    if (capabilities.serverVersionNum >= 150000) {
+      expect(row?.temp_blk_read_time).toEqual(expect.any(Number))
+      expect(row?.jit_functions).not.toBeNull()
+    }
   })
 
   it('every group runs with a login that has only pg_monitor', async () => {
@@ -119,8 +144,8 @@ describe('metric catalog against real servers', () => {
           }, {}) as unknown as postgres.Sql
           return probeCapabilities(sql)
         },
-        async columnsOf(text, limit) {
-          return (await db.query(text, limit === undefined ? [] : [limit])).fields.map((f) => f.name)
+        async columnsOf(text, params) {
+          return (await db.query(text, params)).fields.map((f) => f.name)
         },
       }
       const { capabilities, outcome } = await checkEveryGroup(runner)

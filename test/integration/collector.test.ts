@@ -242,7 +242,7 @@ describe('read API', () => {
     const seconds = (Date.parse(second.time) - Date.parse(first.time)) / 1000
     expect(rate.body.rows[1].xact_commit).toBeCloseTo((second.xact_commit - first.xact_commit) / seconds, 3)
     // Gauges are never differenced.
-    expect(delta.body.rows[1].size_bytes).toBe(second.size_bytes)
+    expect(delta.body.rows[1].numbackends).toBe(second.numbackends)
   })
 
   it('gives null deltas across a stats reset instead of a negative or bogus value', async () => {
@@ -288,7 +288,8 @@ describe('read API', () => {
     expect(res.status).toBe(200)
     const appdb = res.body.sections.database.find((d: { datname: string }) => d.datname === 'appdb')
     expect(appdb.xact_commit).toBeGreaterThan(0)
-    expect(appdb.size_bytes).toMatchObject({ first: expect.any(Number), last: expect.any(Number) })
+    const appdbSize = res.body.sections.database_size.find((d: { datname: string }) => d.datname === 'appdb')
+    expect(appdbSize.bytes).toMatchObject({ first: expect.any(Number), last: expect.any(Number) })
     // Sections come busiest first: the ordering is applied, not just named.
     const commits = res.body.sections.database.map((d: { xact_commit: number }) => d.xact_commit)
     expect(commits).toEqual([...commits].sort((a: number, b: number) => b - a))
@@ -306,10 +307,15 @@ describe('read API', () => {
 
   it('refreshes the texts of statements still collected and forgets those unseen for the retention', async () => {
     const store = t.deps.db.sql
+    // A statement that runs again before the next collection: only what changed is stored anew.
     const [collected] = await store<{ queryid: string }[]>`
-      select queryid::text from sn_statement_texts where instance_id = ${id} order by queryid limit 1`
+      select queryid::text from sn_statement_texts
+       where instance_id = ${id} and query like '%from orders where note%' order by queryid limit 1`
     await store`update sn_statement_texts set last_seen = now() - interval '2 days'
                  where instance_id = ${id} and queryid = ${collected?.queryid ?? ''}::bigint`
+    const app = postgres({ ...connection(rig.primaryUrl), database: 'appdb', max: 1, onnotice: () => {} })
+    await app`select count(*) from orders where note = ${'again'}`
+    await app.end()
     // Two statements never collected again: one unseen for 30 days, one for 2 (retention 14).
     await store`insert into sn_statement_texts (instance_id, queryid, query, last_seen) values
       (${id}, -101, 'select old', now() - interval '30 days'), (${id}, -102, 'select recent', now() - interval '2 days')`
@@ -360,7 +366,7 @@ describe('read API', () => {
 
   it('exposes the latest values to Prometheus, accepted by promtool', async () => {
     const res = await t.app.request(
-      '/metrics/instances?groups=database,replication,archiver,wal,activity,storage,checkpoint_state,slru,table_ages',
+      '/metrics/instances?groups=database,database_size,statements_info,replication,archiver,wal,activity,storage,checkpoint_state,slru,table_ages',
       {
         headers: { Authorization: `Bearer ${token}` },
       },
@@ -371,6 +377,10 @@ describe('read API', () => {
       /^pga_database_xact_commit_total\{instance="primary",instance_id="[^"]+",datname="appdb"\} \d+$/m,
     )
     expect(text).toMatch(/^pga_database_blk_read_time_seconds_total\{/m)
+    expect(text).toMatch(
+      /^pga_database_size_bytes\{instance="primary",instance_id="[^"]+",datname="appdb"\} \d+$/m,
+    )
+    expect(text).toMatch(/^pga_statements_info_dealloc_total\{instance="primary",instance_id="[^"]+"\} \d+$/m)
     expect(text).toMatch(/^pga_replication_replay_lag_bytes\{instance="primary",.*application_name=/m)
     expect(text).toMatch(/^pga_archiver_last_archived_time_timestamp_seconds\{instance="primary"/m)
     expect(text).toMatch(

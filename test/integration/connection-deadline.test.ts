@@ -6,6 +6,7 @@
 import { createServer, type Server, type Socket } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { testConnection } from '../../src/instances/connection-test.ts'
+import { HostPolicy } from '../../src/instances/host-policy.ts'
 import { nodeRuntime } from '../../src/runtime/node.ts'
 import type { HttpServer } from '../../src/runtime/runtime.ts'
 import { startTestApp, type TestApp } from '../support/app.ts'
@@ -61,6 +62,8 @@ const tlsStall = () => fakeServer((socket) => socket.once('data', () => socket.w
 /** Hangs up as soon as the client speaks. */
 const hangUp = () => fakeServer((socket) => socket.once('data', () => socket.end()))
 
+/** No rules beyond the built-in ones. */
+const openPolicy = new HostPolicy({ allow: [], deny: [] })
 let t: TestApp
 let ownHttp: HttpServer
 const peers: Peer[] = []
@@ -172,7 +175,7 @@ describe('testConnection, one deadline over TCP, TLS, start-up and probe', () =>
     const server = await peer(tlsStall)
     const { value: result, ms } = await timed(
       'tls',
-      testConnection(target(server.port, 'require'), { timeoutMs: 1000 }),
+      testConnection(target(server.port, 'require'), { timeoutMs: 1000, hostPolicy: openPolicy }),
     )
     expect(result).toEqual({
       ok: false,
@@ -190,7 +193,7 @@ describe('testConnection, one deadline over TCP, TLS, start-up and probe', () =>
     const server = await peer(hangUp)
     const { value: result, ms } = await timed(
       'hang-up',
-      testConnection(target(server.port, 'prefer'), { timeoutMs: 3000 }),
+      testConnection(target(server.port, 'prefer'), { timeoutMs: 3000, hostPolicy: openPolicy }),
     )
     expect(result).toEqual({
       ok: false,

@@ -6,11 +6,14 @@ import { createServer } from 'node:net'
 import postgres from 'postgres'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { testConnection } from '../../src/instances/connection-test.ts'
+import { HostPolicy } from '../../src/instances/host-policy.ts'
 import { freePort } from '../harness/processes.ts'
 import { startTestApp, type TestApp } from '../support/app.ts'
 
 const token = 'instances-test-admin-token-0123456789'
 const password = 'Mon1tor-pass-phrase'
+/** No rules beyond the built-in ones. */
+const openPolicy = new HostPolicy({ allow: [], deny: [] })
 let t: TestApp
 let pgPort: number
 const role = `pga_mon_${Math.random().toString(36).slice(2, 8)}`
@@ -307,7 +310,7 @@ describe('connection test', () => {
     try {
       const result = await testConnection(
         { host: '127.0.0.1', port, database: 'x', username: 'x', sslmode: 'disable' },
-        { timeoutMs: 1000 },
+        { timeoutMs: 1000, hostPolicy: openPolicy },
       )
       expect(result).toEqual({
         ok: false,

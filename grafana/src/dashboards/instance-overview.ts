@@ -139,9 +139,9 @@ select to_timestamp(s.bucket) as time, coalesce(a.state, 'unknown') as metric, s
 select time, datname as metric, numbackends as value from rated where ${inRange()} order by time`,
     })
     .timeseries('Database size', {
-      description: 'Size of each selected database.',
-      sql: `${database([], ['size_bytes'])}
-select time, datname as metric, size_bytes as value from rated where ${inRange()} order by time`,
+      description: 'Size of each selected database (database_size group, every 5 minutes by default).',
+      sql: `${rated({ table: 'sn_database_size', keys: ['datname'], columns: ['bytes'], where: inDatabases })}
+select time, datname as metric, bytes as value from rated where ${inRange()} order by time`,
       unit: 'bytes',
     })
     .timeseries('WAL generated per second', {

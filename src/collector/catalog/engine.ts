@@ -5,9 +5,11 @@
 import { counter, gauge, info, key, label, statsReset } from './columns.ts'
 import { hasColumn, hasView, type MetricGroup } from './types.ts'
 
-/** WAL position of the server: its insert position on a primary, what it received on a standby. */
+/** WAL position of the server: its insert position on a primary; on a standby the furthest of
+ * what it received and what it replayed (a standby that is not streaming, restoring from an
+ * archive or started without a primary, has no receive position). */
 const currentLsn =
-  'case when pg_is_in_recovery() then pg_last_wal_receive_lsn() else pg_current_wal_lsn() end'
+  'case when pg_is_in_recovery() then greatest(pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn()) else pg_current_wal_lsn() end'
 
 export const bgwriter: MetricGroup = {
   name: 'bgwriter',
@@ -236,7 +238,7 @@ export const replication: MetricGroup = {
   name: 'replication',
   scope: 'instance',
   table: 'sn_stat_replication',
-  help: 'Primary side of streaming replication: one row per standby with lag in bytes and time.',
+  help: 'Primary side of streaming replication: one row per standby (WAL senders of base backups are not standbys) with lag in bytes and time.',
   defaultIntervalSeconds: 15,
   defaultRetentionDays: 30,
   privileges:
@@ -246,7 +248,7 @@ export const replication: MetricGroup = {
     key('client_addr', 'inet', 'Standby address (null over a Unix socket).'),
     label('pid', 'integer', 'WAL sender process.'),
     label('usename', 'text', 'Replication login.'),
-    label('state', 'text', 'startup, catchup, streaming, backup or stopping.'),
+    label('state', 'text', 'startup, catchup, streaming or stopping.'),
     label('sync_state', 'text', 'async, potential, sync or quorum.'),
     gauge('sync_priority', 'integer', 'Priority for synchronous standby selection.'),
     info('backend_start', 'timestamptz', 'When the standby connected.'),
@@ -280,7 +282,8 @@ export const replication: MetricGroup = {
                    extract(epoch from write_lag)::double precision as write_lag_seconds,
                    extract(epoch from flush_lag)::double precision as flush_lag_seconds,
                    extract(epoch from replay_lag)::double precision as replay_lag_seconds, reply_time
-              from pg_stat_replication`,
+              from pg_stat_replication
+             where state is distinct from 'backup'`,
     },
   ],
 }

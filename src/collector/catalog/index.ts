@@ -2,7 +2,7 @@
 // and the host groups the agent pushes (system.ts), which the read side serves alike.
 import type { Capabilities } from '../../instances/probe.ts'
 import { checkpointState, recoveryPrefetch, slru } from './control.ts'
-import { database, indexes, storage, tables } from './databases.ts'
+import { database, databaseSize, indexes, storage, tables } from './databases.ts'
 import {
   archiver,
   bgwriter,
@@ -20,7 +20,7 @@ import { maintenanceProgress } from './maintenance.ts'
 import { replicationSlotStats, subscriptions, subscriptionTables } from './replication-logical.ts'
 import { sequences } from './sequences.ts'
 import { activity, locks, vacuumProgress } from './sessions.ts'
-import { settings, statements } from './statements.ts'
+import { settings, statements, statementsInfo } from './statements.ts'
 import { systemGroups } from './system.ts'
 import type { MetricGroup } from './types.ts'
 
@@ -28,9 +28,11 @@ export type { Column, ColumnKind, MetricGroup } from './types.ts'
 
 export const metricGroups: readonly MetricGroup[] = [
   database,
+  databaseSize,
   tables,
   indexes,
   statements,
+  statementsInfo,
   settings,
   bgwriter,
   checkpointer,
@@ -75,7 +77,7 @@ export function findGroup(name: string): MetricGroup | undefined {
   return byName.get(name)
 }
 
-export type PlannedQuery = { sql: string; source: string }
+export type PlannedQuery = { sql: string; source: string; counters?: string }
 
 /** The SQL this instance needs for a group, or why the group cannot run there. */
 export function planGroup(group: MetricGroup, c: Capabilities): PlannedQuery | { unavailable: string } {
@@ -83,7 +85,19 @@ export function planGroup(group: MetricGroup, c: Capabilities): PlannedQuery | {
   if (reason) return { unavailable: reason }
   const variant = group.variants.find((v) => v.when(c))
   if (!variant) return { unavailable: 'no SQL variant fits this server' }
-  return { sql: qualify(variant.sql, c), source: variant.source }
+  return {
+    sql: qualify(variant.sql, c),
+    source: variant.source,
+    ...(variant.counters ? { counters: qualify(variant.counters, c) } : {}),
+  }
+}
+
+/** The parameters of a planned query: the row cap ($1) where the group has one, and for a
+ * query ranked by change the previous run's counters ($2; none yet: '[]'). */
+export function queryParams(group: MetricGroup, plan: PlannedQuery, previousCounters?: string): string[] {
+  if (group.rowLimit === undefined) return []
+  const limit = String(group.rowLimit)
+  return plan.counters ? [limit, previousCounters ?? '[]'] : [limit]
 }
 
 /** Query texts of statements, for the same instance. */

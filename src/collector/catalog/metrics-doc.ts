@@ -44,7 +44,9 @@ export function renderMetricsDoc(): string {
       .map((c) => `| \`${c.name}\` | ${c.type} | ${c.kind} | ${c.unit ?? ''} | ${c.help} |`)
       .join('\n')
     const notes = [
-      g.rowLimit ? `- At most ${g.rowLimit} rows per snapshot (largest or busiest first).` : '',
+      g.rowLimit
+        ? `- At most ${g.rowLimit} rows per snapshot (the top of the rankings its description names).`
+        : '',
       g.storage === 'changes' ? '- Stored only when a value changes (first snapshot: all of them).' : '',
     ].filter(Boolean)
     return `## ${g.name}

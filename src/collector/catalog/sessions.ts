@@ -44,8 +44,11 @@ export const activity: MetricGroup = {
   ],
 }
 
-/** Sessions waiting on a lock and sessions blocking them. */
-const lockWaitsSelect = (waitStart: string) => `with waiting as (
+/** Sessions waiting on a lock and sessions blocking them. A root blocker waits for nothing: its
+ * lock columns and wait_seconds are null. A session waiting on a row (its transactionid lock has
+ * no relation) is named by the table of the tuple lock it holds while waiting, or else of the
+ * relation lock its statement took. */
+const lockWaitsSelect = (waitSeconds: string) => `with waiting as (
               select a.pid, pg_blocking_pids(a.pid) as blocking_pids from pg_stat_activity a
                where a.wait_event_type = 'Lock' and ${notMe}
             )
@@ -53,14 +56,22 @@ const lockWaitsSelect = (waitStart: string) => `with waiting as (
                    a.wait_event, coalesce(w.blocking_pids, '{}') as blocking_pids,
                    (select count(*) from waiting x where a.pid = any(x.blocking_pids))::integer as blocked_sessions,
                    l.locktype as lock_type, l.mode as lock_mode,
-                   case when l.database = (select oid from pg_database where datname = current_database())
-                        then l.relation::regclass::text else l.relation::text end as relation,
-                   extract(epoch from now() - ${waitStart})::double precision as wait_seconds,
+                   case when rel.database = (select oid from pg_database where datname = current_database())
+                        then rel.relation::regclass::text else rel.relation::text end as relation,
+                   case when w.pid is not null then ${waitSeconds} end as wait_seconds,
                    extract(epoch from now() - a.xact_start)::double precision as xact_age_seconds,
                    left(a.query, 1000) as query
               from pg_stat_activity a
               left join waiting w on w.pid = a.pid
               left join lateral (select * from pg_locks l where l.pid = a.pid and not l.granted limit 1) l on true
+              left join lateral (
+                select l.database, l.relation where l.relation is not null
+                union all
+                (select h.database, h.relation from pg_locks h
+                  where l.locktype = 'transactionid' and h.pid = a.pid and h.granted
+                    and h.locktype in ('tuple', 'relation') and h.relation >= 16384
+                  order by h.locktype = 'tuple' desc, h.mode = 'RowExclusiveLock' desc limit 1)
+                limit 1) rel on true
              where w.pid is not null or exists (select 1 from waiting x where a.pid = any(x.blocking_pids))`
 
 export const locks: MetricGroup = {
@@ -84,8 +95,17 @@ export const locks: MetricGroup = {
     gauge('blocked_sessions', 'integer', 'Sessions waiting directly on this one.'),
     label('lock_type', 'text', 'Type of the lock it waits for.'),
     label('lock_mode', 'text', 'Mode of the lock it waits for.'),
-    label('relation', 'text', 'Relation of that lock, when in the collected database (else its oid).'),
-    gauge('wait_seconds', 'double precision', 'How long it has waited for the lock.', 'seconds'),
+    label(
+      'relation',
+      'text',
+      'Relation of that lock (for a row lock, the table of the row), when in the collected database (else its oid).',
+    ),
+    gauge(
+      'wait_seconds',
+      'double precision',
+      'How long it has waited for the lock (null for a root blocker, and before 14, which does not record when a wait began).',
+      'seconds',
+    ),
     gauge('xact_age_seconds', 'double precision', 'Age of its transaction.', 'seconds'),
     label('query', 'text', 'Its current or last query (first 1,000 characters).'),
   ],
@@ -93,13 +113,13 @@ export const locks: MetricGroup = {
     {
       when: (c) => hasColumn(c, 'pg_locks', 'waitstart'),
       source: 'pg_stat_activity, pg_blocking_pids, pg_locks (PostgreSQL ≥ 14)',
-      sql: lockWaitsSelect('coalesce(l.waitstart, a.state_change)'),
+      // waitstart is null for an instant after a wait begins.
+      sql: lockWaitsSelect('extract(epoch from now() - coalesce(l.waitstart, now()))::double precision'),
     },
     {
       when: () => true,
-      source:
-        'pg_stat_activity, pg_blocking_pids, pg_locks (PostgreSQL ≤ 13: wait measured from the state change)',
-      sql: lockWaitsSelect('a.state_change'),
+      source: 'pg_stat_activity, pg_blocking_pids, pg_locks (PostgreSQL ≤ 13: no wait start)',
+      sql: lockWaitsSelect('null::double precision'),
     },
   ],
 }

@@ -35,6 +35,9 @@ export type SqlVariant = {
   /** Returns exactly the group's columns (snap_id, instance_id and taken_at are added on write).
    * `$1` is the row cap where `rowLimit` is set. Never takes user input. */
   sql: string
+  /** Set when rows are ranked by their change since the previous run: SQL returning, as JSON
+   * text, the counters the next run passes back as `$2` (the worker keeps them in memory). */
+  counters?: string
 }
 
 export type MetricGroup = {

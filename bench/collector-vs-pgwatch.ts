@@ -1,0 +1,466 @@
+// Collector efficiency side by side with pgwatch (issue 17). It PRINTS figures (a table and a
+// line starting with `JSON `); it never passes or fails on them.
+//   1. starts two throwaway PostgreSQL 15 clusters: the monitored one (--databases databases of
+//      --tables small tables each, with an index, pg_stat_statements, a light pgbench load at a
+//      fixed rate, a login `pga_bench` with only pg_monitor) and the store (a database for each
+//      collector), so the monitored side and the store side are measured apart;
+//   2. measures a baseline window: CPU of both clusters with nothing collecting (pgbench only);
+//   3. alternates --windows windows of --seconds: our service (the compiled binary, dist/) with
+//      every group every --interval seconds over the monitored databases, then pgwatch (PGWATCH_BIN,
+//      pgwatch 3.x: `go build ./cmd/pgwatch` at tag v3.7.0 with a placeholder
+//      internal/webui/build/index.html) with the metrics of its `exhaustive` preset that need no
+//      helper functions, every one every --interval seconds, on a continuous-discovery source over
+//      the same databases. Each collector starts fresh and is warmed up for two intervals first;
+//   4. per window: the collector process's CPU (utime + stime), its peak and final RSS, the rows
+//      it stored (inserts counted by the store's statistics), and the CPU of each cluster above
+//      its baseline (every backend, including those that exited in the window: the postmaster's
+//      reaped-children time). Reported per round of the instance (window / interval).
+// Without PGWATCH_BIN it measures ours alone. Only 127.0.0.1; everything it starts is stopped by PID.
+// Run from the repository root (after `bash scripts/build.sh`):
+//   PGWATCH_BIN=/path/to/pgwatch node_modules/.bin/bun bench/collector-vs-pgwatch.ts
+//     [--seconds 240] [--windows 3] [--interval 15] [--databases 5] [--tables 200]
+import { randomBytes } from 'node:crypto'
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { cpus, release, totalmem } from 'node:os'
+import { join, resolve } from 'node:path'
+import type { Subprocess } from 'bun'
+import postgres from 'postgres'
+import { metricGroups } from '../src/collector/catalog/index.ts'
+import { startPostgres, type TestPostgres } from '../test/harness/postgres.ts'
+import { freePort, tempDir } from '../test/harness/processes.ts'
+import { runBench } from './support.ts'
+
+const root = resolve(import.meta.dir, '..')
+const args = process.argv.slice(2)
+const option = (name: string, fallback: number) => {
+  const i = args.indexOf(`--${name}`)
+  return i >= 0 ? Number(args[i + 1]) : fallback
+}
+const options = {
+  seconds: option('seconds', 240),
+  windows: option('windows', 3),
+  interval: option('interval', 15),
+  databases: option('databases', 5),
+  tables: option('tables', 200),
+}
+const pgwatchBin = process.env.PGWATCH_BIN
+const binary = join(root, 'dist', 'pganalytics')
+const work = tempDir('bench-vs-pgwatch')
+const children = new Set<Subprocess>()
+const clusters: TestPostgres[] = []
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, ms)))
+const note = (text: string) => console.error(text)
+
+// pgwatch's exhaustive preset without the metrics that need helper functions (cpu_load,
+// change_events, sequence_health, table_bloat_approx_summary_sql): what a pg_monitor login runs.
+const pgwatchMetrics = [
+  'archiver',
+  'backends',
+  'bgwriter',
+  'checkpointer',
+  'db_size',
+  'db_stats',
+  'index_stats',
+  'instance_up',
+  'locks',
+  'locks_mode',
+  'replication',
+  'replication_slots',
+  'settings',
+  'sproc_stats',
+  'stat_activity',
+  'stat_statements',
+  'stat_statements_calls',
+  'table_io_stats',
+  'table_stats',
+  'wal',
+  'wal_receiver',
+  'wal_size',
+]
+
+// ---------------------------------------------------------------------------------------------
+// CPU and memory from /proc.
+
+const clockTicks = Number(Bun.spawnSync(['getconf', 'CLK_TCK']).stdout.toString().trim()) || 100
+
+/** utime+stime (own) and cutime+cstime (reaped children) in ms, from /proc/<pid>/stat. */
+function procCpu(pid: number): { own: number; children: number } | undefined {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const fields = text.slice(text.lastIndexOf(')') + 2).split(' ')
+    const tick = (i: number) => (Number(fields[i]) * 1000) / clockTicks
+    // Fields after the command: state is index 0, utime 11, stime 12, cutime 13, cstime 14.
+    return { own: tick(11) + tick(12), children: tick(13) + tick(14) }
+  } catch {
+    return undefined
+  }
+}
+
+function procKiB(pid: number, field: 'VmRSS' | 'VmHWM'): number {
+  try {
+    const match = readFileSync(`/proc/${pid}/status`, 'utf8').match(
+      new RegExp(`^${field}:\\s+(\\d+) kB`, 'm'),
+    )
+    return Number(match?.[1] ?? 0)
+  } catch {
+    return 0
+  }
+}
+
+/** CPU ms of a whole cluster: the postmaster, its live children, and the children it reaped. */
+function clusterCpu(cluster: TestPostgres): number {
+  const postmaster = Number(readFileSync(join(cluster.dataDir, 'postmaster.pid'), 'utf8').split('\n')[0])
+  const main = procCpu(postmaster)
+  let total = (main?.own ?? 0) + (main?.children ?? 0)
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8')
+      const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
+      if (parent === postmaster) total += procCpu(Number(entry))?.own ?? 0
+    } catch {
+      // exited meanwhile: its time is in the postmaster's reaped-children figure
+    }
+  }
+  return total
+}
+
+/** Tuples inserted into a store database so far (its statistics, flushed within a second). */
+async function insertedRows(store: postgres.Sql): Promise<number> {
+  await sleep(1500)
+  const [row] = await store<
+    { n: string }[]
+  >`select coalesce(sum(n_tup_ins), 0)::text as n from pg_stat_user_tables`
+  return Number(row?.n ?? 0)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Processes.
+
+async function stop(child: Subprocess): Promise<void> {
+  if (child.exitCode === null && child.signalCode === null) {
+    child.kill('SIGTERM')
+    const killed = await Promise.race([child.exited.then(() => true), sleep(15_000).then(() => false)])
+    if (!killed) child.kill('SIGKILL')
+    await child.exited
+  }
+  children.delete(child)
+}
+
+function spawn(name: string, cmd: string[], env: Record<string, string>): Subprocess {
+  const log = join(work, `${name}.log`)
+  const child = Bun.spawn(cmd, {
+    cwd: work,
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: work, LANG: 'C.UTF-8', ...env },
+    stdin: 'ignore',
+    stdout: Bun.file(log),
+    stderr: Bun.file(`${log}.err`),
+  })
+  children.add(child)
+  return child
+}
+
+async function waitReady(base: string, child: Subprocess): Promise<void> {
+  for (const deadline = Date.now() + 60_000; Date.now() < deadline; await sleep(50)) {
+    if (child.exitCode !== null) throw new Error(`service exited ${child.exitCode}`)
+    const ok = await fetch(`${base}/readyz`).then(
+      (r) => r.status === 200,
+      () => false,
+    )
+    if (ok) return
+  }
+  throw new Error('service not ready in 60 s')
+}
+
+// ---------------------------------------------------------------------------------------------
+// Set-up.
+
+const databases = Array.from({ length: options.databases }, (_, i) => `bench_${i + 1}`)
+
+async function prepareMonitored(cluster: TestPostgres): Promise<void> {
+  const admin = postgres(cluster.url, { max: 1, onnotice: () => {} })
+  await admin`create role pga_bench login in role pg_monitor`
+  for (const name of databases) {
+    await admin.unsafe(`create database ${name}`)
+    const db = postgres({ ...connectionOf(cluster.url), database: name, max: 1, onnotice: () => {} })
+    await db`create extension pg_stat_statements`
+    await db.unsafe(`
+      do $$ begin
+        for i in 1..${options.tables} loop
+          execute format('create table t_%s (id bigint primary key, note text)', i);
+          execute format('insert into t_%s select g, md5(g::text) from generate_series(1, 20) g', i);
+        end loop;
+      end $$`)
+    await db.end()
+  }
+  await admin`create database pgbench_db`
+  await admin.end()
+  const pgbench = join(cluster.binDir, 'pgbench')
+  const init = Bun.spawnSync([
+    pgbench,
+    '-i',
+    '-s',
+    '1',
+    '-q',
+    '-h',
+    '127.0.0.1',
+    '-p',
+    String(cluster.port),
+    '-U',
+    'postgres',
+    'pgbench_db',
+  ])
+  if (init.exitCode !== 0) throw new Error(`pgbench -i: ${init.stderr.toString()}`)
+  // A light, steady load for the whole run: 20 transactions a second on 2 clients.
+  spawn(
+    'pgbench',
+    [
+      pgbench,
+      '-c',
+      '2',
+      '-R',
+      '20',
+      '-T',
+      '86400',
+      '-h',
+      '127.0.0.1',
+      '-p',
+      String(cluster.port),
+      '-U',
+      'postgres',
+      'pgbench_db',
+    ],
+    {},
+  )
+}
+
+function connectionOf(url: string) {
+  const u = new URL(url)
+  return { host: u.hostname, port: Number(u.port), username: u.username }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The two collectors.
+
+type Collector = { name: 'pganalytics' | 'pgwatch'; storeDb: string; start(): Promise<Subprocess> }
+
+function pganalytics(monitored: TestPostgres, store: TestPostgres): Collector {
+  const token = randomBytes(24).toString('hex')
+  const storeUrl = new URL(store.url)
+  storeUrl.pathname = '/pga'
+  const masterKey = randomBytes(32).toString('base64')
+  let added = false
+  return {
+    name: 'pganalytics',
+    storeDb: 'pga',
+    async start() {
+      const port = await freePort()
+      const base = `http://127.0.0.1:${port}`
+      const child = spawn('pganalytics', [binary, 'serve'], {
+        PGA_PORT: String(port),
+        DATABASE_URL: storeUrl.toString(),
+        PGA_MASTER_KEY: masterKey,
+        PGA_ADMIN_TOKEN: token,
+        PGA_LOG_LEVEL: 'warn',
+        PGA_SELF_MONITOR: 'false',
+      })
+      await waitReady(base, child)
+      if (!added) {
+        const res = await fetch(`${base}/api/v1/instances?test=false`, {
+          method: 'POST',
+          headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+          body: JSON.stringify({
+            name: 'monitored',
+            host: '127.0.0.1',
+            port: monitored.port,
+            database: databases[0],
+            username: 'pga_bench',
+            sslmode: 'disable',
+            intervals: Object.fromEntries(metricGroups.map((g) => [g.name, options.interval])),
+            includeDatabases: ['bench_*'],
+          }),
+        })
+        if (res.status !== 201) throw new Error(`POST /api/v1/instances: ${res.status} ${await res.text()}`)
+        added = true
+      }
+      return child
+    },
+  }
+}
+
+function pgwatch(bin: string, monitored: TestPostgres, store: TestPostgres): Collector {
+  const sources = join(work, 'sources.yaml')
+  const metrics = pgwatchMetrics.map((m) => `    ${m}: ${options.interval}`).join('\n')
+  writeFileSync(
+    sources,
+    `- name: monitored
+  conn_str: postgresql://pga_bench@127.0.0.1:${monitored.port}/postgres?sslmode=disable
+  kind: postgres-continuous-discovery
+  include_pattern: ^bench_[0-9]+$
+  is_enabled: true
+  custom_metrics:
+${metrics}
+`,
+  )
+  const sink = new URL(store.url)
+  sink.pathname = '/pgwatch'
+  return {
+    name: 'pgwatch',
+    storeDb: 'pgwatch',
+    async start() {
+      return spawn(
+        'pgwatch',
+        [bin, `--sources=${sources}`, `--sink=${sink}`, '--web-disable=all', '--log-level=error'],
+        {},
+      )
+    },
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Windows.
+
+type Window = {
+  collector: string
+  cpuMs: number
+  rows: number
+  monitoredMs: number
+  storeMs: number
+  rssPeakMiB: number
+  rssEndMiB: number
+}
+
+async function measureWindow(
+  collector: Collector,
+  monitored: TestPostgres,
+  store: TestPostgres,
+  baseline: { monitored: number; store: number },
+): Promise<Window> {
+  const storeSql = postgres({
+    ...connectionOf(store.url),
+    database: collector.storeDb,
+    max: 1,
+    onnotice: () => {},
+  })
+  const child = await collector.start()
+  try {
+    note(`  ${collector.name}: warming up for ${2 * options.interval} s`)
+    await sleep(2 * options.interval * 1000)
+    const rows0 = await insertedRows(storeSql)
+    const cpu0 = procCpu(child.pid)?.own ?? 0
+    const m0 = clusterCpu(monitored)
+    const s0 = clusterCpu(store)
+    await sleep(options.seconds * 1000)
+    const cpu1 = procCpu(child.pid)?.own ?? 0
+    const m1 = clusterCpu(monitored)
+    const s1 = clusterCpu(store)
+    const rssPeakMiB = procKiB(child.pid, 'VmHWM') / 1024
+    const rssEndMiB = procKiB(child.pid, 'VmRSS') / 1024
+    if (child.exitCode !== null) throw new Error(`${collector.name} exited during the window`)
+    const rows = (await insertedRows(storeSql)) - rows0
+    const perSecond = options.seconds
+    return {
+      collector: collector.name,
+      cpuMs: cpu1 - cpu0,
+      rows,
+      monitoredMs: m1 - m0 - baseline.monitored * perSecond,
+      storeMs: s1 - s0 - baseline.store * perSecond,
+      rssPeakMiB,
+      rssEndMiB,
+    }
+  } finally {
+    await stop(child)
+    await storeSql.end()
+  }
+}
+
+function summarise(windows: Window[]) {
+  const rounds = options.seconds / options.interval
+  const median = (values: number[]) => values.sort((a, b) => a - b)[Math.floor(values.length / 2)] as number
+  return {
+    cpuPerRoundMs: median(windows.map((w) => w.cpuMs / rounds)),
+    cpuPer1000RowsMs: median(windows.map((w) => (w.cpuMs / Math.max(1, w.rows)) * 1000)),
+    rowsPerRound: median(windows.map((w) => w.rows / rounds)),
+    monitoredPerRoundMs: median(windows.map((w) => w.monitoredMs / rounds)),
+    storePerRoundMs: median(windows.map((w) => w.storeMs / rounds)),
+    rssPeakMiB: Math.max(...windows.map((w) => w.rssPeakMiB)),
+    rssEndMiB: median(windows.map((w) => w.rssEndMiB)),
+  }
+}
+
+async function main() {
+  if (!existsSync(binary)) throw new Error(`${binary} is missing: run bash scripts/build.sh first`)
+  if (pgwatchBin && !existsSync(pgwatchBin)) throw new Error(`PGWATCH_BIN=${pgwatchBin} does not exist`)
+  note('starting the monitored and store clusters')
+  const [monitored, store] = await Promise.all([startPostgres(), startPostgres()])
+  clusters.push(monitored, store)
+  await prepareMonitored(monitored)
+  const storeAdmin = postgres(store.url, { max: 1, onnotice: () => {} })
+  await storeAdmin`create database pga`
+  await storeAdmin`create database pgwatch`
+  await storeAdmin.end()
+
+  note(`baseline: ${options.seconds} s with nothing collecting`)
+  await sleep(5000)
+  const m0 = clusterCpu(monitored)
+  const s0 = clusterCpu(store)
+  await sleep(options.seconds * 1000)
+  const baseline = {
+    monitored: (clusterCpu(monitored) - m0) / options.seconds,
+    store: (clusterCpu(store) - s0) / options.seconds,
+  }
+
+  const collectors = [
+    pganalytics(monitored, store),
+    ...(pgwatchBin ? [pgwatch(pgwatchBin, monitored, store)] : []),
+  ]
+  const windows: Window[] = []
+  for (let w = 1; w <= options.windows; w++) {
+    for (const collector of collectors) {
+      note(`window ${w}/${options.windows}: ${collector.name}`)
+      windows.push(await measureWindow(collector, monitored, store, baseline))
+    }
+  }
+
+  const results = Object.fromEntries(
+    collectors.map((c) => [c.name, summarise(windows.filter((w) => w.collector === c.name))]),
+  )
+  const ours = results.pganalytics as ReturnType<typeof summarise>
+  const theirs = results.pgwatch as ReturnType<typeof summarise> | undefined
+  const rows: [string, keyof ReturnType<typeof summarise>, number][] = [
+    ['collector CPU per round (ms)', 'cpuPerRoundMs', 0],
+    ['collector CPU per 1,000 stored rows (ms)', 'cpuPer1000RowsMs', 1],
+    ['rows stored per round', 'rowsPerRound', 0],
+    ['monitored server CPU per round (ms)', 'monitoredPerRoundMs', 0],
+    ['store CPU per round (ms)', 'storePerRoundMs', 0],
+    ['collector RSS peak (MiB)', 'rssPeakMiB', 1],
+    ['collector RSS at the end (MiB)', 'rssEndMiB', 1],
+  ]
+  console.log(
+    `\nper round of one instance (${options.databases} databases x ${options.tables} tables, every ${options.interval} s; median of ${options.windows} windows of ${options.seconds} s)`,
+  )
+  console.log(`| figure | pgAnalytics | ${theirs ? 'pgwatch | ratio |' : ''}`)
+  console.log(`|---|---:|${theirs ? '---:|---:|' : ''}`)
+  for (const [label, key, digits] of rows) {
+    const a = ours[key]
+    const b = theirs?.[key]
+    console.log(
+      `| ${label} | ${a.toFixed(digits)} |${b === undefined ? '' : ` ${b.toFixed(digits)} | ${(a / b).toFixed(2)}x |`}`,
+    )
+  }
+  console.log(
+    `JSON ${JSON.stringify({ options, machine: { cpus: cpus().length, model: cpus()[0]?.model, memGiB: Math.round(totalmem() / 2 ** 30), kernel: release() }, baseline, windows, results })}`,
+  )
+}
+
+async function cleanup() {
+  for (const child of [...children]) await stop(child).catch(() => {})
+  await Promise.all(clusters.map((c) => c.stop().catch(() => {})))
+}
+
+await runBench(
+  'collector-vs-pgwatch',
+  main,
+  cleanup,
+  (options.seconds * options.windows * 2 + options.seconds + 900) * 1000,
+)
