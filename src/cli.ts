@@ -2,17 +2,15 @@
 // at run time, 2 bad usage or bad configuration (with a one-line reason).
 import { readFileSync, writeFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
+// Each command imports what it runs when it runs (import() below): `version`, `help` and the
+// archive_command `wal-push` (once per WAL segment) do not evaluate the HTTP app, the SSO
+// libraries or the cloud SDKs that `serve` needs.
 import { agentOptions, runAgentCommand } from './agent/cli.ts'
-import { type AuditSubcommand, auditSubcommands, runAuditStoreCommand, verifyArchive } from './audit/cli.ts'
-import { runRestoreCommand, runWalFetch, runWalPush } from './backup/cli.ts'
+import type { AuditSubcommand } from './audit/cli.ts'
 import { type Config, ConfigError, loadConfig, unknownVariables } from './config.ts'
-import { type KeysSubcommand, keysSubcommands, runKeysCommand } from './keys/cli.ts'
-import { generateOpenApiDocument, serializeOpenApiDocument } from './openapi-document.ts'
-import { openDatabase } from './platform/db/database.ts'
-import { runMigrations } from './platform/db/migrations.ts'
+import type { KeysSubcommand } from './keys/cli.ts'
 import { createLogger, type Logger } from './platform/log.ts'
 import type { Runtime } from './runtime/runtime.ts'
-import { serveCommand } from './serve.ts'
 import { buildInfo } from './system/build-info.ts'
 
 export type CliIo = {
@@ -131,6 +129,7 @@ function configAndLog(io: CliIo, logTo: 'out' | 'err' = 'out'): { config: Config
 }
 
 function keysArguments(
+  keysSubcommands: readonly KeysSubcommand[],
   positionals: string[],
   values: Record<string, string | boolean | string[] | undefined>,
 ) {
@@ -152,6 +151,7 @@ function keysArguments(
 }
 
 function auditArguments(
+  auditSubcommands: readonly AuditSubcommand[],
   positionals: string[],
   values: Record<string, string | boolean | string[] | undefined>,
 ) {
@@ -186,6 +186,7 @@ export async function runCli(argv: string[], runtime: Runtime, io: CliIo): Promi
         )
         return 0
       case 'openapi': {
+        const { generateOpenApiDocument, serializeOpenApiDocument } = await import('./openapi-document.ts')
         const text = serializeOpenApiDocument(generateOpenApiDocument())
         if (typeof values.check === 'string') {
           if (readFileSync(values.check, 'utf8') === text) return 0
@@ -198,6 +199,8 @@ export async function runCli(argv: string[], runtime: Runtime, io: CliIo): Promi
       }
       case 'migrate': {
         const { config, log } = configAndLog(io)
+        const { openDatabase } = await import('./platform/db/database.ts')
+        const { runMigrations } = await import('./platform/db/migrations.ts')
         const db = await openDatabase(config.store, { log, embeddedAssets: runtime.assets.embeddedStore })
         try {
           const result = await runMigrations(db.sql, await runtime.assets.migrations(), log)
@@ -209,10 +212,12 @@ export async function runCli(argv: string[], runtime: Runtime, io: CliIo): Promi
       }
       case 'serve': {
         const { config, log } = configAndLog(io)
+        const { serveCommand } = await import('./serve.ts')
         return await serveCommand({ config, log, runtime, build: buildInfo })
       }
       case 'keys': {
-        const { subcommand, options } = keysArguments(positionals, values)
+        const { keysSubcommands, runKeysCommand } = await import('./keys/cli.ts')
+        const { subcommand, options } = keysArguments(keysSubcommands, positionals, values)
         // Logs to stderr: stdout carries only the JSON result, for scripts.
         const { config, log } = configAndLog(io, 'err')
         return await runKeysCommand(subcommand, options, {
@@ -224,13 +229,15 @@ export async function runCli(argv: string[], runtime: Runtime, io: CliIo): Promi
         })
       }
       case 'audit': {
-        const { subcommand, options } = auditArguments(positionals, values)
+        const { auditSubcommands, runAuditStoreCommand, verifyArchive } = await import('./audit/cli.ts')
+        const { subcommand, options } = auditArguments(auditSubcommands, positionals, values)
         if (subcommand === 'verify' && options.archive) return await verifyArchive(options, io.out)
         const { config, log } = configAndLog(io, 'err')
         return await runAuditStoreCommand(subcommand, options, { config, log, runtime, out: io.out })
       }
       case 'restore': {
         const { config, log } = configAndLog(io, 'err')
+        const { runRestoreCommand } = await import('./backup/cli.ts')
         const text = (name: string) =>
           typeof values[name] === 'string' ? (values[name] as string) : undefined
         return await runRestoreCommand(
@@ -254,6 +261,7 @@ export async function runCli(argv: string[], runtime: Runtime, io: CliIo): Promi
         // PostgreSQL runs both in the data directory, whose pg_control names the cluster.
         const dataDirectory = typeof values.pgdata === 'string' ? values.pgdata : process.cwd()
         const ctx = { config, log, out: io.out }
+        const { runWalFetch, runWalPush } = await import('./backup/cli.ts')
         return command === 'wal-push'
           ? await runWalPush(positionals[0], dataDirectory, ctx)
           : await runWalFetch(positionals[0], positionals[1], dataDirectory, ctx)

@@ -459,16 +459,51 @@ export const configVariables = { ...coreVariables, ...instanceVariables, ...back
 type Variables = typeof configVariables
 type Parsed = ParsedVariables<Variables>
 
-const envSchema = z.object(
-  Object.fromEntries(
-    Object.entries(configVariables).map(([name, v]) => [
-      name,
-      v.default === undefined
-        ? v.schema
-        : (v.schema as z.ZodType<unknown, string>).prefault(v.default as never),
-    ]),
-  ) as unknown as { [K in keyof Variables]: Variables[K]['schema'] },
+/** Each variable's schema, with its default applied when it is absent. */
+const variableSchemas: [name: string, schema: z.ZodType][] = Object.entries(configVariables).map(
+  ([name, v]) => [
+    name,
+    v.default === undefined
+      ? v.schema
+      : (v.schema as z.ZodType<unknown, string>).prefault(v.default as never),
+  ],
 )
+
+type Outcome = { ok: true; value: unknown } | { ok: false; messages: string[] }
+const outcomeOf = (result: z.ZodSafeParseResult<unknown>): Outcome =>
+  result.success
+    ? { ok: true, value: result.data }
+    : { ok: false, messages: result.error.issues.map((issue) => issue.message) }
+
+/** What an absent variable parses to (its default, or undefined), computed on first use and kept:
+ * most variables are absent, and re-parsing their defaults was most of loadConfig's cost
+ * (POST /api/v1/config/check parses a proposed environment per request). */
+let absentOutcomes: Map<string, Outcome> | undefined
+const absentOutcome = (name: string, schema: z.ZodType): Outcome => {
+  absentOutcomes ??= new Map()
+  let outcome = absentOutcomes.get(name)
+  if (!outcome) {
+    outcome = outcomeOf(schema.safeParse(undefined))
+    absentOutcomes.set(name, outcome)
+  }
+  return outcome
+}
+
+/** The variables parsed one by one, as one object schema over them would: same values, same
+ * issues in the same order. */
+function parseVariables(env: Record<string, string | undefined>): Parsed {
+  const parsed: Record<string, unknown> = {}
+  const issues: ConfigIssue[] = []
+  for (const [name, schema] of variableSchemas) {
+    const text = env[name]
+    const outcome =
+      text === undefined || text === '' ? absentOutcome(name, schema) : outcomeOf(schema.safeParse(text))
+    if (outcome.ok) parsed[name] = outcome.value
+    else for (const expected of outcome.messages) issues.push({ variable: name, expected })
+  }
+  if (issues.length > 0) throw new ConfigError(issues)
+  return parsed as Parsed
+}
 
 /** Typed, frozen configuration: what the rest of the service is given. */
 export type Config = Readonly<{
@@ -577,18 +612,7 @@ export function unknownVariables(env: Record<string, string | undefined>): strin
 
 /** Parses the environment once. Empty strings count as unset so `VAR=` falls back to the default. */
 export function loadConfig(env: Record<string, string | undefined>): Config {
-  const present = Object.fromEntries(
-    Object.keys(configVariables)
-      .filter((name) => env[name] !== undefined && env[name] !== '')
-      .map((name) => [name, env[name]]),
-  )
-  const result = envSchema.safeParse(present)
-  if (!result.success) {
-    throw new ConfigError(
-      result.error.issues.map((issue) => ({ variable: String(issue.path[0]), expected: issue.message })),
-    )
-  }
-  const e = result.data as Parsed
+  const e = parseVariables(env)
   const problems: ConfigIssue[] = []
   if (e.PGA_REDIS_MODE === 'sentinel' && !e.PGA_REDIS_SENTINELS) {
     problems.push({
@@ -751,8 +775,9 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
   return deepFreeze(config)
 }
 
+// A frozen value was frozen here, children first (the defaults shared between calls): skip it.
 function deepFreeze<T>(value: T): T {
-  if (value && typeof value === 'object') {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
     for (const inner of Object.values(value)) deepFreeze(inner)
     Object.freeze(value)
   }

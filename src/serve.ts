@@ -9,7 +9,6 @@ import { systemAudit } from './audit/events.ts'
 import { closePasswordHashing, usePasswordHasher } from './auth/passwords.ts'
 import { prepareFirstAdmin, warmUpSignIn } from './auth/service.ts'
 import { ssoContextFrom } from './auth/sso/context.ts'
-import { applyProvidersFileWithLease } from './auth/sso/file-config.ts'
 import type { Config } from './config.ts'
 import { buildDeps } from './deps.ts'
 import { registerSelfInstance } from './instances/service.ts'
@@ -63,6 +62,8 @@ export async function serveCommand(options: {
       log.warn('no users yet: a one-time setup token was printed to the console')
     }
     if (config.sso.providersFile) {
+      // With its YAML parser, only when a providers file is configured.
+      const { applyProvidersFileWithLease } = await import('./auth/sso/file-config.ts')
       const applied = await applyProvidersFileWithLease(
         ssoContextFrom(deps, systemAudit('identity-providers-file')),
         {

@@ -1,5 +1,6 @@
 // Schemas of the audit API.
 import { z } from '@hono/zod-openapi'
+import { orNull } from '../http/schema-shapes.ts'
 import { frameworks } from './reports.ts'
 
 const Entry = z
@@ -93,18 +94,21 @@ export const VerifyResultSchema = z
     archivedThrough: z.number().int().openapi({
       description: 'Entries up to this id are in archive bundles and were not checked here (0: none).',
     }),
-    problem: z
-      .object({
-        entryId: z.number().int().optional(),
-        checkpointTreeSize: z.number().int().optional(),
-        reason: z.string(),
-      })
-      .nullable()
-      .openapi({ description: 'The first broken entry or checkpoint, and what is wrong with it.' }),
+    problem: orNull(
+      z
+        .object({
+          entryId: z.number().int().optional(),
+          checkpointTreeSize: z.number().int().optional(),
+          reason: z.string(),
+        })
+        .openapi('AuditChainProblem'),
+    ).openapi({ description: 'The first broken entry or checkpoint, and what is wrong with it.' }),
     archives: z
       .object({
         checked: z.number().int(),
-        problem: z.object({ archiveId: z.number().int(), reason: z.string() }).nullable(),
+        problem: orNull(
+          z.object({ archiveId: z.number().int(), reason: z.string() }).openapi('AuditArchiveProblem'),
+        ),
       })
       .optional()
       .openapi({ description: 'With `archives: true`: the bundles checked, and the first broken one.' }),

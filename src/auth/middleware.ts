@@ -5,7 +5,7 @@
 // permission then answers 401 with the reason. A refusal for lack of permission is an audit event
 // (PCI-DSS 10.2.1.4), at most a few per caller and minute so a loop cannot flood the trail.
 import { createHash, timingSafeEqual } from 'node:crypto'
-import type { Context, MiddlewareHandler } from 'hono'
+import type { Context, MiddlewareHandler, Next } from 'hono'
 import { type Actor, type AuditContext, recordAuditEvent } from '../audit/events.ts'
 import { auditContextOf } from '../audit/http-context.ts'
 import { ForbiddenError, type ServiceError, UnauthorizedError } from '../http/errors.ts'
@@ -90,11 +90,14 @@ export function authenticate(deps: {
       throw new UnauthorizedError('The bearer token is not valid.', 'invalid_token')
     return userPrincipal(token)
   }
-  return async (c, next) => {
+  const withCredential = async (
+    c: Context,
+    next: Next,
+    header: string | undefined,
+    cookie: string | undefined,
+  ) => {
     const state: AuthState = { denied }
     c.set('auth', state)
-    const header = c.req.header('Authorization')
-    const cookie = header ? undefined : accessTokenFromCookie(c)
     try {
       const principal = cookie
         ? await cookiePrincipal(c, cookie)
@@ -110,6 +113,17 @@ export function authenticate(deps: {
       state.error = error
     }
     await next()
+  }
+  // Without a credential (probes, public routes, scrapers) there is nothing to await: no async
+  // frame, no promise of its own, on the requests that are most of the traffic.
+  return (c, next) => {
+    const header = c.req.header('Authorization')
+    const cookie = header ? undefined : accessTokenFromCookie(c)
+    if (header === undefined && cookie === undefined) {
+      c.set('auth', { denied })
+      return next()
+    }
+    return withCredential(c, next, header, cookie)
   }
 }
 

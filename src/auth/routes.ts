@@ -1,5 +1,5 @@
 // Authentication, the caller's own account and sessions, users for administrators, and the JWKS.
-import { createRoute, z } from '@hono/zod-openapi'
+import { createRoute } from '@hono/zod-openapi'
 import type { Context } from 'hono'
 import { auditContextOf } from '../audit/http-context.ts'
 import type { AppDeps } from '../deps.ts'
@@ -14,7 +14,6 @@ import {
   ApiKeyListSchema,
   BackupCodesSchema,
   ChangePasswordInputSchema,
-  CookieSessionSchema,
   CreateApiKeyInputSchema,
   CreatedApiKeySchema,
   CreateUserInputSchema,
@@ -31,6 +30,7 @@ import {
   RefreshInputSchema,
   ResetPasswordInputSchema,
   SessionListSchema,
+  SessionResponseSchema,
   SetupInputSchema,
   SigningKeyRotationSchema,
   TokenResponseSchema,
@@ -85,7 +85,7 @@ const refresh = createRoute({
   responses: {
     200: {
       description: 'New tokens (or new cookies).',
-      content: jsonContent(z.union([TokenResponseSchema, CookieSessionSchema])),
+      content: jsonContent(SessionResponseSchema),
     },
     ...errorResponses(400, 401, 429),
   },
@@ -189,7 +189,7 @@ const mfaVerify = createRoute({
   responses: {
     200: {
       description: 'Tokens (or cookies).',
-      content: jsonContent(z.union([TokenResponseSchema, CookieSessionSchema])),
+      content: jsonContent(SessionResponseSchema),
     },
     ...errorResponses(400, 401, 429),
   },
@@ -376,7 +376,8 @@ export function authRoutes(deps: AppDeps) {
     const { session, ...credentials } = c.req.valid('json')
     const result = await account.login(ctx(c), credentials)
     if (session === 'cookie' && 'access_token' in result) {
-      const { access_token: _, refresh_token: __, ...rest } = result
+      // The CookieSession shape: the tokens (and their type) went into the cookies.
+      const { access_token: _, refresh_token: __, token_type: ___, ...rest } = result
       return c.json({ ...rest, ...setSessionCookies(c, result, refreshMaxAge()) }, 200)
     }
     return c.json(result, 200)

@@ -62,18 +62,24 @@ export const CookieSessionSchema = z
     mfa_enrollment_required: z.boolean().optional(),
   })
   .openapi('CookieSession')
+export const TokenSessionSchema = TokenResponseSchema.extend({
+  user: UserSchema,
+  mfa_enrollment_required: z.boolean().openapi({
+    description: 'The role requires MFA and none is enrolled: the session can only enroll until it is.',
+  }),
+}).openapi('TokenSession')
+// The members of these unions share no string property to discriminate on, so generated clients
+// (Go, Python) take the first member whose required fields are all present: a member comes
+// before any member whose required fields include all of its own (CookieSession last).
+// test/unit/openapi-shapes.test.ts checks the order.
 export const LoginResponseSchema = z
-  .union([
-    CookieSessionSchema,
-    TokenResponseSchema.extend({
-      user: UserSchema,
-      mfa_enrollment_required: z.boolean().openapi({
-        description: 'The role requires MFA and none is enrolled: the session can only enroll until it is.',
-      }),
-    }),
-    MfaChallengeSchema,
-  ])
-  .openapi('LoginResponse')
+  .union([TokenSessionSchema, MfaChallengeSchema, CookieSessionSchema])
+  .openapi('LoginResponse', {
+    description: 'TokenSession (session "token"), CookieSession (session "cookie") or MfaChallenge.',
+  })
+export const SessionResponseSchema = z
+  .union([TokenResponseSchema, CookieSessionSchema])
+  .openapi('SessionResponse', { description: 'TokenResponse (session "token") or CookieSession.' })
 export const MfaVerifyInputSchema = z
   .object({
     mfa_token: z.string().min(1).max(200),

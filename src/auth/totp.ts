@@ -4,7 +4,6 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import { encodeBase32UpperCaseNoPadding } from '@oslojs/encoding'
 import { createTOTPKeyURI, generateHOTP } from '@oslojs/otp'
-import QRCode from 'qrcode'
 
 export const totpStepSeconds = 30
 const digits = 6
@@ -27,6 +26,8 @@ export const totpCode = (secret: Uint8Array, step: number) => generateHOTP(secre
 
 export async function enrollmentOf(secret: Uint8Array, issuer: string, account: string) {
   const uri = createTOTPKeyURI(issuer, account, secret, totpStepSeconds, digits)
+  // qrcode (and pngjs) load with the first enrolment, not at start-up.
+  const { default: QRCode } = await import('qrcode')
   return {
     secret: encodeBase32UpperCaseNoPadding(secret),
     otpauthUri: uri,

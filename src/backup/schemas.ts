@@ -1,5 +1,6 @@
 // Request and response shapes of the backup API (zod, with OpenAPI names).
 import { z } from '@hono/zod-openapi'
+import { orNull } from '../http/schema-shapes.ts'
 import { compressions } from './compression.ts'
 
 const backupTypes = ['full', 'incremental', 'differential', 'logical'] as const
@@ -73,7 +74,7 @@ export const BackupSchema = z
     manifestSha256: z.string().nullable(),
     verifiedAt: timestamp,
     verifyResult: z.unknown().nullable(),
-    progress: ProgressSchema.nullable(),
+    progress: orNull(ProgressSchema),
     error: z.string().nullable(),
     cancelRequested: z.boolean(),
     requestedBy: z.string().nullable(),
@@ -128,14 +129,16 @@ export const VerifyResultSchema = z
     chunks: z.number().int(),
     bytes: z.number(),
     problems: z.array(z.string()),
-    wal: z
-      .object({
-        from: z.string().nullable(),
-        segments: z.number().int(),
-        partial: z.boolean(),
-        gapAt: z.string().nullable(),
-      })
-      .nullable(),
+    wal: orNull(
+      z
+        .object({
+          from: z.string().nullable(),
+          segments: z.number().int(),
+          partial: z.boolean(),
+          gapAt: z.string().nullable(),
+        })
+        .openapi('BackupWalCheck'),
+    ),
   })
   .openapi('BackupVerifyResult')
 

@@ -1,6 +1,7 @@
 // Schemas of the instances API. The password is write-only: accepted, encrypted, never returned.
 import { z } from '@hono/zod-openapi'
 import { groupNames } from '../collector/catalog/index.ts'
+import { absentMeans, orNull } from '../http/schema-shapes.ts'
 
 const name = z
   .string()
@@ -133,9 +134,9 @@ export const InstanceInputSchema = z
       .openapi({ description: 'Write-only; stored encrypted.', format: 'password' }),
     sslmode: sslmode.default('prefer'),
     sslRootCert: pem.optional(),
-    tags: tags.default({}),
+    tags: absentMeans(tags, {}),
     enabled: z.boolean().default(true),
-    intervals: collectionFields.intervals.default({}),
+    intervals: absentMeans(collectionFields.intervals, {}),
     includeDatabases: collectionFields.includeDatabases.default(['*']),
     excludeDatabases: collectionFields.excludeDatabases.default([]),
     collectQueryText: collectionFields.collectQueryText.default(true),
@@ -227,7 +228,7 @@ export const InstanceSchema = z
     hasReplicationPassword: z.boolean(),
     walStreaming: z.boolean(),
     isSelf: z.boolean().openapi({ description: 'The service’s own store, registered by the service.' }),
-    capabilities: CapabilitiesSchema.nullable(),
+    capabilities: orNull(CapabilitiesSchema),
     probedAt: z.string().nullable(),
     createdAt: z.string(),
     updatedAt: z.string(),

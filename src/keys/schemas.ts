@@ -1,5 +1,6 @@
 // Schemas of the keyring admin API.
 import { z } from '@hono/zod-openapi'
+import { orNull } from '../http/schema-shapes.ts'
 
 const DataKeySchema = z
   .object({
@@ -45,7 +46,7 @@ export const KeyringReportSchema = z
   .object({
     activeVersion: z.number().int(),
     keys: z.array(DataKeySchema),
-    rewrap: RewrapRunSchema.nullable().openapi({
+    rewrap: orNull(RewrapRunSchema).openapi({
       description: 'The latest re-encryption run and its progress.',
     }),
   })

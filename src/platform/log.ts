@@ -21,7 +21,9 @@ const urlCredentials = /([a-z][a-z0-9+.-]*:\/\/)([^\s/@:]*):([^\s/@]*)@/gi
 
 /** Replaces secret-looking values; leaves the shape of the object intact for readers of the log. */
 export function redact(value: unknown, depth = 0): unknown {
-  if (typeof value === 'string') return value.replace(urlCredentials, '$1$2:[redacted]@')
+  // Only a URL can carry credentials; most strings skip the regular expression.
+  if (typeof value === 'string')
+    return value.includes('://') ? value.replace(urlCredentials, '$1$2:[redacted]@') : value
   if (value instanceof Error) return { name: value.name, message: redact(value.message) }
   if (!value || typeof value !== 'object' || depth > 6) return value
   if (Array.isArray(value)) return value.map((item) => redact(item, depth + 1))
@@ -32,6 +34,46 @@ export function redact(value: unknown, depth = 0): unknown {
   return out
 }
 
+type Sink = { write: (line: string) => void; min: number }
+
+// A class, not closures: a child per request (the request id) is one small object, and its
+// methods are shared. Child fields are redacted when a line is written, not when the child is made.
+class JsonLogger implements Logger {
+  constructor(
+    private readonly sink: Sink,
+    private readonly base: LogFields,
+  ) {}
+  private emit(level: LogLevel, msg: string, fields?: LogFields) {
+    if (rank[level] < this.sink.min) return
+    const entry = {
+      time: new Date().toISOString(),
+      level,
+      msg: redact(msg),
+      ...(redact(this.base) as LogFields),
+      ...(fields ? (redact(fields) as LogFields) : {}),
+    }
+    this.sink.write(JSON.stringify(entry, (_k, v) => (typeof v === 'bigint' ? v.toString() : v)))
+  }
+  debug(msg: string, fields?: LogFields) {
+    this.emit('debug', msg, fields)
+  }
+  info(msg: string, fields?: LogFields) {
+    this.emit('info', msg, fields)
+  }
+  warn(msg: string, fields?: LogFields) {
+    this.emit('warn', msg, fields)
+  }
+  error(msg: string, fields?: LogFields) {
+    this.emit('error', msg, fields)
+  }
+  child(fields: LogFields): Logger {
+    return new JsonLogger(this.sink, { ...this.base, ...fields })
+  }
+  enabled(level: LogLevel) {
+    return rank[level] >= this.sink.min
+  }
+}
+
 /** Creates a JSON-lines logger. `write` receives each finished line (without the newline). */
 export function createLogger(options: {
   level: LogLevel
@@ -39,29 +81,5 @@ export function createLogger(options: {
   base?: LogFields
 }): Logger {
   const write = options.write ?? ((line: string) => process.stdout.write(`${line}\n`))
-  const min = rank[options.level]
-  const make = (base: LogFields): Logger => {
-    const emit = (level: LogLevel, msg: string, fields?: LogFields) => {
-      if (rank[level] < min) return
-      // Child fields are redacted here, when a line is written, not when the child is made:
-      // a child per request is then cheap, even when nothing is logged.
-      const entry = {
-        time: new Date().toISOString(),
-        level,
-        msg: redact(msg),
-        ...(redact(base) as LogFields),
-        ...(fields ? (redact(fields) as LogFields) : {}),
-      }
-      write(JSON.stringify(entry, (_k, v) => (typeof v === 'bigint' ? v.toString() : v)))
-    }
-    return {
-      debug: (msg, fields) => emit('debug', msg, fields),
-      info: (msg, fields) => emit('info', msg, fields),
-      warn: (msg, fields) => emit('warn', msg, fields),
-      error: (msg, fields) => emit('error', msg, fields),
-      child: (fields) => make({ ...base, ...fields }),
-      enabled: (level) => rank[level] >= min,
-    }
-  }
-  return make(options.base ?? {})
+  return new JsonLogger({ write, min: rank[options.level] }, options.base ?? {})
 }

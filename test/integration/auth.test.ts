@@ -827,6 +827,9 @@ describe('cookie sessions (browsers)', () => {
     const body = await res.json()
     expect(body).not.toHaveProperty('access_token')
     expect(body).not.toHaveProperty('refresh_token')
+    // Exactly the documented CookieSession: generated clients that refuse unknown fields (Go)
+    // could not decode an extra one such as token_type.
+    expect(Object.keys(body).sort()).toEqual(['expires_in', 'mfa_enrollment_required', 'session_id', 'user'])
     const cookies = cookiesOf(res)
     for (const name of ['pga_access', 'pga_refresh'])
       expect(cookies[name]?.attributes).toEqual(

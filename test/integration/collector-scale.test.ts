@@ -4,6 +4,7 @@
 // lock_timeout. The columns built from the statistics functions equal what the pg_stat and
 // pg_statio views say. Statements are ranked by their change since the previous run, so a
 // statement hot now is kept even when its cumulative totals are small.
+
 import postgres from 'postgres'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import {
@@ -20,6 +21,7 @@ import { ensurePartitions } from '../../src/collector/partitions.ts'
 import { retentionPlan } from '../../src/collector/service.ts'
 import { fetchRows } from '../../src/collector/worker-helpers.ts'
 import { openInstanceConnection } from '../../src/instances/connection-test.ts'
+import { HostPolicy } from '../../src/instances/host-policy.ts'
 import { probeCapabilities } from '../../src/instances/probe.ts'
 import { readMigrationsDir } from '../../src/platform/db/migration-files.ts'
 import { runMigrations } from '../../src/platform/db/migrations.ts'
@@ -92,6 +94,7 @@ async function collectRound(intervals: Record<string, number>) {
             lockTimeoutMs: 1000,
             idleTimeoutSeconds: 0,
             applicationName: 'pganalytics scale test',
+            hostPolicy: new HostPolicy({ allow: [], deny: [] }),
           },
         ),
     },

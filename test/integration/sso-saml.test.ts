@@ -178,6 +178,13 @@ describe('a valid sign-in', () => {
     const cookie = await b2.exchange(b2.codeOf(second.res), 'cookie')
     expect(cookie.status).toBe(200)
     expect(cookie.body).not.toHaveProperty('access_token')
+    // Exactly the documented CookieSession (no token_type either).
+    expect(Object.keys(cookie.body).sort()).toEqual([
+      'expires_in',
+      'mfa_enrollment_required',
+      'session_id',
+      'user',
+    ])
     expect(b2.jar.get('pga_access')).toBeTruthy()
   })
 

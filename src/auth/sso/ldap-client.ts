@@ -4,7 +4,8 @@
 // escaping of what users type, and reading users and their groups (memberOf, member searches,
 // and nested groups: AD's in-chain rule or a bounded walk).
 import { isIP } from 'node:net'
-import { Client, type Entry, ResultCodeError, SizeLimitExceededError } from 'ldapts'
+import type * as Ldapts from 'ldapts'
+import type { Client, Entry } from 'ldapts'
 import { UnavailableError } from '../../http/errors.ts'
 import { withDeadline } from '../../platform/deadline.ts'
 import type { LdapSettings } from './settings.ts'
@@ -77,6 +78,8 @@ export function uniqueIdOf(entry: Entry, attribute: string): string {
 /** A connected (and, with StartTLS, upgraded) client, bound by the caller. */
 export type Directory = {
   client: Client
+  /** ldapts, loaded with the first directory connection rather than at start-up. */
+  ldap: typeof Ldapts
   timeoutMs: number
   settings: LdapSettings
   close(): Promise<void>
@@ -108,7 +111,8 @@ export async function withDirectory<T>(
 ): Promise<T> {
   const timeoutMs = settings.timeoutMs ?? defaultTimeoutMs
   const host = new URL(settings.url).hostname.replace(/^\[|\]$/g, '')
-  const client = new Client({
+  const ldap = await import('ldapts')
+  const client = new ldap.Client({
     url: settings.url,
     timeout: timeoutMs,
     connectTimeout: timeoutMs,
@@ -116,7 +120,7 @@ export async function withDirectory<T>(
     ...(settings.url.startsWith('ldaps://') ? { tlsOptions: tlsOptions(settings, host) } : {}),
   })
   const close = () => client.unbind().catch(() => {})
-  const directory: Directory = { client, timeoutMs, settings, close }
+  const directory: Directory = { client, ldap, timeoutMs, settings, close }
   const run = async () => {
     if (settings.startTls)
       await client.startTLS(tlsOptions(settings, host)).catch((error) => {
@@ -127,7 +131,7 @@ export async function withDirectory<T>(
   try {
     // A safety net over the per-operation timeouts (a TLS handshake that never completes).
     return await withDeadline(run(), timeoutMs * 3, () => void close()).catch((error) => {
-      if (error instanceof ResultCodeError || error instanceof UnavailableError) throw error
+      if (error instanceof ldap.ResultCodeError || error instanceof UnavailableError) throw error
       if ((error as { name?: string }).name === 'DeadlineExceededError')
         throw new DirectoryUnavailableError(`no answer within ${timeoutMs * 3} ms`)
       throw unavailable(error, 'the connection')
@@ -180,7 +184,7 @@ export async function search(
     })
     return searchEntries
   } catch (error) {
-    if (error instanceof SizeLimitExceededError) throw new SizeLimitHitError(options.step)
+    if (error instanceof directory.ldap.SizeLimitExceededError) throw new SizeLimitHitError(options.step)
     throw unavailable(error, options.step)
   }
 }

@@ -3,7 +3,7 @@
 // user's stable id, email, name and groups, and says what is wrong with a configuration or a
 // directory (check, test). An empty password is refused before any bind: many directories
 // (Active Directory among them) answer a DN with an empty password as a successful anonymous bind.
-import { type Entry, InvalidCredentialsError } from 'ldapts'
+import type { Entry } from 'ldapts'
 import type { FieldProblem } from '../../http/errors.ts'
 import {
   acceptableUsername,
@@ -66,7 +66,7 @@ async function bindAsUser(directory: Directory, name: string, password: string):
     await directory.client.bind(name, password)
     return true
   } catch (error) {
-    if (error instanceof InvalidCredentialsError) return false
+    if (error instanceof directory.ldap.InvalidCredentialsError) return false
     throw unavailable(error, 'the user bind')
   }
 }

@@ -35,7 +35,7 @@ async function enabledProvider(ctx: Pick<SsoContext, 'db'>, name: string) {
 /** Our SP metadata for the IdP administrator (entity id, ACS, signing certificate). */
 export async function spMetadata(ctx: SsoContext, name: string): Promise<string> {
   const provider = await enabledProvider(ctx, name)
-  return entitiesOf(provider, await secretsOf(ctx, provider), ctx.config).sp.getMetadata()
+  return (await entitiesOf(provider, await secretsOf(ctx, provider), ctx.config)).sp.getMetadata()
 }
 
 /** Starts an SP-initiated sign-in: the URL to send the browser to. */
@@ -47,7 +47,7 @@ export async function startSamlLogin(
 ): Promise<string> {
   const provider = await enabledProvider(ctx, name)
   await ctx.throttle.hit('sso-login', ctx.audit.ip)
-  const { sp, idp } = entitiesOf(provider, await secretsOf(ctx, provider), ctx.config)
+  const { sp, idp } = await entitiesOf(provider, await secretsOf(ctx, provider), ctx.config)
   const request = sp.createLoginRequest(idp, 'redirect') as { id: string; context: string }
   await saveHandshake(
     ctx.state,

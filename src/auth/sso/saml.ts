@@ -3,7 +3,7 @@
 // fetched from a URL only when an administrator sets it), configuration checks and a test. The
 // browser flow itself is in saml-sign-in.ts, the response checks in saml-response.ts.
 import { X509Certificate } from 'node:crypto'
-import * as samlify from 'samlify'
+import type * as Samlify from 'samlify'
 import type { FieldProblem } from '../../http/errors.ts'
 import { BadRequestError } from '../../http/errors.ts'
 import type { SsoConfig } from './config.ts'
@@ -13,16 +13,23 @@ import type { IdentityProvider, ProviderAdapter, TestStep } from './types.ts'
 import { acsUrlOf, samlPath, spEntityIdOf } from './urls.ts'
 import { createSamlSchemaValidator, type SamlSchemaFiles } from './xml-schema.ts'
 
-const { binding } = samlify.Constants.namespace
-
 let schemaValidator: ReturnType<typeof createSamlSchemaValidator> | undefined
 
 /** Installs the XML Schema validator (once per process): samlify checks every message it parses
  * with it, and the ACS checks each response. */
 export function useSamlSchemaFiles(files: SamlSchemaFiles): void {
-  const validator = createSamlSchemaValidator(files)
-  schemaValidator = validator
-  samlify.setSchemaValidator({ validate: (xml: string) => validator.validate(xml) })
+  schemaValidator = createSamlSchemaValidator(files)
+}
+
+let samlifyLoading: Promise<typeof Samlify> | undefined
+/** samlify and its XML stack (xml-crypto, xmldom, node-rsa, xpath) load with the first SAML
+ * operation: evaluating them at start-up cost every replica time and memory, SAML or not. */
+function loadSamlify(): Promise<typeof Samlify> {
+  samlifyLoading ??= import('samlify').then((samlify) => {
+    samlify.setSchemaValidator({ validate: (xml: string) => validateSamlSchema(xml) })
+    return samlify
+  })
+  return samlifyLoading
 }
 
 /** Validates a message against the SAML 2.0 schemas; rejects when it is not valid. */
@@ -40,20 +47,22 @@ export function toPem(certificate: string): string {
 const bareCertificate = (pem: string) => pem.replace(/-----(BEGIN|END) CERTIFICATE-----|\s+/g, '')
 
 type Entities = {
-  sp: ReturnType<typeof samlify.ServiceProvider>
-  idp: ReturnType<typeof samlify.IdentityProvider>
+  sp: ReturnType<typeof Samlify.ServiceProvider>
+  idp: ReturnType<typeof Samlify.IdentityProvider>
 }
 const entityCache = new Map<string, Entities>()
 
 /** samlify's view of the provider: our SP and their IdP, rebuilt when the provider changes. */
-export function entitiesOf(
+export async function entitiesOf(
   provider: IdentityProvider<'saml'>,
   secrets: Record<string, string>,
   config: SsoConfig,
-): Entities {
+): Promise<Entities> {
   const cacheKey = `${provider.id}:${provider.updatedAt}`
   const cached = entityCache.get(cacheKey)
   if (cached) return cached
+  const samlify = await loadSamlify()
+  const { binding } = samlify.Constants.namespace
   const s = provider.settings
   const sp = samlify.ServiceProvider({
     entityID: spEntityIdOf(provider, config) as string,
@@ -80,11 +89,12 @@ export function entitiesOf(
 }
 
 /** Reads entity id, HTTP-Redirect SSO URL and signing certificates from IdP metadata XML. */
-export function parseIdpMetadata(
+export async function parseIdpMetadata(
   xml: string,
-): Pick<SamlSettings, 'idpEntityId' | 'idpSsoUrl' | 'idpCertificates'> {
+): Promise<Pick<SamlSettings, 'idpEntityId' | 'idpSsoUrl' | 'idpCertificates'>> {
   if (/<!DOCTYPE|<!ENTITY/i.test(xml))
     throw new BadRequestError('metadata_invalid', 'Metadata with a DOCTYPE is refused.')
+  const samlify = await loadSamlify()
   try {
     const meta = samlify.IdentityProvider({ metadata: xml }).entityMeta
     const sso = meta.getSingleSignOnService('redirect')
@@ -143,7 +153,7 @@ async function prepareSaml(settings: SamlSettings, config: SsoConfig, changed: R
       throw new BadRequestError('metadata_invalid', 'The metadata is larger than 1 MiB.')
   }
   if (!xml) return settings
-  return { ...settings, idpMetadataXml: xml, ...parseIdpMetadata(xml) }
+  return { ...settings, idpMetadataXml: xml, ...(await parseIdpMetadata(xml)) }
 }
 
 export const samlAdapter: ProviderAdapter<'saml'> = {
@@ -176,7 +186,7 @@ export const samlAdapter: ProviderAdapter<'saml'> = {
       }
     }
     try {
-      const { sp, idp } = entitiesOf(provider, secrets, ctx.config)
+      const { sp, idp } = await entitiesOf(provider, secrets, ctx.config)
       const request = sp.createLoginRequest(idp, 'redirect') as { id: string; context: string }
       steps.push({
         step: 'AuthnRequest',

@@ -1,6 +1,7 @@
 // Schemas of the identity-provider and SSO sign-in API. Provider input is one shape per type
 // (discriminated by `type`); secrets inside `settings` are write-only.
 import { z } from '@hono/zod-openapi'
+import { absentMeans, orNull } from '../../http/schema-shapes.ts'
 import { roles } from '../permissions.ts'
 import {
   LdapRuleSchema,
@@ -49,7 +50,7 @@ const common = {
     .openapi({ description: 'A user no rule matches cannot sign in (otherwise: defaultRole).' }),
   defaultRole: z.enum(roles).default('viewer'),
   autoProvision: z.boolean().default(true).openapi({ description: 'Create users at their first sign-in.' }),
-  linking: LinkingSchema.default({ byVerifiedEmail: false, domains: [] }),
+  linking: absentMeans(LinkingSchema, {}),
   trustProviderMfa: z.boolean().default(false).openapi({
     description:
       'Skip this service’s own MFA when the provider asserts MFA (SAML AuthnContextClassRef, OIDC amr).',
@@ -64,7 +65,7 @@ export const CreateIdentityProviderSchema = z
         type: z.literal('ldap'),
         settings: LdapSettingsSchema,
         roleMapping: z.array(LdapRuleSchema).max(100).default([]),
-        sync: LdapSyncSchema.default({ enabled: false, intervalMinutes: 60, minReturnedPercent: 90 }),
+        sync: absentMeans(LdapSyncSchema, {}),
       })
       .strict()
       .openapi('CreateLdapProvider'),
@@ -143,7 +144,7 @@ export const IdentityProviderSchema = z
     linking: z.object({ byVerifiedEmail: z.boolean(), domains: z.array(z.string()) }),
     trustProviderMfa: z.boolean(),
     sync: z.record(z.string(), z.unknown()),
-    lastSync: SyncReportSchema.nullable(),
+    lastSync: orNull(SyncReportSchema),
     managedBy: z.enum(['api', 'file']),
     endpoints: z.record(z.string(), z.string().nullable()).openapi({
       description: 'URLs to give the identity provider and a login page (login, acs, metadata, redirectUri).',

@@ -3,6 +3,7 @@
 // encrypted by the keyring, never returned). Names follow the issue so configurations read alike
 // in the API, the providers file and the docs.
 import { z } from '@hono/zod-openapi'
+import { absentMeans } from '../../http/schema-shapes.ts'
 import { roles } from '../permissions.ts'
 
 const secret = (description: string) =>
@@ -60,13 +61,13 @@ export const LdapSettingsSchema = z
     memberOfAttribute: z.string().max(64).nullable().default('memberOf').openapi({
       description: 'Attribute of the user entry listing its groups (AD, OpenLDAP memberof); null: none.',
     }),
-    nestedGroups: z
-      .union([z.literal(false), z.enum(['in-chain', 'walk'])])
-      .default(false)
-      .openapi({
+    nestedGroups: absentMeans(
+      z.union([z.literal(false), z.enum(['in-chain', 'walk'])]).openapi('LdapNestedGroups', {
         description:
-          'Groups of groups: in-chain (Active Directory LDAP_MATCHING_RULE_IN_CHAIN, one query) or walk (any server, one query per level, at most 10).',
+          'Groups of groups: false (off, also when absent), in-chain (Active Directory LDAP_MATCHING_RULE_IN_CHAIN, one query) or walk (any server, one query per level, at most 10).',
       }),
+      false,
+    ),
     uniqueIdAttribute: z.string().max(64).default('entryUUID').openapi({
       description: 'Stable id of a user: entryUUID (OpenLDAP), objectGUID (AD). Missing: the DN.',
     }),
@@ -132,15 +133,16 @@ export const SamlSettingsSchema = z
       description: 'Accept unsolicited responses (no AuthnRequest of ours): open to login CSRF.',
     }),
     nameIdFormat: z.string().max(256).default('urn:oasis:names:tc:SAML:1.1:nameid-format:unspecified'),
-    attributes: z
-      .object({
-        email: z.string().max(256).default('email'),
-        displayName: z.string().max(256).default('displayName'),
-        groups: z.string().max(256).default('groups'),
-      })
-      .strict()
-      .default({ email: 'email', displayName: 'displayName', groups: 'groups' })
-      .openapi({ description: 'Names of the attributes carrying email, display name and groups.' }),
+    attributes: absentMeans(
+      z
+        .object({
+          email: z.string().max(256).default('email'),
+          displayName: z.string().max(256).default('displayName'),
+          groups: z.string().max(256).default('groups'),
+        })
+        .strict(),
+      {},
+    ).openapi({ description: 'Names of the attributes carrying email, display name and groups.' }),
     emailsVerified: z
       .boolean()
       .default(false)

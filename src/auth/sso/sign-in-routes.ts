@@ -13,10 +13,7 @@ import { LoginResponseSchema } from '../schemas.ts'
 import type { SsoSignInResult } from './complete-sign-in.ts'
 import { exchangeCode } from './exchange.ts'
 import { bindingCookie } from './handshakes.ts'
-import { ldapLogin } from './ldap-sign-in.ts'
-import { acceptOidcCallback, startOidcLogin } from './oidc-sign-in.ts'
 import { ssoContext } from './routes.ts'
-import { acceptSamlResponse, spMetadata, startSamlLogin } from './saml-sign-in.ts'
 import {
   ExchangeInputSchema,
   LdapLoginInputSchema,
@@ -27,6 +24,12 @@ import {
   SamlAcsFormSchema,
 } from './schemas.ts'
 import { publicProviders } from './service.ts'
+
+// Each protocol's flow, with its library (ldapts, arctic, samlify and its XML stack), loads with
+// its first sign-in: a replica that never sees one never evaluates them.
+const ldapSignIn = () => import('./ldap-sign-in.ts')
+const samlSignIn = () => import('./saml-sign-in.ts')
+const oidcSignIn = () => import('./oidc-sign-in.ts')
 
 const tags = ['Authentication']
 const redirect = (description: string) => ({
@@ -176,16 +179,19 @@ export function ssoSignInRoutes(deps: AppDeps) {
   router.openapi(providersRoute, async (c) => c.json({ items: await publicProviders(ctx(c)) }, 200))
   router.openapi(ldapLoginRoute, async (c) => {
     const { session, ...credentials } = c.req.valid('json')
+    const { ldapLogin } = await ldapSignIn()
     const result = await ldapLogin(ctx(c), c.req.valid('param').name, credentials)
     return c.json(loginAnswer(c, result, session), 200)
   })
-  router.openapi(samlMetadataRoute, async (c) =>
-    c.body(await spMetadata(ctx(c), c.req.valid('param').name), 200, {
+  router.openapi(samlMetadataRoute, async (c) => {
+    const { spMetadata } = await samlSignIn()
+    return c.body(await spMetadata(ctx(c), c.req.valid('param').name), 200, {
       'Content-Type': 'application/samlmetadata+xml',
-    }),
-  )
+    })
+  })
   router.openapi(samlLoginRoute, async (c) => {
     const { binding } = browserBinding(c)
+    const { startSamlLogin } = await samlSignIn()
     const url = await startSamlLogin(
       ctx(c),
       c.req.valid('param').name,
@@ -195,6 +201,7 @@ export function ssoSignInRoutes(deps: AppDeps) {
     return c.redirect(url, 302)
   })
   router.openapi(samlAcsRoute, async (c) => {
+    const { acceptSamlResponse } = await samlSignIn()
     const location = await acceptSamlResponse(
       ctx(c),
       c.req.valid('param').name,
@@ -205,6 +212,7 @@ export function ssoSignInRoutes(deps: AppDeps) {
   })
   router.openapi(oidcLoginRoute, async (c) => {
     const { binding } = browserBinding(c)
+    const { startOidcLogin } = await oidcSignIn()
     const url = await startOidcLogin(
       ctx(c),
       c.req.valid('param').name,
@@ -214,6 +222,7 @@ export function ssoSignInRoutes(deps: AppDeps) {
     return c.redirect(url, 302)
   })
   router.openapi(oidcCallbackRoute, async (c) => {
+    const { acceptOidcCallback } = await oidcSignIn()
     const location = await acceptOidcCallback(
       ctx(c),
       c.req.valid('param').name,
@@ -226,7 +235,8 @@ export function ssoSignInRoutes(deps: AppDeps) {
     const { code, session } = c.req.valid('json')
     const result = await exchangeCode(ctx(c), code, getCookie(c, bindingCookie))
     if (session === 'cookie' && 'access_token' in result) {
-      const { access_token: _, refresh_token: __, ...rest } = result
+      // The CookieSession shape: the tokens (and their type) went into the cookies.
+      const { access_token: _, refresh_token: __, token_type: ___, ...rest } = result
       return c.json({ ...rest, ...setSessionCookies(c, result, refreshMaxAge()) } as never, 200)
     }
     return c.json(result, 200)

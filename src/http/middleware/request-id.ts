@@ -14,12 +14,13 @@ const wellFormed = /^[A-Za-z0-9._:-]{8,128}$/
 
 export function requestId(options: { log: Logger; header?: string }): MiddlewareHandler {
   const header = options.header ?? 'X-Request-Id'
-  return async (c, next) => {
+  // Not async: nothing to do after next().
+  return (c, next) => {
     const incoming = c.req.header(header)
     const id = incoming && wellFormed.test(incoming) ? incoming : crypto.randomUUID()
     c.set('requestId', id)
     c.set('log', options.log.child({ requestId: id }))
     c.header(header, id)
-    await next()
+    return next()
   }
 }

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs'
 import postgres from 'postgres'
 import type { Config } from '../../config.ts'
 import type { Logger } from '../log.ts'
-import { type EmbeddedAssets, type EmbeddedPostgres, startEmbeddedPostgres } from './embedded.ts'
+import type { EmbeddedAssets, EmbeddedPostgres } from './embedded.ts'
 
 export type Sql = postgres.Sql
 export type Tx = postgres.TransactionSql
@@ -59,6 +59,8 @@ export async function openDatabase(
   let sql: Sql
   let poolSize: number
   if (store.kind === 'embedded') {
+    // PGlite (and its WASM glue) loads only for the embedded store.
+    const { startEmbeddedPostgres } = await import('./embedded.ts')
     embedded = await startEmbeddedPostgres({
       dataDir: store.dataDir,
       log: options.log,
