@@ -137,7 +137,7 @@ export async function topStatements(
 /** What the comparison report shows per group: the busiest series by a field. */
 const reportSections: { group: string; orderBy: string; limit: number }[] = [
   { group: 'database', orderBy: repo.byField('xact_commit'), limit: 50 },
-  { group: 'database_size', orderBy: repo.byField('bytes'), limit: 50 },
+  { group: 'database_size', orderBy: repo.byLastValue('bytes'), limit: 50 },
   { group: 'bgwriter', orderBy: repo.byField('buffers_alloc'), limit: 1 },
   { group: 'checkpointer', orderBy: repo.byField('buffers_written'), limit: 1 },
   { group: 'wal', orderBy: repo.byField('lsn_bytes'), limit: 1 },
