@@ -1821,6 +1821,18 @@ export interface components {
                 locks?: number;
                 vacuum_progress?: number;
                 storage?: number;
+                xmin_horizon?: number;
+                table_ages?: number;
+                sequences?: number;
+                checkpoint_state?: number;
+                slru?: number;
+                recovery_prefetch?: number;
+                subscriptions?: number;
+                subscription_tables?: number;
+                replication_slot_stats?: number;
+                index_hygiene?: number;
+                maintenance_progress?: number;
+                functions?: number;
             };
             /**
              * @description Databases (globs) whose tables and indexes are collected.
@@ -1921,6 +1933,18 @@ export interface components {
                 locks?: number;
                 vacuum_progress?: number;
                 storage?: number;
+                xmin_horizon?: number;
+                table_ages?: number;
+                sequences?: number;
+                checkpoint_state?: number;
+                slru?: number;
+                recovery_prefetch?: number;
+                subscriptions?: number;
+                subscription_tables?: number;
+                replication_slot_stats?: number;
+                index_hygiene?: number;
+                maintenance_progress?: number;
+                functions?: number;
             };
             /**
              * @description Databases (globs) whose tables and indexes are collected.
@@ -5127,7 +5151,7 @@ export interface operations {
             header?: never;
             path: {
                 id: string;
-                /** @description database, database_size, tables, indexes, statements, statements_info, settings, bgwriter, checkpointer, archiver, replication, wal_receiver, replication_slots, wal, io, activity, locks, vacuum_progress, storage, system_cpu, system_load, system_memory, system_disk, system_filesystem, system_network, system_pg_volume */
+                /** @description database, database_size, tables, indexes, statements, statements_info, settings, bgwriter, checkpointer, archiver, replication, wal_receiver, replication_slots, wal, io, activity, locks, vacuum_progress, storage, xmin_horizon, table_ages, sequences, checkpoint_state, slru, recovery_prefetch, subscriptions, subscription_tables, replication_slot_stats, index_hygiene, maintenance_progress, functions, system_cpu, system_load, system_memory, system_disk, system_filesystem, system_network, system_pg_volume */
                 group: string;
             };
             cookie?: never;
@@ -5187,7 +5211,7 @@ export interface operations {
             header?: never;
             path: {
                 id: string;
-                /** @description database, database_size, tables, indexes, statements, statements_info, settings, bgwriter, checkpointer, archiver, replication, wal_receiver, replication_slots, wal, io, activity, locks, vacuum_progress, storage, system_cpu, system_load, system_memory, system_disk, system_filesystem, system_network, system_pg_volume */
+                /** @description database, database_size, tables, indexes, statements, statements_info, settings, bgwriter, checkpointer, archiver, replication, wal_receiver, replication_slots, wal, io, activity, locks, vacuum_progress, storage, xmin_horizon, table_ages, sequences, checkpoint_state, slru, recovery_prefetch, subscriptions, subscription_tables, replication_slot_stats, index_hygiene, maintenance_progress, functions, system_cpu, system_load, system_memory, system_disk, system_filesystem, system_network, system_pg_volume */
                 group: string;
             };
             cookie?: never;
@@ -5439,7 +5463,7 @@ export interface operations {
     instanceMetricsExposition: {
         parameters: {
             query?: {
-                /** @description Comma-separated groups (default: all but tables, indexes, statements, locks). */
+                /** @description Comma-separated groups (default: all but tables, indexes, statements, locks, xmin_horizon, table_ages, sequences, index_hygiene, functions). */
                 groups?: string;
             };
             header?: never;

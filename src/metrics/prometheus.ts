@@ -10,7 +10,8 @@ import type { Db } from '../platform/db/database.ts'
 import { formatLabels } from '../platform/metrics/registry.ts'
 import { settingLines } from './prometheus-settings.ts'
 
-/** Groups exported by default; tables, indexes and statements are opt-in (cardinality). */
+/** Groups exported by default; groups with a row per object, statement or backend are opt-in
+ * (cardinality). */
 export const defaultExportedGroups = [
   'database',
   'database_size',
@@ -25,13 +26,31 @@ export const defaultExportedGroups = [
   'io',
   'activity',
   'vacuum_progress',
+  'maintenance_progress',
   'storage',
+  'checkpoint_state',
+  'slru',
+  'recovery_prefetch',
+  'subscriptions',
+  'subscription_tables',
+  'replication_slot_stats',
   // Numeric settings alerts compare against (pga_setting{name}).
   'settings',
   // Host groups from the agent: a few devices, mounts and interfaces per host.
   ...systemGroups.map((g) => g.name),
 ]
-export const exportableGroups = [...defaultExportedGroups, 'tables', 'indexes', 'statements', 'locks']
+export const exportableGroups = [
+  ...defaultExportedGroups,
+  'tables',
+  'indexes',
+  'statements',
+  'locks',
+  'xmin_horizon',
+  'table_ages',
+  'sequences',
+  'index_hygiene',
+  'functions',
+]
 
 type Family = { name: string; help: string; type: 'counter' | 'gauge'; value: (v: unknown) => number | null }
 

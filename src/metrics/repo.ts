@@ -152,6 +152,9 @@ function increase(column: string): string {
 
 /** An ordering over a readWindow row: a counter's increase, or an expression of several. */
 export const byField = (field: string) => `(doc ->> '${field.replace(/[^a-z_]/g, '')}')::numeric`
+/** An ordering by a gauge's value at the end of the window. */
+export const byLastValue = (field: string) =>
+  `(doc -> '${field.replace(/[^a-z_]/g, '')}' ->> 'last')::numeric`
 
 /**
  * For each series of a group in [from, to]: counters as their increase over the window (summed
@@ -190,13 +193,12 @@ export async function readWindow(
       window w as (partition by ${series} order by taken_at)),
     per_series as (
       select ${chunks.join(' || ')} as doc from lagged group by ${series})
-    select coalesce(jsonb_agg(doc order by (doc ->> $4)::numeric desc nulls last), '[]')::text as json
-      from (select doc from per_series order by (doc ->> $4)::numeric desc nulls last limit $5) top`
+    select coalesce(jsonb_agg(doc order by ${p.orderBy} desc nulls last), '[]')::text as json
+      from (select doc from per_series order by ${p.orderBy} desc nulls last limit $4) top`
   const [row] = await db.unsafe<{ json: string }[]>(text, [
     p.instanceId,
     p.from.toISOString(),
     p.to.toISOString(),
-    p.orderBy,
     p.limit,
   ])
   return row?.json ?? '[]'

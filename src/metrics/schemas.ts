@@ -133,6 +133,7 @@ export const ExpositionQuery = z.object({
     .regex(/^[a-z_]+(,[a-z_]+)*$/)
     .optional()
     .openapi({
-      description: 'Comma-separated groups (default: all but tables, indexes, statements, locks).',
+      description:
+        'Comma-separated groups (default: all but tables, indexes, statements, locks, xmin_horizon, table_ages, sequences, index_hygiene, functions).',
     }),
 })

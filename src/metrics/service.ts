@@ -137,7 +137,7 @@ export async function topStatements(
 /** What the comparison report shows per group: the busiest series by a field. */
 const reportSections: { group: string; orderBy: string; limit: number }[] = [
   { group: 'database', orderBy: repo.byField('xact_commit'), limit: 50 },
-  { group: 'database_size', orderBy: repo.byField('bytes'), limit: 50 },
+  { group: 'database_size', orderBy: repo.byLastValue('bytes'), limit: 50 },
   { group: 'bgwriter', orderBy: repo.byField('buffers_alloc'), limit: 1 },
   { group: 'checkpointer', orderBy: repo.byField('buffers_written'), limit: 1 },
   { group: 'wal', orderBy: repo.byField('lsn_bytes'), limit: 1 },
@@ -151,6 +151,15 @@ const reportSections: { group: string; orderBy: string; limit: number }[] = [
   { group: 'indexes', orderBy: repo.byField('idx_scan'), limit: 20 },
   { group: 'statements', orderBy: repo.byField('total_exec_time'), limit: 20 },
   { group: 'statements_info', orderBy: repo.byField('dealloc'), limit: 1 },
+  { group: 'checkpoint_state', orderBy: repo.byLastValue('wal_since_redo_bytes'), limit: 1 },
+  { group: 'xmin_horizon', orderBy: repo.byLastValue('horizon_age'), limit: 20 },
+  { group: 'table_ages', orderBy: repo.byLastValue('frozenxid_age'), limit: 20 },
+  { group: 'sequences', orderBy: repo.byLastValue('used_fraction'), limit: 20 },
+  { group: 'index_hygiene', orderBy: repo.byLastValue('size_bytes'), limit: 50 },
+  { group: 'functions', orderBy: repo.byField('total_time'), limit: 20 },
+  { group: 'slru', orderBy: `${repo.byField('blks_read')} + ${repo.byField('blks_hit')}`, limit: 20 },
+  { group: 'subscriptions', orderBy: repo.byLastValue('receipt_age_seconds'), limit: 20 },
+  { group: 'replication_slot_stats', orderBy: repo.byField('total_bytes'), limit: 20 },
 ]
 
 /** pg_profile-style comparison of two points in time: what each counter did in between, gauges

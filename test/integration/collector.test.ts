@@ -290,6 +290,16 @@ describe('read API', () => {
     expect(appdb.xact_commit).toBeGreaterThan(0)
     const appdbSize = res.body.sections.database_size.find((d: { datname: string }) => d.datname === 'appdb')
     expect(appdbSize.bytes).toMatchObject({ first: expect.any(Number), last: expect.any(Number) })
+    // Sections come busiest first: the ordering is applied, not just named.
+    const commits = res.body.sections.database.map((d: { xact_commit: number }) => d.xact_commit)
+    expect(commits).toEqual([...commits].sort((a: number, b: number) => b - a))
+    const [checkpoint] = res.body.sections.checkpoint_state
+    expect(checkpoint.wal_since_redo_bytes).toMatchObject({ last: expect.any(Number) })
+    const slruReads = res.body.sections.slru.map(
+      (r: { blks_read: number; blks_hit: number }) => r.blks_read + r.blks_hit,
+    )
+    expect(slruReads.length).toBeGreaterThan(0)
+    expect(slruReads).toEqual([...slruReads].sort((a: number, b: number) => b - a))
     expect(res.body.sections.settingsChanged).toContainEqual(
       expect.objectContaining({ name: 'work_mem', setting: '12288', previousSetting: '4096' }),
     )
@@ -356,7 +366,7 @@ describe('read API', () => {
 
   it('exposes the latest values to Prometheus, accepted by promtool', async () => {
     const res = await t.app.request(
-      '/metrics/instances?groups=database,database_size,statements_info,replication,archiver,wal,activity,storage',
+      '/metrics/instances?groups=database,database_size,statements_info,replication,archiver,wal,activity,storage,checkpoint_state,slru,table_ages',
       {
         headers: { Authorization: `Bearer ${token}` },
       },
@@ -373,6 +383,15 @@ describe('read API', () => {
     expect(text).toMatch(/^pga_statements_info_dealloc_total\{instance="primary",instance_id="[^"]+"\} \d+$/m)
     expect(text).toMatch(/^pga_replication_replay_lag_bytes\{instance="primary",.*application_name=/m)
     expect(text).toMatch(/^pga_archiver_last_archived_time_timestamp_seconds\{instance="primary"/m)
+    expect(text).toMatch(
+      /^pga_checkpoint_state_wal_since_redo_bytes\{instance="primary",instance_id="[^"]+",.*in_recovery="false"\} \d+$/m,
+    )
+    expect(text).toMatch(
+      /^pga_slru_blks_hit_total\{instance="primary",instance_id="[^"]+",name="Xact"\} \d+$/m,
+    )
+    expect(text).toMatch(
+      /^pga_table_ages_frozenxid_age\{instance="primary",.*datname="appdb",schemaname="pg_catalog",relname="pg_class",relkind="r",temporary="false"\} \d+$/m,
+    )
     expect(text).toMatch(
       /^pga_collect_success\{instance="standby",instance_id="[^"]+",group="wal_receiver"\} 1$/m,
     )

@@ -28,11 +28,22 @@ const conflictCounters = [
   'confl_deadlock',
 ]
 
-const databaseSelect = (sessions: string) => `
+/** Columns added after the first release, at the end of the row: checksums (12), the logical
+ * slot conflict (16), parallel workers (18). */
+const databaseTail = (c: { conflictSlot: boolean; parallel: boolean }) =>
+  [
+    'd.checksum_failures',
+    'd.checksum_last_failure',
+    c.conflictSlot ? 'c.confl_active_logicalslot' : 'null::bigint as confl_active_logicalslot',
+    c.parallel ? 'd.parallel_workers_to_launch' : 'null::bigint as parallel_workers_to_launch',
+    c.parallel ? 'd.parallel_workers_launched' : 'null::bigint as parallel_workers_launched',
+  ].join(', ')
+
+const databaseSelect = (sessions: string, tail: string) => `
   select d.datname::text, d.numbackends, ${databaseCounters.map((c) => `d.${c}`).join(', ')}, d.temp_bytes,
          d.blk_read_time, d.blk_write_time, ${sessions},
          ${conflictCounters.map((c) => `c.${c}`).join(', ')},
-         age(db.datfrozenxid) as xid_age, mxid_age(db.datminmxid) as mxid_age, d.stats_reset
+         age(db.datfrozenxid) as xid_age, mxid_age(db.datminmxid) as mxid_age, d.stats_reset, ${tail}
     from pg_stat_database d
     join pg_database db on db.oid = d.datid
     left join pg_stat_database_conflicts c on c.datid = d.datid
@@ -63,12 +74,39 @@ export const database: MetricGroup = {
     gauge('xid_age', 'integer', 'Age of datfrozenxid: transactions until wraparound protection.'),
     gauge('mxid_age', 'integer', 'Age of datminmxid (multixacts).'),
     statsReset,
+    counter('checksum_failures', 'Data page checksum failures (null when data checksums are off).'),
+    info('checksum_last_failure', 'timestamptz', 'When the last checksum failure was detected.'),
+    counter(
+      'confl_active_logicalslot',
+      'Queries cancelled on a standby: logical slot conflicts (null before 16).',
+    ),
+    counter('parallel_workers_to_launch', 'Parallel workers planned (null before 18).'),
+    counter('parallel_workers_launched', 'Parallel workers launched (null before 18).'),
   ],
   variants: [
     {
+      when: (c) => hasColumn(c, 'pg_stat_database', 'parallel_workers_launched'),
+      source: 'pg_stat_database, pg_stat_database_conflicts, pg_database (PostgreSQL ≥ 18)',
+      sql: databaseSelect(
+        [...sessionCounters, ...sessionTimes].map((c) => `d.${c}`).join(', '),
+        databaseTail({ conflictSlot: true, parallel: true }),
+      ),
+    },
+    {
+      when: (c) => hasColumn(c, 'pg_stat_database_conflicts', 'confl_active_logicalslot'),
+      source: 'pg_stat_database, pg_stat_database_conflicts, pg_database (PostgreSQL 16–17)',
+      sql: databaseSelect(
+        [...sessionCounters, ...sessionTimes].map((c) => `d.${c}`).join(', '),
+        databaseTail({ conflictSlot: true, parallel: false }),
+      ),
+    },
+    {
       when: (c) => hasColumn(c, 'pg_stat_database', 'sessions'),
-      source: 'pg_stat_database, pg_stat_database_conflicts, pg_database (PostgreSQL ≥ 14)',
-      sql: databaseSelect([...sessionCounters, ...sessionTimes].map((c) => `d.${c}`).join(', ')),
+      source: 'pg_stat_database, pg_stat_database_conflicts, pg_database (PostgreSQL 14–15)',
+      sql: databaseSelect(
+        [...sessionCounters, ...sessionTimes].map((c) => `d.${c}`).join(', '),
+        databaseTail({ conflictSlot: false, parallel: false }),
+      ),
     },
     {
       when: () => true,
@@ -78,6 +116,7 @@ export const database: MetricGroup = {
           ...sessionCounters.map((c) => `null::bigint as ${c}`),
           ...sessionTimes.map((c) => `null::double precision as ${c}`),
         ].join(', '),
+        databaseTail({ conflictSlot: false, parallel: false }),
       ),
     },
   ],
@@ -153,7 +192,7 @@ const exclusivelyLocked = `locked as (
  * read for the kept tables only, and not for a table, its TOAST table or an index of either
  * under an AccessExclusiveLock (sizes_skipped); lock_timeout is the backstop for a lock taken
  * after pg_locks was read. */
-const tablesSelect = (insSinceVacuum: string) => `
+const tablesSelect = (insSinceVacuum: string, tail: string) => `
   with stats as (
     select c.oid, c.relpages::bigint + coalesce(t.relpages, 0) as pages,
            pg_stat_get_tuples_returned(c.oid) + pg_stat_get_tuples_fetched(c.oid) as reads,
@@ -198,7 +237,7 @@ const tablesSelect = (insSinceVacuum: string) => `
          case when not k.skipped then pg_relation_size(c.oid) end as table_bytes,
          case when not k.skipped then pg_indexes_size(c.oid) end as indexes_bytes,
          case when not k.skipped then coalesce(pg_total_relation_size(t.oid), 0) end as toast_bytes,
-         age(c.relfrozenxid) as frozenxid_age, k.skipped as sizes_skipped
+         age(c.relfrozenxid) as frozenxid_age, k.skipped as sizes_skipped, ${tail}
     from ranked r
     join pg_class c on c.oid = r.oid
     join pg_namespace n on n.oid = c.relnamespace
@@ -217,6 +256,28 @@ const tablesSelect = (insSinceVacuum: string) => `
             or l.relation in (select x.indexrelid from pg_index x where x.indrelid in (c.oid, c.reltoastrelid)))
         as skipped) k
    order by r.best, r.oid`
+
+/** Columns added after the first release, at the end of the row (from the functions behind
+ * pg_stat_user_tables): last scans and new-page updates (16), time vacuuming and analyzing (18). */
+const tableMaintenanceTimes = [
+  'total_vacuum_time',
+  'total_autovacuum_time',
+  'total_analyze_time',
+  'total_autoanalyze_time',
+]
+const tablesTail = (c: { scans: boolean; times: boolean }) =>
+  [
+    c.scans ? 'pg_stat_get_lastscan(c.oid) as last_seq_scan' : 'null::timestamptz as last_seq_scan',
+    c.scans
+      ? '(select max(pg_stat_get_lastscan(x.indexrelid)) from pg_index x where x.indrelid = c.oid) as last_idx_scan'
+      : 'null::timestamptz as last_idx_scan',
+    c.scans
+      ? 'pg_stat_get_tuples_newpage_updated(c.oid) as n_tup_newpage_upd'
+      : 'null::bigint as n_tup_newpage_upd',
+    ...tableMaintenanceTimes.map((n) =>
+      c.times ? `pg_stat_get_${n}(c.oid) as ${n}` : `null::double precision as ${n}`,
+    ),
+  ].join(', ')
 
 const sizesSkipped = gauge(
   'sizes_skipped',
@@ -250,17 +311,42 @@ export const tables: MetricGroup = {
     gauge('toast_bytes', 'bigint', 'TOAST table and its index (null when sizes_skipped).', 'bytes'),
     gauge('frozenxid_age', 'integer', 'Age of relfrozenxid.'),
     sizesSkipped,
+    info('last_seq_scan', 'timestamptz', 'Last sequential scan (null before 16).'),
+    info('last_idx_scan', 'timestamptz', 'Last index scan (null before 16).'),
+    counter('n_tup_newpage_upd', 'Updates that moved the row to a new heap page (null before 16).'),
+    ...tableMaintenanceTimes.map((name) =>
+      counter(name, `Time spent in ${name.slice(6, -5)} of this table (null before 18).`, 'ms'),
+    ),
   ],
   variants: [
     {
+      when: (c) => hasColumn(c, 'pg_stat_user_tables', 'total_vacuum_time'),
+      source: 'pg_class, pg_index, pg_locks, statistics functions, size functions (PostgreSQL ≥ 18)',
+      sql: tablesSelect(
+        'pg_stat_get_ins_since_vacuum(c.oid) as n_ins_since_vacuum',
+        tablesTail({ scans: true, times: true }),
+      ),
+    },
+    {
+      when: (c) => hasColumn(c, 'pg_stat_user_tables', 'last_seq_scan'),
+      source: 'pg_class, pg_index, pg_locks, statistics functions, size functions (PostgreSQL 16–17)',
+      sql: tablesSelect(
+        'pg_stat_get_ins_since_vacuum(c.oid) as n_ins_since_vacuum',
+        tablesTail({ scans: true, times: false }),
+      ),
+    },
+    {
       when: (c) => hasColumn(c, 'pg_stat_user_tables', 'n_ins_since_vacuum'),
-      source: 'pg_class, pg_index, pg_locks, statistics functions, size functions (PostgreSQL ≥ 13)',
-      sql: tablesSelect('pg_stat_get_ins_since_vacuum(c.oid) as n_ins_since_vacuum'),
+      source: 'pg_class, pg_index, pg_locks, statistics functions, size functions (PostgreSQL 13–15)',
+      sql: tablesSelect(
+        'pg_stat_get_ins_since_vacuum(c.oid) as n_ins_since_vacuum',
+        tablesTail({ scans: false, times: false }),
+      ),
     },
     {
       when: () => true,
       source: 'pg_class, pg_index, pg_locks, statistics functions, size functions (PostgreSQL ≤ 12)',
-      sql: tablesSelect('null::bigint as n_ins_since_vacuum'),
+      sql: tablesSelect('null::bigint as n_ins_since_vacuum', tablesTail({ scans: false, times: false })),
     },
   ],
 }

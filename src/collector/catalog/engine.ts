@@ -67,20 +67,26 @@ export const checkpointer: MetricGroup = {
     counter('sync_time', 'Time spent syncing checkpoint files.', 'ms'),
     counter('buffers_written', 'Buffers written by checkpoints and restartpoints.', 'blocks'),
     statsReset,
+    counter(
+      'slru_written',
+      'SLRU buffers written by checkpoints and restartpoints (null before 18).',
+      'blocks',
+    ),
   ],
   variants: [
     {
       when: (c) => hasColumn(c, 'pg_stat_checkpointer', 'num_done'),
       source: 'pg_stat_checkpointer (PostgreSQL ≥ 18)',
       sql: `select num_timed, num_requested, num_done, restartpoints_timed, restartpoints_req, restartpoints_done,
-                   write_time, sync_time, buffers_written, stats_reset
+                   write_time, sync_time, buffers_written, stats_reset, slru_written
               from pg_stat_checkpointer`,
     },
     {
       when: (c) => hasView(c, 'pg_stat_checkpointer'),
       source: 'pg_stat_checkpointer (PostgreSQL 17)',
       sql: `select num_timed, num_requested, null::bigint as num_done, restartpoints_timed, restartpoints_req,
-                   restartpoints_done, write_time, sync_time, buffers_written, stats_reset
+                   restartpoints_done, write_time, sync_time, buffers_written, stats_reset,
+                   null::bigint as slru_written
               from pg_stat_checkpointer`,
     },
     {
@@ -89,7 +95,8 @@ export const checkpointer: MetricGroup = {
       sql: `select checkpoints_timed as num_timed, checkpoints_req as num_requested, null::bigint as num_done,
                    null::bigint as restartpoints_timed, null::bigint as restartpoints_req,
                    null::bigint as restartpoints_done, checkpoint_write_time as write_time,
-                   checkpoint_sync_time as sync_time, buffers_checkpoint as buffers_written, stats_reset
+                   checkpoint_sync_time as sync_time, buffers_checkpoint as buffers_written, stats_reset,
+                   null::bigint as slru_written
               from pg_stat_bgwriter`,
     },
   ],
@@ -256,6 +263,11 @@ export const replication: MetricGroup = {
     gauge('write_lag_seconds', 'double precision', 'write_lag as seconds.', 'seconds'),
     gauge('flush_lag_seconds', 'double precision', 'flush_lag as seconds.', 'seconds'),
     gauge('replay_lag_seconds', 'double precision', 'replay_lag as seconds.', 'seconds'),
+    info(
+      'reply_time',
+      'timestamptz',
+      'When the standby sent its last reply (a stale one means a stuck standby).',
+    ),
   ],
   variants: [
     {
@@ -269,7 +281,7 @@ export const replication: MetricGroup = {
                    pg_wal_lsn_diff(${currentLsn}, replay_lsn)::bigint as replay_lag_bytes,
                    extract(epoch from write_lag)::double precision as write_lag_seconds,
                    extract(epoch from flush_lag)::double precision as flush_lag_seconds,
-                   extract(epoch from replay_lag)::double precision as replay_lag_seconds
+                   extract(epoch from replay_lag)::double precision as replay_lag_seconds, reply_time
               from pg_stat_replication
              where state is distinct from 'backup'`,
     },
@@ -320,6 +332,9 @@ export const walReceiver: MetricGroup = {
     hasColumn(c, 'pg_stat_wal_receiver', 'flushed_lsn') ? null : 'needs PostgreSQL 13 or later',
 }
 
+const slotColumns17 =
+  'null::timestamptz as inactive_since, null::text as invalidation_reason, null::boolean as failover, null::boolean as synced'
+
 export const replicationSlots: MetricGroup = {
   name: 'replication_slots',
   scope: 'instance',
@@ -342,14 +357,32 @@ export const replicationSlots: MetricGroup = {
     gauge('xmin_age', 'integer', 'Age of the xmin it holds back.'),
     gauge('catalog_xmin_age', 'integer', 'Age of the catalog xmin it holds back.'),
     label('conflicting', 'boolean', 'Logical slot invalidated by a recovery conflict (null before 16).'),
+    info('inactive_since', 'timestamptz', 'Since when no consumer has used the slot (null before 17).'),
+    label(
+      'invalidation_reason',
+      'text',
+      'Why the slot was invalidated: wal_removed, rows_removed, wal_level_insufficient, idle_timeout (null before 17).',
+    ),
+    label('failover', 'boolean', 'Logical slot synchronised to standbys for failover (null before 17).'),
+    label('synced', 'boolean', 'Slot on a standby synchronised from the primary (null before 17).'),
   ],
   variants: [
     {
-      when: (c) => hasColumn(c, 'pg_replication_slots', 'conflicting'),
-      source: 'pg_replication_slots (PostgreSQL ≥ 16)',
+      when: (c) => hasColumn(c, 'pg_replication_slots', 'inactive_since'),
+      source: 'pg_replication_slots (PostgreSQL ≥ 17)',
       sql: `select slot_name::text, slot_type, plugin::text, database::text as datname, temporary, active, active_pid,
                    wal_status, safe_wal_size, pg_wal_lsn_diff(${currentLsn}, restart_lsn)::bigint as retained_bytes,
-                   age(xmin) as xmin_age, age(catalog_xmin) as catalog_xmin_age, conflicting
+                   age(xmin) as xmin_age, age(catalog_xmin) as catalog_xmin_age, conflicting, inactive_since,
+                   invalidation_reason, failover, synced
+              from pg_replication_slots`,
+    },
+    {
+      when: (c) => hasColumn(c, 'pg_replication_slots', 'conflicting'),
+      source: 'pg_replication_slots (PostgreSQL 16)',
+      sql: `select slot_name::text, slot_type, plugin::text, database::text as datname, temporary, active, active_pid,
+                   wal_status, safe_wal_size, pg_wal_lsn_diff(${currentLsn}, restart_lsn)::bigint as retained_bytes,
+                   age(xmin) as xmin_age, age(catalog_xmin) as catalog_xmin_age, conflicting,
+                   ${slotColumns17}
               from pg_replication_slots`,
     },
     {
@@ -357,7 +390,8 @@ export const replicationSlots: MetricGroup = {
       source: 'pg_replication_slots (PostgreSQL 13–15)',
       sql: `select slot_name::text, slot_type, plugin::text, database::text as datname, temporary, active, active_pid,
                    wal_status, safe_wal_size, pg_wal_lsn_diff(${currentLsn}, restart_lsn)::bigint as retained_bytes,
-                   age(xmin) as xmin_age, age(catalog_xmin) as catalog_xmin_age, null::boolean as conflicting
+                   age(xmin) as xmin_age, age(catalog_xmin) as catalog_xmin_age, null::boolean as conflicting,
+                   ${slotColumns17}
               from pg_replication_slots`,
     },
   ],

@@ -1,6 +1,7 @@
 // The metric catalog: every group the collector knows, and the choice of SQL for an instance;
 // and the host groups the agent pushes (system.ts), which the read side serves alike.
 import type { Capabilities } from '../../instances/probe.ts'
+import { checkpointState, recoveryPrefetch, slru } from './control.ts'
 import { database, databaseSize, indexes, storage, tables } from './databases.ts'
 import {
   archiver,
@@ -12,6 +13,12 @@ import {
   wal,
   walReceiver,
 } from './engine.ts'
+import { functions } from './functions.ts'
+import { tableAges, xminHorizon } from './horizon.ts'
+import { indexHygiene } from './hygiene.ts'
+import { maintenanceProgress } from './maintenance.ts'
+import { replicationSlotStats, subscriptions, subscriptionTables } from './replication-logical.ts'
+import { sequences } from './sequences.ts'
 import { activity, locks, vacuumProgress } from './sessions.ts'
 import { settings, statements, statementsInfo } from './statements.ts'
 import { systemGroups } from './system.ts'
@@ -39,6 +46,18 @@ export const metricGroups: readonly MetricGroup[] = [
   locks,
   vacuumProgress,
   storage,
+  xminHorizon,
+  tableAges,
+  sequences,
+  checkpointState,
+  slru,
+  recoveryPrefetch,
+  subscriptions,
+  subscriptionTables,
+  replicationSlotStats,
+  indexHygiene,
+  maintenanceProgress,
+  functions,
 ]
 
 export { systemGroups }

@@ -21,7 +21,8 @@ hand: run \`npm run docs:metrics\`). A group is one query per instance (or per d
 - **Prometheus**: \`GET /metrics/instances\` exports numeric columns as
   \`pga_<group>_<column>\` (counters end in \`_total\`, times in ms become \`_seconds_total\`,
   timestamps \`_timestamp_seconds\`), labelled with \`instance\`, \`instance_id\` and the row's keys
-  and labels; tables, indexes, statements and locks only when asked for (\`?groups=\`). Settings
+  and labels; tables, indexes, statements, locks, xmin_horizon, table_ages, sequences,
+  index_hygiene and functions only when asked for (\`?groups=\`). Settings
   are not exported as such: a few numeric ones that alerts compare against are, as
   \`pga_setting{name}\` (sizes in bytes, times in seconds; \`src/metrics/prometheus-settings.ts\`).
 - **Host groups** (\`system_*\`) are not collected over SQL: \`pganalytics agent\` reads them on the

@@ -124,6 +124,16 @@ export const locks: MetricGroup = {
   ],
 }
 
+/** Vacuums in progress; `tail` maps the memory and index columns that changed in 17 and 18. */
+const vacuumProgressSelect = (tail: string) => `select p.pid, p.datname::text,
+                   case when p.datname = current_database() then p.relid::regclass::text else p.relid::text end
+                     as relation,
+                   a.backend_type = 'autovacuum worker' as autovacuum, p.phase, p.heap_blks_total,
+                   p.heap_blks_scanned, p.heap_blks_vacuumed, p.index_vacuum_count,
+                   extract(epoch from now() - a.xact_start)::double precision as running_seconds, ${tail}
+              from pg_stat_progress_vacuum p
+              left join pg_stat_activity a on a.pid = p.pid`
+
 export const vacuumProgress: MetricGroup = {
   name: 'vacuum_progress',
   scope: 'instance',
@@ -143,19 +153,44 @@ export const vacuumProgress: MetricGroup = {
     gauge('heap_blks_vacuumed', 'bigint', 'Heap blocks vacuumed.', 'blocks'),
     gauge('index_vacuum_count', 'bigint', 'Index vacuum passes done.'),
     gauge('running_seconds', 'double precision', 'Time since it started.', 'seconds'),
+    gauge(
+      'max_dead_tuples',
+      'bigint',
+      'Dead tuples it can hold before an index pass (null from 17: see bytes).',
+    ),
+    gauge('num_dead_item_ids', 'bigint', 'Dead item identifiers collected since the last index pass.'),
+    gauge('max_dead_tuple_bytes', 'bigint', 'Memory it may use for dead tuples (null before 17).', 'bytes'),
+    gauge('dead_tuple_bytes', 'bigint', 'Memory used by dead tuples now (null before 17).', 'bytes'),
+    gauge('indexes_total', 'bigint', 'Indexes to vacuum or clean up (null before 17).'),
+    gauge('indexes_processed', 'bigint', 'Indexes done in the current phase (null before 17).'),
+    gauge(
+      'delay_time',
+      'double precision',
+      'Time slept by cost-based delay, with track_cost_delay_timing (null before 18).',
+      'ms',
+    ),
   ],
   variants: [
     {
+      when: (c) => hasColumn(c, 'pg_stat_progress_vacuum', 'delay_time'),
+      source: 'pg_stat_progress_vacuum, pg_stat_activity (PostgreSQL ≥ 18)',
+      sql: vacuumProgressSelect(
+        'null::bigint as max_dead_tuples, p.num_dead_item_ids, p.max_dead_tuple_bytes, p.dead_tuple_bytes, p.indexes_total, p.indexes_processed, p.delay_time',
+      ),
+    },
+    {
+      when: (c) => hasColumn(c, 'pg_stat_progress_vacuum', 'dead_tuple_bytes'),
+      source: 'pg_stat_progress_vacuum, pg_stat_activity (PostgreSQL 17)',
+      sql: vacuumProgressSelect(
+        'null::bigint as max_dead_tuples, p.num_dead_item_ids, p.max_dead_tuple_bytes, p.dead_tuple_bytes, p.indexes_total, p.indexes_processed, null::double precision as delay_time',
+      ),
+    },
+    {
       when: () => true,
-      source: 'pg_stat_progress_vacuum, pg_stat_activity',
-      sql: `select p.pid, p.datname::text,
-                   case when p.datname = current_database() then p.relid::regclass::text else p.relid::text end
-                     as relation,
-                   a.backend_type = 'autovacuum worker' as autovacuum, p.phase, p.heap_blks_total,
-                   p.heap_blks_scanned, p.heap_blks_vacuumed, p.index_vacuum_count,
-                   extract(epoch from now() - a.xact_start)::double precision as running_seconds
-              from pg_stat_progress_vacuum p
-              left join pg_stat_activity a on a.pid = p.pid`,
+      source: 'pg_stat_progress_vacuum, pg_stat_activity (PostgreSQL ≤ 16)',
+      sql: vacuumProgressSelect(
+        'p.max_dead_tuples, p.num_dead_tuples as num_dead_item_ids, null::bigint as max_dead_tuple_bytes, null::bigint as dead_tuple_bytes, null::bigint as indexes_total, null::bigint as indexes_processed, null::double precision as delay_time',
+      ),
     },
   ],
 }
