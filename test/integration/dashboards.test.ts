@@ -122,6 +122,18 @@ describe('dashboard SQL against the populated store, as the Grafana role', () =>
       select pga_statement_text(${store.primaryId}::uuid, queryid) as query from sn_stat_statements limit 1`
     expect(hidden?.query).toMatch(/query text hidden/)
   })
+
+  it('the Grafana role reads every group of snapshots (a group added without its grant fails here)', async () => {
+    // Snapshot tables of the catalog, parents only; texts and lock-wait queries are read through
+    // functions that apply the query-text rule instead.
+    const ungranted = await t.deps.db.sql<{ table: string }[]>`
+      select c.relname::text as table from pg_class c join pg_namespace n on n.oid = c.relnamespace
+       where n.nspname = 'public' and c.relname like 'sn\_%' and c.relkind in ('r', 'p') and not c.relispartition
+         and c.relname not in ('sn_statement_texts', 'sn_lock_waits')
+         and not has_table_privilege('pganalytics_grafana', c.oid, 'select')
+       order by 1`
+    expect(ungranted.map((r) => r.table)).toEqual([])
+  })
 })
 
 describe('Prometheus over the service, with the provisioned scrape configuration and the rules', () => {
