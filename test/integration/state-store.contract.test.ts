@@ -21,6 +21,7 @@ import {
   type TestTlsRedis,
 } from '../harness/redis-topologies.ts'
 import { startUpstashBridge, type UpstashBridge } from '../harness/upstash-bridge.ts'
+import { type ManualClock, manualClock } from '../support/manual-clock.ts'
 import { until } from '../support/until.ts'
 
 const uniquePrefix = () => `test:state:${randomUUID()}:`
@@ -41,13 +42,6 @@ const EXPIRING_MS = 200
 const BRIEF_MS = 3_000
 /** A TTL nothing in a test outlives. */
 const LASTING_MS = 60_000
-
-/** A clock the test moves by hand, for the memory store. */
-type ManualClock = Clock & { advance(ms: number): void }
-function manualClock(): ManualClock {
-  let now = 1_000_000
-  return { now: () => now, monotonic: () => now, advance: (ms) => (now += ms) }
-}
 
 /**
  * Registers the StateStore contract for one implementation. `makeStore` is called in beforeAll
