@@ -23,7 +23,7 @@ import { HostSampler } from '../src/agent/sampler.ts'
 import { createLogger } from '../src/platform/log.ts'
 import { createTestDatabase, startPostgres, type TestPostgres } from '../test/harness/postgres.ts'
 import { freePort, tempDir } from '../test/harness/processes.ts'
-import { runBench } from './support.ts'
+import { cpuSeconds, procStatus, quantile, runBench } from './support.ts'
 
 const { values } = parseArgs({
   options: {
@@ -40,19 +40,13 @@ const agentSeconds = Number(values['agent-seconds'])
 const root = join(import.meta.dirname, '..')
 const bun = join(root, 'node_modules', '.bin', 'bun')
 const token = `bench-admin-${randomUUID()}`
-const clockTicks = Number(Bun.spawnSync(['getconf', 'CLK_TCK']).stdout.toString().trim()) || 100
 
 let pg: TestPostgres | undefined
 let postmaster = 0
 const children: Subprocess[] = []
 
-/** CPU seconds (user + system) of a process. */
-function cpuOf(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
-  return (Number(fields[11]) + Number(fields[12])) / clockTicks
-}
-const rssMiB = (pid: number) =>
-  Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]) / 1024
+const cpuOf = (pid: number) => cpuSeconds(pid)
+const rssMiB = (pid: number) => procStatus(pid, 'VmRSS') ?? Number.NaN
 
 /** CPU seconds of every postgres process of the cluster (children of the postmaster). */
 function clusterCpu(postmaster: number): number {
@@ -105,9 +99,6 @@ async function startService(databaseUrl: string): Promise<{ url: string; pid: nu
       return { url, pid: child.pid }
   throw new Error('service not ready within 60 s')
 }
-
-const quantile = (sorted: number[], q: number) =>
-  sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0
 
 async function measureIngest(url: string, servicePid: number, keys: { id: string; key: string }[]) {
   const sample = await new HostSampler(

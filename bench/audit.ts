@@ -71,7 +71,7 @@ import { nodeRuntime } from '../src/runtime/node.ts'
 import { buildInfo } from '../src/system/build-info.ts'
 import { createTestDatabase, startPostgres, type TestPostgres } from '../test/harness/postgres.ts'
 import { run, tempDir } from '../test/harness/processes.ts'
-import { runBench } from './support.ts'
+import { clockTicks, fmt, fmtInt, note, quantile, round, runBench, sleep, table } from './support.ts'
 
 const root = resolve(import.meta.dir, '..')
 const goal = { eventsPerSecond: 10_000, sealingDelayP99Ms: 1000, verifySecondsPerMillion: 60 }
@@ -127,32 +127,6 @@ function parseOptions(argv: string[]): Options {
 // ---------------------------------------------------------------------------------------------
 // Small helpers.
 
-const note = (text: string) => process.stderr.write(`${text}\n`)
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, ms)))
-const fmt = (n: number | null | undefined, digits = 1) =>
-  n === null || n === undefined || !Number.isFinite(n) ? 'n/a' : n.toFixed(digits)
-const fmtInt = (n: number | null | undefined) =>
-  n === null || n === undefined || !Number.isFinite(n) ? 'n/a' : Math.round(n).toLocaleString('en-US')
-const round = (n: number | null | undefined, digits = 1) =>
-  n === null || n === undefined || !Number.isFinite(n) ? null : Number(n.toFixed(digits))
-
-function quantile(sorted: number[], q: number): number {
-  if (sorted.length === 0) return Number.NaN
-  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))] as number
-}
-
-function table(header: string[], rows: string[][], rightAligned: number[] = []): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
-  const line = (cells: string[]) =>
-    cells
-      .map((cell, i) =>
-        rightAligned.includes(i) ? cell.padStart(widths[i] ?? 0) : cell.padEnd(widths[i] ?? 0),
-      )
-      .join('  ')
-      .trimEnd()
-  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n')
-}
-
 function connect(url: string, database: string, max = 1): postgres.Sql {
   const u = new URL(url)
   u.pathname = `/${database}`
@@ -163,8 +137,6 @@ const databaseOf = (url: string) => new URL(url).pathname.slice(1)
 
 // ---------------------------------------------------------------------------------------------
 // /proc readings: CPU of this process, of the server's processes, of the machine.
-
-const clockTicks = Number(Bun.spawnSync(['getconf', 'CLK_TCK']).stdout.toString().trim()) || 100
 
 function procCpu(pid: number): { ppid: number; cpu: number; reaped: number } | undefined {
   try {

@@ -10,6 +10,7 @@ import { createSamlSchemaValidator } from '../src/auth/sso/xml-schema.ts'
 import { bunRuntime } from '../src/runtime/bun.ts'
 import { authnRequestOf, type SamlIdp, startSamlIdp } from '../test/harness/saml-idp.ts'
 import { directory, startSlapd, type TestSlapd } from '../test/harness/slapd.ts'
+import { quantile } from './support.ts'
 
 export type SsoRow = {
   flow: 'LDAP sign-in' | 'SAML ACS'
@@ -25,11 +26,6 @@ export type SsoRow = {
 
 type Service = { base: string; cpuSeconds: () => number }
 type Options = { logins: number; clients: number; adminToken: string; publicUrl: string }
-
-const quantile = (sorted: number[], q: number) =>
-  sorted.length === 0
-    ? Number.NaN
-    : (sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))] as number)
 
 async function admin(service: Service, token: string, body: unknown) {
   const response = await fetch(`${service.base}/api/v1/identity-providers`, {

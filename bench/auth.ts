@@ -59,7 +59,7 @@
 //     [--storm-seconds 10] [--storm-clients 4*CPUs] [--binary dist/pganalytics] [--compare-binary PATH]
 // About 4 to 5 minutes with the defaults (the storm needs dist/pganalytics).
 import { randomBytes } from 'node:crypto'
-import { existsSync, readFileSync, rmSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { cpus, loadavg, release, totalmem } from 'node:os'
 import { join, resolve } from 'node:path'
 import type { Subprocess } from 'bun'
@@ -75,10 +75,27 @@ import { createLogger } from '../src/platform/log.ts'
 import { nodeRuntime } from '../src/runtime/node.ts'
 import { buildInfo } from '../src/system/build-info.ts'
 import { startPostgres, type TestPostgres } from '../test/harness/postgres.ts'
-import { freePort, tempDir } from '../test/harness/processes.ts'
+import { freePort } from '../test/harness/processes.ts'
 import { startRedis, type TestRedis } from '../test/harness/redis.ts'
 import { type SsoRow, samlPieces, ssoSignInBench } from './auth-sso.ts'
-import { runBench } from './support.ts'
+import {
+  benchProcesses,
+  busyPercent,
+  cpuSeconds,
+  cpuTicks,
+  fmt,
+  fmtInt,
+  logTail,
+  median,
+  note,
+  quantile,
+  quietWaiter,
+  round,
+  runBench,
+  sleep,
+  table,
+  waitForReady,
+} from './support.ts'
 
 const root = resolve(import.meta.dir, '..')
 const bun = join(root, 'node_modules', '.bin', 'bun')
@@ -157,93 +174,11 @@ function parseOptions(argv: string[]): Options {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Small helpers.
+// The machine.
 
-const note = (text: string) => process.stderr.write(`${text}\n`)
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, ms)))
-const fmt = (n: number | null | undefined, digits = 1) =>
-  n === null || n === undefined || !Number.isFinite(n) ? 'n/a' : n.toFixed(digits)
-const fmtInt = (n: number | null | undefined) =>
-  n === null || n === undefined || !Number.isFinite(n) ? 'n/a' : Math.round(n).toLocaleString('en-US')
-const round = (n: number, digits = 1) => (Number.isFinite(n) ? Number(n.toFixed(digits)) : null)
-
-function quantile(sorted: number[], q: number): number {
-  if (sorted.length === 0) return Number.NaN
-  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * q))] as number
-}
-
-const median = (values: number[]) =>
-  quantile(
-    [...values].sort((a, b) => a - b),
-    0.5,
-  )
-
-function table(header: string[], rows: string[][], rightAligned: number[] = []): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
-  const line = (cells: string[]) =>
-    cells
-      .map((cell, i) =>
-        rightAligned.includes(i) ? cell.padStart(widths[i] ?? 0) : cell.padEnd(widths[i] ?? 0),
-      )
-      .join('  ')
-      .trimEnd()
-  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n')
-}
-
-// ---------------------------------------------------------------------------------------------
-// /proc readings.
-
-const clockTicks = Number(Bun.spawnSync(['getconf', 'CLK_TCK']).stdout.toString().trim()) || 100
-
-/** CPU seconds (user + system, all threads) of a live process. */
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  return (Number(fields[11]) + Number(fields[12])) / clockTicks
-}
-
-/** Busy and total ticks per CPU; softirq (loopback TCP) counted as idle, as in bench/http.ts. */
-function cpuTicks(): { busy: number; total: number }[] {
-  return readFileSync('/proc/stat', 'utf8')
-    .split('\n')
-    .filter((line) => /^cpu\d+ /.test(line))
-    .map((line) => {
-      const [user, nice, system, idle, iowait, irq, softirq, steal] = line
-        .trim()
-        .split(/\s+/)
-        .slice(1)
-        .map(Number)
-      const busy = (user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (steal ?? 0)
-      return { busy, total: busy + (idle ?? 0) + (iowait ?? 0) + (softirq ?? 0) }
-    })
-}
-
-/** Busy % of each CPU between two readings. */
-function busyPercent(a: ReturnType<typeof cpuTicks>, b: ReturnType<typeof cpuTicks>): number[] {
-  return b.map((t, i) => {
-    const before = a[i] ?? { busy: 0, total: 0 }
-    return t.total > before.total ? (100 * (t.busy - before.busy)) / (t.total - before.total) : 0
-  })
-}
-
-let quietBudgetMs = 120_000
-let quietWaitedMs = 0
 /** Waits (within a budget shared by the whole run) until the machine is under 25 % of one CPU. */
-async function waitForQuiet(): Promise<void> {
-  const started = performance.now()
-  for (;;) {
-    const before = cpuTicks()
-    await sleep(300)
-    const busy = busyPercent(before, cpuTicks()).reduce((a, b) => a + b, 0)
-    const waited = performance.now() - started
-    if (busy < 25 || waited >= quietBudgetMs) {
-      quietBudgetMs = Math.max(0, quietBudgetMs - waited)
-      quietWaitedMs += waited
-      return
-    }
-    await sleep(500)
-  }
-}
+const quietness = quietWaiter({ budgetMs: 120_000, thresholdPercent: 25, pauseMs: 500 })
+const waitForQuiet = quietness.wait
 
 function machineInfo() {
   const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8')
@@ -273,36 +208,10 @@ function revision(): string {
 // ---------------------------------------------------------------------------------------------
 // Processes: everything started here is stopped by PID (the cluster by pg_ctl) in `cleanup`.
 
-const work = tempDir('bench-auth')
-const children = new Set<Subprocess>()
-const cleanups: { name: string; run: () => Promise<void> }[] = []
-
-async function stopProcess(child: Subprocess, timeoutMs = 15_000): Promise<void> {
-  if (child.exitCode === null && child.signalCode === null) {
-    child.kill('SIGTERM')
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
-    await child.exited
-    clearTimeout(timer)
-  }
-  children.delete(child)
-}
-
-let cleaningUp: Promise<void> | undefined
-function cleanup(): Promise<void> {
-  cleaningUp ??= (async () => {
-    await Promise.allSettled([...children].map((child) => stopProcess(child, 5000)))
-    for (const { name, run } of cleanups.reverse()) {
-      await run().catch((error: unknown) => console.error(`cleanup of ${name} failed:`, error))
-    }
-    rmSync(work, { recursive: true, force: true })
-  })()
-  return cleaningUp
-}
-
-function logTail(log: string): string {
-  const read = (path: string) => (existsSync(path) ? readFileSync(path, 'utf8') : '')
-  return `${read(log)}${read(`${log}.err`)}`.trim().split('\n').slice(-15).join('\n')
-}
+const processes = benchProcesses('bench-auth')
+const work = processes.work
+const stopProcess = processes.stop
+const cleanup = processes.cleanup
 
 const baseEnv = (extra: Record<string, string>) => ({
   PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
@@ -330,22 +239,13 @@ async function startService(
     stdout: Bun.file(log),
     stderr: Bun.file(`${log}.err`),
   })
-  children.add(child)
-  const deadline = started + 60_000
-  while (performance.now() < deadline) {
-    if (child.exitCode !== null || child.signalCode !== null)
-      throw new Error(`the service exited (${child.exitCode ?? child.signalCode}):\n${logTail(log)}`)
-    try {
-      const response = await fetch(`${base}/readyz`, { signal: AbortSignal.timeout(2000) })
-      await response.arrayBuffer()
-      if (response.status === 200)
-        return { child, pid: child.pid, base, readyMs: performance.now() - started }
-    } catch {
-      // not listening yet
-    }
-    await sleep(20)
-  }
-  throw new Error(`the service was not ready within 60 s:\n${logTail(log)}`)
+  processes.track(child)
+  const readyMs = await waitForReady(`${base}/readyz`, {
+    startedAt: started,
+    child,
+    describe: () => logTail(log),
+  })
+  return { child, pid: child.pid, base, readyMs }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -443,13 +343,13 @@ async function wrk(url: string, seconds: number, connections: number, token?: st
   if (token) cmd.push('-H', `Authorization: Bearer ${token}`)
   cmd.push(url)
   const child = Bun.spawn(cmd, { env: baseEnv({}), stdout: 'pipe', stderr: 'pipe' })
-  children.add(child)
+  processes.track(child)
   const [out, err] = await Promise.all([
     new Response(child.stdout).text(),
     new Response(child.stderr).text(),
     child.exited,
   ])
-  children.delete(child)
+  processes.untrack(child)
   const line = out.split('\n').find((l) => l.startsWith('WRK_JSON '))
   if (!line) throw new Error(`wrk gave no summary for ${url}:\n${out}\n${err}`)
   return JSON.parse(line.slice('WRK_JSON '.length)) as WrkSummary
@@ -726,7 +626,7 @@ async function ssoSection(
       adminToken: ssoAdminToken,
       publicUrl: ssoPublicUrl,
     },
-    (name, stop) => cleanups.push({ name, run: stop }),
+    (name, stop) => processes.onCleanup(name, stop),
   )
   await waitForQuiet()
   return { rows, pieces: await samlPieces() }
@@ -1078,9 +978,9 @@ async function main() {
 
   note('starting PostgreSQL and Redis...')
   const pg: TestPostgres = await startPostgres()
-  cleanups.push({ name: 'PostgreSQL', run: () => pg.stop() })
+  processes.onCleanup('PostgreSQL', () => pg.stop())
   const redis: TestRedis = await startRedis()
-  cleanups.push({ name: 'Redis', run: () => redis.stop() })
+  processes.onCleanup('Redis', () => redis.stop())
   const admin = postgres(pg.url, { max: 1, onnotice: () => {} })
   await admin`create database pga_store`
   await admin.end()
@@ -1254,7 +1154,7 @@ async function main() {
     `machine: ${machine.nproc} CPUs, ${machine.cpu}, ${machine.memoryGiB} GiB RAM, Linux ${machine.kernel}; bun ${machine.bun}, ${machine.wrk}; PostgreSQL ${pg.version}, Redis (redis-server)`,
   )
   out.push(
-    `load average before/after: ${loadBefore.map((n) => n.toFixed(2)).join(' ')} / ${loadAfter.map((n) => n.toFixed(2)).join(' ')}; waited ${fmt(quietWaitedMs / 1000)} s for the machine to go quiet`,
+    `load average before/after: ${loadBefore.map((n) => n.toFixed(2)).join(' ')} / ${loadAfter.map((n) => n.toFixed(2)).join(' ')}; waited ${fmt(quietness.waitedMs / 1000)} s for the machine to go quiet`,
   )
   out.push(
     'service on CPU 0; this script, wrk, PostgreSQL and Redis on CPU 1; PGA_LOG_LEVEL=warn, collector off, store over TLS (PGA_DB_SSL=prefer), auth settings at their defaults',

@@ -55,7 +55,7 @@ import postgres from 'postgres'
 import { createTestDatabase, startPostgres, type TestPostgres } from '../test/harness/postgres.ts'
 import { freePort, tempDir } from '../test/harness/processes.ts'
 import { type RestoredServer, startRestoredServer } from '../test/harness/restored-server.ts'
-import { runBench } from './support.ts'
+import { cpuSeconds, procStatus, quantile, runBench, sleep } from './support.ts'
 
 const root = resolve(import.meta.dir, '..')
 const { values: args } = parseArgs({
@@ -78,7 +78,6 @@ const markers = Number(args.markers)
 const rpoRate = Number(args['rpo-rate'])
 const repeat = Math.max(1, Number(args.repeat) || 1)
 const MB = 1e6
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 // ---------------------------------------------------------------------------------------------
 // What this run started, stopped by PID or data directory in cleanup().
@@ -168,21 +167,9 @@ function du(path: string): number {
   return readdirSync(path).reduce((sum, name) => sum + du(join(path, name)), 0)
 }
 
-const clockTicks = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100
-
 /** CPU seconds of a process and of the children it has reaped (pg_basebackup, pg_receivewal). */
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-  const f = stat
-    .slice(stat.lastIndexOf(')') + 2)
-    .split(' ')
-    .map(Number)
-  return ((f[11] ?? 0) + (f[12] ?? 0) + (f[13] ?? 0) + (f[14] ?? 0)) / clockTicks
-}
-
-const statusMiB = (pid: number, field: 'VmRSS' | 'VmHWM') =>
-  Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1]) /
-  1024
+const cpuSecondsReaped = (pid: number) => cpuSeconds(pid, { reaped: true })
+const statusMiB = (pid: number, field: 'VmRSS' | 'VmHWM') => procStatus(pid, field) ?? Number.NaN
 
 /** Busy share of the whole machine between two readings of /proc/stat, in % of all its CPUs. */
 function machineTicks(): { busy: number; total: number } {
@@ -216,7 +203,7 @@ async function timed<T>(servicePid: number | null, fn: () => Promise<T>): Promis
   if (servicePid !== null) {
     writeFileSync(`/proc/${servicePid}/clear_refs`, '5') // resets VmHWM to the current RSS
     startRss = statusMiB(servicePid, 'VmRSS')
-    cpu0 = cpuSeconds(servicePid)
+    cpu0 = cpuSecondsReaped(servicePid)
   }
   const m0 = machineTicks()
   const t0 = performance.now()
@@ -227,7 +214,7 @@ async function timed<T>(servicePid: number | null, fn: () => Promise<T>): Promis
     value,
     step: {
       seconds,
-      cpuSeconds: servicePid !== null ? cpuSeconds(servicePid) - cpu0 : Number.NaN,
+      cpuSeconds: servicePid !== null ? cpuSecondsReaped(servicePid) - cpu0 : Number.NaN,
       peakRssMiB: servicePid !== null ? statusMiB(servicePid, 'VmHWM') : Number.NaN,
       startRssMiB: startRss,
       machineBusyPercent: (100 * (m1.busy - m0.busy)) / Math.max(1, m1.total - m0.total),
@@ -670,8 +657,6 @@ const lsn = (text: string) => {
   return (BigInt(`0x${hi}`) << 32n) + BigInt(`0x${lo}`)
 }
 /** Nearest-rank quantile of sorted values. */
-const quantile = (sorted: number[], q: number) =>
-  sorted[Math.max(0, Math.ceil(sorted.length * q) - 1)] ?? Number.NaN
 
 async function measureRpo(ctx: Scale): Promise<RpoResult> {
   const recovery = `/api/v1/instances/${ctx.instanceId}/recovery`

@@ -43,8 +43,23 @@ import type { Subprocess } from 'bun'
 import postgres from 'postgres'
 import { metricGroups } from '../src/collector/catalog/index.ts'
 import { startPostgres } from '../test/harness/postgres.ts'
-import { freePort, run, tempDir } from '../test/harness/processes.ts'
-import { runBench } from './support.ts'
+import { freePort, run } from '../test/harness/processes.ts'
+import {
+  benchProcesses,
+  clockTicks,
+  fmt,
+  fmtInt,
+  logTail,
+  machineBusyPercent,
+  machineTicks,
+  procStatus,
+  quietWaiter,
+  round,
+  runBench,
+  sleep,
+  table,
+  waitForReady,
+} from './support.ts'
 
 const root = resolve(import.meta.dir, '..')
 const bun = join(root, 'node_modules', '.bin', 'bun')
@@ -102,42 +117,17 @@ function parseOptions(argv: string[]): Options {
 // ---------------------------------------------------------------------------------------------
 // Processes: everything started here is stopped by PID in `cleanup`.
 
-const cleanups: { name: string; run: () => Promise<void> }[] = []
-const children = new Set<Subprocess>()
-const work = tempDir('bench-collector')
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, Math.max(0, ms)))
-
-async function stopProcess(child: Subprocess, timeoutMs = 15_000): Promise<void> {
-  if (child.exitCode === null && child.signalCode === null) {
-    child.kill('SIGTERM')
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
-    await child.exited
-    clearTimeout(timer)
-  }
-  children.delete(child)
-}
-
-let cleaningUp: Promise<void> | undefined
-function cleanup(): Promise<void> {
-  cleaningUp ??= (async () => {
-    await Promise.allSettled([...children].map((child) => stopProcess(child, 5000)))
-    for (const { name, run } of cleanups.reverse()) {
-      await run().catch((error: unknown) => console.error(`cleanup of ${name} failed:`, error))
-    }
-    rmSync(work, { recursive: true, force: true })
-  })()
-  return cleaningUp
-}
-
-function logTail(log: string): string {
-  const read = (path: string) => (existsSync(path) ? readFileSync(path, 'utf8') : '')
-  return `${read(log)}${read(`${log}.err`)}`.trim().split('\n').slice(-15).join('\n')
-}
+const processes = benchProcesses('bench-collector')
+const work = processes.work
+const stopProcess = processes.stop
+const cleanup = processes.cleanup
+const onCleanup = (c: { name: string; run: () => Promise<unknown> }) =>
+  processes.onCleanup(c.name, async () => {
+    await c.run()
+  })
 
 // ---------------------------------------------------------------------------------------------
 // /proc readings.
-
-const clockTicks = Number(Bun.spawnSync(['getconf', 'CLK_TCK']).stdout.toString().trim()) || 100
 
 type ProcStat = { ppid: number; cpu: number; reaped: number }
 
@@ -156,47 +146,10 @@ function procStat(pid: number): ProcStat | undefined {
   }
 }
 
-function procStatus(pid: number, field: 'VmRSS' | 'VmHWM'): number | undefined {
-  try {
-    const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
-    return match ? Number(match[1]) / 1024 : undefined
-  } catch {
-    return undefined
-  }
-}
-
-/** Busy and total ticks of the whole machine (softirq counted as idle, as in bench/http.ts). */
-function machineTicks(): { busy: number; total: number } {
-  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? ''
-  const [user, nice, system, idle, iowait, irq, softirq, steal] = line
-    .trim()
-    .split(/\s+/)
-    .slice(1)
-    .map(Number)
-  const busy = (user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (steal ?? 0)
-  return { busy, total: busy + (idle ?? 0) + (iowait ?? 0) + (softirq ?? 0) }
-}
-
-type Ticks = ReturnType<typeof machineTicks>
-
-/** Busy time of the machine between two readings, in % of one CPU (200 % = both CPUs of two). */
-function busyPercent(a: Ticks, b: Ticks): number {
-  return b.total > a.total ? (100 * cpus().length * (b.busy - a.busy)) / (b.total - a.total) : 0
-}
-
 /** Another workload on the machine skews durations (not CPU times): wait, within a budget, until
  * the machine is nearly idle (under 25 % of one CPU over a second). */
-async function waitForQuiet(budgetMs: number): Promise<{ waitedMs: number; busyPercent: number }> {
-  const started = performance.now()
-  for (;;) {
-    const before = machineTicks()
-    await sleep(1000)
-    const busy = busyPercent(before, machineTicks())
-    const waited = performance.now() - started
-    if (busy < 25 || waited >= budgetMs)
-      return { waitedMs: Math.round(waited), busyPercent: Math.round(busy) }
-  }
-}
+const waitForQuiet = (budgetMs: number) =>
+  quietWaiter({ budgetMs, thresholdPercent: 25, sampleMs: 1000 }).wait()
 
 /** Every PostgreSQL process of the clusters: the postmasters (their own CPU and that of their
  * exited children, which lands in cutime/cstime) and each live child's CPU. */
@@ -341,7 +294,7 @@ function snapshotTree(): string {
     cpSync(join(root, entry), join(tree, entry), { recursive: true })
   }
   symlinkSync(join(root, 'node_modules'), join(tree, 'node_modules'))
-  cleanups.push({ name: 'source copy', run: async () => unlinkSync(join(tree, 'node_modules')) })
+  onCleanup({ name: 'source copy', run: async () => unlinkSync(join(tree, 'node_modules')) })
   return tree
 }
 
@@ -364,24 +317,19 @@ async function startService(tree: string, name: string, env: Record<string, stri
     stdout: Bun.file(log),
     stderr: Bun.file(`${log}.err`),
   })
-  children.add(child)
+  processes.track(child)
   const base = `http://127.0.0.1:${port}`
-  const deadline = started + 60_000
-  while (performance.now() < deadline) {
-    if (child.exitCode !== null || child.signalCode !== null)
-      throw new Error(`${name} exited (${child.exitCode ?? child.signalCode}) before ready:\n${logTail(log)}`)
-    const ok = await fetch(`${base}/readyz`, { signal: AbortSignal.timeout(2000) }).then(
-      async (r) => {
-        await r.arrayBuffer()
-        return r.status === 200
-      },
-      () => false,
-    )
-    if (ok) return { child, pid: child.pid, base, log, readyMs: performance.now() - started }
-    await sleep(20)
+  try {
+    const readyMs = await waitForReady(`${base}/readyz`, {
+      startedAt: started,
+      child,
+      describe: () => `${name}\n${logTail(log)}`,
+    })
+    return { child, pid: child.pid, base, log, readyMs }
+  } catch (error) {
+    await stopProcess(child)
+    throw error
   }
-  await stopProcess(child)
-  throw new Error(`${name} not ready within 60 s:\n${logTail(log)}`)
 }
 
 async function addInstances(
@@ -482,23 +430,6 @@ function logProblems(log: string): { level: string; msg: string; count: number; 
 // ---------------------------------------------------------------------------------------------
 // Printing.
 
-const fmt = (n: number | undefined, digits = 1) =>
-  n === undefined || !Number.isFinite(n) ? 'n/a' : n.toFixed(digits)
-const fmtInt = (n: number) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : 'n/a')
-const round = (n: number, digits = 1) => (Number.isFinite(n) ? Number(n.toFixed(digits)) : null)
-
-function table(header: string[], rows: string[][], rightAligned: number[] = []): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
-  const line = (cells: string[]) =>
-    cells
-      .map((cell, i) =>
-        rightAligned.includes(i) ? cell.padStart(widths[i] ?? 0) : cell.padEnd(widths[i] ?? 0),
-      )
-      .join('  ')
-      .trimEnd()
-  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n')
-}
-
 function machine() {
   const cpuinfo = readFileSync('/proc/cpuinfo', 'utf8')
   const model = /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1]?.trim() ?? cpus()[0]?.model ?? 'unknown'
@@ -564,7 +495,7 @@ async function main(options: Options) {
     note(`  starting PostgreSQL ${c + 1} of ${options.clusters}`)
     const started = await startPostgres()
     pg ??= started
-    cleanups.push({
+    onCleanup({
       name: `postgres ${c + 1}`,
       run: async () => {
         await started.stop()
@@ -619,9 +550,9 @@ async function main(options: Options) {
   await stopProcess(setupService.child)
 
   const store = connect(pg.url, 'pga_store', 2)
-  cleanups.push({ name: 'store connection', run: () => store.end({ timeout: 1 }) })
+  onCleanup({ name: 'store connection', run: () => store.end({ timeout: 1 }) })
   const servers = clusters.map((c) => connect(c.url, 'postgres'))
-  cleanups.push({
+  onCleanup({
     name: 'admin connections',
     run: async () => {
       await Promise.all(servers.map((server) => server.end({ timeout: 1 })))
@@ -649,7 +580,7 @@ async function main(options: Options) {
   const baseTicksB = machineTicks()
   for (const [pid, b] of await backends()) baselineBackends.set(pid, b)
   const baseline = serverCpuDelta(baseA, baseB, categorize(baselineBackends))
-  const baselineBusy = busyPercent(baseTicksA, baseTicksB)
+  const baselineBusy = machineBusyPercent(baseTicksA, baseTicksB)
 
   note(`  starting the service (collector on, concurrency ${options.concurrency})`)
   const service = await startService(tree, 'service', {
@@ -726,7 +657,7 @@ async function main(options: Options) {
   const serviceCpu = cpuB - cpuA
   const benchCpu = (benchB.user + benchB.system) / 1e6
   const serverSplit = serverCpuDelta(serverA, serverB, categorize(windowBackends))
-  const machineBusy = busyPercent(ticksA, ticksB)
+  const machineBusy = machineBusyPercent(ticksA, ticksB)
   const otherCpu = Math.max(0, (machineBusy / 100) * wall - serviceCpu - serverSplit.total - benchCpu)
   const lag = histogramDelta(
     histogram(metricsA, 'pga_collector_lag_seconds'),

@@ -15,6 +15,7 @@ import { runMigrations } from '../src/platform/db/migrations.ts'
 import { createLogger } from '../src/platform/log.ts'
 import { createMemoryStateStore } from '../src/platform/state/memory.ts'
 import { createTestDatabase, startPostgres } from '../test/harness/postgres.ts'
+import { quantile } from './support.ts'
 
 const rewrapRows = 100_000
 const opsSequential = 20_000
@@ -22,8 +23,6 @@ const opsBatched = 200_000
 const inFlight = 256
 
 const log = createLogger({ level: 'warn', write: () => {} })
-const percentile = (sorted: number[], p: number) =>
-  sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] as number
 type FieldOp = {
   name: string
   mode: string
@@ -49,8 +48,8 @@ async function sequential(name: string, op: (i: number) => Promise<unknown>): Pr
     mode: 'one at a time',
     ops: opsSequential,
     opsPerSecond: Math.round(opsSequential / seconds),
-    p50Us: Math.round(percentile(times, 0.5) * 1000),
-    p99Us: Math.round(percentile(times, 0.99) * 1000),
+    p50Us: Math.round(quantile(times, 0.5) * 1000),
+    p99Us: Math.round(quantile(times, 0.99) * 1000),
   }
 }
 

@@ -32,11 +32,26 @@ import { cpus, loadavg, release, totalmem } from 'node:os'
 import { join, resolve } from 'node:path'
 import type { Subprocess } from 'bun'
 import { createTestDatabase, startPostgres } from '../test/harness/postgres.ts'
-import { freePort, tempDir } from '../test/harness/processes.ts'
+import { freePort } from '../test/harness/processes.ts'
 import { startRedis } from '../test/harness/redis.ts'
 import type { BreakdownRow } from './http-breakdown.ts'
 import { configCheckBody } from './service-pieces.ts'
-import { runBench } from './support.ts'
+import {
+  benchProcesses,
+  busyPercent,
+  cpuSeconds,
+  cpuTicks,
+  fmt,
+  fmtInt,
+  logTail,
+  median,
+  procStatus,
+  quietWaiter,
+  runBench,
+  sleep,
+  table,
+  waitForReady,
+} from './support.ts'
 
 const root = resolve(import.meta.dir, '..')
 const loadSeconds = Number(process.env.BENCH_SECONDS ?? 10)
@@ -54,126 +69,24 @@ const targets = { postRatioMin: 0.5, startMedianMs: 150, idleRssMiB: 80 }
 // ---------------------------------------------------------------------------------------------
 // Processes: everything started here is registered and stopped by PID in `cleanup`.
 
-const cleanups: { name: string; run: () => Promise<void> }[] = []
-const children = new Set<Subprocess>()
-const work = tempDir('bench')
-
-function onCleanup(name: string, run: () => Promise<void>) {
-  cleanups.push({ name, run })
-}
-
-async function stopProcess(child: Subprocess, timeoutMs = 15_000): Promise<void> {
-  if (child.exitCode === null && child.signalCode === null) {
-    child.kill('SIGTERM')
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs)
-    await child.exited
-    clearTimeout(timer)
-  }
-  children.delete(child)
-}
-
-let cleaningUp: Promise<void> | undefined
-function cleanup(): Promise<void> {
-  cleaningUp ??= (async () => {
-    await Promise.allSettled([...children].map((child) => stopProcess(child, 5000)))
-    for (const { name, run } of cleanups.reverse()) {
-      await run().catch((error: unknown) => console.error(`cleanup of ${name} failed:`, error))
-    }
-    rmSync(work, { recursive: true, force: true })
-  })()
-  return cleaningUp
-}
-
-function spawnTracked(cmd: string[], options: { env: Record<string, string>; cwd: string; log?: string }) {
-  const child = Bun.spawn(cmd, {
-    cwd: options.cwd,
-    env: options.env,
-    stdin: 'ignore',
-    stdout: options.log ? Bun.file(options.log) : 'ignore',
-    stderr: options.log ? Bun.file(`${options.log}.err`) : 'ignore',
-  })
-  children.add(child)
-  return child
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
-
-function logTail(log: string): string {
-  const read = (path: string) => (existsSync(path) ? readFileSync(path, 'utf8') : '')
-  return `${read(log)}${read(`${log}.err`)}`.trim().split('\n').slice(-15).join('\n')
-}
-
-// ---------------------------------------------------------------------------------------------
-// /proc readings.
-
-function procStatus(pid: number, field: 'VmRSS' | 'VmHWM'): number | undefined {
-  try {
-    const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
-    return match ? Number(match[1]) / 1024 : undefined
-  } catch {
-    return undefined
-  }
-}
-
-const clockTicks = Number(Bun.spawnSync(['getconf', 'CLK_TCK']).stdout.toString().trim()) || 100
-
-/** CPU seconds (user + system) used so far by the process, all threads. */
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  return (Number(fields[11]) + Number(fields[12])) / clockTicks
-}
-
-/**
- * Busy and total ticks per CPU from /proc/stat. Busy excludes idle, iowait and softirq: loopback
- * TCP work done in softirq is charged to no process, so it would show up as "other" load.
- */
-function cpuTicks(): { busy: number; total: number }[] {
-  return readFileSync('/proc/stat', 'utf8')
-    .split('\n')
-    .filter((line) => /^cpu\d+ /.test(line))
-    .map((line) => {
-      const [user, nice, system, idle, iowait, irq, softirq, steal] = line
-        .trim()
-        .split(/\s+/)
-        .slice(1)
-        .map(Number)
-      const busy = (user ?? 0) + (nice ?? 0) + (system ?? 0) + (irq ?? 0) + (steal ?? 0)
-      return { busy, total: busy + (idle ?? 0) + (iowait ?? 0) + (softirq ?? 0) }
-    })
-}
-
-/** Busy time per CPU between two readings, in % of that CPU. */
-function busyPercent(before: ReturnType<typeof cpuTicks>, after: ReturnType<typeof cpuTicks>): number[] {
-  return after.map((a, i) => {
-    const b = before[i] ?? { busy: 0, total: 0 }
-    return a.total > b.total ? (100 * (a.busy - b.busy)) / (a.total - b.total) : 0
-  })
-}
+const processes = benchProcesses('bench')
+const work = processes.work
+const onCleanup = processes.onCleanup
+const stopProcess = processes.stop
+const cleanup = processes.cleanup
+const spawnTracked = processes.spawn
 
 // Another workload on the machine skews every figure. Before each load run, wait (within a
 // bounded budget for the whole run) until the machine is nearly idle; what other processes still
 // use during the run is reported in the "other CPU %" column.
 const quietBudgetTotalMs = 60_000
-let quietBudgetMs = quietBudgetTotalMs
-let quietWaitedMs = 0
 const quietThresholdPercent = 25
-
-async function waitForQuiet(): Promise<{ waitedMs: number; busyPercent: number }> {
-  const started = performance.now()
-  for (;;) {
-    const before = cpuTicks()
-    await sleep(300)
-    const busy = busyPercent(before, cpuTicks()).reduce((a, b) => a + b, 0)
-    const waited = performance.now() - started
-    if (busy < quietThresholdPercent || waited >= quietBudgetMs) {
-      quietBudgetMs = Math.max(0, quietBudgetMs - waited)
-      quietWaitedMs += waited
-      return { waitedMs: Math.round(waited), busyPercent: Math.round(busy) }
-    }
-    await sleep(600)
-  }
-}
+const quietness = quietWaiter({
+  budgetMs: quietBudgetTotalMs,
+  thresholdPercent: quietThresholdPercent,
+  pauseMs: 600,
+})
+const waitForQuiet = quietness.wait
 
 // ---------------------------------------------------------------------------------------------
 // Servers.
@@ -210,34 +123,19 @@ async function startServer(options: {
     env: options.env(port),
     log,
   })
-  const deadline = started + options.timeoutMs
-  while (performance.now() < deadline) {
-    if (child.exitCode !== null || child.signalCode !== null) {
-      throw new Error(
-        `${options.name} exited (${child.exitCode ?? child.signalCode}) before ready:\n${logTail(log)}`,
-      )
-    }
-    try {
-      const response = await fetch(`${base}${options.readyPath}`, { signal: AbortSignal.timeout(2000) })
-      await response.arrayBuffer()
-      if (response.status === 200) {
-        return {
-          name: options.name,
-          child,
-          pid: child.pid,
-          port,
-          base,
-          log,
-          readyMs: performance.now() - started,
-        }
-      }
-    } catch {
-      // not listening yet
-    }
-    await sleep(5)
+  try {
+    const readyMs = await waitForReady(`${base}${options.readyPath}`, {
+      startedAt: started,
+      timeoutMs: options.timeoutMs,
+      intervalMs: 5,
+      child,
+      describe: () => `${options.name}\n${logTail(log)}`,
+    })
+    return { name: options.name, child, pid: child.pid, port, base, log, readyMs }
+  } catch (error) {
+    await stopProcess(child)
+    throw error
   }
-  await stopProcess(child)
-  throw new Error(`${options.name} not ready within ${options.timeoutMs} ms:\n${logTail(log)}`)
 }
 
 async function idleRss(server: Server): Promise<number> {
@@ -310,13 +208,13 @@ async function wrk(
     stdout: 'pipe',
     stderr: 'pipe',
   })
-  children.add(child)
+  processes.track(child)
   const [out, err] = await Promise.all([
     new Response(child.stdout).text(),
     new Response(child.stderr).text(),
     child.exited,
   ])
-  children.delete(child)
+  processes.untrack(child)
   const line = out.split('\n').find((l) => l.startsWith('WRK_JSON '))
   if (!line) throw new Error(`wrk gave no summary for ${url}:\n${out}\n${err}`)
   const usage = child.resourceUsage()
@@ -401,29 +299,6 @@ function machine() {
 // ---------------------------------------------------------------------------------------------
 // Printing.
 
-const fmtInt = (n: number) => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : 'n/a')
-const fmt = (n: number | undefined, digits = 1) =>
-  n === undefined || !Number.isFinite(n) ? 'n/a' : n.toFixed(digits)
-const median = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b)
-  const mid = Math.floor(sorted.length / 2)
-  return sorted.length % 2
-    ? (sorted[mid] as number)
-    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2
-}
-
-function table(header: string[], rows: string[][], rightAligned: number[] = []): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)))
-  const line = (cells: string[]) =>
-    cells
-      .map((cell, i) =>
-        rightAligned.includes(i) ? cell.padStart(widths[i] ?? 0) : cell.padEnd(widths[i] ?? 0),
-      )
-      .join('  ')
-      .trimEnd()
-  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n')
-}
-
 function verdict(met: boolean, detail: string) {
   return met ? `met (${detail})` : `MISSED (${detail})`
 }
@@ -444,7 +319,7 @@ async function runBreakdownPinned(): Promise<Breakdown> {
     ],
     { cwd: root, env: baseEnv({}), stdout: 'pipe', stderr: 'pipe' },
   )
-  children.add(child)
+  processes.track(child)
   const timer = setTimeout(() => child.kill('SIGKILL'), 60_000)
   const [out, err, code] = await Promise.all([
     new Response(child.stdout).text(),
@@ -452,7 +327,7 @@ async function runBreakdownPinned(): Promise<Breakdown> {
     child.exited,
   ])
   clearTimeout(timer)
-  children.delete(child)
+  processes.untrack(child)
   const line = out.trim().split('\n').at(-1) ?? ''
   if (code !== 0 || !line.startsWith('['))
     return { error: `exit ${code}: ${err.trim().split('\n').slice(-5).join(' | ')}` }
@@ -468,9 +343,9 @@ async function timeCommand(cmd: string[], cwd: string, env: Record<string, strin
     stdout: 'ignore',
     stderr: 'ignore',
   })
-  children.add(child)
+  processes.track(child)
   await child.exited
-  children.delete(child)
+  processes.untrack(child)
   return performance.now() - started
 }
 
@@ -790,7 +665,7 @@ async function main() {
       quietWait: {
         thresholdPercent: quietThresholdPercent,
         budgetMs: quietBudgetTotalMs,
-        waitedMs: Math.round(quietWaitedMs),
+        waitedMs: Math.round(quietness.waitedMs),
       },
     },
     load: loads,
@@ -920,7 +795,7 @@ async function main() {
   )
   const disturbed = loads.filter((r) => r.otherCpuPercent > 10)
   out.push(
-    `waited ${fmt(quietWaitedMs / 1000)} s in total for the machine to go idle (budget ${quietBudgetTotalMs / 1000} s); runs where other processes used > 10 % of a CPU: ${disturbed.length ? disturbed.map((r) => r.target).join(', ') : 'none'}`,
+    `waited ${fmt(quietness.waitedMs / 1000)} s in total for the machine to go idle (budget ${quietBudgetTotalMs / 1000} s); runs where other processes used > 10 % of a CPU: ${disturbed.length ? disturbed.map((r) => r.target).join(', ') : 'none'}`,
   )
   out.push(
     '(CPU % are of one CPU; "other" = CPU time used by neither the server nor wrk, softirq excluded: other workloads on the machine, this script, PostgreSQL, Redis.)',

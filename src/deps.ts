@@ -175,7 +175,7 @@ export async function buildDeps(
       },
     ),
     accountSettings: { argon2: config.auth.argon2, password: { minLength: config.auth.passwordMinLength } },
-    throttle: new SignInThrottle(state, config.auth.rateLimits),
+    throttle: new SignInThrottle(state, config.auth.rateLimits, clock),
     apiKeys: new ApiKeyResolver(db.sql, config.auth.userCacheMs),
     cacheEpoch: undefined as unknown as AuthCacheEpoch,
     ssoSync: undefined as unknown as DirectorySyncScheduler,

@@ -10,6 +10,7 @@
 import { createHash } from 'node:crypto'
 import { rateLimitBucket } from '../http/client-address.ts'
 import { TooManyRequestsError } from '../http/errors.ts'
+import { type Clock, systemClock } from '../platform/clock.ts'
 import type { StateStore } from '../platform/state/state-store.ts'
 
 export type RateLimits = { perAddressPerMinute: number; failuresPerHour: number }
@@ -25,6 +26,7 @@ export class SignInThrottle {
   constructor(
     private readonly state: StateStore,
     private readonly limits: RateLimits,
+    private readonly clock: Clock = systemClock,
   ) {}
 
   /** Counts one request of a client address to an endpoint class; 429 past the limit. `onFirst`
@@ -55,7 +57,7 @@ export class SignInThrottle {
         'Too many failed sign-in attempts for this account; try again later.',
         ((await this.state.ttl(`auth:fail:${id}`)) ?? hour) / 1000,
       )
-    const wait = delayAfterFailures(failures) * 1000 - (Date.now() - Number(last ?? 0))
+    const wait = delayAfterFailures(failures) * 1000 - (this.clock.now() - Number(last ?? 0))
     if (wait > 0)
       throw new TooManyRequestsError(
         'too_many_failed_attempts',
@@ -68,7 +70,7 @@ export class SignInThrottle {
   async recordFailure(email: string): Promise<number> {
     const id = accountKey(email)
     const failures = await this.state.increment(`auth:fail:${id}`, { ttlMs: hour })
-    await this.state.set(`auth:fail-at:${id}`, String(Date.now()), { ttlMs: hour })
+    await this.state.set(`auth:fail-at:${id}`, String(this.clock.now()), { ttlMs: hour })
     return failures
   }
 

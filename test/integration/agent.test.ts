@@ -128,7 +128,8 @@ describe('pganalytics agent against a running service', () => {
     const user = rate.body.rows.filter((r: { mode: string }) => r.mode === 'user')
     expect(user.length).toBeGreaterThanOrEqual(2)
     expect(user[0].seconds).toBeNull()
-    expect(user.at(-1).seconds).toBeGreaterThanOrEqual(0)
+    // CPU seconds per second in user mode over more than a second of a busy test machine.
+    expect(user.at(-1).seconds).toBeGreaterThan(0)
     const res = await f.t.app.request('/metrics/instances', { headers: { Authorization: `Bearer ${token}` } })
     const text = await res.text()
     expect(text).toMatch(

@@ -26,6 +26,7 @@ beforeAll(async () => {
   const db = t.deps.db.sql
   const key = await loadSigningKey(db, t.deps.keys.keyring())
   // 3 batches: 40, 40, 20 entries.
+  const treeSizes: number[] = []
   for (let batch = 0; batch < 3; batch++) {
     for (let i = 0; i < (batch < 2 ? 40 : 20); i++) {
       await withTransaction(db, (tx) =>
@@ -38,8 +39,15 @@ beforeAll(async () => {
         }),
       )
     }
-    expect(await sealBatch(db, key, 40)).not.toBeNull()
+    const checkpoint = (await sealBatch(db, key, 40)) ?? expect.fail(`batch ${batch} sealed nothing`)
+    expect(checkpoint.checkpoint_hash).toMatch(/^[0-9a-f]{64}$/)
+    treeSizes.push(checkpoint.tree_size)
   }
+  // Each checkpoint covers the chain so far: it grew by the sealed batch each time.
+  expect([
+    (treeSizes[1] as number) - (treeSizes[0] as number),
+    (treeSizes[2] as number) - (treeSizes[1] as number),
+  ]).toEqual([40, 20])
 })
 afterAll(async () => {
   await t?.close()

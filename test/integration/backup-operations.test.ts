@@ -127,7 +127,7 @@ describe('schedules and retention', () => {
       const { body } = await call('GET', `/api/v1/backup-schedules/${created.body.id}/executions`)
       return (body.items as Json[]).some((e) => e.step === 'retention' && e.backupId === newer)
     })
-    expect((await call('GET', `/api/v1/backups/${older}`)).body.deletedAt).not.toBeNull()
+    expect((await call('GET', `/api/v1/backups/${older}`)).body.deletedAt).toMatch(/^\d{4}-\d\d-\d\dT/)
     expect((await call('GET', `/api/v1/backups/${newer}`)).body.deletedAt).toBeNull()
     const leftovers = existsSync(join(repositoryDir, 'backups', older))
       ? readdirSync(join(repositoryDir, 'backups', older), { recursive: true, withFileTypes: true }).filter(

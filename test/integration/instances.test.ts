@@ -65,7 +65,7 @@ describe('instances API', () => {
       pgMonitor: true,
       serverVersionNum: expect.any(Number),
     })
-    expect(body.probedAt).not.toBeNull()
+    expect(body.probedAt).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d/)
     expect(JSON.stringify(body)).not.toContain(password)
     const [row] = await t.deps.db.sql`select password_enc from pga_instances where id = ${body.id}`
     expect(row?.password_enc).toMatch(/^pga:v1:\d+:/)
@@ -121,7 +121,9 @@ describe('instances API', () => {
     const res = await call('POST', `/api/v1/instances/${created.id}/test-connection`)
     expect(res.status).toBe(200)
     expect(await res.json()).toMatchObject({ ok: true, capabilities: { pgMonitor: true } })
-    expect((await (await call('GET', `/api/v1/instances/${created.id}`)).json()).probedAt).not.toBeNull()
+    expect((await (await call('GET', `/api/v1/instances/${created.id}`)).json()).probedAt).toMatch(
+      /^\d{4}-\d\d-\d\dT\d\d:\d\d/,
+    )
   })
 
   it('updates fields and the password (encrypted again), and a test uses the new password', async () => {

@@ -21,8 +21,9 @@ import {
   type TestTlsRedis,
 } from '../harness/redis-topologies.ts'
 import { startUpstashBridge, type UpstashBridge } from '../harness/upstash-bridge.ts'
+import { type ManualClock, manualClock } from '../support/manual-clock.ts'
+import { until } from '../support/until.ts'
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 const uniquePrefix = () => `test:state:${randomUUID()}:`
 const standalone = (url: string, keyPrefix: string, extra: Partial<RedisStateStoreOptions> = {}) =>
   createRedisStateStore({
@@ -35,15 +36,24 @@ const standalone = (url: string, keyPrefix: string, extra: Partial<RedisStateSto
     ...extra,
   })
 
+/** A TTL the tests wait out (by polling, or by moving an injected clock). */
+const EXPIRING_MS = 200
+/** A TTL that must outlast a few round trips on a loaded machine before the test moves on. */
+const BRIEF_MS = 3_000
+/** A TTL nothing in a test outlives. */
+const LASTING_MS = 60_000
+
 /**
  * Registers the StateStore contract for one implementation. `makeStore` is called in beforeAll
  * (so an enclosing describe can start servers first) with a key prefix unique to the call.
- * `network` adds what only remote stores promise: operations reject after close().
+ * `network` adds what only remote stores promise: operations reject after close(), and a ping
+ * that takes time. `clock` is the store's injected clock: time then passes by moving it, at once;
+ * without it the tests poll until the server expired the key, within a generous deadline.
  */
 function describeStateStoreContract(
   name: string,
   makeStore: (keyPrefix: string) => StateStore | Promise<StateStore>,
-  options: { network: boolean },
+  options: { network: boolean; clock?: ManualClock },
 ) {
   describe(`StateStore contract: ${name}`, () => {
     const opened: StateStore[] = []
@@ -55,6 +65,14 @@ function describeStateStoreContract(
     let store: StateStore
     let counter = 0
     const key = (label: string) => `${label}:${++counter}`
+    /** Lets `ms` pass for the store: moves the injected clock; on a server, time passes anyway. */
+    const pass = (ms: number) => options.clock?.advance(ms)
+    /** Waits until `key` is gone (the server expired it). */
+    const expired = (key: string) =>
+      until(`${name}: ${key} expires`, async () => (await store.get(key)) === null, { timeoutMs: 15_000 })
+    /** Tests that wait out TTLs run side by side on a real server; the shared manual clock of the
+     * memory store must not move under another test. */
+    const waiting = options.clock ? it : it.concurrent
 
     beforeAll(async () => {
       store = await open()
@@ -73,62 +91,80 @@ function describeStateStoreContract(
       expect(await store.ttl(k)).toBeNull()
     })
 
-    it('expires a value set with a TTL, and a later set without TTL persists', async () => {
-      const k = key('ttl')
-      await store.set(k, 'short', { ttlMs: 150 })
-      const ttl = await store.ttl(k)
-      expect(ttl).toBeGreaterThan(0)
-      expect(ttl).toBeLessThanOrEqual(150)
-      await sleep(300)
-      expect(await store.get(k)).toBeNull()
-      expect(await store.ttl(k)).toBeNull()
+    waiting('expires a value set with a TTL, and a later set without TTL persists', async () => {
+      const lasting = key('ttl-lasting')
+      await store.set(lasting, 'long', { ttlMs: LASTING_MS })
+      const ttl = (await store.ttl(lasting)) as number
+      expect(ttl).toBeGreaterThan(LASTING_MS / 2)
+      expect(ttl).toBeLessThanOrEqual(LASTING_MS)
 
+      const k = key('ttl')
+      await store.set(k, 'short', { ttlMs: EXPIRING_MS })
+      pass(EXPIRING_MS)
+      await expired(k)
+      expect(await store.ttl(k)).toBeNull()
+      expect(await store.get(lasting)).toBe('long')
+
+      // The control key is set after the first TTL of `kept`, so it expires after that would have.
       const kept = key('ttl-then-plain')
-      await store.set(kept, 'a', { ttlMs: 150 })
+      const control = key('ttl-control')
+      await store.set(kept, 'a', { ttlMs: EXPIRING_MS })
+      await store.set(control, 'c', { ttlMs: EXPIRING_MS })
       await store.set(kept, 'b')
       expect(await store.ttl(kept)).toBeNull()
-      await sleep(300)
+      pass(EXPIRING_MS)
+      await expired(control)
       expect(await store.get(kept)).toBe('b')
     })
 
-    it('setIfAbsent sets once, then refuses until the key expires', async () => {
+    waiting('setIfAbsent sets once, then refuses until the key expires', async () => {
       const k = key('nx')
-      expect(await store.setIfAbsent(k, 'first', { ttlMs: 150 })).toBe(true)
+      expect(await store.setIfAbsent(k, 'first', { ttlMs: LASTING_MS })).toBe(true)
       expect(await store.setIfAbsent(k, 'second')).toBe(false)
       expect(await store.get(k)).toBe('first')
-      await sleep(300)
-      expect(await store.setIfAbsent(k, 'third')).toBe(true)
-      expect(await store.get(k)).toBe('third')
-      expect(await store.ttl(k)).toBeNull()
+      expect(await store.ttl(k)).toBeGreaterThan(LASTING_MS / 2)
+
+      const brief = key('nx-expiring')
+      expect(await store.setIfAbsent(brief, 'first', { ttlMs: EXPIRING_MS })).toBe(true)
+      pass(EXPIRING_MS)
+      await until(
+        `${name}: setIfAbsent succeeds once ${brief} expired`,
+        () => store.setIfAbsent(brief, 'third'),
+        {
+          timeoutMs: 15_000,
+        },
+      )
+      expect(await store.get(brief)).toBe('third')
+      expect(await store.ttl(brief)).toBeNull()
+      expect(await store.get(k)).toBe('first')
     })
 
     it('increment counts 1, 2, 3 and sets the TTL only when the counter is created', async () => {
       const k = key('counter')
-      expect(await store.increment(k, { ttlMs: 2000 })).toBe(1)
+      expect(await store.increment(k, { ttlMs: LASTING_MS })).toBe(1)
       const first = (await store.ttl(k)) as number
-      expect(first).toBeGreaterThan(0)
-      expect(first).toBeLessThanOrEqual(2000)
-      await sleep(100)
-      expect(await store.increment(k, { ttlMs: 2000 })).toBe(2)
-      const second = (await store.ttl(k)) as number
-      expect(second).toBeLessThan(first)
-      await sleep(100)
-      expect(await store.increment(k, { ttlMs: 2000 })).toBe(3)
-      expect(await store.ttl(k)).toBeLessThan(second)
+      expect(first).toBeGreaterThan(LASTING_MS / 2)
+      expect(first).toBeLessThanOrEqual(LASTING_MS)
+      // A later hit with a longer window must not push the expiry out.
+      expect(await store.increment(k, { ttlMs: 10 * LASTING_MS })).toBe(2)
+      expect(await store.ttl(k)).toBeLessThanOrEqual(first)
+      expect(await store.increment(k, { ttlMs: 10 * LASTING_MS })).toBe(3)
+      expect(await store.ttl(k)).toBeLessThanOrEqual(first)
       expect(await store.get(k)).toBe('3')
     })
 
-    it('increment starts over once the window expired, and adds `by`', async () => {
+    waiting('increment starts over once the window expired, and adds `by`', async () => {
       const k = key('window')
-      expect(await store.increment(k, { ttlMs: 150 })).toBe(1)
-      expect(await store.increment(k, { ttlMs: 150 })).toBe(2)
-      await sleep(300)
-      expect(await store.increment(k, { ttlMs: 150 })).toBe(1)
+      expect(await store.increment(k, { ttlMs: EXPIRING_MS })).toBe(1)
+      expect(await store.increment(k, { ttlMs: EXPIRING_MS })).toBe(2)
+      pass(EXPIRING_MS)
+      await expired(k)
+      expect(await store.increment(k, { ttlMs: EXPIRING_MS })).toBe(1)
 
       const by = key('by')
-      expect(await store.increment(by, { ttlMs: 5000, by: 5 })).toBe(5)
-      expect(await store.increment(by, { ttlMs: 5000, by: 3 })).toBe(8)
-      expect(await store.increment(by, { ttlMs: 5000, by: -2 })).toBe(6)
+      expect(await store.increment(by, { ttlMs: LASTING_MS, by: 5 })).toBe(5)
+      expect(await store.increment(by, { ttlMs: LASTING_MS, by: 3 })).toBe(8)
+      expect(await store.increment(by, { ttlMs: LASTING_MS, by: -2 })).toBe(6)
     })
 
     it('getMany returns values in order, null where absent, in one call', async () => {
@@ -184,20 +220,23 @@ function describeStateStoreContract(
       expect(await store.compareAndSet(k, 'b', null)).toBe(false)
     })
 
-    it('compareAndSet applies its ttl option, and without it the new value persists', async () => {
+    waiting('compareAndSet applies its ttl option, and without it the new value persists', async () => {
       const k = key('cas-ttl')
       await store.set(k, 'v1')
-      expect(await store.compareAndSet(k, 'v1', 'v2', { ttlMs: 150 })).toBe(true)
-      const ttl = await store.ttl(k)
-      expect(ttl).toBeGreaterThan(0)
-      expect(ttl).toBeLessThanOrEqual(150)
-      await sleep(300)
-      expect(await store.get(k)).toBeNull()
+      expect(await store.compareAndSet(k, 'v1', 'v2', { ttlMs: LASTING_MS })).toBe(true)
+      expect(await store.ttl(k)).toBeGreaterThan(LASTING_MS / 2)
+
+      const brief = key('cas-expiring')
+      await store.set(brief, 'v1')
+      expect(await store.compareAndSet(brief, 'v1', 'v2', { ttlMs: EXPIRING_MS })).toBe(true)
+      pass(EXPIRING_MS)
+      await expired(brief)
 
       const persists = key('cas-persist')
-      await store.set(persists, 'old', { ttlMs: 5000 })
+      await store.set(persists, 'old', { ttlMs: LASTING_MS })
       expect(await store.compareAndSet(persists, 'old', 'new')).toBe(true)
       expect(await store.ttl(persists)).toBeNull()
+      expect(await store.get(persists)).toBe('new')
     })
 
     it('lets exactly one of 50 parallel setIfAbsent calls win', async () => {
@@ -218,47 +257,66 @@ function describeStateStoreContract(
       expect(await store.get(k)).toBe('50')
     })
 
-    it('leases: one holder at a time; re-acquiring extends and keeps the fence', async () => {
+    waiting('leases: one holder at a time; re-acquiring sets the new TTL and keeps the fence', async () => {
       const name = key('lease')
-      const lease = await store.acquireLease(name, 'replica-a', 300)
-      expect(lease).toMatchObject({ name, holder: 'replica-a', ttlMs: 300 })
-      expect(lease?.fence).toBeGreaterThanOrEqual(1)
-      expect(await store.acquireLease(name, 'replica-b', 300)).toBeNull()
+      const lease = await store.acquireLease(name, 'replica-a', BRIEF_MS)
+      // Set after the lease, so it expires after the lease's first TTL would have.
+      const control = key('lease-control')
+      await store.set(control, 'x', { ttlMs: BRIEF_MS })
+      expect(lease).toEqual({ name, holder: 'replica-a', fence: 1, ttlMs: BRIEF_MS })
+      expect(await store.acquireLease(name, 'replica-b', BRIEF_MS)).toBeNull()
 
-      await sleep(200)
-      const again = await store.acquireLease(name, 'replica-a', 600)
-      expect(again).toMatchObject({ name, holder: 'replica-a', fence: lease?.fence, ttlMs: 600 })
-      await sleep(200) // past the first TTL, inside the extended one
-      expect(await store.acquireLease(name, 'replica-b', 300)).toBeNull()
+      const longer = await store.acquireLease(name, 'replica-a', LASTING_MS)
+      expect(longer).toEqual({ name, holder: 'replica-a', fence: 1, ttlMs: LASTING_MS })
+      pass(BRIEF_MS)
+      await expired(control)
+      expect(await store.acquireLease(name, 'replica-b', BRIEF_MS)).toBeNull()
+
+      // Re-acquiring with a shorter TTL shortens it too: the lease is free once that passed.
+      const shorter = await store.acquireLease(name, 'replica-a', EXPIRING_MS)
+      expect(shorter).toEqual({ name, holder: 'replica-a', fence: 1, ttlMs: EXPIRING_MS })
+      pass(EXPIRING_MS)
+      const taken = await until(`${name}: replica-b takes the lease`, () =>
+        store.acquireLease(name, 'replica-b', LASTING_MS),
+      )
+      expect(taken).toEqual({ name, holder: 'replica-b', fence: 2, ttlMs: LASTING_MS })
     })
 
-    it('leases: renew and release only by the holder of that fence', async () => {
+    waiting('leases: renew and release only by the holder of that fence', async () => {
       const name = key('lease-renew')
-      const lease = (await store.acquireLease(name, 'replica-a', 300)) ?? expect.fail('lease not acquired')
+      const lease =
+        (await store.acquireLease(name, 'replica-a', BRIEF_MS)) ?? expect.fail('lease not acquired')
+      const control = key('lease-renew-control')
+      await store.set(control, 'x', { ttlMs: BRIEF_MS })
+      expect(lease.fence).toBe(1)
       expect(await store.renewLease({ ...lease, holder: 'replica-b' })).toBe(false)
       expect(await store.renewLease({ ...lease, fence: lease.fence + 1 })).toBe(false)
-      await sleep(200)
-      expect(await store.renewLease(lease, 600)).toBe(true)
-      await sleep(200) // past the first TTL, inside the renewed one
-      expect(await store.acquireLease(name, 'replica-b', 300)).toBeNull()
+      expect(await store.renewLease(lease, LASTING_MS)).toBe(true)
+      pass(BRIEF_MS)
+      await expired(control) // past the first TTL, inside the renewed one
+      expect(await store.acquireLease(name, 'replica-b', BRIEF_MS)).toBeNull()
 
       expect(await store.releaseLease({ ...lease, holder: 'replica-b' })).toBe(false)
       expect(await store.releaseLease(lease)).toBe(true)
       expect(await store.releaseLease(lease)).toBe(false)
-      const next = (await store.acquireLease(name, 'replica-b', 300)) ?? expect.fail('lease not acquired')
-      expect(next.fence).toBeGreaterThan(lease.fence)
+      const next =
+        (await store.acquireLease(name, 'replica-b', LASTING_MS)) ?? expect.fail('lease not acquired')
+      expect(next).toEqual({ name, holder: 'replica-b', fence: 2, ttlMs: LASTING_MS })
     })
 
-    it('leases: after expiry another holder gets a larger fence and the old holder loses', async () => {
+    waiting('leases: after expiry another holder gets a larger fence and the old holder loses', async () => {
       const name = key('lease-expiry')
-      const old = (await store.acquireLease(name, 'replica-a', 150)) ?? expect.fail('lease not acquired')
-      await sleep(300)
-      const taken = (await store.acquireLease(name, 'replica-b', 5000)) ?? expect.fail('lease not taken over')
-      expect(taken.holder).toBe('replica-b')
-      expect(taken.fence).toBeGreaterThan(old.fence)
+      const old =
+        (await store.acquireLease(name, 'replica-a', EXPIRING_MS)) ?? expect.fail('lease not acquired')
+      expect(old.fence).toBe(1)
+      pass(EXPIRING_MS)
+      const taken = await until(`${name}: replica-b takes the expired lease`, () =>
+        store.acquireLease(name, 'replica-b', LASTING_MS),
+      )
+      expect(taken).toEqual({ name, holder: 'replica-b', fence: 2, ttlMs: LASTING_MS })
       expect(await store.renewLease(old)).toBe(false)
       expect(await store.releaseLease(old)).toBe(false)
-      expect(await store.acquireLease(name, 'replica-a', 150)).toBeNull()
+      expect(await store.acquireLease(name, 'replica-a', EXPIRING_MS)).toBeNull()
       expect(await store.renewLease(taken)).toBe(true)
     })
 
@@ -273,14 +331,25 @@ function describeStateStoreContract(
       expect(await store.get(k)).toBe('mine')
 
       const lease = key('shared-lease')
-      expect(await store.acquireLease(lease, 'replica-a', 5000)).not.toBeNull()
-      expect(await other.acquireLease(lease, 'replica-b', 5000)).not.toBeNull()
+      expect(await store.acquireLease(lease, 'replica-a', LASTING_MS)).toMatchObject({
+        holder: 'replica-a',
+        fence: 1,
+      })
+      expect(await other.acquireLease(lease, 'replica-b', LASTING_MS)).toMatchObject({
+        holder: 'replica-b',
+        fence: 1,
+      })
     })
 
     it('ping returns the round trip in milliseconds', async () => {
+      const started = performance.now()
       const ms = await store.ping()
-      expect(typeof ms).toBe('number')
-      expect(ms).toBeGreaterThanOrEqual(0)
+      const elapsed = performance.now() - started
+      if (options.network) {
+        // Measured inside the call, so within what the caller saw.
+        expect(ms).toBeGreaterThan(0)
+        expect(ms).toBeLessThanOrEqual(elapsed)
+      } else expect(ms).toBe(0)
     })
 
     if (options.network) {
@@ -298,7 +367,11 @@ function describeStateStoreContract(
   })
 }
 
-describeStateStoreContract('memory', () => createMemoryStateStore(), { network: false })
+const memoryClock = manualClock()
+describeStateStoreContract('memory', () => createMemoryStateStore({ clock: memoryClock }), {
+  network: false,
+  clock: memoryClock,
+})
 
 describe('memory state store specifics', () => {
   it('expires by the injected clock and reports the remaining TTL from it', async () => {

@@ -5,6 +5,7 @@ import { inject } from 'vitest'
 import { createApp } from '../../src/app.ts'
 import { loadConfig } from '../../src/config.ts'
 import { buildDeps, type OpenDeps } from '../../src/deps.ts'
+import type { Clock } from '../../src/platform/clock.ts'
 import { runMigrations } from '../../src/platform/db/migrations.ts'
 import { nodeRuntime } from '../../src/runtime/node.ts'
 import { buildInfo } from '../../src/system/build-info.ts'
@@ -20,7 +21,6 @@ export type TestApp = {
   close(): Promise<void>
 }
 
-/** The app over a fresh database and (by default) the test Redis, migrated and ready. */
 /** A temporary directory other users may pass through (not list). */
 function reachableDir(prefix: string) {
   const dir = tempDir(prefix)
@@ -28,9 +28,11 @@ function reachableDir(prefix: string) {
   return dir
 }
 
+/** The app over a fresh database and (by default) the test Redis, migrated and ready; `clock`
+ * replaces the system clock where the services take one (a test that moves time by hand). */
 export async function startTestApp(
   env: Record<string, string> = {},
-  options: { ready?: boolean } = {},
+  options: { ready?: boolean; clock?: Clock } = {},
 ): Promise<TestApp> {
   const config = loadConfig({
     DATABASE_URL: await createTestDatabase(inject('pgUrl')),
@@ -44,7 +46,12 @@ export async function startTestApp(
     ...env,
   })
   const logs = captureLogs()
-  const deps = await buildDeps(config, { log: logs.log, assets: nodeRuntime.assets, build: buildInfo })
+  const deps = await buildDeps(config, {
+    log: logs.log,
+    assets: nodeRuntime.assets,
+    build: buildInfo,
+    ...(options.clock ? { clock: options.clock } : {}),
+  })
   await runMigrations(deps.db.sql, await nodeRuntime.assets.migrations(), logs.log)
   await deps.keys.start({ maintenance: false })
   // The default backup repository is registered; the background work is driven by the tests.
