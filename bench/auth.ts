@@ -59,7 +59,7 @@
 //     [--storm-seconds 10] [--storm-clients 4*CPUs] [--binary dist/pganalytics] [--compare-binary PATH]
 // About 4 to 5 minutes with the defaults (the storm needs dist/pganalytics).
 import { randomBytes } from 'node:crypto'
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { cpus, loadavg, release, totalmem } from 'node:os'
 import { join, resolve } from 'node:path'
 import type { Subprocess } from 'bun'
@@ -1009,7 +1009,7 @@ async function main() {
         `revision: ${rev}; machine: ${machine.nproc} CPUs, ${machine.cpu}, ${machine.memoryGiB} GiB RAM, Linux ${machine.kernel}; bun ${machine.bun}; PostgreSQL ${pg.version}`,
         `load average before/after: ${loadBefore.map((n) => n.toFixed(2)).join(' ')} / ${loadavg()
           .map((n) => n.toFixed(2))
-          .join(' ')}; waited ${fmt(quietWaitedMs / 1000)} s for the machine to go quiet`,
+          .join(' ')}; waited ${fmt(quietness.waitedMs / 1000)} s for the machine to go quiet`,
         '',
         ...stormLines(storm, options),
         '',
