@@ -82,6 +82,8 @@ export async function runFuzzPhase(options: {
   maxExamples: number
   workers?: number
   extraArgs?: string[]
+  /** st is stopped after this long (default 20 min). */
+  timeoutMs?: number
 }): Promise<FuzzRun> {
   const document = await (await fetch(`${options.url}/openapi.json`)).json()
   const { include, exclude = [] } = options.phase
@@ -138,7 +140,17 @@ export async function runFuzzPhase(options: {
   child.stderr.on('data', (chunk: Buffer) => {
     output += chunk.toString()
   })
-  const exitCode = await new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)))
+  // A run past its deadline is stopped (and reported with what it printed), never left behind.
+  const timer = setTimeout(() => child.kill('SIGTERM'), options.timeoutMs ?? 20 * 60_000)
+  const exitCode = await new Promise<number | null>((resolve) => {
+    child.once('close', (code) => resolve(code))
+    // st missing (scripts/ensure-tools.sh not run): a failed run that says so, not a hang.
+    child.once('error', (error) => {
+      output += `\ncould not run ${toolPath('st')}: ${error.message} (scripts/ensure-tools.sh installs it)\n`
+      resolve(null)
+    })
+  })
+  clearTimeout(timer)
   return {
     phase: options.phase.name,
     exitCode,
