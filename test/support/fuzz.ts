@@ -126,6 +126,7 @@ export async function runFuzzPhase(options: {
       PATH: process.env.PATH ?? '',
       HOME: process.env.HOME ?? '/root',
       SCHEMATHESIS_HOOKS: 'hooks',
+      PYTHONDONTWRITEBYTECODE: '1',
       PYTHONPATH: join(import.meta.dirname, '..', 'fuzz'),
       PGA_FUZZ_URL: options.url,
       PGA_FUZZ_ADMIN_TOKEN: options.adminToken,
