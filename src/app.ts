@@ -151,11 +151,16 @@ export function methodsByPath(routes: { method: string; path: string }[]): (path
       .split('/')
       .map((segment) => (segment.startsWith(':') ? '[^/]+' : segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
       .join('/')
-    return { regex: new RegExp(`^${source}$`), methods }
+    const literals = pattern.split('/').filter((segment) => !segment.startsWith(':')).length
+    return { regex: new RegExp(`^${source}$`), methods, literals }
   })
   return (path) => {
+    // The most specific paths only: /api/v1/backups/trigger is its own resource, not a backup id.
+    const matching = matchers.filter(({ regex }) => regex.test(path))
+    const most = Math.max(...matching.map(({ literals }) => literals))
     const allowed = new Set<string>()
-    for (const { regex, methods } of matchers) if (regex.test(path)) for (const m of methods) allowed.add(m)
+    for (const { methods, literals } of matching)
+      if (literals === most) for (const m of methods) allowed.add(m)
     return [...allowed].sort()
   }
 }

@@ -268,6 +268,7 @@ describe('a method a known path does not serve', () => {
     ['PUT', '/api/v1/users/{user}', 'GET, HEAD, PATCH'],
     ['DELETE', '/livez', 'GET, HEAD'],
     ['GET', '/api/v1/auth/login', 'POST'],
+    ['PUT', '/api/v1/backups/trigger', 'POST'],
   ] as const)('%s %s: 405 with Allow: %s', async (method, path, allow) => {
     const res = await raw(method, path.replace('{user}', userId), {})
     expect(res.status, JSON.stringify(res.body)).toBe(405)
