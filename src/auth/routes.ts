@@ -71,7 +71,7 @@ const login = createRoute({
       description: 'Tokens (OAuth 2.0 token response) and the user.',
       content: jsonContent(LoginResponseSchema),
     },
-    ...errorResponses(400, 401, 503),
+    ...errorResponses(400, 401, 429, 503),
   },
 })
 const refresh = createRoute({
@@ -254,7 +254,7 @@ const createKey = createRoute({
   request: { body: { required: true, content: jsonContent(CreateApiKeyInputSchema) } },
   responses: {
     201: { description: 'The key.', content: jsonContent(CreatedApiKeySchema) },
-    ...errorResponses(400, 401, 403, 409, 422),
+    ...errorResponses(400, 401, 403, 404, 409, 422),
   },
 })
 const listKeys = createRoute({

@@ -3,7 +3,15 @@ import { z } from '@hono/zod-openapi'
 import { maxPasswordLength } from './passwords.ts'
 import { apiKeyRoles, roles } from './permissions.ts'
 
-const email = z.string().trim().toLowerCase().pipe(z.email().max(254))
+// Surrounding white space is dropped and the address lower-cased before zod's email check; the
+// document states the same rule (zod's email expression with optional white space around).
+const emailShape = z.regexes.email.source.replace(/^\^|\$$/g, '')
+const email = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .pipe(z.email().max(254))
+  .openapi({ pattern: `^\\s*${emailShape}\\s*$`, maxLength: 254 })
 // No composition rules; length and the common-password list are checked by the service, so the
 // answer names the rule. The schema bounds only what is sane to hash.
 const password = z

@@ -46,6 +46,21 @@ export class ConflictError extends ServiceError {
     super(code, 409, 'Conflict', detail)
   }
 }
+/** A known path asked with a method it does not serve; `allow` lists the ones it does. */
+export class MethodNotAllowedError extends ServiceError {
+  constructor(
+    method: string,
+    path: string,
+    readonly allow: string[],
+  ) {
+    super(
+      'method_not_allowed',
+      405,
+      'Method not allowed',
+      `${path} does not serve ${method}; it serves ${allow.join(', ')}.`,
+    )
+  }
+}
 export class PayloadTooLargeError extends ServiceError {
   constructor(limit: number) {
     super('payload_too_large', 413, 'Payload too large', `The request body exceeds ${limit} bytes.`)

@@ -1,8 +1,9 @@
 // OpenAPI plumbing shared by every area: the Problem schema, the standard error responses,
 // and the router factory whose validation hook turns zod failures into our 400.
-import { OpenAPIHono, z } from '@hono/zod-openapi'
-import type { Env } from 'hono'
+import { OpenAPIHono, type RouteConfig, z } from '@hono/zod-openapi'
+import type { Env, MiddlewareHandler } from 'hono'
 import { type FieldProblem, ValidationError } from './errors.ts'
+import { idempotencyKeyPattern } from './middleware/idempotency.ts'
 
 export const ProblemSchema = z
   .object({
@@ -61,6 +62,7 @@ export const idempotencyKeyParameter = {
     type: 'string' as const,
     minLength: 1,
     maxLength: 257,
+    pattern: idempotencyKeyPattern.source,
     example: '8e03978e-40d5-43e8-bc93-6894a57f9324',
   },
 }
@@ -107,14 +109,34 @@ export function nulProblems(target: string, data: unknown): FieldProblem[] {
   return found
 }
 
+/** A route whose body is required, asked without one (no Content-Type, no length): zod-openapi
+ * would validate `{}` instead, so a PATCH of only optional fields would pass as a no-op. A body
+ * without Content-Type goes on to zod-openapi's media type gate (415). */
+const requireBody: MiddlewareHandler = async (c, next) => {
+  const length = Number(c.req.header('content-length') ?? 0)
+  if (c.req.header('content-type') === undefined && length === 0 && !c.req.header('transfer-encoding'))
+    throw new ValidationError([{ path: 'body', message: 'a request body is required' }])
+  await next()
+}
+
 /** An OpenAPIHono router whose invalid inputs become ValidationError (400 problem+json). Every
  * route's request validation passes this hook, which is why input-wide rules live here. */
 export function createRouter<E extends Env = Env>() {
-  return new OpenAPIHono<E>({
+  const router = new OpenAPIHono<E>({
     defaultHook: (result) => {
       if (!result.success) throw new ValidationError(fieldProblems(result.target, result.error.issues))
       const nul = nulProblems(result.target, result.data)
       if (nul.length > 0) throw new ValidationError(nul)
     },
   })
+  const register = router.openapi.bind(router)
+  router.openapi = ((route: RouteConfig, ...rest: unknown[]) => {
+    if (!route.request?.body?.required) return (register as (...a: unknown[]) => unknown)(route, ...rest)
+    const middleware = route.middleware === undefined ? [] : [route.middleware].flat()
+    return (register as (...a: unknown[]) => unknown)(
+      { ...route, middleware: [requireBody, ...middleware] },
+      ...rest,
+    )
+  }) as typeof router.openapi
+  return router
 }

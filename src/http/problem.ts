@@ -6,8 +6,10 @@ import type { ContentfulStatusCode } from 'hono/utils/http-status'
 import { StateStoreUnavailableError } from '../platform/state/state-store.ts'
 import { type Problem, problemType, ServiceError } from './errors.ts'
 
-const hono400Codes: Record<string, string> = {
+const honoCodes: Record<string, string> = {
   'Malformed JSON in request body': 'malformed_json',
+  // zod-openapi's media type gate: a body in another media type than the route declares.
+  'Unsupported Media Type': 'unsupported_media_type',
 }
 
 /** Builds the problem body and status for an error thrown while serving c. */
@@ -25,7 +27,7 @@ export function toProblem(c: Context, error: unknown): Problem {
     }
   }
   if (error instanceof HTTPException) {
-    const code = hono400Codes[error.message] ?? `http_${error.status}`
+    const code = honoCodes[error.message] ?? `http_${error.status}`
     return {
       type: problemType(code),
       title: error.message || 'Request failed',

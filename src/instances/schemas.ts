@@ -10,30 +10,43 @@ const name = z
     'letters, digits, ".", "_" or "-", up to 63, starting with a letter or digit',
   )
   .openapi({ example: 'orders-primary' })
-const ipv4 = z.ipv4()
-const ipv6 = z.ipv6()
+const ipv4 =
+  '(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])\\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9][0-9]|[0-9])'
+const h16 = '[0-9A-Fa-f]{1,4}'
+const ipv6 = [
+  `(?:${h16}:){7}${h16}`,
+  `(?:${h16}:){1,7}:`,
+  `(?:${h16}:){1,6}:${h16}`,
+  `(?:${h16}:){1,5}(?::${h16}){1,2}`,
+  `(?:${h16}:){1,4}(?::${h16}){1,3}`,
+  `(?:${h16}:){1,3}(?::${h16}){1,4}`,
+  `(?:${h16}:){1,2}(?::${h16}){1,5}`,
+  `${h16}:(?::${h16}){1,6}`,
+  `:(?:(?::${h16}){1,7}|:)`,
+  `(?:${h16}:){6}${ipv4}`,
+  `::(?:[Ff]{4}(?::0{1,4})?:)?${ipv4}`,
+  `(?:${h16}:){1,5}:${ipv4}`,
+].join('|')
 /** An RFC 1123 label, `_` tolerated (container platforms name services with it). */
-const hostLabel = /^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$/
+const label = '[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?'
+/** The whole rule, as the document states it: a host name whose last label is not all digits (it
+ * would read as an address), an IPv4 address, or an IPv6 address in brackets. The server checks
+ * this very expression; hostProblem only explains a refusal. */
+export const hostPattern = new RegExp(`^(?:(?:${label}\\.)*(?![0-9]+$)${label}|${ipv4}|\\[(?:${ipv6})\\])$`)
 
 /** Why `value` is not a host to connect to, or undefined when it is one: a host name, an IPv4
  * address, or an IPv6 address in brackets. Unbracketed IPv6 is refused (with a hint) so one
  * address has one spelling and `host:port` in messages stays unambiguous. */
 export function hostProblem(value: string): string | undefined {
-  if (value.startsWith('['))
-    return value.endsWith(']') && ipv6.safeParse(value.slice(1, -1)).success
-      ? undefined
-      : 'an IPv6 address in brackets, such as [2001:db8::1]'
+  if (hostPattern.test(value)) return undefined
+  if (value.startsWith('[')) return 'an IPv6 address in brackets, such as [2001:db8::1]'
   if (value.includes(':'))
-    return ipv6.safeParse(value).success
+    return new RegExp(`^(?:${ipv6})$`).test(value)
       ? `an IPv6 address must be written in brackets: [${value}]`
       : 'a host name, an IPv4 address or an IPv6 address in brackets'
   const labels = value.split('.')
-  // RFC 1123: a name whose last label is numeric would read as an address, so it must be one.
-  if (/^\d+$/.test(labels[labels.length - 1] as string))
-    return ipv4.safeParse(value).success ? undefined : 'an IPv4 address: four numbers from 0 to 255'
-  return labels.every((label) => hostLabel.test(label))
-    ? undefined
-    : 'a host name: dot-separated labels of 1 to 63 letters, digits, "-" or "_", not starting or ending with "-"'
+  if (/^\d+$/.test(labels[labels.length - 1] as string)) return 'an IPv4 address: four numbers from 0 to 255'
+  return 'a host name: dot-separated labels of 1 to 63 letters, digits, "-" or "_", not starting or ending with "-"'
 }
 
 const host = z
@@ -46,8 +59,7 @@ const host = z
   })
   .openapi({
     description: 'A host name, an IPv4 address, or an IPv6 address in brackets ([2001:db8::1]).',
-    // The shape only; hostProblem() has the exact rules.
-    pattern: '^(\\[[0-9A-Fa-f:.]+\\]|[A-Za-z0-9_]([A-Za-z0-9_.-]*[A-Za-z0-9_])?)$',
+    pattern: hostPattern.source,
     example: 'db1.internal',
   })
 const sslmode = z
@@ -57,12 +69,23 @@ const pem = z
   .string()
   .max(65_536)
   .regex(/-----BEGIN CERTIFICATE-----/, 'a PEM certificate bundle')
-  .openapi({ description: 'CA bundle (PEM) for verify-ca / verify-full.' })
+  .openapi({
+    description: 'CA bundle (PEM) for verify-ca / verify-full.',
+    // With the NUL rule every input follows (createRouter), as the document states it.
+    pattern: '^[^\\x00]*-----BEGIN CERTIFICATE-----[^\\x00]*$',
+  })
 // An open map by nature (the operator's own tag names); names and values are bounded.
+const tagName = /^[a-z][a-z0-9_]{0,31}$/
 const tags = z
-  .record(z.string().regex(/^[a-z][a-z0-9_]{0,31}$/, 'a lower-case tag name'), z.string().max(128))
+  .record(z.string().regex(tagName, 'a lower-case tag name'), z.string().max(128))
   .refine((t) => Object.keys(t).length <= 32, 'at most 32 tags')
-  .openapi({ example: { env: 'prod', team: 'payments' } })
+  .openapi({
+    // zod does not carry a record's key rule or the refinement into the document (propertyNames
+    // is JSON Schema 2020-12, which the metadata type does not list).
+    ...({ propertyNames: { pattern: tagName.source } } as object),
+    maxProperties: 32,
+    example: { env: 'prod', team: 'payments' },
+  })
 
 const groupName = z.enum(groupNames as [string, ...string[]])
 const intervals = z
@@ -71,7 +94,9 @@ const intervals = z
     z
       .number()
       .int()
-      .refine((s) => s === 0 || (s >= 5 && s <= 86_400), '0 (off) or 5 to 86400 seconds'),
+      .min(0, '0 (off) or 5 to 86400 seconds')
+      .max(86_400, '0 (off) or 5 to 86400 seconds')
+      .refine((s) => s === 0 || s >= 5, '0 (off) or 5 to 86400 seconds'),
   )
   .openapi({
     // zod already refuses other keys (the keys are an enum); say so in the document too.
@@ -85,7 +110,9 @@ const databasePatterns = z
       .string()
       .min(1)
       .max(128)
-      .regex(/^[^\s]+$/, 'a database name or glob (* and ?)'),
+      .regex(/^[^\s]+$/, 'a database name or glob (* and ?)')
+      // With the NUL rule every input follows (createRouter), as the document states it.
+      .openapi({ pattern: '^[^\\s\\x00]+$' }),
   )
   .max(64)
 const collectionFields = {

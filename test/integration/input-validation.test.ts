@@ -1,7 +1,9 @@
 // Rules every route's input obeys, whatever its area: a NUL character (U+0000) in any text of
 // the body, the query or the path is a 400 naming the field (PostgreSQL text cannot hold it; it
 // used to reach the store and fail as a 500), and a body field the schema does not know is a 400
-// naming it (nothing is mass-assigned or silently dropped).
+// naming it (nothing is mass-assigned or silently dropped). Beyond the fields: a required body
+// that is missing is a 400, a body in a media type the operation does not take a 415, and a known
+// path asked with a method it does not serve a 405 with Allow (docs/API_ROBUSTNESS.md).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startTestApp, type TestApp } from '../support/app.ts'
 
@@ -204,5 +206,79 @@ describe('a body field the schema does not know', () => {
     expect(res.status, JSON.stringify(res.body)).toBe(400)
     expect(res.body.code).toBe('validation_failed')
     expect(res.body.errors).toEqual(paths.map((p) => ({ path: p, message: 'unknown field' })))
+  })
+})
+
+async function raw(method: string, path: string, headers: Record<string, string>, body?: string) {
+  const res = await t.app.request(path, {
+    method,
+    headers: { Authorization: `Bearer ${token}`, ...headers },
+    ...(body === undefined ? {} : { body }),
+  })
+  const text = await res.text()
+  return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : null }
+}
+
+describe('a request without the body its operation requires', () => {
+  it.each([
+    ['user change', 'PATCH', '/api/v1/users/{user}'],
+    ['instance change', 'PATCH', '/api/v1/instances/{instance}'],
+    ['user creation', 'POST', '/api/v1/users'],
+  ] as const)('%s: 400 naming the body, and nothing changes', async (_what, method, path) => {
+    const before = await call('GET', `/api/v1/users/${userId}`)
+    const res = await raw(method, path.replace('{user}', userId).replace('{instance}', instanceId), {})
+    expect(res.status, JSON.stringify(res.body)).toBe(400)
+    expect(res.body).toMatchObject({
+      code: 'validation_failed',
+      errors: [{ path: 'body', message: 'a request body is required' }],
+    })
+    expect((await call('GET', `/api/v1/users/${userId}`)).body).toEqual(before.body)
+  })
+
+  it('an empty JSON object is still a body: a change of nothing', async () => {
+    expect((await call('PATCH', `/api/v1/users/${userId}`, {})).status).toBe(200)
+  })
+
+  it('an optional body may be left out', async () => {
+    const res = await raw('POST', '/api/v1/audit/verify', {})
+    expect(res.status, JSON.stringify(res.body)).toBe(200)
+  })
+})
+
+describe('a body in a media type the operation does not take', () => {
+  it.each([
+    ['text/plain', '{"displayName":"x"}'],
+    ['application/xml', '<user/>'],
+  ])('%s: 415 unsupported_media_type', async (type, body) => {
+    const res = await raw('PATCH', `/api/v1/users/${userId}`, { 'Content-Type': type }, body)
+    expect(res.status, JSON.stringify(res.body)).toBe(415)
+    expect(res.headers.get('content-type')).toBe('application/problem+json')
+    expect(res.body.code).toBe('unsupported_media_type')
+  })
+
+  it('a body without any Content-Type: 415 as well', async () => {
+    const res = await raw('PATCH', `/api/v1/users/${userId}`, {}, '{"displayName":"x"}')
+    expect(res.status, JSON.stringify(res.body)).toBe(415)
+  })
+})
+
+describe('a method a known path does not serve', () => {
+  it.each([
+    ['PUT', '/api/v1/users', 'GET, HEAD, POST'],
+    ['PUT', '/api/v1/users/{user}', 'GET, HEAD, PATCH'],
+    ['DELETE', '/livez', 'GET, HEAD'],
+    ['GET', '/api/v1/auth/login', 'POST'],
+    ['PUT', '/api/v1/backups/trigger', 'POST'],
+  ] as const)('%s %s: 405 with Allow: %s', async (method, path, allow) => {
+    const res = await raw(method, path.replace('{user}', userId), {})
+    expect(res.status, JSON.stringify(res.body)).toBe(405)
+    expect(res.headers.get('allow')).toBe(allow)
+    expect(res.body.code).toBe('method_not_allowed')
+  })
+
+  it('an unknown path stays 404, also with a trailing slash or a parameter its route refuses', async () => {
+    expect((await raw('GET', '/api/v1/nothing-here', {})).status).toBe(404)
+    expect((await raw('GET', '/api/v1/users/', {})).status).toBe(404)
+    expect((await raw('GET', '/docs/not-an-asset.js', {})).status).toBe(404)
   })
 })

@@ -17,6 +17,8 @@ const pemCertificates = z
   .string()
   .max(262_144)
   .regex(/-----BEGIN CERTIFICATE-----/, 'PEM certificates')
+  // The document also states the NUL rule every input follows (createRouter), in the pattern.
+  .openapi({ pattern: '^[^\\x00]*-----BEGIN CERTIFICATE-----[^\\x00]*$' })
 const dn = z.string().min(3).max(1024)
 const role = z.enum(roles)
 
@@ -27,7 +29,10 @@ export const LdapSettingsSchema = z
     url: z
       .string()
       .regex(/^ldaps?:\/\/[^\s/?#]+\/?$/, 'ldap://host[:port] or ldaps://host[:port]')
-      .openapi({ example: 'ldaps://dc1.corp.example.com:636' }),
+      .openapi({
+        pattern: '^ldaps?:\\/\\/[^\\s/?#\\x00]+\\/?$',
+        example: 'ldaps://dc1.corp.example.com:636',
+      }),
     startTls: z.boolean().default(false).openapi({ description: 'Upgrade ldap:// with StartTLS first.' }),
     caCert: pemCertificates.optional().openapi({ description: 'CA bundle (PEM) that signed the server.' }),
     tlsVerify: z
