@@ -52,6 +52,16 @@ export function createApp(deps: AppDeps) {
   }
   app.use('*', limitRequestBody(config.http.bodyLimit))
   app.use('*', lifecycleGate(deps.lifecycle))
+  // A fixed path asked with a method it does not serve is 405, even where a parameter route of
+  // that method would take it: GET /api/v1/backups/trigger is not a backup id.
+  let fixedPaths: Map<string, string[]> | undefined
+  app.use('*', async (c, next) => {
+    fixedPaths ??= methodsOfFixedPaths(app.routes)
+    const allow = fixedPaths.get(c.req.path)
+    if (!allow || allow.includes(c.req.method)) return next()
+    const error = new MethodNotAllowedError(c.req.method, c.req.path, allow)
+    return problemResponse(c, toProblem(c, error), { Allow: allow.join(', ') })
+  })
 
   app.use(
     '*',
@@ -163,6 +173,19 @@ export function methodsByPath(routes: { method: string; path: string }[]): (path
       if (literals === most) for (const m of methods) allowed.add(m)
     return [...allowed].sort()
   }
+}
+
+/** The methods each path without parameters serves (HEAD with GET). */
+export function methodsOfFixedPaths(routes: { method: string; path: string }[]): Map<string, string[]> {
+  const byPath = new Map<string, Set<string>>()
+  for (const route of routes) {
+    if (route.method === 'ALL' || /[:*]/.test(route.path)) continue
+    const methods = byPath.get(route.path) ?? new Set<string>()
+    methods.add(route.method.toUpperCase())
+    if (route.method.toUpperCase() === 'GET') methods.add('HEAD')
+    byPath.set(route.path, methods)
+  }
+  return new Map([...byPath].map(([path, methods]) => [path, [...methods].sort()]))
 }
 
 /** The OpenAPI 3.1 document of the app's routes. */

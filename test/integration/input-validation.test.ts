@@ -269,6 +269,9 @@ describe('a method a known path does not serve', () => {
     ['DELETE', '/livez', 'GET, HEAD'],
     ['GET', '/api/v1/auth/login', 'POST'],
     ['PUT', '/api/v1/backups/trigger', 'POST'],
+    // A parameter route of this method would take the path, but the fixed path is its own resource.
+    ['GET', '/api/v1/backups/trigger', 'POST'],
+    ['DELETE', '/api/v1/backups/trigger', 'POST'],
   ] as const)('%s %s: 405 with Allow: %s', async (method, path, allow) => {
     const res = await raw(method, path.replace('{user}', userId), {})
     expect(res.status, JSON.stringify(res.body)).toBe(405)
