@@ -2146,7 +2146,9 @@ export interface components {
             reason: string;
         };
         AuditVerifyInput: {
+            /** Format: int64 */
             fromId?: number;
+            /** Format: int64 */
             toId?: number;
             /** @description Also fetch every archive bundle still kept and verify its bytes, entries, signatures and links. */
             archives?: boolean;
@@ -3020,7 +3022,10 @@ export interface components {
              * @description Identity of the agent’s queue (chosen when its queue directory is created).
              */
             agentId: string;
-            /** @description Counts up from 1 in the agent’s queue. (agentId, sequence) is the batch id: a batch at or below the last sequence stored is a duplicate. */
+            /**
+             * Format: int64
+             * @description Counts up from 1 in the agent’s queue. (agentId, sequence) is the batch id: a batch at or below the last sequence stored is a duplicate.
+             */
             sequence: number;
             agent: {
                 version: string;
@@ -3066,50 +3071,83 @@ export interface components {
             threads?: number | null;
             procs_running?: number | null;
             procs_blocked?: number | null;
+            /** Format: int64 */
             context_switches?: number | null;
+            /** Format: int64 */
             interrupts?: number | null;
+            /** Format: int64 */
             forks?: number | null;
             uptime_seconds?: number | null;
         };
         /** @description Memory and swap: total, available, page cache, dirty, commit, huge pages; swap and page-fault activity, OOM kills. */
         AgentRow_system_memory: {
+            /** Format: int64 */
             total_bytes?: number | null;
+            /** Format: int64 */
             free_bytes?: number | null;
+            /** Format: int64 */
             available_bytes?: number | null;
+            /** Format: int64 */
             buffers_bytes?: number | null;
+            /** Format: int64 */
             cached_bytes?: number | null;
+            /** Format: int64 */
             shmem_bytes?: number | null;
+            /** Format: int64 */
             slab_reclaimable_bytes?: number | null;
+            /** Format: int64 */
             dirty_bytes?: number | null;
+            /** Format: int64 */
             writeback_bytes?: number | null;
+            /** Format: int64 */
             committed_bytes?: number | null;
+            /** Format: int64 */
             commit_limit_bytes?: number | null;
+            /** Format: int64 */
             swap_total_bytes?: number | null;
+            /** Format: int64 */
             swap_free_bytes?: number | null;
+            /** Format: int64 */
             swap_cached_bytes?: number | null;
+            /** Format: int64 */
             hugepages?: number | null;
+            /** Format: int64 */
             hugepages_free?: number | null;
+            /** Format: int64 */
             hugepage_size_bytes?: number | null;
+            /** Format: int64 */
             swap_in?: number | null;
+            /** Format: int64 */
             swap_out?: number | null;
+            /** Format: int64 */
             major_faults?: number | null;
+            /** Format: int64 */
             oom_kills?: number | null;
         };
         /** @description Disk I/O per block device: operations, bytes, time reading and writing, busy time, queue. */
         AgentRow_system_disk: {
             device: string;
+            /** Format: int64 */
             reads?: number | null;
+            /** Format: int64 */
             reads_merged?: number | null;
+            /** Format: int64 */
             read_bytes?: number | null;
             read_time?: number | null;
+            /** Format: int64 */
             writes?: number | null;
+            /** Format: int64 */
             writes_merged?: number | null;
+            /** Format: int64 */
             write_bytes?: number | null;
             write_time?: number | null;
+            /** Format: int64 */
             io_in_progress?: number | null;
             io_time?: number | null;
             weighted_io_time?: number | null;
+            /** Format: int64 */
             discards?: number | null;
+            /** Format: int64 */
             flushes?: number | null;
         };
         /** @description Space and inodes per mounted filesystem, and whether it is read-only. */
@@ -3117,24 +3155,38 @@ export interface components {
             mountpoint: string;
             device?: string | null;
             fstype?: string | null;
+            /** Format: int64 */
             size_bytes?: number | null;
+            /** Format: int64 */
             free_bytes?: number | null;
+            /** Format: int64 */
             avail_bytes?: number | null;
+            /** Format: int64 */
             used_bytes?: number | null;
+            /** Format: int64 */
             files?: number | null;
+            /** Format: int64 */
             files_free?: number | null;
             readonly?: boolean | null;
         };
         /** @description Network traffic per interface: bytes, packets, errors and drops each way. */
         AgentRow_system_network: {
             interface: string;
+            /** Format: int64 */
             receive_bytes?: number | null;
+            /** Format: int64 */
             receive_packets?: number | null;
+            /** Format: int64 */
             receive_errors?: number | null;
+            /** Format: int64 */
             receive_drops?: number | null;
+            /** Format: int64 */
             transmit_bytes?: number | null;
+            /** Format: int64 */
             transmit_packets?: number | null;
+            /** Format: int64 */
             transmit_errors?: number | null;
+            /** Format: int64 */
             transmit_drops?: number | null;
         };
         /** @description The volumes holding the PostgreSQL data directory and the WAL (pg_wal): space and inodes left. */
@@ -3143,10 +3195,15 @@ export interface components {
             path?: string | null;
             mountpoint?: string | null;
             device?: string | null;
+            /** Format: int64 */
             size_bytes?: number | null;
+            /** Format: int64 */
             avail_bytes?: number | null;
+            /** Format: int64 */
             used_bytes?: number | null;
+            /** Format: int64 */
             files?: number | null;
+            /** Format: int64 */
             files_free?: number | null;
         };
     };

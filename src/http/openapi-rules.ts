@@ -49,6 +49,10 @@ export function applyRequestRules<D extends { paths?: unknown; components?: unkn
     if (types.includes('integer') && !s.enum && s.const === undefined) {
       if (s.maximum === undefined && s.exclusiveMaximum === undefined) s.maximum = Number.MAX_SAFE_INTEGER
       if (s.minimum === undefined && s.exclusiveMinimum === undefined) s.minimum = Number.MIN_SAFE_INTEGER
+      // Beyond 32 bits generators need the 64-bit type (Go's default int32 cannot hold the bound).
+      const high = (s.maximum ?? s.exclusiveMaximum) as number
+      const low = (s.minimum ?? s.exclusiveMinimum) as number
+      if (!s.format && (high > 2 ** 31 - 1 || low < -(2 ** 31))) s.format = 'int64'
     }
     const open = s.additionalProperties
     if (types.includes('object') && open !== undefined && open !== false && !s.propertyNames)

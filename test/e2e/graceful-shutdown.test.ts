@@ -6,6 +6,7 @@ import { beforeAll, describe, expect, inject, it } from 'vitest'
 import { createTestDatabase } from '../harness/postgres.ts'
 import { testMasterKey } from '../support/master-key.ts'
 import { binaryInEmptyDir, startService } from '../support/service-process.ts'
+import { until } from '../support/until.ts'
 
 let binary: string
 beforeAll(async () => {
@@ -70,7 +71,11 @@ describe('graceful shutdown', () => {
 
     // Half the body now: the request is in flight until the rest arrives.
     slow.send(postHead + body.slice(0, 10))
-    await new Promise((r) => setTimeout(r, 200))
+    // In flight once the service counts it: 2 with the /metrics request asking.
+    await until('the half-sent request in flight', async () => {
+      const text = await (await fetch(`http://127.0.0.1:${service.port}/metrics`)).text()
+      return /^pga_http_requests_in_flight 2$/m.test(text)
+    })
     service.child.kill('SIGTERM')
     await service.waitForLine(/"msg":"draining".*"inFlight":1/)
 

@@ -19,7 +19,7 @@ export const instanceAlerts: AlertGroup = {
       cause:
         'The server is down or restarting, the network or DNS fails, TLS or authentication of the monitoring login fails.',
       runbook: [
-        '`GET /api/v1/instances/{id}/snapshots?status=failed` gives the reason: connection_refused, connection_timeout, connection_protocol_error (something other than PostgreSQL listens there), connection_dns, connection_auth, connection_tls.',
+        '`GET /api/v1/instances/{id}/snapshots?status=failed` gives the reason: connection_refused, connection_timeout, connection_protocol_error (something other than PostgreSQL listens there), connection_dns, connection_auth, connection_tls, instance_host_not_allowed (PGA_INSTANCE_HOSTS_ALLOW/_DENY refuse its host).',
         'refused or timeout: is PostgreSQL running and listening (`pg_isready -h <host> -p <port>`)?',
         'auth: the monitoring password changed; update it with PATCH /api/v1/instances/{id}.',
       ],
