@@ -222,7 +222,9 @@ describe('maintenance_progress', () => {
       const rows = await collect(appAsMonitor, 'maintenance_progress')
       const copyRow = rows.find((r) => String(r.command).startsWith('COPY FROM'))
       const indexRow = rows.find((r) => r.command === 'CREATE INDEX CONCURRENTLY')
-      return copyRow && Number(copyRow.bytes_done) > 0 && indexRow ? { copyRow, indexRow } : undefined
+      // The index build passes 'initializing' before it waits for the writer.
+      const waiting = indexRow?.phase === 'waiting for writers before build'
+      return copyRow && Number(copyRow.bytes_done) > 0 && waiting ? { copyRow, indexRow } : undefined
     })
     expect(runs.copyRow).toMatchObject({
       command: 'COPY FROM (PIPE)',

@@ -202,21 +202,31 @@ describe('collector pipeline', () => {
 /** Makes a group due now and waits for its next snapshot of the instance. */
 async function collectAgain(id: string, group: string) {
   const store = t.deps.db.sql
-  const [last] = await store<{ n: number; at: Date | null }[]>`
-    select count(*)::int as n, max(taken_at) as at from sn_stat_snapshot where instance_id = ${id} and group_name = ${group}`
-  const before = last?.n ?? 0
+  const counts = async () => {
+    const [row] = await store<{ ok: number; all: number; at: Date | null }[]>`
+      select count(*) filter (where status = 'ok')::int as ok, count(*)::int as all, max(taken_at) as at
+        from sn_stat_snapshot where instance_id = ${id} and group_name = ${group}`
+    return { ok: row?.ok ?? 0, all: row?.all ?? 0, at: row?.at ?? null }
+  }
+  const before = await counts()
   // Series keep the last sample per step (1 s at least): the next sample must fall in a later second.
-  if (last?.at) await pause(Math.floor(last.at.getTime() / 1000) * 1000 + 1000 - Date.now())
+  if (before.at) await pause(Math.floor(before.at.getTime() / 1000) * 1000 + 1000 - Date.now())
   const owned = (
     scheduler() as unknown as { owned: Map<string, { worker: { nextDue: Map<string, number> } }> }
   ).owned
-  owned.get(id)?.worker.nextDue.set(group, 0)
+  const due = () => owned.get(id)?.worker.nextDue.set(group, 0)
+  due()
+  let attempts = before.all
   await until(
-    `a new ${group} snapshot`,
+    `a new ok ${group} snapshot`,
     async () => {
-      const [row] = await store<{ n: number }[]>`
-        select count(*)::int as n from sn_stat_snapshot where instance_id = ${id} and group_name = ${group}`
-      if ((row?.n ?? 0) > before) return true
+      const now = await counts()
+      if (now.ok > before.ok) return true
+      // A failed attempt (a loaded machine) stores no rows: ask again rather than wait an interval.
+      if (now.all > attempts) {
+        attempts = now.all
+        due()
+      }
       await scheduler().tick()
       return false
     },
