@@ -1,6 +1,8 @@
 -- Grafana's read-only role reads the groups 0017 added too: pga_grant_grafana() (0016) is
--- redefined with them and run again.
+-- redefined to grant every snapshot table it finds instead of a list, and run again.
 create or replace function pga_grant_grafana() returns boolean language plpgsql as $$
+declare
+  snapshot_table regclass;
 begin
   if not exists (select 1 from pg_roles where rolname = 'pganalytics_grafana') then
     return false;
@@ -11,14 +13,16 @@ begin
     raise notice 'grant CONNECT on database % to pganalytics_grafana yourself', current_database();
   end;
   grant usage on schema public to pganalytics_grafana;
-  grant select on sn_stat_snapshot, sn_stat_database, sn_database_size, sn_statements_info, sn_stat_tables, sn_stat_indexes, sn_stat_statements,
-    sn_settings_changes, sn_stat_bgwriter, sn_stat_checkpointer, sn_stat_archiver, sn_stat_replication,
-    sn_stat_wal_receiver, sn_replication_slots, sn_stat_wal, sn_stat_io, sn_stat_activity, sn_vacuum_progress,
-    sn_storage, sn_sysstat_cpu, sn_sysstat_load, sn_sysstat_memory, sn_sysstat_disk, sn_sysstat_filesystem,
-    sn_sysstat_network, sn_sysstat_pg_volume, sn_xmin_horizon, sn_table_ages, sn_sequences, sn_checkpoint_state,
-    sn_stat_slru, sn_stat_recovery_prefetch, sn_stat_subscription, sn_subscription_tables,
-    sn_stat_replication_slots, sn_index_hygiene, sn_maintenance_progress, sn_stat_user_functions
-    to pganalytics_grafana;
+  -- Every group's snapshot table (parents: partitions are read through them), so a new group
+  -- needs only this function run again, not a new list. Query texts and the blocked queries of
+  -- lock waits stay behind pga_statement_text() and pga_lock_query() and the column grants below.
+  for snapshot_table in
+    select c.oid::regclass from pg_class c join pg_namespace n on n.oid = c.relnamespace
+     where n.nspname = 'public' and c.relname like 'sn\_%' and c.relkind in ('r', 'p', 'v')
+       and not c.relispartition and c.relname not in ('sn_statement_texts', 'sn_lock_waits')
+  loop
+    execute format('grant select on %s to pganalytics_grafana', snapshot_table);
+  end loop;
   grant select (snap_id, instance_id, taken_at, pid, datname, usename, application_name, state, wait_event_type,
     wait_event, blocking_pids, blocked_sessions, lock_type, lock_mode, relation, wait_seconds, xact_age_seconds)
     on sn_lock_waits to pganalytics_grafana;
