@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { findGroup, planGroup } from '../../src/collector/catalog/index.ts'
 import { probeCapabilities } from '../../src/instances/probe.ts'
 import { startPostgres, type TestPostgres } from '../harness/postgres.ts'
+import { until as pollUntil } from '../support/until.ts'
 
 let pg: TestPostgres
 const clients: postgres.Sql[] = []
@@ -44,15 +45,9 @@ async function collect(sql: postgres.Sql, groupName: string, limit?: number): Pr
   return [...rows] as Row[]
 }
 
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = await probe()
-    if (value !== undefined) return value
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 250))
-  }
-}
+/** The shared poll, with this file's deadline. */
+const until = <T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000) =>
+  pollUntil(what, probe, { timeoutMs, intervalMs: 250 })
 
 let admin: postgres.Sql
 let app: postgres.Sql

@@ -4,6 +4,7 @@
 import postgres from 'postgres'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { startTestApp, type TestApp } from '../support/app.ts'
+import { until as pollUntil } from '../support/until.ts'
 
 const token = 'collector-connections-admin-token-0123'
 const password = 'Mon1tor-pass-phrase'
@@ -58,15 +59,9 @@ afterAll(async () => {
   await admin?.end()
 })
 
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = await probe()
-    if (value !== undefined) return value
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 100))
-  }
-}
+/** The shared poll, with this file's deadline. */
+const until = <T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000) =>
+  pollUntil(what, probe, { timeoutMs, intervalMs: 100 })
 
 const tableSnapshots = async () =>
   t.deps.db.sql<{ datname: string; status: string; n: number }[]>`

@@ -14,6 +14,7 @@ import { createRedisStateStore } from '../../src/platform/state/redis.ts'
 import type { StateStore } from '../../src/platform/state/state-store.ts'
 import { createTestDatabase } from '../harness/postgres.ts'
 import { captureLogs } from '../support/logs.ts'
+import { until as pollUntil } from '../support/until.ts'
 
 const logs = captureLogs()
 const log = logs.log
@@ -25,15 +26,9 @@ afterAll(async () => {
   await Promise.all(toClose.map((c) => c.close()))
 })
 
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = await probe()
-    if (value !== undefined) return value
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 100))
-  }
-}
+/** The shared poll, with this file's deadline. */
+const until = <T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000) =>
+  pollUntil(what, probe, { timeoutMs, intervalMs: 100 })
 
 async function openStore(url: string): Promise<Database> {
   const db = await openDatabase(
