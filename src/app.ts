@@ -144,9 +144,8 @@ export function createApp(deps: AppDeps) {
 
 export type App = ReturnType<typeof createApp>
 
-/** For a request path, the methods the app's routes serve on it (HEAD with GET: Hono answers it
- * from the GET route); none for a path no route matches. */
-export function methodsByPath(routes: { method: string; path: string }[]): (path: string) => string[] {
+/** The methods each route pattern serves (HEAD with GET: Hono answers it from the GET route). */
+function methodsByPattern(routes: { method: string; path: string }[]): Map<string, Set<string>> {
   const byPattern = new Map<string, Set<string>>()
   for (const route of routes) {
     // Middleware: every method (ALL) or a wildcard path (Idempotency-Key on unsafe methods).
@@ -156,6 +155,13 @@ export function methodsByPath(routes: { method: string; path: string }[]): (path
     if (route.method.toUpperCase() === 'GET') methods.add('HEAD')
     byPattern.set(route.path, methods)
   }
+  return byPattern
+}
+
+/** For a request path, the methods the app's routes serve on it (HEAD with GET: Hono answers it
+ * from the GET route); none for a path no route matches. */
+export function methodsByPath(routes: { method: string; path: string }[]): (path: string) => string[] {
+  const byPattern = methodsByPattern(routes)
   const matchers = [...byPattern].map(([pattern, methods]) => {
     const source = pattern
       .split('/')
@@ -177,15 +183,11 @@ export function methodsByPath(routes: { method: string; path: string }[]): (path
 
 /** The methods each path without parameters serves (HEAD with GET). */
 export function methodsOfFixedPaths(routes: { method: string; path: string }[]): Map<string, string[]> {
-  const byPath = new Map<string, Set<string>>()
-  for (const route of routes) {
-    if (route.method === 'ALL' || /[:*]/.test(route.path)) continue
-    const methods = byPath.get(route.path) ?? new Set<string>()
-    methods.add(route.method.toUpperCase())
-    if (route.method.toUpperCase() === 'GET') methods.add('HEAD')
-    byPath.set(route.path, methods)
-  }
-  return new Map([...byPath].map(([path, methods]) => [path, [...methods].sort()]))
+  return new Map(
+    [...methodsByPattern(routes)]
+      .filter(([pattern]) => !pattern.includes(':'))
+      .map(([pattern, methods]) => [pattern, [...methods].sort()]),
+  )
 }
 
 /** The OpenAPI 3.1 document of the app's routes. */
