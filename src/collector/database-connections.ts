@@ -5,7 +5,7 @@
 // query), and is ended when its database leaves the list or its connection is lost.
 import type postgres from 'postgres'
 
-export type DatabaseConnection = { sql: postgres.Sql; kept: boolean }
+type DatabaseConnection = { sql: postgres.Sql; kept: boolean }
 
 export class DatabaseConnections {
   private readonly kept = new Map<string, postgres.Sql>()
@@ -44,9 +44,5 @@ export class DatabaseConnections {
 
   async closeAll(): Promise<void> {
     await Promise.all([...this.kept.keys()].map((database) => this.drop(database)))
-  }
-
-  get size(): number {
-    return this.kept.size
   }
 }
