@@ -4,6 +4,117 @@
  */
 
 export interface paths {
+    "/livez": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Liveness: the process answers
+         * @description Never checks dependencies, so a database outage does not get replicas restarted.
+         */
+        get: operations["getLiveness"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/readyz": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Readiness: accept traffic?
+         * @description 503 while starting, while draining after SIGTERM, or when the store or state store is down.
+         */
+        get: operations["getReadiness"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/health": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Health of this replica and its dependencies */
+        get: operations["getHealth"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/version": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Version, git revision and runtime of this replica */
+        get: operations["getVersion"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/metrics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Prometheus metrics of this replica */
+        get: operations["getMetrics"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/config/check": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Validate a proposed environment before deploying it
+         * @description Parses the given variables with the schema the service uses at start-up. Invalid values give 400 with one `errors` entry per variable.
+         */
+        post: operations["checkConfig"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/auth/setup": {
         parameters: {
             query?: never;
@@ -360,117 +471,6 @@ export interface paths {
         post?: never;
         /** End every session and token of a user */
         delete: operations["endUserSessions"];
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/livez": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /**
-         * Liveness: the process answers
-         * @description Never checks dependencies, so a database outage does not get replicas restarted.
-         */
-        get: operations["getLiveness"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/readyz": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /**
-         * Readiness: accept traffic?
-         * @description 503 while starting, while draining after SIGTERM, or when the store or state store is down.
-         */
-        get: operations["getReadiness"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/v1/health": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** Health of this replica and its dependencies */
-        get: operations["getHealth"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/v1/version": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** Version, git revision and runtime of this replica */
-        get: operations["getVersion"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/metrics": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /** Prometheus metrics of this replica */
-        get: operations["getMetrics"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/api/v1/config/check": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /**
-         * Validate a proposed environment before deploying it
-         * @description Parses the given variables with the schema the service uses at start-up. Invalid values give 400 with one `errors` entry per variable.
-         */
-        post: operations["checkConfig"];
-        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -1360,20 +1360,50 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
-        User: {
-            id: string;
-            email: string;
-            displayName: string | null;
+        Liveness: {
             /** @enum {string} */
-            role: "admin" | "operator" | "viewer" | "auditor";
+            status: "ok";
+        };
+        Readiness: {
+            ready: boolean;
             /** @enum {string} */
-            source: "local" | "ldap" | "saml" | "oidc";
-            /** @description The identity provider that vouches for the user (its name), if any. */
-            identityProvider: string | null;
-            disabled: boolean;
-            mfaEnabled: boolean;
-            lastLoginAt: string | null;
-            createdAt: string;
+            phase: "starting" | "ready" | "draining";
+            checks?: {
+                store: components["schemas"]["DependencyCheck"];
+                state: components["schemas"]["DependencyCheck"];
+            };
+        };
+        DependencyCheck: {
+            /** @enum {string} */
+            status: "up" | "down";
+            /** @example postgres */
+            kind: string;
+            latencyMs?: number;
+            /** @description Class of failure; never carries connection details. */
+            error?: string;
+        };
+        Health: {
+            /** @enum {string} */
+            status: "ok" | "down";
+            /** @enum {string} */
+            phase: "starting" | "ready" | "draining";
+            checks: {
+                store: components["schemas"]["DependencyCheck"];
+                state: components["schemas"]["DependencyCheck"];
+            };
+            /** @description True when the store or the state store is embedded (not shared). */
+            singleReplicaOnly: boolean;
+            uptimeSeconds: number;
+        };
+        Version: {
+            /** @example 0.1.0 */
+            version: string;
+            /** @example 3f2c1ab */
+            revision: string;
+            /** @example bun 1.4.5 */
+            runtime: string;
+            /** @enum {string} */
+            apiVersion: "v1";
         };
         /** @description RFC 9457 problem details. */
         Problem: {
@@ -1398,6 +1428,48 @@ export interface components {
                 path: string;
                 message: string;
             }[];
+        };
+        ConfigCheckResult: {
+            /** @enum {boolean} */
+            valid: true;
+            /** @enum {string} */
+            store: "embedded" | "postgres";
+            /** @enum {string} */
+            state: "memory" | "redis" | "upstash";
+            singleReplicaOnly: boolean;
+            /** @description The parsed configuration, secrets redacted. */
+            config: {
+                [key: string]: unknown;
+            };
+            /** @description Unknown PGA_* variables (likely typos) and similar hints. */
+            warnings: string[];
+        };
+        ConfigCheckRequest: {
+            /**
+             * @description Environment variables as they would be given to a replica.
+             * @example {
+             *       "PGA_PORT": "8080",
+             *       "DATABASE_URL": "postgres://pga:secret@db:5432/pganalytics"
+             *     }
+             */
+            env: {
+                [key: string]: string;
+            };
+        };
+        User: {
+            id: string;
+            email: string;
+            displayName: string | null;
+            /** @enum {string} */
+            role: "admin" | "operator" | "viewer" | "auditor";
+            /** @enum {string} */
+            source: "local" | "ldap" | "saml" | "oidc";
+            /** @description The identity provider that vouches for the user (its name), if any. */
+            identityProvider: string | null;
+            disabled: boolean;
+            mfaEnabled: boolean;
+            lastLoginAt: string | null;
+            createdAt: string;
         };
         SetupInput: {
             token: string;
@@ -1567,78 +1639,6 @@ export interface components {
         };
         EndedSessions: {
             ended: number;
-        };
-        Liveness: {
-            /** @enum {string} */
-            status: "ok";
-        };
-        Readiness: {
-            ready: boolean;
-            /** @enum {string} */
-            phase: "starting" | "ready" | "draining";
-            checks?: {
-                store: components["schemas"]["DependencyCheck"];
-                state: components["schemas"]["DependencyCheck"];
-            };
-        };
-        DependencyCheck: {
-            /** @enum {string} */
-            status: "up" | "down";
-            /** @example postgres */
-            kind: string;
-            latencyMs?: number;
-            /** @description Class of failure; never carries connection details. */
-            error?: string;
-        };
-        Health: {
-            /** @enum {string} */
-            status: "ok" | "down";
-            /** @enum {string} */
-            phase: "starting" | "ready" | "draining";
-            checks: {
-                store: components["schemas"]["DependencyCheck"];
-                state: components["schemas"]["DependencyCheck"];
-            };
-            /** @description True when the store or the state store is embedded (not shared). */
-            singleReplicaOnly: boolean;
-            uptimeSeconds: number;
-        };
-        Version: {
-            /** @example 0.1.0 */
-            version: string;
-            /** @example 3f2c1ab */
-            revision: string;
-            /** @example bun 1.4.5 */
-            runtime: string;
-            /** @enum {string} */
-            apiVersion: "v1";
-        };
-        ConfigCheckResult: {
-            /** @enum {boolean} */
-            valid: true;
-            /** @enum {string} */
-            store: "embedded" | "postgres";
-            /** @enum {string} */
-            state: "memory" | "redis" | "upstash";
-            singleReplicaOnly: boolean;
-            /** @description The parsed configuration, secrets redacted. */
-            config: {
-                [key: string]: unknown;
-            };
-            /** @description Unknown PGA_* variables (likely typos) and similar hints. */
-            warnings: string[];
-        };
-        ConfigCheckRequest: {
-            /**
-             * @description Environment variables as they would be given to a replica.
-             * @example {
-             *       "PGA_PORT": "8080",
-             *       "DATABASE_URL": "postgres://pga:secret@db:5432/pganalytics"
-             *     }
-             */
-            env: {
-                [key: string]: string;
-            };
         };
         KeyringReport: {
             activeVersion: number;
@@ -3218,6 +3218,184 @@ export interface components {
 }
 export type $defs = Record<string, never>;
 export interface operations {
+    getLiveness: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Alive. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Liveness"];
+                };
+            };
+        };
+    };
+    getReadiness: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Ready. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Readiness"];
+                };
+            };
+            /** @description Not ready. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Readiness"];
+                };
+            };
+        };
+    };
+    getHealth: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Healthy. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Health"];
+                };
+            };
+            /** @description A dependency is down. */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Health"];
+                };
+            };
+        };
+    };
+    getVersion: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Build information. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Version"];
+                };
+            };
+        };
+    };
+    getMetrics: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Prometheus text exposition format 0.0.4. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/plain": string;
+                };
+            };
+            /** @description Not found. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    checkConfig: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ConfigCheckRequest"];
+            };
+        };
+        responses: {
+            /** @description Valid; the parsed configuration with secrets redacted. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ConfigCheckResult"];
+                };
+            };
+            /** @description Invalid request (see `errors`). */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Request body too large. */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not in a media type the operation accepts (`unsupported_media_type`). */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
     completeSetup: {
         parameters: {
             query?: never;
@@ -4686,184 +4864,6 @@ export interface operations {
             };
             /** @description Not found. */
             404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    getLiveness: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Alive. */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Liveness"];
-                };
-            };
-        };
-    };
-    getReadiness: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Ready. */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Readiness"];
-                };
-            };
-            /** @description Not ready. */
-            503: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Readiness"];
-                };
-            };
-        };
-    };
-    getHealth: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Healthy. */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Health"];
-                };
-            };
-            /** @description A dependency is down. */
-            503: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Health"];
-                };
-            };
-        };
-    };
-    getVersion: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Build information. */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Version"];
-                };
-            };
-        };
-    };
-    getMetrics: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Prometheus text exposition format 0.0.4. */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "text/plain": string;
-                };
-            };
-            /** @description Not found. */
-            404: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-        };
-    };
-    checkConfig: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody: {
-            content: {
-                "application/json": components["schemas"]["ConfigCheckRequest"];
-            };
-        };
-        responses: {
-            /** @description Valid; the parsed configuration with secrets redacted. */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ConfigCheckResult"];
-                };
-            };
-            /** @description Invalid request (see `errors`). */
-            400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description Request body too large. */
-            413: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/problem+json": components["schemas"]["Problem"];
-                };
-            };
-            /** @description The body is not in a media type the operation accepts (`unsupported_media_type`). */
-            415: {
                 headers: {
                     [name: string]: unknown;
                 };

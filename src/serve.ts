@@ -4,7 +4,6 @@
 // balancers and keep-alive clients move away; requests that still arrive are served, not
 // refused. Once nothing is in flight (or PGA_SHUTDOWN_GRACE has passed) the listener closes,
 // letting the last responses flush, then pools close and the process exits 0.
-import { createApp } from './app.ts'
 import { systemAudit } from './audit/events.ts'
 import { closePasswordHashing, usePasswordHasher } from './auth/passwords.ts'
 import { prepareFirstAdmin, warmUpSignIn } from './auth/service.ts'
@@ -15,6 +14,7 @@ import { registerSelfInstance } from './instances/service.ts'
 import { runMigrations } from './platform/db/migrations.ts'
 import type { Logger } from './platform/log.ts'
 import type { HttpServer, Runtime } from './runtime/runtime.ts'
+import { createServingApp } from './serving-app.ts'
 import type { BuildInfo } from './system/build-info.ts'
 
 /** Where the self-monitored store lives, as shown on its instance. */
@@ -37,7 +37,10 @@ export async function serveCommand(options: {
   const deps = await buildDeps(config, { log, assets: runtime.assets, build: options.build })
   let server: HttpServer | undefined
   try {
-    server = await runtime.serve(createApp(deps).fetch, { host: config.http.host, port: config.http.port })
+    server = await runtime.serve(createServingApp(deps).fetch, {
+      host: config.http.host,
+      port: config.http.port,
+    })
     await runMigrations(deps.db.sql, await runtime.assets.migrations(), log)
     await deps.keys.start({ maintenance: true })
     if (
@@ -77,10 +80,6 @@ export async function serveCommand(options: {
     }
     deps.auth.cacheEpoch.start()
     if (config.sso.syncEnabled) deps.auth.ssoSync.start()
-    // In the background: a sign-in before it finishes awaits the same hash.
-    warmUpSignIn(deps.auth.accountSettings).catch((error) =>
-      log.error('could not prepare sign-in', { error: String(error) }),
-    )
     await deps.collector.start()
     await deps.backup.start({ run: config.backup.enabled })
     deps.auditSealer.start()
@@ -91,6 +90,12 @@ export async function serveCommand(options: {
     throw error
   }
   deps.lifecycle.markReady()
+  // After readiness, in the background: the dummy hash that answers sign-ins of unknown users in
+  // the time of a real one. A sign-in before it finishes awaits the same hash; readiness does not
+  // wait for a hash no probe needs (on one CPU it delayed start-up by its whole cost).
+  warmUpSignIn(deps.auth.accountSettings).catch((error) =>
+    log.error('could not prepare sign-in', { error: String(error) }),
+  )
   const base = `http://${config.http.host.includes(':') ? `[${config.http.host}]` : config.http.host}:${server.port}`
   log.info('pganalytics ready', {
     url: base,

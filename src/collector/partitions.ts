@@ -23,27 +23,38 @@ export async function ensurePartitions(
   daysAhead = 3,
 ): Promise<number> {
   const days = Array.from({ length: daysAhead + 2 }, (_, i) => utcDay(now + (i - 1) * dayMs))
-  // Table names come from the catalog and days from the clock: no outside input reaches this DDL.
-  const statements = tables.flatMap(({ table }) =>
-    days.map(
-      (day) =>
-        `create table if not exists ${partitionName(table, day)} partition of ${table}
-           for values from ('${isoDate(day)} 00:00:00+00') to ('${isoDate(new Date(day.getTime() + dayMs))} 00:00:00+00')`,
-    ),
+  const wanted = tables.flatMap(({ table }) =>
+    days.map((day) => ({ table, day, name: partitionName(table, day) })),
   )
   return withTransaction(db, async (tx) => {
     await tx`select pg_advisory_xact_lock(hashtext('pga_snapshot_partitions'))`
-    const before = await countPartitions(tx, tables)
-    await tx.unsafe(statements.join(';\n'))
-    return (await countPartitions(tx, tables)) - before
+    // Only the missing ones: a restart then issues no DDL (and no "already exists" notice for
+    // each of the few hundred partitions), which was most of a replica's start-up time.
+    const existing = new Set((await partitionsOf(tx, tables)).map((row) => row.partition))
+    const missing = wanted.filter(({ name }) => !existing.has(name))
+    if (missing.length === 0) return 0
+    // Table names come from the catalog and days from the clock: no outside input reaches this DDL.
+    await tx.unsafe(
+      missing
+        .map(
+          ({ table, day, name }) =>
+            `create table if not exists ${name} partition of ${table}
+               for values from ('${isoDate(day)} 00:00:00+00') to ('${isoDate(new Date(day.getTime() + dayMs))} 00:00:00+00')`,
+        )
+        .join(';\n'),
+    )
+    return missing.length
   })
 }
 
-async function countPartitions(db: Db, tables: readonly PartitionedTable[]): Promise<number> {
-  const [row] = await db<{ n: number }[]>`
-    select count(*)::int as n from pg_inherits i join pg_class p on p.oid = i.inhparent
+/** The partitions of these tables, by parent. */
+function partitionsOf(db: Db, tables: readonly PartitionedTable[]) {
+  return db<{ parent: string; partition: string }[]>`
+    select p.relname::text as parent, c.relname::text as partition
+      from pg_inherits i
+      join pg_class p on p.oid = i.inhparent
+      join pg_class c on c.oid = i.inhrelid
      where p.relname = any(${tables.map((t) => t.table)})`
-  return row?.n ?? 0
 }
 
 /** Drops the partitions whose whole day is older than the table's retention. Returns their names. */
@@ -52,12 +63,7 @@ export async function dropExpiredPartitions(
   tables: readonly PartitionedTable[],
   now: number,
 ): Promise<string[]> {
-  const rows = await db<{ parent: string; partition: string }[]>`
-    select p.relname::text as parent, c.relname::text as partition
-      from pg_inherits i
-      join pg_class p on p.oid = i.inhparent
-      join pg_class c on c.oid = i.inhrelid
-     where p.relname = any(${tables.map((t) => t.table)})`
+  const rows = await partitionsOf(db, tables)
   const retention = new Map(tables.map((t) => [t.table, t.retentionDays]))
   const expired = rows.filter(({ parent, partition }) => {
     const match = suffix.exec(partition)

@@ -7,7 +7,6 @@
 import { type AuditContext, recordAuditEvent } from '../../audit/events.ts'
 import { BadRequestError, ConflictError, NotFoundError } from '../../http/errors.ts'
 import { withTransaction } from '../../platform/db/database.ts'
-import type { Logger } from '../../platform/log.ts'
 import {
   bindService,
   DirectoryUnavailableError,
@@ -164,49 +163,4 @@ export async function syncDirectory(ctx: SsoContext, name: string, holder: strin
     })
   })
   return report
-}
-
-/** Runs the syncs that are due, one provider after another; every minute when started. */
-export class DirectorySyncScheduler {
-  private timer: ReturnType<typeof setInterval> | undefined
-  private running: Promise<unknown> | undefined
-
-  constructor(
-    private readonly deps: { context: () => SsoContext; holder: string; log: Logger; intervalMs?: number },
-  ) {}
-
-  start(): void {
-    this.timer ??= setInterval(() => {
-      this.running ??= this.runDue().finally(() => {
-        this.running = undefined
-      })
-    }, this.deps.intervalMs ?? 60_000)
-    this.timer.unref?.()
-  }
-
-  async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer)
-    this.timer = undefined
-    await this.running
-  }
-
-  /** Syncs every provider whose interval has passed; returns their reports. */
-  async runDue(): Promise<Record<string, SyncReport>> {
-    const ctx = this.deps.context()
-    const reports: Record<string, SyncReport> = {}
-    for (const provider of await repo.providersDueForSync(ctx.db).catch(() => [])) {
-      try {
-        reports[provider.name] = await syncDirectory(ctx, provider.name, this.deps.holder)
-        if (reports[provider.name]?.status !== 'ok')
-          this.deps.log.warn('directory sync changed nothing', {
-            provider: provider.name,
-            ...reports[provider.name],
-          })
-      } catch (error) {
-        if (!(error instanceof ConflictError))
-          this.deps.log.error('directory sync failed', { provider: provider.name, error: String(error) })
-      }
-    }
-    return reports
-  }
 }

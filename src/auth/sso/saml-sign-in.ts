@@ -17,11 +17,12 @@ import {
   takeHandshake,
 } from './handshakes.ts'
 import * as repo from './repo.ts'
-import { entitiesOf, validateSamlSchema } from './saml.ts'
+import { entitiesOf } from './saml.ts'
 import { SamlRejection, type VerifiedAssertion, verifySamlResponse } from './saml-response.ts'
 import { secretsOf } from './service.ts'
 import type { ExternalIdentity, IdentityProvider, SsoContext } from './types.ts'
 import { acsUrlOf, spEntityIdOf } from './urls.ts'
+import { validateSamlSchema } from './xml-schema.ts'
 
 const transient = 'urn:oasis:names:tc:SAML:2.0:nameid-format:transient'
 

@@ -11,15 +11,7 @@ import { fetchWithTimeout, requireSecureUrl } from './http-fetch.ts'
 import type { SamlSettings } from './settings.ts'
 import type { IdentityProvider, ProviderAdapter, TestStep } from './types.ts'
 import { acsUrlOf, samlPath, spEntityIdOf } from './urls.ts'
-import { createSamlSchemaValidator, type SamlSchemaFiles } from './xml-schema.ts'
-
-let schemaValidator: ReturnType<typeof createSamlSchemaValidator> | undefined
-
-/** Installs the XML Schema validator (once per process): samlify checks every message it parses
- * with it, and the ACS checks each response. */
-export function useSamlSchemaFiles(files: SamlSchemaFiles): void {
-  schemaValidator = createSamlSchemaValidator(files)
-}
+import { validateSamlSchema } from './xml-schema.ts'
 
 let samlifyLoading: Promise<typeof Samlify> | undefined
 /** samlify and its XML stack (xml-crypto, xmldom, node-rsa, xpath) load with the first SAML
@@ -30,12 +22,6 @@ function loadSamlify(): Promise<typeof Samlify> {
     return samlify
   })
   return samlifyLoading
-}
-
-/** Validates a message against the SAML 2.0 schemas; rejects when it is not valid. */
-export function validateSamlSchema(xml: string): Promise<'valid'> {
-  if (!schemaValidator) throw new Error('the SAML schema validator is not installed (useSamlSchemaFiles)')
-  return schemaValidator.validate(xml)
 }
 
 /** A PEM certificate from PEM or bare base64 (metadata carries the latter). */

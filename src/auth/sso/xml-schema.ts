@@ -95,3 +95,17 @@ export function createSamlSchemaValidator(files: SamlSchemaFiles) {
     },
   }
 }
+
+let schemaValidator: ReturnType<typeof createSamlSchemaValidator> | undefined
+
+/** Installs the XML Schema validator (once per process): samlify checks every message it parses
+ * with it, and the ACS checks each response. */
+export function useSamlSchemaFiles(files: SamlSchemaFiles): void {
+  schemaValidator = createSamlSchemaValidator(files)
+}
+
+/** Validates a message against the SAML 2.0 schemas; rejects when it is not valid. */
+export function validateSamlSchema(xml: string): Promise<'valid'> {
+  if (!schemaValidator) throw new Error('the SAML schema validator is not installed (useSamlSchemaFiles)')
+  return schemaValidator.validate(xml)
+}
