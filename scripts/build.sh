@@ -14,7 +14,7 @@ else
 fi
 defines=(--define "PGA_BUILD_VERSION=\"$version\"" --define "PGA_BUILD_REVISION=\"$revision\"")
 mkdir -p dist/node
-node_modules/.bin/bun build --compile --bytecode --format=esm --minify --sourcemap=none "${defines[@]}" \
+node_modules/.bin/bun build --compile --bytecode --splitting --format=esm --minify --sourcemap=none "${defines[@]}" \
   src/main.ts migrations/*.sql --outfile dist/pganalytics
 node_modules/.bin/bun build --target=node --packages=external "${defines[@]}" \
   src/main-node.ts --outfile dist/node/main.js

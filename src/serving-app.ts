@@ -2,8 +2,10 @@
 // and loads the whole API (src/app.ts: every capability's routes and zod schemas) on the first
 // request the probes app does not own, so start-to-ready and the memory of a replica that only
 // answers probes do not pay for the API. That first request waits for the load (tens of
-// milliseconds); requests arriving meanwhile wait for the same load. Both apps share one request
-// pipeline: one set of middleware, counters and caches.
+// milliseconds); requests arriving meanwhile wait for the same load. The probes app keeps its
+// paths afterwards: the same routes and pipeline, with a router of a dozen routes (Hono's
+// RegExpRouter) instead of the API's few hundred. Both apps share one request pipeline: one set
+// of middleware, counters and caches.
 import type { App } from './app.ts'
 import type { AppDeps } from './deps.ts'
 import type { ConnectionEnv } from './http/client-address.ts'
@@ -34,8 +36,8 @@ export function createServingApp(deps: AppDeps): ServingApp {
       return api !== undefined
     },
     fetch(request, env) {
-      if (api) return api.fetch(request, env)
       if (ownedByProbes(pathOf(request.url), probePaths)) return probes.fetch(request, env)
+      if (api) return api.fetch(request, env)
       return loadApi().then((app) => app.fetch(request, env))
     },
   }
@@ -45,8 +47,8 @@ export function createServingApp(deps: AppDeps): ServingApp {
 function pathOf(url: string): string {
   const start = url.indexOf('/', url.indexOf('//') + 2)
   if (start < 0) return '/'
-  const end = url.slice(start).search(/[?#]/)
-  return end < 0 ? url.slice(start) : url.slice(start, start + end)
+  const query = url.indexOf('?', start)
+  return query < 0 ? url.slice(start) : url.slice(start, query)
 }
 
 function ownedByProbes(path: string, probePaths: Set<string>): boolean {

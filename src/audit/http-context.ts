@@ -14,7 +14,7 @@ export function auditContextOf(c: Context): AuditContext {
   return {
     actor: c.get('actor') ?? { type: 'anonymous' },
     requestId: c.get('requestId'),
-    ip: c.get('clientAddress'),
+    ip: c.get('clientAddress')?.(),
     userAgent: c.req.header('User-Agent'),
     idempotency: c.get('idempotency'),
   }

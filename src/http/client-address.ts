@@ -9,8 +9,9 @@ import type { MiddlewareHandler } from 'hono'
 
 declare module 'hono' {
   interface ContextVariableMap {
-    /** The resolved client address, or undefined when the runtime gave no peer (in-process tests). */
-    clientAddress: string | undefined
+    /** The client address, resolved on first call (once per request), or undefined when the
+     * runtime gave no peer (in-process tests). */
+    clientAddress: () => string | undefined
   }
 }
 
@@ -114,16 +115,23 @@ export function resolveClientAddress(
   return (realIp && hopAddress(realIp)) || direct
 }
 
-/** Middleware: resolves the client address once and keeps it on the context. */
+/** Middleware: puts the client address on the context, resolved when first asked for, so a
+ * request that never needs it (a probe, most reads) does not pay for the peer lookup. */
 export function clientAddress(options: { trustedProxies: readonly string[] }): MiddlewareHandler {
   const trusted = new TrustedProxies(options.trustedProxies)
   // Not async: an extra promise per request costs more than the resolution itself.
   return (c, next) => {
-    const peer = (c.env as ConnectionEnv | undefined)?.peerAddress
-    c.set(
-      'clientAddress',
-      resolveClientAddress(peer, (name) => c.req.header(name), trusted),
-    )
+    let resolved: { address: string | undefined } | undefined
+    c.set('clientAddress', () => {
+      resolved ??= {
+        address: resolveClientAddress(
+          (c.env as ConnectionEnv | undefined)?.peerAddress,
+          (name) => c.req.header(name),
+          trusted,
+        ),
+      }
+      return resolved.address
+    })
     return next()
   }
 }

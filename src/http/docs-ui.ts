@@ -44,13 +44,15 @@ export function docsUiRoutes(options: {
 }) {
   const loaded = new Map<DocsAssetName, Promise<Uint8Array>>()
   const cache = { 'Cache-Control': 'public, max-age=3600' }
-  return new Hono()
+  const app = new Hono()
     .get('/docs', (c) => c.html(page))
     .get('/docs/init.js', (c) =>
       c.body(init, 200, { 'Content-Type': 'text/javascript; charset=utf-8', ...cache }),
     )
-    .get('/docs/:file{swagger-ui-bundle\\.js|swagger-ui\\.css|favicon-32x32\\.png}', async (c) => {
-      const name = c.req.param('file') as DocsAssetName
+  // One fixed route per file: a parameter with an alternation ({a|b|c}) is beyond Hono's
+  // RegExpRouter and would send the probes app to its slower TrieRouter.
+  for (const name of Object.keys(docsAssetFiles) as DocsAssetName[]) {
+    app.get(`/docs/${name}`, async (c) => {
       let asset = loaded.get(name)
       if (!asset) {
         asset = options.loadAsset(name)
@@ -62,4 +64,6 @@ export function docsUiRoutes(options: {
         ...cache,
       })
     })
+  }
+  return app
 }

@@ -84,7 +84,6 @@ export function requestPipeline(deps: AppDeps): InstallPipeline {
       // A known path asked with another method is 405 with Allow (RFC 9110 15.5.6), not 404.
       allowedMethods ??= methodsByPath(app.routes)
       const allow = allowedMethods(c.req.path)
-      // A route of this method whose parameter rule did not match (/docs/:file{...}) is a 404.
       const methodNotAllowed = allow.length > 0 && !allow.includes(c.req.method)
       const error = methodNotAllowed
         ? new MethodNotAllowedError(c.req.method, c.req.path, allow)

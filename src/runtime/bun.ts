@@ -110,7 +110,14 @@ export const bunRuntime: Runtime = {
   async serve(fetch, { host, port }) {
     const server = Bun.serve({
       // The socket peer goes to the app as its env; the app decides whether to trust headers.
-      fetch: (request, bunServer) => fetch(request, { peerAddress: bunServer.requestIP(request)?.address }),
+      // Asked only when read: a probe or a request that never needs its client's address does
+      // not pay for the lookup.
+      fetch: (request, bunServer) =>
+        fetch(request, {
+          get peerAddress() {
+            return bunServer.requestIP(request)?.address
+          },
+        }),
       hostname: host,
       port,
       idleTimeout: 30,

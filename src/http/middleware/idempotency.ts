@@ -211,7 +211,7 @@ export const idempotencyScope = (principal: string, method: string, route: strin
 /** Who the key belongs to: the principal, or an anonymous caller's address. */
 function principalKey(c: Context): string {
   const principal = c.get('auth')?.principal
-  return principal ? `${principal.type}:${principal.id}` : `anonymous:${c.get('clientAddress') ?? ''}`
+  return principal ? `${principal.type}:${principal.id}` : `anonymous:${c.get('clientAddress')?.() ?? ''}`
 }
 
 /** Method, path with query, and the body (canonical JSON when it parses, else its bytes). */

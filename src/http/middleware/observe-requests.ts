@@ -24,7 +24,12 @@ export function observeRequests(options: { lifecycle: Lifecycle; durations: Hist
       const seconds = (performance.now() - started) / 1000
       const route = routeLabel(c)
       const status = c.res.status
-      options.durations.observe(seconds, { method: c.req.method, route, status: String(status) })
+      const method = c.req.method
+      options.durations.observeKeyed(seconds, `${method} ${status} ${route}`, () => ({
+        method,
+        route,
+        status: String(status),
+      }))
       // 503 is an expected answer (starting, draining, a dependency down), not a fault.
       const level = status >= 500 && status !== 503 ? 'error' : status === 503 ? 'warn' : 'info'
       if (c.var.log.enabled(level)) {
@@ -33,7 +38,7 @@ export function observeRequests(options: { lifecycle: Lifecycle; durations: Hist
           route,
           path: c.req.path,
           status,
-          client: c.var.clientAddress,
+          client: c.var.clientAddress?.(),
           durationMs: Math.round(seconds * 100_000) / 100,
         })
       }

@@ -97,10 +97,18 @@ export class Histogram implements Metric {
     private readonly buckets: number[],
   ) {}
   observe(value: number, labels: Labels = {}) {
-    const key = keyOf(labels)
+    this.record(value, keyOf(labels), () => labels)
+  }
+  /** For a caller on a hot path that always passes the same label names: `key` identifies the
+   * label values (any string the caller builds cheaply) and `labels` is called for a new series
+   * only. Keys from `observe` start with a label name and `=`, so the two cannot collide. */
+  observeKeyed(value: number, key: string, labels: () => Labels) {
+    this.record(value, `#${key}`, labels)
+  }
+  private record(value: number, key: string, labels: () => Labels) {
     let entry = this.series.get(key)
     if (!entry) {
-      entry = { labels, counts: this.buckets.map(() => 0), sum: 0, count: 0 }
+      entry = { labels: labels(), counts: this.buckets.map(() => 0), sum: 0, count: 0 }
       this.series.set(key, entry)
     }
     for (let i = 0; i < this.buckets.length; i++)
