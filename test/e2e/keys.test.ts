@@ -210,7 +210,8 @@ describe('admin API', () => {
   })
 
   it('refuses a would-be admin token when PGA_ADMIN_TOKEN is not set', async () => {
-    const other = await startService({ command: binary, cwd: tempDir('keys-embedded') })
+    // Embedded defaults: the first start runs PGlite's initdb, which took 25 s on a loaded CI box.
+    const other = await startService({ command: binary, cwd: tempDir('keys-embedded'), timeoutMs: 120_000 })
     try {
       const res = await fetch(`${other.url}/api/v1/admin/keys`, {
         headers: { Authorization: `Bearer ${token}` },
@@ -220,5 +221,5 @@ describe('admin API', () => {
     } finally {
       await other.stop()
     }
-  }, 90_000)
+  }, 180_000)
 })
