@@ -54,11 +54,11 @@ const tableBloatSql = `
       from sized z)
   select current_database()::text as datname, e.schemaname, e.relname, e.estimated, e.fillfactor,
          (e.pages * e.bs)::bigint as size_bytes, (e.expected_pages * e.bs)::bigint as expected_bytes,
-         (greatest(e.pages - e.expected_pages, 0) * e.bs)::bigint as bloat_bytes,
-         case when e.pages > 0 then (greatest(e.pages - e.expected_pages, 0) / e.pages)::double precision end
-           as bloat_fraction
-    from expected e
-   order by greatest(e.pages - e.expected_pages, 0) desc nulls last, e.pages desc, e.oid`
+         (e.extra_pages * e.bs)::bigint as bloat_bytes,
+         case when e.pages > 0 then (e.extra_pages / e.pages)::double precision end as bloat_fraction
+    from (select x.*, case when x.estimated then greatest(x.pages - x.expected_pages, 0) end as extra_pages
+            from expected x) e
+   order by e.extra_pages desc nulls last, e.pages desc, e.oid`
 
 /** B-tree only (the estimate knows its page layout). Key columns of expressions take their
  * statistics from the index itself; a column without statistics counts 1 KiB, as the original
@@ -109,10 +109,10 @@ const indexBloatSql = `
       from sized z)
   select current_database()::text as datname, e.schemaname, e.relname, e.indexrelname, e.estimated, e.fillfactor,
          (e.pages * e.bs)::bigint as size_bytes, (e.expected_pages * e.bs)::bigint as expected_bytes,
-         (greatest(e.pages - e.expected_pages, 0) * e.bs)::bigint as bloat_bytes,
-         (greatest(e.pages - e.expected_pages, 0) / e.pages)::double precision as bloat_fraction
-    from expected e
-   order by greatest(e.pages - e.expected_pages, 0) desc nulls last, e.pages desc, e.indexrelid`
+         (e.extra_pages * e.bs)::bigint as bloat_bytes, (e.extra_pages / e.pages)::double precision as bloat_fraction
+    from (select x.*, case when x.estimated then greatest(x.pages - x.expected_pages, 0) end as extra_pages
+            from expected x) e
+   order by e.extra_pages desc nulls last, e.pages desc, e.indexrelid`
 
 const estimateColumns = [
   label(
@@ -194,14 +194,17 @@ const bloatApproxSql = `
      where c.relkind in ('r', 'm') and ${userSchema}
      order by c.relpages desc, c.oid
      limit $1)
+  -- pgstattuple_approx is strict: a skipped table passes null and is never opened.
   select current_database()::text as datname, x.schemaname, x.relname, x.skipped,
          a.table_len as size_bytes, a.scanned_percent, a.approx_tuple_count::bigint as live_tuples,
          a.approx_tuple_len as live_bytes, a.dead_tuple_count as dead_tuples, a.dead_tuple_len as dead_bytes,
          a.approx_free_space as free_bytes,
-         case when a.table_len > 0 then ((a.dead_tuple_len + a.approx_free_space)::numeric / a.table_len)::double precision end
+         case when a.table_len > 0
+              then ((a.dead_tuple_len + a.approx_free_space)::numeric / a.table_len)::double precision end
            as reclaimable_fraction
     from target x
-    left join lateral (select * from {{schema:pgstattuple}}.pgstattuple_approx(x.oid::regclass) where not x.skipped) a on true
+    left join lateral {{schema:pgstattuple}}.pgstattuple_approx(case when not x.skipped then x.oid end::regclass) a
+      on true
    order by x.skipped, a.dead_tuple_len + a.approx_free_space desc nulls last, x.oid`
 
 export const bloatApprox: MetricGroup = {
