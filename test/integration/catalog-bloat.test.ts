@@ -138,9 +138,10 @@ describe('buffer_pool and buffer_usage', () => {
     await admin`create extension pg_buffercache`
     await admin`select count(*) from kept`
     const [database] = await admin<{ name: string }[]>`select current_database() as name`
-    const [{ setting }] = (await admin`select setting from pg_settings where name = 'shared_buffers'`) as unknown as [
-      { setting: string },
-    ]
+    const [{ setting }] =
+      (await admin`select setting from pg_settings where name = 'shared_buffers'`) as unknown as [
+        { setting: string },
+      ]
     for (const sql of [admin, monitor]) {
       const [pool] = await collect(sql, 'buffer_pool')
       expect(pool?.buffers_total).toBe(setting)

@@ -43,14 +43,16 @@ const oneSample = (queryId: string, descriptions: boolean) => {
 
 /** The profile counts samples per backend, wait event and query since its last reset; the
  * difference from the previous snapshot's profile ($2, kept by the worker) is this interval's.
+ * Background processes idling in their main loop (Activity) are left out as in the sampler; the
+ * profile has no state, so idle clients waiting for a command (Client/ClientRead) remain.
  * The first snapshot after a (re)start only records the profile. Backends that are gone have no
  * database or type. */
 const profileDelta = (descriptions: boolean) => {
   const d = description(descriptions)
   return `
   with previous as (
-    select ($2::jsonb ->> 'at')::timestamptz as at,
-           coalesce($2::jsonb -> 'profile', '[]') as profile, $2::jsonb ? 'at' as primed),
+    select ($2::text::jsonb ->> 'at')::timestamptz as at,
+           coalesce($2::text::jsonb -> 'profile', '[]') as profile, $2::text::jsonb ? 'at' as primed),
   before as (
     select x.* from previous p,
            jsonb_to_recordset(p.profile) as x(pid integer, event_type text, event text, queryid bigint, count bigint)),
@@ -60,7 +62,7 @@ const profileDelta = (descriptions: boolean) => {
       from {{schema:pg_wait_sampling}}.pg_wait_sampling_profile p
       left join before b on b.pid = p.pid and coalesce(b.event_type, '') = coalesce(p.event_type, '')
                         and coalesce(b.event, '') = coalesce(p.event, '') and coalesce(b.queryid, 0) = coalesce(p.queryid, 0)
-     where (select primed from previous)),
+     where (select primed from previous) and p.event_type is distinct from 'Activity'),
   ticks as (
     select greatest(1, round(extract(epoch from clock_timestamp() - p.at) * 1000
                              / current_setting('pg_wait_sampling.profile_period')::numeric))::integer as n
