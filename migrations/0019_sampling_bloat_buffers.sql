@@ -16,7 +16,7 @@ create table sn_session_samples (
   wait_event text,
   query_id bigint,
   samples bigint,
-  sample_count integer,
+  samples_taken integer,
   avg_sessions double precision,
   wait_event_description text,
   sampler text
@@ -83,7 +83,7 @@ create table sn_buffer_pool (
   snap_id bigint not null,
   instance_id uuid not null,
   taken_at timestamptz not null,
-  buffers_total bigint,
+  pool_buffers bigint,
   buffers_used bigint,
   buffers_unused bigint,
   buffers_dirty bigint,

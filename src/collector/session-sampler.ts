@@ -108,7 +108,7 @@ export class SessionSampler {
       .map(({ total, samples: _, ...row }) => ({
         ...row,
         samples: total,
-        sample_count: sampleCount,
+        samples_taken: sampleCount,
         avg_sessions: sampleCount > 0 ? total / sampleCount : null,
       }))
     const droppedObservations = this.dropped

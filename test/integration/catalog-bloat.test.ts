@@ -144,7 +144,7 @@ describe('buffer_pool and buffer_usage', () => {
       ]
     for (const sql of [admin, monitor]) {
       const [pool] = await collect(sql, 'buffer_pool')
-      expect(pool?.buffers_total).toBe(setting)
+      expect(pool?.pool_buffers).toBe(setting)
       expect(Number(pool?.buffers_used) + Number(pool?.buffers_unused)).toBe(Number(setting))
       expect(Number(pool?.buffers_used)).toBeGreaterThan(0)
       const usage = await collect(sql, 'buffer_usage', 10_000)

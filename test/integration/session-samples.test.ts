@@ -134,7 +134,7 @@ describe('one sample of pg_stat_activity', () => {
         wait_event_type: 'Lock',
         query_id: queryId,
         samples: '1',
-        sample_count: 1,
+        samples_taken: 1,
         avg_sessions: 1,
         sampler: 'pg_stat_activity',
       })
@@ -178,7 +178,7 @@ describe('the session sampler', () => {
     const drained = sampler.drain()
     expect(drained.sampleCount).toBe(3)
     const row = (JSON.parse(drained.rows) as Row[]).find((r) => r.wait_event === 'PgSleep')
-    expect(row).toMatchObject({ samples: 3, sample_count: 3, avg_sessions: 1, query_id: sleeping.queryId })
+    expect(row).toMatchObject({ samples: 3, samples_taken: 3, avg_sessions: 1, query_id: sleeping.queryId })
     // A drain starts over.
     expect(sampler.drain()).toEqual({ rows: '[]', sampleCount: 0, droppedObservations: 0 })
     // Beyond the series cap observations are counted, not kept.
@@ -234,7 +234,7 @@ describe('pg_wait_sampling', () => {
         wait_event_type: 'Timeout',
         sampler: 'pg_wait_sampling',
       })
-      expect(row?.sample_count).toBeGreaterThan(0)
+      expect(row?.samples_taken).toBeGreaterThan(0)
       expect(Number(row?.avg_sessions)).toBeGreaterThan(0)
       await sleeping.stop()
       // Against the latest profile the sleep is already counted: it is not counted again.
@@ -322,7 +322,7 @@ describe('collection', () => {
         day++
         await w.collectDue(Date.now() + 86_400_000 * day)
         const rows = await store<Row[]>`
-          select datname, state, wait_event, query_id::text, samples::int, sample_count, avg_sessions, sampler
+          select datname, state, wait_event, query_id::text, samples::int, samples_taken, avg_sessions, sampler
             from sn_session_samples where instance_id = ${w.instance.id} and wait_event = 'PgSleep'`
         return rows[0]
       })
@@ -332,7 +332,7 @@ describe('collection', () => {
         query_id: sleeping.queryId,
         sampler: 'pg_stat_activity',
       })
-      expect(stored.samples).toBe(stored.sample_count)
+      expect(stored.samples).toBe(stored.samples_taken)
       expect(stored.avg_sessions).toBe(1)
       expect((await snapshots(w.instance.id)).every((s) => s.status === 'ok')).toBe(true)
     } finally {

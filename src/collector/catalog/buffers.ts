@@ -23,7 +23,7 @@ export const bufferPool: MetricGroup = {
   privileges: bufferPrivileges,
   unavailable: notInstalled,
   columns: [
-    gauge('buffers_total', 'bigint', 'Buffers in the pool (shared_buffers).', 'blocks'),
+    gauge('pool_buffers', 'bigint', 'Buffers in the pool (shared_buffers).', 'blocks'),
     gauge('buffers_used', 'bigint', 'Buffers holding a page.', 'blocks'),
     gauge('buffers_unused', 'bigint', 'Free buffers.', 'blocks'),
     gauge('buffers_dirty', 'bigint', 'Buffers modified and not yet written.', 'blocks'),
@@ -34,14 +34,14 @@ export const bufferPool: MetricGroup = {
     {
       when: (c) => atLeast(c.extensions.pg_buffercache, 1.4),
       source: 'pg_buffercache_summary (pg_buffercache ≥ 1.4, PostgreSQL ≥ 16)',
-      sql: `select ${poolSize} as buffers_total, s.buffers_used::bigint, s.buffers_unused::bigint,
+      sql: `select ${poolSize} as pool_buffers, s.buffers_used::bigint, s.buffers_unused::bigint,
                    s.buffers_dirty::bigint, s.buffers_pinned::bigint, s.usagecount_avg
               from {{schema:pg_buffercache}}.pg_buffercache_summary() s`,
     },
     {
       when: () => true,
       source: 'pg_buffercache (one pass over the pool, PostgreSQL ≤ 15)',
-      sql: `select ${poolSize} as buffers_total, count(b.relfilenode) as buffers_used,
+      sql: `select ${poolSize} as pool_buffers, count(b.relfilenode) as buffers_used,
                    count(*) - count(b.relfilenode) as buffers_unused,
                    count(*) filter (where b.isdirty) as buffers_dirty,
                    count(*) filter (where b.pinning_backends > 0) as buffers_pinned,

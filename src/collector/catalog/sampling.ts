@@ -29,7 +29,7 @@ const oneSample = (queryId: string, descriptions: boolean) => {
   const d = description(descriptions)
   return `
   select x.datname, x.backend_type, x.state, x.wait_event_type, x.wait_event, x.query_id, x.samples,
-         1 as sample_count, x.samples::double precision as avg_sessions, ${d.column} as wait_event_description,
+         1 as samples_taken, x.samples::double precision as avg_sessions, ${d.column} as wait_event_description,
          'pg_stat_activity' as sampler
     from (select a.datname::text, a.backend_type, a.state, a.wait_event_type, a.wait_event, ${queryId} as query_id,
                  count(*)::bigint as samples
@@ -77,7 +77,7 @@ const profileDelta = (descriptions: boolean) => {
      order by samples desc
      limit $1)
   select x.datname, x.backend_type, x.state, x.wait_event_type, x.wait_event, x.query_id, x.samples,
-         t.n as sample_count, (x.samples::numeric / t.n)::double precision as avg_sessions,
+         t.n as samples_taken, (x.samples::numeric / t.n)::double precision as avg_sessions,
          ${d.column} as wait_event_description, 'pg_wait_sampling' as sampler
     from x cross join ticks t
     ${d.join}`
@@ -121,7 +121,7 @@ export const sessionSamples: MetricGroup = {
     },
     {
       ...gauge(
-        'sample_count',
+        'samples_taken',
         'integer',
         'Samples taken over the interval (with pg_wait_sampling: its profile periods).',
       ),
@@ -130,7 +130,7 @@ export const sessionSamples: MetricGroup = {
     gauge(
       'avg_sessions',
       'double precision',
-      'samples / sample_count: backends in this combination on average (average active sessions).',
+      'samples / samples_taken: backends in this combination on average (average active sessions).',
     ),
     info('wait_event_description', 'text', 'What the wait event means (pg_wait_events, PostgreSQL 17+).'),
     label('sampler', 'text', 'pg_stat_activity (the collector’s sampler) or pg_wait_sampling.'),

@@ -42,7 +42,7 @@ export type SqlVariant = {
   counters?: string
   /** Set for one sample of session sampling: the collector's sampler runs this SQL every
    * PGA_COLLECTOR_SESSION_SAMPLE_SECONDS on a kept connection and a snapshot stores the sums of
-   * its rows (`samples`, `sample_count`) since the previous one, not one run of the SQL. */
+   * its rows (`samples`, `samples_taken`) since the previous one, not one run of the SQL. */
   sampled?: boolean
 }
 
