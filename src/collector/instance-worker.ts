@@ -72,6 +72,8 @@ export class InstanceWorker {
   private firstRound = true
   /** Session sampler and its connection, while a sampled group is planned. */
   private sampler: { sampler: SessionSampler; sql: postgres.Sql; startedAt: number } | undefined
+  /** The first failed sample since the last snapshot, classified (a peer's text is not kept). */
+  private sampleFailure: CollectionFailure | undefined
   running = false
 
   constructor(
@@ -296,15 +298,24 @@ export class InstanceWorker {
         maxSeries: 4 * (group.rowLimit ?? 500),
         deadlineMs: this.ctx.statementTimeoutMs + 1000,
         onTimeout: (error) => this.tearDown(sql, error),
-        onError: (error) =>
-          this.ctx.log.warn('session sample failed', { instance: this.instance.name, error: String(error) }),
+        onError: (error) => {
+          // Logged once per snapshot interval, not once a second.
+          if (this.sampleFailure) return
+          this.sampleFailure = classifyFailure(error, this.connector.target)
+          this.ctx.log.warn('session sample failed', {
+            instance: this.instance.name,
+            reason: this.sampleFailure.code,
+            detail: this.sampleFailure.message,
+          })
+        },
       })
       this.sampler = { sampler, sql, startedAt: Date.now() }
       sampler.start()
       // Nothing sampled yet: this round stores an empty snapshot.
       return { takenAt, rows: '[]' }
     }
-    const lastError = this.sampler.sampler.lastError
+    const failure = this.sampleFailure
+    this.sampleFailure = undefined
     const { sampleCount, rows, droppedObservations } = this.sampler.sampler.drain()
     if (droppedObservations > 0)
       this.ctx.log.warn('session samples over the series cap', {
@@ -313,7 +324,8 @@ export class InstanceWorker {
       })
     if (sampleCount === 0 && Date.now() - this.sampler.startedAt > 2 * this.sampleSeconds * 1000) {
       await this.stopSampler()
-      throw new Error(`no session sample succeeded since the last snapshot: ${lastError ?? 'none finished'}`)
+      const why = failure ? `${failure.code}: ${failure.message}` : 'none finished'
+      throw new Error(`no session sample succeeded since the last snapshot (${why})`)
     }
     return { takenAt, rows }
   }

@@ -38,8 +38,6 @@ export class SessionSampler {
   private timer: ReturnType<typeof setTimeout> | undefined
   private inFlight: Promise<void> | undefined
   private stopped = false
-  /** Why the last failed sample failed (kept until a drain). */
-  lastError: string | undefined
 
   constructor(
     private readonly sql: postgres.Sql,
@@ -76,9 +74,7 @@ export class SessionSampler {
       this.sampleCount++
       for (const row of rows) this.add(row)
     } catch (error) {
-      if (this.stopped) return
-      this.lastError = error instanceof Error ? error.message : String(error)
-      this.options.onError(error)
+      if (!this.stopped) this.options.onError(error)
     }
   }
 
@@ -115,7 +111,6 @@ export class SessionSampler {
     this.sums.clear()
     this.sampleCount = 0
     this.dropped = 0
-    this.lastError = undefined
     return { rows: JSON.stringify(rows), sampleCount, droppedObservations }
   }
 

@@ -250,7 +250,12 @@ describe('pg_wait_sampling', () => {
 
 describe('collection', () => {
   /** A real instance worker over the `app` database of this cluster. */
-  function worker(intervals: Record<string, number>, sessionSampleSeconds: number) {
+  function worker(
+    intervals: Record<string, number>,
+    sessionSampleSeconds: number,
+    databaseOfOpen: (database: string, opened: number) => string = (database) => database,
+  ) {
+    let opened = 0
     const target = {
       host: '127.0.0.1',
       port: pg.port,
@@ -272,7 +277,7 @@ describe('collection', () => {
         owned: true,
         open: (database) =>
           openInstanceConnection(
-            { ...target, database },
+            { ...target, database: databaseOfOpen(database, ++opened) },
             {
               connectTimeoutMs: 10_000,
               statementTimeoutMs: 10_000,
@@ -338,6 +343,39 @@ describe('collection', () => {
     } finally {
       await w.close()
       await sleeping.stop()
+    }
+  }, 120_000)
+
+  it('records why when every sample failed, and starts the sampler again on a new connection', async () => {
+    // The second connection opened (the sampler's) goes to a database that does not exist.
+    const w = worker(onlySessions(60), 1, (database, opened) =>
+      opened === 2 ? 'no_such_database' : database,
+    )
+    try {
+      await w.collectDue(Date.now())
+      let day = 0
+      const failed = await until('a failed session_samples snapshot', async () => {
+        day++
+        await w.collectDue(Date.now() + 86_400_000 * day)
+        return (await snapshots(w.instance.id)).find((s) => s.status === 'failed')
+      })
+      expect(failed.error).toMatch(/^no session sample succeeded since the last snapshot \(connection_/)
+      expect(failed.error).not.toContain('no_such_database')
+      // The next round starts a sampler on a new (good) connection: it sees the sleeping session.
+      const sleeping = await sleeper('app')
+      try {
+        await until('samples stored after the failure', async () => {
+          day++
+          await w.collectDue(Date.now() + 86_400_000 * day)
+          const [row] = await store`
+            select 1 from sn_session_samples where instance_id = ${w.instance.id} and wait_event = 'PgSleep'`
+          return row
+        })
+      } finally {
+        await sleeping.stop()
+      }
+    } finally {
+      await w.close()
     }
   }, 120_000)
 
