@@ -163,4 +163,18 @@ describe('buffer_pool and buffer_usage', () => {
     const capped = await collect(admin, 'buffer_usage', 2)
     expect(capped.filter((r) => r.relation !== null)).toHaveLength(2)
   })
+
+  it('find the extension in whatever schema it was created in', async () => {
+    await admin`create schema tools`
+    await admin`alter extension pg_buffercache set schema tools`
+    // As for any schema, the login needs USAGE on it.
+    await admin.unsafe(`grant usage on schema tools to ${role}`)
+    try {
+      expect((await probeCapabilities(monitor)).extensionSchemas?.pg_buffercache).toBe('tools')
+      const [pool] = await collect(monitor, 'buffer_pool')
+      expect(Number(pool?.buffers_used)).toBeGreaterThan(0)
+    } finally {
+      await admin`alter extension pg_buffercache set schema public`
+    }
+  })
 })

@@ -27,8 +27,8 @@ hand: run \`npm run docs:metrics\`). A group is one query per instance (or per d
   are not exported as such: a few numeric ones that alerts compare against are, as
   \`pga_setting{name}\` (sizes in bytes, times in seconds; \`src/metrics/prometheus-settings.ts\`).
 - **Extensions**: bloat_approx needs pgstattuple, buffer_pool and buffer_usage pg_buffercache,
-  created in the database the instance connects to (the probe names a group that cannot run in
-  the instance's \`limitations\`); session_samples reads pg_wait_sampling's profile where that is
+  created in the database the instance connects to, in any schema the login has USAGE on (the
+  probe names a group that cannot run in the instance's \`limitations\`); session_samples reads pg_wait_sampling's profile where that is
   loaded and created, and otherwise samples pg_stat_activity itself.
 - **Session sampling** is off by default: \`PGA_COLLECTOR_SESSION_SAMPLE_SECONDS\` (1-5) starts a
   sampler per instance (one short query per sample on a connection of its own, sums kept in
