@@ -1753,6 +1753,12 @@ export interface components {
             statementsSchema: string | null;
             /** @description pg_stat_statements is loaded (shared_preload_libraries); absent in probes recorded before it was probed. */
             statementsLoaded?: boolean;
+            /** @description Schema of each installed extension; absent in probes recorded before it was probed. */
+            extensionSchemas?: {
+                [key: string]: string;
+            };
+            /** @description pg_wait_sampling is loaded (shared_preload_libraries): session_samples reads its profile; absent in older probes. */
+            waitSamplingLoaded?: boolean;
             /** @description What monitoring cannot do on this instance, and why. */
             limitations: string[];
         };
@@ -1833,6 +1839,12 @@ export interface components {
                 index_hygiene?: number;
                 maintenance_progress?: number;
                 functions?: number;
+                session_samples?: number;
+                table_bloat?: number;
+                index_bloat?: number;
+                bloat_approx?: number;
+                buffer_pool?: number;
+                buffer_usage?: number;
             };
             /**
              * @description Databases (globs) whose tables and indexes are collected.
@@ -1945,6 +1957,12 @@ export interface components {
                 index_hygiene?: number;
                 maintenance_progress?: number;
                 functions?: number;
+                session_samples?: number;
+                table_bloat?: number;
+                index_bloat?: number;
+                bloat_approx?: number;
+                buffer_pool?: number;
+                buffer_usage?: number;
             };
             /**
              * @description Databases (globs) whose tables and indexes are collected.
@@ -5496,7 +5514,7 @@ export interface operations {
             header?: never;
             path: {
                 id: string;
-                /** @description database, database_size, tables, indexes, statements, statements_info, settings, bgwriter, checkpointer, archiver, replication, wal_receiver, replication_slots, wal, io, activity, locks, vacuum_progress, storage, xmin_horizon, table_ages, sequences, checkpoint_state, slru, recovery_prefetch, subscriptions, subscription_tables, replication_slot_stats, index_hygiene, maintenance_progress, functions, system_cpu, system_load, system_memory, system_disk, system_filesystem, system_network, system_pg_volume */
+                /** @description database, database_size, tables, indexes, statements, statements_info, settings, bgwriter, checkpointer, archiver, replication, wal_receiver, replication_slots, wal, io, activity, locks, vacuum_progress, storage, xmin_horizon, table_ages, sequences, checkpoint_state, slru, recovery_prefetch, subscriptions, subscription_tables, replication_slot_stats, index_hygiene, maintenance_progress, functions, session_samples, table_bloat, index_bloat, bloat_approx, buffer_pool, buffer_usage, system_cpu, system_load, system_memory, system_disk, system_filesystem, system_network, system_pg_volume */
                 group: string;
             };
             cookie?: never;
@@ -5556,7 +5574,7 @@ export interface operations {
             header?: never;
             path: {
                 id: string;
-                /** @description database, database_size, tables, indexes, statements, statements_info, settings, bgwriter, checkpointer, archiver, replication, wal_receiver, replication_slots, wal, io, activity, locks, vacuum_progress, storage, xmin_horizon, table_ages, sequences, checkpoint_state, slru, recovery_prefetch, subscriptions, subscription_tables, replication_slot_stats, index_hygiene, maintenance_progress, functions, system_cpu, system_load, system_memory, system_disk, system_filesystem, system_network, system_pg_volume */
+                /** @description database, database_size, tables, indexes, statements, statements_info, settings, bgwriter, checkpointer, archiver, replication, wal_receiver, replication_slots, wal, io, activity, locks, vacuum_progress, storage, xmin_horizon, table_ages, sequences, checkpoint_state, slru, recovery_prefetch, subscriptions, subscription_tables, replication_slot_stats, index_hygiene, maintenance_progress, functions, session_samples, table_bloat, index_bloat, bloat_approx, buffer_pool, buffer_usage, system_cpu, system_load, system_memory, system_disk, system_filesystem, system_network, system_pg_volume */
                 group: string;
             };
             cookie?: never;
@@ -5808,7 +5826,7 @@ export interface operations {
     instanceMetricsExposition: {
         parameters: {
             query?: {
-                /** @description Comma-separated groups (default: all but tables, indexes, statements, locks, xmin_horizon, table_ages, sequences, index_hygiene, functions). */
+                /** @description Comma-separated groups (default: all but tables, indexes, statements, locks, xmin_horizon, table_ages, sequences, index_hygiene, functions, session_samples, table_bloat, index_bloat, bloat_approx, buffer_usage). */
                 groups?: string;
             };
             header?: never;

@@ -277,6 +277,12 @@ const coreVariables = defineVariables({
     example: '15m',
     doc: 'Longest wait between attempts on an unreachable instance (exponential back-off from 1 s).',
   },
+  PGA_COLLECTOR_SESSION_SAMPLE_SECONDS: {
+    schema: integer(0, 5),
+    default: '0',
+    example: '2',
+    doc: 'Session sampling (the session_samples group): seconds between two samples of pg_stat_activity on a connection kept per instance, summed per snapshot (1-5; 0: off). Where pg_wait_sampling is loaded and installed its profile is read instead, once per snapshot.',
+  },
   PGA_RETENTION_DAYS: {
     schema: integer(1, 3650).optional(),
     default: undefined,
@@ -580,6 +586,8 @@ export type Config = Readonly<{
     backoffMaxMs: number
     /** Per-database connections kept between rounds, per instance. */
     keptDatabaseConnections: number
+    /** Seconds between session samples (0: session sampling off). */
+    sessionSampleSeconds: number
     /** Days of history per group, where configured (the catalog default applies otherwise). */
     retentionDays: Record<string, number>
     selfMonitor: boolean
@@ -760,6 +768,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       lockTimeoutMs: e.PGA_COLLECTOR_LOCK_TIMEOUT,
       backoffMaxMs: e.PGA_COLLECTOR_BACKOFF_MAX,
       keptDatabaseConnections: e.PGA_COLLECTOR_DATABASE_CONNECTIONS,
+      sessionSampleSeconds: e.PGA_COLLECTOR_SESSION_SAMPLE_SECONDS,
       retentionDays: {
         ...(e.PGA_RETENTION_DAYS
           ? Object.fromEntries(allGroupNames.map((g) => [g, e.PGA_RETENTION_DAYS as number]))

@@ -19,6 +19,7 @@ import {
 import type { CollectorMetrics } from './collector-metrics.ts'
 import { DatabaseConnections } from './database-connections.ts'
 import { type CollectionFailure, classifyFailure } from './failures.ts'
+import { SessionSampler } from './session-sampler.ts'
 import { saveQueryTexts, writeFailedSnapshot, writeSnapshot } from './snapshot-repo.ts'
 import { type Fetched, fetchRows, globToRegExp, phaseOf } from './worker-helpers.ts'
 
@@ -49,6 +50,8 @@ export type WorkerContext = {
   backoffMaxMs: number
   /** Per-database connections kept between rounds, per instance (0: one per round). */
   keptDatabaseConnections: number
+  /** Seconds between session samples (0: off; optional for callers predating sampling). */
+  sessionSampleSeconds?: number
   metrics: CollectorMetrics
   log: Logger
   /** Ensures partitions exist after a write found none for its day, then the write is retried. */
@@ -67,6 +70,10 @@ export class InstanceWorker {
   private blockedUntil = 0
   private closed = false
   private firstRound = true
+  /** Session sampler and its connection, while a sampled group is planned. */
+  private sampler: { sampler: SessionSampler; sql: postgres.Sql; startedAt: number } | undefined
+  /** The first failed sample since the last snapshot, classified (a peer's text is not kept). */
+  private sampleFailure: CollectionFailure | undefined
   running = false
 
   constructor(
@@ -86,8 +93,17 @@ export class InstanceWorker {
     )
   }
 
+  /** A group with a sampled variant is off unless session sampling is on or the instance
+   * names an interval for it (pg_wait_sampling needs no sampler). */
   private intervalOf(group: MetricGroup): number {
-    return this.instance.intervals[group.name] ?? group.defaultIntervalSeconds
+    const set = this.instance.intervals[group.name]
+    if (set !== undefined) return set
+    if (group.variants.some((v) => v.sampled) && !this.sampleSeconds) return 0
+    return group.defaultIntervalSeconds
+  }
+
+  private get sampleSeconds(): number {
+    return this.ctx.sessionSampleSeconds ?? 0
   }
 
   isDue(now: number): boolean {
@@ -122,10 +138,16 @@ export class InstanceWorker {
       const plans = due.map((group) => ({ group, plan: planGroup(group, capabilities) }))
       const runnable: { group: MetricGroup; plan: PlannedQuery }[] = []
       for (const { group, plan } of plans) {
-        if ('unavailable' in plan) {
-          const unavailable = { code: 'unavailable', message: plan.unavailable, connectionLost: false }
+        const reason =
+          'unavailable' in plan
+            ? plan.unavailable
+            : plan.sampled && !this.sampleSeconds
+              ? 'session sampling is off (PGA_COLLECTOR_SESSION_SAMPLE_SECONDS=0) and pg_wait_sampling is not loaded and installed'
+              : null
+        if (reason !== null) {
+          const unavailable = { code: 'unavailable', message: reason, connectionLost: false }
           await this.recordFailure(group, null, unavailable, 0, null)
-        } else runnable.push({ group, plan })
+        } else runnable.push({ group, plan: plan as PlannedQuery })
       }
       const main = this.main as postgres.Sql
       const instanceWide = runnable.filter((r) => r.group.scope === 'instance')
@@ -236,6 +258,7 @@ export class InstanceWorker {
   }
 
   private async dropConnection() {
+    await this.stopSampler()
     const main = this.main
     this.main = undefined
     this.capabilities = undefined
@@ -251,6 +274,7 @@ export class InstanceWorker {
     sql: postgres.Sql,
     memo: string,
   ): Promise<Fetched> {
+    if (plan.sampled) return this.drainSamples(group, plan)
     const params = queryParams(group, plan, this.previousCounters.get(memo))
     try {
       return await this.bounded(sql, fetchRows(sql, plan, params))
@@ -258,6 +282,60 @@ export class InstanceWorker {
       if ((error as { code?: string }).code !== '55P03' || this.closed) throw error
       return await this.bounded(sql, fetchRows(sql, plan, params))
     }
+  }
+
+  /** The sums of the session sampler since the last snapshot; starts it on first use. A round
+   * without a sample since the previous one (the sampler failing) fails with its last error, and
+   * the sampler starts again on a new connection next round. */
+  private async drainSamples(group: MetricGroup, plan: PlannedQuery): Promise<Fetched> {
+    const takenAt = new Date().toISOString()
+    if (!this.sampler) {
+      const owned = this.connector.owned
+      const sql = owned ? this.connector.open(this.connector.target.database) : (this.main as postgres.Sql)
+      const sampler = new SessionSampler(sql, plan.sql, {
+        periodMs: this.sampleSeconds * 1000,
+        rowLimit: group.rowLimit ?? 500,
+        maxSeries: 4 * (group.rowLimit ?? 500),
+        deadlineMs: this.ctx.statementTimeoutMs + 1000,
+        onTimeout: (error) => this.tearDown(sql, error),
+        onError: (error) => {
+          // Logged once per snapshot interval, not once a second.
+          if (this.sampleFailure) return
+          this.sampleFailure = classifyFailure(error, this.connector.target)
+          this.ctx.log.warn('session sample failed', {
+            instance: this.instance.name,
+            reason: this.sampleFailure.code,
+            detail: this.sampleFailure.message,
+          })
+        },
+      })
+      this.sampler = { sampler, sql, startedAt: Date.now() }
+      sampler.start()
+      // Nothing sampled yet: this round stores an empty snapshot.
+      return { takenAt, rows: '[]' }
+    }
+    const failure = this.sampleFailure
+    this.sampleFailure = undefined
+    const { sampleCount, rows, droppedObservations } = this.sampler.sampler.drain()
+    if (droppedObservations > 0)
+      this.ctx.log.warn('session samples over the series cap', {
+        instance: this.instance.name,
+        droppedObservations,
+      })
+    if (sampleCount === 0 && Date.now() - this.sampler.startedAt > 2 * this.sampleSeconds * 1000) {
+      await this.stopSampler()
+      const why = failure ? `${failure.code}: ${failure.message}` : 'none finished'
+      throw new Error(`no session sample succeeded since the last snapshot (${why})`)
+    }
+    return { takenAt, rows }
+  }
+
+  private async stopSampler() {
+    const running = this.sampler
+    this.sampler = undefined
+    if (!running) return
+    await running.sampler.stop()
+    if (this.connector.owned) await running.sql.end({ timeout: 0 }).catch(() => {})
   }
 
   private async collectInto(

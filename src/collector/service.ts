@@ -65,6 +65,7 @@ export class Collector {
         statementTimeoutMs: deps.config.statementTimeoutMs,
         connectTimeoutMs: deps.config.connectTimeoutMs,
         keptDatabaseConnections: deps.config.keptDatabaseConnections,
+        sessionSampleSeconds: deps.config.sessionSampleSeconds,
         backoffMaxMs: deps.config.backoffMaxMs,
         onMissingPartition: async () => {
           await ensurePartitions(deps.db.sql, this.tables, Date.now())

@@ -23,6 +23,10 @@ export type Capabilities = {
   /** pg_stat_statements is loaded (in shared_preload_libraries): without it every query of the
    * extension fails even where it is created. Absent in probes stored before it was probed. */
   statementsLoaded?: boolean
+  /** Schema of each installed extension (absent in probes stored before it was probed). */
+  extensionSchemas?: Record<string, string>
+  /** pg_wait_sampling is loaded (in shared_preload_libraries; absent in older probes). */
+  waitSamplingLoaded?: boolean
   /** What the monitoring cannot do on this instance, and why. */
   limitations: string[]
 }
@@ -50,6 +54,7 @@ const probedViews = [
   'pg_stat_progress_create_index',
   'pg_stat_wal',
   'pg_stat_wal_receiver',
+  'pg_wait_events',
   'pg_stat_user_tables',
   'pg_stat_user_indexes',
   'pg_replication_slots',
@@ -57,10 +62,14 @@ const probedViews = [
   'pg_settings',
 ]
 
-type ProbeRow = Omit<Capabilities, 'limitations' | 'columns' | 'extensions' | 'views'> & {
+type ProbeRow = Omit<
+  Capabilities,
+  'limitations' | 'columns' | 'extensions' | 'views' | 'extensionSchemas'
+> & {
   views: string[] | null
   columns: Record<string, string[]> | null
   extensions: Record<string, string> | null
+  extensionSchemas: Record<string, string> | null
 }
 
 /** One round trip to the instance; needs no privilege beyond connecting. */
@@ -86,8 +95,11 @@ export async function probeCapabilities(sql: postgres.Sql): Promise<Capabilities
                         select extnamespace from pg_extension where extname = 'pg_stat_statements'))
                group by c.relname) v) as columns,
            (select jsonb_object_agg(extname, extversion) from pg_extension) as extensions,
+           (select jsonb_object_agg(e.extname, n.nspname) from pg_extension e
+              join pg_namespace n on n.oid = e.extnamespace) as "extensionSchemas",
            (select n.nspname::text from pg_extension e join pg_namespace n on n.oid = e.extnamespace
              where e.extname = 'pg_stat_statements') as "statementsSchema",
+           current_setting('pg_wait_sampling.profile_period', true) is not null as "waitSamplingLoaded",
            -- The library defines this setting only when preloaded; readable by any login.
            current_setting('pg_stat_statements.max', true) is not null as "statementsLoaded"`
   const probe = row as ProbeRow
@@ -96,6 +108,7 @@ export async function probeCapabilities(sql: postgres.Sql): Promise<Capabilities
     views: probe.views ?? [],
     columns: probe.columns ?? {},
     extensions: probe.extensions ?? {},
+    extensionSchemas: probe.extensionSchemas ?? {},
   }
   return { ...capabilities, limitations: limitationsOf(capabilities) }
 }

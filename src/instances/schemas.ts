@@ -225,6 +225,13 @@ export const CapabilitiesSchema = z
       description:
         'pg_stat_statements is loaded (shared_preload_libraries); absent in probes recorded before it was probed.',
     }),
+    extensionSchemas: z.record(z.string(), z.string()).optional().openapi({
+      description: 'Schema of each installed extension; absent in probes recorded before it was probed.',
+    }),
+    waitSamplingLoaded: z.boolean().optional().openapi({
+      description:
+        'pg_wait_sampling is loaded (shared_preload_libraries): session_samples reads its profile; absent in older probes.',
+    }),
     limitations: z
       .array(z.string())
       .openapi({ description: 'What monitoring cannot do on this instance, and why.' }),

@@ -34,6 +34,7 @@ export const defaultExportedGroups = [
   'subscriptions',
   'subscription_tables',
   'replication_slot_stats',
+  'buffer_pool',
   // Numeric settings alerts compare against (pga_setting{name}).
   'settings',
   // Host groups from the agent: a few devices, mounts and interfaces per host.
@@ -50,6 +51,11 @@ export const exportableGroups = [
   'sequences',
   'index_hygiene',
   'functions',
+  'session_samples',
+  'table_bloat',
+  'index_bloat',
+  'bloat_approx',
+  'buffer_usage',
 ]
 
 type Family = { name: string; help: string; type: 'counter' | 'gauge'; value: (v: unknown) => number | null }

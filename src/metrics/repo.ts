@@ -156,9 +156,13 @@ export const byField = (field: string) => `(doc ->> '${field.replace(/[^a-z_]/g,
 export const byLastValue = (field: string) =>
   `(doc -> '${field.replace(/[^a-z_]/g, '')}' ->> 'last')::numeric`
 
+/** An ordering by a summable gauge's total over the window (amounts per snapshot). */
+export const bySum = (field: string) => `(doc -> '${field.replace(/[^a-z_]/g, '')}' ->> 'sum')::numeric`
+
 /**
  * For each series of a group in [from, to]: counters as their increase over the window (summed
- * sample to sample, so resets lose nothing), gauges at the first and last sample.
+ * sample to sample, so resets lose nothing), gauges at the first and last sample, and summable
+ * gauges (amounts per snapshot, such as session samples) also as their sum.
  */
 export async function readWindow(
   db: Db,
@@ -170,6 +174,7 @@ export async function readWindow(
   const counters = group.columns.filter((c) => c.kind === 'counter').map((c) => c.name)
   const gauges = group.columns.filter((c) => c.kind === 'gauge').map((c) => c.name)
   const labels = group.columns.filter((c) => c.kind === 'label').map((c) => c.name)
+  const summable = new Set(group.columns.filter((c) => c.summable).map((c) => c.name))
   const series = keys.length > 0 ? keys.map(q).join(', ') : 'instance_id'
   const fields = [
     ...group.columns.filter((c) => c.kind === 'key').map((c) => `'${c.name}', ${exact(c)}`),
@@ -177,7 +182,7 @@ export async function readWindow(
     ...counters.map((c) => `'${c}', ${increase(c)}`),
     ...gauges.map(
       (g) =>
-        `'${g}', jsonb_build_object('first', (array_agg(${q(g)} order by taken_at))[1], 'last', (array_agg(${q(g)} order by taken_at desc))[1])`,
+        `'${g}', jsonb_build_object('first', (array_agg(${q(g)} order by taken_at))[1], 'last', (array_agg(${q(g)} order by taken_at desc))[1]${summable.has(g) ? `, 'sum', sum(${q(g)})` : ''})`,
     ),
   ]
   const chunks: string[] = []

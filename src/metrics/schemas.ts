@@ -134,6 +134,6 @@ export const ExpositionQuery = z.object({
     .optional()
     .openapi({
       description:
-        'Comma-separated groups (default: all but tables, indexes, statements, locks, xmin_horizon, table_ages, sequences, index_hygiene, functions).',
+        'Comma-separated groups (default: all but tables, indexes, statements, locks, xmin_horizon, table_ages, sequences, index_hygiene, functions, session_samples, table_bloat, index_bloat, bloat_approx, buffer_usage).',
     }),
 })

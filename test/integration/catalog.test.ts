@@ -3,6 +3,7 @@
 // for the newest shapes (pg_stat_checkpointer with num_done, pg_stat_io byte columns, pg_stat_wal
 // without write counts). Each must return exactly the catalog's columns, in order.
 import { PGlite } from '@electric-sql/pglite'
+import { pg_buffercache } from '@electric-sql/pglite/contrib/pg_buffercache'
 import postgres from 'postgres'
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import {
@@ -39,6 +40,9 @@ beforeAll(async () => {
   const url = await createTestDatabase(inject('pgUrl'))
   superuser = postgres(url, { max: 1, onnotice: () => {} })
   await superuser`create extension if not exists pg_stat_statements`
+  // The groups read through contrib extensions run too (bloat_approx, buffer_pool, buffer_usage).
+  await superuser`create extension if not exists pgstattuple`
+  await superuser`create extension if not exists pg_buffercache`
   await superuser.unsafe(`create role ${role} login in role pg_monitor`)
   await superuser`create table t (id int primary key, v text)`
   await superuser`insert into t select g, 'x' from generate_series(1, 100) g`
@@ -114,6 +118,10 @@ describe('metric catalog against real servers', () => {
     expect(outcome.checkpointer).toContain(
       capabilities.serverVersionNum >= 170000 ? 'pg_stat_checkpointer' : 'pg_stat_bgwriter',
     )
+    expect(outcome.buffer_pool).toContain(
+      capabilities.serverVersionNum >= 160000 ? 'pg_buffercache_summary' : 'one pass over the pool',
+    )
+    expect(outcome.session_samples).toContain('pg_stat_activity sampled')
     // Statements carry the time statistics, and from 1.10 (PostgreSQL 15) temp times and JIT.
     const statements = metricGroups.find((g) => g.name === 'statements') as MetricGroup
     const plan = planGroup(statements, capabilities) as PlannedQuery
@@ -130,11 +138,15 @@ describe('metric catalog against real servers', () => {
     expect(capabilities).toMatchObject({ superuser: false, pgMonitor: true })
     expect(outcome.storage).toContain('pg_ls_waldir')
     expect(outcome.statements).toContain('pg_stat_statements')
+    // pg_monitor may read pg_buffercache (1.3+) and run pgstattuple_approx (pg_stat_scan_tables).
+    expect(outcome.buffer_usage).toContain('pg_buffercache')
+    expect(outcome.bloat_approx).toContain('pgstattuple_approx')
   })
 
   it('PostgreSQL 18 shapes: every available group runs on PGlite', async () => {
-    const db = await PGlite.create()
+    const db = await PGlite.create({ extensions: { pg_buffercache } })
     try {
+      await db.exec('create extension pg_buffercache')
       const runner: Runner = {
         async probe() {
           // PGlite speaks the same SQL; probe through a tiny postgres.js-shaped adapter.
@@ -161,6 +173,38 @@ describe('metric catalog against real servers', () => {
       expect(outcome.subscriptions).toContain('PostgreSQL ≥ 16')
       for (const name of ['slru', 'recovery_prefetch', 'replication_slot_stats', 'checkpoint_state'])
         expect(outcome[name], name).not.toMatch(/^unavailable/)
+      // pg_buffercache 1.4+ has the summary; 17+ names wait events in pg_wait_events.
+      expect(outcome.buffer_pool).toContain('pg_buffercache_summary')
+      expect(outcome.buffer_usage).toContain('pg_buffercache')
+      expect(outcome.session_samples).toBe('pg_stat_activity sampled, pg_wait_events (PostgreSQL ≥ 17)')
+      for (const name of ['table_bloat', 'index_bloat']) expect(outcome[name], name).toContain('estimate')
+      expect(outcome.bloat_approx).toMatch(/^unavailable: the pgstattuple extension is not installed/)
+      // The pg_wait_sampling variant with pg_wait_events (17+) cannot meet the real extension here
+      // (it is tested on the Debian server): its shape is checked against a stand-in view with the
+      // profile's columns, and a diff from a previous profile.
+      await db.exec(`create view pg_wait_sampling_profile as
+                       select 1 as pid, 'Timeout'::text as event_type, 'PgSleep'::text as event, 7::bigint as queryid,
+                              5::bigint as count;
+                     set pg_wait_sampling.profile_period = 10`)
+      const sessions = metricGroups.find((g) => g.name === 'session_samples') as MetricGroup
+      const profiled = planGroup(sessions, {
+        ...capabilities,
+        waitSamplingLoaded: true,
+        extensions: { ...capabilities.extensions, pg_wait_sampling: '1.1' },
+      }) as PlannedQuery
+      expect(profiled.source).toContain('pg_wait_events (pg_wait_sampling, PostgreSQL ≥ 17)')
+      const previous = JSON.stringify({ at: new Date(Date.now() - 1000).toISOString(), profile: [] })
+      const diffed = await db.query<Record<string, unknown>>(
+        profiled.sql,
+        queryParams(sessions, profiled, previous),
+      )
+      expect(diffed.fields.map((f) => f.name)).toEqual(sessions.columns.map((c) => c.name))
+      expect(diffed.rows[0]).toMatchObject({
+        wait_event: 'PgSleep',
+        samples: 5,
+        sampler: 'pg_wait_sampling',
+        wait_event_description: expect.stringContaining('sleep'),
+      })
     } finally {
       await db.close()
     }

@@ -19,11 +19,19 @@ let admin: postgres.Sql
 
 beforeAll(async () => {
   ;[t, rig] = await Promise.all([
-    startTestApp({ PGA_ADMIN_TOKEN: token, PGA_COLLECTOR_ENABLED: 'false' }),
+    // Session sampling on (off by default), so session_samples runs end to end.
+    startTestApp({
+      PGA_ADMIN_TOKEN: token,
+      PGA_COLLECTOR_ENABLED: 'false',
+      PGA_COLLECTOR_SESSION_SAMPLE_SECONDS: '1',
+    }),
     startReplicationRig(),
   ])
   admin = postgres(rig.primaryUrl, { max: 1, onnotice: () => {} })
   await admin`create extension if not exists pg_stat_statements`
+  // The groups read through contrib extensions (bloat_approx, buffer_pool, buffer_usage).
+  await admin`create extension if not exists pgstattuple`
+  await admin`create extension if not exists pg_buffercache`
   await admin.unsafe(`create role ${role} login password '${password}' in role pg_monitor`)
   await admin`create database appdb`
   await admin`create database scratch_1`
@@ -31,6 +39,8 @@ beforeAll(async () => {
   await app`create table orders (id bigint primary key, note text)`
   await app`create index orders_note on orders (note)`
   await app`insert into orders select g, 'n' || g from generate_series(1, 1000) g`
+  // Sizes in the bloat groups come from relpages, set by VACUUM and ANALYZE.
+  await app`analyze orders`
   await app.end()
   await admin`select pg_switch_wal()`
 }, 120_000)
@@ -236,6 +246,8 @@ async function collectAgain(id: string, group: string) {
 
 describe('read API', () => {
   let id: string
+  let sleeper: postgres.Sql
+  let sleeping: Promise<unknown>
   beforeAll(async () => {
     const list = await call('GET', '/api/v1/instances')
     id = list.body.items.find((i: { name: string }) => i.name === 'primary').id
@@ -244,6 +256,25 @@ describe('read API', () => {
     await app.end()
     await collectAgain(id, 'database')
     await collectAgain(id, 'statements')
+    // A session sleeping in appdb, seen by the instance's session sampler (one sample a second):
+    // a snapshot drains what it summed.
+    sleeper = postgres({ ...connection(rig.primaryUrl), database: 'appdb', max: 1, onnotice: () => {} })
+    sleeping = sleeper`select pg_sleep(600)`.catch(() => 'cancelled')
+    await until(
+      'a session_samples snapshot with the sleeping session',
+      async () => {
+        await collectAgain(id, 'session_samples')
+        const [row] = await t.deps.db.sql`
+          select 1 from sn_session_samples where instance_id = ${id} and wait_event = 'PgSleep' limit 1`
+        return row !== undefined
+      },
+      { timeoutMs: 60_000, intervalMs: 500 },
+    )
+  }, 120_000)
+  afterAll(async () => {
+    await admin`select pg_cancel_backend(pid) from pg_stat_activity where query = 'select pg_sleep(600)'`
+    await sleeping
+    await sleeper?.end()
   })
 
   it('returns raw rows, deltas and per-second rates of counters', async () => {
@@ -322,6 +353,24 @@ describe('read API', () => {
     )
     expect(slruReads.length).toBeGreaterThan(0)
     expect(slruReads).toEqual([...slruReads].sort((a: number, b: number) => b - a))
+    // Session samples summed over the window; bloat estimates; the buffer pool.
+    const slept = res.body.sections.session_samples.find(
+      (r: { wait_event: string; datname: string }) => r.wait_event === 'PgSleep' && r.datname === 'appdb',
+    )
+    expect(slept).toMatchObject({ state: 'active', backend_type: 'client backend' })
+    expect(slept.samples.sum).toBeGreaterThanOrEqual(1)
+    expect(slept.samples_taken.sum).toBeGreaterThanOrEqual(slept.samples.sum)
+    const orders = res.body.sections.table_bloat.find(
+      (r: { datname: string; relname: string }) => r.datname === 'appdb' && r.relname === 'orders',
+    )
+    expect(orders.size_bytes.last).toBeGreaterThan(0)
+    // The pg_monitor-only login may not read the table's statistics: no estimate.
+    expect(orders.estimated).toBe(false)
+    expect(
+      res.body.sections.index_bloat.some((r: { indexrelname: string }) => r.indexrelname === 'orders_pkey'),
+    ).toBe(true)
+    expect(res.body.sections.buffer_pool[0].buffers_used.last).toBeGreaterThan(0)
+    expect(res.body.sections.buffer_usage.length).toBeGreaterThan(0)
     expect(res.body.sections.settingsChanged).toContainEqual(
       expect.objectContaining({ name: 'work_mem', setting: '12288', previousSetting: '4096' }),
     )
@@ -388,7 +437,7 @@ describe('read API', () => {
 
   it('exposes the latest values to Prometheus, accepted by promtool', async () => {
     const res = await t.app.request(
-      '/metrics/instances?groups=database,database_size,statements_info,replication,archiver,wal,activity,storage,checkpoint_state,slru,table_ages',
+      '/metrics/instances?groups=database,database_size,statements_info,replication,archiver,wal,activity,storage,checkpoint_state,slru,table_ages,session_samples,table_bloat,buffer_pool,buffer_usage',
       {
         headers: { Authorization: `Bearer ${token}` },
       },
@@ -416,6 +465,16 @@ describe('read API', () => {
     )
     expect(text).toMatch(
       /^pga_collect_success\{instance="standby",instance_id="[^"]+",group="wal_receiver"\} 1$/m,
+    )
+    expect(text).toMatch(
+      /^pga_session_samples_avg_sessions\{instance="primary",.*datname="appdb",backend_type="client backend",state="active",wait_event_type="Timeout",wait_event="PgSleep",query_id="-?\d+",sampler="pg_stat_activity"\} [\d.]+$/m,
+    )
+    expect(text).toMatch(
+      /^pga_table_bloat_size_bytes\{instance="primary",.*relname="orders",estimated="false"\} \d+$/m,
+    )
+    expect(text).toMatch(/^pga_buffer_pool_buffers_used\{instance="primary",instance_id="[^"]+"\} \d+$/m)
+    expect(text).toMatch(
+      /^pga_buffer_usage_buffers\{instance="primary",instance_id="[^"]+",datname="appdb"\} \d+$/m,
     )
     const { spawnSync } = await import('node:child_process')
     const check = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' })

@@ -1,6 +1,8 @@
 // The metric catalog: every group the collector knows, and the choice of SQL for an instance;
 // and the host groups the agent pushes (system.ts), which the read side serves alike.
 import type { Capabilities } from '../../instances/probe.ts'
+import { bloatApprox, indexBloat, tableBloat } from './bloat.ts'
+import { bufferPool, bufferUsage } from './buffers.ts'
 import { checkpointState, recoveryPrefetch, slru } from './control.ts'
 import { database, databaseSize, indexes, storage, tables } from './databases.ts'
 import {
@@ -18,6 +20,7 @@ import { tableAges, xminHorizon } from './horizon.ts'
 import { indexHygiene } from './hygiene.ts'
 import { maintenanceProgress } from './maintenance.ts'
 import { replicationSlotStats, subscriptions, subscriptionTables } from './replication-logical.ts'
+import { sessionSamples } from './sampling.ts'
 import { sequences } from './sequences.ts'
 import { activity, locks, vacuumProgress } from './sessions.ts'
 import { settings, statements, statementsInfo } from './statements.ts'
@@ -58,6 +61,12 @@ export const metricGroups: readonly MetricGroup[] = [
   indexHygiene,
   maintenanceProgress,
   functions,
+  sessionSamples,
+  tableBloat,
+  indexBloat,
+  bloatApprox,
+  bufferPool,
+  bufferUsage,
 ]
 
 export { systemGroups }
@@ -77,7 +86,7 @@ export function findGroup(name: string): MetricGroup | undefined {
   return byName.get(name)
 }
 
-export type PlannedQuery = { sql: string; source: string; counters?: string }
+export type PlannedQuery = { sql: string; source: string; counters?: string; sampled?: boolean }
 
 /** The SQL this instance needs for a group, or why the group cannot run there. */
 export function planGroup(group: MetricGroup, c: Capabilities): PlannedQuery | { unavailable: string } {
@@ -89,6 +98,7 @@ export function planGroup(group: MetricGroup, c: Capabilities): PlannedQuery | {
     sql: qualify(variant.sql, c),
     source: variant.source,
     ...(variant.counters ? { counters: qualify(variant.counters, c) } : {}),
+    ...(variant.sampled ? { sampled: true } : {}),
   }
 }
 
@@ -105,9 +115,11 @@ export function planQueryTexts(group: MetricGroup, c: Capabilities): string | nu
   return group.queryTexts ? qualify(group.queryTexts, c) : null
 }
 
-/** Names the pg_stat_statements view with its extension's schema (taken from the catalog). */
+/** Names the pg_stat_statements view with its extension's schema (taken from the catalog), and
+ * `{{schema:extension}}` with the schema the probe found that extension in. */
 function qualify(sql: string, c: Capabilities): string {
-  if (!sql.includes('{{pg_stat_statements}}')) return sql
-  const schema = `"${(c.statementsSchema ?? 'public').replaceAll('"', '""')}"`
-  return sql.replaceAll('{{pg_stat_statements}}', `${schema}.pg_stat_statements`)
+  const quote = (schema: string) => `"${schema.replaceAll('"', '""')}"`
+  return sql
+    .replaceAll('{{pg_stat_statements}}', `${quote(c.statementsSchema ?? 'public')}.pg_stat_statements`)
+    .replace(/\{\{schema:([a-z_]+)\}\}/g, (_, name: string) => quote(c.extensionSchemas?.[name] ?? 'public'))
 }

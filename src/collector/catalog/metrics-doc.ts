@@ -22,9 +22,19 @@ hand: run \`npm run docs:metrics\`). A group is one query per instance (or per d
   \`pga_<group>_<column>\` (counters end in \`_total\`, times in ms become \`_seconds_total\`,
   timestamps \`_timestamp_seconds\`), labelled with \`instance\`, \`instance_id\` and the row's keys
   and labels; tables, indexes, statements, locks, xmin_horizon, table_ages, sequences,
-  index_hygiene and functions only when asked for (\`?groups=\`). Settings
+  index_hygiene, functions, session_samples, table_bloat, index_bloat, bloat_approx and
+  buffer_usage only when asked for (\`?groups=\`). Settings
   are not exported as such: a few numeric ones that alerts compare against are, as
   \`pga_setting{name}\` (sizes in bytes, times in seconds; \`src/metrics/prometheus-settings.ts\`).
+- **Extensions**: bloat_approx needs pgstattuple, buffer_pool and buffer_usage pg_buffercache,
+  created in the database the instance connects to, in any schema the login has USAGE on (the
+  probe names a group that cannot run in the instance's \`limitations\`); session_samples reads pg_wait_sampling's profile where that is
+  loaded and created, and otherwise samples pg_stat_activity itself.
+- **Session sampling** is off by default: \`PGA_COLLECTOR_SESSION_SAMPLE_SECONDS\` (1-5) starts a
+  sampler per instance (one short query per sample on a connection of its own, sums kept in
+  memory up to 4 × the row limit of combinations) whose sums each session_samples snapshot stores.
+  \`query_id\` equals \`statements.queryid\` (PostgreSQL 14+, \`compute_query_id\` on or auto
+  with pg_stat_statements loaded).
 - **Host groups** (\`system_*\`) are not collected over SQL: \`pganalytics agent\` reads them on the
   database host and pushes them (see [AGENT.md](AGENT.md)); their interval is the agent's.
 
@@ -48,6 +58,15 @@ export function renderMetricsDoc(): string {
         ? `- At most ${g.rowLimit} rows per snapshot (the top of the rankings its description names).`
         : '',
       g.storage === 'changes' ? '- Stored only when a value changes (first snapshot: all of them).' : '',
+      g.variants.some((v) => v.sampled)
+        ? '- Off unless `PGA_COLLECTOR_SESSION_SAMPLE_SECONDS` is set, or the instance gives it an interval (needs pg_wait_sampling while sampling is off).'
+        : '',
+      g.columns.some((c) => c.summable)
+        ? `- Amounts per snapshot (${g.columns
+            .filter((c) => c.summable)
+            .map((c) => `\`${c.name}\``)
+            .join(', ')}): the comparison report also gives their sum over the window.`
+        : '',
     ].filter(Boolean)
     return `## ${g.name}
 

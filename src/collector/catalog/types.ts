@@ -25,6 +25,8 @@ export type Column = {
   kind: ColumnKind
   unit?: 'bytes' | 'ms' | 'seconds' | 'blocks' | 'count'
   help: string
+  /** A gauge that is an amount per snapshot (not a level): windows also report its sum. */
+  summable?: boolean
 }
 
 export type SqlVariant = {
@@ -38,6 +40,10 @@ export type SqlVariant = {
   /** Set when rows are ranked by their change since the previous run: SQL returning, as JSON
    * text, the counters the next run passes back as `$2` (the worker keeps them in memory). */
   counters?: string
+  /** Set for one sample of session sampling: the collector's sampler runs this SQL every
+   * PGA_COLLECTOR_SESSION_SAMPLE_SECONDS on a kept connection and a snapshot stores the sums of
+   * its rows (`samples`, `samples_taken`) since the previous one, not one run of the SQL. */
+  sampled?: boolean
 }
 
 export type MetricGroup = {
