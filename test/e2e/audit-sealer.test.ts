@@ -8,6 +8,7 @@ import { createTestDatabase } from '../harness/postgres.ts'
 import { tempDir } from '../harness/processes.ts'
 import { testMasterKey } from '../support/master-key.ts'
 import { binaryInEmptyDir, type ServiceProcess, startService } from '../support/service-process.ts'
+import { until } from '../support/until.ts'
 
 const events = 40_000
 let binary: string
@@ -50,27 +51,24 @@ describe('audit sealer across replicas and crashes', () => {
                'createdAt', to_char(now() at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'))
         from generate_series(1, ${events}) g`
     // Kill whichever replica is sealing once it is part-way through.
-    const deadline = Date.now() + 60_000
-    while ((await count('audit_logs')) < events / 8) {
-      if (Date.now() > deadline) throw new Error('sealing did not start')
-      await new Promise((r) => setTimeout(r, 20))
-    }
+    await until('sealing to be part-way through', async () => (await count('audit_logs')) >= events / 8, {
+      timeoutMs: 60_000,
+      intervalMs: 20,
+    })
     const sealers = services.filter((s) => s.lines.some((l) => l.includes('"msg":"audit sealer active"')))
     expect(sealers, 'exactly one replica holds the sealer lease').toHaveLength(1)
     await (sealers[0] as ServiceProcess).stop('SIGKILL')
     expect(await count('audit_outbox')).toBeGreaterThan(0)
     // The other replica takes the lease when it expires and finishes the backlog.
-    const finished = Date.now() + 90_000
-    while ((await count('audit_outbox')) > 0) {
-      if (Date.now() > finished)
-        throw new Error(
-          `${await count('audit_outbox')} events left in the outbox; state ${JSON.stringify(await store`select (select max(id) from audit_logs) as max_id, (select count(*) from audit_logs) as n, (select max(tree_size) from audit_log_verification) as max_tree, (select count(*) from audit_log_verification) as checkpoints`)}; survivor log: ${services
-            .filter((s) => s !== sealers[0])
-            .flatMap((s) => s.lines.filter((l) => !l.includes('"level":"debug"')).slice(-15))
-            .join('\n')}`,
-        )
-      await new Promise((r) => setTimeout(r, 200))
-    }
+    await until('the survivor to empty the outbox', async () => (await count('audit_outbox')) === 0, {
+      timeoutMs: 90_000,
+      intervalMs: 200,
+      explain: async () =>
+        `${await count('audit_outbox')} events left in the outbox; state ${JSON.stringify(await store`select (select max(id) from audit_logs) as max_id, (select count(*) from audit_logs) as n, (select max(tree_size) from audit_log_verification) as max_tree, (select count(*) from audit_log_verification) as checkpoints`)}; survivor log: ${services
+          .filter((s) => s !== sealers[0])
+          .flatMap((s) => s.lines.filter((l) => !l.includes('"level":"debug"')).slice(-15))
+          .join('\n')}`,
+    })
     expect(await count('audit_logs')).toBe(events)
     const [distinct] = await store<{ n: number }[]>`select count(distinct event_id)::int as n from audit_logs`
     expect(distinct?.n).toBe(events)

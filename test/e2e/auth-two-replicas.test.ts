@@ -7,6 +7,7 @@ import { createTestDatabase } from '../harness/postgres.ts'
 import { tempDir } from '../harness/processes.ts'
 import { testMasterKey } from '../support/master-key.ts'
 import { binaryInEmptyDir, type ServiceProcess, startService } from '../support/service-process.ts'
+import { until } from '../support/until.ts'
 
 const email = 'ops@example.com'
 const password = 'a long two replica passphrase'
@@ -192,12 +193,15 @@ describe('auth across two replicas sharing one Redis', () => {
     expect(disabled.status, show('disable', disabled)).toBe(200)
     expect((await instances(a, secret)).status).toBe(401)
     // B learns it from the shared epoch, long before its 120 s cache would have expired.
-    const deadline = Date.now() + 30_000
     let onB = await instances(b, secret)
-    while (onB.status === 200 && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 200))
-      onB = await instances(b, secret)
-    }
+    await until(
+      'B to refuse the disabled owner’s key',
+      async () => {
+        onB = await instances(b, secret)
+        return onB.status !== 200
+      },
+      { timeoutMs: 30_000, intervalMs: 200 },
+    )
     expect(onB.status, show('GET /instances on B with the disabled owner’s key', onB)).toBe(401)
   })
 })

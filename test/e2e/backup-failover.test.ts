@@ -7,35 +7,24 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import { type Cluster, startCluster } from '../harness/cluster.ts'
 import { startPostgres, type TestPostgres } from '../harness/postgres.ts'
 import { run, tempDir } from '../harness/processes.ts'
+import { apiCaller } from '../support/api.ts'
+import { until as waitUntil } from '../support/until.ts'
 
 const token = 'backup-failover-admin-token-0123456789'
 let cluster: Cluster
 let monitored: TestPostgres
 let repositoryDir: string
 
-type Json = Record<string, unknown>
-async function call(replica: number, method: string, path: string, body?: unknown) {
-  const res = await fetch(`http://${cluster.replicas[replica]?.address}${path}`, {
+/** A call to one replica's real port. */
+const call = (replica: number, method: string, path: string, body?: unknown) =>
+  apiCaller((p, init) => fetch(`http://${cluster.replicas[replica]?.address}${p}`, init), token)(
     method,
-    headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  })
-  return { status: res.status, body: (await res.json()) as Json }
-}
-
-async function until<T>(
-  what: string,
-  probe: () => Promise<T | null | undefined | false>,
-  timeoutMs = 180_000,
-) {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = await probe()
-    if (value) return value
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`)
-    await new Promise((r) => setTimeout(r, 250))
-  }
-}
+    path,
+    body,
+  )
+/** Waits for `probe` with this file's deadline (a backup of pgbench scale 30 on a loaded machine). */
+const until = <T>(what: string, probe: () => Promise<T | undefined | null | false>) =>
+  waitUntil(what, probe, { timeoutMs: 180_000, intervalMs: 250 })
 
 /** Files under the repository's directory of one backup. */
 const storedFiles = (id: string) => {

@@ -13,6 +13,7 @@ import { createTestDatabase } from '../harness/postgres.ts'
 import { run, tempDir } from '../harness/processes.ts'
 import { testMasterKey } from '../support/master-key.ts'
 import { binaryInEmptyDir, repoRoot, type ServiceProcess, startService } from '../support/service-process.ts'
+import { until } from '../support/until.ts'
 
 let dir: string
 let binary: string
@@ -98,16 +99,18 @@ describe('pganalytics binary: embedded defaults', () => {
     const list = await (await fetch(`${service.url}/api/v1/instances`, auth)).json()
     const self = list.items.find((i: { isSelf: boolean }) => i.isSelf)
     expect(self).toMatchObject({ name: 'pganalytics-store', tags: { role: 'self' } })
-    const deadline = Date.now() + 60_000
     let groups: string[] = []
-    while (Date.now() < deadline) {
-      const snaps = await (
-        await fetch(`${service.url}/api/v1/instances/${self.id}/snapshots?status=ok&limit=1000`, auth)
-      ).json()
-      groups = [...new Set<string>(snaps.items.map((s: { group: string }) => s.group))].sort()
-      if (['database', 'settings', 'wal', 'activity'].every((g) => groups.includes(g))) break
-      await new Promise((r) => setTimeout(r, 500))
-    }
+    await until(
+      'snapshots of the database, settings, wal and activity groups',
+      async () => {
+        const snaps = await (
+          await fetch(`${service.url}/api/v1/instances/${self.id}/snapshots?status=ok&limit=1000`, auth)
+        ).json()
+        groups = [...new Set<string>(snaps.items.map((s: { group: string }) => s.group))].sort()
+        return ['database', 'settings', 'wal', 'activity'].every((g) => groups.includes(g))
+      },
+      { timeoutMs: 60_000, intervalMs: 500, explain: () => groups.join(', ') },
+    )
     expect(groups).toEqual(
       expect.arrayContaining(['activity', 'bgwriter', 'checkpointer', 'database', 'settings', 'wal']),
     )

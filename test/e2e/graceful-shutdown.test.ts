@@ -52,6 +52,12 @@ async function openConnection(port: number) {
   return { socket, send: (text: string) => socket.write(text), nextResponse }
 }
 
+/** Whether the service counts `count` requests in flight (the /metrics request asking included). */
+async function inFlight(port: number, count: number) {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text()
+  return new RegExp(`^pga_http_requests_in_flight ${count}$`, 'm').test(text)
+}
+
 const body = JSON.stringify({ env: { PGA_PORT: '9000', PGA_LOG_LEVEL: 'debug' } })
 const postHead = `POST /api/v1/config/check HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n`
 
@@ -72,10 +78,7 @@ describe('graceful shutdown', () => {
     // Half the body now: the request is in flight until the rest arrives.
     slow.send(postHead + body.slice(0, 10))
     // In flight once the service counts it: 2 with the /metrics request asking.
-    await until('the half-sent request in flight', async () => {
-      const text = await (await fetch(`http://127.0.0.1:${service.port}/metrics`)).text()
-      return /^pga_http_requests_in_flight 2$/m.test(text)
-    })
+    await until('the half-sent request in flight', () => inFlight(service.port, 2))
     service.child.kill('SIGTERM')
     await service.waitForLine(/"msg":"draining".*"inFlight":1/)
 
@@ -111,7 +114,7 @@ describe('graceful shutdown', () => {
     const service = await startService({ command: binary, env })
     const stuck = await openConnection(service.port)
     stuck.send(postHead + body.slice(0, 5))
-    await new Promise((r) => setTimeout(r, 200))
+    await until('the half-sent request in flight', () => inFlight(service.port, 2))
     service.child.kill('SIGTERM')
     expect(await service.exited).toBe(0)
     const log = service.lines.join('\n')

@@ -10,6 +10,7 @@ import { run, spawn, tempDir } from '../harness/processes.ts'
 import { captureLogs } from '../support/logs.ts'
 import { newMasterKey } from '../support/master-key.ts'
 import { binaryInEmptyDir, startService } from '../support/service-process.ts'
+import { until } from '../support/until.ts'
 
 let binary: string
 beforeAll(async () => {
@@ -60,25 +61,34 @@ describe('pganalytics keys rewrap', () => {
     const masterKey = newMasterKey()
     const { url, db, keyring } = await storeWithStaleValues(masterKey, 3000)
     const env = { PATH: process.env.PATH ?? '', DATABASE_URL: url, PGA_MASTER_KEY: masterKey }
+    // Two connections: one is reserved for the gate's lock.
+    const sql = postgres(url, { max: 2 })
+    // A gate in the middle of the table: updating row n01500 waits for an advisory lock this test
+    // holds, so the run stops there (150 batches of 10 committed) until it is killed.
+    await sql`create function vault_gate() returns trigger language plpgsql as $$
+      begin perform pg_advisory_xact_lock(1500); return new; end $$`
+    await sql`create trigger vault_gate before update on vault
+      for each row when (new.name = 'n01500') execute function vault_gate()`
+    const gate = await sql.reserve()
+    await gate`select pg_advisory_lock(1500)`
     const child = spawn(binary, ['keys', 'rewrap', '--batch-size', '10'], { env, stdio: 'ignore' })
-    const sql = postgres(url, { max: 1 })
     try {
-      let done = 0
-      const deadline = Date.now() + 30_000
-      while (done < 300 && Date.now() < deadline) {
-        const [row] = await sql<
-          { done: string }[]
-        >`select coalesce(max(done), 0)::text as done from pga_key_rewrap_runs`
-        done = Number(row?.done)
-        await new Promise((r) => setTimeout(r, 10))
-      }
+      await until('the rewrap waiting at the gate with 1500 values moved', async () => {
+        const [row] = await sql<{ done: string | null; waiting: number }[]>`
+          select (select max(done)::text from pga_key_rewrap_runs) as done,
+                 (select count(*)::int from pg_stat_activity
+                   where datname = current_database() and wait_event = 'advisory') as waiting`
+        return row?.done === '1500' && row.waiting === 1
+      })
       child.kill('SIGKILL')
       await new Promise((r) => child.once('exit', r))
+      // The killed run's backend is still waiting at the gate: end it, then open the gate.
+      await sql`select pg_terminate_backend(pid) from pg_stat_activity
+                 where datname = current_database() and wait_event = 'advisory'`
+      await gate`select pg_advisory_unlock(1500)`
       const [killed] = await sql<{ id: string; done: string; total: string; state: string }[]>`
         select id::text as id, done::text as done, total::text as total, state from pga_key_rewrap_runs`
-      expect(killed?.state).toBe('running')
-      expect(Number(killed?.done)).toBeGreaterThan(0)
-      expect(Number(killed?.done)).toBeLessThan(3000)
+      expect(killed).toMatchObject({ state: 'running', done: '1500', total: '3000' })
 
       const { stdout, stderr } = await run(binary, ['keys', 'rewrap'], {
         env: { ...env, PGA_LOG_LEVEL: 'info' },
@@ -100,6 +110,7 @@ describe('pganalytics keys rewrap', () => {
       }
     } finally {
       child.kill('SIGKILL')
+      gate.release()
       await sql.end()
       await db.close()
     }
@@ -183,12 +194,14 @@ describe('admin API', () => {
           rewrap: { done: string; total: string } | null
         }
       | undefined
-    const deadline = Date.now() + 20_000
-    while (Date.now() < deadline) {
-      report = await (await admin('/api/v1/admin/keys')).json()
-      if (report?.rewrap?.done === '50') break
-      await new Promise((r) => setTimeout(r, 100))
-    }
+    await until(
+      'the background rewrap to move the 50 values',
+      async () => {
+        report = await (await admin('/api/v1/admin/keys')).json()
+        return report?.rewrap?.done === '50'
+      },
+      { explain: () => JSON.stringify(report) },
+    )
     expect(report).toMatchObject({ activeVersion: 2, rewrap: { done: '50', total: '50' } })
     expect(report?.keys.map((k) => [k.version, k.state])).toEqual([
       [1, 'decrypt_only'],

@@ -29,6 +29,11 @@ export type PhaseReport = {
   summary: LoadSummary
   /** Replica killed: from the kill to the balancer's first sign of it (log line). */
   detectionMs?: number
+  /** Replica killed: the balancer's log line that showed it noticed (the drill waits for it). */
+  detectedBy?: string
+  /** Replica killed: the requests sent between the kill and the restart of the replica, which
+   * the other replicas had to answer. */
+  outage?: LoadSummary
 }
 export type DrillReport = {
   balancer: Balancer['kind']
@@ -62,14 +67,14 @@ export async function runFailoverDrill(options: {
   )
   const stop = new AbortController()
   const load = runScenario(scenario, target, { rate: options.rate, durationSeconds: 0, signal: stop.signal })
-  const windows: { name: PhaseName; fromMs: number; toMs: number; detectionMs?: number }[] = []
-  /** Runs one phase; a number it returns is its detection time. */
-  const phase = async (name: PhaseName, run: () => Promise<unknown>) => {
+  type Detection = { detectionMs: number; detectedBy: string; outage: { fromMs: number; toMs: number } }
+  const windows: ({ name: PhaseName; fromMs: number; toMs: number } & Partial<Detection>)[] = []
+  /** Runs one phase; what it returns is how the balancer noticed a dead replica. */
+  const phase = async (name: PhaseName, run: () => Promise<Detection | undefined>) => {
     log(`${balancer.kind}: ${name}`)
     const fromMs = Date.now()
-    const result = await run()
-    const detectionMs = typeof result === 'number' ? result : undefined
-    windows.push({ name, fromMs, toMs: Date.now(), ...(detectionMs === undefined ? {} : { detectionMs }) })
+    const detection = await run()
+    windows.push({ name, fromMs, toMs: Date.now(), ...detection })
   }
   const replicaName = (index: number) => `replica-${index + 1}`
   /** Waits until the balancer sends to the replica again (HAProxy: its checks pass; nginx has no
@@ -83,7 +88,10 @@ export async function runFailoverDrill(options: {
     else await sleep(balancer.rejoinMs + 500)
   }
   try {
-    await phase('baseline', () => sleep(settleMs))
+    await phase('baseline', async () => {
+      await sleep(settleMs)
+      return undefined
+    })
     await phase('replica killed', async () => {
       const victim = 1
       const killedAt = Date.now()
@@ -99,7 +107,11 @@ export async function runFailoverDrill(options: {
       await cluster.start(victim)
       await backInRotation(victim, restartedAt)
       await sleep(settleMs)
-      return noticed.at - killedAt
+      return {
+        detectionMs: noticed.at - killedAt,
+        detectedBy: noticed.line,
+        outage: { fromMs: killedAt, toMs: restartedAt },
+      }
     })
     await phase('rolling restart', async () => {
       for (const replica of cluster.replicas) {
@@ -110,21 +122,28 @@ export async function runFailoverDrill(options: {
         await backInRotation(replica.index, restartedAt)
       }
       await sleep(settleMs)
+      return undefined
     })
     await phase('balancer reload', async () => {
       await balancer.reload()
       await sleep(settleMs)
+      return undefined
     })
     await phase('Redis restart', async () => {
       await cluster.restartRedis(options.redisDownMs ?? 1000)
       await sleep(settleMs * 2)
+      return undefined
     })
   } finally {
     stop.abort()
   }
   const { results } = await load
   await cleanupTarget(target).catch(() => {})
-  const phases = windows.map((w) => ({ ...w, summary: summarize(results, scenario, w) }))
+  const phases = windows.map(({ outage, ...w }) => ({
+    ...w,
+    summary: summarize(results, scenario, w),
+    ...(outage ? { outage: summarize(results, scenario, outage) } : {}),
+  }))
   const total = summarize(results, scenario)
   const failures = results.filter((r) => r.status === 0 || !isExpected(r, scenario)).slice(0, 50)
   return { balancer: balancer.kind, ratePerSecond: options.rate, phases, total, failures }

@@ -17,6 +17,7 @@ import { startSlapd, type TestSlapd } from '../harness/slapd.ts'
 import { startTcpGate, type TcpGate } from '../harness/tcp-gate.ts'
 import { startTestApp, type TestApp } from '../support/app.ts'
 import { ssoFixtures, ssoPublicUrl } from '../support/sso-audit-fixtures.ts'
+import { until } from '../support/until.ts'
 
 const token = 'audit-api-test-admin-token-0123456789'
 let t: TestApp
@@ -271,11 +272,15 @@ const fixtures: Record<string, { run: () => Promise<{ status: number; body: unkn
         compression: 'gzip',
       })
       backup.id = res.body.id
-      const deadline = Date.now() + 60_000
-      while ((await call('GET', `/api/v1/backups/${backup.id}`)).body.status !== 'completed') {
-        if (Date.now() > deadline) throw new Error('the logical backup did not complete within 60 s')
-        await new Promise((r) => setTimeout(r, 200))
-      }
+      const settled = await until(
+        'the logical backup to finish',
+        async () => {
+          const { body } = await call('GET', `/api/v1/backups/${backup.id}`)
+          return body.status !== 'pending' && body.status !== 'running' && body
+        },
+        { timeoutMs: 60_000, intervalMs: 200 },
+      )
+      expect(settled.status, JSON.stringify(settled)).toBe('completed')
       return res
     },
     event: 'backup.requested',

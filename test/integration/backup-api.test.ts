@@ -13,8 +13,10 @@ import { nodeRuntime } from '../../src/runtime/node.ts'
 import { startPostgres, type TestPostgres } from '../harness/postgres.ts'
 import { run, tempDir } from '../harness/processes.ts'
 import { startRestoredServer } from '../harness/restored-server.ts'
+import { apiCaller, type Json, settledJob } from '../support/api.ts'
 import { startTestApp, type TestApp } from '../support/app.ts'
 import { testMasterKey } from '../support/master-key.ts'
+import { until } from '../support/until.ts'
 
 const adminToken = 'backup-api-admin-token-0123456789abcdef'
 let t: TestApp
@@ -23,32 +25,8 @@ let repositoryDir: string
 let instanceId = ''
 let sql: postgres.Sql
 
-type Json = Record<string, any>
-async function call(
-  method: string,
-  path: string,
-  body?: unknown,
-  token = adminToken,
-): Promise<{ status: number; body: Json }> {
-  const res = await t.app.request(path, {
-    method,
-    headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  })
-  const text = await res.text()
-  return { status: res.status, body: text ? JSON.parse(text) : {} }
-}
-
-/** Polls a backup or restore until it leaves pending/running. */
-async function settled(path: string, timeoutMs = 180_000): Promise<Json> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const { body } = await call('GET', path)
-    if (body.status !== 'pending' && body.status !== 'running') return body
-    if (Date.now() > deadline) throw new Error(`${path} still ${body.status} after ${timeoutMs} ms`)
-    await new Promise((r) => setTimeout(r, 250))
-  }
-}
+const call = apiCaller((path, init) => t.app.request(path, init), adminToken)
+const settled = (path: string) => settledJob(call, path)
 
 async function backup(type: string, extra: Json = {}) {
   const started = await call('POST', '/api/v1/backups/trigger', {
@@ -182,8 +160,9 @@ describe('backups through the API', () => {
     })
     expect(op.status, JSON.stringify(op.body)).toBe(202)
     const path = `/api/v1/restore-operations/${op.body.id}`
-    for (let i = 0; i < 500 && (await call('GET', path)).body.status === 'pending'; i++)
-      await new Promise((r) => setTimeout(r, 10))
+    await until('the restore to start', async () => (await call('GET', path)).body.status !== 'pending', {
+      intervalMs: 10,
+    })
     // Leases are re-entrant for their holder: the sweeper must not take this replica's own job.
     await t.deps.backup.runner.sweepRestores()
     const done = await settled(path)

@@ -12,6 +12,7 @@ import { nodeRuntime } from '../../src/runtime/node.ts'
 import { createTestDatabase, startPostgres, type TestPostgres } from '../harness/postgres.ts'
 import { run, tempDir } from '../harness/processes.ts'
 import { startRestoredServer } from '../harness/restored-server.ts'
+import { apiCaller, type Json, settledJob } from '../support/api.ts'
 import { startTestApp, type TestApp } from '../support/app.ts'
 import { newMasterKey } from '../support/master-key.ts'
 
@@ -27,27 +28,8 @@ let database: string
 let repositoryDir: string
 let instanceId = ''
 
-// biome-ignore lint/suspicious/noExplicitAny: response bodies are probed field by field
-type Json = Record<string, any>
-async function call(method: string, path: string, body?: unknown): Promise<{ status: number; body: Json }> {
-  const res = await (t as TestApp).app.request(path, {
-    method,
-    headers: { Authorization: `Bearer ${adminToken}`, 'Content-Type': 'application/json' },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  })
-  const text = await res.text()
-  return { status: res.status, body: text ? JSON.parse(text) : {} }
-}
-
-async function settled(path: string): Promise<Json> {
-  const deadline = Date.now() + 180_000
-  for (;;) {
-    const { body } = await call('GET', path)
-    if (body.status !== 'pending' && body.status !== 'running') return body
-    if (Date.now() > deadline) throw new Error(`${path} still ${body.status}`)
-    await new Promise((r) => setTimeout(r, 250))
-  }
-}
+const call = apiCaller((path, init) => (t as TestApp).app.request(path, init), adminToken)
+const settled = (path: string) => settledJob(call, path)
 
 async function backup(type: string) {
   const started = await call('POST', '/api/v1/backups/trigger', { instanceId, type, compression: 'gzip' })

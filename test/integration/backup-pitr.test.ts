@@ -30,6 +30,7 @@ import { nodeRuntime } from '../../src/runtime/node.ts'
 import { startPostgres, type TestPostgres } from '../harness/postgres.ts'
 import { run, tempDir } from '../harness/processes.ts'
 import { startRestoredServer } from '../harness/restored-server.ts'
+import { until } from '../support/until.ts'
 
 let server: TestPostgres
 let repository: BackupRepository
@@ -52,18 +53,18 @@ const target = () => ({
 async function walCaughtUp() {
   const [row] = await sql<{ lsn: string }[]>`select pg_current_wal_lsn()::text as lsn`
   const want = row?.lsn as string
-  const deadline = Date.now() + 60_000
-  for (;;) {
-    await stream.uploadOnce()
-    const [slot] = await sql<{ ok: boolean }[]>`
-      select restart_lsn >= ${want}::pg_lsn as ok from pg_replication_slots where slot_name = 'pga_test_slot'`
-    if (slot?.ok) {
+  await until(
+    'the WAL receiver to catch up',
+    async () => {
       await stream.uploadOnce()
-      return
-    }
-    if (Date.now() > deadline) throw new Error('the WAL receiver did not catch up within 60 s')
-    await new Promise((r) => setTimeout(r, 200))
-  }
+      const [slot] = await sql<{ ok: boolean }[]>`
+        select restart_lsn >= ${want}::pg_lsn as ok from pg_replication_slots where slot_name = 'pga_test_slot'`
+      return slot?.ok
+    },
+    { timeoutMs: 60_000, intervalMs: 200 },
+  )
+  // The slot may have reached it after that upload read the spool: one more stores it.
+  await stream.uploadOnce()
 }
 
 const hostPolicy = new HostPolicy({ allow: [], deny: [] })
@@ -121,8 +122,16 @@ beforeAll(async () => {
   // A Date keeps milliseconds, the commit time microseconds: rounded down, T could fall before the
   // marker's commit (less than 1 ms earlier) and recovery rightly stop before it. Round up.
   markerTime = new Date((now as { t: Date }).t.getTime() + 1).toISOString()
-  // Later commits must be clearly after T.
-  await new Promise((r) => setTimeout(r, 1100))
+  // Later commits must be clearly after T: on the server's clock, which stamps them.
+  await until(
+    'the server clock a second past T',
+    async () =>
+      (
+        await sql<{ past: boolean }[]>`
+          select clock_timestamp() > ${markerTime}::timestamptz + interval '1 second' as past`
+      )[0]?.past,
+    { intervalMs: 100 },
+  )
   await sql`insert into events (label) select 'after-' || g from generate_series(1, 100) g`
   await sql`update pgbench_accounts set abalance = 7 where aid <= 10`
   await walCaughtUp()

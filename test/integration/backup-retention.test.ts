@@ -15,8 +15,10 @@ import { nodeRuntime } from '../../src/runtime/node.ts'
 import { startPostgres, type TestPostgres } from '../harness/postgres.ts'
 import { run, tempDir } from '../harness/processes.ts'
 import { startRestoredServer } from '../harness/restored-server.ts'
+import { apiCaller, type Json } from '../support/api.ts'
 import { startTestApp, type TestApp } from '../support/app.ts'
 import { testMasterKey } from '../support/master-key.ts'
+import { until as waitUntil } from '../support/until.ts'
 
 const adminToken = 'backup-retention-admin-token-0123456789abcdef'
 let t: TestApp
@@ -24,27 +26,10 @@ let monitored: TestPostgres
 let sql: postgres.Sql
 let repositoryDir: string
 
-// biome-ignore lint/suspicious/noExplicitAny: response bodies are probed field by field
-type Json = Record<string, any>
-async function call(method: string, path: string, body?: unknown): Promise<{ status: number; body: Json }> {
-  const res = await t.app.request(path, {
-    method,
-    headers: { Authorization: `Bearer ${adminToken}`, 'Content-Type': 'application/json' },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  })
-  const text = await res.text()
-  return { status: res.status, body: text ? JSON.parse(text) : {} }
-}
-
-async function until<T>(what: string, probe: () => Promise<T | undefined | null | false>): Promise<T> {
-  const deadline = Date.now() + 120_000
-  for (;;) {
-    const value = await probe()
-    if (value) return value
-    if (Date.now() > deadline) throw new Error(`${what}: not in time\n${t.logs.text().slice(-3000)}`)
-    await new Promise((r) => setTimeout(r, 250))
-  }
-}
+const call = apiCaller((path, init) => t.app.request(path, init), adminToken)
+/** Waits for `probe` with this file's deadline, showing the service's last log lines if it passes. */
+const until = <T>(what: string, probe: () => Promise<T | undefined | null | false>) =>
+  waitUntil(what, probe, { timeoutMs: 120_000, intervalMs: 250, explain: () => t.logs.text().slice(-3000) })
 
 const get = async (id: string) => (await call('GET', `/api/v1/backups/${id}`)).body
 const settled = (id: string) =>

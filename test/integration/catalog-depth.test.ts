@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { findGroup, planGroup } from '../../src/collector/catalog/index.ts'
 import { probeCapabilities } from '../../src/instances/probe.ts'
 import { startPostgres, type TestPostgres } from '../harness/postgres.ts'
+import { figure } from '../support/figures.ts'
 import { until as pollUntil } from '../support/until.ts'
 
 let pg: TestPostgres
@@ -192,7 +193,7 @@ describe('index_hygiene', () => {
     }
     await app`select pg_stat_reset()`
     const [afterReset] = await collect(app, 'index_hygiene')
-    expect(Number(afterReset?.stats_age_seconds)).toBeGreaterThanOrEqual(0)
+    expect(figure(afterReset?.stats_age_seconds, 'stats_age_seconds')).toBeGreaterThanOrEqual(0)
   })
 })
 
@@ -325,7 +326,7 @@ describe('logical replication', () => {
       })
       expect(subscription?.pid).toEqual(expect.any(Number))
       expect(subscription?.received_lsn).toEqual(expect.stringMatching(/^[0-9A-F]+\/[0-9A-F]+$/))
-      expect(Number(subscription?.receipt_age_seconds)).toBeGreaterThanOrEqual(0)
+      expect(figure(subscription?.receipt_age_seconds, 'receipt_age_seconds')).toBeGreaterThanOrEqual(0)
     }
     // The apply worker's WAL sender on the publisher reports reply_time (PostgreSQL 12+).
     const sender = await until('the WAL sender to have replied', async () => {
@@ -388,7 +389,7 @@ describe('xmin_horizon', () => {
         expect(Number(prepared?.xmin_age)).toBeGreaterThanOrEqual(10)
         const slot = rows.find((r) => r.holder_type === 'slot' && r.holder === 'items_sub')
         expect(slot).toMatchObject({ datname: 'pub', state: 'active', held_xmin: null })
-        expect(Number(slot?.catalog_xmin_age)).toBeGreaterThanOrEqual(0)
+        expect(figure(slot?.catalog_xmin_age, 'catalog_xmin_age')).toBeGreaterThanOrEqual(0)
         const ages = rows.map((r) => Number(r.horizon_age))
         expect(ages).toEqual([...ages].sort((a, b) => b - a))
       }
@@ -415,7 +416,7 @@ describe('server internals', () => {
       expect(state).toMatchObject({ timeline_id: 1, in_recovery: false, replay_pause_state: null })
       expect(state?.redo_wal_file).toMatch(/^[0-9A-F]{24}$/)
       expect(Number(state?.wal_since_redo_bytes)).toBeGreaterThan(100_000)
-      expect(Number(state?.checkpoint_age_seconds)).toBeGreaterThanOrEqual(0)
+      expect(figure(state?.checkpoint_age_seconds, 'checkpoint_age_seconds')).toBeGreaterThanOrEqual(0)
       expect(Number(state?.oldest_xid_age)).toBeGreaterThan(0)
     }
     await admin`checkpoint`

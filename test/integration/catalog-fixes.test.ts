@@ -18,6 +18,8 @@ import {
 import { type Capabilities, probeCapabilities } from '../../src/instances/probe.ts'
 import { startPostgres, type TestPostgres } from '../harness/postgres.ts'
 import { freePort, run, tempDir } from '../harness/processes.ts'
+import { figure } from '../support/figures.ts'
+import { until } from '../support/until.ts'
 
 let cluster: TestPostgres
 let admin: postgres.Sql
@@ -87,12 +89,14 @@ describe('locks', () => {
       ]
       await blocker.unsafe(`begin; update t set v = 'blocker' where id = 1`)
       waiting = waiter`update t set v = 'waiter' where id = 1`.execute()
-      let rows: Record<string, unknown>[] = []
-      for (const deadline = Date.now() + 30_000; Date.now() < deadline; ) {
-        rows = await observer.unsafe(sqlOf('locks'))
-        if (rows.some((r) => r.pid === waiterPid && r.lock_type === 'transactionid')) break
-        await new Promise((r) => setTimeout(r, 100))
-      }
+      const rows = await until(
+        'the waiter on the blocker’s transaction',
+        async () => {
+          const rows: Record<string, unknown>[] = await observer.unsafe(sqlOf('locks'))
+          return rows.some((r) => r.pid === waiterPid && r.lock_type === 'transactionid') && rows
+        },
+        { timeoutMs: 30_000 },
+      )
       const waits = rows.find((r) => r.pid === waiterPid)
       const root = rows.find((r) => r.pid === blockerPid)
       expect(waits).toMatchObject({ lock_type: 'transactionid', relation: 't', lock_mode: 'ShareLock' })
@@ -126,13 +130,14 @@ describe('replication', () => {
       '32k',
     ])
     try {
-      let senders: { state: string }[] = []
-      for (const deadline = Date.now() + 30_000; Date.now() < deadline; ) {
-        senders = await admin<{ state: string }[]>`select state from pg_stat_replication`
-        if (senders.some((s) => s.state === 'backup')) break
-        await new Promise((r) => setTimeout(r, 100))
-      }
-      expect(senders.map((s) => s.state)).toContain('backup')
+      await until(
+        'a walsender in the backup state',
+        async () => {
+          const senders = await admin<{ state: string }[]>`select state from pg_stat_replication`
+          return senders.some((s) => s.state === 'backup')
+        },
+        { timeoutMs: 30_000 },
+      )
       expect(await admin.unsafe(sqlOf('replication'))).toEqual([])
     } finally {
       backup.kill('SIGTERM')
@@ -192,8 +197,7 @@ describe('a standby that does not stream', () => {
       expect(Number(wal?.lsn_bytes)).toBeGreaterThan(0)
       const [slot] = await sql.unsafe(plan('replication_slots'))
       expect(slot?.slot_name).toBe('pga_cascade')
-      expect(Number(slot?.retained_bytes)).toBeGreaterThanOrEqual(0)
-      expect(slot?.retained_bytes).not.toBeNull()
+      expect(figure(slot?.retained_bytes, 'retained_bytes')).toBeGreaterThanOrEqual(0)
     } finally {
       await sql.end()
     }

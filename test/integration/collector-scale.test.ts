@@ -28,6 +28,7 @@ import { runMigrations } from '../../src/platform/db/migrations.ts'
 import { createLogger } from '../../src/platform/log.ts'
 import { MetricsRegistry } from '../../src/platform/metrics/registry.ts'
 import { createTestDatabase } from '../harness/postgres.ts'
+import { until } from '../support/until.ts'
 
 const tableCount = 3000
 const group = (name: string) => findGroup(name) as MetricGroup
@@ -167,12 +168,25 @@ describe('a server with thousands of tables', () => {
   }, 120_000)
 
   it('builds table and index rows that equal the pg_stat and pg_statio views', async () => {
+    type Counters = { seq_scan: string; idx_scan: string; n_tup_upd: string }
+    const counters = async () =>
+      (
+        await monitored<Counters[]>`
+          select seq_scan::text, idx_scan::text, n_tup_upd::text from pg_stat_user_tables where relname = 'hot'`
+      )[0] as Counters
+    const before = await counters()
     await monitored`select count(*) from hot where id = 7`
     await monitored`select count(*) from hot where payload = 'y'`
     await monitored`update hot set payload = 'z' where id < 10`
-    // Statistics reach the shared counters when a session goes idle; one transaction then reads
-    // one consistent statistics snapshot for both queries.
-    await new Promise((r) => setTimeout(r, 1500))
+    // Statistics reach the shared counters some time after the session goes idle: wait until they
+    // show all three statements. One transaction then reads one consistent statistics snapshot
+    // for both queries.
+    const scans = (c: Counters) => Number(c.seq_scan) + Number(c.idx_scan)
+    await until('the three statements in pg_stat_user_tables', async () => {
+      const now = await counters()
+      // Each statement scans the table at least once, whichever plan it took.
+      return scans(now) >= scans(before) + 3 && Number(now.n_tup_upd) > Number(before.n_tup_upd)
+    })
     const capabilities = await probeCapabilities(monitored)
     const plan = (name: string) => planGroup(group(name), capabilities) as PlannedQuery
     await monitored.begin(async (tx) => {

@@ -1,8 +1,11 @@
 // Peers that are not (well-behaved) PostgreSQL servers, over real sockets: the service's own HTTP
 // port, a server that sends garbage, one that sends the start of a PostgreSQL reply and stalls,
 // one that stalls the TLS handshake, one that hangs up at once. The connection test of the API
-// and the collector answer promptly with a clear code, and the deadline destroys the socket
-// (the fake server sees the hang-up); nothing waits until the process stops.
+// and the collector answer with a clear code (a protocol error when the peer said something
+// wrong, a timeout only when it stalled), and the client destroys the socket (the fake server
+// sees the hang-up); nothing waits until the process stops. Durations are not asserted (the CI
+// machine is loaded): the code tells the deadline from the protocol check, and a request still
+// unanswered after `generousMs` fails.
 import { createServer, type Server, type Socket } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { testConnection } from '../../src/instances/connection-test.ts'
@@ -14,7 +17,8 @@ import { startTestApp, type TestApp } from '../support/app.ts'
 const token = 'deadline-test-admin-token-0123456789'
 /** PGA_COLLECTOR_CONNECT_TIMEOUT of the app under test. */
 const deadlineMs = 2000
-/** Far above any answer expected here, far below "until the process stops". */
+/** Far above any answer expected here, far below "until the process stops": the bound on every
+ * request, and on the wait for the fake server to see the hang-up. */
 const generousMs = 15_000
 
 type Peer = { port: number; connections: { openedAt: number; closedAt?: number }[]; close(): Promise<void> }
@@ -122,25 +126,23 @@ describe('POST /api/v1/instances against peers that are not PostgreSQL', () => {
   it.each(['disable', 'prefer'])(
     'the service’s own HTTP port (sslmode %s): 422 connection_protocol_error at once',
     async (sslmode) => {
-      const { value: res, ms } = await timed('own port', createInstance(ownHttp.port, sslmode))
+      // Refused at the first byte: a protocol error, not the deadline's connection_timeout.
+      const { value: res } = await timed('own port', createInstance(ownHttp.port, sslmode))
       expect(res.status).toBe(422)
       const problem = await res.json()
       expect(problem).toMatchObject({ code: 'connection_protocol_error' })
       expect(problem.detail).toBe(
         `127.0.0.1:${ownHttp.port}: the server does not speak the PostgreSQL protocol`,
       )
-      // Refused at the first byte, not by the deadline.
-      expect(ms).toBeLessThan(deadlineMs)
     },
   )
 
   it('a server that sends garbage: 422 connection_protocol_error at once, socket closed', async () => {
     const server = await peer(garbage)
-    const { value: res, ms } = await timed('garbage', createInstance(server.port))
+    const { value: res } = await timed('garbage', createInstance(server.port))
     expect(res.status).toBe(422)
     expect(await res.json()).toMatchObject({ code: 'connection_protocol_error' })
-    expect(ms).toBeLessThan(deadlineMs)
-    await expect.poll(() => server.connections[0]?.closedAt, { timeout: 5000 }).toBeTypeOf('number')
+    await expect.poll(() => server.connections[0]?.closedAt, { timeout: generousMs }).toBeTypeOf('number')
   })
 
   it('a partial PostgreSQL reply that stalls: 422 connection_timeout at the deadline, socket destroyed', async () => {
@@ -152,13 +154,11 @@ describe('POST /api/v1/instances against peers that are not PostgreSQL', () => {
     expect(problem.detail).toBe(
       `no complete PostgreSQL answer from 127.0.0.1:${server.port} within ${deadlineMs} ms`,
     )
+    // Not before the deadline (a lower bound: load only makes it later).
     expect(ms).toBeGreaterThanOrEqual(deadlineMs - 50)
-    expect(ms).toBeLessThan(generousMs)
-    // The client hung up by itself: one connection, closed about when the deadline fired.
-    await expect.poll(() => server.connections[0]?.closedAt, { timeout: 5000 }).toBeTypeOf('number')
+    // The client hung up by itself (the fake server never does): one connection, destroyed.
+    await expect.poll(() => server.connections[0]?.closedAt, { timeout: generousMs }).toBeTypeOf('number')
     expect(server.connections).toHaveLength(1)
-    const [connection] = server.connections as [{ openedAt: number; closedAt: number }]
-    expect(connection.closedAt - connection.openedAt).toBeLessThan(deadlineMs + 2000)
   })
 })
 
@@ -173,7 +173,7 @@ describe('testConnection, one deadline over TCP, TLS, start-up and probe', () =>
 
   it('a stalled TLS handshake ends at the deadline with its socket destroyed', async () => {
     const server = await peer(tlsStall)
-    const { value: result, ms } = await timed(
+    const { value: result } = await timed(
       'tls',
       testConnection(target(server.port, 'require'), { timeoutMs: 1000, hostPolicy: openPolicy }),
     )
@@ -184,14 +184,14 @@ describe('testConnection, one deadline over TCP, TLS, start-up and probe', () =>
         detail: `no complete PostgreSQL answer from 127.0.0.1:${server.port} within 1000 ms`,
       },
     })
-    expect(ms).toBeLessThan(generousMs)
-    await expect.poll(() => server.connections[0]?.closedAt, { timeout: 5000 }).toBeTypeOf('number')
+    await expect.poll(() => server.connections[0]?.closedAt, { timeout: generousMs }).toBeTypeOf('number')
     expect(server.connections).toHaveLength(1)
   })
 
   it('a server that hangs up without a word is a protocol error, not endless retries', async () => {
     const server = await peer(hangUp)
-    const { value: result, ms } = await timed(
+    // The hang-up ends it, not the 3 s deadline: a protocol error, not a timeout.
+    const { value: result } = await timed(
       'hang-up',
       testConnection(target(server.port, 'prefer'), { timeoutMs: 3000, hostPolicy: openPolicy }),
     )
@@ -202,7 +202,6 @@ describe('testConnection, one deadline over TCP, TLS, start-up and probe', () =>
         detail: `127.0.0.1:${server.port}: the server closed the connection without a PostgreSQL answer`,
       },
     })
-    expect(ms).toBeLessThan(3000)
     expect(server.connections).toHaveLength(1)
   })
 })
@@ -230,11 +229,10 @@ describe('the collector against the same peers', () => {
     return (await res.json()).id
   }
 
-  it('records connection_protocol_error for the HTTP port and connection_timeout for a stalled reply, each within its deadline', async () => {
+  it('records connection_protocol_error for the HTTP port and connection_timeout for a stalled reply', async () => {
     const stalled = await peer(partialReply)
     const httpId = await saved(ownHttp.port)
     const stalledId = await saved(stalled.port)
-    const started = performance.now()
     await scheduler().tick()
     await expect
       .poll(async () => (await failures(httpId)).map((f) => f.error_code)[0], { timeout: generousMs })
@@ -242,13 +240,11 @@ describe('the collector against the same peers', () => {
     await expect
       .poll(async () => (await failures(stalledId)).map((f) => f.error_code)[0], { timeout: generousMs })
       .toBe('connection_timeout')
-    expect(performance.now() - started).toBeLessThan(generousMs)
+    // The connect deadline (its message, not the query deadline's) ended the attempt and
+    // destroyed its socket.
     expect((await failures(stalledId))[0]?.error).toBe(
       `no complete PostgreSQL answer from 127.0.0.1:${stalled.port} within ${deadlineMs} ms`,
     )
-    // The connect deadline (not the later query deadline) ended the attempt and destroyed its socket.
-    const [connection] = stalled.connections as [{ openedAt: number; closedAt?: number }]
-    expect(connection.closedAt).toBeTypeOf('number')
-    expect((connection.closedAt as number) - connection.openedAt).toBeLessThan(deadlineMs + 2000)
+    await expect.poll(() => stalled.connections[0]?.closedAt, { timeout: generousMs }).toBeTypeOf('number')
   })
 })

@@ -14,6 +14,7 @@ import { startSamlIdp } from '../harness/saml-idp.ts'
 import { directory, startSlapd, type TestSlapd } from '../harness/slapd.ts'
 import { startTestApp, type TestApp } from '../support/app.ts'
 import { adminToken, client, events, lastEventId } from '../support/sso.ts'
+import { until } from '../support/until.ts'
 
 let t: TestApp
 let slapd: TestSlapd
@@ -156,13 +157,18 @@ describe('administration', () => {
   it('rewrap moves the secrets to a new data key; sign-in still works', async () => {
     await http.admin('POST', '/api/v1/admin/keys/rotate', { reason: 'sso test' })
     // The rotation starts a rewrap pass in the background; wait for it to reach the provider.
-    const deadline = Date.now() + 60_000
     let value = ''
-    while (!value.startsWith('pga:v1:2:') && Date.now() < deadline) {
-      if ((await t.deps.keys.rewrap()).status === 'busy') await new Promise((r) => setTimeout(r, 50))
-      ;[{ value = '' } = {}] = await t.deps.db.sql<{ value: string }[]>`
-        select secrets_enc as value from auth_identity_providers where name = 'corp'`
-    }
+    await until(
+      'the provider’s secrets under data key 2',
+      async () => {
+        // Busy while the background pass holds the lease: asked again at the next poll.
+        await t.deps.keys.rewrap()
+        ;[{ value = '' } = {}] = await t.deps.db.sql<{ value: string }[]>`
+          select secrets_enc as value from auth_identity_providers where name = 'corp'`
+        return value.startsWith('pga:v1:2:')
+      },
+      { timeoutMs: 60_000, explain: () => value.slice(0, 12) },
+    )
     expect(value).toMatch(/^pga:v1:2:/)
     expect((await signIn('corp', 'bob')).body.user?.role).toBe('operator')
   })

@@ -10,7 +10,9 @@ import { Agent } from '../../src/agent/run.ts'
 import { metricGroups } from '../../src/collector/catalog/index.ts'
 import { freePort, tempDir } from '../harness/processes.ts'
 import type { ReplicationRig } from '../harness/replication-rig.ts'
+import { apiCaller, type Json, settledJob } from './api.ts'
 import type { TestApp } from './app.ts'
+import { pause, until } from './until.ts'
 
 export type PopulatedStore = { primaryId: string; standbyId: string; downId: string; agentKey: string }
 
@@ -22,17 +24,20 @@ const schedulerOf = (t: TestApp) => (t.deps.collector as unknown as { scheduler:
 
 /** Ticks the scheduler until every group of the instances has `rounds` snapshots. */
 async function collectRounds(t: TestApp, ids: string[], rounds: number, timeoutMs = 60_000) {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const [row] = await t.deps.db.sql<{ pending: number }[]>`
-      select count(*)::int as pending from unnest(${ids}::uuid[]) i cross join unnest(${metricGroups.map((g) => g.name)}::text[]) g
-       where (select count(*) from sn_stat_snapshot s where s.instance_id = i and s.group_name = g) < ${rounds}`
-    if (row?.pending === 0) return
-    if (Date.now() > deadline)
-      throw new Error(`${row?.pending} group collections missing after ${timeoutMs} ms`)
-    await schedulerOf(t).tick()
-    await new Promise((r) => setTimeout(r, 200))
-  }
+  let pending: number | undefined
+  await until(
+    `${rounds} collections of every group`,
+    async () => {
+      const [row] = await t.deps.db.sql<{ pending: number }[]>`
+        select count(*)::int as pending from unnest(${ids}::uuid[]) i cross join unnest(${metricGroups.map((g) => g.name)}::text[]) g
+         where (select count(*) from sn_stat_snapshot s where s.instance_id = i and s.group_name = g) < ${rounds}`
+      pending = row?.pending
+      if (pending === 0) return true
+      await schedulerOf(t).tick()
+      return false
+    },
+    { timeoutMs, intervalMs: 200, explain: () => `${pending} group collections missing` },
+  )
 }
 
 /** Makes every group of the instances due now. */
@@ -46,7 +51,7 @@ function dueNow(t: TestApp, ids: string[]) {
 /** Waits until the clock is in a later 15 s interval than `time`. */
 async function nextInterval(time: number) {
   const bucket = Math.floor(time / 15_000)
-  while (Math.floor(Date.now() / 15_000) <= bucket) await new Promise((r) => setTimeout(r, 250))
+  while (Math.floor(Date.now() / 15_000) <= bucket) await pause(250)
 }
 
 async function addInstance(t: TestApp, token: string, body: Record<string, unknown>, test = true) {
@@ -120,8 +125,11 @@ async function blockingChain(shopUrl: string, shop: postgres.Sql, admin: postgre
   })
   await lockTaken
   const waiting = shop`select count(*) from orders`.catch(() => null)
-  await waitFor(
-    () => admin`select 1 from pg_stat_activity where wait_event_type = 'Lock' and datname = 'shop'`,
+  await until(
+    'a session waiting on the lock in shop',
+    async () =>
+      (await admin`select 1 from pg_stat_activity where wait_event_type = 'Lock' and datname = 'shop'`)
+        .length > 0,
   )
   return async () => {
     release()
@@ -173,44 +181,24 @@ export async function populateStore(t: TestApp, rig: ReplicationRig, token: stri
 
 /** A full and an incremental backup of the primary, its continuous WAL stored, and a restore drill. */
 async function backupAndDrill(t: TestApp, token: string, instanceId: string) {
-  const call = async (path: string, body?: unknown) => {
-    const res = await t.app.request(path, {
-      method: body === undefined ? 'GET' : 'POST',
-      headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${token}` },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    })
-    return (await res.json()) as Record<string, unknown>
-  }
-  const settle = async (path: string) => {
-    const deadline = Date.now() + 120_000
-    for (;;) {
-      const record = await call(path)
-      if (record.status !== 'pending' && record.status !== 'running') return record
-      if (Date.now() > deadline) throw new Error(`${path} still ${record.status}`)
-      await new Promise((r) => setTimeout(r, 250))
-    }
-  }
-  let last: Record<string, unknown> = {}
+  const call = apiCaller((path, init) => t.app.request(path, init), token)
+  const settle = (path: string) => settledJob(call, path, 120_000)
+  let last: Json = {}
   for (const type of ['full', 'incremental']) {
-    const started = await call('/api/v1/backups/trigger', { instanceId, type, compression: 'gzip' })
-    last = await settle(`/api/v1/backups/${started.id}`)
+    const started = await call('POST', '/api/v1/backups/trigger', { instanceId, type, compression: 'gzip' })
+    last = await settle(`/api/v1/backups/${started.body.id}`)
     expect(last.status, JSON.stringify(last)).toBe('completed')
   }
   await t.deps.backup.wal.sync()
-  await waitFor(
-    () =>
-      t.deps.db
-        .sql`select 1 from backup_wal_streams where instance_id = ${instanceId} and stored_at is not null`,
+  await until(
+    'the continuous WAL of the primary stored',
+    async () =>
+      (
+        await t.deps.db
+          .sql`select 1 from backup_wal_streams where instance_id = ${instanceId} and stored_at is not null`
+      ).length > 0,
   )
-  const drill = await call(`/api/v1/backups/${last.id}/restore`, { mode: 'verify' })
-  const restored = await settle(`/api/v1/restore-operations/${drill.id}`)
+  const drill = await call('POST', `/api/v1/backups/${last.id}/restore`, { mode: 'verify' })
+  const restored = await settle(`/api/v1/restore-operations/${drill.body.id}`)
   expect(restored.status, JSON.stringify(restored)).toBe('completed')
-}
-
-async function waitFor(query: () => PromiseLike<readonly unknown[]>, timeoutMs = 20_000) {
-  const deadline = Date.now() + timeoutMs
-  while ((await query()).length === 0) {
-    if (Date.now() > deadline) throw new Error('condition not reached')
-    await new Promise((r) => setTimeout(r, 100))
-  }
 }
