@@ -10,8 +10,9 @@ import { createHash } from 'node:crypto'
 import { mkdirSync } from 'node:fs'
 import { join } from 'node:path'
 import type { ConnectionTarget } from '../instances/connection-test.ts'
-import { openInstanceConnection } from '../instances/connection-test.ts'
+import { destroyInstanceConnection, openInstanceConnection } from '../instances/connection-test.ts'
 import { replicationTargetFor } from '../instances/service.ts'
+import { withDeadline } from '../platform/deadline.ts'
 import type { Lease } from '../platform/state/state-store.ts'
 import { compressionAvailable } from './compression.ts'
 import { libpqConnection, runTool } from './libpq.ts'
@@ -22,6 +23,7 @@ import type { RunnerDeps } from './runner.ts'
 import { WalStream } from './wal-stream.ts'
 
 const leaseMs = 15_000
+const statusStatementTimeoutMs = 10_000
 
 /** The replication slot of an instance's continuous WAL. */
 export const slotNameOf = (instanceId: string) => `pganalytics_${instanceId.replaceAll('-', '').slice(0, 20)}`
@@ -163,14 +165,37 @@ export class WalManager {
         connectTimeoutMs: deps.connectTimeoutMs,
         hostPolicy: deps.hostPolicy,
       })
-    const status = openInstanceConnection(target, {
-      connectTimeoutMs: deps.connectTimeoutMs,
-      hostPolicy: deps.hostPolicy,
-      statementTimeoutMs: 10_000,
-      lockTimeoutMs: 1_000,
-      idleTimeoutSeconds: 60,
-      applicationName: 'pganalytics-wal-status',
-    })
+    // The slot's position, read on a kept connection under a deadline. A failed read replaces the
+    // connection: a postgres.js client whose reconnect was refused (the server restarting) stays
+    // "connecting" and never answers again, which stopped every later upload.
+    const openStatus = () =>
+      openInstanceConnection(target, {
+        connectTimeoutMs: deps.connectTimeoutMs,
+        hostPolicy: deps.hostPolicy,
+        statementTimeoutMs: statusStatementTimeoutMs,
+        lockTimeoutMs: 1_000,
+        idleTimeoutSeconds: 60,
+        applicationName: 'pganalytics-wal-status',
+      })
+    let status = openStatus()
+    const slotPosition = async () => {
+      const sql = status
+      try {
+        const rows = await withDeadline(
+          sql<{ lsn: string | null; active: boolean }[]>`
+            select restart_lsn::text as lsn, active from pg_replication_slots where slot_name = ${slotName}`,
+          deps.connectTimeoutMs + statusStatementTimeoutMs,
+          (error) => destroyInstanceConnection(sql, error),
+        )
+        return rows[0] ?? null
+      } catch (error) {
+        if (status === sql) {
+          destroyInstanceConnection(sql, error as Error)
+          status = openStatus()
+        }
+        throw error
+      }
+    }
     const spoolDir = join(deps.config.spoolDir, instanceId)
     mkdirSync(spoolDir, { recursive: true, mode: 0o700 })
     if (!latest?.systemIdentifier) throw new Error('the latest full backup does not name its cluster')
@@ -183,11 +208,7 @@ export class WalManager {
       spoolDir,
       compression: repositoryCompression(deps),
       intervalMs: deps.config.walIntervalMs,
-      slotPosition: async () =>
-        (
-          await status<{ lsn: string | null; active: boolean }[]>`
-          select restart_lsn::text as lsn, active from pg_replication_slots where slot_name = ${slotName}`
-        )[0] ?? null,
+      slotPosition,
       onProgress: (progress) =>
         ops.saveWalProgress(deps.db, {
           instanceId,
@@ -211,7 +232,7 @@ export class WalManager {
       )
     }, leaseMs / 3)
     const close = async () => {
-      await status.end({ timeout: 5 })
+      await status.end({ timeout: 5 }).catch(() => {})
     }
     this.streams.set(instanceId, { stream, lease, renew, close, fingerprint: fingerprintOf(target) })
     deps.log.info('streaming WAL', { instanceId, slot: slotName })

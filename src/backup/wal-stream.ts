@@ -76,8 +76,16 @@ export class WalStream {
       connection.dispose()
     }
     this.spawn()
+    // One upload at a time; a tick that finds one still running is skipped, not queued behind it.
+    let busy = false
     this.timer = setInterval(() => {
-      this.uploading = this.uploading.then(() => this.uploadOnce()).catch(() => {})
+      if (busy) return
+      busy = true
+      this.uploading = this.uploadOnce()
+        .catch(() => {})
+        .finally(() => {
+          busy = false
+        })
     }, this.options.intervalMs)
   }
 
