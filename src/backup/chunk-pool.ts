@@ -68,7 +68,7 @@ parentPort.on('message', (job) => {
 
 type Reply = { ticket: number; id?: string; buffer?: ArrayBuffer; body?: Uint8Array; error?: string }
 type Waiter = { resolve: (reply: Reply) => void; reject: (error: Error) => void }
-type Thread = { worker: Worker; waiting: Map<number, Waiter>; load: number }
+type Thread = { worker: Worker; waiting: Map<number, Waiter>; load: number; stopped?: Error }
 
 /** A chunk identified by a thread: its id, and the thread and ticket that hold its bytes (or the
  * bytes themselves, handed back, for compressions the threads do not do). */
@@ -99,14 +99,15 @@ export class ChunkPool {
         if (reply.error !== undefined) waiter.reject(new Error(`chunk thread: ${reply.error}`))
         else waiter.resolve(reply)
       })
+      // A thread that died fails what it holds and whatever is asked of it later (the chunks it
+      // held are gone with it).
       const fail = (error: Error) => {
+        thread.stopped ??= error
         for (const waiter of thread.waiting.values()) waiter.reject(error)
         thread.waiting.clear()
       }
       worker.on('error', fail)
-      worker.on('exit', (code) => {
-        if (!this.closed) fail(new Error(`a chunk thread stopped (exit code ${code})`))
-      })
+      worker.on('exit', (code) => fail(new Error(`a chunk thread stopped (exit code ${code})`)))
       this.threads.push(thread)
     }
   }
@@ -114,6 +115,7 @@ export class ChunkPool {
   private ask(index: number, ticket: number, message: object, transfer: ArrayBuffer[] = []): Promise<Reply> {
     const thread = this.threads[index] as Thread
     if (this.closed) return Promise.reject(new Error('the chunk threads have stopped'))
+    if (thread.stopped) return Promise.reject(thread.stopped)
     return new Promise<Reply>((resolve, reject) => {
       thread.waiting.set(ticket, { resolve, reject })
       thread.worker.postMessage(message, transfer)
@@ -196,8 +198,8 @@ export class ChunkPool {
     this.closed = true
     await Promise.all(
       this.threads.map(async (thread) => {
-        for (const waiter of thread.waiting.values())
-          waiter.reject(new Error('the chunk threads have stopped'))
+        thread.stopped ??= new Error('the chunk threads have stopped')
+        for (const waiter of thread.waiting.values()) waiter.reject(thread.stopped)
         thread.waiting.clear()
         await thread.worker.terminate()
       }),

@@ -128,6 +128,9 @@ export async function takeBackup(
     connectTimeoutMs: request.connectTimeoutMs,
     hostPolicy: request.hostPolicy,
     ...(logical ? { database: request.database } : {}),
+  }).catch(async (error) => {
+    await writer.close()
+    throw error
   })
   let files: ManifestFile[]
   let copy: { timeline: number; startLsn: string | null; endLsn: string | null }
