@@ -74,7 +74,9 @@ export class ChunkWriter {
     this.options.known.set(chunk.id, 0)
     this.stats.newChunks++
     place([0, chunk.id, size])
-    this.stats.storedBytes += onThreads
+    // Not `storedBytes += await ...`: that reads the total before the await and loses the chunks
+    // stored meanwhile.
+    const stored = onThreads
       ? await this.repository.putSealedChunk(
           this.key,
           chunk.id,
@@ -93,6 +95,7 @@ export class ChunkWriter {
           compression,
           this.options.level,
         )
+    this.stats.storedBytes += stored
   }
 
   /** Waits for every chunk to be referenced and stored; throws the first failure. */

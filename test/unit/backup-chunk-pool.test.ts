@@ -152,7 +152,12 @@ describe('ChunkWriter', () => {
       order.forEach((i, at) => {
         expect(refs[at]).toEqual([0, repository.keys.chunkId(distinct[i] as Uint8Array), chunkSize])
       })
-      expect(await repository.store.list(`backups/${key.backupId}/chunks/`)).toHaveLength(6)
+      const stored = await repository.store.list(`backups/${key.backupId}/chunks/`)
+      expect(stored).toHaveLength(6)
+      // The stats count every stored byte, also of chunks stored while others were in flight.
+      let bytes = 0
+      for (const path of stored) bytes += ((await repository.store.get(path)) as Uint8Array).byteLength
+      expect(stats.storedBytes).toBe(bytes)
       for (const [i, data] of distinct.entries())
         expect(
           new Uint8Array(await repository.getChunk(key.backupId, repository.keys.chunkId(data), chunkSize)),
