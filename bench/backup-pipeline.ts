@@ -5,7 +5,9 @@
 // dropped (`read only`: the cost of pg_basebackup and of reading its pipe). Prints wall and CPU
 // seconds of this process and of the pg_basebackup it reaped, per round. Used to see where the
 // CPU of a backup goes while changing src/backup (docs/PERFORMANCE.md, "Backup and restore").
-//   node_modules/.bin/bun bench/backup-pipeline.ts [--scale 20] [--rounds 2]
+//   node_modules/.bin/bun bench/backup-pipeline.ts [--scale 20] [--rounds 2] [--concurrency 4]
+//     [--threads N (default: PGA_BACKUP_THREADS's)] [--by-thread (CPU per thread name; the chunk
+//     threads have ended when it is read, so theirs is the process's minus the names listed)]
 import { readdirSync, readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
