@@ -82,7 +82,13 @@ export const backupVariables = defineVariables({
     schema: integer(1, 64),
     default: '4',
     example: '8',
-    doc: 'Chunk uploads in flight per backup (memory is about chunk size x (concurrency + 2)).',
+    doc: 'Chunk uploads in flight per backup (memory is about chunk size x (concurrency + threads + 2)).',
+  },
+  PGA_BACKUP_THREADS: {
+    schema: integer(1, 64).optional(),
+    default: undefined,
+    example: '2',
+    doc: 'Worker threads per backup computing chunk ids, compressing and encrypting, while the event loop reads the stream. Unset: one per CPU core, at most 4.',
   },
   PGA_BACKUP_WAL_INTERVAL: {
     schema: duration,
@@ -125,6 +131,8 @@ export type BackupConfig = {
   compressionLevel?: number
   chunkSize: number
   concurrency: number
+  /** Chunk threads per backup; unset: defaultChunkThreads(). */
+  threads?: number
   walIntervalMs: number
   spoolDir: string
   /** Scratch space of restore drills (a whole restored copy at a time). */
@@ -155,6 +163,7 @@ export function backupConfig(
       : {}),
     chunkSize: e.PGA_BACKUP_CHUNK_SIZE,
     concurrency: e.PGA_BACKUP_CONCURRENCY,
+    ...(e.PGA_BACKUP_THREADS !== undefined ? { threads: e.PGA_BACKUP_THREADS } : {}),
     walIntervalMs: e.PGA_BACKUP_WAL_INTERVAL,
     spoolDir: resolve(e.PGA_BACKUP_SPOOL_DIR ?? `${shared.dataDir}/wal-spool`),
     workDir: resolve(e.PGA_BACKUP_WORK_DIR ?? `${shared.dataDir}/restore-drills`),

@@ -6,6 +6,7 @@
 import type { ConnectionTarget } from '../instances/connection-test.ts'
 import { openInstanceConnection } from '../instances/connection-test.ts'
 import type { HostPolicy } from '../instances/host-policy.ts'
+import { defaultChunkThreads } from './chunk-pool.ts'
 import { ChunkWriter } from './chunk-writer.ts'
 import type { Compression } from './compression.ts'
 import { libpqConnection } from './libpq.ts'
@@ -96,6 +97,8 @@ export type BackupRequest = {
   level?: number | undefined
   chunkSize: number
   concurrency: number
+  /** Threads for chunk ids, compression and sealing (chunk-pool.ts); default: defaultChunkThreads(). */
+  threads?: number | undefined
   connectTimeoutMs: number
   hostPolicy: HostPolicy
   signal?: AbortSignal | undefined
@@ -115,6 +118,7 @@ export async function takeBackup(
     compression: request.compression,
     level: request.level,
     concurrency: request.concurrency,
+    threads: request.threads ?? defaultChunkThreads(),
     known,
     signal: request.signal,
   })
@@ -124,6 +128,9 @@ export async function takeBackup(
     connectTimeoutMs: request.connectTimeoutMs,
     hostPolicy: request.hostPolicy,
     ...(logical ? { database: request.database } : {}),
+  }).catch(async (error) => {
+    await writer.close()
+    throw error
   })
   let files: ManifestFile[]
   let copy: { timeline: number; startLsn: string | null; endLsn: string | null }
@@ -158,6 +165,7 @@ export async function takeBackup(
     }
   } finally {
     connection.dispose()
+    await writer.close()
   }
   const finished = await serverFacts(request.target, request, logical ? request.database : undefined)
   const manifest: BackupManifest = {

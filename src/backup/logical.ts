@@ -4,7 +4,7 @@
 // major version.
 import type { ChunkWriter } from './chunk-writer.ts'
 import { type LibpqConnection, runTool } from './libpq.ts'
-import type { ManifestFile } from './manifest.ts'
+import type { ChunkRef, ManifestFile } from './manifest.ts'
 import { ByteReader } from './tar-reader.ts'
 
 export const dumpFileName = (database: string) => `${database}.pgdump`
@@ -25,20 +25,26 @@ export async function copyLogical(options: {
     options.signal,
   )
   const reader = new ByteReader(tool.child.stdout)
+  const chunks: ChunkRef[] = []
   const file: ManifestFile = {
     path: dumpFileName(options.database),
     type: 'file',
     mode: 0o600,
     mtime: Math.floor(Date.now() / 1000),
     size: 0,
-    chunks: [],
+    chunks,
   }
   try {
     for (;;) {
       const piece = await reader.read(options.chunkSize)
-      if (piece.byteLength === 0) break
-      file.chunks?.push(await options.writer.add(piece))
-      file.size += piece.byteLength
+      const size = piece.byteLength // read before add: the writer may move the buffer away
+      if (size === 0) break
+      const index = chunks.length
+      chunks.length++
+      await options.writer.add(piece, (ref) => {
+        chunks[index] = ref
+      })
+      file.size += size
       options.onProgress?.(reader.position)
     }
     await tool.finished

@@ -2,12 +2,12 @@
 // backup is consistent on its own, and its backup manifest) read file by file; each file cut
 // into fixed-size chunks at fixed offsets, which suits PostgreSQL's files (pages change in
 // place, so an unchanged region gives the same chunk again), and each chunk referenced or stored
-// through the ChunkWriter. Nothing is held in memory beyond a few chunks.
+// through the ChunkWriter (whose threads identify and seal chunks while this reads on). Nothing is held in memory beyond a few chunks.
 
 import type { ChunkWriter } from './chunk-writer.ts'
 import type { LibpqConnection } from './libpq.ts'
 import { runTool } from './libpq.ts'
-import type { ManifestFile } from './manifest.ts'
+import type { ChunkRef, ManifestFile } from './manifest.ts'
 import { ByteReader, tarEntries } from './tar-reader.ts'
 
 export type PhysicalCopy = {
@@ -80,15 +80,21 @@ export async function copyPhysical(options: {
       }
       if (entry.type === 'symlink') file.target = entry.linkTarget
       if (entry.type === 'file' || entry.type === 'other') {
-        file.chunks = []
+        const chunks: ChunkRef[] = []
+        file.chunks = chunks
         let left = entry.size
         while (left > 0) {
           const piece = await reader.read(Math.min(options.chunkSize, left))
-          if (piece.byteLength === 0) throw new Error(`the stream ended inside ${entry.path}`)
+          const size = piece.byteLength // read before add: the writer may move the buffer away
+          if (size === 0) throw new Error(`the stream ended inside ${entry.path}`)
           if (smallFiles.has(entry.path))
             captured.set(entry.path, (captured.get(entry.path) ?? '') + new TextDecoder().decode(piece))
-          file.chunks.push(await options.writer.add(piece))
-          left -= piece.byteLength
+          const index = chunks.length
+          chunks.length++
+          await options.writer.add(piece, (ref) => {
+            chunks[index] = ref
+          })
+          left -= size
           options.onProgress?.(reader.position)
         }
       }

@@ -52,7 +52,13 @@ export const backupKeyFile = (backupId: string) => `backups/${backupId}/key.json
 export const walKey = (system: string, timeline: string, name: string) => `wal/${system}/${timeline}/${name}`
 
 /** The data key of one backup, ready to seal and open its chunks. */
-export type BackupKey = { backupId: string; key: CryptoKey; wrapped: WrappedKey }
+export type BackupKey = {
+  backupId: string
+  key: CryptoKey
+  /** The same key's bytes, for the chunk threads (chunk-pool.ts), which seal with node:crypto. */
+  raw: Uint8Array
+  wrapped: WrappedKey
+}
 
 export class BackupRepository {
   private readonly backupKeys = new Map<string, Promise<CryptoKey>>()
@@ -102,7 +108,7 @@ export class BackupRepository {
     const wrapped = await wrapKey(this.keks[0] as KeyEncryptionKey, raw, backupKeyContext(backupId))
     const key = await importAesKey(raw)
     this.backupKeys.set(backupId, Promise.resolve(key))
-    return { backupId, key, wrapped }
+    return { backupId, key, raw, wrapped }
   }
 
   async putChunk(
@@ -113,6 +119,12 @@ export class BackupRepository {
     level?: number,
   ) {
     const body = await sealObject(owner.key, plaintext, chunkAad(owner.backupId, id), compression, level)
+    await this.store.put(chunkKey(owner.backupId, id), body)
+    return body.byteLength
+  }
+
+  /** Stores a chunk body sealed elsewhere (chunk-pool.ts, with chunkAad(owner, id)). */
+  async putSealedChunk(owner: BackupKey, id: string, body: Uint8Array) {
     await this.store.put(chunkKey(owner.backupId, id), body)
     return body.byteLength
   }

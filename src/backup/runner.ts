@@ -144,6 +144,7 @@ export class BackupRunner {
           level: this.deps.config.compressionLevel,
           chunkSize: this.deps.config.chunkSize,
           concurrency: this.deps.config.concurrency,
+          threads: this.deps.config.threads,
           connectTimeoutMs: this.deps.connectTimeoutMs,
           hostPolicy: this.deps.hostPolicy,
           signal: controller.signal,

@@ -41,7 +41,8 @@ export const newKey = () => randomBytes(32)
 /** Keys derived from the repository secret. */
 export class RepositoryKeys {
   private constructor(
-    private readonly chunkIdKey: Buffer,
+    /** Keys the chunk ids; the chunk threads (chunk-pool.ts) compute them with it too. */
+    readonly chunkIdKey: Buffer,
     readonly walKey: CryptoKey,
   ) {}
 
