@@ -18,6 +18,7 @@ import { parseArgs } from 'node:util'
 import postgres from 'postgres'
 import { metricGroups, planGroup, queryParams } from '../src/collector/catalog/index.ts'
 import { fetchRows } from '../src/collector/worker-helpers.ts'
+import { monitoringSessionSettings } from '../src/instances/connection-test.ts'
 import { probeCapabilities } from '../src/instances/probe.ts'
 import { startPostgres, type TestPostgres } from '../test/harness/postgres.ts'
 import { runBench } from './support.ts'
@@ -86,6 +87,7 @@ const connect = (database: string, options: Partial<Options> = {}) => {
     onnotice: () => {},
     connection: {
       application_name: 'pga bench large-server',
+      ...monitoringSessionSettings,
       ...(options.statementTimeoutMs ? { statement_timeout: options.statementTimeoutMs } : {}),
       ...(options.lockTimeoutMs ? { lock_timeout: options.lockTimeoutMs } : {}),
     },

@@ -135,6 +135,11 @@ export type ConnectionOptions = {
 
 const socketsOf = new WeakMap<postgres.Sql, InstanceSockets>()
 
+/** Settings of every session we open on a monitored server. JIT off: the catalog queries are
+ * cheap, but on a server with 10,000 indexes their cost estimate passes jit_above_cost and the
+ * JIT compilation alone took 80 % of the indexes group (1.2 s against 0.22 s without). */
+export const monitoringSessionSettings = { jit: 'off' } as const
+
 /** A one-connection postgres.js client for a monitored instance, with server-side timeouts set
  * at connection start so no query of ours can run or wait on a lock for long. Its sockets are
  * ours (see instance-socket.ts): `destroyInstanceConnection` ends them at any stage. */
@@ -158,6 +163,7 @@ export function openInstanceConnection(target: ConnectionTarget, options: Connec
       statement_timeout: options.statementTimeoutMs,
       lock_timeout: options.lockTimeoutMs,
       idle_in_transaction_session_timeout: options.statementTimeoutMs,
+      ...monitoringSessionSettings,
     },
   })
   socketsOf.set(sql, sockets)

@@ -269,3 +269,36 @@ describe('statements ranked by change', () => {
     }
   }, 120_000)
 })
+
+describe('monitoring sessions', () => {
+  it('run without JIT and under the timeouts they were opened with', async () => {
+    const url = new URL(monitoredUrl)
+    const sql = openInstanceConnection(
+      {
+        host: url.hostname,
+        port: Number(url.port),
+        database: url.pathname.slice(1),
+        username: url.username,
+        sslmode: 'disable',
+      },
+      {
+        connectTimeoutMs: 10_000,
+        statementTimeoutMs: 7_000,
+        lockTimeoutMs: 1500,
+        idleTimeoutSeconds: 0,
+        applicationName: 'pganalytics session test',
+        hostPolicy: new HostPolicy({ allow: [], deny: [] }),
+      },
+    )
+    try {
+      // With thousands of relations the catalog queries' cost estimates pass jit_above_cost, and
+      // compiling them cost more than running them (see monitoringSessionSettings).
+      const [row] = await sql<{ jit: string; statement_timeout: string; lock_timeout: string }[]>`
+        select current_setting('jit') as jit, current_setting('statement_timeout') as statement_timeout,
+               current_setting('lock_timeout') as lock_timeout`
+      expect(row).toEqual({ jit: 'off', statement_timeout: '7s', lock_timeout: '1500ms' })
+    } finally {
+      await sql.end()
+    }
+  })
+})

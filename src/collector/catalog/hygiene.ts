@@ -58,17 +58,18 @@ export const indexHygiene: MetricGroup = {
               select x.*, 'invalid' as problem, null::text as duplicate_of from idx x where not x.indisvalid
               union all
               -- Of identical indexes one is kept (one backing a unique or primary key first, then the
-              -- oldest); the others are its duplicates.
-              select x.*, 'duplicate', kept.indexrelname
-                from idx x
-                cross join lateral (
-                  select y.indexrelname from idx y
-                   where y.shape = x.shape and y.indisvalid
-                     and (not (y.indisunique or y.indisprimary), y.indexrelid)
-                         < (not (x.indisunique or x.indisprimary), x.indexrelid)
-                   order by not (y.indisunique or y.indisprimary), y.indexrelid
-                   limit 1) kept
-               where x.indisvalid
+              -- oldest); the others are its duplicates. A window over the shape, not a lateral
+              -- search per index: that was quadratic and timed out at 10,000 indexes.
+              select r.indexrelid, r.indrelid, r.indisvalid, r.indisunique, r.indisprimary, r.schemaname,
+                     r.relname, r.indexrelname, r.size_bytes, r.idx_scan, r.shape, 'duplicate', r.kept
+                from (select x.*,
+                             row_number() over same_shape as place,
+                             first_value(x.indexrelname) over same_shape as kept
+                        from idx x
+                       where x.indisvalid
+                      window same_shape as (partition by x.shape
+                                            order by not (x.indisunique or x.indisprimary), x.indexrelid)) r
+               where r.place > 1
               union all
               select x.*, 'unused', null from idx x
                where x.indisvalid and x.idx_scan = 0 and not x.indisunique and not x.indisprimary
