@@ -356,15 +356,15 @@ export const tables: MetricGroup = {
  * and not enforcing a constraint. */
 const indexesSelect = (lastScan: string) => `
   with ranked as (
-    select x.indexrelid as oid,
+    -- One pass over pg_class: an index lives in its table's schema, and relkind 'i' is an index
+    -- with storage (a table's or a materialized view's; a partitioned table's is 'I').
+    select ic.oid,
            least(row_number() over (order by ic.relpages desc),
-                 case when pg_stat_get_numscans(x.indexrelid) > 0
-                      then row_number() over (order by pg_stat_get_numscans(x.indexrelid) desc) end) as best
-      from pg_index x
-      join pg_class ic on ic.oid = x.indexrelid
-      join pg_class c on c.oid = x.indrelid
-      join pg_namespace n on n.oid = c.relnamespace
-     where c.relkind in ('r', 't', 'm')
+                 case when pg_stat_get_numscans(ic.oid) > 0
+                      then row_number() over (order by pg_stat_get_numscans(ic.oid) desc) end) as best
+      from pg_class ic
+      join pg_namespace n on n.oid = ic.relnamespace
+     where ic.relkind = 'i'
        and n.nspname not in ('pg_catalog', 'information_schema') and n.nspname !~ '^pg_toast'
      order by best, oid
      limit $1),
