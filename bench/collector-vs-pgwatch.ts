@@ -43,6 +43,12 @@ const options = {
   databases: option('databases', 5),
   tables: option('tables', 200),
 }
+// --profile DIR: runs our service from source under `bun --cpu-prof` (readable names), ours only;
+// the profile (.cpuprofile) lands in DIR when the service stops. Its figures are not comparable.
+const profileDir = (() => {
+  const i = args.indexOf('--profile')
+  return i >= 0 ? resolve(args[i + 1] as string) : undefined
+})()
 const pgwatchBin = process.env.PGWATCH_BIN
 const binary = join(root, 'dist', 'pganalytics')
 const work = tempDir('bench-vs-pgwatch')
@@ -256,7 +262,10 @@ function pganalytics(monitored: TestPostgres, store: TestPostgres): Collector {
     async start() {
       const port = await freePort()
       const base = `http://127.0.0.1:${port}`
-      const child = spawn('pganalytics', [binary, 'serve'], {
+      const command = profileDir
+        ? [process.execPath, '--cpu-prof', `--cpu-prof-dir=${profileDir}`, join(root, 'src', 'main.ts'), 'serve']
+        : [binary, 'serve']
+      const child = spawn('pganalytics', command, {
         PGA_PORT: String(port),
         DATABASE_URL: storeUrl.toString(),
         PGA_MASTER_KEY: masterKey,
@@ -412,7 +421,7 @@ async function main() {
 
   const collectors = [
     pganalytics(monitored, store),
-    ...(pgwatchBin ? [pgwatch(pgwatchBin, monitored, store)] : []),
+    ...(pgwatchBin && !profileDir ? [pgwatch(pgwatchBin, monitored, store)] : []),
   ]
   const windows: Window[] = []
   for (let w = 1; w <= options.windows; w++) {
