@@ -51,6 +51,13 @@ const profileDir = (() => {
 })()
 const pgwatchBin = process.env.PGWATCH_BIN
 const binary = join(root, 'dist', 'pganalytics')
+const collectorBinary = join(root, 'dist', 'pganalytics-collector')
+// --compare-binary PATH: also measures that build's `serve` (e.g. a copy of dist/pganalytics
+// from before a change), in the same alternating windows.
+const compareBinary = (() => {
+  const i = args.indexOf('--compare-binary')
+  return i >= 0 ? resolve(args[i + 1] as string) : undefined
+})()
 const work = tempDir('bench-vs-pgwatch')
 const children = new Set<Subprocess>()
 const clusters: TestPostgres[] = []
@@ -248,53 +255,86 @@ function connectionOf(url: string) {
 // ---------------------------------------------------------------------------------------------
 // The two collectors.
 
-type Collector = { name: 'pganalytics' | 'pgwatch'; storeDb: string; start(): Promise<Subprocess> }
+type Collector = { name: string; storeDb: string; start(): Promise<Subprocess> }
 
-function pganalytics(monitored: TestPostgres, store: TestPostgres): Collector {
+/** Our shapes share one store database, master key and instance (added once, by whichever
+ * starts first): `serve` (the whole service, collector included), `collect` (the collector-only
+ * binary, dist/pganalytics-collector) and, with --compare-binary, another build's `serve`. */
+function ours(monitored: TestPostgres, store: TestPostgres) {
   const token = randomBytes(24).toString('hex')
   const storeUrl = new URL(store.url)
   storeUrl.pathname = '/pga'
   const masterKey = randomBytes(32).toString('base64')
+  const env = (port: number) => ({
+    PGA_PORT: String(port),
+    DATABASE_URL: storeUrl.toString(),
+    PGA_MASTER_KEY: masterKey,
+    PGA_ADMIN_TOKEN: token,
+    PGA_LOG_LEVEL: 'warn',
+    PGA_SELF_MONITOR: 'false',
+  })
   let added = false
-  return {
-    name: 'pganalytics',
+  async function addInstance(base: string) {
+    const res = await fetch(`${base}/api/v1/instances?test=false`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({
+        name: 'monitored',
+        host: '127.0.0.1',
+        port: monitored.port,
+        database: databases[0],
+        username: 'pga_bench',
+        sslmode: 'disable',
+        intervals: Object.fromEntries(metricGroups.map((g) => [g.name, options.interval])),
+        includeDatabases: ['bench_*'],
+      }),
+    })
+    if (res.status !== 201) throw new Error(`POST /api/v1/instances: ${res.status} ${await res.text()}`)
+    added = true
+  }
+  const serve = (name: string, bin: string): Collector => ({
+    name,
     storeDb: 'pga',
     async start() {
       const port = await freePort()
       const base = `http://127.0.0.1:${port}`
       const command = profileDir
-        ? [process.execPath, '--cpu-prof', `--cpu-prof-dir=${profileDir}`, join(root, 'src', 'main.ts'), 'serve']
-        : [binary, 'serve']
-      const child = spawn('pganalytics', command, {
-        PGA_PORT: String(port),
-        DATABASE_URL: storeUrl.toString(),
-        PGA_MASTER_KEY: masterKey,
-        PGA_ADMIN_TOKEN: token,
-        PGA_LOG_LEVEL: 'warn',
-        PGA_SELF_MONITOR: 'false',
-      })
+        ? [
+            process.execPath,
+            '--cpu-prof',
+            `--cpu-prof-dir=${profileDir}`,
+            join(root, 'src', 'main.ts'),
+            'serve',
+          ]
+        : [bin, 'serve']
+      const child = spawn(name, command, env(port))
       await waitReady(base, child)
+      if (!added) await addInstance(base)
+      return child
+    },
+  })
+  const collect: Collector = {
+    name: 'pganalytics-collector',
+    storeDb: 'pga',
+    async start() {
       if (!added) {
-        const res = await fetch(`${base}/api/v1/instances?test=false`, {
-          method: 'POST',
-          headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
-          body: JSON.stringify({
-            name: 'monitored',
-            host: '127.0.0.1',
-            port: monitored.port,
-            database: databases[0],
-            username: 'pga_bench',
-            sslmode: 'disable',
-            intervals: Object.fromEntries(metricGroups.map((g) => [g.name, options.interval])),
-            includeDatabases: ['bench_*'],
-          }),
+        // The API adds the instance (migrating the store); it does not collect.
+        const port = await freePort()
+        const setup = spawn('pganalytics-setup', [binary, 'serve'], {
+          ...env(port),
+          PGA_COLLECTOR_ENABLED: 'false',
         })
-        if (res.status !== 201) throw new Error(`POST /api/v1/instances: ${res.status} ${await res.text()}`)
-        added = true
+        await waitReady(`http://127.0.0.1:${port}`, setup)
+        await addInstance(`http://127.0.0.1:${port}`)
+        await stop(setup)
       }
+      const port = await freePort()
+      const child = spawn('pganalytics-collector', [collectorBinary, 'collect'], env(port))
+      await waitReady(`http://127.0.0.1:${port}`, child)
       return child
     },
   }
+  return { serve, collect }
 }
 
 function pgwatch(bin: string, monitored: TestPostgres, store: TestPostgres): Collector {
@@ -419,10 +459,15 @@ async function main() {
     store: (clusterCpu(store) - s0) / options.seconds,
   }
 
-  const collectors = [
-    pganalytics(monitored, store),
-    ...(pgwatchBin && !profileDir ? [pgwatch(pgwatchBin, monitored, store)] : []),
-  ]
+  const shapes = ours(monitored, store)
+  const collectors = profileDir
+    ? [shapes.serve('pganalytics', binary)]
+    : [
+        shapes.serve('pganalytics', binary),
+        shapes.collect,
+        ...(compareBinary ? [shapes.serve('pganalytics-before', compareBinary)] : []),
+        ...(pgwatchBin ? [pgwatch(pgwatchBin, monitored, store)] : []),
+      ]
   const windows: Window[] = []
   for (let w = 1; w <= options.windows; w++) {
     for (const collector of collectors) {
@@ -434,8 +479,8 @@ async function main() {
   const results = Object.fromEntries(
     collectors.map((c) => [c.name, summarise(windows.filter((w) => w.collector === c.name))]),
   )
-  const ours = results.pganalytics as ReturnType<typeof summarise>
   const theirs = results.pgwatch as ReturnType<typeof summarise> | undefined
+  const mine = collectors.filter((c) => c.name !== 'pgwatch').map((c) => c.name)
   const rows: [string, keyof ReturnType<typeof summarise>, number][] = [
     ['collector CPU per round (ms)', 'cpuPerRoundMs', 0],
     ['collector CPU per 1,000 stored rows (ms)', 'cpuPer1000RowsMs', 1],
@@ -448,13 +493,18 @@ async function main() {
   console.log(
     `\nper round of one instance (${options.databases} databases x ${options.tables} tables, every ${options.interval} s; median of ${options.windows} windows of ${options.seconds} s)`,
   )
-  console.log(`| figure | pgAnalytics | ${theirs ? 'pgwatch | ratio |' : ''}`)
-  console.log(`|---|---:|${theirs ? '---:|---:|' : ''}`)
+  // Each of ours, then pgwatch, then each of ours against pgwatch.
+  console.log(
+    `| figure | ${mine.join(' | ')} |${theirs ? ` pgwatch | ${mine.map((m) => `${m} / pgwatch`).join(' | ')} |` : ''}`,
+  )
+  console.log(
+    `|---|${mine.map(() => '---:|').join('')}${theirs ? `---:|${mine.map(() => '---:|').join('')}` : ''}`,
+  )
   for (const [label, key, digits] of rows) {
-    const a = ours[key]
+    const values = mine.map((m) => (results[m] as ReturnType<typeof summarise>)[key])
     const b = theirs?.[key]
     console.log(
-      `| ${label} | ${a.toFixed(digits)} |${b === undefined ? '' : ` ${b.toFixed(digits)} | ${(a / b).toFixed(2)}x |`}`,
+      `| ${label} | ${values.map((a) => a.toFixed(digits)).join(' | ')} |${b === undefined ? '' : ` ${b.toFixed(digits)} | ${values.map((a) => `${(a / b).toFixed(2)}x`).join(' | ')} |`}`,
     )
   }
   console.log(

@@ -16,6 +16,10 @@ defines=(--define "PGA_BUILD_VERSION=\"$version\"" --define "PGA_BUILD_REVISION=
 mkdir -p dist/node
 node_modules/.bin/bun build --compile --bytecode --format=esm --minify --sourcemap=none "${defines[@]}" \
   src/main.ts migrations/*.sql --outfile dist/pganalytics
+# The collector alone (src/main-collector.ts): what `pganalytics collect` runs, without the API,
+# PGlite or the docs UI in the binary, for collector-only deployments (docs/COLLECTOR.md).
+node_modules/.bin/bun build --compile --bytecode --format=esm --minify --sourcemap=none "${defines[@]}" \
+  src/main-collector.ts migrations/*.sql --outfile dist/pganalytics-collector
 node_modules/.bin/bun build --target=node --packages=external "${defines[@]}" \
   src/main-node.ts --outfile dist/node/main.js
-echo "built dist/pganalytics ($version, $revision) and dist/node/main.js"
+echo "built dist/pganalytics, dist/pganalytics-collector ($version, $revision) and dist/node/main.js"
