@@ -5,8 +5,10 @@
 //      fixed rate, a login `pga_bench` with only pg_monitor) and the store (a database for each
 //      collector), so the monitored side and the store side are measured apart;
 //   2. measures a baseline window: CPU of both clusters with nothing collecting (pgbench only);
-//   3. alternates --windows windows of --seconds: our service (the compiled binary, dist/) with
-//      every group every --interval seconds over the monitored databases, then pgwatch (PGWATCH_BIN,
+//   3. alternates --windows windows of --seconds: our service (`dist/pganalytics serve`) with
+//      every group every --interval seconds over the monitored databases, the collector alone
+//      (`dist/pganalytics-collector collect`, same store and instance), with --compare-binary
+//      PATH another build's `serve` (e.g. the one before a change), then pgwatch (PGWATCH_BIN,
 //      pgwatch 3.x: `go build ./cmd/pgwatch` at tag v3.7.0 with a placeholder
 //      internal/webui/build/index.html) with the metrics of its `exhaustive` preset that need no
 //      helper functions, every one every --interval seconds, on a continuous-discovery source over
@@ -19,6 +21,7 @@
 // Run from the repository root (after `bash scripts/build.sh`):
 //   PGWATCH_BIN=/path/to/pgwatch node_modules/.bin/bun bench/collector-vs-pgwatch.ts
 //     [--seconds 240] [--windows 3] [--interval 15] [--databases 5] [--tables 200]
+//     [--compare-binary PATH] [--profile DIR]
 import { randomBytes } from 'node:crypto'
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { cpus, release, totalmem } from 'node:os'
