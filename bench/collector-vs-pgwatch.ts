@@ -428,7 +428,14 @@ async function measureWindow(
 
 function summarise(windows: Window[]) {
   const rounds = options.seconds / options.interval
-  const median = (values: number[]) => values.sort((a, b) => a - b)[Math.floor(values.length / 2)] as number
+  // An even count takes the mean of the middle two (it took the upper one: the worst of two).
+  const median = (values: number[]) => {
+    const sorted = [...values].sort((a, b) => a - b)
+    const mid = Math.floor(sorted.length / 2)
+    return sorted.length % 2 === 1
+      ? (sorted[mid] as number)
+      : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2
+  }
   return {
     cpuPerRoundMs: median(windows.map((w) => w.cpuMs / rounds)),
     cpuPer1000RowsMs: median(windows.map((w) => (w.cpuMs / Math.max(1, w.rows)) * 1000)),
