@@ -5,8 +5,10 @@
 //      fixed rate, a login `pga_bench` with only pg_monitor) and the store (a database for each
 //      collector), so the monitored side and the store side are measured apart;
 //   2. measures a baseline window: CPU of both clusters with nothing collecting (pgbench only);
-//   3. alternates --windows windows of --seconds: our service (the compiled binary, dist/) with
-//      every group every --interval seconds over the monitored databases, then pgwatch (PGWATCH_BIN,
+//   3. alternates --windows windows of --seconds: our service (`dist/pganalytics serve`) with
+//      every group every --interval seconds over the monitored databases, the collector alone
+//      (`dist/pganalytics-collector collect`, same store and instance), with --compare-binary
+//      PATH another build's `serve` (e.g. the one before a change), then pgwatch (PGWATCH_BIN,
 //      pgwatch 3.x: `go build ./cmd/pgwatch` at tag v3.7.0 with a placeholder
 //      internal/webui/build/index.html) with the metrics of its `exhaustive` preset that need no
 //      helper functions, every one every --interval seconds, on a continuous-discovery source over
@@ -19,6 +21,7 @@
 // Run from the repository root (after `bash scripts/build.sh`):
 //   PGWATCH_BIN=/path/to/pgwatch node_modules/.bin/bun bench/collector-vs-pgwatch.ts
 //     [--seconds 240] [--windows 3] [--interval 15] [--databases 5] [--tables 200]
+//     [--compare-binary PATH] [--profile DIR]
 import { randomBytes } from 'node:crypto'
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { cpus, release, totalmem } from 'node:os'
@@ -43,8 +46,21 @@ const options = {
   databases: option('databases', 5),
   tables: option('tables', 200),
 }
+// --profile DIR: runs our service from source under `bun --cpu-prof` (readable names), ours only;
+// the profile (.cpuprofile) lands in DIR when the service stops. Its figures are not comparable.
+const profileDir = (() => {
+  const i = args.indexOf('--profile')
+  return i >= 0 ? resolve(args[i + 1] as string) : undefined
+})()
 const pgwatchBin = process.env.PGWATCH_BIN
 const binary = join(root, 'dist', 'pganalytics')
+const collectorBinary = join(root, 'dist', 'pganalytics-collector')
+// --compare-binary PATH: also measures that build's `serve` (e.g. a copy of dist/pganalytics
+// from before a change), in the same alternating windows.
+const compareBinary = (() => {
+  const i = args.indexOf('--compare-binary')
+  return i >= 0 ? resolve(args[i + 1] as string) : undefined
+})()
 const work = tempDir('bench-vs-pgwatch')
 const children = new Set<Subprocess>()
 const clusters: TestPostgres[] = []
@@ -242,50 +258,86 @@ function connectionOf(url: string) {
 // ---------------------------------------------------------------------------------------------
 // The two collectors.
 
-type Collector = { name: 'pganalytics' | 'pgwatch'; storeDb: string; start(): Promise<Subprocess> }
+type Collector = { name: string; storeDb: string; start(): Promise<Subprocess> }
 
-function pganalytics(monitored: TestPostgres, store: TestPostgres): Collector {
+/** Our shapes share one store database, master key and instance (added once, by whichever
+ * starts first): `serve` (the whole service, collector included), `collect` (the collector-only
+ * binary, dist/pganalytics-collector) and, with --compare-binary, another build's `serve`. */
+function ours(monitored: TestPostgres, store: TestPostgres) {
   const token = randomBytes(24).toString('hex')
   const storeUrl = new URL(store.url)
   storeUrl.pathname = '/pga'
   const masterKey = randomBytes(32).toString('base64')
+  const env = (port: number) => ({
+    PGA_PORT: String(port),
+    DATABASE_URL: storeUrl.toString(),
+    PGA_MASTER_KEY: masterKey,
+    PGA_ADMIN_TOKEN: token,
+    PGA_LOG_LEVEL: 'warn',
+    PGA_SELF_MONITOR: 'false',
+  })
   let added = false
-  return {
-    name: 'pganalytics',
+  async function addInstance(base: string) {
+    const res = await fetch(`${base}/api/v1/instances?test=false`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({
+        name: 'monitored',
+        host: '127.0.0.1',
+        port: monitored.port,
+        database: databases[0],
+        username: 'pga_bench',
+        sslmode: 'disable',
+        intervals: Object.fromEntries(metricGroups.map((g) => [g.name, options.interval])),
+        includeDatabases: ['bench_*'],
+      }),
+    })
+    if (res.status !== 201) throw new Error(`POST /api/v1/instances: ${res.status} ${await res.text()}`)
+    added = true
+  }
+  const serve = (name: string, bin: string): Collector => ({
+    name,
     storeDb: 'pga',
     async start() {
       const port = await freePort()
       const base = `http://127.0.0.1:${port}`
-      const child = spawn('pganalytics', [binary, 'serve'], {
-        PGA_PORT: String(port),
-        DATABASE_URL: storeUrl.toString(),
-        PGA_MASTER_KEY: masterKey,
-        PGA_ADMIN_TOKEN: token,
-        PGA_LOG_LEVEL: 'warn',
-        PGA_SELF_MONITOR: 'false',
-      })
+      const command = profileDir
+        ? [
+            process.execPath,
+            '--cpu-prof',
+            `--cpu-prof-dir=${profileDir}`,
+            join(root, 'src', 'main.ts'),
+            'serve',
+          ]
+        : [bin, 'serve']
+      const child = spawn(name, command, env(port))
       await waitReady(base, child)
+      if (!added) await addInstance(base)
+      return child
+    },
+  })
+  const collect: Collector = {
+    name: 'pganalytics-collector',
+    storeDb: 'pga',
+    async start() {
       if (!added) {
-        const res = await fetch(`${base}/api/v1/instances?test=false`, {
-          method: 'POST',
-          headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
-          body: JSON.stringify({
-            name: 'monitored',
-            host: '127.0.0.1',
-            port: monitored.port,
-            database: databases[0],
-            username: 'pga_bench',
-            sslmode: 'disable',
-            intervals: Object.fromEntries(metricGroups.map((g) => [g.name, options.interval])),
-            includeDatabases: ['bench_*'],
-          }),
+        // The API adds the instance (migrating the store); it does not collect.
+        const port = await freePort()
+        const setup = spawn('pganalytics-setup', [binary, 'serve'], {
+          ...env(port),
+          PGA_COLLECTOR_ENABLED: 'false',
         })
-        if (res.status !== 201) throw new Error(`POST /api/v1/instances: ${res.status} ${await res.text()}`)
-        added = true
+        await waitReady(`http://127.0.0.1:${port}`, setup)
+        await addInstance(`http://127.0.0.1:${port}`)
+        await stop(setup)
       }
+      const port = await freePort()
+      const child = spawn('pganalytics-collector', [collectorBinary, 'collect'], env(port))
+      await waitReady(`http://127.0.0.1:${port}`, child)
       return child
     },
   }
+  return { serve, collect }
 }
 
 function pgwatch(bin: string, monitored: TestPostgres, store: TestPostgres): Collector {
@@ -376,7 +428,14 @@ async function measureWindow(
 
 function summarise(windows: Window[]) {
   const rounds = options.seconds / options.interval
-  const median = (values: number[]) => values.sort((a, b) => a - b)[Math.floor(values.length / 2)] as number
+  // An even count takes the mean of the middle two (it took the upper one: the worst of two).
+  const median = (values: number[]) => {
+    const sorted = [...values].sort((a, b) => a - b)
+    const mid = Math.floor(sorted.length / 2)
+    return sorted.length % 2 === 1
+      ? (sorted[mid] as number)
+      : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2
+  }
   return {
     cpuPerRoundMs: median(windows.map((w) => w.cpuMs / rounds)),
     cpuPer1000RowsMs: median(windows.map((w) => (w.cpuMs / Math.max(1, w.rows)) * 1000)),
@@ -410,10 +469,15 @@ async function main() {
     store: (clusterCpu(store) - s0) / options.seconds,
   }
 
-  const collectors = [
-    pganalytics(monitored, store),
-    ...(pgwatchBin ? [pgwatch(pgwatchBin, monitored, store)] : []),
-  ]
+  const shapes = ours(monitored, store)
+  const collectors = profileDir
+    ? [shapes.serve('pganalytics', binary)]
+    : [
+        shapes.serve('pganalytics', binary),
+        shapes.collect,
+        ...(compareBinary ? [shapes.serve('pganalytics-before', compareBinary)] : []),
+        ...(pgwatchBin ? [pgwatch(pgwatchBin, monitored, store)] : []),
+      ]
   const windows: Window[] = []
   for (let w = 1; w <= options.windows; w++) {
     for (const collector of collectors) {
@@ -425,8 +489,8 @@ async function main() {
   const results = Object.fromEntries(
     collectors.map((c) => [c.name, summarise(windows.filter((w) => w.collector === c.name))]),
   )
-  const ours = results.pganalytics as ReturnType<typeof summarise>
   const theirs = results.pgwatch as ReturnType<typeof summarise> | undefined
+  const mine = collectors.filter((c) => c.name !== 'pgwatch').map((c) => c.name)
   const rows: [string, keyof ReturnType<typeof summarise>, number][] = [
     ['collector CPU per round (ms)', 'cpuPerRoundMs', 0],
     ['collector CPU per 1,000 stored rows (ms)', 'cpuPer1000RowsMs', 1],
@@ -439,13 +503,18 @@ async function main() {
   console.log(
     `\nper round of one instance (${options.databases} databases x ${options.tables} tables, every ${options.interval} s; median of ${options.windows} windows of ${options.seconds} s)`,
   )
-  console.log(`| figure | pgAnalytics | ${theirs ? 'pgwatch | ratio |' : ''}`)
-  console.log(`|---|---:|${theirs ? '---:|---:|' : ''}`)
+  // Each of ours, then pgwatch, then each of ours against pgwatch.
+  console.log(
+    `| figure | ${mine.join(' | ')} |${theirs ? ` pgwatch | ${mine.map((m) => `${m} / pgwatch`).join(' | ')} |` : ''}`,
+  )
+  console.log(
+    `|---|${mine.map(() => '---:|').join('')}${theirs ? `---:|${mine.map(() => '---:|').join('')}` : ''}`,
+  )
   for (const [label, key, digits] of rows) {
-    const a = ours[key]
+    const values = mine.map((m) => (results[m] as ReturnType<typeof summarise>)[key])
     const b = theirs?.[key]
     console.log(
-      `| ${label} | ${a.toFixed(digits)} |${b === undefined ? '' : ` ${b.toFixed(digits)} | ${(a / b).toFixed(2)}x |`}`,
+      `| ${label} | ${values.map((a) => a.toFixed(digits)).join(' | ')} |${b === undefined ? '' : ` ${b.toFixed(digits)} | ${values.map((a) => `${(a / b).toFixed(2)}x`).join(' | ')} |`}`,
     )
   }
   console.log(

@@ -1,4 +1,4 @@
-// The command line: serve | migrate | openapi | version | keys | audit | agent | help. Exit codes: 0 ok, 1 failure
+// The command line: serve | collect | migrate | openapi | version | keys | audit | agent | help. Exit codes: 0 ok, 1 failure
 // at run time, 2 bad usage or bad configuration (with a one-line reason).
 import { readFileSync, writeFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
@@ -23,6 +23,8 @@ export const usage = `pganalytics ${buildInfo.version}: PostgreSQL fleet monitor
 
 Usage:
   pganalytics serve                 start the HTTP service (runs pending migrations first)
+  pganalytics collect               collect only: the collector with /livez, /readyz and
+                                    /metrics, no API (needs DATABASE_URL; see docs/COLLECTOR.md)
   pganalytics migrate               apply pending migrations and exit
   pganalytics openapi [--output F]  print the OpenAPI document (or write it to F)
   pganalytics openapi --check F     exit 1 when F differs from the document the code produces
@@ -65,6 +67,7 @@ const commands: Record<
   { options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> }
 > = {
   serve: { options: {} },
+  collect: { options: {} },
   migrate: { options: {} },
   openapi: { options: { output: { type: 'string' }, check: { type: 'string' } } },
   version: { options: { json: { type: 'boolean' } } },
@@ -214,6 +217,16 @@ export async function runCli(argv: string[], runtime: Runtime, io: CliIo): Promi
         const { config, log } = configAndLog(io)
         const { serveCommand } = await import('./serve.ts')
         return await serveCommand({ config, log, runtime, build: buildInfo })
+      }
+      case 'collect': {
+        const { config, log } = configAndLog(io)
+        const { collectCommand } = await import('./collector/collect-command.ts')
+        return await collectCommand({
+          config,
+          log,
+          runtime: { serve: runtime.serve, migrations: runtime.assets.migrations },
+          build: buildInfo,
+        })
       }
       case 'keys': {
         const { keysSubcommands, runKeysCommand } = await import('./keys/cli.ts')

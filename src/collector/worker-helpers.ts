@@ -14,7 +14,7 @@ export async function fetchRows(
   const counters = plan.counters ? `, (${plan.counters}) as counters` : ''
   const [row] = await sql.unsafe<Fetched[]>(
     `select to_char(clock_timestamp() at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as "takenAt",
-            coalesce((select jsonb_agg(t) from (${plan.sql}) t), '[]')::text as rows${counters}`,
+            coalesce((select json_agg(t) from (${plan.sql}) t)::text, '[]') as rows${counters}`,
     params,
     { prepare: true },
   )

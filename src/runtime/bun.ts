@@ -3,7 +3,6 @@
 // WASM, script and schemas) and migrations/*.sql passed to `bun build --compile` as extra entry
 // points (Bun.embeddedFiles). From source (`bun run`) the same imports resolve to files on disk
 // and migrations are read from the tree.
-import { basename, join } from 'node:path'
 import datatypesDtd from '../../node_modules/@authenio/samlify-xmllint-wasm/schemas/datatypes.dtd' with {
   type: 'file',
 }
@@ -33,11 +32,9 @@ import xmllintScript from '../../node_modules/xmllint-wasm/xmllint-node.js' with
 import type { Argon2Params, PasswordHasher } from '../auth/password-hashing.ts'
 import type { SamlSchemaFileName } from '../auth/sso/xml-schema.ts'
 import type { DocsAssetName } from '../http/docs-ui.ts'
-import { readMigrationsDir } from '../platform/db/migration-files.ts'
-import { parseMigrationFiles } from '../platform/db/migrations.ts'
-import { closeWithin, type Runtime } from './runtime.ts'
+import { bunMigrations, bunServe, compiled } from './bun-core.ts'
+import type { Runtime } from './runtime.ts'
 
-const compiled = import.meta.dir.startsWith('/$bunfs')
 const docsFiles: Record<DocsAssetName, string> = {
   'swagger-ui-bundle.js': swaggerBundle,
   'swagger-ui.css': swaggerCss,
@@ -53,19 +50,6 @@ const samlSchemaFiles: Record<SamlSchemaFileName, string> = {
   'saml-schema-protocol-2.0.xsd': samlProtocolXsd,
   'xenc-schema.xsd': xencXsd,
   'xmldsig-core-schema.xsd': xmldsigXsd,
-}
-
-async function embeddedMigrations() {
-  // Embedded assets get a content hash in their name: 0001_service_info-a1b2c3d4.sql.
-  const files = Bun.embeddedFiles.filter((file) => (file as File).name.endsWith('.sql')) as File[]
-  return parseMigrationFiles(
-    await Promise.all(
-      files.map(async (file) => ({
-        name: basename(file.name).replace(/-[a-z0-9]{8}\.sql$/, '.sql'),
-        text: await file.text(),
-      })),
-    ),
-  )
 }
 
 // Same algorithm, version, m, t, p and 32-byte output as the Node pool; Bun's salt is 32 bytes
@@ -88,10 +72,7 @@ export const bunRuntime: Runtime = {
   name: 'bun',
   passwordHasher: () => bunPasswordHasher,
   assets: {
-    migrations: () =>
-      compiled
-        ? embeddedMigrations()
-        : Promise.resolve(readMigrationsDir(join(import.meta.dir, '..', '..', 'migrations'))),
+    migrations: bunMigrations,
     docsAsset: async (name) => new Uint8Array(await Bun.file(docsFiles[name]).arrayBuffer()),
     samlSchemaFile: async (name) => new Uint8Array(await Bun.file(samlSchemaFiles[name]).arrayBuffer()),
     ...(compiled
@@ -107,24 +88,5 @@ export const bunRuntime: Runtime = {
         }
       : {}),
   },
-  async serve(fetch, { host, port }) {
-    const server = Bun.serve({
-      // The socket peer goes to the app as its env; the app decides whether to trust headers.
-      // Asked only when read: a probe or a request that never needs its client's address does
-      // not pay for the lookup.
-      fetch: (request, bunServer) =>
-        fetch(request, {
-          get peerAddress() {
-            return bunServer.requestIP(request)?.address
-          },
-        }),
-      hostname: host,
-      port,
-      idleTimeout: 30,
-    })
-    return {
-      port: server.port as number,
-      close: (timeoutMs) => closeWithin(server.stop(false), () => server.stop(true), timeoutMs),
-    }
-  },
+  serve: bunServe,
 }

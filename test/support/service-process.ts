@@ -3,7 +3,7 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { chmodSync, copyFileSync, existsSync, statSync } from 'node:fs'
 import { readdir } from 'node:fs/promises'
-import { join } from 'node:path'
+import { basename, join } from 'node:path'
 import { LineLog } from '../harness/line-log.ts'
 import { freePort, run, tempDir } from '../harness/processes.ts'
 
@@ -11,6 +11,7 @@ export const repoRoot = join(import.meta.dirname, '..', '..')
 export const bunBin = join(repoRoot, 'node_modules', '.bin', 'bun')
 export const binaryPath = join(repoRoot, 'dist', 'pganalytics')
 export const nodeBundlePath = join(repoRoot, 'dist', 'node', 'main.js')
+export const collectorBinaryPath = join(repoRoot, 'dist', 'pganalytics-collector')
 
 export type ServiceProcess = {
   url: string
@@ -39,22 +40,24 @@ export async function ensureBuilt(): Promise<void> {
     await newestSource(join(repoRoot, 'src')),
     await newestSource(join(repoRoot, 'migrations')),
   )
-  const built = [binaryPath, nodeBundlePath].map((p) => (existsSync(p) ? statSync(p).mtimeMs : 0))
+  const built = [binaryPath, nodeBundlePath, collectorBinaryPath].map((p) =>
+    existsSync(p) ? statSync(p).mtimeMs : 0,
+  )
   if (Math.min(...built) > sources) return
   await run('bash', [join(repoRoot, 'scripts', 'build.sh')], { cwd: repoRoot, maxBuffer: 16 * 1024 * 1024 })
 }
 
 /** Builds if needed, then copies the binary alone into a new empty directory (no source tree,
  * no node_modules), as CI and an operator would run it. Returns its path. */
-export async function binaryInEmptyDir(prefix: string): Promise<string> {
+export async function binaryInEmptyDir(prefix: string, source = binaryPath): Promise<string> {
   await ensureBuilt()
-  const binary = join(tempDir(prefix), 'pganalytics')
-  copyFileSync(binaryPath, binary)
+  const binary = join(tempDir(prefix), basename(source))
+  copyFileSync(source, binary)
   chmodSync(binary, 0o755)
   return binary
 }
 
-/** Starts `command args... serve` with env (merged over a minimal base) and waits for readiness. */
+/** Starts `command args... serve` (or `command`: collect) with env (merged over a minimal base) and waits for readiness. */
 export async function startService(options: {
   command: string
   args?: string[]
@@ -64,9 +67,11 @@ export async function startService(options: {
   timeoutMs?: number
   /** A fixed port (a replica restarted behind a balancer); default: a free one. */
   port?: number
+  /** The subcommand (default serve). */
+  subcommand?: string
 }): Promise<ServiceProcess> {
   const port = options.port ?? (await freePort())
-  const child = spawn(options.command, [...(options.args ?? []), 'serve'], {
+  const child = spawn(options.command, [...(options.args ?? []), options.subcommand ?? 'serve'], {
     cwd: options.cwd ?? repoRoot,
     env: {
       PATH: process.env.PATH ?? '',
