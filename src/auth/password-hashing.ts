@@ -1,9 +1,11 @@
 // Where argon2id runs: never on the event loop. One hash costs tens of milliseconds of CPU; on
-// the loop it held up every other request for that long. The compiled binary hands it to
-// Bun.password (Bun's own thread pool, src/runtime/bun.ts); Node gets a small worker_threads pool
-// running hash-wasm. Both produce and verify the same PHC strings ($argon2id$v=19$m=..,t=..,p=..),
-// so a hash made by one verifies in the other. In front of either: a bound on hashes waiting, so a
-// sign-in storm is refused with 503 instead of queueing without end.
+// the loop it held up every other request for that long. A small worker_threads pool hashes, at a
+// lower CPU priority than the event loop, so a sign-in storm uses the CPU the loop leaves free
+// instead of delaying every other request: in the compiled binary each thread calls
+// Bun.password's synchronous argon2id (native), on Node hash-wasm. Both produce and verify the
+// same PHC strings ($argon2id$v=19$m=..,t=..,p=..), so a hash made by one verifies in the other. In
+// front of either: a bound on hashes waiting, so a storm is refused with 503 instead of queueing
+// without end.
 import { createRequire } from 'node:module'
 import { availableParallelism } from 'node:os'
 import { Worker } from 'node:worker_threads'
@@ -73,31 +75,47 @@ export const pendingPerThread = 32
 
 // Plain JavaScript evaluated in each worker (CommonJS), so it needs no file next to the bundle.
 // Worker threads run at a lower priority (Linux: setpriority on the calling thread), so the
-// event loop gets the CPU first when both want it.
-const workerSource = `
+// event loop gets the CPU first when both want it. `argon2` is the engine's code: it defines
+// hash(password, params) and verify(password, encoded), both returning promises.
+const workerSource = (argon2: string) => `
 const { parentPort, workerData } = require('node:worker_threads')
-const { randomBytes } = require('node:crypto')
-const { argon2id, argon2Verify } = require(workerData.hashWasm)
 try { require('node:os').setPriority(workerData.nice) } catch {}
+${argon2}
 parentPort.on('message', async (job) => {
   try {
-    const value =
-      job.op === 'hash'
-        ? await argon2id({
-            password: job.password,
-            salt: randomBytes(16),
-            memorySize: job.params.memoryKib,
-            iterations: job.params.iterations,
-            parallelism: job.params.parallelism,
-            hashLength: 32,
-            outputType: 'encoded',
-          })
-        : await argon2Verify({ password: job.password, hash: job.encoded })
+    const value = job.op === 'hash' ? await hash(job.password, job.params) : await verify(job.password, job.encoded)
     parentPort.postMessage({ value })
   } catch (error) {
     parentPort.postMessage({ error: String((error && error.message) || error) })
   }
 })
+`
+
+/** hash-wasm (WebAssembly), for Node: its module path is resolved by the pool. */
+const hashWasmEngine = `
+const { randomBytes } = require('node:crypto')
+const { argon2id, argon2Verify } = require(workerData.hashWasm)
+const hash = (password, params) =>
+  argon2id({
+    password,
+    salt: randomBytes(16),
+    memorySize: params.memoryKib,
+    iterations: params.iterations,
+    parallelism: params.parallelism,
+    hashLength: 32,
+    outputType: 'encoded',
+  })
+const verify = (password, encoded) => argon2Verify({ password, hash: encoded })
+`
+
+/** Bun.password, native, in the compiled binary. Its salt is 32 bytes where hash-wasm's is 16, and
+ * each verifies the other's hashes (test/e2e/binary.test.ts). One lane only: the configuration's. */
+const bunEngine = `
+const hash = async (password, params) => {
+  if (params.parallelism !== 1) throw new Error('Bun.password hashes argon2id with one lane (p=1) only')
+  return Bun.password.hashSync(password, { algorithm: 'argon2id', memoryCost: params.memoryKib, timeCost: params.iterations })
+}
+const verify = async (password, encoded) => Bun.password.verifySync(password, encoded, 'argon2id')
 `
 
 type Job = {
@@ -108,11 +126,13 @@ type Job = {
   reject: (error: Error) => void
 }
 
-/** hash-wasm on worker_threads: `size` threads started on first use, one hash each at a time,
- * the rest queued here. Idle threads are unref'd, so they never keep the process alive. */
+/** argon2id on worker_threads (hash-wasm, or Bun.password in Bun): `size` threads started on
+ * first use, one hash each at a time, the rest queued here. Idle threads are unref'd, so they
+ * never keep the process alive. */
 export function workerPoolHasher(
-  options: { size?: number; nice?: number } = {},
+  options: { size?: number; nice?: number; engine?: 'hash-wasm' | 'bun' } = {},
 ): PasswordHasher & { readonly threads: number } {
+  const source = workerSource(options.engine === 'bun' ? bunEngine : hashWasmEngine)
   const size = Math.max(1, options.size ?? availableParallelism())
   let hashWasm: string | undefined
   const idle: Worker[] = []
@@ -133,8 +153,8 @@ export function workerPoolHasher(
     idle.push(worker)
   }
   const start = (): Worker => {
-    hashWasm ??= createRequire(import.meta.url).resolve('hash-wasm')
-    const worker = new Worker(workerSource, { eval: true, workerData: { hashWasm, nice: options.nice ?? 5 } })
+    if (options.engine !== 'bun') hashWasm ??= createRequire(import.meta.url).resolve('hash-wasm')
+    const worker = new Worker(source, { eval: true, workerData: { hashWasm, nice: options.nice ?? 10 } })
     threads++
     worker.on('message', (reply: { value?: unknown; error?: string }) => {
       const job = running.get(worker)

@@ -29,7 +29,7 @@ import swaggerCss from '../../node_modules/swagger-ui-dist/swagger-ui.css' with 
 import swaggerBundle from '../../node_modules/swagger-ui-dist/swagger-ui-bundle.js' with { type: 'file' }
 import xmllintWasm from '../../node_modules/xmllint-wasm/xmllint.wasm' with { type: 'file' }
 import xmllintScript from '../../node_modules/xmllint-wasm/xmllint-node.js' with { type: 'file' }
-import type { Argon2Params, PasswordHasher } from '../auth/password-hashing.ts'
+import { workerPoolHasher } from '../auth/password-hashing.ts'
 import type { SamlSchemaFileName } from '../auth/sso/xml-schema.ts'
 import type { DocsAssetName } from '../http/docs-ui.ts'
 import { bunMigrations, bunServe, compiled } from './bun-core.ts'
@@ -52,25 +52,9 @@ const samlSchemaFiles: Record<SamlSchemaFileName, string> = {
   'xmldsig-core-schema.xsd': xmldsigXsd,
 }
 
-// Same algorithm, version, m, t, p and 32-byte output as the Node pool; Bun's salt is 32 bytes
-// where hash-wasm's is 16, and each verifies the other's hashes (test/e2e/binary.test.ts). Bun
-// hashes with one lane only, which is what the configuration sets.
-const bunPasswordHasher: PasswordHasher = {
-  async hash(password: string, params: Argon2Params) {
-    if (params.parallelism !== 1) throw new Error('Bun.password hashes argon2id with one lane (p=1) only')
-    return Bun.password.hash(password, {
-      algorithm: 'argon2id',
-      memoryCost: params.memoryKib,
-      timeCost: params.iterations,
-    })
-  },
-  verify: (password, encoded) => Bun.password.verify(password, encoded, 'argon2id'),
-  close: async () => {},
-}
-
 export const bunRuntime: Runtime = {
   name: 'bun',
-  passwordHasher: () => bunPasswordHasher,
+  passwordHasher: () => workerPoolHasher({ engine: 'bun' }),
   assets: {
     migrations: bunMigrations,
     docsAsset: async (name) => new Uint8Array(await Bun.file(docsFiles[name]).arrayBuffer()),

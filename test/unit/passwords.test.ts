@@ -1,6 +1,6 @@
 // Password hashing and rules (ASVS 5.0 V6): argon2id at the configured cost, upgrade on sign-in,
 // length limits counted in characters, no composition rules, common passwords refused.
-import { readFileSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
 import { argon2id, argon2Verify } from 'hash-wasm'
 import { afterAll, describe, expect, it } from 'vitest'
 import { commonPasswords } from '../../src/auth/common-passwords.ts'
@@ -167,6 +167,25 @@ describe('argon2id off the event loop', () => {
     // On the loop (hash-wasm called in place) the loop's thread would carry nearly all of it.
     expect(allUsed).toBeGreaterThan(0)
     expect(loopUsed).toBeLessThan(allUsed / 2)
+  })
+
+  it('hashes on threads that yield the CPU to the event loop (nice 10 on Linux)', async () => {
+    const niceOf = (tid: string | number) => {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8')
+      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16])
+    }
+    const niceOfThreads = () => readdirSync('/proc/self/task').map(niceOf)
+    const before = niceOfThreads().filter((nice) => nice === 10).length
+    const pool = workerPoolHasher({ size: 2 })
+    try {
+      await Promise.all([pool.verify(storedPassword, stored.hashWasm), pool.verify('x', stored.hashWasm)])
+      expect(pool.threads).toBe(2)
+      expect(niceOfThreads().filter((nice) => nice === 10).length - before).toBe(2)
+      // The event loop's own thread keeps its priority.
+      expect(niceOf(process.pid)).toBe(0)
+    } finally {
+      await pool.close()
+    }
   })
 
   it('refuses work beyond the bound with 503 password_hashing_busy, and takes it again once there is room', async () => {
