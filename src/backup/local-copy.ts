@@ -94,6 +94,11 @@ export async function probeLocalCopy(sql: postgres.Sql): Promise<LocalProbe> {
     return { ok: false, reason: 'full_page_writes is off: a file copy could keep torn pages' }
   const pgVersion = Math.floor(Number(row.version) / 10000)
   if (pgVersion < 13) return { ok: false, reason: `PostgreSQL ${pgVersion} is older than 13` }
+  const [rights] = await sql<{ backup: boolean; slot: boolean }[]>`
+    select has_function_privilege(${pgVersion >= 15 ? 'pg_backup_start(text, boolean)' : 'pg_start_backup(text, boolean, boolean)'}, 'execute') as backup,
+           (select rolsuper or rolreplication from pg_roles where rolname = current_user) as slot`
+  if (!rights?.backup || !rights.slot)
+    return { ok: false, reason: 'the role may not run the backup functions or create a replication slot' }
   try {
     const local = await controlFileSystemIdentifier(row.dir)
     if (local !== row.system)

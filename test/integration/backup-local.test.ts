@@ -8,7 +8,7 @@ import postgres from 'postgres'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { LocalCopyUnavailableError, takeBackup } from '../../src/backup/engine.ts'
 import { libpqConnection } from '../../src/backup/libpq.ts'
-import { controlFileSystemIdentifier } from '../../src/backup/local-copy.ts'
+import { controlFileSystemIdentifier, probeLocalCopy } from '../../src/backup/local-copy.ts'
 import type { BackupManifest } from '../../src/backup/manifest.ts'
 import { findPgTool } from '../../src/backup/pg-tools.ts'
 import { restoreToDirectory } from '../../src/backup/recovery.ts'
@@ -236,6 +236,27 @@ describe('local copy of the data directory', () => {
     expect(probe.ok).toBe(false)
     expect(probe.reason).toMatch(/not readable here \(EACCES\)/)
   }, 60_000)
+
+  it('fails closed for a role that may read the settings but not run the backup functions', async () => {
+    await sql`create role pga_local_monitor login`
+    await sql`grant pg_monitor to pga_local_monitor`
+    const monitor = postgres(server.url.replace('postgres@', 'pga_local_monitor@'), {
+      max: 1,
+      onnotice: () => {},
+    })
+    try {
+      const probe = await probeLocalCopy(monitor)
+      expect(probe).toEqual({
+        ok: false,
+        reason: 'the role may not run the backup functions or create a replication slot',
+      })
+      await sql`alter role pga_local_monitor replication`
+      await sql`grant execute on function pg_backup_start(text, boolean) to pga_local_monitor`
+      expect((await probeLocalCopy(monitor)).ok).toBe(true)
+    } finally {
+      await monitor.end()
+    }
+  })
 
   it('refuses local mode when full_page_writes is off: auto streams, forced local fails', async () => {
     // The harness's default server runs with full_page_writes=off (on its command line).
