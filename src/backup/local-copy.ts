@@ -240,13 +240,12 @@ async function walk(context: CopyContext, root: string, relative: string, files:
       files.push(entryOf(path, 'directory', stats))
       if (relative === '' && emptiedDirectories.has(name)) continue
       await walk(context, root, path, files)
-    } else if (stats.isSymbolicLink()) {
-      throw new Error(`unexpected symbolic link in the data directory: ${path}`)
     } else if (stats.isFile()) {
       const copied = await copyFile(context, full, entryOf(path, 'file', stats), Number(stats.size))
       if (copied) files.push(copied)
     }
-    // Sockets, pipes and devices: pg_basebackup skips them too.
+    // Symbolic links (outside pg_wal and pg_tblspc, which is empty here), sockets, pipes and
+    // devices: pg_basebackup skips them as special files too.
   }
 }
 
