@@ -258,6 +258,17 @@ describe('local copy of the data directory', () => {
     }
   })
 
+  it('fails closed when the cluster has a tablespace', async () => {
+    const location = tempDir('local-tablespace')
+    await run('chown', ['postgres:postgres', location])
+    await sql.unsafe(`create tablespace pga_local_space location '${location}'`)
+    try {
+      await expect(backup('full', 'local')).rejects.toThrow(/the cluster has tablespaces/)
+    } finally {
+      await sql`drop tablespace pga_local_space`
+    }
+  })
+
   it('refuses local mode when full_page_writes is off: auto streams, forced local fails', async () => {
     // The harness's default server runs with full_page_writes=off (on its command line).
     const unsafe = await startPostgres(['wal_level=replica'])
