@@ -217,9 +217,18 @@ async function walk(context: CopyContext, root: string, relative: string, files:
     if ((error as { code?: string }).code === 'ENOENT' && relative !== '') return
     throw error
   }
+  // In a database directory, an unlogged relation (one with an init fork) is stored as its init
+  // fork only: recovery resets it from that, as after a crash (pg_basebackup does the same).
+  const unlogged = /^base\/\d+$/.test(relative)
+    ? new Set(names.filter((n) => /^\d+_init$/.test(n)).map((n) => n.slice(0, -5)))
+    : null
   for (const name of names) {
     context.signal?.throwIfAborted()
     const path = relative ? `${relative}/${name}` : name
+    if (unlogged?.size) {
+      const relation = /^(\d+)(_[a-z]+)?(\.\d+)?$/.exec(name)
+      if (relation && unlogged.has(relation[1] as string) && relation[2] !== '_init') continue
+    }
     const full = join(root, path)
     if (relative === '' && skippedFiles.has(name)) continue
     if (skippedAnywhere(name)) continue

@@ -83,6 +83,7 @@ beforeAll(async () => {
   await run(join(server.binDir, 'pgbench'), ['-i', '-s', '2', '-q', server.url])
   sql = postgres(server.url, { max: 1, onnotice: () => {} })
   await sql`create table events (id serial primary key, label text not null)`
+  await sql`create unlogged table scratch as select g as id, repeat('x', 100) as pad from generate_series(1, 20000) g`
   const [system] = await sql<{ id: string }[]>`select system_identifier::text as id from pg_control_system()`
   systemId = system?.id as string
   repository = await BackupRepository.open(
@@ -172,6 +173,13 @@ describe('local copy of the data directory', () => {
     const [first] = await sql<{ f: string }[]>`select pg_walfile_name(${full.startLsn}::pg_lsn) as f`
     expect(segments[0]?.path).toBe(`pg_wal/${first?.f}`)
     expect(full.files.find((f) => f.path === 'base')?.type).toBe('directory')
+    // An unlogged table: its init fork only, as pg_basebackup stores it.
+    const [scratch] = await sql<{ path: string }[]>`select pg_relation_filepath('scratch') as path`
+    expect(paths.get(`${scratch?.path}_init`)?.type).toBe('file')
+    expect(paths.has(scratch?.path as string)).toBe(false)
+    expect(full.files.some((f) => f.path.startsWith(`${scratch?.path}_`) && !f.path.endsWith('_init'))).toBe(
+      false,
+    )
     // The temporary slot and the backup ended with the session.
     const slots = await sql`select 1 from pg_replication_slots where slot_name like 'pga_backup_%'`
     expect(slots).toHaveLength(0)
@@ -201,6 +209,8 @@ describe('local copy of the data directory', () => {
         expect(rows.some((l) => l.startsWith('after-'))).toBe(false)
         const [count] = await db<{ n: number }[]>`select count(*)::int as n from pgbench_accounts`
         expect(count?.n).toBe(200_000)
+        const [scratch] = await db<{ n: number }[]>`select count(*)::int as n from scratch`
+        expect(scratch?.n).toBe(0)
       } finally {
         await db.end()
       }
