@@ -2,7 +2,9 @@
 // package, installed with apt-get when missing) on the same pgbench database in the same run
 // (docs/PERFORMANCE.md, "Backup and restore"). Run as root from the repository root:
 //   npm run bench:backup -- [--scales 20,80] [--repeat 2] [--extra gzip,lz4] [--markers 30]
-//     [--rpo-rate 100] [--wal-interval 1s] [--skip-rpo]
+//     [--rpo-rate 100] [--wal-interval 1s] [--skip-rpo] [--copy-method auto|stream|local]
+// (--copy-method: PGA_BACKUP_COPY_METHOD of the service; auto reads the data directory directly,
+// as the service here runs as root on the database host: src/backup/local-copy.ts.)
 // About 6 minutes with the defaults on 2 vCPUs, more when shared (pgbench scale 1 ≈ 15 MB);
 // --scales 20,80,200 took 18 on a busy machine.
 //
@@ -67,6 +69,7 @@ const { values: args } = parseArgs({
     'wal-interval': { type: 'string', default: '1s' },
     repeat: { type: 'string', default: '2' },
     'skip-rpo': { type: 'boolean', default: false },
+    'copy-method': { type: 'string', default: 'auto' },
   },
 })
 const scales = (args.scales ?? '').split(',').map(Number)
@@ -77,6 +80,9 @@ if (extras.some((c) => c !== 'gzip' && c !== 'lz4')) throw new Error('--extra ta
 const markers = Number(args.markers)
 const rpoRate = Number(args['rpo-rate'])
 const repeat = Math.max(1, Number(args.repeat) || 1)
+const copyMethod = args['copy-method'] ?? 'auto'
+if (!['auto', 'stream', 'local'].includes(copyMethod))
+  throw new Error('--copy-method takes auto, stream or local')
 const MB = 1e6
 
 // ---------------------------------------------------------------------------------------------
@@ -247,6 +253,7 @@ async function startService(work: string, storeUrl: string): Promise<Service> {
     PGA_DATA_DIR: join(work, 'service-data'),
     PGA_BACKUP_REPOSITORY: join(work, 'ours-repo'),
     PGA_BACKUP_WAL_INTERVAL: args['wal-interval'] ?? '1s',
+    PGA_BACKUP_COPY_METHOD: copyMethod,
   })
   child.stdout?.on('data', (d: Buffer) => appendFileSync(log, d))
   child.stderr?.on('data', (d: Buffer) => appendFileSync(log, d))
@@ -935,7 +942,7 @@ async function main() {
     backupSourceChanged: git(['status', '--porcelain', '--', 'src']) !== '',
   }
   console.log(
-    `machine: ${info.cpus} CPUs (${info.cpuModel}), ${info.memoryGiB} GiB, bun ${info.bun}, ${info.pgbackrest}; load average ${info.loadAverageAtStart.join(' ')}; revision ${info.revision}${info.backupSourceChanged ? ' (src/ differs from it)' : ''}`,
+    `machine: ${info.cpus} CPUs (${info.cpuModel}), ${info.memoryGiB} GiB, bun ${info.bun}, ${info.pgbackrest}; load average ${info.loadAverageAtStart.join(' ')}; PGA_BACKUP_COPY_METHOD=${copyMethod}; revision ${info.revision}${info.backupSourceChanged ? ' (src/ differs from it)' : ''}`,
   )
   const store = await startPostgres()
   servers.add(store)

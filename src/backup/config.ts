@@ -90,6 +90,12 @@ export const backupVariables = defineVariables({
     example: '2',
     doc: 'Worker threads per backup computing chunk ids, compressing and encrypting, while the event loop reads the stream. Unset: one per CPU core, at most 4.',
   },
+  PGA_BACKUP_COPY_METHOD: {
+    schema: z.enum(['auto', 'stream', 'local'], 'one of auto, stream, local'),
+    default: 'auto',
+    example: 'stream',
+    doc: 'How physical backups read the server: local reads its data directory directly (same host, readable, same system identifier; faster), stream uses pg_basebackup; auto takes local when possible.',
+  },
   PGA_BACKUP_WAL_INTERVAL: {
     schema: duration,
     default: '1s',
@@ -133,6 +139,8 @@ export type BackupConfig = {
   concurrency: number
   /** Chunk threads per backup; unset: defaultChunkThreads(). */
   threads?: number
+  /** Physical backups: read the data directory (local), pg_basebackup (stream), or local when possible. */
+  copyMethod: 'auto' | 'stream' | 'local'
   walIntervalMs: number
   spoolDir: string
   /** Scratch space of restore drills (a whole restored copy at a time). */
@@ -164,6 +172,7 @@ export function backupConfig(
     chunkSize: e.PGA_BACKUP_CHUNK_SIZE,
     concurrency: e.PGA_BACKUP_CONCURRENCY,
     ...(e.PGA_BACKUP_THREADS !== undefined ? { threads: e.PGA_BACKUP_THREADS } : {}),
+    copyMethod: e.PGA_BACKUP_COPY_METHOD,
     walIntervalMs: e.PGA_BACKUP_WAL_INTERVAL,
     spoolDir: resolve(e.PGA_BACKUP_SPOOL_DIR ?? `${shared.dataDir}/wal-spool`),
     workDir: resolve(e.PGA_BACKUP_WORK_DIR ?? `${shared.dataDir}/restore-drills`),

@@ -10,6 +10,7 @@ import { defaultChunkThreads } from './chunk-pool.ts'
 import { ChunkWriter } from './chunk-writer.ts'
 import type { Compression } from './compression.ts'
 import { libpqConnection } from './libpq.ts'
+import { type CopyMethod, type CopyMethodSetting, copyLocal, probeLocalCopy } from './local-copy.ts'
 import { copyLogical } from './logical.ts'
 import type { BackupManifest, BackupType, ManifestFile } from './manifest.ts'
 import { findPgTool } from './pg-tools.ts'
@@ -101,8 +102,38 @@ export type BackupRequest = {
   threads?: number | undefined
   connectTimeoutMs: number
   hostPolicy: HostPolicy
+  /** Physical backups: read the data directory when it is here and readable (auto), or force. */
+  copyMethod?: CopyMethodSetting | undefined
   signal?: AbortSignal | undefined
   onProgress?: (progress: { bytesDone: number; bytesTotal: number }) => void
+}
+
+/** Local when the data directory can be read here (auto) or when forced (then failing if it
+ * cannot); else the pg_basebackup stream, with the reason local was not used. */
+async function chooseCopyMethod(
+  request: BackupRequest,
+): Promise<{ method: CopyMethod; note?: string; local?: { dataDirectory: string; pgVersion: number } }> {
+  const setting = request.copyMethod ?? 'auto'
+  if (setting === 'stream') return { method: 'stream', note: 'PGA_BACKUP_COPY_METHOD=stream' }
+  const sql = openInstanceConnection(request.target, {
+    connectTimeoutMs: request.connectTimeoutMs,
+    hostPolicy: request.hostPolicy,
+    statementTimeoutMs: 60_000,
+    lockTimeoutMs: 5_000,
+    idleTimeoutSeconds: 0,
+    applicationName: 'pganalytics-backup',
+  })
+  const probe = await probeLocalCopy(sql).finally(() => sql.end({ timeout: 5 }))
+  if (probe.ok) return { method: 'local', local: probe }
+  if (setting === 'local') throw new LocalCopyUnavailableError(probe.reason)
+  return { method: 'stream', note: `local copy not possible: ${probe.reason}` }
+}
+
+export class LocalCopyUnavailableError extends Error {
+  constructor(reason: string) {
+    super(`PGA_BACKUP_COPY_METHOD=local, but ${reason}`)
+    this.name = 'LocalCopyUnavailableError'
+  }
 }
 
 export async function takeBackup(
@@ -134,6 +165,7 @@ export async function takeBackup(
   })
   let files: ManifestFile[]
   let copy: { timeline: number; startLsn: string | null; endLsn: string | null }
+  let how: { method: CopyMethod; note?: string } | undefined
   try {
     if (logical) {
       const pgDump = await findPgTool('pg_dump', facts.pgVersion, { binDir: request.binDir })
@@ -150,16 +182,32 @@ export async function takeBackup(
       ]
       copy = { timeline: 0, startLsn: null, endLsn: null }
     } else {
-      const pgBasebackup = await findPgTool('pg_basebackup', facts.pgVersion, { binDir: request.binDir })
-      const physical = await copyPhysical({
-        pgBasebackup,
-        connection,
-        label: `pganalytics ${request.backupId}`,
-        writer,
-        chunkSize: request.chunkSize,
-        signal: request.signal,
-        onProgress,
-      })
+      const choice = await chooseCopyMethod(request)
+      how = choice.note ? { method: choice.method, note: choice.note } : { method: choice.method }
+      const label = `pganalytics ${request.backupId}`
+      const physical = choice.local
+        ? await copyLocal({
+            target: request.target,
+            connectTimeoutMs: request.connectTimeoutMs,
+            hostPolicy: request.hostPolicy,
+            dataDirectory: choice.local.dataDirectory,
+            pgVersion: choice.local.pgVersion,
+            walSegmentSize: facts.walSegmentSize,
+            label,
+            writer,
+            chunkSize: request.chunkSize,
+            signal: request.signal,
+            onProgress,
+          })
+        : await copyPhysical({
+            pgBasebackup: await findPgTool('pg_basebackup', facts.pgVersion, { binDir: request.binDir }),
+            connection,
+            label,
+            writer,
+            chunkSize: request.chunkSize,
+            signal: request.signal,
+            onProgress,
+          })
       files = physical.files
       copy = physical
     }
@@ -186,6 +234,7 @@ export async function takeBackup(
     consistentAt: finished.now,
     startedAt,
     ...(logical ? { database: request.database as string } : {}),
+    ...(how ? { copy: how } : {}),
     files,
     fileCount: files.length,
     stats: { ...writer.stats },

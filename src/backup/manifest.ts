@@ -38,6 +38,8 @@ export type BackupManifest = {
   startedAt: string
   /** Logical backups: the database, and the tool's format. */
   database?: string
+  /** Physical backups: how the files were read (local-copy.ts or physical.ts), and why not locally. */
+  copy?: { method: 'stream' | 'local'; note?: string }
   files: ManifestFile[]
   /** The count of files, so a manifest cut short is detected even if it parses. */
   fileCount: number

@@ -145,6 +145,7 @@ export class BackupRunner {
           chunkSize: this.deps.config.chunkSize,
           concurrency: this.deps.config.concurrency,
           threads: this.deps.config.threads,
+          copyMethod: this.deps.config.copyMethod,
           connectTimeoutMs: this.deps.connectTimeoutMs,
           hostPolicy: this.deps.hostPolicy,
           signal: controller.signal,
@@ -180,11 +181,13 @@ export class BackupRunner {
           type: row.backupType,
           sourceBytes: manifest.stats.sourceBytes,
           storedBytes: manifest.stats.storedBytes,
+          ...(manifest.copy ? { copyMethod: manifest.copy.method } : {}),
         })
         log.info('backup completed', {
           backupId: id,
           type: row.backupType,
           bytes: manifest.stats.sourceBytes,
+          ...(manifest.copy ? { copyMethod: manifest.copy.method, copyNote: manifest.copy.note } : {}),
         })
         if (row.scheduleId)
           await ops.logExecution(db, {

@@ -89,6 +89,19 @@ describe('backups through the API', () => {
     full = await backup('full')
     expect(full.sourceSizeBytes).toBeGreaterThan(20 << 20)
     expect(full.manifestSha256).toMatch(/^[0-9a-f]{64}$/)
+    // The service runs here and reads the cluster's data directory: the local copy ran, and the
+    // audit event says so (an event may still be in the outbox or already in the log).
+    // The record says completed just before the event is written: wait for it.
+    const method = await until('the backup.completed audit event', async () => {
+      const [event] = await t.deps.db.sql<{ method: string | null }[]>`
+        select event->'changes'->>'copyMethod' as method from audit_outbox
+         where event->>'eventType' = 'backup.completed' and event->>'resourceId' = ${full.id}
+        union all
+        select changes->>'copyMethod' from audit_logs
+         where event_type = 'backup.completed' and resource_id = ${full.id}`
+      return event ? (event.method ?? 'none') : undefined
+    })
+    expect(method).toBe('local')
     await sql`update pgbench_accounts set abalance = abalance + 1 where aid <= 20`
     await sql`checkpoint`
     incremental = await backup('incremental')

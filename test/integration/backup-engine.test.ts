@@ -45,6 +45,9 @@ const request = (
   concurrency: 4,
   connectTimeoutMs: 10_000,
   hostPolicy: new HostPolicy({ allow: [], deny: [] }),
+  // The pg_basebackup path (the server is readable here, so auto would copy it locally:
+  // backup-local.test.ts covers that).
+  copyMethod: 'stream' as const,
 })
 
 beforeAll(async () => {

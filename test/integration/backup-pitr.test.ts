@@ -114,6 +114,8 @@ beforeAll(async () => {
       concurrency: 4,
       connectTimeoutMs: 10_000,
       hostPolicy,
+      // PITR from a pg_basebackup stream; backup-local.test.ts restores a local copy to a time.
+      copyMethod: 'stream',
     })
   ).manifest
   await sql`insert into events (label) select 'before-' || g from generate_series(1, 100) g`
