@@ -1,7 +1,9 @@
 // Large-server scenario of the collector benchmark (`bench/collector.ts --scenario large-server`).
 // It PRINTS figures; it never passes or fails on them. One throwaway PostgreSQL cluster holds
 // --tables tables spread over --databases databases (each table with a primary key and a text
-// column: four relations with its index, TOAST table and TOAST index; every 50th table has rows
+// column: four relations with its index, TOAST table and TOAST index, plus an index on the text
+// column with --indexes-per-table 2, the default, as most tables have more than their primary
+// key; every 50th table has rows
 // and statistics), plus a reference database of --reference-tables tables. --locked tables are
 // held under an AccessExclusiveLock by open transactions for the whole measurement. Then every
 // catalog group runs once per database (per-database groups) or once (instance groups), the way
@@ -11,7 +13,7 @@
 // tables/indexes cost of one large database is compared with the reference database's.
 // Run from the repository root (reduced scale first; the full scale takes long to build):
 //   node_modules/.bin/bun bench/collector.ts --scenario large-server [--tables 100000]
-//     [--databases 10] [--reference-tables 1000] [--locked 3] [--rounds 3]
+//     [--databases 10] [--reference-tables 1000] [--indexes-per-table 2] [--locked 3] [--rounds 3]
 import { readFileSync } from 'node:fs'
 import { cpus, loadavg } from 'node:os'
 import { parseArgs } from 'node:util'
@@ -27,6 +29,7 @@ type Options = {
   tables: number
   databases: number
   referenceTables: number
+  indexesPerTable: number
   locked: number
   rounds: number
   statementTimeoutMs: number
@@ -41,6 +44,7 @@ function parseOptions(argv: string[]): Options {
       tables: { type: 'string', default: '100000' },
       databases: { type: 'string', default: '10' },
       'reference-tables': { type: 'string', default: '1000' },
+      'indexes-per-table': { type: 'string', default: '2' },
       locked: { type: 'string', default: '3' },
       rounds: { type: 'string', default: '3' },
       'statement-timeout-ms': { type: 'string', default: '5000' },
@@ -57,6 +61,7 @@ function parseOptions(argv: string[]): Options {
     tables: int('tables', 1),
     databases: int('databases', 1),
     referenceTables: int('reference-tables', 1),
+    indexesPerTable: Math.min(2, int('indexes-per-table', 1)),
     locked: int('locked', 0),
     rounds: int('rounds', 1),
     statementTimeoutMs: int('statement-timeout-ms', 100),
@@ -95,7 +100,7 @@ const connect = (database: string, options: Partial<Options> = {}) => {
 }
 
 /** Tables in batches: one transaction holds a lock per relation it creates. */
-async function createTables(database: string, count: number) {
+async function createTables(database: string, count: number, indexesPerTable: number) {
   const sql = connect(database)
   try {
     for (let from = 1; from <= count; from += 500) {
@@ -103,6 +108,7 @@ async function createTables(database: string, count: number) {
       await sql.unsafe(`do $$ begin
         for i in ${from}..${to} loop
           execute format('create table t_%s (id int primary key, payload text)', i);
+          ${indexesPerTable > 1 ? "execute format('create index t_%s_payload on t_%s (payload)', i, i);" : ''}
           if i % 50 = 0 then
             execute format('insert into t_%s select g, repeat(''x'', 200) from generate_series(1, 200) g', i);
             execute format('analyze t_%s', i);
@@ -156,8 +162,8 @@ async function main(options: Options) {
   const perDatabase = Math.ceil(options.tables / options.databases)
   const built = performance.now()
   for (const database of [...databases, 'reference']) await admin.unsafe(`create database ${database}`)
-  for (const database of databases) await createTables(database, perDatabase)
-  await createTables('reference', options.referenceTables)
+  for (const database of databases) await createTables(database, perDatabase, options.indexesPerTable)
+  await createTables('reference', options.referenceTables, options.indexesPerTable)
   await admin`create extension pg_stat_statements`
   console.log(
     `built ${perDatabase * options.databases} tables in ${options.databases} databases and ${options.referenceTables} reference tables in ${((performance.now() - built) / 1000).toFixed(0)} s`,
