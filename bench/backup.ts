@@ -3,6 +3,7 @@
 // (docs/PERFORMANCE.md, "Backup and restore"). Run as root from the repository root:
 //   npm run bench:backup -- [--scales 20,80] [--repeat 2] [--extra gzip,lz4] [--markers 30]
 //     [--rpo-rate 100] [--wal-interval 1s] [--skip-rpo] [--copy-method auto|stream|local]
+//     [--binary dist/pganalytics]
 // (--copy-method: PGA_BACKUP_COPY_METHOD of the service; auto reads the data directory directly,
 // as the service here runs as root on the database host: src/backup/local-copy.ts.)
 // About 6 minutes with the defaults on 2 vCPUs, more when shared (pgbench scale 1 ≈ 15 MB);
@@ -70,6 +71,7 @@ const { values: args } = parseArgs({
     repeat: { type: 'string', default: '2' },
     'skip-rpo': { type: 'boolean', default: false },
     'copy-method': { type: 'string', default: 'auto' },
+    binary: { type: 'string' },
   },
 })
 const scales = (args.scales ?? '').split(',').map(Number)
@@ -83,6 +85,10 @@ const repeat = Math.max(1, Number(args.repeat) || 1)
 const copyMethod = args['copy-method'] ?? 'auto'
 if (!['auto', 'stream', 'local'].includes(copyMethod))
   throw new Error('--copy-method takes auto, stream or local')
+// --binary: the service as shipped (dist/pganalytics) instead of `bun src/main.ts`.
+const serviceCommand = args.binary
+  ? [resolve(args.binary), 'serve']
+  : [join(root, 'node_modules', '.bin', 'bun'), 'src/main.ts', 'serve']
 const MB = 1e6
 
 // ---------------------------------------------------------------------------------------------
@@ -237,8 +243,7 @@ const adminToken = randomBytes(24).toString('hex')
 async function startService(work: string, storeUrl: string): Promise<Service> {
   const port = await freePort()
   const log = join(work, 'service.log')
-  const bun = join(root, 'node_modules', '.bin', 'bun')
-  const { child, done } = start([bun, 'src/main.ts', 'serve'], {
+  const { child, done } = start(serviceCommand, {
     PATH: process.env.PATH ?? '/usr/bin:/bin',
     HOME: work,
     LANG: 'C.UTF-8',
