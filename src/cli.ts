@@ -5,11 +5,10 @@ import { parseArgs } from 'node:util'
 // Each command imports what it runs when it runs (import() below): `version`, `help` and the
 // archive_command `wal-push` (once per WAL segment) do not evaluate the HTTP app, the SSO
 // libraries or the cloud SDKs that `serve` needs.
-import { agentOptions, runAgentCommand } from './agent/cli.ts'
 import type { AuditSubcommand } from './audit/cli.ts'
-import { type Config, ConfigError, loadConfig, unknownVariables } from './config.ts'
+import type { Config } from './config.ts'
 import type { KeysSubcommand } from './keys/cli.ts'
-import { createLogger, type Logger } from './platform/log.ts'
+import type { Logger } from './platform/log.ts'
 import type { Runtime } from './runtime/runtime.ts'
 import { buildInfo } from './system/build-info.ts'
 
@@ -93,14 +92,16 @@ const commands: Record<
   },
   'wal-push': { options: { pgdata: { type: 'string' } } },
   'wal-fetch': { options: { pgdata: { type: 'string' } } },
-  agent: { options: agentOptions },
+  // Its flags come from the agent's own configuration: read when the command is `agent`.
+  agent: { options: {} },
   help: { options: {} },
 }
 
-function parse(argv: string[]) {
+async function parse(argv: string[]) {
   const [first, ...rest] = argv
   const command = first === undefined || first === '--help' || first === '-h' ? 'help' : first
-  const spec = commands[command]
+  const spec =
+    command === 'agent' ? { options: (await import('./agent/cli.ts')).agentOptions } : commands[command]
   if (!spec) {
     const what = command.startsWith('-') ? 'option' : 'command'
     throw new UsageError(`unknown ${what} "${command}"; run "pganalytics --help"`)
@@ -123,7 +124,16 @@ function parse(argv: string[]) {
 }
 
 /** The configuration (parsed once), a logger at its level, and warnings for unknown PGA_* names. */
-function configAndLog(io: CliIo, logTo: 'out' | 'err' = 'out'): { config: Config; log: Logger } {
+async function configAndLog(
+  io: CliIo,
+  logTo: 'out' | 'err' = 'out',
+): Promise<{ config: Config; log: Logger }> {
+  // Imported here, not at the top: `version` and `help` need neither the configuration schema
+  // nor the logger, and evaluating the schema was a third of `version`'s time.
+  const [{ loadConfig, unknownVariables }, { createLogger }] = await Promise.all([
+    import('./config.ts'),
+    import('./platform/log.ts'),
+  ])
   const config = loadConfig(io.env)
   const log = createLogger({ level: config.log.level, write: (line) => io[logTo](`${line}\n`) })
   for (const name of unknownVariables(io.env))
@@ -176,7 +186,7 @@ function auditArguments(
 /** Runs one command and returns the process exit code. */
 export async function runCli(argv: string[], runtime: Runtime, io: CliIo): Promise<number> {
   try {
-    const { command, values, positionals } = parse(argv)
+    const { command, values, positionals } = await parse(argv)
     switch (command) {
       case 'help':
         io.out(usage)
@@ -201,7 +211,7 @@ export async function runCli(argv: string[], runtime: Runtime, io: CliIo): Promi
         return 0
       }
       case 'migrate': {
-        const { config, log } = configAndLog(io)
+        const { config, log } = await configAndLog(io)
         const { openDatabase } = await import('./platform/db/database.ts')
         const { runMigrations } = await import('./platform/db/migrations.ts')
         const db = await openDatabase(config.store, { log, embeddedAssets: runtime.assets.embeddedStore })
@@ -214,12 +224,12 @@ export async function runCli(argv: string[], runtime: Runtime, io: CliIo): Promi
         return 0
       }
       case 'serve': {
-        const { config, log } = configAndLog(io)
+        const { config, log } = await configAndLog(io)
         const { serveCommand } = await import('./serve.ts')
         return await serveCommand({ config, log, runtime, build: buildInfo })
       }
       case 'collect': {
-        const { config, log } = configAndLog(io)
+        const { config, log } = await configAndLog(io)
         const { collectCommand } = await import('./collector/collect-command.ts')
         return await collectCommand({
           config,
@@ -232,7 +242,7 @@ export async function runCli(argv: string[], runtime: Runtime, io: CliIo): Promi
         const { keysSubcommands, runKeysCommand } = await import('./keys/cli.ts')
         const { subcommand, options } = keysArguments(keysSubcommands, positionals, values)
         // Logs to stderr: stdout carries only the JSON result, for scripts.
-        const { config, log } = configAndLog(io, 'err')
+        const { config, log } = await configAndLog(io, 'err')
         return await runKeysCommand(subcommand, options, {
           config,
           log,
@@ -245,11 +255,11 @@ export async function runCli(argv: string[], runtime: Runtime, io: CliIo): Promi
         const { auditSubcommands, runAuditStoreCommand, verifyArchive } = await import('./audit/cli.ts')
         const { subcommand, options } = auditArguments(auditSubcommands, positionals, values)
         if (subcommand === 'verify' && options.archive) return await verifyArchive(options, io.out)
-        const { config, log } = configAndLog(io, 'err')
+        const { config, log } = await configAndLog(io, 'err')
         return await runAuditStoreCommand(subcommand, options, { config, log, runtime, out: io.out })
       }
       case 'restore': {
-        const { config, log } = configAndLog(io, 'err')
+        const { config, log } = await configAndLog(io, 'err')
         const { runRestoreCommand } = await import('./backup/cli.ts')
         const text = (name: string) =>
           typeof values[name] === 'string' ? (values[name] as string) : undefined
@@ -270,7 +280,7 @@ export async function runCli(argv: string[], runtime: Runtime, io: CliIo): Promi
       case 'wal-push':
       case 'wal-fetch': {
         // archive_command and restore_command: stdout stays quiet, errors go to PostgreSQL's log.
-        const { config, log } = configAndLog(io, 'err')
+        const { config, log } = await configAndLog(io, 'err')
         // PostgreSQL runs both in the data directory, whose pg_control names the cluster.
         const dataDirectory = typeof values.pgdata === 'string' ? values.pgdata : process.cwd()
         const ctx = { config, log, out: io.out }
@@ -280,7 +290,7 @@ export async function runCli(argv: string[], runtime: Runtime, io: CliIo): Promi
           : await runWalFetch(positionals[0], positionals[1], dataDirectory, ctx)
       }
       case 'agent':
-        return await runAgentCommand(values, io)
+        return await (await import('./agent/cli.ts')).runAgentCommand(values, io)
     }
     return 2
   } catch (error) {
@@ -288,7 +298,7 @@ export async function runCli(argv: string[], runtime: Runtime, io: CliIo): Promi
       io.err(`pganalytics: ${error.message}\n`)
       return 2
     }
-    if (error instanceof ConfigError) {
+    if (error instanceof Error && error.name === 'ConfigError') {
       io.err(`pganalytics: ${error.message}\n`)
       return 2
     }
