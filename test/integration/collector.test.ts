@@ -278,7 +278,12 @@ describe('read API', () => {
   })
 
   it('returns raw rows, deltas and per-second rates of counters', async () => {
-    const raw = await call('GET', `/api/v1/instances/${id}/metrics/database?database=appdb&step=1`)
+    // Steps are counted from `from`: on a whole second, as collectAgain spaces the samples, and the
+    // same for the three reads (a default `from` moves with the clock, and with it the buckets).
+    const from = new Date(Math.floor((Date.now() - 3_600_000) / 1000) * 1000).toISOString()
+    const series = (mode: string) =>
+      call('GET', `/api/v1/instances/${id}/metrics/database?database=appdb&mode=${mode}&step=1&from=${from}`)
+    const raw = await series('raw')
     expect(raw.status).toBe(200)
     expect(raw.body.rows).toHaveLength(2)
     expect(raw.body.columns.find((c: { name: string }) => c.name === 'xact_commit')).toMatchObject({
@@ -286,13 +291,11 @@ describe('read API', () => {
     })
     const [first, second] = raw.body.rows
     expect(second.xact_commit).toBeGreaterThan(first.xact_commit)
-    const delta = await call(
-      'GET',
-      `/api/v1/instances/${id}/metrics/database?database=appdb&mode=delta&step=1`,
-    )
+    const delta = await series('delta')
+    expect(delta.body.rows).toHaveLength(2)
     expect(delta.body.rows[0].xact_commit).toBeNull()
     expect(delta.body.rows[1].xact_commit).toBe(second.xact_commit - first.xact_commit)
-    const rate = await call('GET', `/api/v1/instances/${id}/metrics/database?database=appdb&mode=rate&step=1`)
+    const rate = await series('rate')
     const seconds = (Date.parse(second.time) - Date.parse(first.time)) / 1000
     expect(rate.body.rows[1].xact_commit).toBeCloseTo((second.xact_commit - first.xact_commit) / seconds, 3)
     // Gauges are never differenced.
@@ -304,9 +307,11 @@ describe('read API', () => {
     await app`select pg_stat_reset()`
     await app.end()
     await collectAgain(id, 'database')
+    // Steps from a whole second, as collectAgain spaces the samples (see the test above).
+    const from = new Date(Math.floor((Date.now() - 3_600_000) / 1000) * 1000).toISOString()
     const delta = await call(
       'GET',
-      `/api/v1/instances/${id}/metrics/database?database=appdb&mode=delta&step=1`,
+      `/api/v1/instances/${id}/metrics/database?database=appdb&mode=delta&step=1&from=${from}`,
     )
     const last = delta.body.rows.at(-1)
     expect(last.stats_reset).not.toBe(delta.body.rows.at(-2).stats_reset)
