@@ -7,27 +7,26 @@ import { join, resolve } from 'node:path'
 import postgres from 'postgres'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { LocalCopyUnavailableError, takeBackup } from '../../src/backup/engine.ts'
-import { libpqConnection } from '../../src/backup/libpq.ts'
 import { controlFileSystemIdentifier, probeLocalCopy } from '../../src/backup/local-copy.ts'
 import type { BackupManifest } from '../../src/backup/manifest.ts'
-import { findPgTool } from '../../src/backup/pg-tools.ts'
 import { restoreToDirectory } from '../../src/backup/recovery.ts'
 import { BackupRepository } from '../../src/backup/repository.ts'
 import { verifyBackup } from '../../src/backup/verify.ts'
-import { WalStream } from '../../src/backup/wal-stream.ts'
+import type { WalStream } from '../../src/backup/wal-stream.ts'
 import { HostPolicy } from '../../src/instances/host-policy.ts'
 import { createLocalKek } from '../../src/keys/kek.ts'
 import { DirectoryBlobStore } from '../../src/platform/blob/directory.ts'
 import { randomBytes } from '../../src/platform/crypto/aes-gcm.ts'
-import { createLogger } from '../../src/platform/log.ts'
 import { startPostgres, type TestPostgres } from '../harness/postgres.ts'
 import { run, tempDir } from '../harness/processes.ts'
 import { startRestoredServer } from '../harness/restored-server.ts'
 import { until } from '../support/until.ts'
+import { startTestWalStream } from '../support/wal-stream.ts'
 
 let server: TestPostgres
 let repository: BackupRepository
 let stream: WalStream
+let walCaughtUp: () => Promise<void>
 let full: BackupManifest
 let sql: postgres.Sql
 let markerTime = ''
@@ -62,22 +61,6 @@ const backup = (
     copyMethod,
   })
 
-async function walCaughtUp() {
-  const [row] = await sql<{ lsn: string }[]>`select pg_current_wal_lsn()::text as lsn`
-  const want = row?.lsn as string
-  await until(
-    'the WAL receiver to catch up',
-    async () => {
-      await stream.uploadOnce()
-      const [slot] = await sql<{ ok: boolean }[]>`
-        select restart_lsn >= ${want}::pg_lsn as ok from pg_replication_slots where slot_name = 'pga_local_slot'`
-      return slot?.ok
-    },
-    { timeoutMs: 60_000, intervalMs: 200 },
-  )
-  await stream.uploadOnce()
-}
-
 beforeAll(async () => {
   server = await startPostgres(['wal_level=replica', 'full_page_writes=on'])
   await run(join(server.binDir, 'pgbench'), ['-i', '-s', '2', '-q', server.url])
@@ -91,27 +74,12 @@ beforeAll(async () => {
     [await createLocalKek(Buffer.from(randomBytes(32)))],
     { create: true },
   )
-  stream = new WalStream({
+  ;({ stream, caughtUp: walCaughtUp } = await startTestWalStream({
+    server,
+    sql,
     repository,
-    cluster: systemId,
-    pgReceivewal: await findPgTool('pg_receivewal', server.version),
-    connection: () =>
-      libpqConnection(target(), { applicationName: 'pga-test', connectTimeoutMs: 10_000, hostPolicy }),
     slotName: 'pga_local_slot',
-    spoolDir: tempDir('local-spool'),
-    compression: 'gzip',
-    intervalMs: 60_000,
-    slotPosition: async () =>
-      (
-        await sql<
-          { lsn: string; active: boolean }[]
-        >`select restart_lsn::text as lsn, active from pg_replication_slots where slot_name = 'pga_local_slot'`
-      )[0] ?? null,
-    onProgress: async () => {},
-    onError: async () => {},
-    log: createLogger({ level: 'error' }),
-  })
-  await stream.start()
+  }))
   // Writes during the copy: the copy must still restore (WAL replay repairs what changed under it).
   const writer = postgres(server.url, { max: 1, onnotice: () => {} })
   let writing = true

@@ -8,9 +8,7 @@ import postgres from 'postgres'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { runDrill } from '../../src/backup/drill.ts'
 import { takeBackup } from '../../src/backup/engine.ts'
-import { libpqConnection } from '../../src/backup/libpq.ts'
 import type { BackupManifest } from '../../src/backup/manifest.ts'
-import { findPgTool } from '../../src/backup/pg-tools.ts'
 import {
   checkTarget,
   RestoreDirectoryNotEmptyError,
@@ -19,22 +17,23 @@ import {
   walEnd,
 } from '../../src/backup/recovery.ts'
 import { BackupRepository } from '../../src/backup/repository.ts'
-import { WalStream } from '../../src/backup/wal-stream.ts'
+import type { WalStream } from '../../src/backup/wal-stream.ts'
 import { runCli } from '../../src/cli.ts'
 import { HostPolicy } from '../../src/instances/host-policy.ts'
 import { createLocalKek } from '../../src/keys/kek.ts'
 import { DirectoryBlobStore } from '../../src/platform/blob/directory.ts'
 import { randomBytes } from '../../src/platform/crypto/aes-gcm.ts'
-import { createLogger } from '../../src/platform/log.ts'
 import { nodeRuntime } from '../../src/runtime/node.ts'
 import { startPostgres, type TestPostgres } from '../harness/postgres.ts'
 import { run, tempDir } from '../harness/processes.ts'
 import { startRestoredServer } from '../harness/restored-server.ts'
 import { until } from '../support/until.ts'
+import { startTestWalStream } from '../support/wal-stream.ts'
 
 let server: TestPostgres
 let repository: BackupRepository
 let stream: WalStream
+let walCaughtUp: () => Promise<void>
 let full: BackupManifest
 let sql: postgres.Sql
 let markerTime = ''
@@ -49,24 +48,6 @@ const target = () => ({
   sslmode: 'disable' as const,
 })
 
-/** Waits until the WAL up to the server's current position is in the repository. */
-async function walCaughtUp() {
-  const [row] = await sql<{ lsn: string }[]>`select pg_current_wal_lsn()::text as lsn`
-  const want = row?.lsn as string
-  await until(
-    'the WAL receiver to catch up',
-    async () => {
-      await stream.uploadOnce()
-      const [slot] = await sql<{ ok: boolean }[]>`
-        select restart_lsn >= ${want}::pg_lsn as ok from pg_replication_slots where slot_name = 'pga_test_slot'`
-      return slot?.ok
-    },
-    { timeoutMs: 60_000, intervalMs: 200 },
-  )
-  // The slot may have reached it after that upload read the spool: one more stores it.
-  await stream.uploadOnce()
-}
-
 const hostPolicy = new HostPolicy({ allow: [], deny: [] })
 
 beforeAll(async () => {
@@ -78,29 +59,12 @@ beforeAll(async () => {
   repository = await BackupRepository.open(new DirectoryBlobStore(repositoryDir), [kek], {
     create: true,
   })
-  const connection = () =>
-    libpqConnection(target(), { applicationName: 'pga-test', connectTimeoutMs: 10_000, hostPolicy })
-  const [system] = await sql<{ id: string }[]>`select system_identifier::text as id from pg_control_system()`
-  stream = new WalStream({
+  ;({ stream, caughtUp: walCaughtUp } = await startTestWalStream({
+    server,
+    sql,
     repository,
-    cluster: system?.id as string,
-    pgReceivewal: await findPgTool('pg_receivewal', server.version),
-    connection,
     slotName: 'pga_test_slot',
-    spoolDir: tempDir('pitr-spool'),
-    compression: 'gzip',
-    intervalMs: 60_000, // the test drives uploads itself
-    slotPosition: async () =>
-      (
-        await sql<
-          { lsn: string; active: boolean }[]
-        >`select restart_lsn::text as lsn, active from pg_replication_slots where slot_name = 'pga_test_slot'`
-      )[0] ?? null,
-    onProgress: async () => {},
-    onError: async () => {},
-    log: createLogger({ level: 'error' }),
-  })
-  await stream.start()
+  }))
   full = (
     await takeBackup({
       repository,
