@@ -5,12 +5,15 @@
 // milliseconds); requests arriving meanwhile wait for the same load. The probes app keeps its
 // paths afterwards: the same routes and pipeline, with a router of a dozen routes (Hono's
 // RegExpRouter) instead of the API's few hundred. Both apps share one request pipeline: one set
-// of middleware, counters and caches.
+// of middleware, counters and caches. GET /livez, whose answer never changes, is answered before
+// either app with the same envelope (src/http/constant-answers.ts).
 import type { App } from './app.ts'
 import type { AppDeps } from './deps.ts'
 import type { ConnectionEnv } from './http/client-address.ts'
+import { constantAnswers } from './http/constant-answers.ts'
 import { methodsOfFixedPaths, requestPipeline } from './http/pipeline.ts'
 import { createProbesApp } from './probes-app.ts'
+import { livenessAnswer } from './system/routes.ts'
 
 export type ServingApp = {
   fetch: (request: Request, env: ConnectionEnv) => Response | Promise<Response>
@@ -22,6 +25,14 @@ export function createServingApp(deps: AppDeps): ServingApp {
   const installPipeline = requestPipeline(deps)
   const probes = createProbesApp(deps, installPipeline)
   const probePaths = new Set(methodsOfFixedPaths(probes.routes).keys())
+  const constant = constantAnswers({
+    answers: { '/livez': livenessAnswer },
+    lifecycle: deps.lifecycle,
+    durations: deps.metrics.httpDurations,
+    log: deps.log,
+    trustedProxies: deps.config.http.trustedProxies,
+    corsOrigins: deps.config.http.corsOrigins,
+  })
   let api: App | undefined
   let loading: Promise<App> | undefined
   const loadApi = () => {
@@ -36,7 +47,10 @@ export function createServingApp(deps: AppDeps): ServingApp {
       return api !== undefined
     },
     fetch(request, env) {
-      if (ownedByProbes(pathOf(request.url), probePaths)) return probes.fetch(request, env)
+      const path = pathOf(request.url)
+      const answer = constant(request, env, path)
+      if (answer) return answer
+      if (ownedByProbes(path, probePaths)) return probes.fetch(request, env)
       if (api) return api.fetch(request, env)
       return loadApi().then((app) => app.fetch(request, env))
     },

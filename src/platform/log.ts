@@ -19,17 +19,31 @@ const secretKey =
   /pass(word)?|secret|token|authorization|cookie|api[-_]?key|private|credential|master[-_]?key/i
 const urlCredentials = /([a-z][a-z0-9+.-]*:\/\/)([^\s/@:]*):([^\s/@]*)@/gi
 
+/** Whether a key names a secret. Keys repeat (config sections, log fields): the answer is kept,
+ * for a bounded number of distinct keys. */
+const secretKeys = new Map<string, boolean>()
+function isSecretKey(key: string): boolean {
+  let secret = secretKeys.get(key)
+  if (secret === undefined) {
+    secret = secretKey.test(key)
+    if (secretKeys.size < 10_000) secretKeys.set(key, secret)
+  }
+  return secret
+}
+
 /** Replaces secret-looking values; leaves the shape of the object intact for readers of the log. */
 export function redact(value: unknown, depth = 0): unknown {
   // Only a URL can carry credentials; most strings skip the regular expression.
   if (typeof value === 'string')
     return value.includes('://') ? value.replace(urlCredentials, '$1$2:[redacted]@') : value
-  if (value instanceof Error) return { name: value.name, message: redact(value.message) }
   if (!value || typeof value !== 'object' || depth > 6) return value
+  if (value instanceof Error) return { name: value.name, message: redact(value.message) }
   if (Array.isArray(value)) return value.map((item) => redact(item, depth + 1))
   const out: Record<string, unknown> = {}
-  for (const [key, inner] of Object.entries(value)) {
-    out[key] = secretKey.test(key) && inner != null && inner !== '' ? '[redacted]' : redact(inner, depth + 1)
+  for (const key in value) {
+    if (!Object.hasOwn(value, key)) continue
+    const inner = (value as Record<string, unknown>)[key]
+    out[key] = inner != null && inner !== '' && isSecretKey(key) ? '[redacted]' : redact(inner, depth + 1)
   }
   return out
 }

@@ -1,6 +1,6 @@
 // Validates a proposed environment with the very schema start-up uses, so an operator can check
 // a rollout's settings before deploying them. Secrets in the answer are redacted.
-import { type Config, ConfigError, loadConfig, unknownVariables } from '../config.ts'
+import { type Config, ConfigError, parseConfig, unknownVariables } from '../config.ts'
 import { ValidationError } from '../http/errors.ts'
 import { redact } from '../platform/log.ts'
 
@@ -16,7 +16,7 @@ export type ConfigCheckResult = {
 export function checkProposedConfig(input: { env: Record<string, string> }): ConfigCheckResult {
   let config: Config
   try {
-    config = loadConfig(input.env)
+    config = parseConfig(input.env)
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error
     throw new ValidationError(

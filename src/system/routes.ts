@@ -26,6 +26,9 @@ const livez = createRoute({
   responses: { 200: { description: 'Alive.', content: jsonContent(LivenessSchema) } },
 })
 
+/** The liveness answer; the serving app gives it before the pipeline (src/http/constant-answers.ts). */
+export const livenessAnswer = { status: 'ok' as const }
+
 const readyz = createRoute({
   method: 'get',
   path: '/readyz',
@@ -101,7 +104,7 @@ const configCheck = createRoute({
 export function systemRoutes(deps: AppDeps) {
   const router = createRouter()
 
-  router.openapi(livez, (c) => c.json({ status: 'ok' as const }, 200))
+  router.openapi(livez, (c) => c.json(livenessAnswer, 200))
 
   router.openapi(readyz, async (c) => {
     const phase = deps.lifecycle.phase

@@ -2,6 +2,7 @@
 // otherwise mint one. Echoed on the response and put on every log line and problem body.
 import type { MiddlewareHandler } from 'hono'
 import type { Logger } from '../../platform/log.ts'
+import { requestIdFor, requestIdHeader } from '../envelope.ts'
 
 declare module 'hono' {
   interface ContextVariableMap {
@@ -10,17 +11,13 @@ declare module 'hono' {
   }
 }
 
-const wellFormed = /^[A-Za-z0-9._:-]{8,128}$/
-
-export function requestId(options: { log: Logger; header?: string }): MiddlewareHandler {
-  const header = options.header ?? 'X-Request-Id'
+export function requestId(options: { log: Logger }): MiddlewareHandler {
   // Not async: nothing to do after next().
   return (c, next) => {
-    const incoming = c.req.header(header)
-    const id = incoming && wellFormed.test(incoming) ? incoming : crypto.randomUUID()
+    const id = requestIdFor(c.req.header(requestIdHeader))
     c.set('requestId', id)
     c.set('log', options.log.child({ requestId: id }))
-    c.header(header, id)
+    c.header(requestIdHeader, id)
     return next()
   }
 }
