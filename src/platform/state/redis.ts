@@ -100,6 +100,10 @@ function createClient(options: RedisStateStoreOptions, timeoutMs: number): Clien
     // RESP2: every reply we read is the same in both protocols, and RESP2 works with every
     // server, proxy and Sentinel version.
     protocol: 2 as const,
+    // Commands issued in the same tick leave in one write: under load every request's session
+    // read (one MGET each) was its own socket write, about a quarter of a replica's CPU on an
+    // authenticated route (docs/PERFORMANCE.md, "Authentication").
+    enableAutoPipelining: true,
   }
 
   if (options.mode === 'cluster') {
@@ -107,6 +111,7 @@ function createClient(options: RedisStateStoreOptions, timeoutMs: number): Clien
     const seeds = [{ host: url.host, port: url.port }, ...options.clusterNodes.map((n) => ({ ...n }))]
     return new Cluster(seeds, {
       scripts,
+      enableAutoPipelining: true,
       clusterRetryStrategy: reconnectDelay,
       slotsRefreshTimeout: timeoutMs,
       redisOptions: { ...connection, ...(tls ? { tls } : {}) },
