@@ -11,6 +11,7 @@ import { createApp } from '../src/app.ts'
 import { loadConfig } from '../src/config.ts'
 import type { AppDeps } from '../src/deps.ts'
 import { createLogger, redact } from '../src/platform/log.ts'
+import { createServingApp } from '../src/serving-app.ts'
 import { buildInfo } from '../src/system/build-info.ts'
 import { checkProposedConfig } from '../src/system/config-check.ts'
 import { Lifecycle } from '../src/system/lifecycle.ts'
@@ -79,7 +80,7 @@ function serviceApp() {
     checkpointSink: null,
     replicaId: 'bench',
   }
-  return { app: createApp(deps), stop: () => metrics.stop() }
+  return { app: createApp(deps), serving: createServingApp(deps), stop: () => metrics.stop() }
 }
 
 export async function runBreakdown(): Promise<BreakdownRow[]> {
@@ -105,6 +106,12 @@ export async function runBreakdown(): Promise<BreakdownRow[]> {
       'service GET /livez',
       'createApp: full middleware stack',
       () => text(service.app.fetch(get('/livez'))),
+      20_000,
+    ],
+    [
+      'serving app GET /livez',
+      'answered before the pipeline (constant answer)',
+      () => text(service.serving.fetch(get('/livez'), { peerAddress: '127.0.0.1' })),
       20_000,
     ],
     [

@@ -46,7 +46,9 @@ export class Lifecycle {
   }
   requestFinished() {
     this.active--
-    if (this.active === 0) for (const wake of this.idleWaiters.splice(0)) wake()
+    // Only while shutting down is anyone waiting: no new array per request otherwise.
+    if (this.active === 0 && this.idleWaiters.length > 0)
+      for (const wake of this.idleWaiters.splice(0)) wake()
   }
   /** Resolves true once no request is in flight, or false when timeoutMs passes first. */
   async waitForIdle(timeoutMs: number): Promise<boolean> {
