@@ -40,6 +40,23 @@ export async function checksum(text: string): Promise<string> {
   return Buffer.from(digest).toString('hex')
 }
 
+/** True when every migration is applied with its recorded checksum: the usual restart, checked
+ * with one query and no lock. Anything else (no table yet, pending, edited, unknown versions) is
+ * for the locked path, which re-reads under the lock and says what is wrong. */
+async function allAppliedAsIs(sql: Sql, migrations: Migration[]): Promise<boolean> {
+  let applied: { version: number; checksum: string }[]
+  try {
+    applied = await sql<{ version: number; checksum: string }[]>`
+      select version, checksum from pga_schema_migrations order by version`
+  } catch (error) {
+    if ((error as { code?: string }).code === '42P01') return false // undefined_table: a new store
+    throw error
+  }
+  if (applied.length !== migrations.length) return false
+  const sums = await Promise.all(migrations.map((m) => checksum(m.sql)))
+  return applied.every((row, i) => row.version === migrations[i]?.version && row.checksum === sums[i])
+}
+
 /**
  * Applies pending migrations. Checks every applied one against the code first: an edited file,
  * or a version the database has but this build lacks (a downgrade), stops with MigrationError
@@ -50,6 +67,8 @@ export async function runMigrations(
   migrations: Migration[],
   log: Logger,
 ): Promise<MigrationResult> {
+  const upToDate = await allAppliedAsIs(sql, migrations)
+  if (upToDate) return { applied: [], alreadyApplied: migrations.length }
   const connection = await sql.reserve()
   try {
     await connection`select pg_advisory_lock(${lockKey.toString()}::bigint)`
