@@ -105,7 +105,8 @@ export async function serveCommand(options: {
       port: config.http.port,
     })
     phases.mark('listen')
-    await runMigrations(deps.db.sql, await runtime.assets.migrations(), log)
+    // The files load while the store answers which migrations it has.
+    await runMigrations(deps.db.sql, runtime.assets.migrations(), log)
     phases.mark('migrations')
     await deps.keys.start({ maintenance: true })
     phases.mark('keys')
