@@ -6,7 +6,7 @@
 //      migrating first start, interleaved with a compiled bare Hono (bench/bare-hono.ts built with
 //      --compile --bytecode --minify, first 200 on GET /) as the same-run reference;
 //   2. with BENCH_COMPARE_BINARY=/path/to/pganalytics: that binary too, interleaved (before/after);
-//   3. where start-up went: a few more starts with PGA_LOG_LEVEL=info, reading `startupMs` (ms per
+//   3. where start-up went: 7 more starts with PGA_LOG_LEVEL=info, reading `startupMs` (ms per
 //      step, see src/serve.ts) from the "pganalytics ready" line.
 // The machine is shared: before each round it waits (60 s budget in all) for the machine to be
 // nearly idle, and it prints the load average. Every process it starts is stopped by PID.
@@ -33,7 +33,7 @@ import {
 
 const root = resolve(import.meta.dir, '..')
 const runs = Number(process.env.BENCH_RUNS ?? 11)
-const phaseRuns = 5
+const phaseRuns = 7
 const serverCpu = '0'
 const orchestratorCpu = '1'
 const targetMs = 150
@@ -79,11 +79,16 @@ async function startToReady(options: {
   }
 }
 
-/** The `startupMs` object of the "pganalytics ready" line in a server log. */
-function startupSteps(log: string): Record<string, number> | undefined {
-  for (const line of readFileSync(log, 'utf8').split('\n')) {
+/** The `startupMs` steps of the "pganalytics ready" line in a server log, and `toFirst200`: from
+ * that line to the first 200 this script saw (the first /readyz's own work, and the background
+ * starts and the sign-in warm-up competing for the one CPU). */
+function startupSteps(start: { ms: number; log: string }): Record<string, number> | undefined {
+  for (const line of readFileSync(start.log, 'utf8').split('\n')) {
     if (!line.includes('"pganalytics ready"')) continue
-    return (JSON.parse(line) as { startupMs?: Record<string, number> }).startupMs
+    const ready = JSON.parse(line) as { readyMs: number; startupMs?: Record<string, number> }
+    if (!ready.startupMs) return undefined
+    const toFirst200 = Math.round(start.ms - (ready.startupMs.process ?? 0) - ready.readyMs)
+    return { ...ready.startupMs, toFirst200 }
   }
   return undefined
 }
@@ -148,7 +153,7 @@ async function main() {
   const steps: Record<string, number>[] = []
   for (let i = 0; i < phaseRuns; i++) {
     await quiet.wait()
-    const found = startupSteps((await service('steps', binary, 'info')).log)
+    const found = startupSteps(await service('steps', binary, 'info'))
     if (found) steps.push(found)
   }
   const loadAfter = loadavg()
@@ -189,7 +194,7 @@ async function main() {
     `first start on a fresh database (migrations): ${fmt(migrating.ms, 0)} ms`,
     `target: median < ${targetMs} ms: ${median(measured.binary ?? []) < targetMs ? 'met' : 'missed'}`,
     '',
-    'Steps of this build (ms, from the ready line; `process` = exec to serveCommand)',
+    'Steps of this build (ms, from the ready line; `process` = exec to serveCommand; `toFirst200` = ready line to the first 200)',
     table(
       ['step', 'median', 'min', 'max'],
       stepNames.map((name) => {

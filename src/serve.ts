@@ -12,7 +12,6 @@ import type { Config } from './config.ts'
 import { buildDeps } from './deps.ts'
 import { registerSelfInstance } from './instances/service.ts'
 import { runMigrations } from './platform/db/migrations.ts'
-import { settledWithin } from './platform/deadline.ts'
 import type { Logger } from './platform/log.ts'
 import type { HttpServer, Runtime } from './runtime/runtime.ts'
 import { createServingApp } from './serving-app.ts'
@@ -42,14 +41,14 @@ function startupPhases(started: number) {
 
 /**
  * Starts each of `steps` in the background, side by side. A step that fails is logged and tried
- * again every `retryMs` until it succeeds. stop() starts nothing more (no step, no retry) and
- * waits up to timeoutMs for the starts under way; each part's own stop() then undoes what started.
+ * again every `retryMs` until it succeeds. stop() starts nothing more (no step, no retry); a start
+ * under way is for its part's own stop() to wait for (Collector.stop does).
  */
 function startAfterReady(
   log: Logger,
   steps: [name: string, start: () => Promise<void> | void][],
   retryMs = 30_000,
-): { stop(timeoutMs: number): Promise<void> } {
+): { stop(): void } {
   let stopping = false
   const retries = new Set<() => void>()
   const pause = (ms: number) =>
@@ -75,12 +74,11 @@ function startAfterReady(
       }
     }
   }
-  const running = Promise.all(steps.map(([name, start]) => startOne(name, start)))
+  for (const [name, start] of steps) void startOne(name, start)
   return {
-    async stop(timeoutMs) {
+    stop() {
       stopping = true
       for (const wake of [...retries]) wake()
-      await settledWithin(running, timeoutMs)
     },
   }
 }
@@ -198,11 +196,11 @@ export async function serveCommand(options: {
   // Responses whose handler has returned may still be on their way out: give them the rest of
   // the grace (at least a second) before connections are forced shut.
   await server.close(Math.max(1000, graceEnds - performance.now()))
-  // A background start still under way finishes its step (or the rest of the grace passes) and
-  // starts nothing more; then every part stops, whatever had started.
-  await background.stop(Math.max(1000, graceEnds - performance.now()))
+  // Nothing more starts; a start still under way is waited for (up to the rest of the grace) by
+  // its part's stop, then the pools close, ending a query that still waits.
+  background.stop()
   await deps.collector.stop(Math.max(1000, graceEnds - performance.now()))
-  await deps.close()
+  await deps.close(Math.min(5000, Math.max(1000, graceEnds - performance.now())))
   await closePasswordHashing()
   log.info('stopped', { drained })
   return 0

@@ -51,6 +51,7 @@ export class Collector {
   private maintenance: ReturnType<typeof setInterval> | undefined
   private starting: Promise<void> | undefined
   private stopped = false
+  private stopping: Promise<void> | undefined
 
   constructor(private readonly deps: CollectorDeps) {
     this.tables = retentionPlan(deps.config)
@@ -145,12 +146,16 @@ export class Collector {
     if (this.deps.config.enabled) this.scheduler.start()
   }
 
-  /** Stops the scheduler. A start under way is waited for up to timeoutMs; past that, whatever
-   * it still does (a query the pool's close ends) starts nothing once it returns. */
-  async stop(timeoutMs = 5000): Promise<void> {
+  /** Stops the scheduler, once (a second call returns the first one's promise). A start under
+   * way is waited for up to timeoutMs; past that, whatever it still does (a query the pool's
+   * close ends) starts nothing once it returns. */
+  stop(timeoutMs = 5000): Promise<void> {
     this.stopped = true
-    if (this.starting) await settledWithin(this.starting, timeoutMs)
-    if (this.maintenance) clearInterval(this.maintenance)
-    await this.scheduler.stop(timeoutMs)
+    this.stopping ??= (async () => {
+      if (this.starting) await settledWithin(this.starting, timeoutMs)
+      if (this.maintenance) clearInterval(this.maintenance)
+      await this.scheduler.stop(timeoutMs)
+    })()
+    return this.stopping
   }
 }

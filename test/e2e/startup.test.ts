@@ -27,10 +27,14 @@ async function storeWithUpkeepHeld() {
   cleanups.push(() => sql.end())
   const holder = await sql.reserve()
   await holder`select pg_advisory_lock(hashtext('pga_snapshot_partitions'))`
+  let held = true
   const release = async () => {
+    if (!held) return
+    held = false
     await holder`select pg_advisory_unlock(hashtext('pga_snapshot_partitions'))`
     holder.release()
   }
+  cleanups.push(release)
   /** Whether a session of this database waits for an advisory lock (the upkeep, blocked). */
   const upkeepWaits = async () => {
     const [row] = await sql<{ n: number }[]>`
@@ -84,7 +88,7 @@ describe('start-up', () => {
     })
     expect(await store.upkeepWaits()).toBe(false)
     await store.release()
-  })
+  }, 90_000)
 
   it('starts collecting once the background start can proceed', async () => {
     const store = await storeWithUpkeepHeld()
@@ -110,5 +114,5 @@ describe('start-up', () => {
     expect(snapshot?.status).toBe('ok')
     expect(await service.stop('SIGTERM')).toBe(0)
     expect(errorLines(service)).toEqual([])
-  })
+  }, 120_000)
 })
