@@ -79,7 +79,9 @@ describe('start-up', () => {
     expect(await service.stop('SIGTERM')).toBe(0)
     expect(service.lines.some((line) => line.includes('"msg":"stopped"'))).toBe(true)
     expect(errorLines(service)).toEqual([])
-    // Its sessions are gone (the blocked one included), so nothing holds or waits for locks.
+    // The session that waited for the lock ends once PostgreSQL sees its client gone, which a
+    // backend waiting for a lock notices only when it gets it: release, then nothing is left.
+    await store.release()
     await until('no session of the service is left', async () => {
       const [row] = await store.sql<{ n: number }[]>`
         select count(*)::int as n from pg_stat_activity
@@ -87,7 +89,6 @@ describe('start-up', () => {
       return row?.n === 0
     })
     expect(await store.upkeepWaits()).toBe(false)
-    await store.release()
   }, 90_000)
 
   it('starts collecting once the background start can proceed', async () => {
