@@ -40,15 +40,17 @@ function startupPhases(started: number) {
 }
 
 /**
- * Starts each of `steps` in the background, side by side. A step that fails is logged and tried
- * again every `retryMs` until it succeeds. stop() starts nothing more (no step, no retry); a start
- * under way is for its part's own stop() to wait for (Collector.stop does).
+ * Starts `steps` in the background, one after another: side by side, each opened store
+ * connections of its own, all competing with the first requests for the CPU. A step that fails is
+ * logged and tried again every `retryMs` (in the background) while the next ones start. `settled`
+ * resolves once every step has been tried once. stop() starts nothing more (no step, no retry);
+ * a start under way is for its part's own stop() to wait for (Collector.stop does).
  */
 function startAfterReady(
   log: Logger,
   steps: [name: string, start: () => Promise<void> | void][],
   retryMs = 30_000,
-): { stop(): void } {
+): { stop(): void; settled: Promise<void>; readonly stopping: boolean } {
   let stopping = false
   const retries = new Set<() => void>()
   const pause = (ms: number) =>
@@ -61,21 +63,36 @@ function startAfterReady(
       const timer = setTimeout(wake, ms)
       retries.add(wake)
     })
-  const startOne = async (name: string, start: () => Promise<void> | void) => {
+  const failed = (name: string, error: unknown) =>
+    log.error(`could not start the ${name}; trying again in ${retryMs / 1000} s`, { error: String(error) })
+  const retry = async (name: string, start: () => Promise<void> | void) => {
     while (!stopping) {
+      await pause(retryMs)
+      if (stopping) return
       try {
         return await start()
       } catch (error) {
-        if (stopping) return
-        log.error(`could not start the ${name}; trying again in ${retryMs / 1000} s`, {
-          error: String(error),
-        })
-        await pause(retryMs)
+        if (!stopping) failed(name, error)
       }
     }
   }
-  for (const [name, start] of steps) void startOne(name, start)
+  const settled = (async () => {
+    for (const [name, start] of steps) {
+      if (stopping) return
+      try {
+        await start()
+      } catch (error) {
+        if (stopping) return
+        failed(name, error)
+        void retry(name, start)
+      }
+    }
+  })()
   return {
+    settled,
+    get stopping() {
+      return stopping
+    },
     stop() {
       stopping = true
       for (const wake of [...retries]) wake()
@@ -158,17 +175,24 @@ export async function serveCommand(options: {
   // Readiness needs the store migrated, the keyring and the accounts; what only works in the
   // background starts now, so a restart serves again without waiting for partition upkeep.
   const background = startAfterReady(log, [
+    // The first three start at once (their loops and timers run on their own); the collector's
+    // start waits for partition upkeep.
     ['audit sealer', () => deps.auditSealer.start()],
     ['directory sync', () => (config.sso.syncEnabled ? deps.auth.ssoSync.start() : undefined)],
-    ['collector', () => deps.collector.start()],
     ['backup scheduling', () => deps.backup.schedule({ run: config.backup.enabled })],
+    ['collector', () => deps.collector.start()],
   ])
-  // After readiness, in the background: the dummy hash that answers sign-ins of unknown users in
-  // the time of a real one. A sign-in before it finishes awaits the same hash; readiness does not
-  // wait for a hash no probe needs (on one CPU it delayed start-up by its whole cost).
-  warmUpSignIn(deps.auth.accountSettings).catch((error) =>
-    log.error('could not prepare sign-in', { error: String(error) }),
-  )
+  // Then the dummy hash that answers sign-ins of unknown users in the time of a real one. A
+  // sign-in before it finishes awaits the same hash; readiness does not wait for a hash no probe
+  // needs (on one CPU it delayed start-up by its whole cost), and its worker thread (about 10 ms
+  // of this thread to create) starts after the background starts, not alongside them and the
+  // first requests.
+  void background.settled.then(() => {
+    if (background.stopping) return
+    warmUpSignIn(deps.auth.accountSettings).catch((error) =>
+      log.error('could not prepare sign-in', { error: String(error) }),
+    )
+  })
   const base = `http://${config.http.host.includes(':') ? `[${config.http.host}]` : config.http.host}:${server.port}`
   log.info('pganalytics ready', {
     url: base,
