@@ -135,6 +135,7 @@ export class Collector {
   }
 
   private async startOnce(): Promise<void> {
+    if (this.stopped) return
     await this.maintainPartitions()
     if (this.stopped) return
     this.maintenance = setInterval(() => {
