@@ -24,6 +24,82 @@ function storeAddress(config: Config): { host: string; port: number } {
   return { host: url.hostname || 'localhost', port: Number(url.port || 5432) }
 }
 
+/** Milliseconds per start-up step, for the ready log line (bench/startup.ts reads them):
+ * `process` is from exec to serveCommand (runtime start, module evaluation, configuration). */
+function startupPhases(started: number) {
+  const spent: Record<string, number> = { process: Math.round(started) }
+  let last = started
+  return {
+    mark(step: string) {
+      const now = performance.now()
+      spent[step] = Math.round(now - last)
+      last = now
+    },
+    done: () => spent,
+  }
+}
+
+/**
+ * Starts `steps` in the background, one after another: side by side, each opened store
+ * connections of its own, all competing with the first requests for the CPU. A step that fails is
+ * logged and tried again every `retryMs` (in the background) while the next ones start. `settled`
+ * resolves once every step has been tried once. stop() starts nothing more (no step, no retry);
+ * a start under way is for its part's own stop() to wait for (Collector.stop does).
+ */
+function startAfterReady(
+  log: Logger,
+  steps: [name: string, start: () => Promise<void> | void][],
+  retryMs = 30_000,
+): { stop(): void; settled: Promise<void>; readonly stopping: boolean } {
+  let stopping = false
+  const retries = new Set<() => void>()
+  const pause = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const wake = () => {
+        clearTimeout(timer)
+        retries.delete(wake)
+        resolve()
+      }
+      const timer = setTimeout(wake, ms)
+      retries.add(wake)
+    })
+  const failed = (name: string, error: unknown) =>
+    log.error(`could not start the ${name}; trying again in ${retryMs / 1000} s`, { error: String(error) })
+  const retry = async (name: string, start: () => Promise<void> | void) => {
+    while (!stopping) {
+      await pause(retryMs)
+      if (stopping) return
+      try {
+        return await start()
+      } catch (error) {
+        if (!stopping) failed(name, error)
+      }
+    }
+  }
+  const settled = (async () => {
+    for (const [name, start] of steps) {
+      if (stopping) return
+      try {
+        await start()
+      } catch (error) {
+        if (stopping) return
+        failed(name, error)
+        void retry(name, start)
+      }
+    }
+  })()
+  return {
+    settled,
+    get stopping() {
+      return stopping
+    },
+    stop() {
+      stopping = true
+      for (const wake of [...retries]) wake()
+    },
+  }
+}
+
 /** Serves until a shutdown signal; resolves with the exit code. */
 export async function serveCommand(options: {
   config: Config
@@ -33,16 +109,22 @@ export async function serveCommand(options: {
 }): Promise<number> {
   const { config, log, runtime } = options
   const started = performance.now()
+  const phases = startupPhases(started)
   await usePasswordHasher(runtime.passwordHasher())
   const deps = await buildDeps(config, { log, assets: runtime.assets, build: options.build })
+  phases.mark('deps')
   let server: HttpServer | undefined
   try {
     server = await runtime.serve(createServingApp(deps).fetch, {
       host: config.http.host,
       port: config.http.port,
     })
-    await runMigrations(deps.db.sql, await runtime.assets.migrations(), log)
+    phases.mark('listen')
+    // The files load while the store answers which migrations it has.
+    await runMigrations(deps.db.sql, runtime.assets.migrations(), log)
+    phases.mark('migrations')
     await deps.keys.start({ maintenance: true })
+    phases.mark('keys')
     if (
       config.collector.selfMonitor &&
       (await registerSelfInstance({ db: deps.db.sql }, storeAddress(config)))
@@ -78,11 +160,11 @@ export async function serveCommand(options: {
       )
       log.info('identity providers file applied', { file: config.sso.providersFile, ...applied })
     }
+    phases.mark('accounts')
+    // Before ready: revoked access must stop on this replica as soon as it serves.
     deps.auth.cacheEpoch.start()
-    if (config.sso.syncEnabled) deps.auth.ssoSync.start()
-    await deps.collector.start()
-    await deps.backup.start({ run: config.backup.enabled })
-    deps.auditSealer.start()
+    await deps.backup.prepare()
+    phases.mark('backup')
   } catch (error) {
     await server?.close(1000)
     await deps.close()
@@ -90,12 +172,27 @@ export async function serveCommand(options: {
     throw error
   }
   deps.lifecycle.markReady()
-  // After readiness, in the background: the dummy hash that answers sign-ins of unknown users in
-  // the time of a real one. A sign-in before it finishes awaits the same hash; readiness does not
-  // wait for a hash no probe needs (on one CPU it delayed start-up by its whole cost).
-  warmUpSignIn(deps.auth.accountSettings).catch((error) =>
-    log.error('could not prepare sign-in', { error: String(error) }),
-  )
+  // Readiness needs the store migrated, the keyring and the accounts; what only works in the
+  // background starts now, so a restart serves again without waiting for partition upkeep.
+  const background = startAfterReady(log, [
+    // The first three start at once (their loops and timers run on their own); the collector's
+    // start waits for partition upkeep.
+    ['audit sealer', () => deps.auditSealer.start()],
+    ['directory sync', () => (config.sso.syncEnabled ? deps.auth.ssoSync.start() : undefined)],
+    ['backup scheduling', () => deps.backup.schedule({ run: config.backup.enabled })],
+    ['collector', () => deps.collector.start()],
+  ])
+  // Then the dummy hash that answers sign-ins of unknown users in the time of a real one. A
+  // sign-in before it finishes awaits the same hash; readiness does not wait for a hash no probe
+  // needs (on one CPU it delayed start-up by its whole cost), and its worker thread (about 10 ms
+  // of this thread to create) starts after the background starts, not alongside them and the
+  // first requests.
+  void background.settled.then(() => {
+    if (background.stopping) return
+    warmUpSignIn(deps.auth.accountSettings).catch((error) =>
+      log.error('could not prepare sign-in', { error: String(error) }),
+    )
+  })
   const base = `http://${config.http.host.includes(':') ? `[${config.http.host}]` : config.http.host}:${server.port}`
   log.info('pganalytics ready', {
     url: base,
@@ -107,6 +204,7 @@ export async function serveCommand(options: {
     revision: options.build.revision,
     runtime: options.build.runtime,
     readyMs: Math.round(performance.now() - started),
+    startupMs: phases.done(),
   })
 
   const signal = await new Promise<string>((resolve) => {
@@ -122,8 +220,11 @@ export async function serveCommand(options: {
   // Responses whose handler has returned may still be on their way out: give them the rest of
   // the grace (at least a second) before connections are forced shut.
   await server.close(Math.max(1000, graceEnds - performance.now()))
+  // Nothing more starts; a start still under way is waited for (up to the rest of the grace) by
+  // its part's stop, then the pools close, ending a query that still waits.
+  background.stop()
   await deps.collector.stop(Math.max(1000, graceEnds - performance.now()))
-  await deps.close()
+  await deps.close(Math.min(5000, Math.max(1000, graceEnds - performance.now())))
   await closePasswordHashing()
   log.info('stopped', { drained })
   return 0

@@ -1,6 +1,7 @@
 // The backup capability of one replica, as deps.ts builds it: the repositories, the runner of
-// jobs, continuous WAL and the schedule ticker, and the timers that drive them. start() after
-// migrations (registers the environment's repository); stop() on shutdown.
+// jobs, continuous WAL and the schedule ticker, and the timers that drive them. After migrations,
+// prepare() (registers the environment's repository) then schedule() (the timers), or start() for
+// both; stop() on shutdown.
 import { systemAudit } from '../audit/events.ts'
 import type { HostPolicy } from '../instances/host-policy.ts'
 import type { InstanceReader } from '../instances/service.ts'
@@ -24,6 +25,7 @@ export class Backups {
   readonly wal: WalManager
   private readonly ticker: ScheduleTicker
   private readonly timers: NodeJS.Timeout[] = []
+  private stopped = false
   private readonly deps: RunnerDeps
 
   constructor(options: {
@@ -91,10 +93,21 @@ export class Backups {
 
   /** Registers the environment's repository; with `run`, takes part in the background work. */
   async start(options: { run: boolean }): Promise<void> {
+    await this.prepare()
+    this.schedule(options)
+  }
+
+  /** Before readiness: registers PGA_BACKUP_REPOSITORY, which requests then find as `default`. */
+  async prepare(): Promise<void> {
     await this.repositories.registerEnvironmentRepository()
     if (!compressionAvailable(this.deps.config.compression))
       this.deps.log.warn(`${this.deps.config.compression} is not available in this runtime: backups use gzip`)
-    if (!options.run) return
+  }
+
+  /** After readiness, with `run` (PGA_BACKUP_ENABLED): the timers of the runner, continuous WAL
+   * and the schedule ticker. Not again after stop(). */
+  schedule(options: { run: boolean }): void {
+    if (!options.run || this.stopped) return
     const every = (ms: number, fn: () => Promise<unknown>) => {
       const timer = setInterval(
         () =>
@@ -163,6 +176,7 @@ export class Backups {
   }
 
   async stop(timeoutMs: number): Promise<void> {
+    this.stopped = true
     for (const timer of this.timers.splice(0)) clearInterval(timer)
     await this.runner.stop(timeoutMs)
     await this.wal.stop()

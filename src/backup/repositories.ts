@@ -86,6 +86,9 @@ export class RepositoryRegistry {
    */
   async registerEnvironmentRepository(): Promise<RepositoryRow> {
     const url = describeUrl(this.deps.config.repository)
+    // The usual restart (nothing changed) in one read, without the transaction and its lock.
+    const unchanged = await repo.findRepository(this.deps.db, 'default')
+    if (unchanged && (!unchanged.fromEnvironment || unchanged.url === url)) return unchanged
     const { row, kept } = await withTransaction(this.deps.db, async (tx) => {
       await repo.lockEnvironmentRepository(tx)
       const current = await repo.findRepository(tx, 'default')

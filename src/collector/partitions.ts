@@ -22,6 +22,37 @@ export async function ensurePartitions(
   now: number,
   daysAhead = 3,
 ): Promise<number> {
+  return (await createMissingPartitions(db, tables, now, daysAhead)).created
+}
+
+/** Drops the partitions whose whole day is older than the table's retention. Returns their names. */
+export async function dropExpiredPartitions(
+  db: Db,
+  tables: readonly PartitionedTable[],
+  now: number,
+): Promise<string[]> {
+  return dropExpired(db, tables, await partitionsOf(db, tables), now)
+}
+
+/** ensurePartitions then dropExpiredPartitions, reading the partitions once (start-up and the
+ * hourly upkeep). */
+export async function maintainPartitions(
+  db: Db,
+  tables: readonly PartitionedTable[],
+  now: number,
+): Promise<{ created: number; dropped: string[] }> {
+  const { created, existing } = await createMissingPartitions(db, tables, now, 3)
+  return { created, dropped: await dropExpired(db, tables, existing, now) }
+}
+
+type PartitionRow = { parent: string; partition: string }
+
+async function createMissingPartitions(
+  db: Db,
+  tables: readonly PartitionedTable[],
+  now: number,
+  daysAhead: number,
+): Promise<{ created: number; existing: PartitionRow[] }> {
   const days = Array.from({ length: daysAhead + 2 }, (_, i) => utcDay(now + (i - 1) * dayMs))
   const wanted = tables.flatMap(({ table }) =>
     days.map((day) => ({ table, day, name: partitionName(table, day) })),
@@ -30,9 +61,10 @@ export async function ensurePartitions(
     await tx`select pg_advisory_xact_lock(hashtext('pga_snapshot_partitions'))`
     // Only the missing ones: a restart then issues no DDL (and no "already exists" notice for
     // each of the few hundred partitions), which was most of a replica's start-up time.
-    const existing = new Set((await partitionsOf(tx, tables)).map((row) => row.partition))
-    const missing = wanted.filter(({ name }) => !existing.has(name))
-    if (missing.length === 0) return 0
+    const existing = await partitionsOf(tx, tables)
+    const names = new Set(existing.map((row) => row.partition))
+    const missing = wanted.filter(({ name }) => !names.has(name))
+    if (missing.length === 0) return { created: 0, existing }
     // Table names come from the catalog and days from the clock: no outside input reaches this DDL.
     await tx.unsafe(
       missing
@@ -43,13 +75,13 @@ export async function ensurePartitions(
         )
         .join(';\n'),
     )
-    return missing.length
+    return { created: missing.length, existing }
   })
 }
 
 /** The partitions of these tables, by parent. */
 function partitionsOf(db: Db, tables: readonly PartitionedTable[]) {
-  return db<{ parent: string; partition: string }[]>`
+  return db<PartitionRow[]>`
     select p.relname::text as parent, c.relname::text as partition
       from pg_inherits i
       join pg_class p on p.oid = i.inhparent
@@ -57,13 +89,12 @@ function partitionsOf(db: Db, tables: readonly PartitionedTable[]) {
      where p.relname = any(${tables.map((t) => t.table)})`
 }
 
-/** Drops the partitions whose whole day is older than the table's retention. Returns their names. */
-export async function dropExpiredPartitions(
+async function dropExpired(
   db: Db,
   tables: readonly PartitionedTable[],
+  rows: readonly PartitionRow[],
   now: number,
 ): Promise<string[]> {
-  const rows = await partitionsOf(db, tables)
   const retention = new Map(tables.map((t) => [t.table, t.retentionDays]))
   const expired = rows.filter(({ parent, partition }) => {
     const match = suffix.exec(partition)

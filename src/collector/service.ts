@@ -7,13 +7,14 @@ import type { HostPolicy } from '../instances/host-policy.ts'
 import * as instances from '../instances/service.ts'
 import type { Keyring } from '../keys/keyring.ts'
 import type { Database } from '../platform/db/database.ts'
+import { settledWithin } from '../platform/deadline.ts'
 import type { Logger } from '../platform/log.ts'
 import type { MetricsRegistry } from '../platform/metrics/registry.ts'
 import type { StateStore } from '../platform/state/state-store.ts'
 import { allGroups } from './catalog/index.ts'
 import { createCollectorMetrics } from './collector-metrics.ts'
 import type { InstanceConnector } from './instance-worker.ts'
-import { dropExpiredPartitions, ensurePartitions, type PartitionedTable } from './partitions.ts'
+import { ensurePartitions, maintainPartitions, type PartitionedTable } from './partitions.ts'
 import { CollectorScheduler } from './scheduler.ts'
 import { forgetStatementTexts } from './snapshot-repo.ts'
 
@@ -48,6 +49,9 @@ export class Collector {
   private readonly tables: PartitionedTable[]
   private readonly scheduler: CollectorScheduler
   private maintenance: ReturnType<typeof setInterval> | undefined
+  private starting: Promise<void> | undefined
+  private stopped = false
+  private stopping: Promise<void> | undefined
 
   constructor(private readonly deps: CollectorDeps) {
     this.tables = retentionPlan(deps.config)
@@ -110,8 +114,7 @@ export class Collector {
   async maintainPartitions(
     now = Date.now(),
   ): Promise<{ created: number; dropped: string[]; forgottenTexts: number }> {
-    const created = await ensurePartitions(this.deps.db.sql, this.tables, now)
-    const dropped = await dropExpiredPartitions(this.deps.db.sql, this.tables, now)
+    const { created, dropped } = await maintainPartitions(this.deps.db.sql, this.tables, now)
     if (dropped.length > 0) this.deps.log.info('dropped expired snapshot partitions', { partitions: dropped })
     const statements = this.tables.find((t) => t.table === 'sn_stat_statements')
     const forgottenTexts = statements
@@ -120,8 +123,21 @@ export class Collector {
     return { created, dropped, forgottenTexts }
   }
 
-  async start(): Promise<void> {
+  /** Partition upkeep now, then hourly, and the scheduler when enabled. A stop() that comes
+   * while this is under way wins: nothing is left running once both have returned. */
+  start(): Promise<void> {
+    // A failed start (the store unreachable) can be tried again.
+    this.starting ??= this.startOnce().catch((error: unknown) => {
+      this.starting = undefined
+      throw error
+    })
+    return this.starting
+  }
+
+  private async startOnce(): Promise<void> {
+    if (this.stopped) return
     await this.maintainPartitions()
+    if (this.stopped) return
     this.maintenance = setInterval(() => {
       this.maintainPartitions().catch((error) =>
         this.deps.log.error('partition maintenance failed', { error: String(error) }),
@@ -131,8 +147,16 @@ export class Collector {
     if (this.deps.config.enabled) this.scheduler.start()
   }
 
-  async stop(timeoutMs?: number): Promise<void> {
-    if (this.maintenance) clearInterval(this.maintenance)
-    await this.scheduler.stop(timeoutMs)
+  /** Stops the scheduler, once (a second call returns the first one's promise). A start under
+   * way is waited for up to timeoutMs; past that, whatever it still does (a query the pool's
+   * close ends) starts nothing once it returns. */
+  stop(timeoutMs = 5000): Promise<void> {
+    this.stopped = true
+    this.stopping ??= (async () => {
+      if (this.starting) await settledWithin(this.starting, timeoutMs)
+      if (this.maintenance) clearInterval(this.maintenance)
+      await this.scheduler.stop(timeoutMs)
+    })()
+    return this.stopping
   }
 }

@@ -34,3 +34,21 @@ export async function withDeadline<T>(
     clearTimeout(timer)
   }
 }
+
+/** Waits until `work` has settled (its outcome is for whoever started it) or `ms` have passed;
+ * resolves true when it settled. A stop() waits on a start under way with it. */
+export async function settledWithin(work: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const expired = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms)
+  })
+  const settled = await Promise.race([
+    work.then(
+      () => true as const,
+      () => true as const,
+    ),
+    expired,
+  ])
+  clearTimeout(timer)
+  return settled
+}

@@ -83,6 +83,32 @@ describe('postgres store', () => {
     expect(row?.n).toBeLessThanOrEqual(3)
   })
 
+  it('looks the array types up on the first connection only; every connection still handles arrays', async () => {
+    const store = await openStore({ poolSize: 3 })
+    try {
+      // postgres.js reports each statement it sends to `debug` (read from its options per query).
+      const sent: { connection: number; text: string }[] = []
+      Object.assign(store.sql.options, {
+        debug: (connection: number, text: string) => sent.push({ connection, text }),
+      })
+      await store.sql`select 1`
+      // Three at once: the pool opens its other two connections.
+      const rows = await Promise.all(
+        [1, 2, 3].map(
+          (n) => store.sql<{ pid: number; found: boolean; list: string[] }[]>`
+            select pg_backend_pid() as pid, ${`v${n}`} = any(${['v1', 'v2', 'v3']}) as found,
+                   array['a', 'b'] as list, pg_sleep(0.05)::text`,
+        ),
+      )
+      expect(new Set(rows.map(([row]) => row?.pid)).size).toBe(3)
+      for (const [row] of rows) expect(row).toMatchObject({ found: true, list: ['a', 'b'] })
+      const lookups = sent.filter((s) => s.text.includes('typarray'))
+      expect(lookups.map((s) => s.connection)).toEqual([sent[0]?.connection])
+    } finally {
+      await store.close()
+    }
+  })
+
   it.each([
     ['disable', undefined, false],
     ['require', undefined, true],

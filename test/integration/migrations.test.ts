@@ -3,6 +3,7 @@ import { afterEach, describe, expect, inject, it } from 'vitest'
 import { type Migration, MigrationError, runMigrations } from '../../src/platform/db/migrations.ts'
 import { createTestDatabase } from '../harness/postgres.ts'
 import { captureLogs } from '../support/logs.ts'
+import { until } from '../support/until.ts'
 
 const open: postgres.Sql[] = []
 async function freshDb(max = 4) {
@@ -92,5 +93,34 @@ describe('runMigrations', () => {
     const results = await Promise.all(replicas.map((sql) => runMigrations(sql, [m1, once], log)))
     expect(results.flatMap((r) => r.applied).sort()).toEqual(['0001_things', '0002_once'])
     expect(await (replicas[0] as postgres.Sql)`select id from things`).toEqual([{ id: 7 }])
+  })
+
+  it('checks an up-to-date store without the migration lock, and still takes it for pending work', async () => {
+    const sql = await freshDb()
+    const { log } = captureLogs()
+    await runMigrations(sql, [m1], log)
+    // Another replica holds the migration lock (the key in migrations.ts) for as long as it likes.
+    const holder = await sql.reserve()
+    await holder`select pg_advisory_lock(${(0x7067616d696772n).toString()}::bigint)`
+    try {
+      // A restart with nothing pending answers without waiting for it...
+      expect(await runMigrations(sql, [m1], log)).toEqual({ applied: [], alreadyApplied: 1 })
+      // ...and an edited file is still refused, by the locked path once the lock is free.
+      const edited = runMigrations(sql, [{ ...m1, sql: `${m1.sql} -- edited` }], log)
+      // Pending work waits for the lock: once it is released, m2 runs exactly once.
+      const pending = runMigrations(sql, [m1, m2], log)
+      await until('both wait for the lock', async () => {
+        const [row] = await sql<{ n: number }[]>`
+          select count(*)::int as n from pg_locks
+           where locktype = 'advisory' and not granted
+             and database = (select oid from pg_database where datname = current_database())`
+        return row?.n === 2
+      })
+      await holder`select pg_advisory_unlock(${(0x7067616d696772n).toString()}::bigint)`
+      await expect(edited).rejects.toThrow(/edited after it was applied/)
+      expect(await pending).toEqual({ applied: ['0002_more'], alreadyApplied: 1 })
+    } finally {
+      holder.release()
+    }
   })
 })

@@ -3,7 +3,11 @@
 import postgres from 'postgres'
 import { afterAll, beforeAll, expect, inject, it } from 'vitest'
 import { findGroup } from '../../src/collector/catalog/index.ts'
-import { dropExpiredPartitions, ensurePartitions } from '../../src/collector/partitions.ts'
+import {
+  dropExpiredPartitions,
+  ensurePartitions,
+  maintainPartitions,
+} from '../../src/collector/partitions.ts'
 import { writeSnapshot } from '../../src/collector/snapshot-repo.ts'
 import { readMigrationsDir } from '../../src/platform/db/migration-files.ts'
 import { runMigrations } from '../../src/platform/db/migrations.ts'
@@ -46,6 +50,21 @@ it('creates yesterday to three days ahead, once, even when replicas race', async
     'sn_stat_bgwriter_p20261122',
     'sn_stat_bgwriter_p20261123',
     'sn_stat_bgwriter_p20261124',
+  ])
+})
+
+it('maintains in one call: creates the missing days and drops the expired ones', async () => {
+  const later = now + 60 * day
+  const { created, dropped } = await maintainPartitions(store, tables, later)
+  expect(created).toBe(15)
+  // Everything from the earlier tests is past every retention 60 days on.
+  expect(dropped).toContain('sn_stat_bgwriter_p20261120')
+  expect(await partitionsOf('sn_stat_bgwriter')).toEqual([
+    'sn_stat_bgwriter_p20270119',
+    'sn_stat_bgwriter_p20270120',
+    'sn_stat_bgwriter_p20270121',
+    'sn_stat_bgwriter_p20270122',
+    'sn_stat_bgwriter_p20270123',
   ])
 })
 

@@ -46,6 +46,21 @@ function sslOption(store: Extract<Config['store'], { kind: 'postgres' }>) {
   }
 }
 
+/**
+ * postgres.js looks up the array types (a pg_type query, 5-10 ms) on every connection it opens,
+ * and the pool opens them lazily, reopening after each idle timeout. The types it needs are
+ * built in (the migrations create none) and the parsers it builds from them are shared by the
+ * pool: once one connection has them, the others skip the lookup. postgres.js reads
+ * `fetch_types` at each connect and records the types in `shared.typeArrayMap`.
+ */
+function fetchTypesOnce(sql: Sql): void {
+  const options = sql.options as unknown as { fetch_types: boolean; shared: { typeArrayMap: object } }
+  Object.defineProperty(options, 'fetch_types', {
+    get: () => Object.keys(options.shared.typeArrayMap).length === 0,
+    configurable: true,
+  })
+}
+
 /** Opens the configured store. Embedded mode starts PGlite first and talks to it over a private socket. */
 export async function openDatabase(
   store: Config['store'],
@@ -88,6 +103,7 @@ export async function openDatabase(
       max_lifetime: 30 * 60,
     })
   }
+  fetchTypesOnce(sql)
   return {
     kind: store.kind,
     shared: store.kind !== 'embedded',

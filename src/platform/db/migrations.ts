@@ -40,6 +40,29 @@ export async function checksum(text: string): Promise<string> {
   return Buffer.from(digest).toString('hex')
 }
 
+/** What pga_schema_migrations records, or null on a new store (no table yet). */
+async function appliedChecksums(sql: Sql): Promise<{ version: number; checksum: string }[] | null> {
+  try {
+    return await sql<{ version: number; checksum: string }[]>`
+      select version, checksum from pga_schema_migrations order by version`
+  } catch (error) {
+    if ((error as { code?: string }).code === '42P01') return null // undefined_table
+    throw error
+  }
+}
+
+/** True when every migration is applied with its recorded checksum: the usual restart, checked
+ * with one query and no lock. Anything else (a new store, pending, edited or unknown versions) is
+ * for the locked path, which reads again under the lock and says what is wrong. */
+async function allAppliedAsIs(
+  applied: { version: number; checksum: string }[] | null,
+  migrations: Migration[],
+): Promise<boolean> {
+  if (!applied || applied.length !== migrations.length) return false
+  const sums = await Promise.all(migrations.map((m) => checksum(m.sql)))
+  return applied.every((row, i) => row.version === migrations[i]?.version && row.checksum === sums[i])
+}
+
 /**
  * Applies pending migrations. Checks every applied one against the code first: an edited file,
  * or a version the database has but this build lacks (a downgrade), stops with MigrationError
@@ -47,9 +70,15 @@ export async function checksum(text: string): Promise<string> {
  */
 export async function runMigrations(
   sql: Sql,
-  migrations: Migration[],
+  files: Migration[] | Promise<Migration[]>,
   log: Logger,
 ): Promise<MigrationResult> {
+  // The files may still be loading (from the binary): the store's answer is awaited alongside.
+  const recorded = appliedChecksums(sql)
+  recorded.catch(() => {})
+  const migrations = await files
+  if (await allAppliedAsIs(await recorded, migrations))
+    return { applied: [], alreadyApplied: migrations.length }
   const connection = await sql.reserve()
   try {
     await connection`select pg_advisory_lock(${lockKey.toString()}::bigint)`
