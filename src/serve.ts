@@ -40,8 +40,8 @@ function startupPhases(started: number) {
 }
 
 /**
- * Starts `steps` in the background, one after another: side by side, each opened store
- * connections of its own, all competing with the first requests for the CPU. A step that fails is
+ * Starts `steps` in the background once `after` resolves, one after another: side by side, each
+ * opened store connections of its own, all competing with the first requests for the CPU. A step that fails is
  * logged and tried again every `retryMs` (in the background) while the next ones start. `settled`
  * resolves once every step has been tried once. stop() starts nothing more (no step, no retry);
  * a start under way is for its part's own stop() to wait for (Collector.stop does).
@@ -49,6 +49,7 @@ function startupPhases(started: number) {
 function startAfterReady(
   log: Logger,
   steps: [name: string, start: () => Promise<void> | void][],
+  after: Promise<void>,
   retryMs = 30_000,
 ): { stop(): void; settled: Promise<void>; readonly stopping: boolean } {
   let stopping = false
@@ -77,6 +78,7 @@ function startAfterReady(
     }
   }
   const settled = (async () => {
+    await after
     for (const [name, start] of steps) {
       if (stopping) return
       try {
@@ -173,15 +175,21 @@ export async function serveCommand(options: {
   }
   deps.lifecycle.markReady()
   // Readiness needs the store migrated, the keyring and the accounts; what only works in the
-  // background starts now, so a restart serves again without waiting for partition upkeep.
-  const background = startAfterReady(log, [
-    // The first three start at once (their loops and timers run on their own); the collector's
-    // start waits for partition upkeep.
-    ['audit sealer', () => deps.auditSealer.start()],
-    ['directory sync', () => (config.sso.syncEnabled ? deps.auth.ssoSync.start() : undefined)],
-    ['backup scheduling', () => deps.backup.schedule({ run: config.backup.enabled })],
-    ['collector', () => deps.collector.start()],
-  ])
+  // background starts after it, so a restart serves again without waiting for partition upkeep:
+  // once /readyz has said so (to a balancer or the kubelet: about 40 ms sooner when the upkeep
+  // does not share the first answer's CPU), or after a second without a probe.
+  const background = startAfterReady(
+    log,
+    [
+      // The first three start at once (their loops and timers run on their own); the collector's
+      // start waits for partition upkeep.
+      ['audit sealer', () => deps.auditSealer.start()],
+      ['directory sync', () => (config.sso.syncEnabled ? deps.auth.ssoSync.start() : undefined)],
+      ['backup scheduling', () => deps.backup.schedule({ run: config.backup.enabled })],
+      ['collector', () => deps.collector.start()],
+    ],
+    deps.lifecycle.readinessReported(1000),
+  )
   // Then the dummy hash that answers sign-ins of unknown users in the time of a real one. A
   // sign-in before it finishes awaits the same hash; readiness does not wait for a hash no probe
   // needs (on one CPU it delayed start-up by its whole cost), and its worker thread (about 10 ms

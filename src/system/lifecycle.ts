@@ -9,6 +9,8 @@ export class Lifecycle {
   private active = 0
   private idleWaiters: (() => void)[] = []
   private readyWaiters: (() => void)[] = []
+  private readinessAnsweredAt: number | undefined
+  private readinessWaiters: (() => void)[] = []
 
   get phase(): Phase {
     return this.current
@@ -34,6 +36,31 @@ export class Lifecycle {
         resolve(false)
       }, timeoutMs)
       this.readyWaiters.push(wake)
+    })
+  }
+  /** Whether /readyz has answered 200 since the process started. */
+  get readinessKnown(): boolean {
+    return this.readinessAnsweredAt !== undefined
+  }
+  /** /readyz has answered 200: whoever routes traffic here (a balancer, the kubelet) knows. */
+  readinessAnswered() {
+    if (this.readinessAnsweredAt !== undefined) return
+    this.readinessAnsweredAt = Date.now()
+    for (const wake of this.readinessWaiters.splice(0)) wake()
+  }
+  /** Resolves once /readyz has answered 200, or after timeoutMs, whichever comes first. */
+  readinessReported(timeoutMs: number): Promise<void> {
+    if (this.readinessAnsweredAt !== undefined) return Promise.resolve()
+    return new Promise((resolve) => {
+      const wake = () => {
+        clearTimeout(timer)
+        resolve()
+      }
+      const timer = setTimeout(() => {
+        this.readinessWaiters = this.readinessWaiters.filter((w) => w !== wake)
+        resolve()
+      }, timeoutMs)
+      this.readinessWaiters.push(wake)
     })
   }
   /** From now on /readyz answers 503 so load balancers stop sending new work. */

@@ -111,6 +111,7 @@ export function systemRoutes(deps: AppDeps) {
     if (phase !== 'ready') return c.json({ ready: false, phase }, 503)
     const report = await checkHealth(deps)
     const ready = report.status === 'ok'
+    if (ready) deps.lifecycle.readinessAnswered()
     return c.json({ ready, phase, checks: report.checks }, ready ? 200 : 503)
   })
 

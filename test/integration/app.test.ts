@@ -75,7 +75,11 @@ describe('readiness follows the lifecycle and the dependencies', () => {
       expect(answered).toBe(false)
       other.deps.lifecycle.markReady()
       expect((await early).status).toBe(401)
+      // Background work (collector, sealer...) starts once readiness has been answered.
+      expect(other.deps.lifecycle.readinessKnown).toBe(false)
       expect((await other.app.request('/readyz')).status).toBe(200)
+      expect(other.deps.lifecycle.readinessKnown).toBe(true)
+      await other.deps.lifecycle.readinessReported(60_000)
       other.deps.lifecycle.startDraining()
       const draining = await other.app.request('/readyz')
       expect(draining.status).toBe(503)
