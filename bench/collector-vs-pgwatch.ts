@@ -52,6 +52,9 @@ const profileDir = (() => {
   const i = args.indexOf('--profile')
   return i >= 0 ? resolve(args[i + 1] as string) : undefined
 })()
+// --store-statements: after each window, the store's busiest statements in that collector's
+// database (pg_stat_statements, reset when the window starts) and its autovacuum/analyze runs.
+const storeStatements = args.includes('--store-statements')
 const pgwatchBin = process.env.PGWATCH_BIN
 const binary = join(root, 'dist', 'pganalytics')
 const collectorBinary = join(root, 'dist', 'pganalytics-collector')
@@ -148,6 +151,30 @@ async function insertedRows(store: postgres.Sql): Promise<number> {
     { n: string }[]
   >`select coalesce(sum(n_tup_ins), 0)::text as n from pg_stat_user_tables`
   return Number(row?.n ?? 0)
+}
+
+/** Autovacuum and autoanalyze runs in a store database so far. */
+async function maintenanceRuns(store: postgres.Sql): Promise<number> {
+  const [row] = await store<{ n: string }[]>`
+    select coalesce(sum(autovacuum_count + autoanalyze_count), 0)::text as n from pg_stat_user_tables`
+  return Number(row?.n ?? 0)
+}
+
+async function printStoreStatements(name: string, store: postgres.Sql, maintenance0: number) {
+  const rounds = options.seconds / options.interval
+  const top = await store<{ calls: string; ms: string; rows: string; query: string }[]>`
+    select calls::text, round(total_exec_time::numeric, 1)::text as ms, rows::text,
+           left(regexp_replace(query, '\s+', ' ', 'g'), 110) as query
+      from pg_stat_statements where dbid = (select oid from pg_database where datname = current_database())
+     order by total_exec_time desc limit 12`
+  const [all] = await store<{ calls: string; ms: string }[]>`
+    select sum(calls)::text as calls, round(sum(total_exec_time)::numeric, 1)::text as ms
+      from pg_stat_statements where dbid = (select oid from pg_database where datname = current_database())`
+  note(
+    `  ${name} store statements: ${Number(all?.calls) / rounds} calls and ${(Number(all?.ms) / rounds).toFixed(1)} ms of execution per round; autovacuum/analyze runs in the window: ${(await maintenanceRuns(store)) - maintenance0}`,
+  )
+  for (const t of top)
+    note(`    ${t.calls.padStart(6)} calls ${t.ms.padStart(9)} ms ${t.rows.padStart(8)} rows  ${t.query}`)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -398,6 +425,8 @@ async function measureWindow(
   try {
     note(`  ${collector.name}: warming up for ${2 * options.interval} s`)
     await sleep(2 * options.interval * 1000)
+    if (storeStatements) await storeSql`select pg_stat_statements_reset()`
+    const maintenance0 = storeStatements ? await maintenanceRuns(storeSql) : 0
     const rows0 = await insertedRows(storeSql)
     const cpu0 = procCpu(child.pid)?.own ?? 0
     const m0 = clusterCpu(monitored)
@@ -410,6 +439,7 @@ async function measureWindow(
     const rssEndMiB = procKiB(child.pid, 'VmRSS') / 1024
     if (child.exitCode !== null) throw new Error(`${collector.name} exited during the window`)
     const rows = (await insertedRows(storeSql)) - rows0
+    if (storeStatements) await printStoreStatements(collector.name, storeSql, maintenance0)
     const perSecond = options.seconds
     return {
       collector: collector.name,
@@ -458,6 +488,12 @@ async function main() {
   await storeAdmin`create database pga`
   await storeAdmin`create database pgwatch`
   await storeAdmin.end()
+  if (storeStatements)
+    for (const database of ['pga', 'pgwatch']) {
+      const db = postgres({ ...connectionOf(store.url), database, max: 1, onnotice: () => {} })
+      await db`create extension pg_stat_statements`
+      await db.end()
+    }
 
   note(`baseline: ${options.seconds} s with nothing collecting`)
   await sleep(5000)

@@ -277,10 +277,10 @@ export class InstanceWorker {
     if (plan.sampled) return this.drainSamples(group, plan)
     const params = queryParams(group, plan, this.previousCounters.get(memo))
     try {
-      return await this.bounded(sql, fetchRows(sql, plan, params))
+      return await this.bounded(sql, fetchRows(sql, plan, params, group.columns))
     } catch (error) {
       if ((error as { code?: string }).code !== '55P03' || this.closed) throw error
-      return await this.bounded(sql, fetchRows(sql, plan, params))
+      return await this.bounded(sql, fetchRows(sql, plan, params, group.columns))
     }
   }
 
@@ -312,7 +312,7 @@ export class InstanceWorker {
       this.sampler = { sampler, sql, startedAt: Date.now() }
       sampler.start()
       // Nothing sampled yet: this round stores an empty snapshot.
-      return { takenAt, rows: '[]' }
+      return { takenAt, rows: '[]', format: 'json' }
     }
     const failure = this.sampleFailure
     this.sampleFailure = undefined
@@ -327,7 +327,7 @@ export class InstanceWorker {
       const why = failure ? `${failure.code}: ${failure.message}` : 'none finished'
       throw new Error(`no session sample succeeded since the last snapshot (${why})`)
     }
-    return { takenAt, rows }
+    return { takenAt, rows, format: 'json' }
   }
 
   private async stopSampler() {
@@ -371,7 +371,9 @@ export class InstanceWorker {
       replica: this.ctx.replica,
     }
     try {
-      const written = await this.write(() => writeSnapshot(this.ctx.store, group, header, fetched.rows))
+      const written = await this.write(() =>
+        writeSnapshot(this.ctx.store, group, header, fetched.rows, fetched.format),
+      )
       if (written.newQueryIds.length > 0 && this.instance.collectQueryText && this.capabilities) {
         await this.saveTexts(group, written.newQueryIds, sql)
       }
