@@ -1,7 +1,7 @@
 // SQL of the snapshot store. One statement writes a snapshot: the sn_stat_snapshot row (its
 // snap_id taken from RETURNING) and all its rows in one multi-row INSERT fed by the text the
 // monitored server produced, so rows are never parsed in the service and a snapshot is atomic.
-import type { Db } from '../platform/db/database.ts'
+import { type Db, withTransaction } from '../platform/db/database.ts'
 import type { MetricGroup } from './catalog/index.ts'
 
 export type SnapshotHeader = {
@@ -116,6 +116,16 @@ export async function writeSnapshot(
     { prepare: true },
   )
   return row as WrittenSnapshot
+}
+
+export type PendingSnapshot = { group: MetricGroup; header: SnapshotHeader; rows: string; format: RowsFormat }
+
+/** Writes snapshots in one transaction, their statements pipelined (one commit, one round trip's
+ * wait); all or none. */
+export async function writeSnapshots(db: Db, items: PendingSnapshot[]): Promise<WrittenSnapshot[]> {
+  const write = (to: Db, s: PendingSnapshot) => writeSnapshot(to, s.group, s.header, s.rows, s.format)
+  if (items.length === 1) return [await write(db, items[0] as PendingSnapshot)]
+  return withTransaction(db, (tx) => Promise.all(items.map((s) => write(tx, s))))
 }
 
 /** Records a collection that failed or could not run, so gaps in history explain themselves. */
