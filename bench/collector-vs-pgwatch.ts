@@ -23,9 +23,9 @@
 //     [--seconds 240] [--windows 3] [--interval 15] [--databases 5] [--tables 200]
 //     [--compare-binary PATH] [--profile DIR]
 import { randomBytes } from 'node:crypto'
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { cpus, release, totalmem } from 'node:os'
-import { join, resolve } from 'node:path'
+import { dirname, join, resolve } from 'node:path'
 import type { Subprocess } from 'bun'
 import postgres from 'postgres'
 import { metricGroups } from '../src/collector/catalog/index.ts'
@@ -53,7 +53,8 @@ const profileDir = (() => {
   return i >= 0 ? resolve(args[i + 1] as string) : undefined
 })()
 // --store-statements: after each window, the store's busiest statements in that collector's
-// database (pg_stat_statements, reset when the window starts) and its autovacuum/analyze runs.
+// database (pg_stat_statements, reset when the window starts), and the CPU its autovacuum and
+// autoanalyze runs reported (the store logs every run: log_autovacuum_min_duration=0).
 const storeStatements = args.includes('--store-statements')
 const pgwatchBin = process.env.PGWATCH_BIN
 const binary = join(root, 'dist', 'pganalytics')
@@ -160,11 +161,30 @@ async function maintenanceRuns(store: postgres.Sql): Promise<number> {
   return Number(row?.n ?? 0)
 }
 
+const storeLog = (store: TestPostgres) => join(dirname(store.dataDir), 'server.log')
+
+/** Autovacuum and autoanalyze runs on a database's tables logged since `from` (bytes into the
+ * log), and the CPU (user + system) they reported. */
+function autovacuumCpu(store: TestPostgres, from: number, database: string) {
+  const text = readFileSync(storeLog(store), 'utf8').slice(from)
+  let runs = 0
+  let cpuMs = 0
+  // A run's entry names the table ("pga.public.sn_stat_tables_p20261202") and, a few lines
+  // later, its CPU ("system usage: CPU: user: 0.01 s, system: 0.00 s, elapsed: 0.03 s").
+  for (const entry of text.split(/automatic (?:aggressive )?(?:vacuum|analyze) of table "/).slice(1)) {
+    if (!entry.startsWith(`${database}.`)) continue
+    const usage = /CPU: user: ([\d.]+) s, system: ([\d.]+) s/.exec(entry)
+    runs++
+    if (usage) cpuMs += (Number(usage[1]) + Number(usage[2])) * 1000
+  }
+  return { runs, cpuMs }
+}
+
 async function printStoreStatements(name: string, store: postgres.Sql, maintenance0: number) {
   const rounds = options.seconds / options.interval
   const top = await store<{ calls: string; ms: string; rows: string; query: string }[]>`
     select calls::text, round(total_exec_time::numeric, 1)::text as ms, rows::text,
-           left(regexp_replace(query, '\s+', ' ', 'g'), 110) as query
+           left(regexp_replace(query, '[[:space:]]+', ' ', 'g'), 110) as query
       from pg_stat_statements where dbid = (select oid from pg_database where datname = current_database())
      order by total_exec_time desc limit 12`
   const [all] = await store<{ calls: string; ms: string }[]>`
@@ -427,6 +447,7 @@ async function measureWindow(
     await sleep(2 * options.interval * 1000)
     if (storeStatements) await storeSql`select pg_stat_statements_reset()`
     const maintenance0 = storeStatements ? await maintenanceRuns(storeSql) : 0
+    const storeLogAt = storeStatements ? statSync(storeLog(store)).size : 0
     const rows0 = await insertedRows(storeSql)
     const cpu0 = procCpu(child.pid)?.own ?? 0
     const m0 = clusterCpu(monitored)
@@ -439,7 +460,13 @@ async function measureWindow(
     const rssEndMiB = procKiB(child.pid, 'VmRSS') / 1024
     if (child.exitCode !== null) throw new Error(`${collector.name} exited during the window`)
     const rows = (await insertedRows(storeSql)) - rows0
-    if (storeStatements) await printStoreStatements(collector.name, storeSql, maintenance0)
+    if (storeStatements) {
+      await printStoreStatements(collector.name, storeSql, maintenance0)
+      const { runs, cpuMs } = autovacuumCpu(store, storeLogAt, collector.storeDb)
+      note(
+        `  ${collector.name}: ${runs} autovacuum/analyze runs in its database, ${(cpuMs / (options.seconds / options.interval)).toFixed(1)} ms of CPU per round`,
+      )
+    }
     const perSecond = options.seconds
     return {
       collector: collector.name,
@@ -481,7 +508,10 @@ async function main() {
   if (!existsSync(binary)) throw new Error(`${binary} is missing: run bash scripts/build.sh first`)
   if (pgwatchBin && !existsSync(pgwatchBin)) throw new Error(`PGWATCH_BIN=${pgwatchBin} does not exist`)
   note('starting the monitored and store clusters')
-  const [monitored, store] = await Promise.all([startPostgres(), startPostgres()])
+  const [monitored, store] = await Promise.all([
+    startPostgres(),
+    startPostgres(storeStatements ? ['log_autovacuum_min_duration=0'] : []),
+  ])
   clusters.push(monitored, store)
   await prepareMonitored(monitored)
   const storeAdmin = postgres(store.url, { max: 1, onnotice: () => {} })
