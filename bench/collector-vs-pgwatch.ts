@@ -309,22 +309,23 @@ type Collector = { name: string; storeDb: string; start(): Promise<Subprocess> }
 
 /** Our shapes share one store database, master key and instance (added once, by whichever
  * starts first): `serve` (the whole service, collector included), `collect` (the collector-only
- * binary, dist/pganalytics-collector) and, with --compare-binary, another build's `serve`. */
+ * binary, dist/pganalytics-collector) and, with --compare-binary, another build's `serve` in a
+ * store database of its own (an older build refuses a store a newer one migrated). */
 function ours(monitored: TestPostgres, store: TestPostgres) {
   const token = randomBytes(24).toString('hex')
   const storeUrl = new URL(store.url)
   storeUrl.pathname = '/pga'
   const masterKey = randomBytes(32).toString('base64')
-  const env = (port: number) => ({
+  const env = (port: number, storeDb = 'pga') => ({
     PGA_PORT: String(port),
-    DATABASE_URL: storeUrl.toString(),
+    DATABASE_URL: Object.assign(new URL(storeUrl), { pathname: `/${storeDb}` }).toString(),
     PGA_MASTER_KEY: masterKey,
     PGA_ADMIN_TOKEN: token,
     PGA_LOG_LEVEL: 'warn',
     PGA_SELF_MONITOR: 'false',
   })
-  let added = false
-  async function addInstance(base: string) {
+  const added = new Set<string>()
+  async function addInstance(base: string, storeDb: string) {
     const res = await fetch(`${base}/api/v1/instances?test=false`, {
       method: 'POST',
       headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
@@ -340,11 +341,11 @@ function ours(monitored: TestPostgres, store: TestPostgres) {
       }),
     })
     if (res.status !== 201) throw new Error(`POST /api/v1/instances: ${res.status} ${await res.text()}`)
-    added = true
+    added.add(storeDb)
   }
-  const serve = (name: string, bin: string): Collector => ({
+  const serve = (name: string, bin: string, storeDb = 'pga'): Collector => ({
     name,
-    storeDb: 'pga',
+    storeDb,
     async start() {
       const port = await freePort()
       const base = `http://127.0.0.1:${port}`
@@ -357,9 +358,9 @@ function ours(monitored: TestPostgres, store: TestPostgres) {
             'serve',
           ]
         : [bin, 'serve']
-      const child = spawn(name, command, env(port))
+      const child = spawn(name, command, env(port, storeDb))
       await waitReady(base, child)
-      if (!added) await addInstance(base)
+      if (!added.has(storeDb)) await addInstance(base, storeDb)
       return child
     },
   })
@@ -367,7 +368,7 @@ function ours(monitored: TestPostgres, store: TestPostgres) {
     name: 'pganalytics-collector',
     storeDb: 'pga',
     async start() {
-      if (!added) {
+      if (!added.has('pga')) {
         // The API adds the instance (migrating the store); it does not collect.
         const port = await freePort()
         const setup = spawn('pganalytics-setup', [binary, 'serve'], {
@@ -375,7 +376,7 @@ function ours(monitored: TestPostgres, store: TestPostgres) {
           PGA_COLLECTOR_ENABLED: 'false',
         })
         await waitReady(`http://127.0.0.1:${port}`, setup)
-        await addInstance(`http://127.0.0.1:${port}`)
+        await addInstance(`http://127.0.0.1:${port}`, 'pga')
         await stop(setup)
       }
       const port = await freePort()
@@ -517,9 +518,10 @@ async function main() {
   const storeAdmin = postgres(store.url, { max: 1, onnotice: () => {} })
   await storeAdmin`create database pga`
   await storeAdmin`create database pgwatch`
+  if (compareBinary) await storeAdmin`create database pga_before`
   await storeAdmin.end()
   if (storeStatements)
-    for (const database of ['pga', 'pgwatch']) {
+    for (const database of ['pga', 'pgwatch', ...(compareBinary ? ['pga_before'] : [])]) {
       const db = postgres({ ...connectionOf(store.url), database, max: 1, onnotice: () => {} })
       await db`create extension pg_stat_statements`
       await db.end()
@@ -541,7 +543,7 @@ async function main() {
     : [
         shapes.serve('pganalytics', binary),
         shapes.collect,
-        ...(compareBinary ? [shapes.serve('pganalytics-before', compareBinary)] : []),
+        ...(compareBinary ? [shapes.serve('pganalytics-before', compareBinary, 'pga_before')] : []),
         ...(pgwatchBin ? [pgwatch(pgwatchBin, monitored, store)] : []),
       ]
   const windows: Window[] = []

@@ -184,6 +184,54 @@ const ways: Way[] = [
     },
   },
   {
+    name: 'same, plan_cache_mode=force_generic_plan',
+    async write(store, instanceId, takenAt, round) {
+      // As the worker batches: the instance-wide groups, then each database's groups.
+      const batches = new Map<string, Snapshot[]>()
+      for (const s of round) batches.set(s.datname ?? '', [...(batches.get(s.datname ?? '') ?? []), s])
+      let rows = 0
+      await store`set plan_cache_mode = force_generic_plan`
+      for (const batch of batches.values()) {
+        const written = await writeSnapshots(
+          store,
+          batch.map((s) => ({
+            group: s.group,
+            header: header(instanceId, takenAt, s),
+            rows: s.records,
+            format: 'records' as const,
+          })),
+        )
+        rows += written.reduce((n, w) => n + w.rowCount, 0)
+      }
+      await store`reset plan_cache_mode`
+      return rows
+    },
+  },
+  {
+    name: 'same, plan_cache_mode=force_custom_plan',
+    async write(store, instanceId, takenAt, round) {
+      // As the worker batches: the instance-wide groups, then each database's groups.
+      const batches = new Map<string, Snapshot[]>()
+      for (const s of round) batches.set(s.datname ?? '', [...(batches.get(s.datname ?? '') ?? []), s])
+      let rows = 0
+      await store`set plan_cache_mode = force_custom_plan`
+      for (const batch of batches.values()) {
+        const written = await writeSnapshots(
+          store,
+          batch.map((s) => ({
+            group: s.group,
+            header: header(instanceId, takenAt, s),
+            rows: s.records,
+            format: 'records' as const,
+          })),
+        )
+        rows += written.reduce((n, w) => n + w.rowCount, 0)
+      }
+      await store`reset plan_cache_mode`
+      return rows
+    },
+  },
+  {
     name: 'records, parse only (no insert)',
     async write(store, _instanceId, _takenAt, round) {
       let rows = 0
