@@ -31,7 +31,7 @@ import { type Fetched, fetchRows, globToRegExp, phaseOf } from './worker-helpers
 
 /** A fetched snapshot waiting for its batch's write, with the connection it came from (for
  * the query texts of new statements). */
-type BatchedSnapshot = PendingSnapshot & { sql: postgres.Sql; started: number }
+type BatchedSnapshot = PendingSnapshot & { sql: postgres.Sql }
 
 export type CollectedInstance = {
   id: string
@@ -387,7 +387,7 @@ export class InstanceWorker {
       variant: plan.source,
       replica: this.ctx.replica,
     }
-    batch.push({ group, header, rows: fetched.rows, format: fetched.format, sql, started })
+    batch.push({ group, header, rows: fetched.rows, format: fetched.format, sql })
     return undefined
   }
 
@@ -398,18 +398,23 @@ export class InstanceWorker {
     const items = batch.splice(0)
     // Another worker (or replica) owns the instance now: its snapshots, not ours.
     if (items.length === 0 || this.closed) return
+    const batchStarted = performance.now()
     const together = await this.write(() => writeSnapshots(this.ctx.store, items)).catch(() => undefined)
+    const batchMs = performance.now() - batchStarted
     for (const [i, item] of items.entries()) {
       const { group } = item
       try {
+        const writeStarted = performance.now()
         const written =
           together?.[i] ??
           (await this.write(() => writeSnapshot(this.ctx.store, group, item.header, item.rows, item.format)))
+        // A snapshot's time: its query, then the write of its batch (or its own).
+        const writeMs = together ? batchMs : performance.now() - writeStarted
         if (written.newQueryIds.length > 0 && this.instance.collectQueryText && this.capabilities) {
           await this.saveTexts(group, written.newQueryIds, item.sql)
         }
         this.ctx.metrics.snapshots.inc({ group: group.name, status: 'ok' })
-        this.ctx.metrics.duration.observe((performance.now() - item.started) / 1000, { group: group.name })
+        this.ctx.metrics.duration.observe((item.header.durationMs + writeMs) / 1000, { group: group.name })
       } catch (error) {
         // The store, not the instance, failed: nothing to back off from here.
         this.ctx.metrics.failures.inc({ group: group.name, reason: 'store' })
