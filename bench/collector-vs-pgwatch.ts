@@ -23,9 +23,9 @@
 //     [--seconds 240] [--windows 3] [--interval 15] [--databases 5] [--tables 200]
 //     [--compare-binary PATH] [--profile DIR]
 import { randomBytes } from 'node:crypto'
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { cpus, release, totalmem } from 'node:os'
-import { join, resolve } from 'node:path'
+import { dirname, join, resolve } from 'node:path'
 import type { Subprocess } from 'bun'
 import postgres from 'postgres'
 import { metricGroups } from '../src/collector/catalog/index.ts'
@@ -52,6 +52,10 @@ const profileDir = (() => {
   const i = args.indexOf('--profile')
   return i >= 0 ? resolve(args[i + 1] as string) : undefined
 })()
+// --store-statements: after each window, the store's busiest statements in that collector's
+// database (pg_stat_statements, reset when the window starts), and the CPU its autovacuum and
+// autoanalyze runs reported (the store logs every run: log_autovacuum_min_duration=0).
+const storeStatements = args.includes('--store-statements')
 const pgwatchBin = process.env.PGWATCH_BIN
 const binary = join(root, 'dist', 'pganalytics')
 const collectorBinary = join(root, 'dist', 'pganalytics-collector')
@@ -148,6 +152,49 @@ async function insertedRows(store: postgres.Sql): Promise<number> {
     { n: string }[]
   >`select coalesce(sum(n_tup_ins), 0)::text as n from pg_stat_user_tables`
   return Number(row?.n ?? 0)
+}
+
+/** Autovacuum and autoanalyze runs in a store database so far. */
+async function maintenanceRuns(store: postgres.Sql): Promise<number> {
+  const [row] = await store<{ n: string }[]>`
+    select coalesce(sum(autovacuum_count + autoanalyze_count), 0)::text as n from pg_stat_user_tables`
+  return Number(row?.n ?? 0)
+}
+
+const storeLog = (store: TestPostgres) => join(dirname(store.dataDir), 'server.log')
+
+/** Autovacuum and autoanalyze runs on a database's tables logged since `from` (bytes into the
+ * log), and the CPU (user + system) they reported. */
+function autovacuumCpu(store: TestPostgres, from: number, database: string) {
+  const text = readFileSync(storeLog(store), 'utf8').slice(from)
+  let runs = 0
+  let cpuMs = 0
+  // A run's entry names the table ("pga.public.sn_stat_tables_p20261202") and, a few lines
+  // later, its CPU ("system usage: CPU: user: 0.01 s, system: 0.00 s, elapsed: 0.03 s").
+  for (const entry of text.split(/automatic (?:aggressive )?(?:vacuum|analyze) of table "/).slice(1)) {
+    if (!entry.startsWith(`${database}.`)) continue
+    const usage = /CPU: user: ([\d.]+) s, system: ([\d.]+) s/.exec(entry)
+    runs++
+    if (usage) cpuMs += (Number(usage[1]) + Number(usage[2])) * 1000
+  }
+  return { runs, cpuMs }
+}
+
+async function printStoreStatements(name: string, store: postgres.Sql, maintenance0: number) {
+  const rounds = options.seconds / options.interval
+  const top = await store<{ calls: string; ms: string; rows: string; query: string }[]>`
+    select calls::text, round(total_exec_time::numeric, 1)::text as ms, rows::text,
+           left(regexp_replace(query, '[[:space:]]+', ' ', 'g'), 110) as query
+      from pg_stat_statements where dbid = (select oid from pg_database where datname = current_database())
+     order by total_exec_time desc limit 12`
+  const [all] = await store<{ calls: string; ms: string }[]>`
+    select sum(calls)::text as calls, round(sum(total_exec_time)::numeric, 1)::text as ms
+      from pg_stat_statements where dbid = (select oid from pg_database where datname = current_database())`
+  note(
+    `  ${name} store statements: ${Number(all?.calls) / rounds} calls and ${(Number(all?.ms) / rounds).toFixed(1)} ms of execution per round; autovacuum/analyze runs in the window: ${(await maintenanceRuns(store)) - maintenance0}`,
+  )
+  for (const t of top)
+    note(`    ${t.calls.padStart(6)} calls ${t.ms.padStart(9)} ms ${t.rows.padStart(8)} rows  ${t.query}`)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -262,22 +309,23 @@ type Collector = { name: string; storeDb: string; start(): Promise<Subprocess> }
 
 /** Our shapes share one store database, master key and instance (added once, by whichever
  * starts first): `serve` (the whole service, collector included), `collect` (the collector-only
- * binary, dist/pganalytics-collector) and, with --compare-binary, another build's `serve`. */
+ * binary, dist/pganalytics-collector) and, with --compare-binary, another build's `serve` in a
+ * store database of its own (an older build refuses a store a newer one migrated). */
 function ours(monitored: TestPostgres, store: TestPostgres) {
   const token = randomBytes(24).toString('hex')
   const storeUrl = new URL(store.url)
   storeUrl.pathname = '/pga'
   const masterKey = randomBytes(32).toString('base64')
-  const env = (port: number) => ({
+  const env = (port: number, storeDb = 'pga') => ({
     PGA_PORT: String(port),
-    DATABASE_URL: storeUrl.toString(),
+    DATABASE_URL: Object.assign(new URL(storeUrl), { pathname: `/${storeDb}` }).toString(),
     PGA_MASTER_KEY: masterKey,
     PGA_ADMIN_TOKEN: token,
     PGA_LOG_LEVEL: 'warn',
     PGA_SELF_MONITOR: 'false',
   })
-  let added = false
-  async function addInstance(base: string) {
+  const added = new Set<string>()
+  async function addInstance(base: string, storeDb: string) {
     const res = await fetch(`${base}/api/v1/instances?test=false`, {
       method: 'POST',
       headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
@@ -293,11 +341,11 @@ function ours(monitored: TestPostgres, store: TestPostgres) {
       }),
     })
     if (res.status !== 201) throw new Error(`POST /api/v1/instances: ${res.status} ${await res.text()}`)
-    added = true
+    added.add(storeDb)
   }
-  const serve = (name: string, bin: string): Collector => ({
+  const serve = (name: string, bin: string, storeDb = 'pga'): Collector => ({
     name,
-    storeDb: 'pga',
+    storeDb,
     async start() {
       const port = await freePort()
       const base = `http://127.0.0.1:${port}`
@@ -310,9 +358,9 @@ function ours(monitored: TestPostgres, store: TestPostgres) {
             'serve',
           ]
         : [bin, 'serve']
-      const child = spawn(name, command, env(port))
+      const child = spawn(name, command, env(port, storeDb))
       await waitReady(base, child)
-      if (!added) await addInstance(base)
+      if (!added.has(storeDb)) await addInstance(base, storeDb)
       return child
     },
   })
@@ -320,7 +368,7 @@ function ours(monitored: TestPostgres, store: TestPostgres) {
     name: 'pganalytics-collector',
     storeDb: 'pga',
     async start() {
-      if (!added) {
+      if (!added.has('pga')) {
         // The API adds the instance (migrating the store); it does not collect.
         const port = await freePort()
         const setup = spawn('pganalytics-setup', [binary, 'serve'], {
@@ -328,7 +376,7 @@ function ours(monitored: TestPostgres, store: TestPostgres) {
           PGA_COLLECTOR_ENABLED: 'false',
         })
         await waitReady(`http://127.0.0.1:${port}`, setup)
-        await addInstance(`http://127.0.0.1:${port}`)
+        await addInstance(`http://127.0.0.1:${port}`, 'pga')
         await stop(setup)
       }
       const port = await freePort()
@@ -398,6 +446,9 @@ async function measureWindow(
   try {
     note(`  ${collector.name}: warming up for ${2 * options.interval} s`)
     await sleep(2 * options.interval * 1000)
+    if (storeStatements) await storeSql`select pg_stat_statements_reset()`
+    const maintenance0 = storeStatements ? await maintenanceRuns(storeSql) : 0
+    const storeLogAt = storeStatements ? statSync(storeLog(store)).size : 0
     const rows0 = await insertedRows(storeSql)
     const cpu0 = procCpu(child.pid)?.own ?? 0
     const m0 = clusterCpu(monitored)
@@ -410,6 +461,13 @@ async function measureWindow(
     const rssEndMiB = procKiB(child.pid, 'VmRSS') / 1024
     if (child.exitCode !== null) throw new Error(`${collector.name} exited during the window`)
     const rows = (await insertedRows(storeSql)) - rows0
+    if (storeStatements) {
+      await printStoreStatements(collector.name, storeSql, maintenance0)
+      const { runs, cpuMs } = autovacuumCpu(store, storeLogAt, collector.storeDb)
+      note(
+        `  ${collector.name}: ${runs} autovacuum/analyze runs in its database, ${(cpuMs / (options.seconds / options.interval)).toFixed(1)} ms of CPU per round`,
+      )
+    }
     const perSecond = options.seconds
     return {
       collector: collector.name,
@@ -451,13 +509,23 @@ async function main() {
   if (!existsSync(binary)) throw new Error(`${binary} is missing: run bash scripts/build.sh first`)
   if (pgwatchBin && !existsSync(pgwatchBin)) throw new Error(`PGWATCH_BIN=${pgwatchBin} does not exist`)
   note('starting the monitored and store clusters')
-  const [monitored, store] = await Promise.all([startPostgres(), startPostgres()])
+  const [monitored, store] = await Promise.all([
+    startPostgres(),
+    startPostgres(storeStatements ? ['log_autovacuum_min_duration=0'] : []),
+  ])
   clusters.push(monitored, store)
   await prepareMonitored(monitored)
   const storeAdmin = postgres(store.url, { max: 1, onnotice: () => {} })
   await storeAdmin`create database pga`
   await storeAdmin`create database pgwatch`
+  if (compareBinary) await storeAdmin`create database pga_before`
   await storeAdmin.end()
+  if (storeStatements)
+    for (const database of ['pga', 'pgwatch', ...(compareBinary ? ['pga_before'] : [])]) {
+      const db = postgres({ ...connectionOf(store.url), database, max: 1, onnotice: () => {} })
+      await db`create extension pg_stat_statements`
+      await db.end()
+    }
 
   note(`baseline: ${options.seconds} s with nothing collecting`)
   await sleep(5000)
@@ -475,7 +543,7 @@ async function main() {
     : [
         shapes.serve('pganalytics', binary),
         shapes.collect,
-        ...(compareBinary ? [shapes.serve('pganalytics-before', compareBinary)] : []),
+        ...(compareBinary ? [shapes.serve('pganalytics-before', compareBinary, 'pga_before')] : []),
         ...(pgwatchBin ? [pgwatch(pgwatchBin, monitored, store)] : []),
       ]
   const windows: Window[] = []

@@ -20,8 +20,18 @@ import type { CollectorMetrics } from './collector-metrics.ts'
 import { DatabaseConnections } from './database-connections.ts'
 import { type CollectionFailure, classifyFailure } from './failures.ts'
 import { SessionSampler } from './session-sampler.ts'
-import { saveQueryTexts, writeFailedSnapshot, writeSnapshot } from './snapshot-repo.ts'
+import {
+  type PendingSnapshot,
+  saveQueryTexts,
+  writeFailedSnapshot,
+  writeSnapshot,
+  writeSnapshots,
+} from './snapshot-repo.ts'
 import { type Fetched, fetchRows, globToRegExp, phaseOf } from './worker-helpers.ts'
+
+/** A fetched snapshot waiting for its batch's write, with the connection it came from (for
+ * the query texts of new statements). */
+type BatchedSnapshot = PendingSnapshot & { sql: postgres.Sql }
 
 export type CollectedInstance = {
   id: string
@@ -151,10 +161,12 @@ export class InstanceWorker {
       }
       const main = this.main as postgres.Sql
       const instanceWide = runnable.filter((r) => r.group.scope === 'instance')
+      const batch: BatchedSnapshot[] = []
       for (const [i, { group, plan }] of instanceWide.entries()) {
         if (this.closed) return
-        const failure = await this.collectInto(group, plan, main, null)
+        const failure = await this.collectInto(group, plan, main, null, batch)
         if (failure?.connectionLost) {
+          await this.storeBatch(batch)
           const notRun = [
             ...instanceWide.slice(i + 1),
             ...runnable.filter((r) => r.group.scope === 'database'),
@@ -166,6 +178,7 @@ export class InstanceWorker {
           return
         }
       }
+      await this.storeBatch(batch)
       const perDatabase = runnable.filter((r) => r.group.scope === 'database')
       if (perDatabase.length > 0 && !this.closed) {
         const failure = await this.collectDatabases(perDatabase, main)
@@ -207,10 +220,11 @@ export class InstanceWorker {
       const own = datname === this.connector.target.database
       const { sql, kept } = own ? { sql: main, kept: true } : this.otherDatabases.get(datname)
       let lost = false
+      const batch: BatchedSnapshot[] = []
       try {
         for (const { group, plan } of runs) {
           if (this.closed) return undefined
-          const failure = await this.collectInto(group, plan, sql, datname)
+          const failure = await this.collectInto(group, plan, sql, datname, batch)
           // Losing another database's connection does not mean the instance is gone.
           if (failure?.connectionLost) {
             if (own) return failure
@@ -219,6 +233,8 @@ export class InstanceWorker {
           }
         }
       } finally {
+        // Before the connection closes: a new statement's text is read over it.
+        await this.storeBatch(batch)
         if (!kept) await sql.end({ timeout: 1 }).catch(() => {})
         else if (lost) await this.otherDatabases.drop(datname)
       }
@@ -277,10 +293,10 @@ export class InstanceWorker {
     if (plan.sampled) return this.drainSamples(group, plan)
     const params = queryParams(group, plan, this.previousCounters.get(memo))
     try {
-      return await this.bounded(sql, fetchRows(sql, plan, params))
+      return await this.bounded(sql, fetchRows(sql, plan, params, group.columns))
     } catch (error) {
       if ((error as { code?: string }).code !== '55P03' || this.closed) throw error
-      return await this.bounded(sql, fetchRows(sql, plan, params))
+      return await this.bounded(sql, fetchRows(sql, plan, params, group.columns))
     }
   }
 
@@ -312,7 +328,7 @@ export class InstanceWorker {
       this.sampler = { sampler, sql, startedAt: Date.now() }
       sampler.start()
       // Nothing sampled yet: this round stores an empty snapshot.
-      return { takenAt, rows: '[]' }
+      return { takenAt, rows: '[]', format: 'json' }
     }
     const failure = this.sampleFailure
     this.sampleFailure = undefined
@@ -327,7 +343,7 @@ export class InstanceWorker {
       const why = failure ? `${failure.code}: ${failure.message}` : 'none finished'
       throw new Error(`no session sample succeeded since the last snapshot (${why})`)
     }
-    return { takenAt, rows }
+    return { takenAt, rows, format: 'json' }
   }
 
   private async stopSampler() {
@@ -338,11 +354,14 @@ export class InstanceWorker {
     if (this.connector.owned) await running.sql.end({ timeout: 0 }).catch(() => {})
   }
 
+  /** Runs a group's query. A failure is recorded at once; the rows join `batch`, which
+   * storeBatch writes with the other groups fetched on the same connection. */
   private async collectInto(
     group: MetricGroup,
     plan: PlannedQuery,
     sql: postgres.Sql,
     datname: string | null,
+    batch: BatchedSnapshot[],
   ): Promise<CollectionFailure | undefined> {
     const started = performance.now()
     const memo = `${group.name}:${datname ?? ''}`
@@ -358,8 +377,6 @@ export class InstanceWorker {
       await this.recordFailure(group, datname, failure, performance.now() - started, plan.source)
       return failure
     }
-    // Another worker (or replica) owns the instance now: its snapshot, not ours.
-    if (this.closed) return undefined
     if (fetched.counters !== undefined) this.previousCounters.set(memo, fetched.counters)
     const header = {
       instanceId: this.instance.id,
@@ -370,23 +387,44 @@ export class InstanceWorker {
       variant: plan.source,
       replica: this.ctx.replica,
     }
-    try {
-      const written = await this.write(() => writeSnapshot(this.ctx.store, group, header, fetched.rows))
-      if (written.newQueryIds.length > 0 && this.instance.collectQueryText && this.capabilities) {
-        await this.saveTexts(group, written.newQueryIds, sql)
-      }
-      this.ctx.metrics.snapshots.inc({ group: group.name, status: 'ok' })
-      this.ctx.metrics.duration.observe((performance.now() - started) / 1000, { group: group.name })
-    } catch (error) {
-      // The store, not the instance, failed: nothing to back off from here.
-      this.ctx.metrics.failures.inc({ group: group.name, reason: 'store' })
-      this.ctx.log.error('could not store snapshot', {
-        instance: this.instance.name,
-        group: group.name,
-        error: String(error),
-      })
-    }
+    batch.push({ group, header, rows: fetched.rows, format: fetched.format, sql })
     return undefined
+  }
+
+  /** Writes the fetched snapshots in one store transaction: one commit instead of one per
+   * snapshot (issue 17). Should that fail, each is written alone, so one bad snapshot does not
+   * cost the others. */
+  private async storeBatch(batch: BatchedSnapshot[]): Promise<void> {
+    const items = batch.splice(0)
+    // Another worker (or replica) owns the instance now: its snapshots, not ours.
+    if (items.length === 0 || this.closed) return
+    const batchStarted = performance.now()
+    const together = await this.write(() => writeSnapshots(this.ctx.store, items)).catch(() => undefined)
+    const batchMs = performance.now() - batchStarted
+    for (const [i, item] of items.entries()) {
+      const { group } = item
+      try {
+        const writeStarted = performance.now()
+        const written =
+          together?.[i] ??
+          (await this.write(() => writeSnapshot(this.ctx.store, group, item.header, item.rows, item.format)))
+        // A snapshot's time: its query, then the write of its batch (or its own).
+        const writeMs = together ? batchMs : performance.now() - writeStarted
+        if (written.newQueryIds.length > 0 && this.instance.collectQueryText && this.capabilities) {
+          await this.saveTexts(group, written.newQueryIds, item.sql)
+        }
+        this.ctx.metrics.snapshots.inc({ group: group.name, status: 'ok' })
+        this.ctx.metrics.duration.observe((item.header.durationMs + writeMs) / 1000, { group: group.name })
+      } catch (error) {
+        // The store, not the instance, failed: nothing to back off from here.
+        this.ctx.metrics.failures.inc({ group: group.name, reason: 'store' })
+        this.ctx.log.error('could not store snapshot', {
+          instance: this.instance.name,
+          group: group.name,
+          error: String(error),
+        })
+      }
+    }
   }
 
   private async saveTexts(group: MetricGroup, queryIds: string[], sql: postgres.Sql) {

@@ -5,7 +5,9 @@
 import type { Db } from '../platform/db/database.ts'
 import { withTransaction } from '../platform/db/database.ts'
 
-export type PartitionedTable = { table: string; retentionDays: number }
+/** noStatistics: columns ANALYZE skips, set on each new partition (a partition does not take
+ * its parent's statistics targets). */
+export type PartitionedTable = { table: string; retentionDays: number; noStatistics?: string[] }
 
 const dayMs = 86_400_000
 const suffix = /_p(\d{4})(\d{2})(\d{2})$/
@@ -54,8 +56,8 @@ async function createMissingPartitions(
   daysAhead: number,
 ): Promise<{ created: number; existing: PartitionRow[] }> {
   const days = Array.from({ length: daysAhead + 2 }, (_, i) => utcDay(now + (i - 1) * dayMs))
-  const wanted = tables.flatMap(({ table }) =>
-    days.map((day) => ({ table, day, name: partitionName(table, day) })),
+  const wanted = tables.flatMap(({ table, noStatistics = [] }) =>
+    days.map((day) => ({ table, day, name: partitionName(table, day), noStatistics })),
   )
   return withTransaction(db, async (tx) => {
     await tx`select pg_advisory_xact_lock(hashtext('pga_snapshot_partitions'))`
@@ -69,9 +71,12 @@ async function createMissingPartitions(
     await tx.unsafe(
       missing
         .map(
-          ({ table, day, name }) =>
+          ({ table, day, name, noStatistics }) =>
             `create table if not exists ${name} partition of ${table}
-               for values from ('${isoDate(day)} 00:00:00+00') to ('${isoDate(new Date(day.getTime() + dayMs))} 00:00:00+00')`,
+               for values from ('${isoDate(day)} 00:00:00+00') to ('${isoDate(new Date(day.getTime() + dayMs))} 00:00:00+00')` +
+            (noStatistics.length > 0
+              ? `;\nalter table ${name} ${noStatistics.map((c) => `alter column ${c} set statistics 0`).join(', ')}`
+              : ''),
         )
         .join(';\n'),
     )

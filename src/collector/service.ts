@@ -11,7 +11,7 @@ import { settledWithin } from '../platform/deadline.ts'
 import type { Logger } from '../platform/log.ts'
 import type { MetricsRegistry } from '../platform/metrics/registry.ts'
 import type { StateStore } from '../platform/state/state-store.ts'
-import { allGroups } from './catalog/index.ts'
+import { allGroups, valueColumns } from './catalog/index.ts'
 import { createCollectorMetrics } from './collector-metrics.ts'
 import type { InstanceConnector } from './instance-worker.ts'
 import { ensurePartitions, maintainPartitions, type PartitionedTable } from './partitions.ts'
@@ -37,11 +37,12 @@ export function retentionPlan(config: Config['collector']): PartitionedTable[] {
     table: g.table,
     retentionDays: config.retentionDays[g.name] ?? g.defaultRetentionDays,
     changesOnly: g.storage === 'changes',
+    noStatistics: valueColumns(g),
   }))
   const longest = Math.max(...groups.filter((g) => !g.changesOnly).map((g) => g.retentionDays))
   return [
     { table: 'sn_stat_snapshot', retentionDays: longest },
-    ...groups.map(({ table, retentionDays }) => ({ table, retentionDays })),
+    ...groups.map(({ table, retentionDays, noStatistics }) => ({ table, retentionDays, noStatistics })),
   ]
 }
 

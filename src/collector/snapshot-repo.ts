@@ -1,7 +1,7 @@
 // SQL of the snapshot store. One statement writes a snapshot: the sn_stat_snapshot row (its
-// snap_id taken from RETURNING) and all its rows in one multi-row INSERT fed by the JSON the
+// snap_id taken from RETURNING) and all its rows in one multi-row INSERT fed by the text the
 // monitored server produced, so rows are never parsed in the service and a snapshot is atomic.
-import type { Db } from '../platform/db/database.ts'
+import { type Db, withTransaction } from '../platform/db/database.ts'
 import type { MetricGroup } from './catalog/index.ts'
 
 export type SnapshotHeader = {
@@ -20,17 +20,27 @@ export type FailedSnapshot = SnapshotHeader & {
   error: string
 }
 
+/** How a snapshot's rows arrive: `records`, an array literal of composite values in the
+ * catalog's column order (what the monitored server sends, see fetchRows), or `json`, an array
+ * of objects (what the session sampler builds in the service). */
+export type RowsFormat = 'records' | 'json'
+
 export type WrittenSnapshot = { snapId: string; rowCount: number; newQueryIds: string[] }
 
 /** Column lists come from the catalog, never from input. */
 const columnList = (group: MetricGroup, prefix = '') =>
   group.columns.map((c) => `${prefix}${c.name}`).join(', ')
 
-// $6 is the rows' JSON as text: declared text so the driver passes it through unchanged. Read
-// as json, not jsonb: parsed once, straight into the rows (jsonb built a binary document first,
-// and the row count parsed it a second time: twice the store's CPU per row, issue 17).
-function insertSql(group: MetricGroup): string {
-  const incoming = `incoming as (select * from json_populate_recordset(null::${group.table}, $6::text::json))`
+// $6 is the rows as text: declared text so the driver passes it through unchanged. Records are
+// read with the group's row type (migration 0020): no column name is repeated per row, and the
+// store spends about a third of the CPU json_populate_recordset took on the same rows (issue 17).
+// JSON is read as json, not jsonb: parsed once, straight into the rows.
+function insertSql(group: MetricGroup, format: RowsFormat): string {
+  const source =
+    format === 'records'
+      ? `unnest($6::text::${group.table}_row[])`
+      : `json_populate_recordset(null::${group.table}, $6::text::json)`
+  const incoming = `incoming as (select * from ${source})`
   const snap = (rowCount: string) => `snap as (
       insert into sn_stat_snapshot (instance_id, group_name, datname, taken_at, duration_ms, status, row_count, variant, replica)
       values ($1, $2, $3, $4, $5, 'ok', ${rowCount}, $7, $8)
@@ -77,17 +87,19 @@ function insertSql(group: MetricGroup): string {
 /** Built once per group; prepared on each store connection. */
 const insertSqlByGroup = new Map<string, string>()
 
-/** Writes one successful snapshot of a group with its rows (JSON array text from the server). */
+/** Writes one successful snapshot of a group with its rows (text from the server, see RowsFormat). */
 export async function writeSnapshot(
   db: Db,
   group: MetricGroup,
   header: SnapshotHeader,
-  rowsJson: string,
+  rows: string,
+  format: RowsFormat = 'json',
 ): Promise<WrittenSnapshot> {
-  let text = insertSqlByGroup.get(group.name)
+  const key = `${group.name}:${format}`
+  let text = insertSqlByGroup.get(key)
   if (!text) {
-    text = insertSql(group)
-    insertSqlByGroup.set(group.name, text)
+    text = insertSql(group, format)
+    insertSqlByGroup.set(key, text)
   }
   const [row] = await db.unsafe<WrittenSnapshot[]>(
     text,
@@ -97,13 +109,23 @@ export async function writeSnapshot(
       header.datname,
       header.takenAt,
       header.durationMs,
-      rowsJson,
+      rows,
       header.variant,
       header.replica,
     ],
     { prepare: true },
   )
   return row as WrittenSnapshot
+}
+
+export type PendingSnapshot = { group: MetricGroup; header: SnapshotHeader; rows: string; format: RowsFormat }
+
+/** Writes snapshots in one transaction, their statements pipelined (one commit, one round trip's
+ * wait); all or none. */
+export async function writeSnapshots(db: Db, items: PendingSnapshot[]): Promise<WrittenSnapshot[]> {
+  const write = (to: Db, s: PendingSnapshot) => writeSnapshot(to, s.group, s.header, s.rows, s.format)
+  if (items.length === 1) return [await write(db, items[0] as PendingSnapshot)]
+  return withTransaction(db, (tx) => Promise.all(items.map((s) => write(tx, s))))
 }
 
 /** Records a collection that failed or could not run, so gaps in history explain themselves. */

@@ -2,12 +2,13 @@
 // write into a day without a partition creates it and succeeds.
 import postgres from 'postgres'
 import { afterAll, beforeAll, expect, inject, it } from 'vitest'
-import { findGroup } from '../../src/collector/catalog/index.ts'
+import { findGroup, valueColumns } from '../../src/collector/catalog/index.ts'
 import {
   dropExpiredPartitions,
   ensurePartitions,
   maintainPartitions,
 } from '../../src/collector/partitions.ts'
+import { retentionPlan } from '../../src/collector/service.ts'
 import { writeSnapshot } from '../../src/collector/snapshot-repo.ts'
 import { readMigrationsDir } from '../../src/platform/db/migration-files.ts'
 import { runMigrations } from '../../src/platform/db/migrations.ts'
@@ -115,4 +116,29 @@ it('a write into a day without a partition fails with 23514, which the worker tu
   expect(written.rowCount).toBe(1)
   const [row] = await store`select buffers_alloc::int from sn_stat_bgwriter where snap_id = ${written.snapId}`
   expect(row?.buffers_alloc).toBe(5)
+})
+
+it('ANALYZE skips the value columns: on the parents (migration) and on each new partition', async () => {
+  const group = findGroup('tables')
+  if (!group) throw new Error('no tables group')
+  const targets = async (relation: string) =>
+    Object.fromEntries(
+      (
+        await store<{ name: string; target: number }[]>`
+          select attname::text as name, attstattarget::int as target from pg_attribute
+           where attrelid = ${relation}::regclass and attnum > 0 and not attisdropped`
+      ).map((r) => [r.name, r.target]),
+    )
+  const [plan] = retentionPlan({ retentionDays: {} } as never).filter((t) => t.table === 'sn_stat_tables')
+  if (!plan) throw new Error('no plan for sn_stat_tables')
+  expect(plan.noStatistics).toEqual(valueColumns(group))
+  await ensurePartitions(store, [plan], Date.parse('2030-01-15T12:00:00Z'), 0)
+  for (const relation of ['sn_stat_tables', 'sn_stat_tables_p20300115']) {
+    const found = await targets(relation)
+    // Counters and gauges: none; what reads filter and group on: the default.
+    expect(found.n_live_tup, relation).toBe(0)
+    expect(found.seq_scan, relation).toBe(0)
+    for (const kept of ['instance_id', 'taken_at', 'snap_id', 'datname', 'schemaname', 'relname'])
+      expect(found[kept], `${relation}.${kept}`).toBe(-1)
+  }
 })

@@ -81,6 +81,15 @@ export const groupNames = metricGroups.map((g) => g.name)
 /** Names of every group, host groups included (read API, retention settings). */
 export const allGroupNames = allGroups.map((g) => g.name)
 
+/** Columns no read filters, groups or joins on (counters, gauges, info): ANALYZE skips them
+ * (statistics target 0). On these wide, insert-only tables the per-column statistics were most
+ * of the store's autoanalyze cost (issue 17); keys, labels, instance_id and taken_at keep theirs. */
+export function valueColumns(group: MetricGroup): string[] {
+  return group.columns
+    .filter((c) => c.kind === 'counter' || c.kind === 'gauge' || c.kind === 'info')
+    .map((c) => c.name)
+}
+
 /** A group by name, host groups included. */
 export function findGroup(name: string): MetricGroup | undefined {
   return byName.get(name)

@@ -50,7 +50,9 @@ export type MetricGroup = {
   name: string
   /** instance: one query per instance; database: one query per discovered database. */
   scope: 'instance' | 'database'
-  /** Table of the snapshots (partitioned by taken_at). */
+  /** Table of the snapshots (partitioned by taken_at). Its columns, and the attributes of its
+   * row type `<table>_row` (how the rows travel, migration 0020), mirror `columns`: a new column
+   * needs both in a migration (test/integration/catalog.test.ts, snapshot-records.test.ts). */
   table: string
   help: string
   defaultIntervalSeconds: number

@@ -1,0 +1,293 @@
+// Store-side cost of one collection round, to compare ways of writing snapshots (issue 17).
+//
+//   node_modules/.bin/bun bench/snapshot-store.ts [--rounds 20] [--databases 5] [--tables 200]
+//
+// One monitored cluster (5 databases x 200 small tables, pg_stat_statements, a pg_monitor-only
+// login) gives one real round of every collected group, as the collector fetches it (the rows as
+// JSON text). A migrated store cluster then takes that round `--rounds` times per way of writing
+// (taken_at moved 15 s each time), on one store connection. Figures per round: the store
+// backend's CPU (/proc/<pid>/stat of pg_backend_pid()), the whole store cluster's CPU (WAL writer,
+// autovacuum and the rest included), wall time and rows inserted.
+import { readdirSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import postgres from 'postgres'
+import { metricGroups, planGroup, queryParams } from '../src/collector/catalog/index.ts'
+import { ensurePartitions } from '../src/collector/partitions.ts'
+import { retentionPlan } from '../src/collector/service.ts'
+import { writeSnapshot, writeSnapshots } from '../src/collector/snapshot-repo.ts'
+import { fetchRows } from '../src/collector/worker-helpers.ts'
+import { probeCapabilities } from '../src/instances/probe.ts'
+import { readMigrationsDir } from '../src/platform/db/migration-files.ts'
+import { runMigrations } from '../src/platform/db/migrations.ts'
+import { createLogger } from '../src/platform/log.ts'
+import { startPostgres, type TestPostgres } from '../test/harness/postgres.ts'
+
+const args = process.argv.slice(2)
+const option = (name: string, fallback: number) => {
+  const i = args.indexOf(`--${name}`)
+  return i >= 0 ? Number(args[i + 1]) : fallback
+}
+const options = {
+  rounds: option('rounds', 20),
+  databases: option('databases', 5),
+  tables: option('tables', 200),
+}
+const note = (text: string) => console.error(text)
+
+const clockTicks = Number(Bun.spawnSync(['getconf', 'CLK_TCK']).stdout.toString().trim()) || 100
+function procCpu(pid: number): number {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const fields = text.slice(text.lastIndexOf(')') + 2).split(' ')
+    return (
+      ((Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])) * 1000) /
+      clockTicks
+    )
+  } catch {
+    return 0
+  }
+}
+function clusterCpu(cluster: TestPostgres): number {
+  const postmaster = Number(readFileSync(join(cluster.dataDir, 'postmaster.pid'), 'utf8').split('\n')[0])
+  let total = procCpu(postmaster)
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8')
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === postmaster)
+        total += procCpu(Number(entry))
+    } catch {}
+  }
+  return total
+}
+
+const databases = Array.from({ length: options.databases }, (_, i) => `bench_${i + 1}`)
+
+type Snapshot = {
+  group: (typeof metricGroups)[number]
+  datname: string | null
+  source: string
+  rows: string
+  /** The same rows as an array of composite literals, in the catalog's column order. */
+  records: string
+}
+
+async function fetchBoth(
+  sql: postgres.Sql,
+  group: Snapshot['group'],
+  plan: { sql: string; source: string; counters?: string },
+  datname: string | null,
+): Promise<Snapshot> {
+  const params = queryParams(group, plan)
+  const json = await fetchRows(sql, plan, params)
+  const records = await fetchRows(sql, plan, params, group.columns)
+  return { group, datname, source: plan.source, rows: json.rows, records: records.rows }
+}
+
+async function oneRound(cluster: TestPostgres): Promise<Snapshot[]> {
+  const admin = postgres(cluster.url, { max: 1, onnotice: () => {} })
+  await admin`create role pga_bench login in role pg_monitor`
+  for (const name of databases) {
+    await admin.unsafe(`create database ${name}`)
+    const db = postgres(cluster.url.replace(/\/postgres$/, `/${name}`), { max: 1, onnotice: () => {} })
+    await db`create extension pg_stat_statements`
+    await db.unsafe(`
+      do $$ begin
+        for i in 1..${options.tables} loop
+          execute format('create table t_%s (id bigint primary key, note text)', i);
+          execute format('insert into t_%s select g, md5(g::text) from generate_series(1, 20) g', i);
+        end loop;
+      end $$`)
+    // Some statements and scans to report.
+    for (let i = 1; i <= 50; i++) await db.unsafe(`select count(*) from t_${i} where id > ${i}`)
+    await db`analyze`
+    await db.end()
+  }
+  await admin.end()
+  const url = (db: string) => cluster.url.replace('postgres@', 'pga_bench@').replace(/\/postgres$/, `/${db}`)
+  const main = postgres(url('postgres'), { max: 1, onnotice: () => {} })
+  const capabilities = await probeCapabilities(main)
+  const snapshots: Snapshot[] = []
+  const runnable = metricGroups.flatMap((group) => {
+    const plan = planGroup(group, capabilities)
+    return 'unavailable' in plan || plan.sampled ? [] : [{ group, plan }]
+  })
+  for (const { group, plan } of runnable.filter((r) => r.group.scope === 'instance')) {
+    snapshots.push(await fetchBoth(main, group, plan, null))
+  }
+  for (const datname of ['postgres', ...databases]) {
+    const sql = datname === 'postgres' ? main : postgres(url(datname), { max: 1, onnotice: () => {} })
+    for (const { group, plan } of runnable.filter((r) => r.group.scope === 'database')) {
+      snapshots.push(await fetchBoth(sql, group, plan, datname))
+    }
+    if (sql !== main) await sql.end()
+  }
+  await main.end()
+  return snapshots
+}
+
+type Way = {
+  name: string
+  write(store: postgres.Sql, instanceId: string, takenAt: string, round: Snapshot[]): Promise<number>
+}
+
+const header = (instanceId: string, takenAt: string, s: Snapshot) => ({
+  instanceId,
+  group: s.group.name,
+  datname: s.datname,
+  takenAt,
+  durationMs: 1,
+  variant: s.source,
+  replica: 'bench',
+})
+
+const ways: Way[] = [
+  {
+    name: 'JSON objects, one statement per snapshot (before)',
+    async write(store, instanceId, takenAt, round) {
+      let rows = 0
+      for (const s of round)
+        rows += (await writeSnapshot(store, s.group, header(instanceId, takenAt, s), s.rows, 'json')).rowCount
+      return rows
+    },
+  },
+  {
+    name: 'records, one statement per snapshot',
+    async write(store, instanceId, takenAt, round) {
+      let rows = 0
+      for (const s of round)
+        rows += (await writeSnapshot(store, s.group, header(instanceId, takenAt, s), s.records, 'records'))
+          .rowCount
+      return rows
+    },
+  },
+  {
+    name: 'records, one transaction per database (after)',
+    async write(store, instanceId, takenAt, round) {
+      // As the worker batches: the instance-wide groups, then each database's groups.
+      const batches = new Map<string, Snapshot[]>()
+      for (const s of round) batches.set(s.datname ?? '', [...(batches.get(s.datname ?? '') ?? []), s])
+      let rows = 0
+      for (const batch of batches.values()) {
+        const written = await writeSnapshots(
+          store,
+          batch.map((s) => ({
+            group: s.group,
+            header: header(instanceId, takenAt, s),
+            rows: s.records,
+            format: 'records' as const,
+          })),
+        )
+        rows += written.reduce((n, w) => n + w.rowCount, 0)
+      }
+      return rows
+    },
+  },
+  {
+    name: 'same, plan_cache_mode=force_generic_plan',
+    async write(store, instanceId, takenAt, round) {
+      // As the worker batches: the instance-wide groups, then each database's groups.
+      const batches = new Map<string, Snapshot[]>()
+      for (const s of round) batches.set(s.datname ?? '', [...(batches.get(s.datname ?? '') ?? []), s])
+      let rows = 0
+      await store`set plan_cache_mode = force_generic_plan`
+      for (const batch of batches.values()) {
+        const written = await writeSnapshots(
+          store,
+          batch.map((s) => ({
+            group: s.group,
+            header: header(instanceId, takenAt, s),
+            rows: s.records,
+            format: 'records' as const,
+          })),
+        )
+        rows += written.reduce((n, w) => n + w.rowCount, 0)
+      }
+      await store`reset plan_cache_mode`
+      return rows
+    },
+  },
+  {
+    name: 'same, plan_cache_mode=force_custom_plan',
+    async write(store, instanceId, takenAt, round) {
+      // As the worker batches: the instance-wide groups, then each database's groups.
+      const batches = new Map<string, Snapshot[]>()
+      for (const s of round) batches.set(s.datname ?? '', [...(batches.get(s.datname ?? '') ?? []), s])
+      let rows = 0
+      await store`set plan_cache_mode = force_custom_plan`
+      for (const batch of batches.values()) {
+        const written = await writeSnapshots(
+          store,
+          batch.map((s) => ({
+            group: s.group,
+            header: header(instanceId, takenAt, s),
+            rows: s.records,
+            format: 'records' as const,
+          })),
+        )
+        rows += written.reduce((n, w) => n + w.rowCount, 0)
+      }
+      await store`reset plan_cache_mode`
+      return rows
+    },
+  },
+  {
+    name: 'records, parse only (no insert)',
+    async write(store, _instanceId, _takenAt, round) {
+      let rows = 0
+      for (const s of round) {
+        const [r] = await store.unsafe<{ n: number }[]>(
+          `select count(*)::int as n from unnest($1::text::${s.group.table}_row[])`,
+          [s.records],
+          { prepare: true },
+        )
+        rows += r?.n ?? 0
+      }
+      return rows
+    },
+  },
+]
+
+note('starting the monitored and store clusters')
+const [monitored, storeCluster] = await Promise.all([startPostgres(), startPostgres()])
+try {
+  note('collecting one round from the monitored cluster')
+  const round = await oneRound(monitored)
+  const bytes = round.reduce((n, s) => n + s.rows.length, 0)
+  const recordBytes = round.reduce((n, s) => n + s.records.length, 0)
+  note(
+    `one round: ${round.length} snapshots, ${(bytes / 1024).toFixed(0)} KiB of JSON, ${(recordBytes / 1024).toFixed(0)} KiB as records`,
+  )
+  const store = postgres(storeCluster.url, { max: 1, onnotice: () => {} })
+  await runMigrations(store, readMigrationsDir(), createLogger({ level: 'warn' }))
+  await ensurePartitions(store, retentionPlan({ retentionDays: {} } as never), Date.now())
+  const results: Record<string, string | number>[] = []
+  const start = Date.now() - 3_600_000
+  for (const [w, way] of ways.entries()) {
+    const instanceId = crypto.randomUUID()
+    await store`insert into pga_instances (id, name, host, port, database, username, sslmode)
+                values (${instanceId}, ${`bench-${w}`}, 'h', 5432, 'postgres', 'u', 'disable')`
+    const [{ pid }] = (await store`select pg_backend_pid() as pid`) as unknown as [{ pid: number }]
+    // One round unmeasured: prepared statements and caches warm.
+    await way.write(store, instanceId, new Date(start - 15_000).toISOString(), round)
+    const b0 = procCpu(pid)
+    const c0 = clusterCpu(storeCluster)
+    const t0 = performance.now()
+    let rows = 0
+    for (let r = 0; r < options.rounds; r++)
+      rows += await way.write(store, instanceId, new Date(start + r * 15_000).toISOString(), round)
+    const wall = performance.now() - t0
+    await Bun.sleep(2000) // the WAL writer and autovacuum catch up inside the cluster figure
+    results.push({
+      way: way.name,
+      'backend CPU ms/round': ((procCpu(pid) - b0) / options.rounds).toFixed(1),
+      'cluster CPU ms/round': ((clusterCpu(storeCluster) - c0) / options.rounds).toFixed(1),
+      'wall ms/round': (wall / options.rounds).toFixed(1),
+      'rows/round': rows / options.rounds,
+    })
+  }
+  await store.end()
+  console.table(results)
+} finally {
+  await Promise.all([monitored.stop(), storeCluster.stop()])
+}
