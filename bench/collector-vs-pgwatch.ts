@@ -307,10 +307,11 @@ function connectionOf(url: string) {
 
 type Collector = { name: string; storeDb: string; start(): Promise<Subprocess> }
 
-/** Our shapes share one store database, master key and instance (added once, by whichever
- * starts first): `serve` (the whole service, collector included), `collect` (the collector-only
- * binary, dist/pganalytics-collector) and, with --compare-binary, another build's `serve` in a
- * store database of its own (an older build refuses a store a newer one migrated). */
+/** Our shapes share one master key; each has a store database of its own, with the instance
+ * added once: `serve` (the whole service, collector included), `collect` (the collector-only
+ * binary, dist/pganalytics-collector) and, with --compare-binary, another build's `serve` (an
+ * older build refuses a store a newer one migrated). Apart, one shape's rows never trigger
+ * autovacuum or autoanalyze in another shape's windows. */
 function ours(monitored: TestPostgres, store: TestPostgres) {
   const token = randomBytes(24).toString('hex')
   const storeUrl = new URL(store.url)
@@ -366,21 +367,21 @@ function ours(monitored: TestPostgres, store: TestPostgres) {
   })
   const collect: Collector = {
     name: 'pganalytics-collector',
-    storeDb: 'pga',
+    storeDb: 'pga_collect',
     async start() {
-      if (!added.has('pga')) {
+      if (!added.has('pga_collect')) {
         // The API adds the instance (migrating the store); it does not collect.
         const port = await freePort()
         const setup = spawn('pganalytics-setup', [binary, 'serve'], {
-          ...env(port),
+          ...env(port, 'pga_collect'),
           PGA_COLLECTOR_ENABLED: 'false',
         })
         await waitReady(`http://127.0.0.1:${port}`, setup)
-        await addInstance(`http://127.0.0.1:${port}`, 'pga')
+        await addInstance(`http://127.0.0.1:${port}`, 'pga_collect')
         await stop(setup)
       }
       const port = await freePort()
-      const child = spawn('pganalytics-collector', [collectorBinary, 'collect'], env(port))
+      const child = spawn('pganalytics-collector', [collectorBinary, 'collect'], env(port, 'pga_collect'))
       await waitReady(`http://127.0.0.1:${port}`, child)
       return child
     },
@@ -517,11 +518,12 @@ async function main() {
   await prepareMonitored(monitored)
   const storeAdmin = postgres(store.url, { max: 1, onnotice: () => {} })
   await storeAdmin`create database pga`
+  await storeAdmin`create database pga_collect`
   await storeAdmin`create database pgwatch`
   if (compareBinary) await storeAdmin`create database pga_before`
   await storeAdmin.end()
   if (storeStatements)
-    for (const database of ['pga', 'pgwatch', ...(compareBinary ? ['pga_before'] : [])]) {
+    for (const database of ['pga', 'pga_collect', 'pgwatch', ...(compareBinary ? ['pga_before'] : [])]) {
       const db = postgres({ ...connectionOf(store.url), database, max: 1, onnotice: () => {} })
       await db`create extension pg_stat_statements`
       await db.end()
