@@ -141,6 +141,35 @@ const header = (instanceId: string, takenAt: string, s: Snapshot) => ({
   replica: 'bench',
 })
 
+/** A round as the worker writes it: the instance-wide groups, then each database's groups, one
+ * transaction each; optionally under a plan_cache_mode. */
+async function writeBatched(
+  store: postgres.Sql,
+  instanceId: string,
+  takenAt: string,
+  round: Snapshot[],
+  planCacheMode?: 'force_generic_plan' | 'force_custom_plan',
+): Promise<number> {
+  const batches = new Map<string, Snapshot[]>()
+  for (const s of round) batches.set(s.datname ?? '', [...(batches.get(s.datname ?? '') ?? []), s])
+  if (planCacheMode) await store`select set_config('plan_cache_mode', ${planCacheMode}, false)`
+  let rows = 0
+  for (const batch of batches.values()) {
+    const written = await writeSnapshots(
+      store,
+      batch.map((s) => ({
+        group: s.group,
+        header: header(instanceId, takenAt, s),
+        rows: s.records,
+        format: 'records' as const,
+      })),
+    )
+    rows += written.reduce((n, w) => n + w.rowCount, 0)
+  }
+  if (planCacheMode) await store`reset plan_cache_mode`
+  return rows
+}
+
 const ways: Way[] = [
   {
     name: 'JSON objects, one statement per snapshot (before)',
@@ -163,73 +192,17 @@ const ways: Way[] = [
   },
   {
     name: 'records, one transaction per database (after)',
-    async write(store, instanceId, takenAt, round) {
-      // As the worker batches: the instance-wide groups, then each database's groups.
-      const batches = new Map<string, Snapshot[]>()
-      for (const s of round) batches.set(s.datname ?? '', [...(batches.get(s.datname ?? '') ?? []), s])
-      let rows = 0
-      for (const batch of batches.values()) {
-        const written = await writeSnapshots(
-          store,
-          batch.map((s) => ({
-            group: s.group,
-            header: header(instanceId, takenAt, s),
-            rows: s.records,
-            format: 'records' as const,
-          })),
-        )
-        rows += written.reduce((n, w) => n + w.rowCount, 0)
-      }
-      return rows
-    },
+    write: (store, instanceId, takenAt, round) => writeBatched(store, instanceId, takenAt, round),
   },
   {
     name: 'same, plan_cache_mode=force_generic_plan',
-    async write(store, instanceId, takenAt, round) {
-      // As the worker batches: the instance-wide groups, then each database's groups.
-      const batches = new Map<string, Snapshot[]>()
-      for (const s of round) batches.set(s.datname ?? '', [...(batches.get(s.datname ?? '') ?? []), s])
-      let rows = 0
-      await store`set plan_cache_mode = force_generic_plan`
-      for (const batch of batches.values()) {
-        const written = await writeSnapshots(
-          store,
-          batch.map((s) => ({
-            group: s.group,
-            header: header(instanceId, takenAt, s),
-            rows: s.records,
-            format: 'records' as const,
-          })),
-        )
-        rows += written.reduce((n, w) => n + w.rowCount, 0)
-      }
-      await store`reset plan_cache_mode`
-      return rows
-    },
+    write: (store, instanceId, takenAt, round) =>
+      writeBatched(store, instanceId, takenAt, round, 'force_generic_plan'),
   },
   {
     name: 'same, plan_cache_mode=force_custom_plan',
-    async write(store, instanceId, takenAt, round) {
-      // As the worker batches: the instance-wide groups, then each database's groups.
-      const batches = new Map<string, Snapshot[]>()
-      for (const s of round) batches.set(s.datname ?? '', [...(batches.get(s.datname ?? '') ?? []), s])
-      let rows = 0
-      await store`set plan_cache_mode = force_custom_plan`
-      for (const batch of batches.values()) {
-        const written = await writeSnapshots(
-          store,
-          batch.map((s) => ({
-            group: s.group,
-            header: header(instanceId, takenAt, s),
-            rows: s.records,
-            format: 'records' as const,
-          })),
-        )
-        rows += written.reduce((n, w) => n + w.rowCount, 0)
-      }
-      await store`reset plan_cache_mode`
-      return rows
-    },
+    write: (store, instanceId, takenAt, round) =>
+      writeBatched(store, instanceId, takenAt, round, 'force_custom_plan'),
   },
   {
     name: 'records, parse only (no insert)',
