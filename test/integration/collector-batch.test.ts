@@ -6,17 +6,13 @@
 import postgres from 'postgres'
 import { afterAll, beforeAll, expect, inject, it } from 'vitest'
 import { metricGroups } from '../../src/collector/catalog/index.ts'
-import { createCollectorMetrics } from '../../src/collector/collector-metrics.ts'
-import { InstanceWorker } from '../../src/collector/instance-worker.ts'
 import { ensurePartitions } from '../../src/collector/partitions.ts'
 import { retentionPlan } from '../../src/collector/service.ts'
-import { openInstanceConnection } from '../../src/instances/connection-test.ts'
-import { HostPolicy } from '../../src/instances/host-policy.ts'
 import { readMigrationsDir } from '../../src/platform/db/migration-files.ts'
 import { runMigrations } from '../../src/platform/db/migrations.ts'
 import { createLogger } from '../../src/platform/log.ts'
-import { MetricsRegistry } from '../../src/platform/metrics/registry.ts'
 import { createTestDatabase } from '../harness/postgres.ts'
+import { testInstanceWorker } from '../support/instance-worker.ts'
 
 let monitoredUrl: string
 let store: postgres.Sql
@@ -41,14 +37,6 @@ afterAll(async () => {
 })
 
 async function collectRound(): Promise<{ id: string; errors: string[] }> {
-  const url = new URL(monitoredUrl)
-  const target = {
-    host: url.hostname,
-    port: Number(url.port),
-    database: url.pathname.slice(1),
-    username: url.username,
-    sslmode: 'disable' as const,
-  }
   const errors: string[] = []
   const log = createLogger({
     level: 'error',
@@ -61,45 +49,14 @@ async function collectRound(): Promise<{ id: string; errors: string[] }> {
   // Settings are remembered per instance (a foreign key to pga_instances).
   await store`insert into pga_instances (id, name, host, port, database, username, sslmode)
               values (${id}, ${`batch-${id}`}, 'h', 5432, 'postgres', 'u', 'disable')`
-  const worker = new InstanceWorker(
-    {
-      id,
-      name: 'batch',
-      intervals: Object.fromEntries(metricGroups.map((g) => [g.name, wanted.includes(g.name) ? 300 : 0])),
-      includeDatabases: [target.database],
-      excludeDatabases: [],
-      collectQueryText: false,
-    },
-    {
-      target,
-      owned: true,
-      open: (database) =>
-        openInstanceConnection(
-          { ...target, database },
-          {
-            connectTimeoutMs: 10_000,
-            statementTimeoutMs: 30_000,
-            lockTimeoutMs: 1000,
-            idleTimeoutSeconds: 0,
-            applicationName: 'pganalytics batch test',
-            hostPolicy: new HostPolicy({ allow: [], deny: [] }),
-          },
-        ),
-    },
-    {
-      store,
-      replica: 'test',
-      statementTimeoutMs: 30_000,
-      connectTimeoutMs: 10_000,
-      backoffMaxMs: 1000,
-      keptDatabaseConnections: 0,
-      metrics: createCollectorMetrics(new MetricsRegistry(), () => 1),
-      log,
-      onMissingPartition: async () => {},
-      recordProbe: async () => {},
-    },
-    Date.now(),
-  )
+  const worker = testInstanceWorker({
+    store,
+    monitoredUrl,
+    id,
+    name: 'batch',
+    intervals: Object.fromEntries(metricGroups.map((g) => [g.name, wanted.includes(g.name) ? 300 : 0])),
+    log,
+  })
   try {
     await worker.collectDue(Date.now())
   } finally {

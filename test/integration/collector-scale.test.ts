@@ -15,8 +15,6 @@ import {
   planGroup,
   queryParams,
 } from '../../src/collector/catalog/index.ts'
-import { createCollectorMetrics } from '../../src/collector/collector-metrics.ts'
-import { InstanceWorker } from '../../src/collector/instance-worker.ts'
 import { ensurePartitions } from '../../src/collector/partitions.ts'
 import { retentionPlan } from '../../src/collector/service.ts'
 import { fetchRows } from '../../src/collector/worker-helpers.ts'
@@ -26,8 +24,8 @@ import { probeCapabilities } from '../../src/instances/probe.ts'
 import { readMigrationsDir } from '../../src/platform/db/migration-files.ts'
 import { runMigrations } from '../../src/platform/db/migrations.ts'
 import { createLogger } from '../../src/platform/log.ts'
-import { MetricsRegistry } from '../../src/platform/metrics/registry.ts'
 import { createTestDatabase } from '../harness/postgres.ts'
+import { testInstanceWorker } from '../support/instance-worker.ts'
 import { until } from '../support/until.ts'
 
 const tableCount = 3000
@@ -65,54 +63,7 @@ afterAll(async () => {
 
 /** One round of a real worker over the monitored database, with the production timeouts. */
 async function collectRound(intervals: Record<string, number>) {
-  const url = new URL(monitoredUrl)
-  const target = {
-    host: url.hostname,
-    port: Number(url.port),
-    database: url.pathname.slice(1),
-    username: url.username,
-    sslmode: 'disable' as const,
-  }
-  const log = createLogger({ level: 'error', write: () => {} })
-  const worker = new InstanceWorker(
-    {
-      id: crypto.randomUUID(),
-      name: 'scale',
-      intervals,
-      includeDatabases: [target.database],
-      excludeDatabases: [],
-      collectQueryText: false,
-    },
-    {
-      target,
-      owned: true,
-      open: (database) =>
-        openInstanceConnection(
-          { ...target, database },
-          {
-            connectTimeoutMs: 10_000,
-            statementTimeoutMs: 30_000,
-            lockTimeoutMs: 1000,
-            idleTimeoutSeconds: 0,
-            applicationName: 'pganalytics scale test',
-            hostPolicy: new HostPolicy({ allow: [], deny: [] }),
-          },
-        ),
-    },
-    {
-      store,
-      replica: 'test',
-      statementTimeoutMs: 30_000,
-      connectTimeoutMs: 10_000,
-      backoffMaxMs: 1000,
-      keptDatabaseConnections: 0,
-      metrics: createCollectorMetrics(new MetricsRegistry(), () => 1),
-      log,
-      onMissingPartition: async () => {},
-      recordProbe: async () => {},
-    },
-    Date.now(),
-  )
+  const worker = testInstanceWorker({ store, monitoredUrl, name: 'scale', intervals })
   try {
     await worker.collectDue(Date.now())
   } finally {

@@ -14,20 +14,16 @@ import {
   planGroup,
   queryParams,
 } from '../../src/collector/catalog/index.ts'
-import { createCollectorMetrics } from '../../src/collector/collector-metrics.ts'
-import { InstanceWorker } from '../../src/collector/instance-worker.ts'
 import { ensurePartitions } from '../../src/collector/partitions.ts'
 import { retentionPlan } from '../../src/collector/service.ts'
 import { SessionSampler } from '../../src/collector/session-sampler.ts'
 import { fetchRows } from '../../src/collector/worker-helpers.ts'
-import { openInstanceConnection } from '../../src/instances/connection-test.ts'
-import { HostPolicy } from '../../src/instances/host-policy.ts'
 import { probeCapabilities } from '../../src/instances/probe.ts'
 import { readMigrationsDir } from '../../src/platform/db/migration-files.ts'
 import { runMigrations } from '../../src/platform/db/migrations.ts'
 import { createLogger } from '../../src/platform/log.ts'
-import { MetricsRegistry } from '../../src/platform/metrics/registry.ts'
 import { startPostgres, type TestPostgres } from '../harness/postgres.ts'
+import { testInstanceWorker } from '../support/instance-worker.ts'
 import { until as pollUntil } from '../support/until.ts'
 
 type Row = Record<string, unknown>
@@ -253,56 +249,17 @@ describe('collection', () => {
   function worker(
     intervals: Record<string, number>,
     sessionSampleSeconds: number,
-    databaseOfOpen: (database: string, opened: number) => string = (database) => database,
+    databaseOfOpen?: (database: string, opened: number) => string,
   ) {
-    let opened = 0
-    const target = {
-      host: '127.0.0.1',
-      port: pg.port,
-      database: 'app',
-      username: 'postgres',
-      sslmode: 'disable' as const,
-    }
-    return new InstanceWorker(
-      {
-        id: crypto.randomUUID(),
-        name: 'sampling',
-        intervals,
-        includeDatabases: ['app'],
-        excludeDatabases: [],
-        collectQueryText: false,
-      },
-      {
-        target,
-        owned: true,
-        open: (database) =>
-          openInstanceConnection(
-            { ...target, database: databaseOfOpen(database, ++opened) },
-            {
-              connectTimeoutMs: 10_000,
-              statementTimeoutMs: 10_000,
-              lockTimeoutMs: 1000,
-              idleTimeoutSeconds: 0,
-              applicationName: 'pganalytics sampling test',
-              hostPolicy: new HostPolicy({ allow: [], deny: [] }),
-            },
-          ),
-      },
-      {
-        store,
-        replica: 'test',
-        statementTimeoutMs: 10_000,
-        connectTimeoutMs: 10_000,
-        backoffMaxMs: 1000,
-        keptDatabaseConnections: 0,
-        sessionSampleSeconds,
-        metrics: createCollectorMetrics(new MetricsRegistry(), () => 1),
-        log: createLogger({ level: 'error', write: () => {} }),
-        onMissingPartition: async () => {},
-        recordProbe: async () => {},
-      },
-      Date.now(),
-    )
+    return testInstanceWorker({
+      store,
+      monitoredUrl: Object.assign(new URL(pg.url), { pathname: '/app' }).toString(),
+      name: 'sampling',
+      intervals,
+      statementTimeoutMs: 10_000,
+      sessionSampleSeconds,
+      ...(databaseOfOpen ? { databaseOfOpen } : {}),
+    })
   }
   const onlySessions = (seconds?: number) =>
     Object.fromEntries(
