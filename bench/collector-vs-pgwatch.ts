@@ -23,7 +23,7 @@
 //     [--seconds 240] [--windows 3] [--interval 15] [--databases 5] [--tables 200]
 //     [--compare-binary PATH] [--profile DIR]
 import { randomBytes } from 'node:crypto'
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { cpus, release, totalmem } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import type { Subprocess } from 'bun'
@@ -31,7 +31,7 @@ import postgres from 'postgres'
 import { metricGroups } from '../src/collector/catalog/index.ts'
 import { startPostgres, type TestPostgres } from '../test/harness/postgres.ts'
 import { freePort, tempDir } from '../test/harness/processes.ts'
-import { runBench } from './support.ts'
+import { clockTicks, clusterCpuSeconds, runBench } from './support.ts'
 
 const root = resolve(import.meta.dir, '..')
 const args = process.argv.slice(2)
@@ -101,8 +101,6 @@ const pgwatchMetrics = [
 // ---------------------------------------------------------------------------------------------
 // CPU and memory from /proc.
 
-const clockTicks = Number(Bun.spawnSync(['getconf', 'CLK_TCK']).stdout.toString().trim()) || 100
-
 /** utime+stime (own) and cutime+cstime (reaped children) in ms, from /proc/<pid>/stat. */
 function procCpu(pid: number): { own: number; children: number } | undefined {
   try {
@@ -128,22 +126,7 @@ function procKiB(pid: number, field: 'VmRSS' | 'VmHWM'): number {
 }
 
 /** CPU ms of a whole cluster: the postmaster, its live children, and the children it reaped. */
-function clusterCpu(cluster: TestPostgres): number {
-  const postmaster = Number(readFileSync(join(cluster.dataDir, 'postmaster.pid'), 'utf8').split('\n')[0])
-  const main = procCpu(postmaster)
-  let total = (main?.own ?? 0) + (main?.children ?? 0)
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8')
-      const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
-      if (parent === postmaster) total += procCpu(Number(entry))?.own ?? 0
-    } catch {
-      // exited meanwhile: its time is in the postmaster's reaped-children figure
-    }
-  }
-  return total
-}
+const clusterCpu = (cluster: TestPostgres) => clusterCpuSeconds(cluster.dataDir) * 1000
 
 /** Tuples inserted into a store database so far (its statistics, flushed within a second). */
 async function insertedRows(store: postgres.Sql): Promise<number> {

@@ -1,15 +1,3 @@
-// Store-side cost of one collection round, to compare ways of writing snapshots (issue 17).
-//
-//   node_modules/.bin/bun bench/snapshot-store.ts [--rounds 20] [--databases 5] [--tables 200]
-//
-// One monitored cluster (5 databases x 200 small tables, pg_stat_statements, a pg_monitor-only
-// login) gives one real round of every collected group, as the collector fetches it (the rows as
-// JSON text). A migrated store cluster then takes that round `--rounds` times per way of writing
-// (taken_at moved 15 s each time), on one store connection. Figures per round: the store
-// backend's CPU (/proc/<pid>/stat of pg_backend_pid()), the whole store cluster's CPU (WAL writer,
-// autovacuum and the rest included), wall time and rows inserted.
-import { readdirSync, readFileSync } from 'node:fs'
-import { join } from 'node:path'
 import postgres from 'postgres'
 import { metricGroups, planGroup, queryParams } from '../src/collector/catalog/index.ts'
 import { ensurePartitions } from '../src/collector/partitions.ts'
@@ -21,6 +9,7 @@ import { readMigrationsDir } from '../src/platform/db/migration-files.ts'
 import { runMigrations } from '../src/platform/db/migrations.ts'
 import { createLogger } from '../src/platform/log.ts'
 import { startPostgres, type TestPostgres } from '../test/harness/postgres.ts'
+import { clusterCpuSeconds, cpuSeconds } from './support.ts'
 
 const args = process.argv.slice(2)
 const option = (name: string, fallback: number) => {
@@ -34,32 +23,9 @@ const options = {
 }
 const note = (text: string) => console.error(text)
 
-const clockTicks = Number(Bun.spawnSync(['getconf', 'CLK_TCK']).stdout.toString().trim()) || 100
-function procCpu(pid: number): number {
-  try {
-    const text = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    const fields = text.slice(text.lastIndexOf(')') + 2).split(' ')
-    return (
-      ((Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14])) * 1000) /
-      clockTicks
-    )
-  } catch {
-    return 0
-  }
-}
-function clusterCpu(cluster: TestPostgres): number {
-  const postmaster = Number(readFileSync(join(cluster.dataDir, 'postmaster.pid'), 'utf8').split('\n')[0])
-  let total = procCpu(postmaster)
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8')
-      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === postmaster)
-        total += procCpu(Number(entry))
-    } catch {}
-  }
-  return total
-}
+/** CPU ms of a live process (a store backend). */
+const procCpu = (pid: number) => cpuSeconds(pid) * 1000
+const clusterCpu = (cluster: TestPostgres) => clusterCpuSeconds(cluster.dataDir) * 1000
 
 const databases = Array.from({ length: options.databases }, (_, i) => `bench_${i + 1}`)
 

@@ -2,8 +2,9 @@
 // starts, tracked and stopped by PID in one cleanup; waiting for a server's first 200; /proc
 // readings (CPU seconds, RSS, machine busy share) and waiting for a quiet machine; quantiles,
 // number formats and tables for the printed figures. Bench scripts run on Bun.
-import { existsSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { cpus } from 'node:os'
+import { join } from 'node:path'
 import type { Subprocess } from 'bun'
 import { tempDir } from '../test/harness/processes.ts'
 
@@ -102,6 +103,24 @@ export function cpuSeconds(pid: number, options: { reaped?: boolean } = {}): num
     .map(Number)
   const own = (f[11] ?? 0) + (f[12] ?? 0)
   return (options.reaped ? own + (f[13] ?? 0) + (f[14] ?? 0) : own) / clockTicks
+}
+
+/** CPU seconds of a whole PostgreSQL cluster: its postmaster with the children it reaped (backends
+ * that exited), and its live children. */
+export function clusterCpuSeconds(dataDir: string): number {
+  const postmaster = Number(readFileSync(join(dataDir, 'postmaster.pid'), 'utf8').split('\n')[0])
+  let total = cpuSeconds(postmaster, { reaped: true })
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8')
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === postmaster)
+        total += cpuSeconds(Number(entry))
+    } catch {
+      // exited meanwhile: its time is in the postmaster's reaped-children figure
+    }
+  }
+  return total
 }
 
 /** A memory figure of /proc/<pid>/status in MiB (VmRSS now, VmHWM peak); undefined once gone. */
