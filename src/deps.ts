@@ -107,15 +107,17 @@ export async function buildDeps(
   const db = await openDatabase(config.store, { log, embeddedAssets: options.assets.embeddedStore })
   let state: StateStore
   try {
-    state = createStateStore(
-      config.state,
-      undefined,
-      throttled(10_000, (error) =>
+    state = createStateStore(config.state, {
+      onConnectionError: throttled(10_000, (error) =>
         log.warn('state store connection error (retrying)', {
           error: { name: error.name, message: error.message },
         }),
       ),
-    )
+      onCacheUnavailable: (reason) =>
+        log.info('Redis refused client tracking: every authenticated request reads the session from Redis', {
+          reason,
+        }),
+    })
   } catch (error) {
     await db.close()
     throw error

@@ -190,7 +190,7 @@ export class Sessions {
     const payload = await this.verifiedClaims(token)
     const sessionId = String(payload.sid)
     const jti = payload.jti as string
-    const [stored, revoked] = await this.deps.state.getMany([
+    const [stored, revoked] = await this.deps.state.getManyCached([
       sessionKey(sessionId),
       revokedJtiKey(sessionId, jti),
     ])

@@ -55,11 +55,12 @@ export async function collectCommand(options: {
   const masterKeys = await loadMasterKeys(config, log)
   const replica = `${hostname()}:${process.pid}:${crypto.randomUUID().slice(0, 8)}`
   const db = await openDatabase(config.store, { log })
-  const state = createStateStore(config.state, undefined, (error) =>
-    log.warn('state store connection error (retrying)', {
-      error: { name: error.name, message: error.message },
-    }),
-  )
+  const state = createStateStore(config.state, {
+    onConnectionError: (error) =>
+      log.warn('state store connection error (retrying)', {
+        error: { name: error.name, message: error.message },
+      }),
+  })
   if (config.state.kind === 'memory')
     log.warn(
       'IN-MEMORY STATE: leases live in this process; run one collector per store, or set REDIS_URL and PGA_COLLECTOR_ENABLED=false on the API replicas.',

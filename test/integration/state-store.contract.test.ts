@@ -178,6 +178,23 @@ function describeStateStoreContract(
       expect(await store.getMany([])).toEqual([])
     })
 
+    it('getManyCached answers what getMany answers, and after a write through the store the new value', async () => {
+      const base = key('cached')
+      const a = `${base}:{gc}:a`
+      const b = `${base}:{gc}:b`
+      await store.set(a, 'one')
+      expect(await store.getManyCached([a, b])).toEqual(['one', null])
+      // Read a few times so a store with a copy has filled it (it arms in the background).
+      for (let i = 0; i < 5; i++) expect(await store.getManyCached([a, b])).toEqual(['one', null])
+      await store.set(b, 'two')
+      expect(await store.getManyCached([a, b])).toEqual(['one', 'two'])
+      await store.delete(a)
+      expect(await store.getManyCached([a, b])).toEqual([null, 'two'])
+      expect(await store.compareAndSet(b, 'two', 'three')).toBe(true)
+      expect(await store.getManyCached([a, b])).toEqual([null, 'three'])
+      expect(await store.getManyCached([])).toEqual([])
+    })
+
     it('getAndDelete returns the value once, then null', async () => {
       const k = key('once')
       expect(await store.getAndDelete(k)).toBeNull()
@@ -356,8 +373,10 @@ function describeStateStoreContract(
       it('rejects operations after close()', async () => {
         const closing = await open()
         await closing.set('before-close', 'x')
+        expect(await closing.getManyCached(['before-close'])).toEqual(['x'])
         await closing.close()
         await expect(closing.get('before-close')).rejects.toThrow()
+        await expect(closing.getManyCached(['before-close'])).rejects.toThrow()
         await expect(closing.set('after-close', 'x')).rejects.toThrow()
         await expect(closing.acquireLease('after-close', 'a', 1000)).rejects.toThrow()
         await expect(closing.ping()).rejects.toThrow()

@@ -6,15 +6,22 @@ import { createRedisStateStore } from './redis.ts'
 import type { StateStore } from './state-store.ts'
 import { createUpstashStateStore } from './upstash.ts'
 
-/**
- * Creates the StateStore that `config` describes. `readFile` reads the Redis CA bundle named by
- * `tlsCaFile` (injectable for tests and for runtimes that embed files).
- */
-export function createStateStore(
-  config: Config['state'],
-  readFile: (path: string) => string = (path) => readFileSync(path, 'utf8'),
-  onConnectionError?: (error: Error) => void,
-): StateStore {
+export type StateStoreHooks = {
+  /** Reads the Redis CA bundle named by `tlsCaFile` (injectable for runtimes that embed files). */
+  readFile?: (path: string) => string
+  /** Redis connection errors while ioredis reconnects. */
+  onConnectionError?: (error: Error) => void
+  /** Why Redis refused the tracking behind getManyCached (it then reads Redis every time). */
+  onCacheUnavailable?: (reason: string) => void
+}
+
+/** Creates the StateStore that `config` describes. */
+export function createStateStore(config: Config['state'], hooks: StateStoreHooks = {}): StateStore {
+  const {
+    readFile = (path: string) => readFileSync(path, 'utf8'),
+    onConnectionError,
+    onCacheUnavailable,
+  } = hooks
   switch (config.kind) {
     case 'memory':
       return createMemoryStateStore()
@@ -28,6 +35,7 @@ export function createStateStore(
         keyPrefix: config.keyPrefix,
         ...(config.tlsCaFile ? { tlsCaPem: readFile(config.tlsCaFile) } : {}),
         ...(onConnectionError ? { onError: onConnectionError } : {}),
+        ...(onCacheUnavailable ? { onCacheUnavailable } : {}),
       })
     case 'upstash':
       return createUpstashStateStore({ url: config.url, token: config.token, keyPrefix: config.keyPrefix })

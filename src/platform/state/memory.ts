@@ -40,6 +40,10 @@ export function createMemoryStateStore(
     async getMany(keys) {
       return keys.map((key) => live(key)?.value ?? null)
     },
+    // One process: every read is already local.
+    async getManyCached(keys) {
+      return keys.map((key) => live(key)?.value ?? null)
+    },
     async set(key, value, opts) {
       put(key, value, opts?.ttlMs)
     },

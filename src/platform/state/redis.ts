@@ -19,6 +19,7 @@ import {
   toSafeInteger,
 } from './lua-scripts.ts'
 import { type Lease, type StateStore, StateStoreUnavailableError } from './state-store.ts'
+import { TrackedCache } from './tracked-cache.ts'
 
 export type RedisStateStoreOptions = {
   /** redis:// or rediss:// URL: credentials, db index and TLS. Its host is the first Cluster seed
@@ -36,6 +37,8 @@ export type RedisStateStoreOptions = {
   /** Connection errors as ioredis reports them while it reconnects (default: ignored, since every
    * affected operation rejects with its own error). */
   onError?: (error: Error) => void
+  /** Why getManyCached reads Redis every time (the server or a proxy refused CLIENT TRACKING). */
+  onCacheUnavailable?: (reason: string) => void
 }
 
 type ParsedUrl = {
@@ -154,6 +157,20 @@ export function createRedisStateStore(options: RedisStateStoreOptions): StateSto
   const timeoutMs = options.connectTimeoutMs ?? 5000
   const client = createClient(options, timeoutMs)
   client.on('error', (error: Error) => options.onError?.(error))
+  /** The copy behind getManyCached: two more connections, opened by the first cached read (a
+   * process that never makes one, such as the collector, never opens them). */
+  let cache: TrackedCache | undefined
+  const trackedCache = () => {
+    if (!cache && !closed && options.mode !== 'cluster')
+      cache = new TrackedCache(client as Redis, (reason) => options.onCacheUnavailable?.(reason))
+    return cache
+  }
+  /** Every write drops this replica's copy of its key first, so it reads its own writes. */
+  const written = (key: string) => {
+    const name = keys.key(key)
+    cache?.forget(name)
+    return name
+  }
   let closed = false
 
   /** Runs one operation; rejects when closed, and never waits longer than twice the timeout (a
@@ -177,38 +194,47 @@ export function createRedisStateStore(options: RedisStateStoreOptions): StateSto
     }
   }
   const script = (s: Script, ...keysThenArgs: string[]) => client[s.name](...keysThenArgs)
+  const readMany = async (full: string[]) => (full.length ? await client.mget(...full) : [])
 
   return {
     kind: 'redis',
     shared: true,
     get: (key) => op(() => client.get(keys.key(key))),
-    getMany: (names) =>
-      op(async () => (names.length ? await client.mget(...names.map((name) => keys.key(name))) : [])),
+    getMany: (names) => op(() => readMany(names.map((name) => keys.key(name)))),
+    getManyCached: (names) => {
+      const full = names.map((name) => keys.key(name))
+      // A hit answers without the deadline timer op() sets: that timer was a good part of the cost.
+      const tracked = full.length ? trackedCache() : undefined
+      const copy = tracked?.peek(full)
+      return copy
+        ? Promise.resolve(copy)
+        : op(() => (tracked ? tracked.read(full, readMany) : readMany(full)))
+    },
     set: (key, value, opts) =>
       op(async () => {
-        if (opts?.ttlMs === undefined) await client.set(keys.key(key), value)
-        else await client.set(keys.key(key), value, 'PX', toPx(opts.ttlMs))
+        if (opts?.ttlMs === undefined) await client.set(written(key), value)
+        else await client.set(written(key), value, 'PX', toPx(opts.ttlMs))
       }),
     setIfAbsent: (key, value, opts) =>
       op(async () => {
         const reply =
           opts?.ttlMs === undefined
-            ? await client.set(keys.key(key), value, 'NX')
-            : await client.set(keys.key(key), value, 'PX', toPx(opts.ttlMs), 'NX')
+            ? await client.set(written(key), value, 'NX')
+            : await client.set(written(key), value, 'PX', toPx(opts.ttlMs), 'NX')
         return reply === 'OK'
       }),
     increment: (key, opts) =>
       op(async () =>
-        toSafeInteger(await script(incrementScript, keys.key(key), String(opts.by ?? 1), toPx(opts.ttlMs))),
+        toSafeInteger(await script(incrementScript, written(key), String(opts.by ?? 1), toPx(opts.ttlMs))),
       ),
-    getAndDelete: (key) => op(async () => (await script(getAndDeleteScript, keys.key(key))) as string | null),
-    delete: (key) => op(async () => (await client.del(keys.key(key))) > 0),
+    getAndDelete: (key) => op(async () => (await script(getAndDeleteScript, written(key))) as string | null),
+    delete: (key) => op(async () => (await client.del(written(key))) > 0),
     compareAndSet: (key, expected, next, opts) =>
       op(async () => {
         const ttl = next !== null && opts?.ttlMs !== undefined ? toPx(opts.ttlMs) : ''
         const swapped = await script(
           compareAndSetScript,
-          keys.key(key),
+          written(key),
           expected === null ? '0' : '1',
           expected ?? '',
           next === null ? '0' : '1',
@@ -246,9 +272,11 @@ export function createRedisStateStore(options: RedisStateStoreOptions): StateSto
         await client.ping()
         return performance.now() - start
       }),
+    cacheStats: () => cache?.snapshot(),
     async close() {
       if (closed) return
       closed = true
+      cache?.close()
       try {
         if (client.status === 'ready') await client.quit()
       } catch {

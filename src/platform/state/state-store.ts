@@ -3,6 +3,8 @@
 // Implementations: redis.ts (ioredis), upstash.ts (REST), memory.ts (one process only).
 // test/integration/state-store.contract.test.ts runs the same contract against all three.
 
+import type { TrackedCacheStats } from './tracked-cache.ts'
+
 export type StateStoreKind = 'memory' | 'redis' | 'upstash'
 
 /** The state store could not be reached (down, restarting, timed out): a request that needed it
@@ -26,6 +28,11 @@ export interface StateStore {
   /** Several values in one round trip, in order (null where absent). With Redis Cluster the keys
    * must share a hash slot: give them the same `{tag}`. */
   getMany(keys: string[]): Promise<(string | null)[]>
+  /** getMany for values read on nearly every request (a session and its revocation). The Redis
+   * store (standalone or Sentinel) may answer from this replica's copy, which Redis keeps current
+   * by pushing invalidations (tracked-cache.ts); writes through this store drop the copy first.
+   * Every other store reads as getMany does. */
+  getManyCached(keys: string[]): Promise<(string | null)[]>
   /** Sets a value; with ttlMs it expires, without it lives until deleted. */
   set(key: string, value: string, options?: { ttlMs?: number }): Promise<void>
   /** Sets only when the key does not exist. Returns whether it was set. */
@@ -53,6 +60,8 @@ export interface StateStore {
   renewLease(lease: Lease, ttlMs?: number): Promise<boolean>
   /** Gives a lease back. False when we no longer held it. */
   releaseLease(lease: Lease): Promise<boolean>
+  /** How the copy behind getManyCached is doing (Redis standalone or Sentinel only). */
+  cacheStats?(): TrackedCacheStats | undefined
   /** Round trip to the backing store in ms; throws when it is unreachable. */
   ping(): Promise<number>
   close(): Promise<void>

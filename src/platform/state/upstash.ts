@@ -73,14 +73,18 @@ export function createUpstashStateStore(options: UpstashStateStoreOptions): Stat
     }
   }
 
+  const readMany = (names: string[]) =>
+    op(async () =>
+      names.length ? await redis.mget<(string | null)[]>(...names.map((name) => keys.key(name))) : [],
+    )
+
   return {
     kind: 'upstash',
     shared: true,
     get: (key) => op(() => redis.get<string>(keys.key(key))),
-    getMany: (names) =>
-      op(async () =>
-        names.length ? await redis.mget<(string | null)[]>(...names.map((name) => keys.key(name))) : [],
-      ),
+    getMany: (names) => readMany(names),
+    // REST has no push channel to keep a copy current: every read goes to Upstash.
+    getManyCached: (names) => readMany(names),
     set: (key, value, opts) =>
       op(async () => {
         if (opts?.ttlMs === undefined) await redis.set(keys.key(key), value)
