@@ -92,5 +92,28 @@ export function createServiceMetrics(deps: {
         }))
     },
   )
+  // The per-replica copy behind the session check (Redis standalone or Sentinel): absent where the
+  // store has none, 0 while it is not armed (every request then reads Redis).
+  registry.gauge(
+    'pga_state_cache_armed',
+    '1 while Redis keeps this replica’s copy of sessions current.',
+    () => {
+      const stats = deps.state.cacheStats?.()
+      return stats ? [{ labels: {}, value: stats.armed ? 1 : 0 }] : []
+    },
+  )
+  registry.counter(
+    'pga_state_cache_reads_total',
+    'Session reads answered from the copy (hit) or from Redis (miss).',
+    () => {
+      const stats = deps.state.cacheStats?.()
+      return stats
+        ? [
+            { labels: { result: 'hit' }, value: stats.hits },
+            { labels: { result: 'miss' }, value: stats.misses },
+          ]
+        : []
+    },
+  )
   return { registry, httpDurations, stop: () => lag.stop() }
 }

@@ -107,9 +107,17 @@ describe('auth across two replicas sharing one Redis', () => {
     const onB = await me(b, tokens.access_token)
     expect(onB.status, show('GET /me on B', onB)).toBe(200)
     expect(onB.body?.email).toBe(email)
-    // A has now verified the token too (its caches of the user and the keys are warm).
-    const onA = await me(a, tokens.access_token)
-    expect(onA.status, show('GET /me on A', onA)).toBe(200)
+    // A has now verified the token too (its caches of the user and the keys are warm), and answers
+    // from its tracked copy of the session: the sign-out below must reach that copy.
+    await until('A serves the session from its copy', async () => {
+      const onA = await me(a, tokens.access_token)
+      expect(onA.status, show('GET /me on A', onA)).toBe(200)
+      const metrics = await (await fetch(`${a.url}/metrics`)).text()
+      return (
+        metrics.includes('pga_state_cache_armed 1') &&
+        /pga_state_cache_reads_total\{result="hit"\} [1-9]/.test(metrics)
+      )
+    })
 
     const out = await call(b, 'POST', '/api/v1/auth/logout', { token: tokens.access_token })
     expect(out.status, show('logout on B', out)).toBe(204)

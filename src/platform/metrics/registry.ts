@@ -42,6 +42,8 @@ export class Counter implements Metric {
   constructor(
     readonly name: string,
     private readonly help: string,
+    /** Called at scrape time for a count kept elsewhere; its samples replace any from inc(). */
+    private readonly collect?: () => Sample[],
   ) {}
   inc(labels: Labels = {}, by = 1) {
     const key = keyOf(labels)
@@ -52,7 +54,7 @@ export class Counter implements Metric {
   render() {
     return [
       ...header(this.name, this.help, 'counter'),
-      ...[...this.values.values()].map(
+      ...(this.collect ? this.collect() : [...this.values.values()]).map(
         (s) => `${this.name}${formatLabels(s.labels)} ${formatValue(s.value)}`,
       ),
     ]
@@ -137,8 +139,8 @@ export class MetricsRegistry {
     this.metrics.set(metric.name, metric)
     return metric
   }
-  counter(name: string, help: string) {
-    return this.register(new Counter(name, help))
+  counter(name: string, help: string, collect?: () => Sample[]) {
+    return this.register(new Counter(name, help, collect))
   }
   gauge(name: string, help: string, collect?: () => Promise<Sample[]> | Sample[]) {
     return this.register(new Gauge(name, help, collect))
