@@ -58,7 +58,10 @@ export class TrackedCache {
 
   /** The values of `keys` (full Redis names) when the copy holds every one of them, else undefined. */
   peek(keys: string[]): (string | null)[] | undefined {
-    if (!this.armed) return undefined
+    if (!this.armed) {
+      this.stats.misses++
+      return undefined
+    }
     const now = Date.now()
     const values: (string | null)[] = []
     for (const key of keys) {
