@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest'
 import type { Clock } from '../../src/platform/clock.ts'
 import { createStateStore } from '../../src/platform/state/create-state-store.ts'
 import { createMemoryStateStore } from '../../src/platform/state/memory.ts'
-import { createRedisStateStore, type RedisStateStoreOptions } from '../../src/platform/state/redis.ts'
+import { createRedisStateStore } from '../../src/platform/state/redis.ts'
 import type { StateStore } from '../../src/platform/state/state-store.ts'
 import { createUpstashStateStore } from '../../src/platform/state/upstash.ts'
 import { freePort } from '../harness/processes.ts'
@@ -22,19 +22,11 @@ import {
 } from '../harness/redis-topologies.ts'
 import { startUpstashBridge, type UpstashBridge } from '../harness/upstash-bridge.ts'
 import { type ManualClock, manualClock } from '../support/manual-clock.ts'
+import { standaloneRedisStore } from '../support/redis-store.ts'
 import { until } from '../support/until.ts'
 
 const uniquePrefix = () => `test:state:${randomUUID()}:`
-const standalone = (url: string, keyPrefix: string, extra: Partial<RedisStateStoreOptions> = {}) =>
-  createRedisStateStore({
-    url,
-    mode: 'standalone',
-    sentinels: [],
-    sentinelMaster: 'mymaster',
-    clusterNodes: [],
-    keyPrefix,
-    ...extra,
-  })
+const standalone = standaloneRedisStore
 
 /** A TTL the tests wait out (by polling, or by moving an injected clock). */
 const EXPIRING_MS = 200

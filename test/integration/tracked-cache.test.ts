@@ -5,9 +5,10 @@
 import { randomUUID } from 'node:crypto'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createRedisStateStore, type RedisStateStoreOptions } from '../../src/platform/state/redis.ts'
+import type { RedisStateStoreOptions } from '../../src/platform/state/redis.ts'
 import type { StateStore } from '../../src/platform/state/state-store.ts'
 import { startRedis, type TestRedis } from '../harness/redis.ts'
+import { standaloneRedisStore } from '../support/redis-store.ts'
 import { until } from '../support/until.ts'
 
 let redis: TestRedis
@@ -16,15 +17,7 @@ const opened: StateStore[] = []
 const password = randomUUID()
 
 const open = (keyPrefix: string, extra: Partial<RedisStateStoreOptions> = {}) => {
-  const store = createRedisStateStore({
-    url: redis.url,
-    mode: 'standalone',
-    sentinels: [],
-    sentinelMaster: 'mymaster',
-    clusterNodes: [],
-    keyPrefix,
-    ...extra,
-  })
+  const store = standaloneRedisStore(redis.url, keyPrefix, extra)
   opened.push(store)
   return store
 }
