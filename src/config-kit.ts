@@ -97,11 +97,11 @@ export const duration: ValueParser<number> = parser((value) => {
 
 const digits = /^\d+$/
 
-/** A whole number from `min` to `max`, written in digits. */
+/** A whole number from `min` to `max` (at most 2^53), written in digits. */
 export const integer = (min: number, max: number) =>
   parser((value) => {
-    const number = digits.test(value) ? Number(value) : Number.NaN
-    return Number.isSafeInteger(number) && number >= min && number <= max
+    const number = Number(value)
+    return digits.test(value) && number >= min && number <= max
       ? number
       : new Expected(`an integer between ${min} and ${max}`)
   })
