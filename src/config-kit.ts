@@ -180,7 +180,7 @@ export const commaList: ValueParser<string[]> = parser(splitList)
 
 type TableOutcome<T extends Record<string, ConfigVariable>> =
   | { values: ParsedVariables<T>; issues?: undefined }
-  | { issues: ConfigIssue[] }
+  | { issues: ConfigIssue[]; values?: undefined }
 
 /**
  * The parse of a whole table of variables, as one object schema over them would: every issue at
