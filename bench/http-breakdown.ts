@@ -165,7 +165,7 @@ export async function runBreakdown(): Promise<BreakdownRow[]> {
       () => checkProposedConfig(parsedBody),
       20_000,
     ],
-    ['loadConfig', 'the env schema, part of the handler', () => loadConfig(parsedBody.env), 20_000],
+    ['loadConfig', 'the env parser, part of the handler', () => loadConfig(parsedBody.env), 20_000],
     ['redact(config)', 'part of the handler', () => redact(parsedConfig), 50_000],
     ['JSON.stringify(result)', 'response serialisation', () => JSON.stringify(result), 50_000],
   ]

@@ -128,8 +128,8 @@ async function configAndLog(
   io: CliIo,
   logTo: 'out' | 'err' = 'out',
 ): Promise<{ config: Config; log: Logger }> {
-  // Imported here, not at the top: `version` and `help` need neither the configuration schema
-  // nor the logger, and evaluating the schema was a third of `version`'s time.
+  // Imported here, not at the top: `version` and `help` need neither the configuration table
+  // nor the logger, and evaluating the configuration was a third of `version`'s time.
   const [{ loadConfig, unknownVariables }, { createLogger }] = await Promise.all([
     import('./config.ts'),
     import('./platform/log.ts'),

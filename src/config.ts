@@ -1,137 +1,161 @@
-// Configuration: one zod schema over the environment, parsed once at start-up, frozen, passed in.
-// Nothing else in the service reads process.env.
-import { z } from 'zod'
+// Configuration: one table of variables over the environment, parsed once at start-up, frozen,
+// passed in. Nothing else in the service reads process.env.
 import { type SsoConfig, ssoConfig, ssoVariables } from './auth/sso/config.ts'
 import { type BackupConfig, backupConfig, backupVariables } from './backup/config.ts'
 import { allGroupNames } from './collector/catalog/index.ts'
 import {
   boolean,
+  ConfigError,
+  type ConfigIssue,
   cidrList,
   commaList,
   defineVariables,
   duration,
+  Expected,
+  email,
   hostPortList,
   integer,
   masterKey,
-  type ParsedVariables,
+  matching,
+  minLength,
+  oneOf,
+  optional,
+  text,
   url,
+  variableTable,
 } from './config-kit.ts'
 import { type InstancesConfig, instancesConfig, instanceVariables } from './instances/config.ts'
 import { type BlobStoreConfig, parseBlobUrl, type S3Settings } from './platform/blob/blob-store.ts'
 
+export { ConfigError, type ConfigIssue } from './config-kit.ts'
+
+const groupDaysPattern = /^([a-z_]+=\d+(,[a-z_]+=\d+)*)?$/
+
 /** "statements=7,activity=3": days per metric group, group names checked against the catalog. */
-const groupDays = z
-  .string()
-  .regex(/^([a-z_]+=\d+(,[a-z_]+=\d+)*)?$/, 'a comma-separated list of group=days')
-  .transform((text) =>
-    Object.fromEntries(
-      text
+const groupDays = {
+  parse(value: string): Record<string, number> | Expected {
+    if (!groupDaysPattern.test(value)) return new Expected('a comma-separated list of group=days')
+    const days: Record<string, number> = Object.fromEntries(
+      value
         .split(',')
         .filter(Boolean)
         .map((pair) => pair.split('=') as [string, string])
-        .map(([group, days]) => [group, Number(days)]),
-    ),
-  )
-  .refine(
-    (days) => Object.keys(days).every((group) => allGroupNames.includes(group)),
-    `known group names (${allGroupNames.join(', ')}) with days`,
-  )
-  .refine((days) => Object.values(days).every((d) => d >= 1 && d <= 3650), 'days between 1 and 3650')
+        .map(([group, count]) => [group, Number(count)]),
+    )
+    const messages: string[] = []
+    if (!Object.keys(days).every((group) => allGroupNames.includes(group)))
+      messages.push(`known group names (${allGroupNames.join(', ')}) with days`)
+    if (!Object.values(days).every((d) => d >= 1 && d <= 3650)) messages.push('days between 1 and 3650')
+    return messages.length > 0 ? new Expected(...messages) : days
+  },
+}
+
+/** Where archive bundles go: a URL parseBlobUrl takes. */
+const archiveUrl = {
+  parse(value: string): string | Expected {
+    try {
+      parseBlobUrl(value, { region: '', forcePathStyle: false })
+      return value
+    } catch {
+      return new Expected('s3://bucket/prefix, file:///path or a directory')
+    }
+  },
+}
 
 /** The service's own variables (HTTP, stores, keys, auth, audit, collector). */
 const coreVariables = defineVariables({
   PGA_HOST: {
-    schema: z.string().min(1),
+    parser: text,
     default: '127.0.0.1',
     example: '0.0.0.0',
     doc: 'Address the HTTP server binds to.',
   },
   PGA_PORT: {
-    schema: integer(0, 65535),
+    parser: integer(0, 65535),
     default: '8080',
     example: '8080',
     doc: 'TCP port of the HTTP server (0 picks a free port).',
   },
   PGA_DATA_DIR: {
-    schema: z.string().min(1),
+    parser: text,
     default: './data',
     example: '/var/lib/pganalytics',
     doc: 'Directory of the embedded store (used only when DATABASE_URL is unset).',
   },
   PGA_LOG_LEVEL: {
-    schema: z.enum(['debug', 'info', 'warn', 'error'], 'one of debug, info, warn, error'),
+    parser: oneOf(['debug', 'info', 'warn', 'error'], 'one of debug, info, warn, error'),
     default: 'info',
     example: 'debug',
     doc: 'Lowest level written to the JSON log on stdout.',
   },
   PGA_SHUTDOWN_GRACE: {
-    schema: duration,
+    parser: duration,
     default: '10s',
     example: '30s',
     doc: 'How long SIGTERM waits for in-flight requests before closing pools.',
   },
   PGA_BODY_LIMIT: {
-    schema: integer(1024, 1 << 30),
+    parser: integer(1024, 1 << 30),
     default: '1048576',
     example: '262144',
     doc: 'Largest accepted request body, in bytes (413 above it).',
   },
   PGA_CORS_ORIGINS: {
-    schema: commaList,
+    parser: commaList,
     default: '',
     example: 'https://grafana.example.com',
     doc: 'Comma-separated origins allowed by CORS; empty turns CORS off.',
   },
   PGA_TRUSTED_PROXIES: {
-    schema: cidrList,
+    parser: cidrList,
     default: '',
     example: '10.0.0.0/8,fd00::/8',
     doc: 'Addresses or CIDR blocks of the load balancers in front of the service. Only a peer inside them may name the client in X-Forwarded-For, Forwarded or X-Real-IP (walked from the right, skipping trusted hops); from anyone else those headers are ignored and the socket peer is the client. Empty: every peer is the client.',
   },
   PGA_IDEMPOTENCY_TTL: {
-    schema: duration,
+    parser: duration,
     default: '24h',
     example: '48h',
     doc: 'How long the response to a request with an Idempotency-Key is kept for replay (in the state store).',
   },
   PGA_IDEMPOTENCY_WAIT: {
-    schema: duration,
+    parser: duration,
     default: '5s',
     example: '10s',
     doc: 'How long a retry waits for the first request with the same Idempotency-Key to finish (or for its replica to be found dead) before answering 409 idempotency_in_progress.',
   },
   PGA_METRICS_ENABLED: {
-    schema: boolean,
+    parser: boolean,
     default: 'true',
     example: 'false',
     doc: 'Serve Prometheus metrics on /metrics.',
   },
   DATABASE_URL: {
-    schema: url(['postgres:', 'postgresql:']).optional(),
+    parser: optional(url(['postgres:', 'postgresql:'])),
     default: undefined,
     example: 'postgres://pga:secret@db:5432/pganalytics',
     doc: 'External PostgreSQL store. Unset: embedded PGlite in PGA_DATA_DIR (single replica only).',
   },
   PGA_DB_POOL_SIZE: {
-    schema: integer(1, 500),
+    parser: integer(1, 500),
     default: '10',
     example: '20',
     doc: 'Connections in the store pool (the embedded store always uses 1).',
   },
   PGA_DB_STATEMENT_TIMEOUT: {
-    schema: duration,
+    parser: duration,
     default: '30s',
     example: '5s',
     doc: 'statement_timeout set on every store connection.',
   },
   PGA_DB_CONNECT_TIMEOUT: {
-    schema: duration,
+    parser: duration,
     default: '10s',
     example: '3s',
     doc: 'Timeout for opening a store connection.',
   },
   PGA_DB_SSL: {
-    schema: z.enum(
+    parser: oneOf(
       ['disable', 'prefer', 'require', 'verify-full'],
       'one of disable, prefer, require, verify-full',
     ),
@@ -140,312 +164,301 @@ const coreVariables = defineVariables({
     doc: 'TLS mode towards the external store.',
   },
   PGA_DB_SSL_CA_FILE: {
-    schema: z.string().min(1).optional(),
+    parser: optional(text),
     default: undefined,
     example: '/etc/ssl/certs/db-ca.pem',
     doc: 'CA bundle (PEM) used to verify the store with PGA_DB_SSL=verify-full.',
   },
   REDIS_URL: {
-    schema: url(['redis:', 'rediss:']).optional(),
+    parser: optional(url(['redis:', 'rediss:'])),
     default: undefined,
     example: 'rediss://:secret@redis:6380/0',
     doc: 'Redis state store (standalone, or first seed with PGA_REDIS_MODE=cluster). Unset: in-process memory (single replica only).',
   },
   PGA_REDIS_MODE: {
-    schema: z.enum(['standalone', 'sentinel', 'cluster'], 'one of standalone, sentinel, cluster'),
+    parser: oneOf(['standalone', 'sentinel', 'cluster'], 'one of standalone, sentinel, cluster'),
     default: 'standalone',
     example: 'sentinel',
     doc: 'How REDIS_URL is used: one server, a Sentinel-managed master, or a Cluster.',
   },
   PGA_REDIS_SENTINELS: {
-    schema: hostPortList.optional(),
+    parser: optional(hostPortList),
     default: undefined,
     example: 'sentinel-0:26379,sentinel-1:26379',
     doc: 'Sentinel addresses (PGA_REDIS_MODE=sentinel). Credentials and TLS come from REDIS_URL.',
   },
   PGA_REDIS_SENTINEL_MASTER: {
-    schema: z.string().min(1),
+    parser: text,
     default: 'mymaster',
     example: 'pga',
     doc: 'Name of the master monitored by the Sentinels.',
   },
   PGA_REDIS_CLUSTER_NODES: {
-    schema: hostPortList.optional(),
+    parser: optional(hostPortList),
     default: undefined,
     example: 'redis-0:6379,redis-1:6379',
     doc: 'Extra Cluster seed nodes (PGA_REDIS_MODE=cluster).',
   },
   PGA_REDIS_TLS_CA_FILE: {
-    schema: z.string().min(1).optional(),
+    parser: optional(text),
     default: undefined,
     example: '/etc/ssl/certs/redis-ca.pem',
     doc: 'CA bundle (PEM) to verify a rediss:// server.',
   },
   PGA_REDIS_KEY_PREFIX: {
-    schema: z.string().regex(/^[A-Za-z0-9:_-]{1,32}$/, 'up to 32 letters, digits, ":", "_" or "-"'),
+    parser: matching(/^[A-Za-z0-9:_-]{1,32}$/, 'up to 32 letters, digits, ":", "_" or "-"'),
     default: 'pga:',
     example: 'pga-prod:',
     doc: 'Prefix of every key the service writes to Redis.',
   },
   UPSTASH_REDIS_REST_URL: {
-    schema: url(['http:', 'https:']).optional(),
+    parser: optional(url(['http:', 'https:'])),
     default: undefined,
     example: 'https://eu1-x.upstash.io',
     doc: 'Upstash REST endpoint (edge runtimes). Used when REDIS_URL is unset.',
   },
   UPSTASH_REDIS_REST_TOKEN: {
-    schema: z.string().min(1).optional(),
+    parser: optional(text),
     default: undefined,
     example: 'AXXXbase64token',
     doc: 'Bearer token for UPSTASH_REDIS_REST_URL.',
   },
   PGA_MASTER_KEY: {
-    schema: masterKey.optional(),
+    parser: optional(masterKey),
     default: undefined,
     example: 'q2V4cGxhaW5lZC1leGFtcGxlLWtleS0zMi1ieXRlcyE=',
     doc: 'Master key (KEK) for encryption at rest: base64 of 32 random bytes (`openssl rand -base64 32`). Required with DATABASE_URL unless PGA_MASTER_KEY_FILE is set; embedded mode generates PGA_DATA_DIR/master.key.',
   },
   PGA_MASTER_KEY_FILE: {
-    schema: z.string().min(1).optional(),
+    parser: optional(text),
     default: undefined,
     example: '/run/secrets/pga-master-key',
     doc: 'File holding the master key (base64): mode 0600, or 0640/0440 when owned by root (a Kubernetes Secret volume with an fsGroup); never readable by others. Alternative to PGA_MASTER_KEY.',
   },
   PGA_MASTER_KEY_PREVIOUS: {
-    schema: masterKey.optional(),
+    parser: optional(masterKey),
     default: undefined,
     example: 'b2xkLWtleS1vbmx5LWR1cmluZy1rZWstcm90YXRpb24=',
     doc: 'The old master key, only while rotating it (`pganalytics keys rotate-master-key`).',
   },
   PGA_MASTER_KEY_PREVIOUS_FILE: {
-    schema: z.string().min(1).optional(),
+    parser: optional(text),
     default: undefined,
     example: '/run/secrets/pga-master-key-old',
     doc: 'File holding the old master key, alternative to PGA_MASTER_KEY_PREVIOUS.',
   },
   PGA_DEK_ROTATE_AFTER: {
-    schema: integer(1024, 3_000_000_000),
+    parser: integer(1024, 3_000_000_000),
     default: '1073741824',
     example: '500000000',
     doc: 'Encryptions after which the active data key is rotated automatically (2^30 by default, far below the 2^32 GCM limit).',
   },
   PGA_COLLECTOR_ENABLED: {
-    schema: boolean,
+    parser: boolean,
     default: 'true',
     example: 'false',
     doc: 'Run the collector in this replica (replicas share the instances through leases).',
   },
   PGA_COLLECTOR_CONCURRENCY: {
-    schema: integer(1, 1000),
+    parser: integer(1, 1000),
     default: '32',
     example: '64',
     doc: 'Instances collected at the same time by one replica.',
   },
   PGA_COLLECTOR_LEASE: {
-    schema: duration,
+    parser: duration,
     default: '15s',
     example: '30s',
     doc: 'Lease on each instance; a dead replica’s instances move to the others within this time.',
   },
   PGA_COLLECTOR_CONNECT_TIMEOUT: {
-    schema: duration,
+    parser: duration,
     default: '5s',
     example: '10s',
     doc: 'Deadline of connecting to a monitored instance: TCP connect, TLS, start-up and the capability probe together, after which the socket is destroyed (the connection test of the instances API, the collector); backups use it as their connect timeout.',
   },
   PGA_COLLECTOR_STATEMENT_TIMEOUT: {
-    schema: duration,
+    parser: duration,
     default: '5s',
     example: '15s',
     doc: 'statement_timeout of every collection query (the client gives up shortly after too).',
   },
   PGA_COLLECTOR_LOCK_TIMEOUT: {
-    schema: duration,
+    parser: duration,
     default: '1s',
     example: '500ms',
     doc: 'lock_timeout of every collection query.',
   },
   PGA_COLLECTOR_DATABASE_CONNECTIONS: {
-    schema: integer(0, 1000),
+    parser: integer(0, 1000),
     default: '16',
     example: '0',
     doc: 'Connections to other databases of an instance kept open between rounds of the per-database groups (the first N databases; the rest connect each round). Each closes after twice the slowest per-database interval unused. 0: connect each round.',
   },
   PGA_COLLECTOR_BACKOFF_MAX: {
-    schema: duration,
+    parser: duration,
     default: '5m',
     example: '15m',
     doc: 'Longest wait between attempts on an unreachable instance (exponential back-off from 1 s).',
   },
   PGA_COLLECTOR_SESSION_SAMPLE_SECONDS: {
-    schema: integer(0, 5),
+    parser: integer(0, 5),
     default: '0',
     example: '2',
     doc: 'Session sampling (the session_samples group): seconds between two samples of pg_stat_activity on a connection kept per instance, summed per snapshot (1-5; 0: off). Where pg_wait_sampling is loaded and installed its profile is read instead, once per snapshot.',
   },
   PGA_RETENTION_DAYS: {
-    schema: integer(1, 3650).optional(),
+    parser: optional(integer(1, 3650)),
     default: undefined,
     example: '14',
     doc: 'Days of snapshot history kept for every group; unset keeps each group’s default (docs/METRICS.md).',
   },
   PGA_RETENTION_DAYS_BY_GROUP: {
-    schema: groupDays,
+    parser: groupDays,
     default: '',
     example: 'statements=7,activity=3',
     doc: 'Per-group retention in days, overriding PGA_RETENTION_DAYS.',
   },
   PGA_SELF_MONITOR: {
-    schema: z.enum(['auto', 'true', 'false'], 'auto, true or false'),
+    parser: oneOf(['auto', 'true', 'false'], 'auto, true or false'),
     default: 'auto',
     example: 'true',
     doc: 'Register the service’s own store as a monitored instance (auto: only with the embedded store).',
   },
   PGA_AUDIT_CHECKPOINT_DIR: {
-    schema: z.string().min(1).optional(),
+    parser: optional(text),
     default: undefined,
     example: '/var/lib/pganalytics-audit',
     doc: 'Directory the signed audit checkpoints are exported to, outside the database, so a rollback of the database is detected. Embedded default: PGA_DATA_DIR/audit-checkpoints; unset with DATABASE_URL: not exported (warned at start). Put it on storage the database administrators cannot rewrite.',
   },
   PGA_AUDIT_ARCHIVE_URL: {
-    schema: z
-      .string()
-      .min(1)
-      .refine((v) => {
-        try {
-          parseBlobUrl(v, { region: '', forcePathStyle: false })
-          return true
-        } catch {
-          return false
-        }
-      }, 's3://bucket/prefix, file:///path or a directory')
-      .optional(),
+    parser: optional(archiveUrl),
     default: undefined,
     example: 's3://pga-audit/archive',
     doc: 'Object storage that sealed audit entries are archived to, as compressed signed bundles, once older than the retention policy allows (s3://bucket/prefix with the PGA_S3_* settings, or a directory). Embedded default: PGA_DATA_DIR/audit-archive; unset with DATABASE_URL: entries stay in the database.',
   },
   PGA_AUDIT_ARCHIVE_INTERVAL: {
-    schema: duration,
+    parser: duration,
     default: '1h',
     example: '15m',
     doc: 'How often the sealing replica archives due audit entries and expires old bundles.',
   },
   PGA_AUDIT_ARCHIVE_BUNDLE_ENTRIES: {
-    schema: integer(1000, 1_000_000),
+    parser: integer(1000, 1_000_000),
     default: '50000',
     example: '100000',
     doc: 'Most audit entries in one archive bundle (each bundle ends at a signed checkpoint).',
   },
   PGA_S3_ENDPOINT: {
-    schema: url(['http:', 'https:']).optional(),
+    parser: optional(url(['http:', 'https:'])),
     default: undefined,
     example: 'https://s3.eu-central-1.amazonaws.com',
     doc: 'Endpoint of an S3-compatible server; unset: AWS S3 for PGA_S3_REGION.',
   },
   PGA_S3_REGION: {
-    schema: z.string().min(1),
+    parser: text,
     default: 'us-east-1',
     example: 'eu-central-1',
     doc: 'S3 region.',
   },
   PGA_S3_ACCESS_KEY_ID: {
-    schema: z.string().min(1).optional(),
+    parser: optional(text),
     default: undefined,
     example: 'AKIAIOSFODNN7EXAMPLE',
     doc: 'S3 access key id; unset: the AWS default credential chain (environment, profile, instance or pod role).',
   },
   PGA_S3_SECRET_ACCESS_KEY: {
-    schema: z.string().min(1).optional(),
+    parser: optional(text),
     default: undefined,
     example: 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY',
     doc: 'S3 secret access key, with PGA_S3_ACCESS_KEY_ID.',
   },
   PGA_S3_FORCE_PATH_STYLE: {
-    schema: boolean,
+    parser: boolean,
     default: 'false',
     example: 'true',
     doc: 'Path-style S3 addressing (most S3-compatible servers need it).',
   },
   PGA_ADMIN_EMAIL: {
-    schema: z.email().optional(),
+    parser: optional(email),
     default: undefined,
     example: 'dba@example.com',
     doc: 'First start only: create this administrator (with PGA_ADMIN_PASSWORD) instead of printing a one-time setup token.',
   },
   PGA_ADMIN_PASSWORD: {
-    schema: z.string().min(1).optional(),
+    parser: optional(text),
     default: undefined,
     example: 'a long passphrase nobody else uses',
     doc: 'First start only: the first administrator’s password (the password rules apply). Remove it once the account exists.',
   },
   PGA_PASSWORD_MIN_LENGTH: {
-    schema: integer(8, 64),
+    parser: integer(8, 64),
     default: '12',
     example: '15',
     doc: 'Shortest password accepted (ASVS 5.0: at least 8; no composition rules; common passwords are refused).',
   },
   PGA_ARGON2_MEMORY_KIB: {
-    schema: integer(19456, 4_194_304),
+    parser: integer(19456, 4_194_304),
     default: '19456',
     example: '65536',
     doc: 'argon2id memory per password hash in KiB (at least the OWASP minimum, 19 MiB); stored hashes are upgraded at sign-in.',
   },
   PGA_ARGON2_ITERATIONS: {
-    schema: integer(2, 20),
+    parser: integer(2, 20),
     default: '2',
     example: '3',
     doc: 'argon2id passes per password hash (at least 2).',
   },
   PGA_ACCESS_TOKEN_TTL: {
-    schema: duration,
+    parser: duration,
     default: '15m',
     example: '5m',
     doc: 'Lifetime of an access token (JWT); also the revocation window of one signed-out session if Redis loses data.',
   },
   PGA_SESSION_IDLE_TIMEOUT: {
-    schema: duration,
+    parser: duration,
     default: '30m',
     example: '15m',
     doc: 'A session without requests for this long ends.',
   },
   PGA_SESSION_ABSOLUTE_TIMEOUT: {
-    schema: duration,
+    parser: duration,
     default: '12h',
     example: '8h',
     doc: 'A session ends this long after sign-in, however active.',
   },
   PGA_TOKEN_ISSUER: {
-    schema: z.string().min(1),
+    parser: text,
     default: 'pganalytics',
     example: 'https://pganalytics.example.com',
     doc: 'iss of access tokens (checked on every request).',
   },
   PGA_TOKEN_AUDIENCE: {
-    schema: z.string().min(1),
+    parser: text,
     default: 'pganalytics-api',
     example: 'pganalytics-api',
     doc: 'aud of access tokens (checked on every request).',
   },
   PGA_AUTH_USER_CACHE: {
-    schema: duration,
+    parser: duration,
     default: '5s',
     example: '2s',
     doc: 'How long a replica trusts its copy of a user’s role, status and token version: the revocation window of a disable or sign-out-everywhere if Redis loses data.',
   },
   PGA_AUTH_RATE_PER_ADDRESS: {
-    schema: integer(1, 100_000),
+    parser: integer(1, 100_000),
     default: '30',
     example: '60',
     doc: 'Requests per minute one client address may make to each of login, refresh, setup and MFA (then 429 with Retry-After).',
   },
   PGA_AUTH_FAILURES_PER_HOUR: {
-    schema: integer(10, 10_000),
+    parser: integer(10, 10_000),
     default: '100',
     example: '50',
     doc: 'Failed sign-ins per account and hour before it refuses attempts until the hour ends (a growing delay applies from the 5th).',
   },
   PGA_ADMIN_TOKEN: {
-    schema: z.string().min(32, 'a token of at least 32 characters').optional(),
+    parser: optional(minLength(32, 'a token of at least 32 characters')),
     default: undefined,
     example: 'f3c1e0b4a9d2c7e6b5a4f3e2d1c0b9a8',
     doc: 'Break-glass bearer token with the admin role, for automation (API keys come later). Compared in constant time; unset: only signed-in users reach the API.',
@@ -453,7 +466,7 @@ const coreVariables = defineVariables({
 })
 
 /**
- * Every variable the service reads: its schema, its default (as text, exactly as it would be
+ * Every variable the service reads: its parser, its default (as text, exactly as it would be
  * written in the environment), an example and what it does. docs/CONFIGURATION.md mirrors this
  * table; test/unit/config-doc.test.ts keeps the two in step.
  * A domain with settings of its own keeps them in `src/<domain>/config.ts`: it exports its
@@ -462,76 +475,13 @@ const coreVariables = defineVariables({
  */
 export const configVariables = { ...coreVariables, ...instanceVariables, ...backupVariables, ...ssoVariables }
 
-type Variables = typeof configVariables
-type Parsed = ParsedVariables<Variables>
+const variables = variableTable(configVariables)
 
-/** Each variable's schema, with its default applied when it is absent. */
-const variableSchemas: [name: string, schema: z.ZodType][] = Object.entries(configVariables).map(
-  ([name, v]) => [
-    name,
-    v.default === undefined
-      ? v.schema
-      : (v.schema as z.ZodType<unknown, string>).prefault(v.default as never),
-  ],
-)
-
-type Outcome = { ok: true; value: unknown } | { ok: false; messages: string[] }
-const outcomeOf = (result: z.ZodSafeParseResult<unknown>): Outcome =>
-  result.success
-    ? { ok: true, value: result.data }
-    : { ok: false, messages: result.error.issues.map((issue) => issue.message) }
-
-/** What the variables parse to when absent (their defaults, or undefined), computed on first use
- * and kept: most variables are absent, and re-parsing their defaults was most of loadConfig's
- * cost (POST /api/v1/config/check parses a proposed environment per request). An absent variable
- * without a valid default (a required one) keeps its issues, reported in the schema's order. */
-type Absent = { values: Record<string, unknown>; issues: Map<string, string[]> }
-let absent: Absent | undefined
-const absentOutcomes = (): Absent => {
-  if (absent) return absent
-  const values: Record<string, unknown> = {}
-  const issues = new Map<string, string[]>()
-  for (const [name, schema] of variableSchemas) {
-    const outcome = outcomeOf(schema.safeParse(undefined))
-    if (outcome.ok) values[name] = outcome.value
-    else issues.set(name, outcome.messages)
-  }
-  absent = { values, issues }
-  return absent
-}
-
-/** Each variable's position in the schema: issues are reported in that order. */
-const variableIndex = new Map(variableSchemas.map(([name, schema], index) => [name, { schema, index }]))
-
-/** The variables parsed one by one, as one object schema over them would: same values, same
- * issues in the same order. Only the variables present are parsed; the rest are the defaults. */
-function parseVariables(env: Record<string, string | undefined>): Parsed {
-  const { values, issues: absentIssues } = absentOutcomes()
-  // The defaults as the prototype: one small object per call instead of a copy of every variable.
-  const parsed: Record<string, unknown> = Object.create(values)
-  const issues: (ConfigIssue & { index: number })[] = []
-  const present = new Set<string>()
-  for (const name in env) {
-    const text = env[name]
-    const variable = variableIndex.get(name)
-    if (!variable || text === undefined || text === '') continue
-    present.add(name)
-    const outcome = outcomeOf(variable.schema.safeParse(text))
-    if (outcome.ok) parsed[name] = outcome.value
-    else
-      for (const expected of outcome.messages)
-        issues.push({ variable: name, expected, index: variable.index })
-  }
-  for (const [name, messages] of absentIssues) {
-    if (present.has(name)) continue
-    const { index } = variableIndex.get(name) as { index: number }
-    for (const expected of messages) issues.push({ variable: name, expected, index })
-  }
-  if (issues.length > 0)
-    throw new ConfigError(
-      issues.sort((a, b) => a.index - b.index).map(({ variable, expected }) => ({ variable, expected })),
-    )
-  return parsed as Parsed
+/** The variables' values, or a ConfigError naming every bad one. */
+function parseVariables(env: Record<string, string | undefined>) {
+  const outcome = variables.parse(env)
+  if (outcome.issues) throw new ConfigError(outcome.issues)
+  return outcome.values
 }
 
 /** Typed, frozen configuration: what the rest of the service is given. */
@@ -621,18 +571,6 @@ export type Config = Readonly<{
   /** Enterprise sign-in (src/auth/sso/config.ts). */
   sso: SsoConfig
 }>
-
-export type ConfigIssue = { variable: string; expected: string }
-
-/** Raised when the environment is invalid: one line per bad variable, naming the expected form. */
-export class ConfigError extends Error {
-  constructor(readonly issues: ConfigIssue[]) {
-    super(
-      `invalid configuration:\n${issues.map((i) => `  ${i.variable}: expected ${i.expected}`).join('\n')}`,
-    )
-    this.name = 'ConfigError'
-  }
-}
 
 /** PGA_* names that the service does not know: usually typos, which would silently do nothing. */
 export function unknownVariables(env: Record<string, string | undefined>): string[] {

@@ -3,85 +3,100 @@
 // in `ps`): PGA_AGENT_KEY, or a file named by --key-file / PGA_AGENT_KEY_FILE. The service itself
 // reads none of these; docs/AGENT.md lists them.
 import { readFileSync } from 'node:fs'
-import { z } from 'zod'
-import { ConfigError, type ConfigIssue } from '../config.ts'
-import { defineVariables, duration, integer, type ParsedVariables, url } from '../config-kit.ts'
+import {
+  ConfigError,
+  type ConfigIssue,
+  defineVariables,
+  duration,
+  Expected,
+  integer,
+  matching,
+  type ParsedVariables,
+  refine,
+  text,
+  url,
+} from '../config-kit.ts'
+
+// The UUID form zod's uuid() accepted (versions 1-8, the RFC variant, nil and max).
+const uuidPattern =
+  /^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[1-8][0-9a-fA-F]{3}-[89abAB][0-9a-fA-F]{3}-[0-9a-fA-F]{12}|00000000-0000-0000-0000-000000000000|ffffffff-ffff-ffff-ffff-ffffffffffff)$/
+const agentKeyPattern = /^pgak_[0-9A-Za-z]{32}$/
 
 export const agentVariables = defineVariables({
   PGA_AGENT_URL: {
-    schema: url(['http:', 'https:']),
+    parser: url(['http:', 'https:']),
     default: undefined,
     example: 'https://pganalytics.example.com',
     doc: 'Base URL of the pganalytics service (flag --url).',
   },
   PGA_AGENT_INSTANCE_ID: {
-    schema: z.uuid('the id of the instance (GET /api/v1/instances)'),
+    parser: matching(uuidPattern, 'the id of the instance (GET /api/v1/instances)'),
     default: undefined,
     example: '0f8e2a4c-6b1d-4e3f-9a7c-2d5b8e1f4a60',
     doc: 'The monitored instance running on this host; the key must be bound to it (flag --instance).',
   },
   PGA_AGENT_KEY: {
-    schema: z.string().regex(/^pgak_[0-9A-Za-z]{32}$/, 'an API key pgak_…'),
+    parser: matching(agentKeyPattern, 'an API key pgak_…'),
     default: undefined,
     example: 'pgak_0123456789ABCDEFGHIJKLMNOPQRSTUV',
     doc: 'The agent API key (role agent). Prefer PGA_AGENT_KEY_FILE.',
   },
   PGA_AGENT_KEY_FILE: {
-    schema: z.string().min(1),
+    parser: text,
     default: undefined,
     example: '/etc/pganalytics/agent.key',
     doc: 'File holding the agent API key (flag --key-file).',
   },
   PGA_AGENT_INTERVAL: {
-    schema: duration.refine((ms) => ms >= 1000 && ms <= 3_600_000, 'between 1s and 1h'),
+    parser: refine(duration, (ms) => ms >= 1000 && ms <= 3_600_000, 'between 1s and 1h'),
     default: '15s',
     example: '30s',
     doc: 'Time between two readings of the host (flag --interval).',
   },
   PGA_AGENT_QUEUE_DIR: {
-    schema: z.string().min(1),
+    parser: text,
     default: './pganalytics-agent',
     example: '/var/lib/pganalytics-agent',
     doc: 'Directory of the on-disk queue (batches not yet acknowledged) (flag --queue-dir).',
   },
   PGA_AGENT_QUEUE_MAX_BYTES: {
-    schema: integer(65_536, 2 ** 40),
+    parser: integer(65_536, 2 ** 40),
     default: '67108864',
     example: '268435456',
     doc: 'Bound of the queue; the oldest batches are dropped beyond it (flag --queue-max-bytes).',
   },
   PGA_AGENT_TIMEOUT: {
-    schema: duration,
+    parser: duration,
     default: '10s',
     example: '5s',
     doc: 'Deadline of one push (flag --timeout).',
   },
   PGA_AGENT_DATA_DIRECTORY: {
-    schema: z.string().min(1),
+    parser: text,
     default: undefined,
     example: '/var/lib/postgresql/16/main',
     doc: 'PostgreSQL data directory whose volume to watch (flag --data-directory).',
   },
   PGA_AGENT_WAL_DIRECTORY: {
-    schema: z.string().min(1),
+    parser: text,
     default: undefined,
     example: '/srv/wal/pg_wal',
     doc: 'WAL directory, when not <data directory>/pg_wal (flag --wal-directory).',
   },
   PGA_AGENT_PROCFS: {
-    schema: z.string().min(1),
+    parser: text,
     default: '/proc',
     example: '/host/proc',
     doc: 'Where the host’s /proc is mounted (in a container) (flag --procfs).',
   },
   PGA_AGENT_SYSFS: {
-    schema: z.string().min(1),
+    parser: text,
     default: '/sys',
     example: '/host/sys',
     doc: 'Where the host’s /sys is mounted (flag --sysfs).',
   },
   PGA_AGENT_ROOTFS: {
-    schema: z.string().min(1),
+    parser: text,
     default: '/',
     example: '/host',
     doc: 'Where the host’s root filesystem is mounted, for statfs of its mounts (flag --rootfs).',
@@ -139,9 +154,10 @@ export function loadAgentConfig(
   const parsed: Record<string, unknown> = {}
   for (const [name, variable] of Object.entries(agentVariables)) {
     if (raw[name] === undefined) continue
-    const result = variable.schema.safeParse(raw[name])
-    if (result.success) parsed[name] = result.data
-    else issues.push({ variable: name, expected: result.error.issues[0]?.message ?? 'a valid value' })
+    const value = variable.parser.parse(raw[name])
+    if (value instanceof Expected)
+      issues.push({ variable: name, expected: value.messages[0] ?? 'a valid value' })
+    else parsed[name] = value
   }
   const e = parsed as Partial<Parsed>
   if (!e.PGA_AGENT_URL) issues.push({ variable: 'PGA_AGENT_URL', expected: 'the service URL (or --url)' })
@@ -174,7 +190,7 @@ export function loadAgentConfig(
 function readKeyFile(path: string, issues: ConfigIssue[]): string | undefined {
   try {
     const key = readFileSync(path, 'utf8').trim()
-    if (/^pgak_[0-9A-Za-z]{32}$/.test(key)) return key
+    if (agentKeyPattern.test(key)) return key
     issues.push({ variable: 'PGA_AGENT_KEY_FILE', expected: 'a file holding one API key pgak_…' })
   } catch {
     issues.push({ variable: 'PGA_AGENT_KEY_FILE', expected: 'a readable file holding the API key' })

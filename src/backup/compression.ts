@@ -6,8 +6,9 @@ import { promisify } from 'node:util'
 import zlib from 'node:zlib'
 import * as lz4 from 'lz4js'
 
-export const compressions = ['none', 'gzip', 'zstd', 'lz4'] as const
-export type Compression = (typeof compressions)[number]
+import type { Compression } from './compression-names.ts'
+
+export { type Compression, compressions } from './compression-names.ts'
 
 /** The byte an object starts with, saying how its payload is compressed. */
 export const compressionCode: Record<Compression, number> = { none: 0, gzip: 1, zstd: 2, lz4: 3 }

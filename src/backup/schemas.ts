@@ -1,7 +1,7 @@
 // Request and response shapes of the backup API (zod, with OpenAPI names).
 import { z } from '@hono/zod-openapi'
 import { orNull } from '../http/schema-shapes.ts'
-import { compressions } from './compression.ts'
+import { compressions } from './compression-names.ts'
 
 const backupTypes = ['full', 'incremental', 'differential', 'logical'] as const
 const statuses = ['pending', 'running', 'completed', 'failed', 'cancelled'] as const

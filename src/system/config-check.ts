@@ -1,4 +1,4 @@
-// Validates a proposed environment with the very schema start-up uses, so an operator can check
+// Validates a proposed environment with the very parser start-up uses, so an operator can check
 // a rollout's settings before deploying them. Secrets in the answer are redacted.
 import { type Config, ConfigError, parseConfig, unknownVariables } from '../config.ts'
 import { ValidationError } from '../http/errors.ts'

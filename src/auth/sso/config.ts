@@ -2,8 +2,17 @@
 // file, for GitOps and Helm), how browsers and identity providers reach the service (SAML ACS,
 // OIDC redirect URIs), timeouts, clock skew, where a finished sign-in may send the browser, and
 // whether this replica runs directory syncs. Composed into src/config.ts.
-import { z } from 'zod'
-import { boolean, commaList, defineVariables, duration, type ParsedVariables, url } from '../../config-kit.ts'
+import {
+  boolean,
+  commaList,
+  defineVariables,
+  duration,
+  optional,
+  type ParsedVariables,
+  refine,
+  text,
+  url,
+} from '../../config-kit.ts'
 import { hasControlCharacters } from './text.ts'
 
 /** A relative path on this service: "/", "/app/"; never "//host" or "/\host". */
@@ -12,37 +21,38 @@ export const isSafeRelativePath = (path: string) =>
 
 export const ssoVariables = defineVariables({
   PGA_IDENTITY_PROVIDERS_FILE: {
-    schema: z.string().min(1).optional(),
+    parser: optional(text),
     default: undefined,
     example: '/etc/pganalytics/identity-providers.yaml',
     doc: 'JSON or YAML file declaring identity providers at start-up (GitOps, Helm): they are created or updated to match, removed when no longer declared, and read-only through the API. Secrets by reference: {"file": "/run/secrets/x"} or {"env": "VAR"}. See docs/LDAP_INTEGRATION.md.',
   },
   PGA_PUBLIC_URL: {
-    schema: url(['http:', 'https:']).optional(),
+    parser: optional(url(['http:', 'https:'])),
     default: undefined,
     example: 'https://pganalytics.example.com',
     doc: 'The service’s URL as browsers and identity providers reach it (scheme, host, optional port and path prefix). Required for SAML and OIDC providers: the ACS URL, SP entity id and OIDC redirect URI are built from it.',
   },
   PGA_SAML_SP_ENTITY_ID: {
-    schema: z.string().min(1).optional(),
+    parser: optional(text),
     default: undefined,
     example: 'https://pganalytics.example.com/saml',
     doc: 'SAML entity id of this service for every SAML provider (a provider may set its own spEntityId). Unset: each provider’s metadata URL, PGA_PUBLIC_URL/api/v1/auth/saml/{name}/metadata.',
   },
   PGA_SSO_CLOCK_SKEW: {
-    schema: duration,
+    parser: duration,
     default: '60s',
     example: '2m',
     doc: 'Clock difference tolerated with identity providers: SAML NotBefore/NotOnOrAfter, OIDC ID token exp/iat.',
   },
   PGA_SSO_HANDSHAKE_TTL: {
-    schema: duration,
+    parser: duration,
     default: '10m',
     example: '5m',
     doc: 'How long a started SAML or OIDC sign-in may take at the identity provider (request id, state, nonce and PKCE verifier in the state store, used once).',
   },
   PGA_SSO_RETURN_PATHS: {
-    schema: commaList.refine(
+    parser: refine(
+      commaList,
       (paths) => paths.length > 0 && paths.every(isSafeRelativePath),
       'a comma-separated list of relative paths starting with /',
     ),
@@ -51,19 +61,19 @@ export const ssoVariables = defineVariables({
     doc: 'Path prefixes a finished SAML or OIDC sign-in may send the browser back to (RelayState, returnTo); anything else goes to the first one. Relative only: no open redirect.',
   },
   PGA_SSO_HTTP_TIMEOUT: {
-    schema: duration,
+    parser: duration,
     default: '5s',
     example: '10s',
     doc: 'Timeout of each request to an identity provider: OIDC discovery, JWKS, token and userinfo endpoints, the GitHub API, SAML metadata URLs.',
   },
   PGA_LDAP_TIMEOUT: {
-    schema: duration,
+    parser: duration,
     default: '5s',
     example: '3s',
     doc: 'Connect and operation timeout towards a directory whose provider sets no timeoutMs: a directory that is down answers 503 identity_provider_unavailable within it.',
   },
   PGA_SSO_SYNC_ENABLED: {
-    schema: boolean,
+    parser: boolean,
     default: 'true',
     example: 'false',
     doc: 'Run scheduled directory syncs (LDAP providers with sync enabled) in this replica; one replica at a time does each, through a lease.',
