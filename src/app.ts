@@ -9,12 +9,14 @@ import { identityProviderRoutes } from './auth/sso/routes.ts'
 import { ssoSignInRoutes } from './auth/sso/sign-in-routes.ts'
 import { backupRoutes } from './backup/routes.ts'
 import type { AppDeps } from './deps.ts'
+import { docsUiRoutes } from './http/docs-ui.ts'
+import { createRouter, registerPipelineComponents } from './http/openapi.ts'
 import { applyRequestRules } from './http/openapi-rules.ts'
 import { type InstallPipeline, requestPipeline } from './http/pipeline.ts'
 import { instancesRoutes } from './instances/routes.ts'
 import { keysRoutes } from './keys/routes.ts'
 import { metricsRoutes } from './metrics/routes.ts'
-import { createProbesApp } from './probes-app.ts'
+import { systemRoutes } from './system/routes.ts'
 
 export const openApiInfo = {
   title: 'pgAnalytics API',
@@ -23,11 +25,18 @@ export const openApiInfo = {
   license: { name: 'Proprietary', identifier: 'LicenseRef-pgAnalytics' },
 }
 
-/** The whole API: the probes app's routes and every capability's. Serving loads it on the first
+/** The whole API: the probes app's paths (as OpenAPI routes) and every capability's. Serving loads it on the first
  * request the probes app does not answer (src/serving-app.ts); tests and the OpenAPI document
  * build it directly. */
 export function createApp(deps: AppDeps, installPipeline: InstallPipeline = requestPipeline(deps)) {
-  const app = createProbesApp(deps, installPipeline)
+  const app = createRouter()
+  installPipeline(app)
+  registerPipelineComponents(app)
+  app.route('/', systemRoutes(deps))
+  app.route(
+    '/',
+    docsUiRoutes({ loadAsset: (name) => deps.assets.docsAsset(name), version: deps.build.version }),
+  )
   app.route('/', authRoutes(deps))
   app.route('/', keysRoutes(deps))
   app.route('/', instancesRoutes(deps))

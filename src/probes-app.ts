@@ -1,17 +1,37 @@
 // The part of the HTTP surface a replica serves from the moment it listens: probes, health,
-// version, metrics, configuration check and the docs UI, behind the same request pipeline as the
-// rest. It imports none of the capabilities' routes and schemas (most of the start-up CPU and
-// about 9 MiB), which load with the whole API on first use (src/serving-app.ts).
+// version, metrics and the docs UI, behind the same request pipeline as the rest. Plain Hono over
+// the answers of src/system/probe-answers.ts: it imports none of the capabilities' routes and
+// schemas, nor zod (most of the start-up CPU and about 9 MiB); those load with the whole API on
+// first use (src/serving-app.ts), which has the same paths as OpenAPI routes (src/system/routes.ts).
+import { Hono } from 'hono'
 import type { AppDeps } from './deps.ts'
 import { docsUiRoutes } from './http/docs-ui.ts'
-import { createRouter } from './http/openapi.ts'
 import type { InstallPipeline } from './http/pipeline.ts'
-import { systemRoutes } from './system/routes.ts'
+import { prometheusContentType } from './platform/metrics/registry.ts'
+import {
+  healthReport,
+  livenessAnswer,
+  metricsText,
+  readiness,
+  versionAnswer,
+} from './system/probe-answers.ts'
 
 export function createProbesApp(deps: AppDeps, installPipeline: InstallPipeline) {
-  const app = createRouter()
+  const app = new Hono()
   installPipeline(app)
-  app.route('/', systemRoutes(deps))
+  app.get('/livez', (c) => c.json(livenessAnswer, 200))
+  app.get('/readyz', async (c) => {
+    const { ready, body } = await readiness(deps)
+    return c.json(body, ready ? 200 : 503)
+  })
+  app.get('/api/v1/health', async (c) => {
+    const { ok, body } = await healthReport(deps)
+    return c.json(body, ok ? 200 : 503)
+  })
+  app.get('/api/v1/version', (c) => c.json(versionAnswer(deps), 200))
+  app.get('/metrics', async (c) =>
+    c.text(await metricsText(deps), 200, { 'Content-Type': prometheusContentType }),
+  )
   app.route(
     '/',
     docsUiRoutes({ loadAsset: (name) => deps.assets.docsAsset(name), version: deps.build.version }),

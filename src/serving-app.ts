@@ -3,8 +3,9 @@
 // request the probes app does not own, so start-to-ready and the memory of a replica that only
 // answers probes do not pay for the API. That first request waits for the load (tens of
 // milliseconds); requests arriving meanwhile wait for the same load. The probes app keeps its
-// paths afterwards: the same routes and pipeline, with a router of a dozen routes (Hono's
-// RegExpRouter) instead of the API's few hundred. Both apps share one request pipeline: one set
+// paths afterwards: the same answers and pipeline, with a router of a dozen routes (Hono's
+// RegExpRouter) instead of the API's few hundred. The configuration check is an API route (it
+// validates its body with zod), so its first request loads the API. Both apps share one request pipeline: one set
 // of middleware, counters and caches. GET /livez, whose answer never changes, is answered before
 // either app with the same envelope (src/http/constant-answers.ts).
 import type { App } from './app.ts'
@@ -13,7 +14,7 @@ import type { ConnectionEnv } from './http/client-address.ts'
 import { constantAnswers } from './http/constant-answers.ts'
 import { methodsOfFixedPaths, requestPipeline } from './http/pipeline.ts'
 import { createProbesApp } from './probes-app.ts'
-import { livenessAnswer } from './system/routes.ts'
+import { livenessAnswer } from './system/probe-answers.ts'
 
 export type ServingApp = {
   fetch: (request: Request, env: ConnectionEnv) => Response | Promise<Response>

@@ -67,6 +67,19 @@ export const idempotencyKeyParameter = {
   },
 }
 
+/** The components every operation may refer to: the Idempotency-Key parameter the pipeline
+ * accepts on unsafe methods and the bearer scheme its authentication reads. */
+export function registerPipelineComponents(app: OpenAPIHono) {
+  app.openAPIRegistry.registerComponent('parameters', 'IdempotencyKey', idempotencyKeyParameter)
+  app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', {
+    type: 'http',
+    scheme: 'bearer',
+    bearerFormat: 'JWT',
+    description:
+      'An access token from POST /api/v1/auth/login, or PGA_ADMIN_TOKEN (role admin, for automation). Each operation names the permission it needs in x-permission.',
+  })
+}
+
 /** Route options of an operation that creates things or starts work: declares Idempotency-Key.
  * Its responses should include 409 and 422 (errorResponses). */
 export const idempotent = { parameters: [{ $ref: '#/components/parameters/IdempotencyKey' }] }

@@ -4,7 +4,7 @@
 // log) → security headers → CORS → body limit (methods with a body) → lifecycle gate (wait while
 // starting, Connection: close while draining) → 405 on fixed paths → authentication →
 // Idempotency-Key (unsafe methods) → routes (permission, validation, handler); one error handler.
-import type { OpenAPIHono } from '@hono/zod-openapi'
+import type { Hono } from 'hono'
 import { cors } from 'hono/cors'
 import { authenticate } from '../auth/middleware.ts'
 import type { AppDeps } from '../deps.ts'
@@ -17,10 +17,12 @@ import { lifecycleGate } from './middleware/lifecycle-gate.ts'
 import { observeRequests } from './middleware/observe-requests.ts'
 import { requestId } from './middleware/request-id.ts'
 import { securityHeaders } from './middleware/security-headers.ts'
-import { idempotencyKeyParameter } from './openapi.ts'
 import { problemResponse, retryAfterOf, toProblem } from './problem.ts'
 
-export type InstallPipeline = (app: OpenAPIHono) => void
+/** Installs the pipeline on an app: the probes app (plain Hono) or the whole API (OpenAPIHono,
+ * which also registers the pipeline's OpenAPI components: src/http/openapi.ts). */
+// biome-ignore lint/suspicious/noExplicitAny: any app, whatever its routes' types
+export type InstallPipeline = (app: Hono<any, any, any>) => void
 
 /** The middleware (one instance each, whatever the number of apps) and the not-found and error
  * handlers; the result installs them on an app before its routes are added. */
@@ -70,14 +72,6 @@ export function requestPipeline(deps: AppDeps): InstallPipeline {
     app.use('*', authentication)
     // After authentication: a key belongs to its principal. Only unsafe methods pass through it.
     app.on([...unsafeMethods], '*', idempotencyKeys)
-    app.openAPIRegistry.registerComponent('parameters', 'IdempotencyKey', idempotencyKeyParameter)
-    app.openAPIRegistry.registerComponent('securitySchemes', 'bearer', {
-      type: 'http',
-      scheme: 'bearer',
-      bearerFormat: 'JWT',
-      description:
-        'An access token from POST /api/v1/auth/login, or PGA_ADMIN_TOKEN (role admin, for automation). Each operation names the permission it needs in x-permission.',
-    })
 
     let allowedMethods: ((path: string) => string[]) | undefined
     app.notFound((c) => {

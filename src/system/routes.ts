@@ -1,11 +1,12 @@
-// Probe, health, version, metrics and config-check endpoints. Thin: each calls one function.
+// Probe, health, version, metrics and config-check endpoints as OpenAPI routes of the whole API.
+// Thin: each calls one function (the probes app serves the same answers without zod:
+// src/system/probe-answers.ts, src/probes-app.ts).
 import { createRoute, z } from '@hono/zod-openapi'
 import type { AppDeps } from '../deps.ts'
-import { NotFoundError } from '../http/errors.ts'
 import { createRouter, errorResponses, jsonContent } from '../http/openapi.ts'
 import { prometheusContentType } from '../platform/metrics/registry.ts'
 import { checkProposedConfig } from './config-check.ts'
-import { checkHealth } from './health.ts'
+import { healthReport, livenessAnswer, metricsText, readiness, versionAnswer } from './probe-answers.ts'
 import {
   ConfigCheckRequestSchema,
   ConfigCheckResultSchema,
@@ -25,9 +26,6 @@ const livez = createRoute({
   description: 'Never checks dependencies, so a database outage does not get replicas restarted.',
   responses: { 200: { description: 'Alive.', content: jsonContent(LivenessSchema) } },
 })
-
-/** The liveness answer; the serving app gives it before the pipeline (src/http/constant-answers.ts). */
-export const livenessAnswer = { status: 'ok' as const }
 
 const readyz = createRoute({
   method: 'get',
@@ -107,32 +105,20 @@ export function systemRoutes(deps: AppDeps) {
   router.openapi(livez, (c) => c.json(livenessAnswer, 200))
 
   router.openapi(readyz, async (c) => {
-    const phase = deps.lifecycle.phase
-    if (phase !== 'ready') return c.json({ ready: false, phase }, 503)
-    const report = await checkHealth(deps)
-    const ready = report.status === 'ok'
-    if (ready) deps.lifecycle.readinessAnswered()
-    return c.json({ ready, phase, checks: report.checks }, ready ? 200 : 503)
+    const { ready, body } = await readiness(deps)
+    return ready ? c.json(body, 200) : c.json(body, 503)
   })
 
   router.openapi(health, async (c) => {
-    const report = await checkHealth(deps)
-    const body = {
-      ...report,
-      phase: deps.lifecycle.phase,
-      singleReplicaOnly: !deps.db.shared || !deps.state.shared,
-      uptimeSeconds: Math.round((deps.clock.now() - deps.lifecycle.startedAt) / 1000),
-    }
-    return c.json(body, report.status === 'ok' ? 200 : 503)
+    const { ok, body } = await healthReport(deps)
+    return ok ? c.json(body, 200) : c.json(body, 503)
   })
 
-  router.openapi(version, (c) => c.json({ ...deps.build, apiVersion: 'v1' as const }, 200))
+  router.openapi(version, (c) => c.json(versionAnswer(deps), 200))
 
-  router.openapi(metrics, async (c) => {
-    if (!deps.config.metrics.enabled)
-      throw new NotFoundError('Metrics are disabled (PGA_METRICS_ENABLED=false).')
-    return c.text(await deps.metrics.registry.render(), 200, { 'Content-Type': prometheusContentType })
-  })
+  router.openapi(metrics, async (c) =>
+    c.text(await metricsText(deps), 200, { 'Content-Type': prometheusContentType }),
+  )
 
   router.openapi(configCheck, (c) => c.json(checkProposedConfig(c.req.valid('json')), 200))
 
