@@ -73,6 +73,7 @@ export class InvalidTokenError extends UnauthorizedError {
 export class Sessions {
   private readonly users = new Map<string, { state: UserState | null; at: number }>()
   private readonly verified = new Map<string, { payload: JWTPayload; until: number }>()
+  private readonly records = new Map<string, { stored: string; record: SessionRecord }>()
   private keys: { at: number; byKid: Map<string, CryptoKey> } = { at: 0, byKid: new Map() }
 
   constructor(
@@ -196,7 +197,7 @@ export class Sessions {
     ])
     if (revoked) throw new InvalidTokenError('The token was revoked (signed out).')
     if (!stored) throw new InvalidTokenError('The session has ended.')
-    const record = JSON.parse(stored) as SessionRecord
+    const record = this.parsedRecord(sessionId, stored)
     const user = await this.user(payload.sub as string)
     if (!user || user.disabled) throw new InvalidTokenError('The account is disabled.')
     if (user.tokenVersion !== payload.tv || record.tokenVersion !== payload.tv)
@@ -212,6 +213,17 @@ export class Sessions {
       expiresAt: (payload.exp as number) * 1000,
       restricted: record.restricted === true,
     }
+  }
+
+  /** The session record from its stored JSON, parsed again only when the JSON changed (the tracked
+   * copy hands back the same string until the record is written). */
+  private parsedRecord(sessionId: string, stored: string): SessionRecord {
+    const known = this.records.get(sessionId)
+    if (known?.stored === stored) return known.record
+    const record = JSON.parse(stored) as SessionRecord
+    if (this.records.size >= 10_000) this.records.clear()
+    this.records.set(sessionId, { stored, record })
+    return record
   }
 
   /** Signature and claims, checked once per token and replica: they cannot change during the
