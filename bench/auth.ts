@@ -17,7 +17,7 @@
 //      --warmup s of warm-up then --seconds s per target, pinned to CPU 1: GET /api/v1/version
 //      without a token and with a valid `Authorization: Bearer` (the middleware authenticates every
 //      request that carries a bearer token, public routes included, so the difference is the auth
-//      check alone), --rounds times interleaved; then GET /api/v1/auth/me (any signed-in user, one
+//      check alone), --rounds times interleaved (4: on two shared CPUs one pair of runs moves by 10 points); then GET /api/v1/auth/me (any signed-in user, one
 //      SELECT of the user) and GET /api/v1/instances (instances:read, one SELECT, no instances)
 //      with the token. All connections share one token (one session, one user). req/s, p50/p99,
 //      server CPU per request, and the ratio against the same route without a token. A logout of
@@ -55,10 +55,10 @@
 // process it starts is stopped by PID (the cluster by pg_ctl on its data directory), also on
 // error, Ctrl-C or the watchdog (10 min).
 // Run from the repository root:
-//   node_modules/.bin/bun bench/auth.ts [--seconds 10] [--warmup 2] [--connections 32] [--rounds 2]
+//   node_modules/.bin/bun bench/auth.ts [--seconds 10] [--warmup 2] [--connections 32] [--rounds 4]
 //     [--logins 40] [--clients 8] [--login-seconds 10] [--sso-logins 60] [--only all|sso|storm]
 //     [--storm-seconds 10] [--storm-clients 4*CPUs] [--binary dist/pganalytics] [--compare-binary PATH]
-// About 4 to 5 minutes with the defaults (the storm needs dist/pganalytics).
+// About 5 to 6 minutes with the defaults (the storm needs dist/pganalytics).
 import { randomBytes } from 'node:crypto'
 import { existsSync, readFileSync } from 'node:fs'
 import { cpus, loadavg, release, totalmem } from 'node:os'
@@ -161,7 +161,7 @@ function parseOptions(argv: string[]): Options {
     seconds: int('seconds', 10, 1, 60),
     warmup: int('warmup', 2, 0, 30),
     connections: int('connections', 32, 1, 512),
-    rounds: int('rounds', 2, 1, 5),
+    rounds: int('rounds', 4, 1, 9),
     logins: int('logins', 40, 5, 1000),
     clients: int('clients', 8, 1, 64),
     loginSeconds: int('login-seconds', 10, 1, 60),
