@@ -36,6 +36,16 @@ type SessionRecord = {
   restricted?: boolean
 }
 
+/** An access token whose signature and claims were checked, with what each request reads. */
+type VerifiedToken = {
+  token: string
+  payload: JWTPayload
+  until: number
+  sessionId: string
+  jti: string
+  stateKeys: readonly string[]
+}
+
 type RefreshRecord = { sessionId: string; secretHash: string; state: 'active' | 'used' }
 
 export type TokenResponse = {
@@ -72,7 +82,7 @@ export class InvalidTokenError extends UnauthorizedError {
 
 export class Sessions {
   private readonly users = new Map<string, { state: UserState | null; at: number }>()
-  private readonly verified = new Map<string, { payload: JWTPayload; until: number }>()
+  private readonly verified = new Map<string, VerifiedToken>()
   private readonly records = new Map<string, { stored: string; record: SessionRecord }>()
   private keys: { at: number; byKid: Map<string, CryptoKey> } = { at: 0, byKid: new Map() }
 
@@ -188,13 +198,8 @@ export class Sessions {
 
   /** Checks an access token: signature and claims, session live, jti not revoked, user current. */
   async authenticate(token: string): Promise<AuthenticatedUser> {
-    const payload = await this.verifiedClaims(token)
-    const sessionId = String(payload.sid)
-    const jti = payload.jti as string
-    const [stored, revoked] = await this.deps.state.getManyCached([
-      sessionKey(sessionId),
-      revokedJtiKey(sessionId, jti),
-    ])
+    const { payload, sessionId, jti, stateKeys } = await this.verifiedToken(token)
+    const [stored, revoked] = await this.deps.state.getManyCached(stateKeys)
     if (revoked) throw new InvalidTokenError('The token was revoked (signed out).')
     if (!stored) throw new InvalidTokenError('The session has ended.')
     const record = this.parsedRecord(sessionId, stored)
@@ -227,10 +232,13 @@ export class Sessions {
   }
 
   /** Signature and claims, checked once per token and replica: they cannot change during the
-   * token's life (session, jti and user are still checked on every request). */
-  private async verifiedClaims(token: string): Promise<JWTPayload> {
-    const known = this.verified.get(token)
-    if (known && known.until > Date.now()) return known.payload
+   * token's life (session, jti and user are still checked on every request). Looked up by the
+   * signature, not the whole token (a new string of several hundred characters would be hashed on
+   * every request), and then compared whole. */
+  private async verifiedToken(token: string): Promise<VerifiedToken> {
+    const signature = token.slice(token.lastIndexOf('.') + 1)
+    const known = this.verified.get(signature)
+    if (known && known.token === token && known.until > Date.now()) return known
     let payload: JWTPayload
     try {
       ;({ payload } = await jwtVerify(token, (header) => this.verificationKeyFor(header.kid), {
@@ -243,9 +251,20 @@ export class Sessions {
     } catch (error) {
       throw new InvalidTokenError(tokenProblem(error))
     }
+    const sessionId = String(payload.sid)
+    const jti = payload.jti as string
+    const verified: VerifiedToken = {
+      token,
+      payload,
+      until: (payload.exp as number) * 1000,
+      sessionId,
+      jti,
+      // The same array on every request: the state store keeps its prefixed names per array.
+      stateKeys: [sessionKey(sessionId), revokedJtiKey(sessionId, jti)],
+    }
     if (this.verified.size >= 10_000) this.verified.clear()
-    this.verified.set(token, { payload, until: (payload.exp as number) * 1000 })
-    return payload
+    this.verified.set(signature, verified)
+    return verified
   }
 
   private async verificationKeyFor(kid: string | undefined): Promise<CryptoKey> {

@@ -41,7 +41,7 @@ export function createMemoryStateStore(
       return keys.map((key) => live(key)?.value ?? null)
     },
     // One process: every read is already local.
-    async getManyCached(keys) {
+    async getManyCached(keys: readonly string[]) {
       return keys.map((key) => live(key)?.value ?? null)
     },
     async set(key, value, opts) {

@@ -194,7 +194,10 @@ export function createRedisStateStore(options: RedisStateStoreOptions): StateSto
     }
   }
   const script = (s: Script, ...keysThenArgs: string[]) => client[s.name](...keysThenArgs)
-  const readMany = async (full: string[]) => (full.length ? await client.mget(...full) : [])
+  const readMany = async (full: readonly string[]) => (full.length ? await client.mget(...full) : [])
+  /** The full names of a getManyCached array, made once per array: the same string objects on
+   * every request, so the copy's lookups reuse their hashes instead of hashing new strings. */
+  const prefixed = new WeakMap<readonly string[], string[]>()
 
   return {
     kind: 'redis',
@@ -202,7 +205,11 @@ export function createRedisStateStore(options: RedisStateStoreOptions): StateSto
     get: (key) => op(() => client.get(keys.key(key))),
     getMany: (names) => op(() => readMany(names.map((name) => keys.key(name)))),
     getManyCached: (names) => {
-      const full = names.map((name) => keys.key(name))
+      let full = prefixed.get(names)
+      if (!full) {
+        full = names.map((name) => keys.key(name))
+        prefixed.set(names, full)
+      }
       // A hit answers without the deadline timer op() sets: that timer was a good part of the cost.
       const tracked = full.length ? trackedCache() : undefined
       const copy = tracked?.peek(full)

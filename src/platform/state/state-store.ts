@@ -31,8 +31,9 @@ export interface StateStore {
   /** getMany for values read on nearly every request (a session and its revocation). The Redis
    * store (standalone or Sentinel) may answer from this replica's copy, which Redis keeps current
    * by pushing invalidations (tracked-cache.ts); writes through this store drop the copy first.
-   * Every other store reads as getMany does. */
-  getManyCached(keys: string[]): Promise<(string | null)[]>
+   * Every other store reads as getMany does. Pass the same array for the same keys, and never
+   * change it: the store keeps its work on the names per array. */
+  getManyCached(keys: readonly string[]): Promise<(string | null)[]>
   /** Sets a value; with ttlMs it expires, without it lives until deleted. */
   set(key: string, value: string, options?: { ttlMs?: number }): Promise<void>
   /** Sets only when the key does not exist. Returns whether it was set. */

@@ -57,7 +57,7 @@ export class TrackedCache {
   }
 
   /** The values of `keys` (full Redis names) when the copy holds every one of them, else undefined. */
-  peek(keys: string[]): (string | null)[] | undefined {
+  peek(keys: readonly string[]): (string | null)[] | undefined {
     if (!this.armed) {
       this.stats.misses++
       return undefined
@@ -77,7 +77,7 @@ export class TrackedCache {
   }
 
   /** One MGET; on the tracked connection while armed (and kept), else `untracked`. */
-  async read(keys: string[], untracked: (keys: string[]) => Promise<(string | null)[]>) {
+  async read(keys: readonly string[], untracked: (keys: readonly string[]) => Promise<(string | null)[]>) {
     if (!this.armed) return untracked(keys)
     const generation = this.generation
     const at = Date.now()

@@ -73,7 +73,7 @@ export function createUpstashStateStore(options: UpstashStateStoreOptions): Stat
     }
   }
 
-  const readMany = (names: string[]) =>
+  const readMany = (names: readonly string[]) =>
     op(async () =>
       names.length ? await redis.mget<(string | null)[]>(...names.map((name) => keys.key(name))) : [],
     )
