@@ -25,9 +25,9 @@ export const openApiInfo = {
   license: { name: 'Proprietary', identifier: 'LicenseRef-pgAnalytics' },
 }
 
-/** The whole API: the probes app's paths (as OpenAPI routes) and every capability's. Serving loads it on the first
- * request the probes app does not answer (src/serving-app.ts); tests and the OpenAPI document
- * build it directly. */
+/** The whole API: the probes app's paths (as OpenAPI routes), the config check and every
+ * capability's routes. Serving loads it on the first request the probes app does not answer
+ * (src/serving-app.ts); tests and the OpenAPI document build it directly. */
 export function createApp(deps: AppDeps, installPipeline: InstallPipeline = requestPipeline(deps)) {
   const app = createRouter()
   installPipeline(app)

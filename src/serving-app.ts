@@ -5,9 +5,9 @@
 // milliseconds); requests arriving meanwhile wait for the same load. The probes app keeps its
 // paths afterwards: the same answers and pipeline, with a router of a dozen routes (Hono's
 // RegExpRouter) instead of the API's few hundred. The configuration check is an API route (it
-// validates its body with zod), so its first request loads the API. Both apps share one request pipeline: one set
-// of middleware, counters and caches. GET /livez, whose answer never changes, is answered before
-// either app with the same envelope (src/http/constant-answers.ts).
+// validates its body with zod), so its first request loads the API. Both apps share one request
+// pipeline: one set of middleware, counters and caches. GET /livez, whose answer never changes,
+// is answered before either app with the same envelope (src/http/constant-answers.ts).
 import type { App } from './app.ts'
 import type { AppDeps } from './deps.ts'
 import type { ConnectionEnv } from './http/client-address.ts'
