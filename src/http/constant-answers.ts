@@ -1,8 +1,9 @@
 // Answers that never change, served before the Hono pipeline: GET /livez ("the process
 // answers"), which kubelets and load balancers ask every few seconds on every replica. The
-// answer is the one the pipeline would give (the route stays declared in src/system/routes.ts,
-// for the OpenAPI document, HEAD and CORS requests): request id, security headers, Connection:
-// close while draining, the duration histogram and the access-log line (src/http/envelope.ts).
+// answer is the one the pipeline would give (the route stays in the probes app for HEAD and
+// CORS requests, and in src/system/routes.ts for the OpenAPI document): request id, security
+// headers, Connection: close while draining, the duration histogram and the access-log line
+// (src/http/envelope.ts).
 // What it skips is what such a request never uses: Hono's context and compose over the
 // middleware chain, which cost about twice the server's own work per request (docs/PERFORMANCE.md).
 
