@@ -39,6 +39,11 @@ export class CollectorScheduler {
   private refreshedAt = 0
   private heartbeatAt = 0
   private liveReplicas = 1
+  /** Whether this replica takes instances yet (tests drive tick() without start(): at once). */
+  private acquiring = true
+  /** No instance is taken before this time: one heartbeat after this replica's first, so the
+   * replicas started together count each other before any takes its share. */
+  private settledAt = 0
   private readonly running = new Set<Promise<void>>()
   private timer: ReturnType<typeof setInterval> | undefined
   private ticking: Promise<void> | undefined
@@ -50,7 +55,23 @@ export class CollectorScheduler {
     return this.owned.size
   }
 
+  /** Heartbeats without taking instances yet (while partition upkeep runs before start()), so the
+   * replicas starting together see each other: otherwise the first to list the fleet takes all of
+   * it and hands half back a heartbeat later. */
+  announce(): void {
+    if (this.timer || this.stopped) return
+    this.acquiring = false
+    this.settledAt = Number.POSITIVE_INFINITY
+    this.startTicking()
+  }
+
+  /** Takes and collects instances from now on (announcing first if that was not done). */
   start(): void {
+    this.announce()
+    this.acquiring = true
+  }
+
+  private startTicking(): void {
     const tick = () => {
       if (this.ticking || this.stopped) return
       this.ticking = this.tick()
@@ -72,9 +93,11 @@ export class CollectorScheduler {
     }
     if (now - this.heartbeatAt >= this.options.leaseMs / 3) {
       this.liveReplicas = await this.heartbeat(now)
+      if (this.heartbeatAt === 0 && this.settledAt > now) this.settledAt = now + this.options.leaseMs / 3
       this.heartbeatAt = now
       await this.renewLeases()
     }
+    if (!this.acquiring || now < this.settledAt) return
     await this.acquireLeases(now)
     this.dispatch(now)
   }

@@ -137,6 +137,8 @@ export class Collector {
 
   private async startOnce(): Promise<void> {
     if (this.stopped) return
+    // Counted by the other replicas while the upkeep runs (it can take seconds on a new store).
+    if (this.deps.config.enabled) this.scheduler.announce()
     await this.maintainPartitions()
     if (this.stopped) return
     this.maintenance = setInterval(() => {
