@@ -93,7 +93,8 @@ export class CollectorScheduler {
     }
     if (now - this.heartbeatAt >= this.options.leaseMs / 3) {
       this.liveReplicas = await this.heartbeat(now)
-      if (this.heartbeatAt === 0 && this.settledAt > now) this.settledAt = now + this.options.leaseMs / 3
+      // The first heartbeat after announce(): settled one heartbeat later.
+      if (this.settledAt === Number.POSITIVE_INFINITY) this.settledAt = now + this.options.leaseMs / 3
       this.heartbeatAt = now
       await this.renewLeases()
     }
