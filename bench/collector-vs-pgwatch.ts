@@ -13,7 +13,8 @@
 //      internal/webui/build/index.html) with the metrics of its `exhaustive` preset that need no
 //      helper functions, every one every --interval seconds, on a continuous-discovery source over
 //      the same databases. Each collector starts fresh and is warmed up for two intervals first;
-//   4. per window: the collector process's CPU (utime + stime), its peak and final RSS, the rows
+//   4. per window: the collector process's CPU (utime + stime), its peak and final RSS (the final
+//      one split into anonymous and file-backed pages), the rows
 //      it stored (inserts counted by the store's statistics), and the CPU of each cluster above
 //      its baseline (every backend, including those that exited in the window: the postmaster's
 //      reaped-children time). Reported per round of the instance (window / interval).
@@ -21,9 +22,10 @@
 // Run from the repository root (after `bash scripts/build.sh`):
 //   PGWATCH_BIN=/path/to/pgwatch node_modules/.bin/bun bench/collector-vs-pgwatch.ts
 //     [--seconds 240] [--windows 3] [--interval 15] [--databases 5] [--tables 200]
-//     [--compare-binary PATH] [--profile DIR]
+//     [--compare-binary PATH] [--profile DIR] [--collect-variant 'LABEL|BINARY|K=V ...']
+//     [--smaps DIR]
 import { randomBytes } from 'node:crypto'
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { cpus, release, totalmem } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import type { Subprocess } from 'bun'
@@ -63,6 +65,27 @@ const collectorBinary = join(root, 'dist', 'pganalytics-collector')
 // from before a change), in the same alternating windows.
 const compareBinary = (() => {
   const i = args.indexOf('--compare-binary')
+  return i >= 0 ? resolve(args[i + 1] as string) : undefined
+})()
+// --collect-variant 'LABEL|BINARY|K=V K=V' (repeatable): another collector-only shape, e.g. a
+// build with other flags or the same binary with other environment, in the same windows and
+// store database as `collect` (its rows are counted apart by window).
+const collectVariants = args.flatMap((arg, i) => {
+  if (arg !== '--collect-variant') return []
+  const [label = '', bin = '', envText = ''] = (args[i + 1] ?? '').split('|')
+  if (!label || !bin) throw new Error(`--collect-variant wants 'LABEL|BINARY|K=V ...', got ${args[i + 1]}`)
+  const env = Object.fromEntries(
+    envText
+      .split(' ')
+      .filter(Boolean)
+      .map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]),
+  )
+  return [{ label, binary: resolve(bin), env }]
+})
+// --smaps DIR: at the end of each window, a copy of the collector's /proc/<pid>/smaps in DIR
+// (which mappings hold its resident pages).
+const smapsDir = (() => {
+  const i = args.indexOf('--smaps')
   return i >= 0 ? resolve(args[i + 1] as string) : undefined
 })()
 const work = tempDir('bench-vs-pgwatch')
@@ -114,7 +137,7 @@ function procCpu(pid: number): { own: number; children: number } | undefined {
   }
 }
 
-function procKiB(pid: number, field: 'VmRSS' | 'VmHWM'): number {
+function procKiB(pid: number, field: 'VmRSS' | 'VmHWM' | 'RssAnon' | 'RssFile'): number {
   try {
     const match = readFileSync(`/proc/${pid}/status`, 'utf8').match(
       new RegExp(`^${field}:\\s+(\\d+) kB`, 'm'),
@@ -348,8 +371,8 @@ function ours(monitored: TestPostgres, store: TestPostgres) {
       return child
     },
   })
-  const collect: Collector = {
-    name: 'pganalytics-collector',
+  const collect = (name: string, bin: string, extraEnv: Record<string, string> = {}): Collector => ({
+    name,
     storeDb: 'pga_collect',
     async start() {
       if (!added.has('pga_collect')) {
@@ -364,11 +387,11 @@ function ours(monitored: TestPostgres, store: TestPostgres) {
         await stop(setup)
       }
       const port = await freePort()
-      const child = spawn('pganalytics-collector', [collectorBinary, 'collect'], env(port, 'pga_collect'))
+      const child = spawn(name, [bin, 'collect'], { ...env(port, 'pga_collect'), ...extraEnv })
       await waitReady(`http://127.0.0.1:${port}`, child)
       return child
     },
-  }
+  })
   return { serve, collect }
 }
 
@@ -412,6 +435,9 @@ type Window = {
   storeMs: number
   rssPeakMiB: number
   rssEndMiB: number
+  /** The end RSS split: anonymous (heaps, allocator) and file-backed (the executable's pages). */
+  rssAnonEndMiB: number
+  rssFileEndMiB: number
 }
 
 async function measureWindow(
@@ -443,6 +469,12 @@ async function measureWindow(
     const s1 = clusterCpu(store)
     const rssPeakMiB = procKiB(child.pid, 'VmHWM') / 1024
     const rssEndMiB = procKiB(child.pid, 'VmRSS') / 1024
+    const rssAnonEndMiB = procKiB(child.pid, 'RssAnon') / 1024
+    const rssFileEndMiB = procKiB(child.pid, 'RssFile') / 1024
+    if (smapsDir) {
+      mkdirSync(smapsDir, { recursive: true })
+      copyFileSync(`/proc/${child.pid}/smaps`, join(smapsDir, `${collector.name}-${Date.now()}.smaps`))
+    }
     if (child.exitCode !== null) throw new Error(`${collector.name} exited during the window`)
     const rows = (await insertedRows(storeSql)) - rows0
     if (storeStatements) {
@@ -461,6 +493,8 @@ async function measureWindow(
       storeMs: s1 - s0 - baseline.store * perSecond,
       rssPeakMiB,
       rssEndMiB,
+      rssAnonEndMiB,
+      rssFileEndMiB,
     }
   } finally {
     await stop(child)
@@ -486,6 +520,8 @@ function summarise(windows: Window[]) {
     storePerRoundMs: median(windows.map((w) => w.storeMs / rounds)),
     rssPeakMiB: Math.max(...windows.map((w) => w.rssPeakMiB)),
     rssEndMiB: median(windows.map((w) => w.rssEndMiB)),
+    rssAnonEndMiB: median(windows.map((w) => w.rssAnonEndMiB)),
+    rssFileEndMiB: median(windows.map((w) => w.rssFileEndMiB)),
   }
 }
 
@@ -527,7 +563,8 @@ async function main() {
     ? [shapes.serve('pganalytics', binary)]
     : [
         shapes.serve('pganalytics', binary),
-        shapes.collect,
+        shapes.collect('pganalytics-collector', collectorBinary),
+        ...collectVariants.map((v) => shapes.collect(v.label, v.binary, v.env)),
         ...(compareBinary ? [shapes.serve('pganalytics-before', compareBinary, 'pga_before')] : []),
         ...(pgwatchBin ? [pgwatch(pgwatchBin, monitored, store)] : []),
       ]
@@ -552,6 +589,8 @@ async function main() {
     ['store CPU per round (ms)', 'storePerRoundMs', 0],
     ['collector RSS peak (MiB)', 'rssPeakMiB', 1],
     ['collector RSS at the end (MiB)', 'rssEndMiB', 1],
+    ['  of which anonymous (MiB)', 'rssAnonEndMiB', 1],
+    ['  of which file-backed (MiB)', 'rssFileEndMiB', 1],
   ]
   console.log(
     `\nper round of one instance (${options.databases} databases x ${options.tables} tables, every ${options.interval} s; median of ${options.windows} windows of ${options.seconds} s)`,

@@ -28,8 +28,14 @@ cmp -s .tmp/schema.d.ts client/schema.d.ts || { echo "client/schema.d.ts is out 
 step "build"
 bash scripts/build.sh
 step "tests"
+# Everything the tests put in the temp directory (clusters, repositories, scratch) lives under
+# one directory per run, removed when the run ends, pass or fail: repeated runs on one machine
+# used to fill /tmp. Traversable (0755) because PostgreSQL runs as its own user under root.
+run_tmp=$(mktemp -d "${TMPDIR:-/tmp}/pga-test-run-XXXXXX")
+chmod 755 "$run_tmp"
+trap 'rm -rf "$run_tmp"' EXIT
 status=0
-$bin/vitest run --reporter=default --reporter=json --outputFile=.tmp/vitest.json "$@" || status=$?
+TMPDIR=$run_tmp $bin/vitest run --reporter=default --reporter=json --outputFile=.tmp/vitest.json "$@" || status=$?
 node -e '
   const r = require("./.tmp/vitest.json")
   console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed`)
