@@ -33,7 +33,7 @@ import postgres from 'postgres'
 import { metricGroups } from '../src/collector/catalog/index.ts'
 import { startPostgres, type TestPostgres } from '../test/harness/postgres.ts'
 import { freePort, tempDir } from '../test/harness/processes.ts'
-import { clockTicks, clusterCpuSeconds, runBench } from './support.ts'
+import { clusterCpuSeconds, cpuSeconds, procStatus, runBench } from './support.ts'
 
 const root = resolve(import.meta.dir, '..')
 const args = process.argv.slice(2)
@@ -124,29 +124,9 @@ const pgwatchMetrics = [
 // ---------------------------------------------------------------------------------------------
 // CPU and memory from /proc.
 
-/** utime+stime (own) and cutime+cstime (reaped children) in ms, from /proc/<pid>/stat. */
-function procCpu(pid: number): { own: number; children: number } | undefined {
-  try {
-    const text = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    const fields = text.slice(text.lastIndexOf(')') + 2).split(' ')
-    const tick = (i: number) => (Number(fields[i]) * 1000) / clockTicks
-    // Fields after the command: state is index 0, utime 11, stime 12, cutime 13, cstime 14.
-    return { own: tick(11) + tick(12), children: tick(13) + tick(14) }
-  } catch {
-    return undefined
-  }
-}
-
-function procKiB(pid: number, field: 'VmRSS' | 'VmHWM' | 'RssAnon' | 'RssFile'): number {
-  try {
-    const match = readFileSync(`/proc/${pid}/status`, 'utf8').match(
-      new RegExp(`^${field}:\\s+(\\d+) kB`, 'm'),
-    )
-    return Number(match?.[1] ?? 0)
-  } catch {
-    return 0
-  }
-}
+/** CPU ms of a process (utime + stime). */
+const processCpu = (pid: number) => cpuSeconds(pid) * 1000
+const memoryMiB = (pid: number, field: Parameters<typeof procStatus>[1]) => procStatus(pid, field) ?? 0
 
 /** CPU ms of a whole cluster: the postmaster, its live children, and the children it reaped. */
 const clusterCpu = (cluster: TestPostgres) => clusterCpuSeconds(cluster.dataDir) * 1000
@@ -460,17 +440,17 @@ async function measureWindow(
     const maintenance0 = storeStatements ? await maintenanceRuns(storeSql) : 0
     const storeLogAt = storeStatements ? statSync(storeLog(store)).size : 0
     const rows0 = await insertedRows(storeSql)
-    const cpu0 = procCpu(child.pid)?.own ?? 0
+    const cpu0 = processCpu(child.pid)
     const m0 = clusterCpu(monitored)
     const s0 = clusterCpu(store)
     await sleep(options.seconds * 1000)
-    const cpu1 = procCpu(child.pid)?.own ?? 0
+    const cpu1 = processCpu(child.pid)
     const m1 = clusterCpu(monitored)
     const s1 = clusterCpu(store)
-    const rssPeakMiB = procKiB(child.pid, 'VmHWM') / 1024
-    const rssEndMiB = procKiB(child.pid, 'VmRSS') / 1024
-    const rssAnonEndMiB = procKiB(child.pid, 'RssAnon') / 1024
-    const rssFileEndMiB = procKiB(child.pid, 'RssFile') / 1024
+    const rssPeakMiB = memoryMiB(child.pid, 'VmHWM')
+    const rssEndMiB = memoryMiB(child.pid, 'VmRSS')
+    const rssAnonEndMiB = memoryMiB(child.pid, 'RssAnon')
+    const rssFileEndMiB = memoryMiB(child.pid, 'RssFile')
     if (smapsDir) {
       mkdirSync(smapsDir, { recursive: true })
       copyFileSync(`/proc/${child.pid}/smaps`, join(smapsDir, `${collector.name}-${Date.now()}.smaps`))

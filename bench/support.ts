@@ -123,8 +123,12 @@ export function clusterCpuSeconds(dataDir: string): number {
   return total
 }
 
-/** A memory figure of /proc/<pid>/status in MiB (VmRSS now, VmHWM peak); undefined once gone. */
-export function procStatus(pid: number, field: 'VmRSS' | 'VmHWM'): number | undefined {
+/** A memory figure of /proc/<pid>/status in MiB (VmRSS now, VmHWM peak, RssAnon and RssFile the
+ * anonymous and file-backed parts of VmRSS); undefined once gone. */
+export function procStatus(
+  pid: number,
+  field: 'VmRSS' | 'VmHWM' | 'RssAnon' | 'RssFile',
+): number | undefined {
   try {
     const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
     return match ? Number(match[1]) / 1024 : undefined
