@@ -157,6 +157,8 @@ export async function buildDeps(
     keyring: () => keys.keyring(),
     log,
     holder: replicaId,
+    // PGlite has one backend behind a socket server: no second connection to listen on.
+    listen: db.kind !== 'embedded',
     ...(checkpointSink ? { sink: checkpointSink } : {}),
     ...(auditArchiver
       ? { archiver: { run: () => auditArchiver.run(), intervalMs: config.audit.archiveIntervalMs } }

@@ -4,7 +4,7 @@
 // inserts its entries and a signed checkpoint and deletes its outbox rows together, so a crash
 // at any point leaves either all of it or none of it.
 import type { Keyring } from '../keys/keyring.ts'
-import { type Db, withTransaction } from '../platform/db/database.ts'
+import { type Db, type Sql, withTransaction } from '../platform/db/database.ts'
 import type { Logger } from '../platform/log.ts'
 import type { Lease, StateStore } from '../platform/state/state-store.ts'
 import {
@@ -23,16 +23,22 @@ import { loadSigningKey, type SigningKey, sign } from './signing-key.ts'
 export type Checkpoint = CheckpointBody & { checkpoint_hash: string; signature: string; frontier: string[] }
 
 export type SealerOptions = {
-  db: Db
+  /** The pool (not a transaction): the sealer opens its own transactions and listens. */
+  db: Sql
   state: StateStore
   keyring: () => Keyring
   log: Logger
   holder: string
   batchSize?: number
-  /** Wait after an empty poll; it doubles on each further empty poll up to maxIdleMs, and an
-   * idle poll is one cheap statement instead of the sealing transaction. */
+  /** Wait after an empty poll; it doubles on each further empty poll up to maxIdleMs (500 ms, or
+   * 5 s while listening), and an idle poll is one cheap statement instead of the sealing
+   * transaction. */
   idleMs?: number
   maxIdleMs?: number
+  /** Wake on the outbox's notification (migration 0022: a trigger on audit_outbox notifies
+   * `pga_audit_outbox`, delivered when the writing transaction commits), so an event written by
+   * any replica is sealed at once and the idle poll can be rare. Off for the embedded store. */
+  listen?: boolean
   leaseMs?: number
   /** Receives each committed checkpoint (export outside the database). */
   sink?: CheckpointSink
@@ -64,6 +70,9 @@ export function entryOf(event: OutboxEvent, id: number, sealedAt: string, previo
     previous_hash: previousHash,
   }
 }
+
+/** The channel migration 0022's trigger notifies when outbox rows commit. */
+const outboxChannel = 'pga_audit_outbox'
 
 /** Whether anything waits to be sealed (the idle poll). */
 async function outboxHasEvents(db: Db): Promise<boolean> {
@@ -152,6 +161,9 @@ export class AuditSealer {
   private loop: Promise<void> | undefined
   private key: SigningKey | undefined
   private wake: (() => void) | undefined
+  /** A nudge that came while the loop was busy: the next sleep returns at once. */
+  private nudged = false
+  private listener: { unlisten(): Promise<void> } | null | undefined
   private archiving: Promise<void> | null = null
   private archiveAt = 0
 
@@ -163,7 +175,22 @@ export class AuditSealer {
 
   /** Seals now instead of at the next idle poll (after a request wrote events, in tests). */
   nudge(): void {
+    this.nudged = true
     this.wake?.()
+  }
+
+  /** Listens once, by the first lease holder; where notifications are refused (a pooler in
+   * transaction mode), the sealer polls every 500 ms as before. */
+  private async listenForEvents() {
+    if (!this.options.listen || this.listener !== undefined) return
+    try {
+      this.listener = await this.options.db.listen(outboxChannel, () => this.nudge())
+    } catch (error) {
+      this.listener = null
+      this.options.log.warn('audit outbox notifications unavailable; polling every 500 ms', {
+        error: String(error),
+      })
+    }
   }
 
   private async run() {
@@ -191,10 +218,12 @@ export class AuditSealer {
         if (!this.key) {
           this.key = await loadSigningKey(this.options.db, this.options.keyring())
           await this.exportLatestIfBehind()
+          await this.listenForEvents()
         }
         this.archiveIfDue()
         // Idle, a poll is one statement outside a transaction: an idle replica kept the store
-        // busy with four round trips every 100 ms (most of an idle service's CPU, issue 17).
+        // busy with four round trips every 100 ms (most of an idle service's CPU, issue 17), and
+        // while notifications wake it, one every 5 s is only a safety net.
         const checkpoint =
           idleFor > 0 && !(await outboxHasEvents(this.options.db))
             ? null
@@ -204,7 +233,8 @@ export class AuditSealer {
           await this.export(checkpoint)
         } else {
           const idleMs = this.options.idleMs ?? 100
-          idleFor = Math.min(this.options.maxIdleMs ?? 500, idleFor === 0 ? idleMs : idleFor * 2)
+          const maxIdleMs = this.options.maxIdleMs ?? (this.listener ? 5000 : 500)
+          idleFor = Math.min(maxIdleMs, idleFor === 0 ? idleMs : idleFor * 2)
           await this.sleep(idleFor)
         }
       } catch (error) {
@@ -258,12 +288,19 @@ export class AuditSealer {
   }
 
   private sleep(ms: number) {
+    if (this.nudged) {
+      this.nudged = false
+      return Promise.resolve()
+    }
     return new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, ms)
-      this.wake = () => {
+      const done = () => {
         clearTimeout(timer)
+        this.wake = undefined
+        this.nudged = false
         resolve()
       }
+      const timer = setTimeout(done, ms)
+      this.wake = done
     })
   }
 
@@ -271,6 +308,7 @@ export class AuditSealer {
     this.stopped = true
     this.wake?.()
     await this.loop
+    await this.listener?.unlisten().catch(() => {})
     await this.archiving
     if (this.lease) await this.options.state.releaseLease(this.lease).catch(() => false)
   }

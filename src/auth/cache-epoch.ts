@@ -18,6 +18,9 @@ export class AuthCacheEpoch {
   ) {}
 
   start(intervalMs = 1000): void {
+    // A store only this process sees (memory) has no other replica to hear from: bump() forgets
+    // here, and polling would only wake the process every second.
+    if (!this.state.shared) return
     this.timer = setInterval(() => void this.check(), intervalMs)
     this.timer.unref?.()
     void this.check()
