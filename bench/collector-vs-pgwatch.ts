@@ -88,6 +88,8 @@ const smapsDir = (() => {
   const i = args.indexOf('--smaps')
   return i >= 0 ? resolve(args[i + 1] as string) : undefined
 })()
+/** serve, collect, the variants, the compared build and pgwatch: for the watchdog. */
+const shapeCount = 2 + collectVariants.length + (compareBinary ? 1 : 0) + (pgwatchBin ? 1 : 0)
 const work = tempDir('bench-vs-pgwatch')
 const children = new Set<Subprocess>()
 const clusters: TestPostgres[] = []
@@ -552,7 +554,10 @@ async function main() {
   for (let w = 1; w <= options.windows; w++) {
     for (const collector of collectors) {
       note(`window ${w}/${options.windows}: ${collector.name}`)
-      windows.push(await measureWindow(collector, monitored, store, baseline))
+      const window = await measureWindow(collector, monitored, store, baseline)
+      windows.push(window)
+      // As it goes: a run stopped later still leaves the windows it finished.
+      note(`  ${JSON.stringify(window)}`)
     }
   }
 
@@ -603,5 +608,6 @@ await runBench(
   'collector-vs-pgwatch',
   main,
   cleanup,
-  (options.seconds * options.windows * 2 + options.seconds + 900) * 1000,
+  // Every shape's windows with their warm-up and start, the baseline, and set-up.
+  ((options.seconds + 2 * options.interval + 60) * options.windows * shapeCount + options.seconds + 900) * 1000,
 )

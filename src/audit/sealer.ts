@@ -173,7 +173,7 @@ export class AuditSealer {
     this.loop = this.run()
   }
 
-  /** Seals now instead of at the next idle poll (after a request wrote events, in tests). */
+  /** Seals now instead of at the next idle poll (on the outbox's notification; tests call it too). */
   nudge(): void {
     this.nudged = true
     this.wake?.()
