@@ -609,5 +609,6 @@ await runBench(
   main,
   cleanup,
   // Every shape's windows with their warm-up and start, the baseline, and set-up.
-  ((options.seconds + 2 * options.interval + 60) * options.windows * shapeCount + options.seconds + 900) * 1000,
+  ((options.seconds + 2 * options.interval + 60) * options.windows * shapeCount + options.seconds + 900) *
+    1000,
 )
