@@ -1,7 +1,7 @@
 // Verification of the trail: every entry's hash, the chain links, the ids without gaps, and at
 // every checkpoint the Merkle root, the link to the previous checkpoint and its signature with
 // the published key. It stops at the first problem and names the entry or checkpoint.
-import type { Db } from '../platform/db/database.ts'
+import type { Db, Sql } from '../platform/db/database.ts'
 import {
   type AuditEntry,
   type CheckpointBody,
@@ -94,13 +94,19 @@ export async function storeSource(db: Db): Promise<TrailSource> {
   }
 }
 
-/** Verifies the store's trail (see verifySource). */
+/** Verifies the store's trail (see verifySource), in one snapshot: a batch commits its entries
+ * and its checkpoint together, but checkpoints read before a batch and entries read after it
+ * would show entries that no checkpoint covers. `exported` must be read before the call (a
+ * checkpoint is exported after its commit, so it is never newer than the snapshot). */
 export async function verifyTrail(
   db: Db,
   range: { fromId?: number; toId?: number } = {},
   exported?: Checkpoint | null,
 ): Promise<VerifyResult> {
-  return verifySource(await storeSource(db), range, exported)
+  if ('savepoint' in db) return verifySource(await storeSource(db), range, exported)
+  return (await (db as Sql).begin('isolation level repeatable read read only', async (tx) =>
+    verifySource(await storeSource(tx), range, exported),
+  )) as VerifyResult
 }
 
 /** Verifies entries from `fromId` (default 1) to `toId` (default: the end), from the checkpoint

@@ -1,8 +1,10 @@
 // The sealer wakes on the outbox's notification (migration 0022): with an idle poll of a minute,
-// an event committed by another connection (another replica's write) is still sealed at once.
-import { afterAll, beforeAll, it } from 'vitest'
+// an event committed by another connection (another replica's write) is still sealed at once, and
+// verification stays consistent while batches land beside it.
+import { afterAll, beforeAll, expect, it } from 'vitest'
 import { type AuditContext, recordAuditEvent } from '../../src/audit/events.ts'
 import { AuditSealer } from '../../src/audit/sealer.ts'
+import { verifyTrail } from '../../src/audit/verify.ts'
 import { withTransaction } from '../../src/platform/db/database.ts'
 import { startTestApp, type TestApp } from '../support/app.ts'
 import { until } from '../support/until.ts'
@@ -56,4 +58,29 @@ it('seals an event committed on another connection without waiting for the idle 
     })
   })
   await until('the event sealed', async () => (await sealedCount('notify-1')) === 1, { timeoutMs: 30_000 })
+})
+
+it('verifies the trail as valid while the sealer seals beside it (one snapshot per verification)', async () => {
+  // Sealing at once on each commit makes a batch land between a verification's reads of the
+  // checkpoints and of the entries; read apart, those entries looked uncovered by any checkpoint.
+  let writing = true
+  const writer = (async () => {
+    for (let i = 0; writing && i < 400; i++)
+      await recordAuditEvent(t.deps.db.sql, ctx, {
+        eventType: 'instance.updated',
+        resourceType: 'instance',
+        resourceId: `concurrent-${i}`,
+        action: 'update',
+      })
+  })()
+  try {
+    for (let i = 0; i < 60; i++) {
+      const result = await verifyTrail(t.deps.db.sql)
+      expect(result.problem).toBeNull()
+      expect(result.valid).toBe(true)
+    }
+  } finally {
+    writing = false
+    await writer
+  }
 })
