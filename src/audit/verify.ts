@@ -1,7 +1,7 @@
 // Verification of the trail: every entry's hash, the chain links, the ids without gaps, and at
 // every checkpoint the Merkle root, the link to the previous checkpoint and its signature with
 // the published key. It stops at the first problem and names the entry or checkpoint.
-import type { Db, Sql } from '../platform/db/database.ts'
+import { type Db, withTransaction } from '../platform/db/database.ts'
 import {
   type AuditEntry,
   type CheckpointBody,
@@ -103,10 +103,11 @@ export async function verifyTrail(
   range: { fromId?: number; toId?: number } = {},
   exported?: Checkpoint | null,
 ): Promise<VerifyResult> {
-  if ('savepoint' in db) return verifySource(await storeSource(db), range, exported)
-  return (await (db as Sql).begin('isolation level repeatable read read only', async (tx) =>
-    verifySource(await storeSource(tx), range, exported),
-  )) as VerifyResult
+  return withTransaction(
+    db,
+    async (tx) => verifySource(await storeSource(tx), range, exported),
+    'isolation level repeatable read read only',
+  )
 }
 
 /** Verifies entries from `fromId` (default 1) to `toId` (default: the end), from the checkpoint

@@ -25,11 +25,12 @@ export type Database = {
 
 /**
  * Runs fn in a transaction. When `db` already is a transaction, fn joins it, so a service verb
- * can be called alone or as part of a larger unit of work without changing its code.
+ * can be called alone or as part of a larger unit of work without changing its code. `mode` is
+ * what follows BEGIN for a new one (e.g. 'isolation level repeatable read read only').
  */
-export async function withTransaction<T>(db: Db, fn: (tx: Tx) => Promise<T>): Promise<T> {
+export async function withTransaction<T>(db: Db, fn: (tx: Tx) => Promise<T>, mode = ''): Promise<T> {
   if ('savepoint' in db) return fn(db as Tx)
-  return (await (db as Sql).begin((tx) => fn(tx))) as T
+  return (await (db as Sql).begin(mode, (tx) => fn(tx))) as T
 }
 
 function sslOption(store: Extract<Config['store'], { kind: 'postgres' }>) {
