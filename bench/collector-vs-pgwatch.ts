@@ -33,7 +33,7 @@ import postgres from 'postgres'
 import { metricGroups } from '../src/collector/catalog/index.ts'
 import { startPostgres, type TestPostgres } from '../test/harness/postgres.ts'
 import { freePort, tempDir } from '../test/harness/processes.ts'
-import { clusterCpuSeconds, cpuSeconds, procStatus, runBench } from './support.ts'
+import { clusterCpuSeconds, cpuSeconds, databaseUrl, procStatus, runBench } from './support.ts'
 
 const root = resolve(import.meta.dir, '..')
 const args = process.argv.slice(2)
@@ -233,7 +233,7 @@ async function prepareMonitored(cluster: TestPostgres): Promise<void> {
   await admin`create role pga_bench login in role pg_monitor`
   for (const name of databases) {
     await admin.unsafe(`create database ${name}`)
-    const db = postgres({ ...connectionOf(cluster.url), database: name, max: 1, onnotice: () => {} })
+    const db = postgres(databaseUrl(cluster.url, name), { max: 1, onnotice: () => {} })
     await db`create extension pg_stat_statements`
     await db.unsafe(`
       do $$ begin
@@ -285,11 +285,6 @@ async function prepareMonitored(cluster: TestPostgres): Promise<void> {
   )
 }
 
-function connectionOf(url: string) {
-  const u = new URL(url)
-  return { host: u.hostname, port: Number(u.port), username: u.username }
-}
-
 // ---------------------------------------------------------------------------------------------
 // The two collectors.
 
@@ -302,12 +297,10 @@ type Collector = { name: string; storeDb: string; start(): Promise<Subprocess> }
  * autovacuum or autoanalyze in another shape's windows. */
 function ours(monitored: TestPostgres, store: TestPostgres) {
   const token = randomBytes(24).toString('hex')
-  const storeUrl = new URL(store.url)
-  storeUrl.pathname = '/pga'
   const masterKey = randomBytes(32).toString('base64')
   const env = (port: number, storeDb = 'pga') => ({
     PGA_PORT: String(port),
-    DATABASE_URL: Object.assign(new URL(storeUrl), { pathname: `/${storeDb}` }).toString(),
+    DATABASE_URL: databaseUrl(store.url, storeDb),
     PGA_MASTER_KEY: masterKey,
     PGA_ADMIN_TOKEN: token,
     PGA_LOG_LEVEL: 'warn',
@@ -428,12 +421,7 @@ async function measureWindow(
   store: TestPostgres,
   baseline: { monitored: number; store: number },
 ): Promise<Window> {
-  const storeSql = postgres({
-    ...connectionOf(store.url),
-    database: collector.storeDb,
-    max: 1,
-    onnotice: () => {},
-  })
+  const storeSql = postgres(databaseUrl(store.url, collector.storeDb), { max: 1, onnotice: () => {} })
   const child = await collector.start()
   try {
     note(`  ${collector.name}: warming up for ${2 * options.interval} s`)
@@ -525,7 +513,7 @@ async function main() {
   await storeAdmin.end()
   if (storeStatements)
     for (const database of ['pga', 'pga_collect', 'pgwatch', ...(compareBinary ? ['pga_before'] : [])]) {
-      const db = postgres({ ...connectionOf(store.url), database, max: 1, onnotice: () => {} })
+      const db = postgres(databaseUrl(store.url, database), { max: 1, onnotice: () => {} })
       await db`create extension pg_stat_statements`
       await db.end()
     }

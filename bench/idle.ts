@@ -23,6 +23,7 @@ import { freePort } from '../test/harness/processes.ts'
 import {
   benchProcesses,
   cpuSeconds,
+  databaseUrl,
   fmt,
   note,
   procStatus,
@@ -95,7 +96,7 @@ async function measure(shape: Shape, storeUrl: string): Promise<Measured> {
   note(`  ${shape.name}: ready, left alone for ${warmup} s`)
   await sleep(warmup * 1000)
   const storeSql = shape.storeDb
-    ? postgres({ ...connectionOf(storeUrl), database: shape.storeDb, max: 1, onnotice: () => {} })
+    ? postgres(databaseUrl(storeUrl, shape.storeDb), { max: 1, onnotice: () => {} })
     : undefined
   if (storeSql) await storeSql`select pg_stat_statements_reset()`
   const cpu0 = cpuSeconds(child.pid)
@@ -136,11 +137,6 @@ async function measure(shape: Shape, storeUrl: string): Promise<Measured> {
   }
 }
 
-function connectionOf(url: string) {
-  const u = new URL(url)
-  return { host: u.hostname, port: Number(u.port), username: decodeURIComponent(u.username) }
-}
-
 async function main() {
   const binary = join(root, 'dist', 'pganalytics')
   const collector = join(root, 'dist', 'pganalytics-collector')
@@ -160,14 +156,14 @@ async function main() {
   const databases = ['pga_serve', 'pga_collect', ...(compareBinary ? ['pga_before'] : [])]
   for (const database of databases) {
     await admin.unsafe(`create database ${database}`)
-    const db = postgres({ ...connectionOf(store.url), database, max: 1, onnotice: () => {} })
+    const db = postgres(databaseUrl(store.url, database), { max: 1, onnotice: () => {} })
     await db`create extension pg_stat_statements`
     await db.end()
   }
   await admin.end()
   const masterKey = randomBytes(32).toString('base64')
   const serviceEnv = (database: string) => ({
-    DATABASE_URL: Object.assign(new URL(store?.url as string), { pathname: `/${database}` }).toString(),
+    DATABASE_URL: databaseUrl(store?.url as string, database),
     PGA_MASTER_KEY: masterKey,
     PGA_ADMIN_TOKEN: randomBytes(24).toString('hex'),
     PGA_LOG_LEVEL: 'warn',

@@ -45,6 +45,13 @@ export async function runBench(
 // ---------------------------------------------------------------------------------------------
 // Small things.
 
+/** The URL of another database on the server of `serverUrl`. */
+export function databaseUrl(serverUrl: string, database: string): string {
+  const url = new URL(serverUrl)
+  url.pathname = `/${database}`
+  return url.toString()
+}
+
 /** A progress line on stderr (stdout carries the figures). */
 export const note = (text: string) => process.stderr.write(`${text}\n`)
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, Math.max(0, ms)))
