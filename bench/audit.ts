@@ -71,7 +71,18 @@ import { nodeRuntime } from '../src/runtime/node.ts'
 import { buildInfo } from '../src/system/build-info.ts'
 import { createTestDatabase, startPostgres, type TestPostgres } from '../test/harness/postgres.ts'
 import { run, tempDir } from '../test/harness/processes.ts'
-import { clockTicks, fmt, fmtInt, note, quantile, round, runBench, sleep, table } from './support.ts'
+import {
+  clockTicks,
+  databaseUrl,
+  fmt,
+  fmtInt,
+  note,
+  quantile,
+  round,
+  runBench,
+  sleep,
+  table,
+} from './support.ts'
 
 const root = resolve(import.meta.dir, '..')
 const goal = { eventsPerSecond: 10_000, sealingDelayP99Ms: 1000, verifySecondsPerMillion: 60 }
@@ -128,9 +139,11 @@ function parseOptions(argv: string[]): Options {
 // Small helpers.
 
 function connect(url: string, database: string, max = 1): postgres.Sql {
-  const u = new URL(url)
-  u.pathname = `/${database}`
-  return postgres(u.toString(), { max, onnotice: () => {}, connection: { application_name: 'bench-audit' } })
+  return postgres(databaseUrl(url, database), {
+    max,
+    onnotice: () => {},
+    connection: { application_name: 'bench-audit' },
+  })
 }
 
 const databaseOf = (url: string) => new URL(url).pathname.slice(1)

@@ -84,6 +84,7 @@ import {
   busyPercent,
   cpuSeconds,
   cpuTicks,
+  databaseUrl,
   fmt,
   fmtInt,
   logTail,
@@ -885,9 +886,8 @@ async function stormSection(
     const admin = postgres(pg.url, { max: 1, onnotice: () => {} })
     await admin.unsafe(`create database pga_storm_${i}`)
     await admin.end()
-    const url = new URL(pg.url)
-    url.pathname = `/pga_storm_${i}`
-    runs.push(await stormRun(target.label, target.binary, { ...env, DATABASE_URL: url.toString() }, options))
+    const storeUrl = databaseUrl(pg.url, `pga_storm_${i}`)
+    runs.push(await stormRun(target.label, target.binary, { ...env, DATABASE_URL: storeUrl }, options))
   }
   return { hash, runs }
 }
@@ -997,10 +997,8 @@ async function main() {
   const admin = postgres(pg.url, { max: 1, onnotice: () => {} })
   await admin`create database pga_store`
   await admin.end()
-  const storeUrl = new URL(pg.url)
-  storeUrl.pathname = '/pga_store'
   const env = {
-    DATABASE_URL: storeUrl.toString(),
+    DATABASE_URL: databaseUrl(pg.url, 'pga_store'),
     REDIS_URL: redis.url,
     PGA_MASTER_KEY: randomBytes(32).toString('base64'),
     PGA_COLLECTOR_ENABLED: 'false',

@@ -23,7 +23,7 @@ import { fetchRows } from '../src/collector/worker-helpers.ts'
 import { monitoringSessionSettings } from '../src/instances/connection-test.ts'
 import { probeCapabilities } from '../src/instances/probe.ts'
 import { startPostgres, type TestPostgres } from '../test/harness/postgres.ts'
-import { runBench } from './support.ts'
+import { databaseUrl, runBench } from './support.ts'
 
 type Options = {
   tables: number
@@ -85,9 +85,7 @@ async function cleanup() {
 }
 
 const connect = (database: string, options: Partial<Options> = {}) => {
-  const url = new URL(cluster?.url as string)
-  url.pathname = `/${database}`
-  return postgres(url.toString(), {
+  return postgres(databaseUrl(cluster?.url as string, database), {
     max: 1,
     onnotice: () => {},
     connection: {

@@ -47,6 +47,7 @@ import { freePort, run } from '../test/harness/processes.ts'
 import {
   benchProcesses,
   clockTicks,
+  databaseUrl,
   fmt,
   fmtInt,
   logTail,
@@ -207,9 +208,7 @@ const admin = { applicationName: 'pga bench' }
 type Sql = postgres.Sql
 
 function connect(url: string, database: string, max = 1): Sql {
-  const u = new URL(url)
-  u.pathname = `/${database}`
-  return postgres(u.toString(), {
+  return postgres(databaseUrl(url, database), {
     max,
     onnotice: () => {},
     connection: { application_name: admin.applicationName },
@@ -532,11 +531,9 @@ async function main(options: Options) {
   const postmasters = clusters.map((c) => c.postmaster)
   const maxConnections = Math.min(...clusters.map((c) => c.maxConnections))
 
-  const storeUrl = new URL(pg.url)
-  storeUrl.pathname = '/pga_store'
   const token = randomBytes(24).toString('hex')
   const env = {
-    DATABASE_URL: storeUrl.toString(),
+    DATABASE_URL: databaseUrl(pg.url, 'pga_store'),
     PGA_MASTER_KEY: randomBytes(32).toString('base64'),
     PGA_ADMIN_TOKEN: token,
     PGA_LOG_LEVEL: 'warn',

@@ -15,7 +15,7 @@ import { findGroup, type PlannedQuery, planGroup, queryParams } from '../src/col
 import { fetchRows } from '../src/collector/worker-helpers.ts'
 import { probeCapabilities } from '../src/instances/probe.ts'
 import { startPostgres, type TestPostgres } from '../test/harness/postgres.ts'
-import { cpuSeconds, fmt, median, note, quantile, runBench, table } from './support.ts'
+import { cpuSeconds, databaseUrl, fmt, median, note, quantile, runBench, table } from './support.ts'
 
 const { values } = parseArgs({
   options: {
@@ -33,9 +33,7 @@ if (!group) throw new Error('no session_samples group')
 let pg: TestPostgres | undefined
 const clients: postgres.Sql[] = []
 const open = (database: string) => {
-  const url = new URL((pg as TestPostgres).url)
-  url.pathname = `/${database}`
-  const sql = postgres(url.toString(), { max: 1, onnotice: () => {} })
+  const sql = postgres(databaseUrl((pg as TestPostgres).url, database), { max: 1, onnotice: () => {} })
   clients.push(sql)
   return sql
 }
