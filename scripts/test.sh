@@ -5,11 +5,16 @@
 # Extra arguments go to vitest, e.g. `npm test -- test/unit`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Load, Helm, manifest, Dockerfile, SDK and fuzzing tools (scripts/ensure-tools.sh) build and
+# install beside the Debian and npm packages: on a new machine they are the longest part.
+mkdir -p .tmp
+bash scripts/ensure-tools.sh > .tmp/tools-bin &
+tools_job=$!
+trap 'kill "$tools_job" 2>/dev/null || true' EXIT
 bash scripts/ensure-system.sh
 bash scripts/ensure-node-deps.sh
-# Load, Helm, manifest and Dockerfile tools (vegeta, helm, kube-score, kubernetes-validate,
-# cfn-lint, hadolint).
-PATH="$(bash scripts/ensure-tools.sh):$PATH"
+wait "$tools_job" || { echo "installing the test tools failed (above)" >&2; exit 1; }
+PATH="$(tail -n 1 .tmp/tools-bin):$PATH"
 export PATH
 bin=node_modules/.bin
 step() { printf '\n== %s\n' "$1"; }
@@ -22,7 +27,6 @@ step "OpenAPI drift and lint"
 $bin/bun src/main.ts openapi --check openapi/openapi.json
 $bin/redocly lint openapi/openapi.json --format=summary
 step "generated client drift"
-mkdir -p .tmp
 $bin/openapi-typescript openapi/openapi.json -o .tmp/schema.d.ts >/dev/null
 cmp -s .tmp/schema.d.ts client/schema.d.ts || { echo "client/schema.d.ts is out of date: run npm run openapi"; exit 1; }
 step "build"
