@@ -58,7 +58,7 @@ import postgres from 'postgres'
 import { createTestDatabase, startPostgres, type TestPostgres } from '../test/harness/postgres.ts'
 import { freePort, tempDir } from '../test/harness/processes.ts'
 import { type RestoredServer, startRestoredServer } from '../test/harness/restored-server.ts'
-import { cpuSeconds, procStatus, quantile, runBench, sleep } from './support.ts'
+import { cpuSeconds, ensureDebianCommand, procStatus, quantile, runBench, sleep } from './support.ts'
 
 const root = resolve(import.meta.dir, '..')
 const { values: args } = parseArgs({
@@ -312,18 +312,9 @@ async function settled(service: Service, path: string): Promise<Json> {
 // ---------------------------------------------------------------------------------------------
 // pgBackRest: a stanza on the bench's cluster, its repository and logs in the scale's work dir.
 
-async function ensurePgbackrest(): Promise<string> {
-  const version = () => execFileSync('pgbackrest', ['version']).toString().trim()
-  try {
-    return version()
-  } catch {
-    console.error('installing pgbackrest: apt-get install -y pgbackrest')
-    if ((await start(['apt-get', 'install', '-y', 'pgbackrest']).done).code !== 0) {
-      await exec(['apt-get', 'update'])
-      await exec(['apt-get', 'install', '-y', 'pgbackrest'])
-    }
-    return version()
-  }
+function ensurePgbackrest(): string {
+  ensureDebianCommand('pgbackrest', 'pgbackrest')
+  return execFileSync('pgbackrest', ['version']).toString().trim()
 }
 
 /** A directory the postgres user owns (pgBackRest and PostgreSQL run as postgres). */
@@ -933,7 +924,7 @@ function goals(results: ScaleResult[], extrapolated: Extrapolation[], rpo: RpoRe
 // Main.
 
 async function main() {
-  const pgbackrestVersion = await ensurePgbackrest()
+  const pgbackrestVersion = ensurePgbackrest()
   const git = (argv: string[]) => execFileSync('git', argv, { cwd: root }).toString().trim()
   const info = {
     date: new Date().toISOString(),

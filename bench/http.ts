@@ -41,6 +41,7 @@ import {
   busyPercent,
   cpuSeconds,
   cpuTicks,
+  ensureDebianCommand,
   fmt,
   fmtInt,
   logTail,
@@ -494,6 +495,7 @@ async function diagnose(ctx: {
 }
 
 async function main() {
+  ensureDebianCommand('wrk', 'wrk')
   const startedAt = new Date()
   const loadBefore = loadavg()
   const host = machine()
