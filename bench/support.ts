@@ -289,21 +289,20 @@ export function benchProcesses(workPrefix: string) {
 /** Installs the Debian package `pkg` (apt-get; sudo when not root) when `command` is not on
  * PATH, as npm test does for the tools the tests drive; throws when it is still missing. */
 export function ensureDebianCommand(command: string, pkg: string): void {
-  const present = () => Bun.spawnSync(['sh', '-c', `command -v ${command}`]).exitCode === 0
-  if (present()) return
+  if (Bun.which(command)) return
   note(`installing ${pkg} (apt-get install -y ${pkg}) for ${command}`)
   const sudo = process.getuid?.() === 0 ? [] : ['sudo']
-  const install = () =>
-    Bun.spawnSync([...sudo, 'apt-get', 'install', '-y', '-qq', pkg], {
+  const aptGet = (...args: string[]) =>
+    Bun.spawnSync([...sudo, 'apt-get', ...args], {
       env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
       stdout: 'inherit',
       stderr: 'inherit',
     }).exitCode === 0
-  if (!install()) {
-    Bun.spawnSync([...sudo, 'apt-get', 'update', '-qq'], { stdout: 'inherit', stderr: 'inherit' })
-    install()
+  if (!aptGet('install', '-y', '-qq', pkg)) {
+    aptGet('update', '-qq')
+    aptGet('install', '-y', '-qq', pkg)
   }
-  if (!present()) throw new Error(`${command} is missing and apt-get could not install ${pkg}`)
+  if (!Bun.which(command)) throw new Error(`${command} is missing and apt-get could not install ${pkg}`)
 }
 
 /** The last lines of a process log written by spawn() (stdout and stderr). */
