@@ -9,7 +9,9 @@
 // Per process: CPU per second (user + system of all threads), and per thread its CPU (from
 // /proc/<pid>/task/<tid>/schedstat, nanoseconds on CPU, not the 10 ms ticks of /proc/<pid>/stat,
 // which miss or overcount short wakeups) and its wakeups per second (voluntary context switches);
-// the store statements it ran per minute (pg_stat_statements, reset when the window starts); RSS.
+// the store statements it ran per minute (pg_stat_statements, reset when the window starts); RSS,
+// split into anonymous (private: heaps, JIT code) and file-backed pages (the executable's), and
+// the thread count at the end.
 // Run from the repository root (after `bash scripts/build.sh`):
 //   node_modules/.bin/bun bench/idle.ts [--seconds 60] [--warmup 20] [--compare-binary PATH]
 import { randomBytes } from 'node:crypto'
@@ -75,6 +77,9 @@ type Measured = {
   wakeupsPerSecond: number
   storeStatementsPerMinute: number | null
   rssMiB: number
+  anonMiB: number
+  fileMiB: number
+  threadCount: number
   threads: { name: string; cpuMsPerSecond: number; wakeupsPerSecond: number }[]
 }
 
@@ -116,6 +121,8 @@ async function measure(shape: Shape, storeUrl: string): Promise<Measured> {
     : null
   await storeSql?.end()
   const rssMiB = procStatus(child.pid, 'VmRSS') ?? 0
+  const anonMiB = procStatus(child.pid, 'RssAnon') ?? 0
+  const fileMiB = procStatus(child.pid, 'RssFile') ?? 0
   await processes.stop(child)
   const perThread = [...threads1].map(([tid, after]) => {
     const before = threads0.get(tid) ?? { ns: 0, wakeups: 0 }
@@ -131,6 +138,9 @@ async function measure(shape: Shape, storeUrl: string): Promise<Measured> {
     wakeupsPerSecond: perThread.reduce((sum, t) => sum + t.wakeupsPerSecond, 0),
     storeStatementsPerMinute: statements === null ? null : (statements * 60) / seconds,
     rssMiB,
+    anonMiB,
+    fileMiB,
+    threadCount: perThread.length,
     threads: perThread
       .filter((t) => t.cpuMsPerSecond >= 0.005)
       .sort((a, b) => b.cpuMsPerSecond - a.cpuMsPerSecond),
@@ -198,15 +208,27 @@ async function main() {
   )
   console.log(
     table(
-      ['process', 'CPU ms/s', 'wakeups/s', 'store statements/min', 'RSS MiB'],
+      [
+        'process',
+        'CPU ms/s',
+        'wakeups/s',
+        'store statements/min',
+        'RSS MiB',
+        'anonymous',
+        'file-backed',
+        'threads',
+      ],
       results.map((r) => [
         r.name,
         fmt(r.cpuMsPerSecond, 2),
         fmt(r.wakeupsPerSecond, 1),
         r.storeStatementsPerMinute === null ? '' : fmt(r.storeStatementsPerMinute, 0),
         fmt(r.rssMiB, 1),
+        fmt(r.anonMiB, 1),
+        fmt(r.fileMiB, 1),
+        String(r.threadCount),
       ]),
-      [1, 2, 3, 4],
+      [1, 2, 3, 4, 5, 6, 7],
     ),
   )
   for (const r of results) {

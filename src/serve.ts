@@ -6,7 +6,7 @@
 // letting the last responses flush, then pools close and the process exits 0.
 import { systemAudit } from './audit/events.ts'
 import { closePasswordHashing, usePasswordHasher } from './auth/passwords.ts'
-import { prepareFirstAdmin, warmUpSignIn } from './auth/service.ts'
+import { prepareFirstAdmin } from './auth/service.ts'
 import { ssoContextFrom } from './auth/sso/context.ts'
 import type { Config } from './config.ts'
 import { buildDeps } from './deps.ts'
@@ -41,17 +41,17 @@ function startupPhases(started: number) {
 
 /**
  * Starts `steps` in the background once `after` resolves, one after another: side by side, each
- * opened store connections of its own, all competing with the first requests for the CPU. A step that fails is
- * logged and tried again every `retryMs` (in the background) while the next ones start. `settled`
- * resolves once every step has been tried once. stop() starts nothing more (no step, no retry);
- * a start under way is for its part's own stop() to wait for (Collector.stop does).
+ * opened store connections of its own, all competing with the first requests for the CPU. A step
+ * that fails is logged and tried again every `retryMs` (in the background) while the next ones
+ * start. stop() starts nothing more (no step, no retry); a start under way is for its part's own
+ * stop() to wait for (Collector.stop does).
  */
 function startAfterReady(
   log: Logger,
   steps: [name: string, start: () => Promise<void> | void][],
   after: Promise<void>,
   retryMs = 30_000,
-): { stop(): void; settled: Promise<void>; readonly stopping: boolean } {
+): { stop(): void } {
   let stopping = false
   const retries = new Set<() => void>()
   const pause = (ms: number) =>
@@ -77,7 +77,7 @@ function startAfterReady(
       }
     }
   }
-  const settled = (async () => {
+  void (async () => {
     await after
     for (const [name, start] of steps) {
       if (stopping) return
@@ -91,10 +91,6 @@ function startAfterReady(
     }
   })()
   return {
-    settled,
-    get stopping() {
-      return stopping
-    },
     stop() {
       stopping = true
       for (const wake of [...retries]) wake()
@@ -190,17 +186,6 @@ export async function serveCommand(options: {
     ],
     deps.lifecycle.readinessReported(1000),
   )
-  // Then the dummy hash that answers sign-ins of unknown users in the time of a real one. A
-  // sign-in before it finishes awaits the same hash; readiness does not wait for a hash no probe
-  // needs (on one CPU it delayed start-up by its whole cost), and its worker thread (about 10 ms
-  // of this thread to create) starts after the background starts, not alongside them and the
-  // first requests.
-  void background.settled.then(() => {
-    if (background.stopping) return
-    warmUpSignIn(deps.auth.accountSettings).catch((error) =>
-      log.error('could not prepare sign-in', { error: String(error) }),
-    )
-  })
   const base = `http://${config.http.host.includes(':') ? `[${config.http.host}]` : config.http.host}:${server.port}`
   log.info('pganalytics ready', {
     url: base,

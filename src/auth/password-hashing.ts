@@ -128,9 +128,10 @@ type Job = {
 
 /** argon2id on worker_threads (hash-wasm, or Bun.password in Bun): `size` threads started on
  * first use, one hash each at a time, the rest queued here. Idle threads are unref'd, so they
- * never keep the process alive. */
+ * never keep the process alive, and end after `idleMs` without work: each holds a runtime of its
+ * own (about 4 MiB of private memory in the binary), and sign-ins come in bursts. */
 export function workerPoolHasher(
-  options: { size?: number; nice?: number; engine?: 'hash-wasm' | 'bun' } = {},
+  options: { size?: number; nice?: number; engine?: 'hash-wasm' | 'bun'; idleMs?: number } = {},
 ): PasswordHasher & { readonly threads: number } {
   const source = workerSource(options.engine === 'bun' ? bunEngine : hashWasmEngine)
   const size = Math.max(1, options.size ?? availableParallelism())
@@ -138,10 +139,24 @@ export function workerPoolHasher(
   const idle: Worker[] = []
   const running = new Map<Worker, Job>()
   const queue: Job[] = []
+  const idleTimers = new Map<Worker, ReturnType<typeof setTimeout>>()
   let threads = 0
   let closed = false
 
+  const stopIdleTimer = (worker: Worker) => {
+    clearTimeout(idleTimers.get(worker))
+    idleTimers.delete(worker)
+  }
+  // Out of the idle list before it is told to end, so no job is given to a thread that is ending.
+  const retire = (worker: Worker) => {
+    idleTimers.delete(worker)
+    const at = idle.indexOf(worker)
+    if (at < 0) return
+    idle.splice(at, 1)
+    void worker.terminate()
+  }
   const dispatch = (worker: Worker, job: Job) => {
+    stopIdleTimer(worker)
     running.set(worker, job)
     worker.ref()
     worker.postMessage(job.message)
@@ -151,6 +166,9 @@ export function workerPoolHasher(
     if (job) return dispatch(worker, job)
     worker.unref()
     idle.push(worker)
+    const timer = setTimeout(() => retire(worker), options.idleMs ?? 60_000)
+    timer.unref()
+    idleTimers.set(worker, timer)
   }
   const start = (): Worker => {
     if (options.engine !== 'bun') hashWasm ??= createRequire(import.meta.url).resolve('hash-wasm')
@@ -169,6 +187,7 @@ export function workerPoolHasher(
     })
     worker.on('exit', (code) => {
       threads--
+      stopIdleTimer(worker)
       const at = idle.indexOf(worker)
       if (at >= 0) idle.splice(at, 1)
       running.get(worker)?.reject(new Error(`the password hashing thread stopped (exit code ${code})`))
@@ -196,6 +215,8 @@ export function workerPoolHasher(
     verify: (password, encoded) => submit<boolean>({ op: 'verify', password, encoded }),
     async close() {
       closed = true
+      for (const timer of idleTimers.values()) clearTimeout(timer)
+      idleTimers.clear()
       for (const job of queue.splice(0)) job.reject(new Error('password hashing has stopped'))
       await Promise.all([...idle, ...running.keys()].map((worker) => worker.terminate()))
     },

@@ -29,23 +29,20 @@ const sha256 = (text: string) => createHash('sha256').update(text).digest('hex')
 const invalidCredentials = () =>
   new UnauthorizedError('The email or password is not correct.', 'invalid_credentials')
 
-let dummy: { params: string; hash: Promise<string> } | undefined
-/** A hash with the configured parameters, verified when there is no user, so timing does not tell. */
-function dummyHash(settings: AccountSettings) {
-  const params = JSON.stringify(settings.argon2)
+let dummy: { params: string; encoded: string } | undefined
+/** What an unknown user's password is verified against, so timing does not tell: a PHC string
+ * with the configured parameters and random salt and hash bytes. Verifying costs what verifying a
+ * real hash with those parameters costs (the work depends on them alone), and making it costs no
+ * hash: no password-hashing thread has to start until someone signs in. */
+function dummyHash(settings: AccountSettings): string {
+  const { memoryKib, iterations, parallelism } = settings.argon2
+  const params = `m=${memoryKib},t=${iterations},p=${parallelism}`
   if (dummy?.params !== params) {
-    const hash = hashPassword(randomBytes(16).toString('hex'), settings.argon2)
-    dummy = { params, hash }
-    // Refused (busy) or failed: the next sign-in tries again rather than failing forever.
-    hash.catch(() => {
-      if (dummy?.hash === hash) dummy = undefined
-    })
+    const unpadded = (bytes: number) => randomBytes(bytes).toString('base64').replace(/=+$/, '')
+    dummy = { params, encoded: `$argon2id$v=19$${params}$${unpadded(16)}$${unpadded(32)}` }
   }
-  return dummy.hash
+  return dummy.encoded
 }
-
-/** Computes the dummy hash at start, so even the first unknown-user sign-in takes no longer. */
-export const warmUpSignIn = (settings: AccountSettings) => dummyHash(settings).then(() => {})
 
 export async function login(
   ctx: AuthContext,
@@ -60,7 +57,7 @@ export async function login(
   )
   await ctx.throttle.checkAccount(email)
   const user = await findUserByEmail(ctx.db, email)
-  const valid = await verifyPassword(input.password, user?.passwordHash ?? (await dummyHash(ctx.settings)))
+  const valid = await verifyPassword(input.password, user?.passwordHash ?? dummyHash(ctx.settings))
   const refusal = !user
     ? 'unknown_user'
     : !user.passwordHash

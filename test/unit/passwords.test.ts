@@ -2,7 +2,7 @@
 // length limits counted in characters, no composition rules, common passwords refused.
 import { readdirSync, readFileSync } from 'node:fs'
 import { argon2id, argon2Verify } from 'hash-wasm'
-import { afterAll, describe, expect, it } from 'vitest'
+import { afterAll, describe, expect, it, vi } from 'vitest'
 import { commonPasswords } from '../../src/auth/common-passwords.ts'
 import {
   argon2idHashProblem,
@@ -217,6 +217,18 @@ describe('argon2id off the event loop', () => {
     expect(await running).toMatchObject({ message: expect.stringMatching(/thread stopped/) })
     await expect(pool.hash('x', params)).rejects.toThrow(/password hashing has stopped/)
     expect(pool.threads).toBe(0)
+  })
+
+  it('ends a thread left idle, and starts one again for the next hash', async () => {
+    const pool = workerPoolHasher({ size: 1, idleMs: 100 })
+    try {
+      expect(await pool.verify(storedPassword, stored.hashWasm)).toBe(true)
+      await vi.waitFor(() => expect(pool.threads).toBe(0), { timeout: 30_000, interval: 50 })
+      expect(await pool.verify(storedPassword, stored.hashWasm)).toBe(true)
+      expect(pool.threads).toBe(1)
+    } finally {
+      await pool.close()
+    }
   })
 })
 
