@@ -230,6 +230,19 @@ describe('argon2id off the event loop', () => {
       await pool.close()
     }
   })
+
+  it('gives work that arrives while an idle thread is ending to another thread, not to the ending one', async () => {
+    const pool = workerPoolHasher({ size: 1, idleMs: 0 })
+    try {
+      expect(await pool.verify(storedPassword, stored.hashWasm)).toBe(true)
+      // The idle timer, set first, fires first: the thread is told to end and has not exited yet.
+      await new Promise((resolve) => setTimeout(resolve, 0))
+      expect(await pool.verify('wrong', stored.hashWasm)).toBe(false)
+      expect(await pool.verify(storedPassword, stored.hashWasm)).toBe(true)
+    } finally {
+      await pool.close()
+    }
+  })
 })
 
 describe('password rules', () => {
