@@ -147,13 +147,16 @@ export function workerPoolHasher(
     clearTimeout(idleTimers.get(worker))
     idleTimers.delete(worker)
   }
+  /** Takes the worker out of the idle list; false when it was not in it. */
+  const leaveIdle = (worker: Worker) => {
+    const at = idle.indexOf(worker)
+    if (at >= 0) idle.splice(at, 1)
+    return at >= 0
+  }
   // Out of the idle list before it is told to end, so no job is given to a thread that is ending.
   const retire = (worker: Worker) => {
     idleTimers.delete(worker)
-    const at = idle.indexOf(worker)
-    if (at < 0) return
-    idle.splice(at, 1)
-    void worker.terminate()
+    if (leaveIdle(worker)) void worker.terminate()
   }
   const dispatch = (worker: Worker, job: Job) => {
     stopIdleTimer(worker)
@@ -188,8 +191,7 @@ export function workerPoolHasher(
     worker.on('exit', (code) => {
       threads--
       stopIdleTimer(worker)
-      const at = idle.indexOf(worker)
-      if (at >= 0) idle.splice(at, 1)
+      leaveIdle(worker)
       running.get(worker)?.reject(new Error(`the password hashing thread stopped (exit code ${code})`))
       running.delete(worker)
       // A lost thread is replaced while work waits.
