@@ -31,6 +31,7 @@ import {
 import { cpus, loadavg, release, totalmem } from 'node:os'
 import { join, resolve } from 'node:path'
 import type { Subprocess } from 'bun'
+import apiRoutes from '../src/api-routes.json' with { type: 'json' }
 import { createTestDatabase, startPostgres } from '../test/harness/postgres.ts'
 import { freePort } from '../test/harness/processes.ts'
 import { startRedis } from '../test/harness/redis.ts'
@@ -581,10 +582,13 @@ async function main() {
   const barePost = await load('bare Hono POST /json', bare, '/json', { body: postBody })
   const binVersion = await load('binary GET /api/v1/version', service, '/api/v1/version')
   const serviceHwm = procStatus(service.pid, 'VmHWM') ?? Number.NaN
-  // Every run above stayed on the probes app (src/serving-app.ts): one API request loads the
-  // whole API, which is what a replica in use holds.
+  // The runs above loaded one capability (the config check's, src/serving-app.ts); a dashboard
+  // replica also holds instances; a request to each capability loads the whole API.
   await fetch(`${service.base}/api/v1/instances`).then((r) => r.arrayBuffer())
   const serviceApiLoaded = await idleRss(service)
+  for (const path of oneRoutePerCapability())
+    await fetch(`${service.base}${path.path}`, { method: path.method }).then((r) => r.arrayBuffer())
+  const serviceWholeApi = await idleRss(service)
   await stopProcess(service.child)
   await stopProcess(bare.child)
 
@@ -698,6 +702,7 @@ async function main() {
       binaryExternal: {
         idle: round1(serviceIdle),
         apiLoaded: round1(serviceApiLoaded),
+        wholeApi: round1(serviceWholeApi),
         peakUnderLoad: peak(binLivez, binPost),
         hwm: round1(serviceHwm),
       },
@@ -853,8 +858,14 @@ async function main() {
           fmt(mem.binaryExternal.hwm),
         ],
         [
-          'binary, external stores, after the first API request (whole API loaded) + 1 s',
+          'binary, external, config check and instances loaded (after the runs) + 1 s',
           fmt(mem.binaryExternal.apiLoaded),
+          '',
+          '',
+        ],
+        [
+          'binary, external, every capability loaded (one request each) + 1 s',
+          fmt(mem.binaryExternal.wholeApi),
           '',
           '',
         ],
@@ -954,3 +965,12 @@ async function main() {
 }
 
 await runBench('bench/http.ts', main, cleanup, watchdogMs)
+
+/** The first route of each capability (src/api-routes.json), parameters filled in: a request to
+ * each, answered or refused, loads that capability. */
+function oneRoutePerCapability(): { method: string; path: string }[] {
+  return Object.values(apiRoutes).map((routes) => {
+    const [method = 'GET', pattern = '/'] = (routes[0] ?? '').split(' ')
+    return { method, path: pattern.replace(/:[A-Za-z]+/g, 'p1') }
+  })
+}

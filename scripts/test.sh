@@ -25,6 +25,7 @@ step "lint and format"
 $bin/biome check .
 step "OpenAPI drift and lint"
 $bin/bun src/main.ts openapi --check openapi/openapi.json
+$bin/bun scripts/render-api-routes.ts --check
 $bin/redocly lint openapi/openapi.json --format=summary
 step "generated client drift"
 $bin/openapi-typescript openapi/openapi.json -o .tmp/schema.d.ts >/dev/null

@@ -3,6 +3,7 @@
 // document can be produced without opening any store (see openapi-document.ts).
 import type { OpenAPIHono } from '@hono/zod-openapi'
 import { agentRoutes } from './agent/routes.ts'
+import type { CapabilityName, CapabilityRoutes } from './api-capabilities.ts'
 import { auditRoutes } from './audit/routes.ts'
 import { authRoutes } from './auth/routes.ts'
 import { identityProviderRoutes } from './auth/sso/routes.ts'
@@ -25,27 +26,32 @@ export const openApiInfo = {
   license: { name: 'Proprietary', identifier: 'LicenseRef-pgAnalytics' },
 }
 
-/** The whole API: the probes app's paths (as OpenAPI routes), the config check and every
- * capability's routes. Serving loads it on the first request the probes app does not answer
- * (src/serving-app.ts); tests and the OpenAPI document build it directly. */
+/** Every capability's routes, imported together: tests and the OpenAPI document build the whole
+ * API at once. `serve` loads them one capability at a time instead (src/api-capabilities.ts). */
+export const capabilityRoutes: Record<CapabilityName, CapabilityRoutes> = {
+  system: systemRoutes,
+  auth: authRoutes,
+  keys: keysRoutes,
+  instances: instancesRoutes,
+  metrics: metricsRoutes,
+  audit: auditRoutes,
+  backups: backupRoutes,
+  ssoSignIn: ssoSignInRoutes,
+  identityProviders: identityProviderRoutes,
+  agent: agentRoutes,
+}
+
+/** The whole API: the probes app's paths (as OpenAPI routes), the config check, every
+ * capability's routes, the docs UI and /openapi.json. */
 export function createApp(deps: AppDeps, installPipeline: InstallPipeline = requestPipeline(deps)) {
   const app = createRouter()
   installPipeline(app)
   registerPipelineComponents(app)
-  app.route('/', systemRoutes(deps))
+  for (const routes of Object.values(capabilityRoutes)) app.route('/', routes(deps))
   app.route(
     '/',
     docsUiRoutes({ loadAsset: (name) => deps.assets.docsAsset(name), version: deps.build.version }),
   )
-  app.route('/', authRoutes(deps))
-  app.route('/', keysRoutes(deps))
-  app.route('/', instancesRoutes(deps))
-  app.route('/', metricsRoutes(deps))
-  app.route('/', auditRoutes(deps))
-  app.route('/', backupRoutes(deps))
-  app.route('/', ssoSignInRoutes(deps))
-  app.route('/', identityProviderRoutes(deps))
-  app.route('/', agentRoutes(deps))
 
   let document: unknown
   app.get('/openapi.json', (c) => {

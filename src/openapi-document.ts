@@ -1,7 +1,9 @@
-// The OpenAPI document without a running service: createApp with the real config and build
-// info, and every other dependency inert. Building the app only stores references to them; a
-// call would throw, which a route module doing I/O at construction would reveal at once.
-import { createApp, openApiDocument } from './app.ts'
+// The OpenAPI document and the route table of src/api-routes.json without a running service:
+// the routes built with the real config and build info, and every other dependency inert.
+// Building them only stores references to those; a call would throw, which a route module doing
+// I/O at construction would reveal at once.
+import { type ApiRouteTable, routesOf } from './api-capabilities.ts'
+import { capabilityRoutes, createApp, openApiDocument } from './app.ts'
 import { loadConfig } from './config.ts'
 import type { AppDeps } from './deps.ts'
 import { buildInfo } from './system/build-info.ts'
@@ -15,14 +17,25 @@ function inert(path: string): unknown {
   })
 }
 
-/** The document as `pganalytics openapi` prints it and openapi/openapi.json stores it. */
-export function generateOpenApiDocument() {
+function inertDeps(): AppDeps {
   const real: Partial<AppDeps> = { config: loadConfig({}), build: buildInfo }
-  const deps = new Proxy(real, {
+  return new Proxy(real, {
     get: (target, property: string) =>
       property in target ? target[property as keyof AppDeps] : inert(`deps.${property}`),
   }) as AppDeps
-  return openApiDocument(createApp(deps), buildInfo.version)
+}
+
+/** The document as `pganalytics openapi` prints it and openapi/openapi.json stores it. */
+export function generateOpenApiDocument() {
+  return openApiDocument(createApp(inertDeps()), buildInfo.version)
+}
+
+/** Which capability serves which method and path, as src/api-routes.json stores it. */
+export function generateApiRouteTable(): ApiRouteTable {
+  const deps = inertDeps()
+  return Object.fromEntries(
+    Object.entries(capabilityRoutes).map(([name, routes]) => [name, routesOf(routes(deps))]),
+  ) as ApiRouteTable
 }
 
 /** Stable serialisation used for the committed file and the drift check. */

@@ -24,9 +24,17 @@ import { problemResponse, retryAfterOf, toProblem } from './problem.ts'
 // biome-ignore lint/suspicious/noExplicitAny: any app, whatever its routes' types
 export type InstallPipeline = (app: Hono<any, any, any>) => void
 
+type RouteEntry = { method: string; path: string }
+
 /** The middleware (one instance each, whatever the number of apps) and the not-found and error
- * handlers; the result installs them on an app before its routes are added. */
-export function requestPipeline(deps: AppDeps): InstallPipeline {
+ * handlers; the result installs them on an app before its routes are added. 404 and 405 (with
+ * Allow) follow the app's own routes, or `knownRoutes` when given: `serve` splits the API into
+ * apps that each hold a part of it (src/serving-app.ts), and a method one app lacks on a path
+ * may be another's. */
+export function requestPipeline(
+  deps: AppDeps,
+  options: { knownRoutes?: () => RouteEntry[] } = {},
+): InstallPipeline {
   const { config } = deps
   const before = [
     requestId({ log: deps.log }),
@@ -57,13 +65,15 @@ export function requestPipeline(deps: AppDeps): InstallPipeline {
     onClaim: hourlyPurge(deps.db.sql, config.idempotency.ttlMs, deps.log),
   })
 
+  const routesFor = (app: { routes: RouteEntry[] }) => options.knownRoutes?.() ?? app.routes
+
   return (app) => {
     for (const middleware of before) app.use('*', middleware)
     // A fixed path asked with a method it does not serve is 405, even where a parameter route of
     // that method would take it: GET /api/v1/backups/trigger is not a backup id.
     let fixedPaths: Map<string, string[]> | undefined
     app.use('*', async (c, next) => {
-      fixedPaths ??= methodsOfFixedPaths(app.routes)
+      fixedPaths ??= methodsOfFixedPaths(routesFor(app))
       const allow = fixedPaths.get(c.req.path)
       if (!allow || allow.includes(c.req.method)) return next()
       const error = new MethodNotAllowedError(c.req.method, c.req.path, allow)
@@ -76,7 +86,7 @@ export function requestPipeline(deps: AppDeps): InstallPipeline {
     let allowedMethods: ((path: string) => string[]) | undefined
     app.notFound((c) => {
       // A known path asked with another method is 405 with Allow (RFC 9110 15.5.6), not 404.
-      allowedMethods ??= methodsByPath(app.routes)
+      allowedMethods ??= methodsByPath(routesFor(app))
       const allow = allowedMethods(c.req.path)
       const methodNotAllowed = allow.length > 0 && !allow.includes(c.req.method)
       const error = methodNotAllowed
@@ -102,7 +112,7 @@ export function requestPipeline(deps: AppDeps): InstallPipeline {
 }
 
 /** The methods each route pattern serves (HEAD with GET: Hono answers it from the GET route). */
-function methodsByPattern(routes: { method: string; path: string }[]): Map<string, Set<string>> {
+function methodsByPattern(routes: RouteEntry[]): Map<string, Set<string>> {
   const byPattern = new Map<string, Set<string>>()
   for (const route of routes) {
     // Middleware: every method (ALL) or a wildcard path (Idempotency-Key on unsafe methods).
@@ -117,7 +127,7 @@ function methodsByPattern(routes: { method: string; path: string }[]): Map<strin
 
 /** For a request path, the methods the app's routes serve on it (HEAD with GET: Hono answers it
  * from the GET route); none for a path no route matches. */
-export function methodsByPath(routes: { method: string; path: string }[]): (path: string) => string[] {
+export function methodsByPath(routes: RouteEntry[]): (path: string) => string[] {
   const byPattern = methodsByPattern(routes)
   const matchers = [...byPattern].map(([pattern, methods]) => {
     const source = pattern
@@ -139,7 +149,7 @@ export function methodsByPath(routes: { method: string; path: string }[]): (path
 }
 
 /** The methods each path without parameters serves (HEAD with GET). */
-export function methodsOfFixedPaths(routes: { method: string; path: string }[]): Map<string, string[]> {
+export function methodsOfFixedPaths(routes: RouteEntry[]): Map<string, string[]> {
   return new Map(
     [...methodsByPattern(routes)]
       .filter(([pattern]) => !pattern.includes(':'))

@@ -1,5 +1,5 @@
 // Bun runtime: Bun.serve for HTTP, Bun.password for argon2id (native, on Bun's thread pool). Files the binary needs are embedded at build time: imports
-// `with { type: 'file' }` (docs UI files, PGlite WASM and fs bundle, the SAML schema validator's
+// `with { type: 'file' }` (docs UI files, the committed OpenAPI document, PGlite WASM and fs bundle, the SAML schema validator's
 // WASM, script and schemas) and migrations/*.sql passed to `bun build --compile` as extra entry
 // points (Bun.embeddedFiles). From source (`bun run`) the same imports resolve to files on disk
 // and migrations are read from the tree.
@@ -29,6 +29,7 @@ import swaggerCss from '../../node_modules/swagger-ui-dist/swagger-ui.css' with 
 import swaggerBundle from '../../node_modules/swagger-ui-dist/swagger-ui-bundle.js' with { type: 'file' }
 import xmllintWasm from '../../node_modules/xmllint-wasm/xmllint.wasm' with { type: 'file' }
 import xmllintScript from '../../node_modules/xmllint-wasm/xmllint-node.js' with { type: 'file' }
+import openApiDocumentFile from '../../openapi/openapi.json' with { type: 'file' }
 import { workerPoolHasher } from '../auth/password-hashing.ts'
 import type { SamlSchemaFileName } from '../auth/sso/xml-schema.ts'
 import type { DocsAssetName } from '../http/docs-ui.ts'
@@ -58,6 +59,8 @@ export const bunRuntime: Runtime = {
   assets: {
     migrations: bunMigrations,
     docsAsset: async (name) => new Uint8Array(await Bun.file(docsFiles[name]).arrayBuffer()),
+    // With `type: 'file'` Bun gives the path; TypeScript still types the import as the JSON.
+    openApiDocument: () => Bun.file(openApiDocumentFile as unknown as string).text(),
     samlSchemaFile: async (name) => new Uint8Array(await Bun.file(samlSchemaFiles[name]).arrayBuffer()),
     ...(compiled
       ? {

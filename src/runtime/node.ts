@@ -23,6 +23,7 @@ export const nodeRuntime: Runtime = {
       const dist = dirname(require.resolve('swagger-ui-dist/package.json'))
       return new Uint8Array(await readFile(join(dist, name)))
     },
+    openApiDocument: () => readFile(join(root, 'openapi', 'openapi.json'), 'utf8'),
     samlSchemaFile: async (name) => {
       const base = name.startsWith('xmllint')
         ? dirname(require.resolve('xmllint-wasm/package.json'))

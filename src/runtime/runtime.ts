@@ -1,5 +1,5 @@
 // What the service needs from its runtime: an HTTP listener, argon2id off the event loop and the
-// files it ships with (migrations, the docs UI files, PGlite's WASM, the SAML schema validator's
+// files it ships with (migrations, the docs UI files, the OpenAPI document, PGlite's WASM, the SAML schema validator's
 // WASM and schemas).
 // bun.ts and node.ts implement it.
 
@@ -13,6 +13,9 @@ import type { Migration } from '../platform/db/migrations.ts'
 export type RuntimeAssets = {
   migrations(): Promise<Migration[]>
   docsAsset(name: DocsAssetName): Promise<Uint8Array>
+  /** openapi/openapi.json as committed: what createApp's /openapi.json produces (the tests and
+   * CI's drift check hold them equal), served by `serve` without loading the API's schemas. */
+  openApiDocument(): Promise<string>
   /** xmllint's WASM and script and the SAML schemas (src/auth/sso/xml-schema.ts). */
   samlSchemaFile: SamlSchemaFiles
   /** Only where PGlite cannot find its own files (the compiled binary). */

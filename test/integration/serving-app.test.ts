@@ -1,12 +1,13 @@
-// What `serve` hands the HTTP server: the probes app answers from the start and the whole API
-// loads on the first request the probes app does not own (src/serving-app.ts).
+// What `serve` hands the HTTP server: the probes app answers from the start and each capability
+// of the API loads on the first request for one of its routes (src/serving-app.ts).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createServingApp } from '../../src/serving-app.ts'
 import { startTestApp, type TestApp } from '../support/app.ts'
 
+const adminToken = 'serving-app-admin-token-0123456789abcdef'
 let t: TestApp
 beforeAll(async () => {
-  t = await startTestApp()
+  t = await startTestApp({ PGA_ADMIN_TOKEN: adminToken })
 })
 afterAll(() => t.close())
 
@@ -14,7 +15,7 @@ const request = (serving: ReturnType<typeof createServingApp>, path: string, ini
   serving.fetch(new Request(`http://127.0.0.1${path}`, init), {})
 
 describe('serving app', () => {
-  it('answers probes, version, config check and docs without loading the API', async () => {
+  it('answers probes, version, docs and the OpenAPI document without loading any capability', async () => {
     const serving = createServingApp(t.deps)
     expect((await request(serving, '/livez')).status).toBe(200)
     expect((await request(serving, '/readyz')).status).toBe(200)
@@ -26,26 +27,53 @@ describe('serving app', () => {
     const post = await request(serving, '/livez', { method: 'POST' })
     expect(post.status).toBe(405)
     expect(post.headers.get('allow')).toBe('GET, HEAD')
-    expect(serving.apiLoaded).toBe(false)
+    // The committed document is the one the routes produce.
+    const served = await request(serving, '/openapi.json')
+    expect(served.status).toBe(200)
+    expect(served.headers.get('content-type')).toMatch(/^application\/json/)
+    expect(await served.json()).toEqual(await (await t.app.request('/openapi.json')).json())
+    expect(serving.loadedCapabilities).toEqual([])
   })
 
-  it('loads the API on the first requests it does not own, which all get their answer', async () => {
+  it('answers 404 and 405 from the whole API without loading any capability', async () => {
+    const serving = createServingApp(t.deps)
+    for (const [method, path] of [
+      ['GET', '/no/such/path'],
+      ['GET', '/api/v1/backups/trigger'],
+      ['PUT', '/api/v1/instances'],
+      ['POST', '/api/v1/instances/i1/report'],
+      ['DELETE', '/api/v1/audit/logs'],
+      ['OPTIONS', '/api/v1/users/u1'],
+    ] as const) {
+      const answer = await request(serving, path, { method })
+      const whole = await t.app.request(path, { method })
+      expect(`${method} ${path} ${answer.status} ${answer.headers.get('allow')}`).toBe(
+        `${method} ${path} ${whole.status} ${whole.headers.get('allow')}`,
+      )
+      expect(answer.status === 404 || answer.status === 405).toBe(true)
+      const problem = (await answer.json()) as { code: string }
+      expect(problem.code).toBe(((await whole.json()) as { code: string }).code)
+    }
+    expect(serving.loadedCapabilities).toEqual([])
+  })
+
+  it('loads the capability a request is for, once for requests that come together', async () => {
     const serving = createServingApp(t.deps)
     const answers = await Promise.all([
       request(serving, '/api/v1/instances'),
+      request(serving, '/api/v1/instances/i1'),
       request(serving, '/api/v1/auth/me'),
-      request(serving, '/api/v1/backups/trigger'),
-      request(serving, '/no/such/path'),
+      request(serving, '/api/v1/instances', { method: 'PATCH' }),
     ])
-    expect(answers.map((a) => a.status)).toEqual([401, 401, 405, 404])
-    expect(serving.apiLoaded).toBe(true)
+    expect(answers.map((a) => a.status)).toEqual([401, 401, 401, 405])
+    expect([...serving.loadedCapabilities].sort()).toEqual(['auth', 'instances'])
     const [instances] = answers
     expect(((await instances?.json()) as { code?: string } | undefined)?.code).toBe('unauthorized')
-    // Once loaded, probes go through the whole API too (same routes, same answers).
-    expect((await request(serving, '/livez')).status).toBe(200)
-    const document = await request(serving, '/openapi.json')
-    expect(document.status).toBe(200)
-    expect(Object.keys(((await document.json()) as { paths: object }).paths)).toContain('/api/v1/instances')
+    // A capability's second request uses the app already loaded; another loads its own.
+    const signedIn = { headers: { Authorization: `Bearer ${adminToken}` } }
+    expect((await request(serving, '/api/v1/instances', signedIn)).status).toBe(200)
+    expect((await request(serving, '/api/v1/metric-groups', signedIn)).status).toBe(200)
+    expect([...serving.loadedCapabilities].sort()).toEqual(['auth', 'instances', 'metrics'])
   })
 
   describe('GET /livez before the pipeline (src/http/constant-answers.ts)', () => {
@@ -81,7 +109,7 @@ describe('serving app', () => {
         .map((line) => JSON.parse(line) as Record<string, unknown>)
         .find((line) => line.msg === 'request' && line.requestId === 'edge-proxy-5678')
       expect(logged).toMatchObject({ method: 'GET', route: '/livez', path: '/livez', status: 200 })
-      expect(serving.apiLoaded).toBe(false)
+      expect(serving.loadedCapabilities).toEqual([])
     })
 
     it('says Connection: close while draining', async () => {
