@@ -3,12 +3,12 @@
 // costs. It PRINTS figures; it never passes or fails on them. A throwaway PostgreSQL 15 is the
 // store and the state store is in-memory. Each run starts the binary fresh and, one step after
 // the other, in the same process (3 s settle after each, then RSS split into anonymous and
-// file-backed pages):
+// file-backed pages; and how long the step's first request took, which waits for what it loads):
 //   1. probes only (ready);
-//   2. a dashboard user: a failed sign-in, /auth/me, the instance list, an instance's series and
+//   2. a dashboard user: the instance list, a failed sign-in, /auth/me, an instance's series and
 //      snapshots, the Prometheus exposition of instances (admin token where a route needs one);
-//   3. one request to every capability (src/api-routes.json): the whole API;
-//   4. the docs read: /docs, its script and /openapi.json.
+//   3. one request, not signed in, to every capability (src/api-routes.json): the whole API;
+//   4. the docs read: /openapi.json, /docs and its script.
 // With --compare-binary PATH, that build runs the same steps, runs alternating.
 // Run from the repository root (after `bash scripts/build.sh`):
 //   node_modules/.bin/bun bench/api-memory.ts [--runs 3] [--compare-binary PATH]
@@ -49,33 +49,37 @@ type Request = { method: string; path: string }
 const get = (path: string): Request => ({ method: 'GET', path })
 const someId = '00000000-0000-4000-8000-000000000001'
 
-/** The first route of each capability, parameters filled in. */
+/** The last route of each capability (the system capability's is the config check; its first
+ * ones are probes), parameters filled in. */
 const everyCapability: Request[] = Object.values(apiRoutes).map((routes) => {
-  const [method = 'GET', pattern = '/'] = (routes[0] ?? '').split(' ')
+  const [method = 'GET', pattern = '/'] = (routes.at(-1) ?? '').split(' ')
   return { method, path: pattern.replace(/:[A-Za-z]+/g, someId) }
 })
 
-const steps: { name: string; requests: Request[] }[] = [
+const steps: { name: string; requests: Request[]; signedIn?: boolean }[] = [
   { name: 'probes only (ready)', requests: [get('/readyz'), get('/api/v1/version')] },
   {
     name: '+ dashboard user (sign-in, instances, series)',
+    signedIn: true,
     requests: [
+      get('/api/v1/instances'),
       { method: 'POST', path: '/api/v1/auth/login' },
       get('/api/v1/auth/me'),
-      get('/api/v1/instances'),
       get(`/api/v1/instances/${someId}/metrics/database`),
       get(`/api/v1/instances/${someId}/snapshots`),
       get('/metrics/instances'),
     ],
   },
+  // Not signed in: refused (401) or invalid (400), each still loads its capability, and none
+  // rotates keys or starts work.
   { name: '+ every capability (whole API)', requests: everyCapability },
   {
     name: '+ docs read (/docs, /openapi.json)',
-    requests: [get('/docs'), get('/docs/swagger-ui-bundle.js'), get('/openapi.json')],
+    requests: [get('/openapi.json'), get('/docs'), get('/docs/swagger-ui-bundle.js')],
   },
 ]
 
-type StepMemory = { rss: number; anon: number; file: number }
+type StepMemory = { rss: number; anon: number; file: number; firstMs: number }
 
 async function runOnce(binary: string, env: Record<string, string>, token: string): Promise<StepMemory[]> {
   const port = await freePort()
@@ -88,10 +92,12 @@ async function runOnce(binary: string, env: Record<string, string>, token: strin
   await waitForReady(`${base}/readyz`, { startedAt: performance.now(), child })
   const out: StepMemory[] = []
   for (const step of steps) {
+    let firstMs = Number.NaN
     for (const { method, path } of step.requests) {
       const body =
         method === 'POST' ? JSON.stringify({ username: 'nobody', password: 'wrong password' }) : undefined
       for (let i = 0; i < 5; i++) {
+        const started = performance.now()
         const answer = await fetch(`${base}${path}`, {
           method,
           headers: {
@@ -101,6 +107,7 @@ async function runOnce(binary: string, env: Record<string, string>, token: strin
           ...(body ? { body } : {}),
         })
         await answer.arrayBuffer()
+        if (Number.isNaN(firstMs)) firstMs = performance.now() - started
         if (answer.status >= 500) throw new Error(`${method} ${path}: ${answer.status}`)
       }
     }
@@ -109,6 +116,7 @@ async function runOnce(binary: string, env: Record<string, string>, token: strin
       rss: procStatus(child.pid, 'VmRSS') ?? Number.NaN,
       anon: procStatus(child.pid, 'RssAnon') ?? Number.NaN,
       file: procStatus(child.pid, 'RssFile') ?? Number.NaN,
+      firstMs,
     })
   }
   await processes.stop(child)
@@ -148,14 +156,20 @@ async function main() {
       .map((l) => l.toFixed(2))
       .join(' ')}, kernel ${release()})`,
   )
-  const header = ['after', ...builds.flatMap((b) => [`${b.name} RSS`, 'anonymous', 'file-backed'])]
+  const header = [
+    'after',
+    ...builds.flatMap((b) => [`${b.name} RSS`, 'anonymous', 'file-backed', 'first request ms']),
+  ]
   const rows = steps.map((step, i) => [
     step.name,
     ...builds.flatMap((b) => {
       const at = (results.get(b.name) ?? []).map((r) => r[i] as StepMemory)
-      return [median(at.map((m) => m.rss)), median(at.map((m) => m.anon)), median(at.map((m) => m.file))].map(
-        (n) => fmt(n),
-      )
+      return [
+        ...[median(at.map((m) => m.rss)), median(at.map((m) => m.anon)), median(at.map((m) => m.file))].map(
+          (n) => fmt(n),
+        ),
+        fmt(median(at.map((m) => m.firstMs))),
+      ]
     }),
   ])
   console.log(table(header, rows, header.map((_, i) => i).slice(1)))

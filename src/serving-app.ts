@@ -54,15 +54,23 @@ export function createServingApp(deps: AppDeps, routeTable: ApiRouteTable = apiR
   const load = (name: CapabilityName) => {
     let pending = loading.get(name)
     if (!pending) {
+      const started = performance.now()
       pending = capabilityLoaders[name]().then((routes) => {
         const app = new Hono()
         installPipeline(app)
         app.route('/', routes(deps))
         loaded.set(name, app)
+        deps.log.info('API capability loaded', {
+          capability: name,
+          ms: Math.round(performance.now() - started),
+        })
         return app
       })
       // A failed import is retried by the next request rather than remembered.
-      pending.catch(() => loading.delete(name))
+      pending.catch((error) => {
+        loading.delete(name)
+        deps.log.error('API capability failed to load', { capability: name, error: String(error) })
+      })
       loading.set(name, pending)
     }
     return pending

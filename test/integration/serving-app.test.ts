@@ -58,6 +58,11 @@ describe('serving app', () => {
   })
 
   it('loads the capability a request is for, once for requests that come together', async () => {
+    const loads = (capability: string) =>
+      t.logs.lines
+        .map((line) => JSON.parse(line) as Record<string, unknown>)
+        .filter((line) => line.msg === 'API capability loaded' && line.capability === capability).length
+    const instancesLoadsBefore = loads('instances')
     const serving = createServingApp(t.deps)
     const answers = await Promise.all([
       request(serving, '/api/v1/instances'),
@@ -67,6 +72,7 @@ describe('serving app', () => {
     ])
     expect(answers.map((a) => a.status)).toEqual([401, 401, 401, 405])
     expect([...serving.loadedCapabilities].sort()).toEqual(['auth', 'instances'])
+    expect(loads('instances')).toBe(instancesLoadsBefore + 1)
     const [instances] = answers
     expect(((await instances?.json()) as { code?: string } | undefined)?.code).toBe('unauthorized')
     // A capability's second request uses the app already loaded; another loads its own.
