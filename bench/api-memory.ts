@@ -22,6 +22,7 @@ import { startPostgres, type TestPostgres } from '../test/harness/postgres.ts'
 import { freePort } from '../test/harness/processes.ts'
 import {
   benchProcesses,
+  cliOption,
   databaseUrl,
   fmt,
   median,
@@ -34,13 +35,8 @@ import {
 } from './support.ts'
 
 const root = resolve(import.meta.dir, '..')
-const args = process.argv.slice(2)
-const option = (name: string) => {
-  const i = args.indexOf(`--${name}`)
-  return i >= 0 ? args[i + 1] : undefined
-}
-const runs = Number(option('runs') ?? 3)
-const compareBinary = option('compare-binary') && resolve(option('compare-binary') as string)
+const runs = Number(cliOption('runs') ?? 3)
+const compareBinary = cliOption('compare-binary') && resolve(cliOption('compare-binary') as string)
 const settleMs = 3000
 const processes = benchProcesses('bench-api-memory')
 let store: TestPostgres | undefined

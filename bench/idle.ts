@@ -24,6 +24,7 @@ import { startPostgres, type TestPostgres } from '../test/harness/postgres.ts'
 import { freePort } from '../test/harness/processes.ts'
 import {
   benchProcesses,
+  cliOption,
   cpuSeconds,
   databaseUrl,
   fmt,
@@ -36,14 +37,9 @@ import {
 } from './support.ts'
 
 const root = resolve(import.meta.dir, '..')
-const args = process.argv.slice(2)
-const option = (name: string) => {
-  const i = args.indexOf(`--${name}`)
-  return i >= 0 ? args[i + 1] : undefined
-}
-const seconds = Number(option('seconds') ?? 60)
-const warmup = Number(option('warmup') ?? 20)
-const compareBinary = option('compare-binary') && resolve(option('compare-binary') as string)
+const seconds = Number(cliOption('seconds') ?? 60)
+const warmup = Number(cliOption('warmup') ?? 20)
+const compareBinary = cliOption('compare-binary') && resolve(cliOption('compare-binary') as string)
 const bun = join(root, 'node_modules', '.bin', 'bun')
 const processes = benchProcesses('bench-idle')
 let store: TestPostgres | undefined

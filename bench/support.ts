@@ -52,6 +52,13 @@ export function databaseUrl(serverUrl: string, database: string): string {
   return url.toString()
 }
 
+/** The value after `--name` on the command line, if given. */
+export function cliOption(name: string): string | undefined {
+  const args = process.argv.slice(2)
+  const i = args.indexOf(`--${name}`)
+  return i >= 0 ? args[i + 1] : undefined
+}
+
 /** A progress line on stderr (stdout carries the figures). */
 export const note = (text: string) => process.stderr.write(`${text}\n`)
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, Math.max(0, ms)))
