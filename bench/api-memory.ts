@@ -17,7 +17,6 @@ import { existsSync } from 'node:fs'
 import { cpus, loadavg, release } from 'node:os'
 import { join, resolve } from 'node:path'
 import postgres from 'postgres'
-import apiRoutes from '../src/api-routes.json' with { type: 'json' }
 import { startPostgres, type TestPostgres } from '../test/harness/postgres.ts'
 import { freePort } from '../test/harness/processes.ts'
 import {
@@ -27,6 +26,7 @@ import {
   fmt,
   median,
   note,
+  oneRequestPerCapability,
   procStatus,
   runBench,
   sleep,
@@ -45,13 +45,6 @@ type Request = { method: string; path: string }
 const get = (path: string): Request => ({ method: 'GET', path })
 const someId = '00000000-0000-4000-8000-000000000001'
 
-/** The last route of each capability (the system capability's is the config check; its first
- * ones are probes), parameters filled in. */
-const everyCapability: Request[] = Object.values(apiRoutes).map((routes) => {
-  const [method = 'GET', pattern = '/'] = (routes.at(-1) ?? '').split(' ')
-  return { method, path: pattern.replace(/:[A-Za-z]+/g, someId) }
-})
-
 const steps: { name: string; requests: Request[]; signedIn?: boolean }[] = [
   { name: 'probes only (ready)', requests: [get('/readyz'), get('/api/v1/version')] },
   {
@@ -68,7 +61,7 @@ const steps: { name: string; requests: Request[]; signedIn?: boolean }[] = [
   },
   // Not signed in: refused (401) or invalid (400), each still loads its capability, and none
   // rotates keys or starts work.
-  { name: '+ every capability (whole API)', requests: everyCapability },
+  { name: '+ every capability (whole API)', requests: oneRequestPerCapability(someId) },
   {
     name: '+ docs read (/docs, /openapi.json)',
     requests: [get('/openapi.json'), get('/docs'), get('/docs/swagger-ui-bundle.js')],

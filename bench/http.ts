@@ -31,7 +31,6 @@ import {
 import { cpus, loadavg, release, totalmem } from 'node:os'
 import { join, resolve } from 'node:path'
 import type { Subprocess } from 'bun'
-import apiRoutes from '../src/api-routes.json' with { type: 'json' }
 import { createTestDatabase, startPostgres } from '../test/harness/postgres.ts'
 import { freePort } from '../test/harness/processes.ts'
 import { startRedis } from '../test/harness/redis.ts'
@@ -47,6 +46,7 @@ import {
   fmtInt,
   logTail,
   median,
+  oneRequestPerCapability,
   procStatus,
   quietWaiter,
   runBench,
@@ -586,8 +586,8 @@ async function main() {
   // replica also holds instances; a request to each capability loads the whole API.
   await fetch(`${service.base}/api/v1/instances`).then((r) => r.arrayBuffer())
   const serviceApiLoaded = await idleRss(service)
-  for (const path of oneRoutePerCapability())
-    await fetch(`${service.base}${path.path}`, { method: path.method }).then((r) => r.arrayBuffer())
+  for (const { method, path } of oneRequestPerCapability('p1'))
+    await fetch(`${service.base}${path}`, { method }).then((r) => r.arrayBuffer())
   const serviceWholeApi = await idleRss(service)
   await stopProcess(service.child)
   await stopProcess(bare.child)
@@ -965,12 +965,3 @@ async function main() {
 }
 
 await runBench('bench/http.ts', main, cleanup, watchdogMs)
-
-/** The first route of each capability (src/api-routes.json), parameters filled in: a request to
- * each, answered or refused, loads that capability. */
-function oneRoutePerCapability(): { method: string; path: string }[] {
-  return Object.values(apiRoutes).map((routes) => {
-    const [method = 'GET', pattern = '/'] = (routes[0] ?? '').split(' ')
-    return { method, path: pattern.replace(/:[A-Za-z]+/g, 'p1') }
-  })
-}

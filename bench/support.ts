@@ -6,6 +6,8 @@ import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { join } from 'node:path'
 import type { Subprocess } from 'bun'
+import { apiRoutesOf } from '../src/api-capabilities.ts'
+import apiRoutes from '../src/api-routes.json' with { type: 'json' }
 import { tempDir } from '../test/harness/processes.ts'
 
 /** Runs `main`, then `cleanup` whatever happens, and exits the process with 0 (done), 1 (failed or
@@ -57,6 +59,17 @@ export function cliOption(name: string): string | undefined {
   const args = process.argv.slice(2)
   const i = args.indexOf(`--${name}`)
   return i >= 0 ? args[i + 1] : undefined
+}
+
+/** One request per capability of the API (src/api-routes.json), its last route with every
+ * parameter set to `parameter` (the system capability's last route is the config check; its
+ * first ones are probes). Answered or refused, each loads its capability in `serve`. */
+export function oneRequestPerCapability(parameter: string): { method: string; path: string }[] {
+  const last = new Map(apiRoutesOf(apiRoutes).map((route) => [route.capability, route]))
+  return [...last.values()].map(({ method, path }) => ({
+    method,
+    path: path.replace(/:[A-Za-z]+/g, parameter),
+  }))
 }
 
 /** A progress line on stderr (stdout carries the figures). */

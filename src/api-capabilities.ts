@@ -30,6 +30,18 @@ export type CapabilityName = keyof typeof capabilityLoaders
 /** Each capability's routes as "METHOD /path/:param", from src/api-routes.json. */
 export type ApiRouteTable = Record<CapabilityName, string[]>
 
+/** The table's routes, each with its capability, method and pattern. */
+export function apiRoutesOf(
+  table: ApiRouteTable,
+): { capability: CapabilityName; method: string; path: string }[] {
+  return (Object.entries(table) as [CapabilityName, string[]][]).flatMap(([capability, routes]) =>
+    routes.map((route) => {
+      const [method = '', path = ''] = route.split(' ')
+      return { capability, method, path }
+    }),
+  )
+}
+
 /** The routes of a router as "METHOD /path" once each, without middleware (every method, or a
  * wildcard path): what src/api-routes.json lists per capability. */
 export function routesOf(router: { routes: { method: string; path: string }[] }): string[] {

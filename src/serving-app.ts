@@ -14,7 +14,12 @@ import { Hono } from 'hono'
 import { RegExpRouter } from 'hono/router/reg-exp-router'
 import { SmartRouter } from 'hono/router/smart-router'
 import { TrieRouter } from 'hono/router/trie-router'
-import { type ApiRouteTable, type CapabilityName, capabilityLoaders } from './api-capabilities.ts'
+import {
+  type ApiRouteTable,
+  apiRoutesOf,
+  type CapabilityName,
+  capabilityLoaders,
+} from './api-capabilities.ts'
 import apiRoutes from './api-routes.json' with { type: 'json' }
 import type { AppDeps } from './deps.ts'
 import type { ConnectionEnv } from './http/client-address.ts'
@@ -30,16 +35,11 @@ export type ServingApp = {
 }
 
 export function createServingApp(deps: AppDeps, routeTable: ApiRouteTable = apiRoutes): ServingApp {
-  const apiRouteList = Object.values(routeTable)
-    .flat()
-    .map((route) => {
-      const [method = '', path = ''] = route.split(' ')
-      return { method, path }
-    })
+  const apiRouteList = apiRoutesOf(routeTable)
   const installPipeline = requestPipeline(deps, { knownRoutes: () => [...probes.routes, ...apiRouteList] })
   const probes = createProbesApp(deps, installPipeline)
   const probePaths = new Set(methodsOfFixedPaths(probes.routes).keys())
-  const ownerOf = capabilityOwner(routeTable)
+  const ownerOf = capabilityOwner(apiRouteList)
   const constant = constantAnswers({
     answers: { '/livez': livenessAnswer },
     lifecycle: deps.lifecycle,
@@ -97,19 +97,13 @@ export function createServingApp(deps: AppDeps, routeTable: ApiRouteTable = apiR
 /** For a method and path, the capability whose route Hono would match, or undefined when none
  * would (a 404 or 405 for the pipeline to answer). */
 export function capabilityOwner(
-  table: ApiRouteTable,
+  routes: ReturnType<typeof apiRoutesOf>,
 ): (method: string, path: string) => CapabilityName | undefined {
   const router = new SmartRouter<CapabilityName>({ routers: [new RegExpRouter(), new TrieRouter()] })
-  const all: { method: string; path: string }[] = []
-  for (const [name, routes] of Object.entries(table) as [CapabilityName, string[]][])
-    for (const route of routes) {
-      const [method = '', path = ''] = route.split(' ')
-      router.add(method, path, name)
-      all.push({ method, path })
-    }
+  for (const { capability, method, path } of routes) router.add(method, path, capability)
   // A fixed path asked with a method it does not serve is 405 (src/http/pipeline.ts), even where
   // a parameter route would match: GET /api/v1/backups/trigger is not a backup id.
-  const fixedPaths = methodsOfFixedPaths(all)
+  const fixedPaths = methodsOfFixedPaths(routes)
   return (method, rawPath) => {
     const path = routingPath(rawPath)
     const allow = fixedPaths.get(path)

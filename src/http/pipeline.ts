@@ -1,9 +1,10 @@
 // What every request passes before and after its route, built once per process and installed on
 // each app that serves: the probes app answers from the start, each capability's app once it has
-// loaded (src/serving-app.ts), or the whole API (createApp). Order: request id → client address → observe (in-flight, metrics, access
-// log) → security headers → CORS → body limit (methods with a body) → lifecycle gate (wait while
-// starting, Connection: close while draining) → 405 on fixed paths → authentication →
-// Idempotency-Key (unsafe methods) → routes (permission, validation, handler); one error handler.
+// loaded (src/serving-app.ts), or the whole API (createApp). Order: request id → client address →
+// observe (in-flight, metrics, access log) → security headers → CORS → body limit (methods with a
+// body) → lifecycle gate (wait while starting, Connection: close while draining) → 405 on fixed
+// paths → authentication → Idempotency-Key (unsafe methods) → routes (permission, validation,
+// handler); one error handler.
 import type { Hono } from 'hono'
 import { cors } from 'hono/cors'
 import { authenticate } from '../auth/middleware.ts'

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { type CapabilityName, capabilityLoaders } from '../../src/api-capabilities.ts'
+import { apiRoutesOf, type CapabilityName, capabilityLoaders } from '../../src/api-capabilities.ts'
 import apiRoutes from '../../src/api-routes.json' with { type: 'json' }
 import { capabilityRoutes } from '../../src/app.ts'
 import { generateApiRouteTable } from '../../src/openapi-document.ts'
@@ -13,7 +13,7 @@ import { capabilityOwner } from '../../src/serving-app.ts'
 
 const committed = readFileSync(join(import.meta.dirname, '..', '..', 'src', 'api-routes.json'), 'utf8')
 const table = generateApiRouteTable()
-const ownerOf = capabilityOwner(apiRoutes)
+const ownerOf = capabilityOwner(apiRoutesOf(apiRoutes))
 
 /** A request path for a route pattern: each parameter given a value. */
 const concrete = (pattern: string) => pattern.replace(/:[A-Za-z]+/g, 'p1')
