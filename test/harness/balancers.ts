@@ -16,15 +16,19 @@ export type Balancer = {
   httpPort: number
   /** HAProxy only: its stats / Prometheus port. */
   statsPort: number
-  /** nginx has no active health checks: how long after a replica is back before nginx tries it
-   * again (its fail_timeout); 0 for HAProxy, whose checks say when (its log's "is UP"). */
-  rejoinMs: number
   /** PEM of the CA that signed the balancer's certificate (for 127.0.0.1 and localhost). */
   caFile: string
   /** Access log and error/event lines so far. */
   readonly lines: string[]
   /** The first line matching `pattern` logged at or after `after` (epoch ms; default 0). */
   waitForLine(pattern: RegExp, options?: { after?: number; timeoutMs?: number }): Promise<LogLine>
+  /** Resolves once the balancer sends to the named replica again, which was (re)started ready
+   * at `since` (epoch ms). HAProxy: its stats show the server plainly UP (not "UP 1/2", a failed
+   * check pending) at least one check interval after `since`. A replica that restarted between
+   * two checks, with no request meeting its closed port, is never marked DOWN, so there is no
+   * "is UP" line to wait for. nginx has no active checks: it tries the replica again once its
+   * fail_timeout has passed. */
+  waitInRotation(replica: string, options: { since: number; timeoutMs: number }): Promise<void>
   reload(): Promise<void>
   stop(): Promise<void>
 }
@@ -94,12 +98,29 @@ export async function startBalancer(
     httpsPort,
     httpPort,
     statsPort,
-    rejoinMs: kind === 'nginx' ? durationMs(values.failTimeout ?? '2s') : 0,
     caFile: certificates.ca,
     get lines() {
       return log.lines
     },
     waitForLine: (pattern, options) => log.waitFor(pattern, { ...options, what: kind }),
+    async waitInRotation(replica, { since, timeoutMs }) {
+      if (kind === 'nginx') {
+        await sleep(since + durationMs(values.failTimeout ?? '2s') + 500 - Date.now())
+        return
+      }
+      const checkedSince = since + durationMs(values.healthCheckInterval ?? '500ms')
+      const deadline = Date.now() + timeoutMs
+      let status = 'unknown'
+      for (;;) {
+        status = await haproxyServerStatus(statsPort, 'replicas', replica)
+        if (status === 'UP' && Date.now() >= checkedSince) return
+        if (Date.now() > deadline)
+          throw new Error(
+            `haproxy: ${replica} not back in rotation within ${timeoutMs} ms (status ${status})`,
+          )
+        await sleep(200)
+      }
+    },
     async reload() {
       // HAProxy's master re-executes with the listeners handed over; nginx's master starts new
       // workers and lets the old ones finish their connections. Neither drops a request.
@@ -110,6 +131,22 @@ export async function startBalancer(
       await stopChild(child, kind === 'haproxy' ? 'SIGUSR1' : 'SIGQUIT', 10_000)
     },
   }
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)))
+
+/** A server's status on HAProxy's stats page (CSV): "UP", "DOWN", "UP 1/2" (a check failed,
+ * not yet down), "DOWN 1/2" (a check passed, not yet up), "MAINT"... */
+async function haproxyServerStatus(statsPort: number, backend: string, server: string): Promise<string> {
+  const csv = await (await fetch(`http://127.0.0.1:${statsPort}/stats;csv`)).text()
+  const [header = '', ...rows] = csv.trim().split('\n')
+  const columns = header.replace(/^# /, '').split(',')
+  const at = (name: string) => columns.indexOf(name)
+  for (const row of rows) {
+    const cells = row.split(',')
+    if (cells[at('pxname')] === backend && cells[at('svname')] === server) return cells[at('status')] ?? ''
+  }
+  throw new Error(`haproxy stats: no server ${backend}/${server}`)
 }
 
 const durationMs = (text: string) => {

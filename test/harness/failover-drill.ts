@@ -77,16 +77,9 @@ export async function runFailoverDrill(options: {
     windows.push({ name, fromMs, toMs: Date.now(), ...detection })
   }
   const replicaName = (index: number) => `replica-${index + 1}`
-  /** Waits until the balancer sends to the replica again (HAProxy: its checks pass; nginx has no
-   * active checks and simply tries it again after fail_timeout). */
-  const backInRotation = async (index: number, since: number) => {
-    if (balancer.kind === 'haproxy')
-      await balancer.waitForLine(new RegExp(`Server replicas/${replicaName(index)} is UP`), {
-        after: since,
-        timeoutMs: 30_000,
-      })
-    else await sleep(balancer.rejoinMs + 500)
-  }
+  /** Waits until the balancer sends to the replica again, which is ready since `since`. */
+  const backInRotation = (index: number, since: number) =>
+    balancer.waitInRotation(replicaName(index), { since, timeoutMs: 30_000 })
   try {
     await phase('baseline', async () => {
       await sleep(settleMs)
@@ -105,7 +98,7 @@ export async function runFailoverDrill(options: {
       await sleep(settleMs)
       const restartedAt = Date.now()
       await cluster.start(victim)
-      await backInRotation(victim, restartedAt)
+      await backInRotation(victim, Date.now())
       await sleep(settleMs)
       return {
         detectionMs: noticed.at - killedAt,
@@ -117,9 +110,8 @@ export async function runFailoverDrill(options: {
       for (const replica of cluster.replicas) {
         const code = await cluster.terminate(replica.index)
         if (code !== 0) throw new Error(`replica ${replica.index} exited with ${code} on SIGTERM`)
-        const restartedAt = Date.now()
         await cluster.start(replica.index)
-        await backInRotation(replica.index, restartedAt)
+        await backInRotation(replica.index, Date.now())
       }
       await sleep(settleMs)
       return undefined
