@@ -94,6 +94,12 @@ const coreVariables = defineVariables({
     example: '30s',
     doc: 'How long SIGTERM waits for in-flight requests before closing pools.',
   },
+  PGA_SHUTDOWN_DELAY: {
+    parser: duration,
+    default: '0s',
+    example: '2s',
+    doc: "After SIGTERM, how long new requests are still served (/readyz 503, Connection: close) before the wait for in-flight ones: at least the balancer's fall × inter. A second signal cuts it short. Leave 0 under Kubernetes (the preStop sleep does this).",
+  },
   PGA_BODY_LIMIT: {
     parser: integer(1024, 1 << 30),
     default: '1048576',
@@ -492,6 +498,7 @@ export type Config = Readonly<{
     bodyLimit: number
     corsOrigins: string[]
     shutdownGraceMs: number
+    shutdownDelayMs: number
     /** Normalised CIDR blocks ("10.0.0.0/8", "::1/128") of the proxies allowed to name the client. */
     trustedProxies: string[]
   }
@@ -652,6 +659,7 @@ export function parseConfig(env: Record<string, string | undefined>): Config {
       bodyLimit: e.PGA_BODY_LIMIT,
       corsOrigins: e.PGA_CORS_ORIGINS,
       shutdownGraceMs: e.PGA_SHUTDOWN_GRACE,
+      shutdownDelayMs: e.PGA_SHUTDOWN_DELAY,
       trustedProxies: e.PGA_TRUSTED_PROXIES,
     },
     idempotency: { ttlMs: e.PGA_IDEMPOTENCY_TTL, waitMs: e.PGA_IDEMPOTENCY_WAIT },

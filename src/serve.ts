@@ -2,8 +2,9 @@
 // while migrations run), migrate under the advisory lock, then mark ready.
 // SIGTERM/SIGINT: /readyz turns 503 at once and every response says `Connection: close`, so load
 // balancers and keep-alive clients move away; requests that still arrive are served, not
-// refused. Once nothing is in flight (or PGA_SHUTDOWN_GRACE has passed) the listener closes,
-// letting the last responses flush, then pools close and the process exits 0.
+// refused, for PGA_SHUTDOWN_DELAY at least (a second signal cuts it short). Then, once nothing
+// is in flight (or PGA_SHUTDOWN_GRACE has passed) the listener closes, letting the last
+// responses flush, then pools close and the process exits 0.
 import { systemAudit } from './audit/events.ts'
 import { closePasswordHashing, usePasswordHasher } from './auth/passwords.ts'
 import { prepareFirstAdmin } from './auth/service.ts'
@@ -96,6 +97,24 @@ function startAfterReady(
       for (const wake of [...retries]) wake()
     },
   }
+}
+
+/** The next SIGTERM or SIGINT, or undefined once `ms` have passed without one (never, without
+ * `ms`). The listeners go once it resolves: a signal after that takes the default action. */
+function signalWithin(ms?: number): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const onTerm = () => done('SIGTERM')
+    const onInt = () => done('SIGINT')
+    const timer = ms === undefined ? undefined : setTimeout(() => done(undefined), ms)
+    const done = (signal: string | undefined) => {
+      clearTimeout(timer)
+      process.off('SIGTERM', onTerm)
+      process.off('SIGINT', onInt)
+      resolve(signal)
+    }
+    process.on('SIGTERM', onTerm)
+    process.on('SIGINT', onInt)
+  })
 }
 
 /** Serves until a shutdown signal; resolves with the exit code. */
@@ -200,12 +219,22 @@ export async function serveCommand(options: {
     startupMs: phases.done(),
   })
 
-  const signal = await new Promise<string>((resolve) => {
-    process.once('SIGTERM', () => resolve('SIGTERM'))
-    process.once('SIGINT', () => resolve('SIGINT'))
-  })
+  const signal = (await signalWithin()) as string
   deps.lifecycle.startDraining()
-  log.info('draining', { signal, inFlight: deps.lifecycle.inFlight, graceMs: config.http.shutdownGraceMs })
+  const delayMs = config.http.shutdownDelayMs
+  log.info('draining', {
+    signal,
+    inFlight: deps.lifecycle.inFlight,
+    delayMs,
+    graceMs: config.http.shutdownGraceMs,
+  })
+  // An idle replica would otherwise exit within milliseconds, before the balancer's checks have
+  // seen /readyz 503: requests it then sends meet a closed port, and one sent on a keep-alive
+  // connection as it closes cannot be retried unless idempotent.
+  if (delayMs > 0) {
+    const cutShortBy = await signalWithin(delayMs)
+    if (cutShortBy) log.info('shutdown delay cut short', { signal: cutShortBy })
+  }
   const graceEnds = performance.now() + config.http.shutdownGraceMs
   const drained = await deps.lifecycle.waitForIdle(config.http.shutdownGraceMs)
   if (!drained)

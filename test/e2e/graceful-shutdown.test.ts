@@ -1,6 +1,8 @@
 // SIGTERM on the compiled binary while a request is in flight (its body still arriving):
 // /readyz answers 503 at once, requests that still arrive are served (with Connection: close)
-// rather than refused, the in-flight request completes with 200, and the process exits 0.
+// rather than refused, the in-flight request completes with 200, and the process exits 0. With
+// PGA_SHUTDOWN_DELAY an idle replica keeps serving new requests until the delay ends or a second
+// signal comes, so a balancer's checks see /readyz 503 before the port closes.
 import { connect, type Socket } from 'node:net'
 import { beforeAll, describe, expect, inject, it } from 'vitest'
 import { createTestDatabase } from '../harness/postgres.ts'
@@ -102,6 +104,40 @@ describe('graceful shutdown', () => {
     expect(service.lines.join('\n')).toMatch(/"msg":"stopped","drained":true/)
     slow.socket.destroy()
     probe.socket.destroy()
+  }, 60_000)
+
+  it('with PGA_SHUTDOWN_DELAY, an idle replica keeps serving after SIGTERM until a second signal', async () => {
+    const env = {
+      DATABASE_URL: await createTestDatabase(inject('pgUrl')),
+      PGA_MASTER_KEY: testMasterKey,
+      REDIS_URL: inject('redisUrl'),
+      PGA_SHUTDOWN_DELAY: '10m',
+    }
+    const service = await startService({ command: binary, env })
+    service.child.kill('SIGTERM')
+    await service.waitForLine(/"msg":"draining".*"inFlight":0,"delayMs":600000/)
+    // Without the delay an idle replica exits within milliseconds of the signal; with it, new
+    // connections are served for as long as the delay lasts, each told to go away.
+    const watchUntil = Date.now() + 2000
+    let served = 0
+    while (Date.now() < watchUntil) {
+      const version = await fetch(`${service.url}/api/v1/version`)
+      expect(version.status).toBe(200)
+      expect(version.headers.get('Connection')).toBe('close')
+      const readiness = await fetch(`${service.url}/readyz`)
+      expect(readiness.status).toBe(503)
+      expect(await readiness.json()).toEqual({ ready: false, phase: 'draining' })
+      served++
+      await new Promise((resolve) => setTimeout(resolve, 200))
+    }
+    expect(served).toBeGreaterThan(1)
+    expect(service.child.exitCode).toBeNull()
+
+    service.child.kill('SIGINT')
+    expect(await service.exited).toBe(0)
+    const log = service.lines.join('\n')
+    expect(log).toMatch(/"msg":"shutdown delay cut short","signal":"SIGINT"/)
+    expect(log).toMatch(/"msg":"stopped","drained":true/)
   }, 60_000)
 
   it('gives up on a request that outlives PGA_SHUTDOWN_GRACE and still exits 0', async () => {

@@ -2,7 +2,8 @@
 // nginx/ by the render step: TLS with HTTP/2, HTTP redirected to HTTPS, the client address the
 // balancer saw (never a forged header), request ids in the balancer's access log, the per-client
 // rate limit; then the failover drill under a constant load: a replica SIGKILLed, a rolling
-// restart with SIGTERM, a balancer reload and a Redis restart. Goal, asserted: no failed request
+// restart with SIGTERM (the replicas have PGA_SHUTDOWN_DELAY: HAProxy's checks take each out
+// before it exits), a balancer reload and a Redis restart. Goal, asserted: no failed request
 // for the kill, the rolling restart and the reload. The figures are printed; the long run is
 // bench/failover.ts.
 
@@ -21,7 +22,9 @@ let cluster: Cluster
 const balancers: Partial<Record<'haproxy' | 'nginx', Balancer>> = {}
 
 beforeAll(async () => {
-  cluster = await startCluster({ replicas: 3, pgUrl: inject('pgUrl') })
+  // As docs/LOAD_BALANCER_GUIDE.md advises behind HAProxy: at least fall × inter (1 s), with room
+  // for a loaded machine.
+  cluster = await startCluster({ replicas: 3, pgUrl: inject('pgUrl'), env: { PGA_SHUTDOWN_DELAY: '3s' } })
   const [haproxy, nginx] = await Promise.all([
     startBalancer('haproxy', cluster.addresses()),
     startBalancer('nginx', cluster.addresses()),
@@ -190,6 +193,20 @@ describe.each(['haproxy', 'nginx'] as const)('%s in front of three replicas', (k
     expect(killed?.detectedBy).toContain(kind === 'haproxy' ? 'Server replicas/replica-2 is DOWN' : victim)
     expect(killed?.outage?.requests).toBeGreaterThan(0)
     expect(killed?.outage?.errors, detail).toBe(0)
+    // With PGA_SHUTDOWN_DELAY each replica in the rolling restart kept serving until HAProxy's
+    // checks had seen its /readyz 503 and taken it out, before its port closed.
+    if (kind === 'haproxy') {
+      const rolling = report.phases.find((p) => p.name === 'rolling restart')
+      for (const replica of cluster.replicas) {
+        const takenOut = await balancer().waitForLine(
+          new RegExp(
+            `Server replicas/replica-${replica.index + 1} is DOWN, reason: Layer7 wrong status, code: 503`,
+          ),
+          { after: rolling?.fromMs, timeoutMs: 1 },
+        )
+        expect(takenOut.at).toBeLessThan(rolling?.toMs as number)
+      }
+    }
     // With Redis down, reads with an API key need only PostgreSQL: none may fail (HAProxy falls
     // back to the live replicas when none is ready). Writes need Redis: they get 503 meanwhile.
     const redis = report.phases.find((p) => p.name === 'Redis restart')?.summary
