@@ -25,6 +25,7 @@ describe('loadConfig', () => {
       bodyLimit: 1048576,
       corsOrigins: [],
       shutdownGraceMs: 10_000,
+      shutdownDelayMs: 0,
       trustedProxies: [],
     })
     expect(config.idempotency).toEqual({ ttlMs: 86_400_000, waitMs: 5_000 })
@@ -35,6 +36,7 @@ describe('loadConfig', () => {
   it('parses durations, lists and URLs into typed values', () => {
     const config = loadConfig({
       PGA_SHUTDOWN_GRACE: '2m',
+      PGA_SHUTDOWN_DELAY: '2s',
       PGA_DB_STATEMENT_TIMEOUT: '250ms',
       PGA_CORS_ORIGINS: 'https://a.example, https://b.example',
       DATABASE_URL: 'postgres://pga:pw@db:5432/pga',
@@ -44,6 +46,7 @@ describe('loadConfig', () => {
       PGA_REDIS_SENTINELS: 's1:26379,s2:26380',
     })
     expect(config.http.shutdownGraceMs).toBe(120_000)
+    expect(config.http.shutdownDelayMs).toBe(2_000)
     expect(
       loadConfig({ PGA_TRUSTED_PROXIES: ' 10.0.0.0/8, 192.0.2.7 ,fd00::/8, ::1' }).http.trustedProxies,
     ).toEqual(['10.0.0.0/8', '192.0.2.7/32', 'fd00::/8', '::1/128'])
@@ -81,6 +84,10 @@ describe('loadConfig', () => {
     [{ PGA_PORT: '80a' }, 'PGA_PORT: expected an integer between 0 and 65535'],
     [{ PGA_PORT: '70000' }, 'PGA_PORT: expected an integer between 0 and 65535'],
     [{ PGA_SHUTDOWN_GRACE: 'soon' }, 'PGA_SHUTDOWN_GRACE: expected a duration such as 500ms, 30s, 5m or 1h'],
+    [
+      { PGA_SHUTDOWN_DELAY: '2 seconds' },
+      'PGA_SHUTDOWN_DELAY: expected a duration such as 500ms, 30s, 5m or 1h',
+    ],
     [{ PGA_LOG_LEVEL: 'verbose' }, 'PGA_LOG_LEVEL: expected one of debug, info, warn, error'],
     [{ PGA_METRICS_ENABLED: 'yes' }, 'PGA_METRICS_ENABLED: expected true or false'],
     [
