@@ -73,7 +73,12 @@ async function main() {
     `machine: ${cpus().length} CPUs (${cpus()[0]?.model}), ${(totalmem() / 2 ** 30).toFixed(1)} GiB`,
   )
   pg = await startPostgres()
-  cluster = await startCluster({ replicas: 3, pgUrl: pg.url, env: { PGA_LOG_LEVEL: 'warn' } })
+  // The shutdown delay docs/LOAD_BALANCER_GUIDE.md advises behind HAProxy (fall × inter = 1 s).
+  cluster = await startCluster({
+    replicas: 3,
+    pgUrl: pg.url,
+    env: { PGA_LOG_LEVEL: 'warn', PGA_SHUTDOWN_DELAY: '2s' },
+  })
   // All load comes from one address here: the per-client limit would measure itself.
   const unlimited = { rateLimitPerSecond: 1_000_000, rateLimitBurst: 1_000_000 }
   const haproxy = await startBalancer('haproxy', cluster.addresses(), unlimited)
