@@ -60,18 +60,21 @@ async function inFlight(port: number, count: number) {
   return new RegExp(`^pga_http_requests_in_flight ${count}$`, 'm').test(text)
 }
 
+/** The binary on its own database, the suite's Redis, and `env`. */
+async function startServiceWith(env: Record<string, string>) {
+  const databaseUrl = await createTestDatabase(inject('pgUrl'))
+  return startService({
+    command: binary,
+    env: { DATABASE_URL: databaseUrl, PGA_MASTER_KEY: testMasterKey, REDIS_URL: inject('redisUrl'), ...env },
+  })
+}
+
 const body = JSON.stringify({ env: { PGA_PORT: '9000', PGA_LOG_LEVEL: 'debug' } })
 const postHead = `POST /api/v1/config/check HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n`
 
 describe('graceful shutdown', () => {
   it('finishes the in-flight request, turns /readyz 503 at once, serves latecomers and exits 0', async () => {
-    const env = {
-      DATABASE_URL: await createTestDatabase(inject('pgUrl')),
-      PGA_MASTER_KEY: testMasterKey,
-      REDIS_URL: inject('redisUrl'),
-      PGA_SHUTDOWN_GRACE: '10s',
-    }
-    const service = await startService({ command: binary, env })
+    const service = await startServiceWith({ PGA_SHUTDOWN_GRACE: '10s' })
     const slow = await openConnection(service.port)
     const probe = await openConnection(service.port)
     probe.send('GET /readyz HTTP/1.1\r\nHost: t\r\n\r\n')
@@ -107,13 +110,7 @@ describe('graceful shutdown', () => {
   }, 60_000)
 
   it('with PGA_SHUTDOWN_DELAY, an idle replica keeps serving after SIGTERM until a second signal', async () => {
-    const env = {
-      DATABASE_URL: await createTestDatabase(inject('pgUrl')),
-      PGA_MASTER_KEY: testMasterKey,
-      REDIS_URL: inject('redisUrl'),
-      PGA_SHUTDOWN_DELAY: '10m',
-    }
-    const service = await startService({ command: binary, env })
+    const service = await startServiceWith({ PGA_SHUTDOWN_DELAY: '10m' })
     service.child.kill('SIGTERM')
     await service.waitForLine(/"msg":"draining".*"inFlight":0,"delayMs":600000/)
     // Without the delay an idle replica exits within milliseconds of the signal; with it, new
@@ -141,13 +138,7 @@ describe('graceful shutdown', () => {
   }, 60_000)
 
   it('gives up on a request that outlives PGA_SHUTDOWN_GRACE and still exits 0', async () => {
-    const env = {
-      DATABASE_URL: await createTestDatabase(inject('pgUrl')),
-      PGA_MASTER_KEY: testMasterKey,
-      REDIS_URL: inject('redisUrl'),
-      PGA_SHUTDOWN_GRACE: '500ms',
-    }
-    const service = await startService({ command: binary, env })
+    const service = await startServiceWith({ PGA_SHUTDOWN_GRACE: '500ms' })
     const stuck = await openConnection(service.port)
     stuck.send(postHead + body.slice(0, 5))
     await until('the half-sent request in flight', () => inFlight(service.port, 2))
