@@ -594,8 +594,18 @@ describe('rules the chart enforces', () => {
     const { env } = containerEnvironment(render.docs)
     expect(env.PGA_SHUTDOWN_GRACE).toBe(`${expected.graceSeconds}s`)
     expect(loadConfig(env).http.shutdownGraceMs).toBe(expected.graceSeconds * 1000)
+    // The preStop sleep does the delay's work: rendered 0, so no image default or later change
+    // of it adds a wait the termination grace does not count.
+    expect(env.PGA_SHUTDOWN_DELAY).toBe('0s')
+    expect(loadConfig(env).http.shutdownDelayMs).toBe(0)
     expect(container.lifecycle?.preStop?.sleep?.seconds).toBe(expected.preStop)
     expect(pod.terminationGracePeriodSeconds).toBe(expected.preStop + expected.graceSeconds + expected.margin)
+  })
+
+  it('refuses PGA_SHUTDOWN_DELAY in `config` (the preStop sleep does its work)', async () => {
+    const render = await helmTemplate('values.yaml', ['--set', 'config.PGA_SHUTDOWN_DELAY=2s'])
+    expect(render.code).not.toBe(0)
+    expect(render.stderr).toContain('config.PGA_SHUTDOWN_DELAY: the chart sets PGA_SHUTDOWN_DELAY')
   })
 
   it.each(valuesFiles)('%s: termination grace covers preStop + PGA_SHUTDOWN_GRACE with a margin', (file) => {

@@ -6,7 +6,7 @@ test/deploy/helm.test.ts parses the rendered environment with the service's own 
 
 {{/* Variables the chart sets from other values: refused in `config`, `secretEnv` and `extraEnv`. */}}
 {{- define "pganalytics.managedVariables" -}}
-{{- list "PGA_HOST" "PGA_PORT" "PGA_SHUTDOWN_GRACE" "PGA_TRUSTED_PROXIES" "PGA_INSTANCE_HOSTS_ALLOW" "PGA_INSTANCE_HOSTS_DENY" "PGA_DATA_DIR" "DATABASE_URL" "PGA_DB_SSL" "PGA_DB_SSL_CA_FILE" "REDIS_URL" "PGA_REDIS_MODE" "PGA_REDIS_SENTINELS" "PGA_REDIS_SENTINEL_MASTER" "PGA_REDIS_CLUSTER_NODES" "PGA_REDIS_TLS_CA_FILE" "PGA_MASTER_KEY" "PGA_MASTER_KEY_FILE" | toJson }}
+{{- list "PGA_HOST" "PGA_PORT" "PGA_SHUTDOWN_GRACE" "PGA_SHUTDOWN_DELAY" "PGA_TRUSTED_PROXIES" "PGA_INSTANCE_HOSTS_ALLOW" "PGA_INSTANCE_HOSTS_DENY" "PGA_DATA_DIR" "DATABASE_URL" "PGA_DB_SSL" "PGA_DB_SSL_CA_FILE" "REDIS_URL" "PGA_REDIS_MODE" "PGA_REDIS_SENTINELS" "PGA_REDIS_SENTINEL_MASTER" "PGA_REDIS_CLUSTER_NODES" "PGA_REDIS_TLS_CA_FILE" "PGA_MASTER_KEY" "PGA_MASTER_KEY_FILE" | toJson }}
 {{- end }}
 
 {{/* Secrets: only from a Secret (`secretEnv`, or `extraEnv` with valueFrom), never in the ConfigMap. */}}
@@ -20,6 +20,9 @@ test/deploy/helm.test.ts parses the rendered environment with the service's own 
 {{- $_ := set $data "PGA_HOST" (toString .Values.http.host) }}
 {{- $_ := set $data "PGA_PORT" (toString .Values.http.port) }}
 {{- $_ := set $data "PGA_SHUTDOWN_GRACE" (printf "%ds" (int .Values.shutdown.graceSeconds)) }}
+{{- /* The preStop sleep already keeps the pod serving while it leaves the endpoints; a delay on
+top would push the drain past terminationGracePeriodSeconds. */}}
+{{- $_ := set $data "PGA_SHUTDOWN_DELAY" "0s" }}
 {{- with .Values.http.trustedProxies }}
 {{- $_ := set $data "PGA_TRUSTED_PROXIES" (join "," .) }}
 {{- end }}
