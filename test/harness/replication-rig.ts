@@ -17,6 +17,9 @@ export type ReplicationRig = {
   standbyPort: number
   /** Where the primary's archive_command copies finished WAL segments. */
   archiveDir: string
+  /** Resolves once the standby has replayed all the primary had written when called (a role or
+   * table just created there is then visible on the standby). */
+  caughtUp(timeoutMs?: number): Promise<void>
   /** Stops both servers (pg_ctl -m immediate) and removes their directories; safe to call twice. */
   stop(): Promise<void>
 }
@@ -190,7 +193,33 @@ export async function startReplicationRig(): Promise<ReplicationRig> {
       await primary.end({ timeout: 5 })
     }
 
-    return { primaryUrl, standbyUrl, primaryPort, standbyPort, archiveDir, stop }
+    const caughtUp = async (timeoutMs = 60_000) => {
+      const [onPrimary, onStandby] = [primaryUrl, standbyUrl].map((url) =>
+        postgres(url, { max: 1, connect_timeout: 10, onnotice: () => {} }),
+      ) as [postgres.Sql, postgres.Sql]
+      try {
+        // The insert position: with synchronous_commit = off, pg_current_wal_lsn() (what is
+        // written) can still be behind a commit that has returned.
+        const [{ lsn } = { lsn: '' }] = await onPrimary<
+          { lsn: string }[]
+        >`select pg_current_wal_insert_lsn()::text as lsn`
+        const deadline = Date.now() + timeoutMs
+        for (;;) {
+          const [row] = await onStandby<{ behind: boolean | null }[]>`
+            select pg_last_wal_replay_lsn() < ${lsn}::pg_lsn as behind`
+          if (row?.behind === false) return
+          if (Date.now() > deadline)
+            throw new Error(
+              `the standby had not replayed the primary's WAL up to ${lsn} within ${timeoutMs} ms`,
+            )
+          await new Promise((resolve) => setTimeout(resolve, 100))
+        }
+      } finally {
+        await Promise.all([onPrimary.end({ timeout: 5 }), onStandby.end({ timeout: 5 })])
+      }
+    }
+
+    return { primaryUrl, standbyUrl, primaryPort, standbyPort, archiveDir, caughtUp, stop }
   } catch (error) {
     await stop()
     throw error

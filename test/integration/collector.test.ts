@@ -43,6 +43,8 @@ beforeAll(async () => {
   await app`analyze orders`
   await app.end()
   await admin`select pg_switch_wal()`
+  // The standby signs the login in only once it has replayed the role (a loaded machine lags).
+  await rig.caughtUp()
 }, 120_000)
 
 afterAll(async () => {

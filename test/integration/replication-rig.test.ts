@@ -1,5 +1,6 @@
 // The replication rig itself: WAL reaches the archive directory, the standby streams through its
-// slot and replays the primary's writes, and pg_stat_statements is loadable on the primary.
+// slot and replays the primary's writes (caughtUp waits for that), and pg_stat_statements is
+// loadable on the primary.
 import { existsSync, readdirSync } from 'node:fs'
 import postgres from 'postgres'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -68,6 +69,17 @@ describe('replication rig', () => {
       const [row] = await primary<{ replay_lsn: string | null }[]>`select replay_lsn from pg_stat_replication`
       return row?.replay_lsn != null
     })
+  })
+
+  it('caughtUp waits until the standby has replayed what the primary wrote before it', async () => {
+    await standby`select pg_wal_replay_pause()`
+    await primary`create role rig_caught_up`
+    // Replay paused: the role cannot reach the standby, so caughtUp must not resolve.
+    await expect(rig.caughtUp(1_000)).rejects.toThrow(/had not replayed/)
+    expect(await standby`select 1 from pg_roles where rolname = 'rig_caught_up'`).toHaveLength(0)
+    await standby`select pg_wal_replay_resume()`
+    await rig.caughtUp()
+    expect(await standby`select 1 from pg_roles where rolname = 'rig_caught_up'`).toHaveLength(1)
   })
 
   it('can create pg_stat_statements on the primary', async () => {

@@ -77,6 +77,8 @@ async function prepareMonitoredServer(rig: ReplicationRig) {
   await shop`create table orders (id bigint primary key, note text, amount int)`
   await shop`create index orders_note on orders (note)`
   await shop`insert into orders select g, 'n' || g, g % 100 from generate_series(1, 2000) g`
+  // The standby signs the login in only once it has replayed the role (a loaded machine lags).
+  await rig.caughtUp()
   return { role, admin, shop, shopUrl }
 }
 
