@@ -43,6 +43,8 @@ status=0
 TMPDIR=$run_tmp $bin/vitest run --reporter=default --reporter=json --outputFile=.tmp/vitest.json "$@" || status=$?
 node -e '
   const r = require("./.tmp/vitest.json")
-  console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed`)
+  // A file that fails outside its tests (beforeAll, import) fails no test: its tests are skipped.
+  const skipped = r.numPendingTests + r.numTodoTests
+  console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${skipped} skipped; files: ${r.testResults.filter((f) => f.status === "failed").length} failed`)
 ' || true
 exit $status
