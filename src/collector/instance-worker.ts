@@ -315,7 +315,7 @@ export class InstanceWorker {
         deadlineMs: this.ctx.statementTimeoutMs + 1000,
         onTimeout: (error) => this.tearDown(sql, error),
         onError: (error) => {
-          // Logged once per snapshot interval, not once a second.
+          // Logged once until a sample succeeds or a snapshot reports it, not once a second.
           if (this.sampleFailure) return
           this.sampleFailure = classifyFailure(error, this.connector.target)
           this.ctx.log.warn('session sample failed', {
@@ -330,15 +330,18 @@ export class InstanceWorker {
       // Nothing sampled yet: this round stores an empty snapshot.
       return { takenAt, rows: '[]', format: 'json' }
     }
-    const failure = this.sampleFailure
-    this.sampleFailure = undefined
     const { sampleCount, rows, droppedObservations } = this.sampler.sampler.drain()
     if (droppedObservations > 0)
       this.ctx.log.warn('session samples over the series cap', {
         instance: this.instance.name,
         droppedObservations,
       })
+    // The failure stays until a sample succeeds or a snapshot reports it: a round that comes
+    // before the sampler's grace period is over must not swallow the reason.
+    const failure = this.sampleFailure
+    if (sampleCount > 0) this.sampleFailure = undefined
     if (sampleCount === 0 && Date.now() - this.sampler.startedAt > 2 * this.sampleSeconds * 1000) {
+      this.sampleFailure = undefined
       await this.stopSampler()
       const why = failure ? `${failure.code}: ${failure.message}` : 'none finished'
       throw new Error(`no session sample succeeded since the last snapshot (${why})`)

@@ -21,9 +21,10 @@ import { fetchRows } from '../../src/collector/worker-helpers.ts'
 import { probeCapabilities } from '../../src/instances/probe.ts'
 import { readMigrationsDir } from '../../src/platform/db/migration-files.ts'
 import { runMigrations } from '../../src/platform/db/migrations.ts'
-import { createLogger } from '../../src/platform/log.ts'
+import { createLogger, type Logger } from '../../src/platform/log.ts'
 import { startPostgres, type TestPostgres } from '../harness/postgres.ts'
 import { testInstanceWorker } from '../support/instance-worker.ts'
+import { captureLogs } from '../support/logs.ts'
 import { until as pollUntil } from '../support/until.ts'
 
 type Row = Record<string, unknown>
@@ -250,6 +251,7 @@ describe('collection', () => {
     intervals: Record<string, number>,
     sessionSampleSeconds: number,
     databaseOfOpen?: (database: string, opened: number) => string,
+    log?: Logger,
   ) {
     return testInstanceWorker({
       store,
@@ -259,6 +261,7 @@ describe('collection', () => {
       statementTimeoutMs: 10_000,
       sessionSampleSeconds,
       ...(databaseOfOpen ? { databaseOfOpen } : {}),
+      ...(log ? { log } : {}),
     })
   }
   const onlySessions = (seconds?: number) =>
@@ -305,12 +308,21 @@ describe('collection', () => {
 
   it('records why when every sample failed, and starts the sampler again on a new connection', async () => {
     // The second connection opened (the sampler's) goes to a database that does not exist.
-    const w = worker(onlySessions(60), 1, (database, opened) =>
-      opened === 2 ? 'no_such_database' : database,
+    const logs = captureLogs('info')
+    const w = worker(
+      onlySessions(60),
+      1,
+      (database, opened) => (opened === 2 ? 'no_such_database' : database),
+      logs.log,
     )
+    const sampleFailures = () => logs.lines.filter((line) => line.includes('"session sample failed"')).length
     try {
       await w.collectDue(Date.now())
-      let day = 0
+      await until('the first failed sample', async () => sampleFailures() > 0 || undefined)
+      // A round before the sampler's 2 s grace is over: it must keep the reason for the round
+      // that reports it (it once dropped it, and the report said "none finished").
+      let day = 1
+      await w.collectDue(Date.now() + 86_400_000 * day)
       const failed = await until('a failed session_samples snapshot', async () => {
         day++
         await w.collectDue(Date.now() + 86_400_000 * day)
@@ -318,6 +330,8 @@ describe('collection', () => {
       })
       expect(failed.error).toMatch(/^no session sample succeeded since the last snapshot \(connection_/)
       expect(failed.error).not.toContain('no_such_database')
+      // Logged once until reported, not once per failed sample.
+      expect(sampleFailures()).toBe(1)
       // The next round starts a sampler on a new (good) connection: it sees the sleeping session.
       const sleeping = await sleeper('app')
       try {
