@@ -315,7 +315,7 @@ export class InstanceWorker {
         deadlineMs: this.ctx.statementTimeoutMs + 1000,
         onTimeout: (error) => this.tearDown(sql, error),
         onError: (error) => {
-          // Logged once until a sample succeeds or a snapshot reports it, not once a second.
+          // Logged once until a sample succeeds or the sampler stops, not once a second.
           if (this.sampleFailure) return
           this.sampleFailure = classifyFailure(error, this.connector.target)
           this.ctx.log.warn('session sample failed', {
@@ -336,12 +336,11 @@ export class InstanceWorker {
         instance: this.instance.name,
         droppedObservations,
       })
-    // The failure stays until a sample succeeds or a snapshot reports it: a round that comes
+    // The failure stays until a sample succeeds or the sampler stops: a round that comes
     // before the sampler's grace period is over must not swallow the reason.
     const failure = this.sampleFailure
     if (sampleCount > 0) this.sampleFailure = undefined
     if (sampleCount === 0 && Date.now() - this.sampler.startedAt > 2 * this.sampleSeconds * 1000) {
-      this.sampleFailure = undefined
       await this.stopSampler()
       const why = failure ? `${failure.code}: ${failure.message}` : 'none finished'
       throw new Error(`no session sample succeeded since the last snapshot (${why})`)
@@ -349,9 +348,11 @@ export class InstanceWorker {
     return { takenAt, rows, format: 'json' }
   }
 
+  /** Stops the sampler and forgets its failure: the next sampler's report is its own. */
   private async stopSampler() {
     const running = this.sampler
     this.sampler = undefined
+    this.sampleFailure = undefined
     if (!running) return
     await running.sampler.stop()
     if (this.connector.owned) await running.sql.end({ timeout: 0 }).catch(() => {})
