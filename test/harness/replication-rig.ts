@@ -6,6 +6,7 @@ import { appendFileSync, chownSync, existsSync, mkdirSync, readdirSync, readFile
 import { userInfo } from 'node:os'
 import { join } from 'node:path'
 import postgres from 'postgres'
+import { until } from '../support/until.ts'
 import { freePort, run, tempDir } from './processes.ts'
 
 export type ReplicationRig = {
@@ -203,17 +204,15 @@ export async function startReplicationRig(): Promise<ReplicationRig> {
         const [{ lsn } = { lsn: '' }] = await onPrimary<
           { lsn: string }[]
         >`select pg_current_wal_insert_lsn()::text as lsn`
-        const deadline = Date.now() + timeoutMs
-        for (;;) {
-          const [row] = await onStandby<{ behind: boolean | null }[]>`
-            select pg_last_wal_replay_lsn() < ${lsn}::pg_lsn as behind`
-          if (row?.behind === false) return
-          if (Date.now() > deadline)
-            throw new Error(
-              `the standby had not replayed the primary's WAL up to ${lsn} within ${timeoutMs} ms`,
-            )
-          await new Promise((resolve) => setTimeout(resolve, 100))
-        }
+        await until(
+          `the standby had not replayed the primary's WAL up to ${lsn}`,
+          async () => {
+            const [row] = await onStandby<{ behind: boolean | null }[]>`
+              select pg_last_wal_replay_lsn() < ${lsn}::pg_lsn as behind`
+            return row?.behind === false
+          },
+          { timeoutMs, intervalMs: 100 },
+        )
       } finally {
         await Promise.all([onPrimary.end({ timeout: 5 }), onStandby.end({ timeout: 5 })])
       }
