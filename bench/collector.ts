@@ -32,6 +32,7 @@
 // Run from the repository root:
 //   node_modules/.bin/bun bench/collector.ts [--instances 50] [--seconds 60] [--interval 15]
 //     [--concurrency 16] [--databases 2] [--clusters 1] [--sslmode prefer]
+//     [--service-env 'K=V ...']   (more environment for the collecting service, e.g. BUN_JSC_useJIT=0)
 // About 2 × --seconds plus one to two minutes of setup and warm-up.
 // `--scenario large-server` runs bench/collector-large-server.ts instead (one cluster with very
 // many tables, a few of them locked; per-group cost against a 1,000-table database).
@@ -76,6 +77,8 @@ type Options = {
   databases: number
   clusters: number
   sslmode: 'disable' | 'prefer' | 'require'
+  /** --service-env 'K=V K=V': more environment for the collecting service (e.g. BUN_JSC_useJIT=0). */
+  serviceEnv: Record<string, string>
 }
 
 function parseOptions(argv: string[]): Options {
@@ -88,7 +91,16 @@ function parseOptions(argv: string[]): Options {
     if (value === undefined) throw new Error(`${arg} needs a value`)
     values.set(match[1] as string, value)
   }
-  const known = ['instances', 'seconds', 'interval', 'concurrency', 'databases', 'clusters', 'sslmode']
+  const known = [
+    'instances',
+    'seconds',
+    'interval',
+    'concurrency',
+    'databases',
+    'clusters',
+    'sslmode',
+    'service-env',
+  ]
   for (const name of values.keys()) if (!known.includes(name)) throw new Error(`unknown option --${name}`)
   const int = (name: string, fallback: number, min: number, max: number) => {
     const text = values.get(name)
@@ -112,6 +124,16 @@ function parseOptions(argv: string[]): Options {
     databases: int('databases', 2, 1, 20),
     clusters: int('clusters', 1, 1, Math.min(20, instances)),
     sslmode: sslmode as Options['sslmode'],
+    serviceEnv: Object.fromEntries(
+      (values.get('service-env') ?? '')
+        .split(' ')
+        .filter(Boolean)
+        .map((pair) => {
+          const at = pair.indexOf('=')
+          if (at < 1) throw new Error(`--service-env wants K=V pairs, got ${pair}`)
+          return [pair.slice(0, at), pair.slice(at + 1)]
+        }),
+    ),
   }
 }
 
@@ -584,6 +606,7 @@ async function main(options: Options) {
     ...env,
     PGA_COLLECTOR_ENABLED: 'true',
     PGA_COLLECTOR_CONCURRENCY: String(options.concurrency),
+    ...options.serviceEnv,
   })
   const readyRss = procStatus(service.pid, 'VmRSS') ?? Number.NaN
 
