@@ -307,11 +307,12 @@ async function createDatabases(url: string, instances: number[], databases: numb
 // ---------------------------------------------------------------------------------------------
 // The service.
 
-/** The service runs from a copy of src/, migrations/ and package.json taken when the bench starts
- * (node_modules linked), so edits to the working tree during a run cannot mix two versions. */
+/** The service runs from a copy of src/, migrations/, openapi/ (src/runtime/bun.ts serves the
+ * committed document) and package.json taken when the bench starts (node_modules linked), so
+ * edits to the working tree during a run cannot mix two versions. */
 function snapshotTree(): string {
   const tree = join(work, 'tree')
-  for (const entry of ['src', 'migrations', 'package.json', 'tsconfig.json', 'bunfig.toml']) {
+  for (const entry of ['src', 'migrations', 'openapi', 'package.json', 'tsconfig.json', 'bunfig.toml']) {
     cpSync(join(root, entry), join(tree, entry), { recursive: true })
   }
   symlinkSync(join(root, 'node_modules'), join(tree, 'node_modules'))
