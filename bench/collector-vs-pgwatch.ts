@@ -33,7 +33,7 @@ import postgres from 'postgres'
 import { metricGroups } from '../src/collector/catalog/index.ts'
 import { startPostgres, type TestPostgres } from '../test/harness/postgres.ts'
 import { freePort, tempDir } from '../test/harness/processes.ts'
-import { clusterCpuSeconds, cpuSeconds, databaseUrl, procStatus, runBench } from './support.ts'
+import { clusterCpuSeconds, cpuSeconds, databaseUrl, envPairs, procStatus, runBench } from './support.ts'
 
 const root = resolve(import.meta.dir, '..')
 const args = process.argv.slice(2)
@@ -74,13 +74,7 @@ const collectVariants = args.flatMap((arg, i) => {
   if (arg !== '--collect-variant') return []
   const [label = '', bin = '', envText = ''] = (args[i + 1] ?? '').split('|')
   if (!label || !bin) throw new Error(`--collect-variant wants 'LABEL|BINARY|K=V ...', got ${args[i + 1]}`)
-  const env = Object.fromEntries(
-    envText
-      .split(' ')
-      .filter(Boolean)
-      .map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]),
-  )
-  return [{ label, binary: resolve(bin), env }]
+  return [{ label, binary: resolve(bin), env: envPairs(envText, '--collect-variant') }]
 })
 // --smaps DIR: at the end of each window, a copy of the collector's /proc/<pid>/smaps in DIR
 // (which mappings hold its resident pages).

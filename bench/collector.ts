@@ -49,6 +49,7 @@ import {
   benchProcesses,
   clockTicks,
   databaseUrl,
+  envPairs,
   fmt,
   fmtInt,
   logTail,
@@ -124,16 +125,7 @@ function parseOptions(argv: string[]): Options {
     databases: int('databases', 2, 1, 20),
     clusters: int('clusters', 1, 1, Math.min(20, instances)),
     sslmode: sslmode as Options['sslmode'],
-    serviceEnv: Object.fromEntries(
-      (values.get('service-env') ?? '')
-        .split(' ')
-        .filter(Boolean)
-        .map((pair) => {
-          const at = pair.indexOf('=')
-          if (at < 1) throw new Error(`--service-env wants K=V pairs, got ${pair}`)
-          return [pair.slice(0, at), pair.slice(at + 1)]
-        }),
-    ),
+    serviceEnv: envPairs(values.get('service-env') ?? '', '--service-env'),
   }
 }
 

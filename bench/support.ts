@@ -64,6 +64,20 @@ export function cliOption(name: string): string | undefined {
 /** One request per capability of the API (src/api-routes.json), its last route with every
  * parameter set to `parameter` (the system capability's last route is the config check; its
  * first ones are probes). Answered or refused, each loads its capability in `serve`. */
+/** 'K=V K=V' (a bench option's extra environment for a process it starts) as an object. */
+export function envPairs(text: string, option: string): Record<string, string> {
+  return Object.fromEntries(
+    text
+      .split(' ')
+      .filter(Boolean)
+      .map((pair) => {
+        const at = pair.indexOf('=')
+        if (at < 1) throw new Error(`${option} wants K=V pairs, got ${pair}`)
+        return [pair.slice(0, at), pair.slice(at + 1)]
+      }),
+  )
+}
+
 export function oneRequestPerCapability(parameter: string): { method: string; path: string }[] {
   const last = new Map(apiRoutesOf(apiRoutes).map((route) => [route.capability, route]))
   return [...last.values()].map(({ method, path }) => ({
